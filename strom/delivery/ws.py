@@ -1,0 +1,161 @@
+"""WebSocket fMP4 delivery: ``GET /live/{channel}/ws``.
+
+Protocol (server to client; the client sends nothing but control frames):
+
+1. text ``{"type":"offline"}`` if the channel is not live; the socket stays open.
+2. text ``{"type":"init","mime":"video/mp4; codecs=\\"...\\""}``, then one binary message
+   with the init segment (``ftyp`` + ``moov``). Sent again if codec parameters change.
+3. one binary message per CMAF chunk (``moof`` + ``mdat``), starting at a keyframe.
+4. text ``{"type":"end"}`` and close 1000 when the broadcast ends.
+
+Server-to-client frames are unmasked (RFC 6455 section 5.1), so a chunk's frame is the
+same bytes for every viewer: it is framed once per chunk (:func:`chunk_frame`) and written
+straight to each viewer's transport. Text and close frames go the same way so ordering
+holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from typing import TYPE_CHECKING
+
+from aiohttp import WSCloseCode, web
+
+from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.live.channel import Channel, Chunk, TooManyViewers
+
+if TYPE_CHECKING:
+    from strom.live.registry import Registry
+
+log = logging.getLogger(__name__)
+
+OPCODE_TEXT = 0x1
+OPCODE_BINARY = 0x2
+#: close codes this endpoint uses besides 1000/1001
+CLOSE_TOO_SLOW = WSCloseCode.POLICY_VIOLATION  # 1008
+CLOSE_FULL = WSCloseCode.TRY_AGAIN_LATER  # 1013
+
+
+def frame_message(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked WebSocket frame (RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return header + payload
+
+
+def chunk_frame(chunk: Chunk) -> bytes:
+    """The binary frame of ``chunk``, built on first use and shared by every viewer."""
+    framed = chunk.ws_frame
+    if framed is None:
+        framed = chunk.ws_frame = frame_message(OPCODE_BINARY, chunk.data)
+    return framed
+
+
+def _text(obj: dict[str, str]) -> bytes:
+    return frame_message(OPCODE_TEXT, json.dumps(obj, separators=(",", ":")).encode())
+
+
+class WsViewer:
+    """One WebSocket viewer of one channel (a :class:`~strom.live.channel.Subscriber`)."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        limits: ViewerLimits,
+        peer: str,
+    ) -> None:
+        self._ws = ws
+        self._transport = transport
+        loop = asyncio.get_running_loop()
+        self._gate = BackpressureGate(limits, loop.time)
+        self._peer = peer
+        self._close_task: asyncio.Task[bool] | None = None
+        self.bytes_sent = 0
+
+    def _write(self, data: bytes) -> None:
+        if self._close_task is None and not self._transport.is_closing():
+            self._transport.write(data)
+            self.bytes_sent += len(data)
+
+    def send_offline(self) -> None:
+        self._write(_text({"type": "offline"}))
+
+    def on_live(self, channel: Channel) -> None:
+        assert channel.init_segment is not None
+        self._write(_text({"type": "init", "mime": channel.mime}))
+        self._write(frame_message(OPCODE_BINARY, channel.init_segment))
+        self._gate.restart()
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        if self._close_task is not None:
+            return
+        verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
+        if verdict is Verdict.SEND:
+            framed = chunk_frame(chunk)
+            self._transport.write(framed)
+            self.bytes_sent += len(framed)
+        elif verdict is Verdict.DROP:
+            log.warning("ws viewer %s: too slow, disconnecting", self._peer)
+            self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+
+    def on_end(self) -> None:
+        self._write(_text({"type": "end"}))
+        self.close(WSCloseCode.OK, "broadcast ended")
+
+    def close(self, code: int, reason: str) -> None:
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._ws.close(code=code, message=reason.encode())
+            )
+
+
+class WsDelivery:
+    def __init__(self, registry: Registry, limits: ViewerLimits) -> None:
+        self._registry = registry
+        self._limits = limits
+        self._viewers: set[WsViewer] = set()
+
+    @property
+    def viewers(self) -> int:
+        return len(self._viewers)
+
+    async def handle(self, request: web.Request, channel_name: str) -> web.StreamResponse:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=4096, timeout=5.0)
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:  # the client went away during the upgrade
+            return ws
+        peer = f"{request.remote}/{channel_name}"
+        viewer = WsViewer(ws, transport, self._limits, peer)
+        channel = self._registry.open(channel_name)
+        try:
+            channel.subscribe(viewer)
+        except TooManyViewers:
+            log.warning("ws viewer %s refused: channel full", peer)
+            await ws.close(code=CLOSE_FULL, message=b"channel is full")
+            self._registry.forget_if_idle(channel)
+            return ws
+        self._viewers.add(viewer)
+        if not channel.live:
+            viewer.send_offline()
+        try:
+            async for _ in ws:
+                pass  # viewers have nothing to say; control frames are handled by aiohttp
+        finally:
+            channel.unsubscribe(viewer)
+            self._viewers.discard(viewer)
+            self._registry.forget_if_idle(channel)
+        return ws
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for viewer in list(self._viewers):
+            viewer.close(code, reason)

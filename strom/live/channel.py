@@ -1,0 +1,305 @@
+"""The hub: one :class:`Channel` per channel name.
+
+A publisher (any ingest) feeds neutral :class:`~strom.media.model.Track` and
+:class:`~strom.media.model.Frame` objects in. Each frame is muxed exactly once into a CMAF
+chunk (``moof`` + ``mdat``), and that one :class:`Chunk` object is handed to every
+subscriber: WebSocket viewers, RTMP players, the LL-HLS part store, and later the
+recorder and edge relays. Per-subscriber work is a write and a bookkeeping check.
+
+The channel keeps the chunks since the last keyframe (the GOP cache) so that a viewer
+who joins gets a picture at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from strom.media.fmp4 import FragmentMuxer
+from strom.media.hls import HlsSettings, LiveHlsStream
+from strom.media.model import Frame, Track, TrackKind, mime_type
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HubLimits:
+    gop_cache_max_bytes: int = 8 << 20
+    max_viewers: int = 20_000
+    #: audio frames dropped while waiting for a video config before going audio-only
+    audio_only_after_frames: int = 100
+
+
+@dataclass(slots=True, eq=False)
+class Chunk:
+    """One CMAF chunk: a single frame muxed into ``moof`` + ``mdat``.
+
+    The same object reaches every subscriber; deliveries cache their own framing of it
+    (``ws_frame``, ``rtmp_message``) so that is done once per chunk, not once per viewer.
+    """
+
+    data: bytes
+    track: Track
+    frame: Frame | None
+    #: True when a viewer can start decoding here (video keyframe; audio in audio-only).
+    keyframe: bool
+    #: decode time in seconds
+    time: float
+    #: wall-clock time (UNIX seconds) the frame reached the server
+    received: float
+    ws_frame: bytes | None = None
+    rtmp_message: bytes | None = None
+
+
+class Subscriber(Protocol):
+    """Anything that follows a channel: a viewer, the HLS store, a recorder, a relay."""
+
+    def on_live(self, channel: Channel) -> None:
+        """Media is ready (or its codec parameters changed): ``channel.init_segment`` is
+        set; chunks follow, starting with the GOP cache."""
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        """A new chunk. Must not block: write, or drop and remember."""
+
+    def on_end(self) -> None:
+        """The broadcast ended."""
+
+
+class ChannelState(enum.Enum):
+    #: nobody is publishing
+    OFFLINE = "offline"
+    #: a publisher is connected; media not ready yet (waiting for codec configs/keyframe)
+    STARTING = "starting"
+    #: init segment ready, chunks flowing
+    LIVE = "live"
+
+
+class ChannelBusy(Exception):
+    """Another publisher holds the channel."""
+
+
+class TooManyViewers(Exception):
+    """The channel has reached ``max_viewers``."""
+
+
+class Channel:
+    def __init__(
+        self,
+        name: str,
+        limits: HubLimits | None = None,
+        hls_settings: HlsSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.limits = limits or HubLimits()
+        self._hls_settings = hls_settings or HlsSettings()
+        self._clock = clock
+        self.state = ChannelState.OFFLINE
+        self.publisher: object | None = None
+        self.broadcast_id = 0
+        self.started_at: float | None = None
+        self.subscribers: set[Subscriber] = set()
+        self.tracks: dict[int, Track] = {}
+        self.init_segment: bytes | None = None
+        self.mime = ""
+        self.hls: LiveHlsStream | None = None
+        self._muxer: FragmentMuxer | None = None
+        self._expect_video = True
+        self._tracks_changed = False
+        self._dropped_audio = 0
+        self.gop: list[Chunk] = []
+        self._gop_bytes = 0
+        self._hls_changed = asyncio.Event()
+        self.frames_in = 0
+        self.bytes_in = 0
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name} {self.state.value} viewers={len(self.subscribers)}>"
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _set_state(self, state: ChannelState) -> None:
+        if state is not self.state:
+            log.info("channel %s: %s -> %s", self.name, self.state.value, state.value)
+            self.state = state
+
+    @property
+    def live(self) -> bool:
+        return self.state is ChannelState.LIVE
+
+    @property
+    def idle(self) -> bool:
+        """Nobody publishes and nobody watches: the registry may forget this channel."""
+        return self.publisher is None and not self.subscribers
+
+    # -- viewers ---------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Follow the channel. If it is live, the subscriber gets ``on_live`` and the GOP
+        cache at once; otherwise ``on_live`` comes when the broadcast starts."""
+        if len(self.subscribers) >= self.limits.max_viewers:
+            raise TooManyViewers(self.name)
+        self.subscribers.add(subscriber)
+        if self.live:
+            subscriber.on_live(self)
+            for chunk in self.gop:
+                subscriber.on_chunk(chunk)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    # -- publisher -------------------------------------------------------------------------
+
+    def claim(self, publisher: object) -> None:
+        """Start a broadcast for ``publisher``; :class:`ChannelBusy` if one is running."""
+        if self.publisher is not None:
+            raise ChannelBusy(self.name)
+        self.publisher = publisher
+        self.broadcast_id += 1
+        self.started_at = self._clock()
+        self.tracks = {}
+        self._expect_video = True
+        self._dropped_audio = 0
+        self.frames_in = self.bytes_in = 0
+        self._set_state(ChannelState.STARTING)
+
+    def expect_tracks(self, *, video: bool) -> None:
+        """What the publisher announced (e.g. in ``onMetaData``): without video, the
+        broadcast starts with the first audio frame."""
+        self._expect_video = video
+
+    def set_track(self, track: Track) -> None:
+        old = self.tracks.get(track.id)
+        if old == track:
+            return
+        self.tracks[track.id] = track
+        if self.state is ChannelState.LIVE:
+            # New codec parameters mid-stream: a new init segment at the next keyframe.
+            self._tracks_changed = True
+
+    def add_frame(self, frame: Frame) -> None:
+        track = self.tracks.get(frame.track_id)
+        if track is None or self.publisher is None:
+            return
+        self.frames_in += 1
+        self.bytes_in += len(frame.data)
+        video = VIDEO in self._kinds()
+        is_video = track.kind is TrackKind.VIDEO
+        starts_gop = frame.keyframe if is_video else not video
+        if self.state is not ChannelState.LIVE or self._tracks_changed:
+            if not starts_gop and not self._audio_only_fallback(is_video):
+                return
+            starts_gop = True
+            self._start_media()
+        assert self._muxer is not None  # set by _start_media
+        chunk = Chunk(
+            data=self._muxer.add_frame(frame),
+            track=track,
+            frame=frame,
+            keyframe=starts_gop,
+            time=frame.dts / track.timescale,
+            received=self._clock(),
+        )
+        self._publish(chunk)
+
+    def _audio_only_fallback(self, is_video: bool) -> bool:
+        """An audio frame with no video config: go audio-only once it is clear no video is
+        coming (announced, or many audio frames without a video sequence header)."""
+        if is_video or VIDEO in self._kinds():
+            return False
+        self._dropped_audio += 1
+        return not (
+            self._expect_video and self._dropped_audio < self.limits.audio_only_after_frames
+        )
+
+    def _kinds(self) -> set[TrackKind]:
+        return {t.kind for t in self.tracks.values()}
+
+    def _start_media(self) -> None:
+        tracks = sorted(self.tracks.values(), key=lambda t: t.id)
+        self._muxer = FragmentMuxer(tracks)
+        self.init_segment = self._muxer.init_segment()
+        self.mime = mime_type(tracks)
+        self._tracks_changed = False
+        self.gop = []
+        self._gop_bytes = 0
+        if self.hls is None or self.hls.ended:
+            self.hls = LiveHlsStream(self._hls_settings)
+        else:
+            self.hls.discontinuity()
+        self.hls.set_init(self.init_segment)
+        log.info(
+            "channel %s: media ready (%s) broadcast %d",
+            self.name,
+            self.mime,
+            self.broadcast_id,
+        )
+        self._set_state(ChannelState.LIVE)
+        for sub in list(self.subscribers):
+            sub.on_live(self)
+
+    def _publish(self, chunk: Chunk) -> None:
+        if chunk.keyframe:
+            self.gop = [chunk]
+            self._gop_bytes = len(chunk.data)
+        elif self.gop:
+            self._gop_bytes += len(chunk.data)
+            if self._gop_bytes > self.limits.gop_cache_max_bytes:
+                # Too long a GOP to keep: late joiners wait for the next keyframe.
+                self.gop = []
+            else:
+                self.gop.append(chunk)
+        hls = self.hls
+        if hls is not None:
+            before = hls.revision
+            hls.add_chunk(chunk.data, chunk.time, chunk.keyframe, chunk.received)
+            if hls.revision != before:
+                self._wake_hls()
+        for sub in list(self.subscribers):
+            sub.on_chunk(chunk)
+
+    def release(self, publisher: object) -> None:
+        """End the broadcast of ``publisher`` (no-op for anyone else)."""
+        if self.publisher is not publisher:
+            return
+        self.publisher = None
+        was_live = self.state is ChannelState.LIVE
+        self._set_state(ChannelState.OFFLINE)
+        self.gop = []
+        self._gop_bytes = 0
+        self._muxer = None
+        if self.hls is not None:
+            self.hls.end()
+            self._wake_hls()
+        if was_live:
+            for sub in list(self.subscribers):
+                sub.on_end()
+        self.init_segment = None
+
+    # -- LL-HLS blocking requests -----------------------------------------------------------
+
+    def _wake_hls(self) -> None:
+        self._hls_changed.set()
+        self._hls_changed = asyncio.Event()
+
+    async def wait_hls(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._hls_changed.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+
+VIDEO = TrackKind.VIDEO

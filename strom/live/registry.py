@@ -1,0 +1,88 @@
+"""The registry of channels this process knows: the live ones and the ones being waited for."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
+
+from strom.live.channel import Channel, HubLimits
+from strom.media.hls import HlsSettings
+from strom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StreamKeyResolver(Protocol):
+    """Maps a stream key to the channel it publishes to (``None``: unknown key)."""
+
+    async def resolve(self, key: str) -> str | None: ...
+
+
+class StaticStreamKeys:
+    """Keys from configuration (``--stream-key NAME=KEY``): the single-streamer setup."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._keys = [(name, key.encode()) for name, key in keys.items()]
+
+    async def resolve(self, key: str) -> str | None:
+        found = None
+        candidate = key.encode()
+        for name, secret in self._keys:
+            # Compare against every key in constant time: no timing hint about any of them.
+            if hmac.compare_digest(candidate, secret):
+                found = name
+        return found
+
+
+class Registry:
+    def __init__(
+        self,
+        limits: HubLimits | None = None,
+        hls_settings: HlsSettings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._channels: dict[str, Channel] = {}
+        self._limits = limits or HubLimits()
+        self._hls_settings = hls_settings or HlsSettings()
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls(
+            HubLimits(
+                gop_cache_max_bytes=settings.gop_cache_max_bytes,
+                max_viewers=settings.max_viewers_per_channel,
+            ),
+            HlsSettings(
+                part_target=settings.hls_part_target,
+                window_segments=settings.hls_window_segments,
+            ),
+        )
+
+    def get(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    def open(self, name: str) -> Channel:
+        """The channel called ``name``, created (offline) if this process has none yet."""
+        channel = self._channels.get(name)
+        if channel is None:
+            if self._clock is not None:
+                channel = Channel(name, self._limits, self._hls_settings, self._clock)
+            else:
+                channel = Channel(name, self._limits, self._hls_settings)
+            self._channels[name] = channel
+        return channel
+
+    def forget_if_idle(self, channel: Channel) -> None:
+        """Drop an offline channel nobody watches, so memory follows real use. Its LL-HLS
+        playlist (ended) goes with it."""
+        if channel.idle and self._channels.get(channel.name) is channel:
+            del self._channels[channel.name]
+
+    def __iter__(self) -> Iterator[Channel]:
+        return iter(list(self._channels.values()))
+
+    def live(self) -> list[Channel]:
+        return [c for c in self._channels.values() if c.live]

@@ -1,0 +1,318 @@
+"""CMAF / fragmented MP4 muxer (ISO/IEC 14496-12, ISO/IEC 23000-19), sans-IO.
+
+:meth:`FragmentMuxer.init_segment` is the ``ftyp`` + ``moov`` a player needs first;
+:meth:`FragmentMuxer.add_frame` turns each frame, the moment it arrives, into one
+``moof`` + ``mdat`` chunk. That chunk is the unit every delivery shares: WebSocket
+viewers, LL-HLS parts and recordings all send the same ``bytes`` object.
+
+Low latency means a frame's duration is unknown when it is muxed, so each sample gets the
+track's most recent decode-time delta as its duration (14496-12 8.8.8 ``trun``), while
+``tfdt`` (8.8.12) carries its exact decode time; players place samples by ``tfdt``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+
+from strom.errors import LocalProtocolError
+from strom.media import aac
+from strom.media.model import Codec, Frame, Track, TrackKind
+
+#: Media timescale of video tracks (ISO/IEC 23000-19 recommends 90 kHz for video).
+VIDEO_TIMESCALE = 90_000
+#: Duration given to the first video sample, before any decode-time delta is known.
+DEFAULT_FRAME_RATE = 30
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_BOX_HEADER = struct.Struct(">I4s")
+#: 14496-12 6.2.2: the unity transformation matrix of mvhd and tkhd.
+_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_LANGUAGE_UND = (21 << 10) | (14 << 5) | 4  # 8.4.2.3: ISO 639-2/T "und", 5 bits a letter
+_TKHD_ENABLED_IN_MOVIE = 0x000003
+
+# -- the chunk: moof(mfhd, traf(tfhd, tfdt, trun)) + mdat, all of fixed size ----------------
+
+#: 8.8.7 tfhd flag default-base-is-moof: trun data offsets count from the moof.
+_TFHD_DEFAULT_BASE_IS_MOOF = 0x020000
+#: 8.8.8 trun flags: data-offset, sample-duration, -size, -flags, -composition-time-offset.
+_TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800
+# 8.8.3.1 sample flags: sample_depends_on (bits 24-25) and sample_is_non_sync_sample (16).
+_SYNC_SAMPLE = 2 << 24  # depends on no other sample
+_NON_SYNC_SAMPLE = (1 << 24) | (1 << 16)  # depends on others; not a sync sample
+
+_CHUNK = struct.Struct(
+    ">I4s"  # moof
+    "I4sII"  # mfhd: version/flags, sequence_number
+    "I4s"  # traf
+    "I4sII"  # tfhd: version/flags, track_ID
+    "I4sIQ"  # tfdt v1: version/flags, baseMediaDecodeTime
+    "I4sIIi"  # trun v1: version/flags, sample_count, data_offset
+    "IIIi"  # trun sample: duration, size, flags, composition time offset (signed, v1)
+    "I4s"  # mdat header
+)
+_MFHD_SIZE, _TFHD_SIZE, _TFDT_SIZE, _TRUN_SIZE = 16, 16, 20, 36
+_TRAF_SIZE = 8 + _TFHD_SIZE + _TFDT_SIZE + _TRUN_SIZE
+_MOOF_SIZE = 8 + _MFHD_SIZE + _TRAF_SIZE
+_CHUNK_HEADER_SIZE = _MOOF_SIZE + 8
+_MAX_SAMPLE_SIZE = 0xFFFFFFFF - 8
+_MIN_S32, _MAX_S32 = -(1 << 31), (1 << 31) - 1
+
+
+def _box(kind: bytes, *parts: bytes) -> bytes:
+    payload = b"".join(parts)
+    return _BOX_HEADER.pack(8 + len(payload), kind) + payload
+
+
+def _full_box(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
+    return _box(kind, _U32.pack(version << 24 | flags), *parts)
+
+
+def _descriptor(tag: int, *parts: bytes) -> bytes:
+    """An MPEG-4 descriptor (ISO/IEC 14496-1 8.3.3): tag, 7-bit-group size, payload."""
+    payload = b"".join(parts)
+    size = len(payload)
+    groups = [size & 0x7F]
+    size >>= 7
+    while size:
+        groups.append(0x80 | (size & 0x7F))
+        size >>= 7
+    return bytes((tag, *reversed(groups))) + payload
+
+
+class _TrackState:
+    """What :meth:`FragmentMuxer.add_frame` needs per track, precomputed."""
+
+    __slots__ = ("duration", "last_dts", "scale_den", "scale_num", "track_id")
+
+    def __init__(self, track_id: int, media_timescale: int, timescale: int, duration: int) -> None:
+        self.track_id = track_id
+        # media time = time * scale_num // scale_den (90 // 1 for millisecond video).
+        common = math.gcd(media_timescale, timescale)
+        self.scale_num = media_timescale // common
+        self.scale_den = timescale // common
+        #: Duration given to the next sample: the last decode-time delta.
+        self.duration = duration
+        self.last_dts: int | None = None
+
+
+class FragmentMuxer:
+    """Muxes the frames of ``tracks`` into CMAF chunks, one ``moof`` + ``mdat`` per frame.
+
+    Video uses a 90 kHz media timescale and audio its sample rate; frame times convert
+    exactly, rounding down, so decode times never go backwards.
+    """
+
+    def __init__(self, tracks: Sequence[Track]) -> None:
+        if not tracks:
+            raise LocalProtocolError("an fMP4 stream needs at least one track")
+        if len({t.id for t in tracks}) != len(tracks):
+            raise LocalProtocolError("fMP4 track ids must be unique")
+        self.tracks = tuple(tracks)
+        self._states: dict[int, _TrackState] = {}
+        traks = []
+        for track in self.tracks:
+            if track.timescale <= 0:
+                raise LocalProtocolError(f"track {track.id} has no timescale")
+            if track.codec is Codec.H264 and track.kind is TrackKind.VIDEO:
+                media_timescale = VIDEO_TIMESCALE
+                first_duration = VIDEO_TIMESCALE // DEFAULT_FRAME_RATE
+                traks.append(_video_trak(track))
+            elif track.codec is Codec.AAC and track.kind is TrackKind.AUDIO:
+                if track.sample_rate <= 0:
+                    raise LocalProtocolError(f"audio track {track.id} has no sample rate")
+                media_timescale = track.sample_rate
+                first_duration = aac.parse_audio_specific_config(track.config).samples_per_frame
+                traks.append(_audio_trak(track))
+            else:
+                raise LocalProtocolError(
+                    f"fMP4 cannot carry {track.kind.value} track {track.id} ({track.codec.value})"
+                )
+            self._states[track.id] = _TrackState(
+                track.id, media_timescale, track.timescale, first_duration
+            )
+        self._init = b"".join(
+            (
+                _ftyp(),
+                _box(
+                    b"moov",
+                    _mvhd(max(t.id for t in self.tracks) + 1),
+                    *traks,
+                    _box(b"mvex", *(_trex(t.id) for t in self.tracks)),
+                ),
+            )
+        )
+        self._sequence = 0
+
+    @property
+    def sequence_number(self) -> int:
+        """The ``mfhd`` sequence number of the last chunk (0 before the first)."""
+        return self._sequence
+
+    def init_segment(self) -> bytes:
+        """``ftyp`` + ``moov``: sample descriptions, no samples (14496-12 8.8.1)."""
+        return self._init
+
+    def add_frame(self, frame: Frame) -> bytes:
+        """One chunk, ``moof`` + ``mdat``, holding ``frame`` alone."""
+        state = self._states.get(frame.track_id)
+        if state is None:
+            raise LocalProtocolError(f"frame for unknown track {frame.track_id}")
+        num, den = state.scale_num, state.scale_den
+        # Both times round down the same way, so order in either timeline is kept.
+        dts = frame.dts * num // den
+        offset = frame.pts * num // den - dts
+        if dts < 0:
+            raise LocalProtocolError(f"negative decode time {frame.dts}")
+        if not _MIN_S32 <= offset <= _MAX_S32:
+            raise LocalProtocolError(f"composition offset {offset} does not fit 32 bits")
+        last = state.last_dts
+        if last is not None and dts > last:
+            state.duration = dts - last
+        state.last_dts = dts
+        data = frame.data
+        size = len(data)
+        if size > _MAX_SAMPLE_SIZE:
+            raise LocalProtocolError(f"sample of {size} bytes does not fit an mdat")
+        self._sequence = sequence = (self._sequence + 1) & 0xFFFFFFFF
+        header = _CHUNK.pack(
+            _MOOF_SIZE, b"moof",
+            _MFHD_SIZE, b"mfhd", 0, sequence,
+            _TRAF_SIZE, b"traf",
+            _TFHD_SIZE, b"tfhd", _TFHD_DEFAULT_BASE_IS_MOOF, state.track_id,
+            _TFDT_SIZE, b"tfdt", 1 << 24, dts,
+            _TRUN_SIZE, b"trun", 1 << 24 | _TRUN_FLAGS, 1, _CHUNK_HEADER_SIZE,
+            state.duration, size, _SYNC_SAMPLE if frame.keyframe else _NON_SYNC_SAMPLE, offset,
+            8 + size, b"mdat",
+        )  # fmt: skip
+        return header + data
+
+
+# -- init segment boxes --------------------------------------------------------------------
+
+
+def _ftyp() -> bytes:
+    # 4.3: iso6 covers tfdt v1 and signed trun offsets; CMAF's cmfc is not claimed because
+    # a CMAF track file holds one track and this stream may multiplex two.
+    return _box(b"ftyp", b"iso6", _U32.pack(0), b"iso6", b"isom", b"iso2", b"avc1", b"mp41")
+
+
+def _mvhd(next_track_id: int) -> bytes:
+    # 8.2.2 v0: times 0, movie timescale 1000, duration 0 (unknown: fragmented, live).
+    return _full_box(
+        b"mvhd",
+        0,
+        0,
+        struct.pack(">IIIIIH", 0, 0, 1000, 0, 0x00010000, 0x0100),
+        bytes(10),
+        _MATRIX,
+        bytes(24),
+        _U32.pack(next_track_id),
+    )
+
+
+def _tkhd(track: Track) -> bytes:
+    # 8.3.2 v0: enabled and in movie; audio at full volume; the visual size in 16.16.
+    volume = 0x0100 if track.kind is TrackKind.AUDIO else 0
+    return _full_box(
+        b"tkhd",
+        0,
+        _TKHD_ENABLED_IN_MOVIE,
+        struct.pack(">IIIII", 0, 0, track.id, 0, 0),
+        bytes(8),
+        struct.pack(">hhhH", 0, 0, volume, 0),
+        _MATRIX,
+        struct.pack(">II", track.width << 16, track.height << 16),
+    )
+
+
+def _trak(
+    track: Track, *, timescale: int, handler: bytes, name: bytes, media_header: bytes, entry: bytes
+) -> bytes:
+    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, 0, _LANGUAGE_UND, 0))
+    hdlr = _full_box(b"hdlr", 0, 0, _U32.pack(0), handler, bytes(12), name + b"\x00")
+    dinf = _box(b"dinf", _full_box(b"dref", 0, 0, _U32.pack(1), _full_box(b"url ", 0, 1)))
+    stbl = _box(
+        b"stbl",
+        _full_box(b"stsd", 0, 0, _U32.pack(1), entry),
+        _full_box(b"stts", 0, 0, _U32.pack(0)),
+        _full_box(b"stsc", 0, 0, _U32.pack(0)),
+        _full_box(b"stsz", 0, 0, _U32.pack(0), _U32.pack(0)),
+        _full_box(b"stco", 0, 0, _U32.pack(0)),
+    )
+    minf = _box(b"minf", media_header, dinf, stbl)
+    return _box(b"trak", _tkhd(track), _box(b"mdia", mdhd, hdlr, minf))
+
+
+def _video_trak(track: Track) -> bytes:
+    if not (0 < track.width <= 0xFFFF and 0 < track.height <= 0xFFFF):
+        raise LocalProtocolError(f"video track {track.id} has no picture size")
+    # 8.5.2.2 VisualSampleEntry + 14496-15 5.4.2.1 AVCSampleEntry ('avc1': parameter sets
+    # only in the avcC, as every Strom ingest delivers them).
+    avc1 = _box(
+        b"avc1",
+        bytes(6),
+        _U16.pack(1),  # data_reference_index
+        bytes(16),  # pre_defined, reserved, pre_defined[3]
+        struct.pack(">HHIII", track.width, track.height, 0x00480000, 0x00480000, 0),
+        _U16.pack(1),  # frame_count
+        bytes(32),  # compressorname
+        struct.pack(">Hh", 0x0018, -1),  # depth, pre_defined
+        _box(b"avcC", track.config),
+    )
+    vmhd = _full_box(b"vmhd", 0, 1, bytes(8))  # 12.1.2: graphicsmode copy, flags 1
+    return _trak(
+        track,
+        timescale=VIDEO_TIMESCALE,
+        handler=b"vide",
+        name=b"Strom video",
+        media_header=vmhd,
+        entry=avc1,
+    )
+
+
+def _audio_trak(track: Track) -> bytes:
+    # 8.5.2.2 AudioSampleEntry: samplerate is 16.16, so rates above 65535 are written as 0
+    # (the decoder takes the rate from the AudioSpecificConfig anyway).
+    rate = track.sample_rate << 16 if track.sample_rate <= 0xFFFF else 0
+    # 14496-14 5.6 esds: ES_Descriptor > DecoderConfigDescriptor (objectTypeIndication
+    # 0x40 = MPEG-4 audio, streamType 5 = audio) > DecoderSpecificInfo (the ASC).
+    esds = _full_box(
+        b"esds",
+        0,
+        0,
+        _descriptor(
+            3,
+            struct.pack(">HB", 0, 0),  # ES_ID (0 in files), flags
+            _descriptor(
+                4,
+                struct.pack(">BB3sII", 0x40, (5 << 2) | 1, bytes(3), 0, 0),
+                _descriptor(5, track.config),
+            ),
+            _descriptor(6, b"\x02"),  # SLConfigDescriptor: predefined for MP4
+        ),
+    )
+    mp4a = _box(
+        b"mp4a",
+        bytes(6),
+        _U16.pack(1),  # data_reference_index
+        bytes(8),
+        struct.pack(">HHHHI", max(track.channels, 1), 16, 0, 0, rate),
+        esds,
+    )
+    smhd = _full_box(b"smhd", 0, 0, bytes(4))  # 12.2.2: balance 0
+    return _trak(
+        track,
+        timescale=track.sample_rate,
+        handler=b"soun",
+        name=b"Strom audio",
+        media_header=smhd,
+        entry=mp4a,
+    )
+
+
+def _trex(track_id: int) -> bytes:
+    # 8.8.3: defaults are unused, every trun states duration, size and flags per sample.
+    return _full_box(b"trex", 0, 0, struct.pack(">IIIII", track_id, 1, 0, 0, 0))

@@ -1,0 +1,17 @@
+"""Low-Latency HLS (draft-pantos-hls-rfc8216bis) from CMAF chunks, sans-IO.
+
+:class:`LiveHlsStream` turns the hub's chunk stream into parts, segments and a media
+playlist that LL-HLS clients (hls.js, Safari) and plain HLS clients (ffmpeg) both play.
+"""
+
+from strom.media.hls.live import HlsName, HlsSettings, LiveHlsStream, ResourceKind
+from strom.media.hls.playlist import part_uri, segment_uri
+
+__all__ = [
+    "HlsName",
+    "HlsSettings",
+    "LiveHlsStream",
+    "ResourceKind",
+    "part_uri",
+    "segment_uri",
+]

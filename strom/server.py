@@ -1,0 +1,155 @@
+"""One Strom process: the hub, the RTMP server and the web application, started and
+stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import secrets
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from strom import __version__
+from strom.delivery.backpressure import ViewerLimits
+from strom.delivery.ws import WsDelivery
+from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
+from strom.live.registry import Registry, StaticStreamKeys, StreamKeyResolver
+from strom.settings import Settings, parse_stream_keys
+from strom.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+KEYS_FILE = "stream-keys.toml"
+DEFAULT_CHANNEL = "stream"
+
+
+class LoopLagMonitor:
+    """How late the event loop runs a timer: the server's own health number."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.last = 0.0
+        self.max_recent = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        window_start = loop.time()
+        peak = 0.0
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.last = max(0.0, loop.time() - before - self.interval)
+            peak = max(peak, self.last)
+            if loop.time() - window_start > 10:
+                self.max_recent, peak, window_start = peak, 0.0, loop.time()
+            else:
+                self.max_recent = max(self.max_recent, peak)
+
+
+def load_or_create_keys(data_dir: Path) -> dict[str, str]:
+    """Static keys kept in the data directory; on first start, one channel with a fresh
+    random key, shown once on the terminal (never logged)."""
+    path = data_dir / KEYS_FILE
+    if path.exists():
+        return parse_stream_keys(tomllib.loads(path.read_text()))
+    key = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f'# Strom static stream keys: channel = "key"\n{DEFAULT_CHANNEL} = "{key}"\n')
+    print(
+        f"\nCreated {path} with a stream key for channel '{DEFAULT_CHANNEL}':\n"
+        f"    stream key: {key}\n"
+    )
+    return {DEFAULT_CHANNEL: key}
+
+
+class StromServer:
+    def __init__(self, settings: Settings, keys: StreamKeyResolver | None = None) -> None:
+        self.settings = settings
+        self.registry = Registry.from_settings(settings)
+        self.viewer_limits = ViewerLimits.from_settings(settings)
+        self._keys = keys
+        self.rtmp: RtmpServer | None = None
+        self.ws_delivery: WsDelivery | None = None
+        self._runner: web.AppRunner | None = None
+        self.http_port = settings.http_port
+        self.rtmp_port = settings.rtmp_port
+        self.lag = LoopLagMonitor()
+        self.started = time.time()
+
+    async def start(self) -> None:
+        settings = self.settings
+        keys = self._keys
+        if keys is None:
+            static = settings.stream_keys or load_or_create_keys(settings.data_dir)
+            keys = StaticStreamKeys(static)
+            log.info("static stream keys for channels: %s", ", ".join(sorted(static)))
+        self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
+        self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
+        self._runner = web.AppRunner(create_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.http_port)
+        await site.start()
+        server = site._server
+        if isinstance(server, asyncio.Server) and server.sockets:
+            self.http_port = int(server.sockets[0].getsockname()[1])
+        self.lag.start()
+        log.info(
+            "Strom %s: web http://%s:%d/  rtmp://%s:%d/live",
+            __version__,
+            settings.host,
+            self.http_port,
+            settings.host,
+            self.rtmp_port,
+        )
+
+    async def stop(self) -> None:
+        self.lag.stop()
+        if self.rtmp is not None:
+            await self.rtmp.stop()
+        for channel in self.registry:
+            if channel.publisher is not None:
+                channel.release(channel.publisher)
+        if self.ws_delivery is not None:
+            await self.ws_delivery.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def metrics(self) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        channels = list(self.registry)
+        return {
+            "version": __version__,
+            "uptime": round(time.time() - self.started, 1),
+            "loop_lag_ms": round(self.lag.last * 1000, 3),
+            "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "max_rss_kb": usage.ru_maxrss,
+            "rtmp_connections": len(self.rtmp.connections) if self.rtmp else 0,
+            "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
+            "channels": [
+                {
+                    "name": c.name,
+                    "state": c.state.value,
+                    "subscribers": len(c.subscribers),
+                    "frames_in": c.frames_in,
+                    "bytes_in": c.bytes_in,
+                }
+                for c in channels
+            ],
+        }

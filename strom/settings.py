@@ -1,0 +1,182 @@
+"""Strom's settings: one typed object, filled from defaults, a TOML file, the environment
+and the command line, in that order of precedence (later wins).
+
+Every field is one option. Its command-line flag is ``--field-name``, its environment
+variable ``STROM_FIELD_NAME`` and its config-file key ``field_name``; the CLI builds its
+parser from this table (see :func:`options`), so nothing is copied by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strom.errors import StromError
+
+
+class SettingsError(StromError):
+    """A setting has a value Strom cannot use."""
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- network -------------------------------------------------------------------------
+    host: str = _opt("0.0.0.0", "address to listen on (HTTP and RTMP)")  # noqa: S104
+    http_port: int = _opt(8080, "HTTP port: pages, API, WebSocket and HLS delivery")
+    rtmp_port: int = _opt(1935, "RTMP port for publishers (OBS, ffmpeg) and RTMP players")
+    data_dir: Path = _opt(Path("strom-data"), "directory for Strom's files")
+    log_level: str = _opt("info", "log level: debug, info, warning, error")
+    stream_keys: dict[str, str] = field(
+        default_factory=dict,
+        repr=False,  # secrets never reach a log line through repr()
+        metadata={
+            "flag": "--stream-key",
+            "help": "static stream key for a channel, NAME=KEY (repeatable; env: "
+            "comma-separated list)",
+            "metavar": "NAME=KEY",
+        },
+    )
+    # --- RTMP limits ---------------------------------------------------------------------
+    rtmp_max_chunk_size: int = _opt(1 << 20, "largest Set Chunk Size accepted from a peer")
+    rtmp_max_message_size: int = _opt(8 << 20, "largest RTMP message accepted (bytes)")
+    rtmp_handshake_timeout: float = _opt(10.0, "seconds to finish handshake and connect")
+    rtmp_idle_timeout: float = _opt(20.0, "seconds without data before a publisher is dropped")
+    rtmp_out_chunk_size: int = _opt(4096, "chunk size Strom uses for what it sends")
+    max_connections: int = _opt(10_000, "most RTMP connections open at once")
+    # --- hub and viewers ------------------------------------------------------------------
+    gop_cache_max_bytes: int = _opt(8 << 20, "most bytes kept for late joiners (last GOP)")
+    viewer_skip_bytes: int = _opt(
+        1 << 20, "a viewer with more unsent bytes than this skips to the next keyframe"
+    )
+    viewer_drop_bytes: int = _opt(
+        8 << 20, "a viewer with more unsent bytes than this is disconnected"
+    )
+    viewer_drop_seconds: float = _opt(
+        10.0, "a viewer that keeps skipping this long is disconnected"
+    )
+    max_viewers_per_channel: int = _opt(20_000, "most viewers of one channel at once")
+    # --- LL-HLS ---------------------------------------------------------------------------
+    hls_part_target: float = _opt(0.334, "LL-HLS part target duration (seconds)")
+    hls_window_segments: int = _opt(6, "complete segments listed in the live playlist")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise SettingsError(f"{f.name} must not be negative (got {value})")
+        for port in ("http_port", "rtmp_port"):
+            if not 0 <= getattr(self, port) <= 65535:
+                raise SettingsError(f"{port} must be a TCP port number")
+        if self.viewer_drop_bytes < self.viewer_skip_bytes:
+            raise SettingsError("viewer_drop_bytes must be at least viewer_skip_bytes")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"unknown log level {self.log_level!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting as the CLI, the environment and the config file see it."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    metavar: str | None
+    flag: str
+
+    @property
+    def env(self) -> str:
+        return "STROM_" + self.name.upper()
+
+    def parse(self, raw: Any) -> Any:
+        """Convert a string (env, CLI) or TOML value to this option's type."""
+        if self.type is dict:
+            return parse_stream_keys(raw)
+        if self.type is bool and isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        try:
+            return self.type(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{self.name}: cannot use {raw!r}: {exc}") from None
+
+
+def options() -> Iterator[Option]:
+    hints = typing.get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        hint = hints[f.name]
+        origin = typing.get_origin(hint) or hint
+        if isinstance(origin, types.UnionType):  # pragma: no cover - no optional fields yet
+            origin = typing.get_args(hint)[0]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        yield Option(
+            name=f.name,
+            type=origin,
+            default=default,
+            help=f.metadata.get("help", ""),
+            metavar=f.metadata.get("metavar"),
+            flag=f.metadata.get("flag", "--" + f.name.replace("_", "-")),
+        )
+
+
+def parse_stream_keys(raw: Any) -> dict[str, str]:
+    """``NAME=KEY`` items, given as a list, a comma-separated string or a TOML table."""
+    if isinstance(raw, Mapping):
+        items = [f"{k}={v}" for k, v in raw.items()]
+    elif isinstance(raw, str):
+        items = [part for part in raw.split(",") if part.strip()]
+    else:
+        items = list(raw)
+    keys: dict[str, str] = {}
+    for item in items:
+        name, sep, key = str(item).strip().partition("=")
+        if not sep or not name or not key:
+            raise SettingsError("stream keys are given as NAME=KEY")
+        if not valid_channel_name(name):
+            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        if len(key) < 8:
+            raise SettingsError(f"the stream key for {name!r} is too short (8+ characters)")
+        keys[name] = key
+    return keys
+
+
+def valid_channel_name(name: str) -> bool:
+    return 0 < len(name) <= 32 and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
+
+
+def load(
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge defaults < config file < environment < command line into :class:`Settings`."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    by_name = {opt.name: opt for opt in options()}
+    path = config_file or (Path(environ["STROM_CONFIG"]) if "STROM_CONFIG" in environ else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {path}: {exc}") from None
+        for key, raw in data.items():
+            if key not in by_name:
+                raise SettingsError(f"config file {path}: unknown setting {key!r}")
+            values[key] = by_name[key].parse(raw)
+    for opt in by_name.values():
+        if opt.env in environ:
+            values[opt.name] = opt.parse(environ[opt.env])
+    for name, raw in (cli or {}).items():
+        if raw is not None:
+            values[name] = by_name[name].parse(raw)
+    return Settings(**values)

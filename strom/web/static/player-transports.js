@@ -1,0 +1,478 @@
+// Strom player transports: how media reaches the <video> element.
+//
+//   WsTransport        live CMAF over /live/{channel}/ws into Media Source Extensions
+//   HlsJsTransport     LL-HLS through the vendored hls.js (/static/vendor/hls.min.js)
+//   NativeHlsTransport the browser's own HLS (Safari on iOS)
+//
+// A transport has `name`, `start()`, `stop()` and `latency()`, and drives the player
+// through this interface: `video`, `state`, `setState(state, detail)`, `play()`,
+// `detachMedia()`, `fallBack(reason)`, `fail(reason)`, `countMediaError()` and (MSE
+// only) `onBuffered(session)`. See player.js for the server contract.
+
+export const SETTINGS = Object.freeze({
+  targetLatency: 0.4, // seconds behind the buffered live edge that playback aims for
+  rateTolerance: 0.15, // drift above the target before speeding up
+  catchUpGain: 0.25, // playbackRate added per second of drift
+  minCatchUpRate: 1.05,
+  maxCatchUpRate: 1.25,
+  seekLatency: 1.5, // further behind than this: jump to the edge instead
+  slowDownLatency: 0.12, // closer than this to the edge: 0.95x so as not to stall
+  slowDownRate: 0.95,
+  startTimeoutMs: 1500, // start with less than the target buffered after this long
+  keepBehind: 10, // seconds of played media kept in the SourceBuffer
+  trimBehind: 20, // trim once this much played media is buffered
+  quotaKeepBehind: 2, // what a QuotaExceededError trims down to
+  maxPendingBytes: 16 * 1024 * 1024, // unappended data before resynchronising
+  tickMs: 250,
+  reconnectBaseMs: 500,
+  reconnectMaxMs: 10000,
+  wsFailuresBeforeHls: 2, // failed connects, never opened, before falling back
+  resumeAfterEndMs: 10000, // look for the next broadcast this long after an end
+  hlsRetryMs: 3000,
+  maxMediaErrors: 3, // consecutive media errors before giving up
+  statsMs: 500,
+  idleMs: 3000, // controls fade after this long without pointer activity
+  historyLength: 50, // states remembered for window.stromPlayer.history
+});
+
+export const TRANSPORT_NAMES = Object.freeze({
+  ws: "WebSocket",
+  hls: "LL-HLS",
+  native: "native HLS",
+});
+
+// --- small helpers ---------------------------------------------------------------
+
+export function mediaSourceClass() {
+  // ManagedMediaSource is what iOS Safari (17.1+) has instead of MediaSource.
+  return window.MediaSource ?? window.ManagedMediaSource ?? null;
+}
+
+export function canPlayNativeHls(video) {
+  return video.canPlayType("application/vnd.apple.mpegurl") !== "";
+}
+
+export function lastRangeEnd(ranges) {
+  return ranges.length ? ranges.end(ranges.length - 1) : NaN;
+}
+
+export function totalBuffered(ranges) {
+  let sum = 0;
+  for (let i = 0; i < ranges.length; i += 1) sum += ranges.end(i) - ranges.start(i);
+  return sum;
+}
+
+export function rangeIndexAt(ranges, t) {
+  for (let i = 0; i < ranges.length; i += 1) {
+    if (t >= ranges.start(i) && t <= ranges.end(i)) return i;
+  }
+  return -1;
+}
+
+export function clamp(value, low, high) {
+  return Math.min(high, Math.max(low, value));
+}
+
+function backoffMs(attempt) {
+  const base = Math.min(SETTINGS.reconnectMaxMs, SETTINGS.reconnectBaseMs * 2 ** attempt);
+  return base * (0.75 + Math.random() * 0.5); // jitter: viewers do not return in lockstep
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.async = true;
+    script.onload = () => resolve();
+    script.onerror = () => reject(new Error(`could not load ${src}`));
+    document.head.append(script);
+  });
+}
+
+// --- MSE: one MediaSource + SourceBuffer per `init` ------------------------------
+
+export class MseSession {
+  constructor(video, mime, { onBuffered, onFatal }) {
+    this.video = video;
+    this.mime = mime;
+    this.onBuffered = onBuffered;
+    this.onFatal = onFatal;
+    this.queue = [];
+    this.pendingBytes = 0;
+    this.quotaErrors = 0;
+    this.sourceBuffer = null;
+    this.closed = false;
+    this.ending = false;
+    this.started = false;
+    this.firstDataAt = 0;
+    this.stalled = false;
+
+    const MediaSourceClass = mediaSourceClass();
+    this.mediaSource = new MediaSourceClass();
+    this.mediaSource.addEventListener("sourceopen", () => this.onSourceOpen(), { once: true });
+    if (window.ManagedMediaSource && MediaSourceClass === window.ManagedMediaSource) {
+      // A managed media source only opens with AirPlay off (or an alternative source).
+      video.disableRemotePlayback = true;
+    }
+    this.objectUrl = URL.createObjectURL(this.mediaSource);
+    video.src = this.objectUrl;
+  }
+
+  onSourceOpen() {
+    URL.revokeObjectURL(this.objectUrl);
+    if (this.closed) return;
+    try {
+      this.sourceBuffer = this.mediaSource.addSourceBuffer(this.mime);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.sourceBuffer.mode = "segments"; // timestamps come from tfdt, not arrival order
+    this.sourceBuffer.addEventListener("updateend", () => {
+      if (this.closed) return;
+      this.onBuffered(this);
+      this.pump();
+    });
+    this.sourceBuffer.addEventListener("error", () => this.fail(new Error("append failed")));
+    this.pump();
+  }
+
+  append(data) {
+    if (this.closed || this.ending) return;
+    this.queue.push(data);
+    this.pendingBytes += data.byteLength;
+    if (this.pendingBytes > SETTINGS.maxPendingBytes) {
+      // The decoder cannot keep up (or the tab was frozen): dropping chunks would
+      // break the reference chain, so start again from the server's last keyframe.
+      this.fail(new Error("append queue overflow"));
+      return;
+    }
+    this.pump();
+  }
+
+  // Appends run one at a time: the next one starts on `updateend`.
+  pump() {
+    const sb = this.sourceBuffer;
+    if (this.closed || !sb || sb.updating || this.mediaSource.readyState !== "open") return;
+    if (this.trim(SETTINGS.trimBehind, SETTINGS.keepBehind)) return;
+    if (!this.queue.length) {
+      if (this.ending) this.mediaSource.endOfStream();
+      return;
+    }
+    const data = this.queue[0];
+    try {
+      sb.appendBuffer(data);
+    } catch (err) {
+      if (err.name === "QuotaExceededError" && this.quotaErrors < 3) {
+        this.quotaErrors += 1;
+        // Make room; the chunk stays at the head of the queue for the next pump.
+        if (this.trim(SETTINGS.quotaKeepBehind, SETTINGS.quotaKeepBehind)) return;
+      }
+      this.fail(err);
+      return;
+    }
+    this.queue.shift();
+    this.pendingBytes -= data.byteLength;
+    this.quotaErrors = 0;
+  }
+
+  // Remove played media once more than `above` seconds of it are buffered, keeping
+  // `keep` seconds behind currentTime. Returns true when a remove() is under way.
+  trim(above, keep) {
+    const ranges = this.sourceBuffer.buffered;
+    if (!ranges.length) return false;
+    const start = ranges.start(0);
+    const now = this.video.currentTime;
+    if (now - start <= above) return false;
+    this.sourceBuffer.remove(start, now - keep);
+    return true;
+  }
+
+  end() {
+    this.ending = true;
+    this.pump();
+  }
+
+  fail(err) {
+    if (this.closed) return;
+    this.close();
+    this.onFatal(err);
+  }
+
+  close() {
+    this.closed = true;
+    this.queue = [];
+    this.pendingBytes = 0;
+  }
+}
+
+// --- transports ------------------------------------------------------------------
+
+export class WsTransport {
+  constructor(player, url, { forced }) {
+    this.player = player;
+    this.url = url;
+    this.forced = forced;
+    this.name = TRANSPORT_NAMES.ws;
+    this.ws = null;
+    this.session = null;
+    this.attempt = 0;
+    this.failedConnects = 0;
+    this.everOpened = false;
+    this.ended = false;
+    this.stopped = false;
+    this.retryTimer = 0;
+  }
+
+  start() {
+    this.connect();
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.addEventListener("open", () => {
+      opened = true;
+      this.everOpened = true;
+      this.failedConnects = 0;
+    });
+    ws.addEventListener("message", (ev) => {
+      if (ws === this.ws) this.onMessage(ev.data);
+    });
+    ws.addEventListener("close", (ev) => {
+      if (ws === this.ws) this.onClose(ev, opened);
+    });
+    this.ws = ws;
+  }
+
+  onMessage(data) {
+    this.attempt = 0; // the server is talking to us: the next drop retries quickly
+    if (typeof data !== "string") {
+      if (this.session) this.session.append(data);
+      return;
+    }
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      console.warn("strom: ignoring a malformed control message");
+      return;
+    }
+    if (msg.type === "init") this.onInit(msg.mime);
+    else if (msg.type === "offline") this.onOffline();
+    else if (msg.type === "end") this.onEnd();
+  }
+
+  onInit(mime) {
+    const MediaSourceClass = mediaSourceClass();
+    if (!MediaSourceClass || typeof mime !== "string" || !MediaSourceClass.isTypeSupported(mime)) {
+      this.giveUp(`this browser cannot play ${mime} through Media Source Extensions`);
+      return;
+    }
+    // A new init means new codec parameters or a new timeline: start a fresh
+    // MediaSource rather than splice it into the old SourceBuffer.
+    this.closeSession();
+    this.ended = false;
+    this.session = new MseSession(this.player.video, mime, {
+      onBuffered: (session) => this.player.onBuffered(session),
+      onFatal: (err) => this.onSessionError(err),
+    });
+    this.player.setState("playing");
+  }
+
+  onOffline() {
+    // After an end we quietly wait for the next broadcast behind the "ended" card.
+    if (this.ended) return;
+    this.closeSession();
+    this.player.detachMedia();
+    this.player.setState("offline");
+  }
+
+  onEnd() {
+    this.ended = true;
+    if (this.session) this.session.end();
+    this.player.setState("ended");
+  }
+
+  onSessionError(err) {
+    console.warn("strom: media error, resynchronising:", err);
+    if (this.player.countMediaError()) this.reconnectNow("media error");
+  }
+
+  onClose(ev, opened) {
+    if (this.stopped) return;
+    this.ws = null;
+    if (!opened) this.failedConnects += 1;
+    if (!this.everOpened && !this.forced && this.failedConnects >= SETTINGS.wsFailuresBeforeHls) {
+      this.giveUp("the WebSocket could not connect");
+      return;
+    }
+    if (this.ended) {
+      this.retryTimer = setTimeout(() => this.connect(), SETTINGS.resumeAfterEndMs);
+      return;
+    }
+    if (ev.code === 1008 || ev.code === 1001) {
+      console.warn(`strom: server closed the stream (${ev.code} ${ev.reason})`);
+    }
+    const detail = ev.reason ? `The server said: ${ev.reason}` : "";
+    if (this.player.state !== "offline") this.player.setState("reconnecting", detail);
+    const delay = backoffMs(this.attempt);
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow(reason) {
+    this.closeSession();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000, reason);
+    }
+    this.player.setState("reconnecting", "");
+    const delay = backoffMs(this.attempt);
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  giveUp(reason) {
+    this.stop();
+    this.player.fallBack(reason);
+  }
+
+  closeSession() {
+    if (this.session) this.session.close();
+    this.session = null;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.closeSession();
+    if (this.ws) this.ws.close(1000, "leaving");
+    this.ws = null;
+  }
+
+  latency() {
+    return lastRangeEnd(this.player.video.buffered) - this.player.video.currentTime;
+  }
+}
+
+export class HlsJsTransport {
+  constructor(player, url, scriptUrl) {
+    this.player = player;
+    this.url = url;
+    this.scriptUrl = scriptUrl;
+    this.name = TRANSPORT_NAMES.hls;
+    this.hls = null;
+    this.retryTimer = 0;
+    this.recoveredMedia = false;
+    this.stopped = false;
+  }
+
+  async start() {
+    try {
+      if (!window.Hls) await loadScript(this.scriptUrl);
+    } catch (err) {
+      this.player.fail(`hls.js is unavailable (${err.message})`);
+      return;
+    }
+    if (!window.Hls.isSupported()) {
+      this.player.fallBack("hls.js is not supported in this browser");
+      return;
+    }
+    this.create();
+  }
+
+  create() {
+    if (this.stopped) return;
+    const Hls = window.Hls;
+    const hls = new Hls({
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: SETTINGS.maxCatchUpRate,
+      backBufferLength: SETTINGS.keepBehind,
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      this.player.setState("playing");
+      this.player.play();
+    });
+    hls.on(Hls.Events.ERROR, (_event, data) => this.onError(data));
+    hls.attachMedia(this.player.video);
+    hls.loadSource(this.url);
+    this.hls = hls;
+  }
+
+  onError(data) {
+    if (!data.fatal) return;
+    const Hls = window.Hls;
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR && !this.recoveredMedia) {
+      this.recoveredMedia = true;
+      this.hls.recoverMediaError();
+      return;
+    }
+    const offline =
+      data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR && data.response?.code === 404;
+    this.destroy();
+    if (this.player.state !== "ended") {
+      this.player.setState(offline ? "offline" : "reconnecting", "");
+    }
+    this.retryTimer = setTimeout(() => this.create(), SETTINGS.hlsRetryMs);
+  }
+
+  destroy() {
+    if (this.hls) this.hls.destroy();
+    this.hls = null;
+    this.recoveredMedia = false;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.destroy();
+  }
+
+  latency() {
+    return this.hls?.latency ?? NaN;
+  }
+}
+
+export class NativeHlsTransport {
+  constructor(player, url) {
+    this.player = player;
+    this.url = url;
+    this.name = TRANSPORT_NAMES.native;
+    this.retryTimer = 0;
+    this.onError = () => {
+      if (this.player.state !== "ended") this.player.setState("reconnecting", "");
+      this.retryTimer = setTimeout(() => this.load(), SETTINGS.hlsRetryMs);
+    };
+    this.onLoaded = () => {
+      this.player.setState("playing");
+      this.player.play();
+    };
+  }
+
+  start() {
+    const video = this.player.video;
+    video.addEventListener("error", this.onError);
+    video.addEventListener("loadedmetadata", this.onLoaded);
+    this.load();
+  }
+
+  load() {
+    this.player.video.src = this.url;
+  }
+
+  stop() {
+    clearTimeout(this.retryTimer);
+    this.player.video.removeEventListener("error", this.onError);
+    this.player.video.removeEventListener("loadedmetadata", this.onLoaded);
+  }
+
+  latency() {
+    const video = this.player.video;
+    return lastRangeEnd(video.seekable) - video.currentTime;
+  }
+}

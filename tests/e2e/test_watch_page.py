@@ -1,0 +1,69 @@
+"""The real watch page in headless Chromium, against the real server and a real ffmpeg
+publisher: the video really plays, over WebSocket/MSE and over LL-HLS (hls.js)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from strom.server import StromServer
+from tests.conftest import CHANNEL, make_media, publish_args, run_process
+from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
+from tests.e2e.test_spine import wait_live
+
+pytestmark = pytest.mark.e2e
+
+
+async def assert_plays(page: Page, width: int, height: int) -> dict[str, object]:
+    await wait_for_player_state(page, "playing", timeout_ms=20_000)
+    await page.wait_for_function(
+        "() => document.querySelector('#player video').currentTime > 0.2", timeout=15_000
+    )
+    first = await video_info(page)
+    await page.wait_for_function(
+        "(t) => document.querySelector('#player video').currentTime > t + 1.0",
+        arg=first["currentTime"],
+        timeout=15_000,
+    )
+    info = await video_info(page)
+    assert (info["videoWidth"], info["videoHeight"]) == (width, height)
+    assert info["paused"] is False
+    return info
+
+
+async def test_watch_page_plays_over_websocket(
+    server: StromServer, page: Page, page_log: PageLog, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "watch.flv", seconds=8.0)
+    # The viewer opens the page first: an offline card, then the video by itself.
+    await page.goto(f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}")
+    await wait_for_player_state(page, "offline")
+    assert await page.get_by_text("offline").first.is_visible()
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    info = await assert_plays(page, media.width, media.height)
+    assert info["transport"] == "WebSocket"
+    assert info["latency"] is not None
+    assert info["latency"] < 1.5  # type: ignore[operator]
+    await screenshot(page, "watch-websocket")
+    code, log = await publisher
+    assert code == 0, log
+    await wait_for_player_state(page, "ended")
+    assert page_log.errors == []
+
+
+async def test_watch_page_plays_llhls_with_hlsjs(
+    server: StromServer, page: Page, page_log: PageLog, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "watch-hls.flv", seconds=14.0, gop=30)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    await wait_live(server)
+    await page.goto(f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}?transport=hls")
+    info = await assert_plays(page, media.width, media.height)
+    assert info["transport"] == "LL-HLS"
+    await screenshot(page, "watch-llhls")
+    code, log = await publisher
+    assert code == 0, log
+    assert page_log.errors == []

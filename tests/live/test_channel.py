@@ -1,0 +1,191 @@
+"""The hub with real media: frames from an ffmpeg-made FLV, muxed once, fanned out."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.live.channel import Channel, ChannelBusy, Chunk, HubLimits, TooManyViewers
+from strom.media.flv import FlvDemuxer, FlvReader
+from strom.media.model import AUDIO_TRACK_ID, Frame, Track, TrackKind
+from tests.conftest import MediaFile
+
+
+def read_flv(path: Path) -> list[Track | Frame]:
+    demuxer = FlvDemuxer()
+    items: list[Track | Frame] = []
+    for tag in FlvReader().feed(path.read_bytes()):
+        if tag.tag_type == 9:
+            items += demuxer.video(tag.timestamp, tag.payload)
+        elif tag.tag_type == 8:
+            items += demuxer.audio(tag.timestamp, tag.payload)
+    return items
+
+
+@pytest.fixture(scope="module")
+def av_items(av_media: MediaFile) -> list[Track | Frame]:
+    return read_flv(av_media.path)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.chunks: list[Chunk] = []
+
+    def on_live(self, channel: Channel) -> None:
+        assert channel.init_segment is not None
+        self.events.append("live")
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        self.events.append("chunk")
+        self.chunks.append(chunk)
+
+    def on_end(self) -> None:
+        self.events.append("end")
+
+
+def feed(channel: Channel, items: list[Track | Frame]) -> None:
+    for item in items:
+        if isinstance(item, Track):
+            channel.set_track(item)
+        else:
+            channel.add_frame(item)
+
+
+def video_frames(items: list[Track | Frame]) -> list[Frame]:
+    return [i for i in items if isinstance(i, Frame) and i.track_id == 1]
+
+
+def test_viewer_waiting_before_live_gets_everything(av_items: list[Track | Frame]) -> None:
+    channel = Channel("alice")
+    early = Recorder()
+    channel.subscribe(early)
+    assert early.events == []
+    channel.claim(publisher := object())
+    feed(channel, av_items)
+    assert early.events[0] == "live"
+    assert early.chunks[0].keyframe
+    assert early.chunks[0].track.kind is TrackKind.VIDEO
+    frames = [i for i in av_items if isinstance(i, Frame)]
+    # Audio before the first video keyframe cannot be played yet; everything after is sent.
+    assert len(early.chunks) >= len(frames) - 3
+    assert sum(1 for c in early.chunks if c.track.kind is TrackKind.VIDEO) == len(
+        video_frames(av_items)
+    )
+    channel.release(publisher)
+    assert early.events[-1] == "end"
+    assert not channel.live
+
+
+def test_late_joiner_gets_gop_and_shares_chunk_objects(av_items: list[Track | Frame]) -> None:
+    channel = Channel("alice")
+    first = Recorder()
+    channel.subscribe(first)
+    channel.claim(object())
+    half = len(av_items) // 2
+    feed(channel, av_items[:half])
+    late = Recorder()
+    channel.subscribe(late)
+    assert late.events[0] == "live"
+    assert late.chunks[0].keyframe
+    assert late.chunks[0] is channel.gop[0]
+    feed(channel, av_items[half:])
+    # Every viewer receives the very same chunk objects: muxed once, written many times.
+    tail = first.chunks[-10:]
+    assert all(a is b for a, b in zip(tail, late.chunks[-10:], strict=True))
+
+
+def test_second_publisher_is_refused() -> None:
+    channel = Channel("alice")
+    owner = object()
+    channel.claim(owner)
+    with pytest.raises(ChannelBusy):
+        channel.claim(object())
+    channel.release(object())  # not the owner: nothing happens
+    assert channel.publisher is owner
+
+
+def test_gop_cache_is_bounded(av_items: list[Track | Frame]) -> None:
+    channel = Channel("alice", HubLimits(gop_cache_max_bytes=20_000))
+    channel.claim(object())
+    frames = [i for i in av_items if isinstance(i, Frame)]
+    tracks = [i for i in av_items if isinstance(i, Track)]
+    # Feed into the middle of the second GOP (keyframe every 30 video frames).
+    second_gop = [i for i, f in enumerate(frames) if f.track_id == 1 and f.keyframe][1]
+    feed(channel, tracks + frames[: second_gop + 40])
+    assert sum(len(c.data) for c in channel.gop) <= 20_000
+    late = Recorder()
+    channel.subscribe(late)
+    # The GOP was too big to keep: the late joiner waits for the next keyframe...
+    assert late.events == ["live"]
+    feed(channel, frames[second_gop + 40 :])
+    # ...and a viewer's gate starts it there, decodable.
+    gate = BackpressureGate(ViewerLimits(), lambda: 0.0)
+    sent = [c for c in late.chunks if gate.admit(c, 0) is Verdict.SEND]
+    assert sent[0].keyframe
+    assert sent[0].track.kind is TrackKind.VIDEO
+
+
+def test_codec_change_sends_new_init(av_items: list[Track | Frame]) -> None:
+    channel = Channel("alice")
+    viewer = Recorder()
+    channel.subscribe(viewer)
+    channel.claim(object())
+    feed(channel, av_items)
+    assert viewer.events.count("live") == 1
+    audio = channel.tracks[AUDIO_TRACK_ID]
+    channel.set_track(dataclasses.replace(audio, channels=1, config=bytes([0x12, 0x08])))
+    feed(channel, [i for i in av_items if isinstance(i, Frame)][:60])
+    assert viewer.events.count("live") == 2
+    assert channel.hls is not None
+    assert "#EXT-X-DISCONTINUITY" in channel.hls.playlist()
+
+
+def test_audio_only_broadcast_starts_on_audio(av_items: list[Track | Frame]) -> None:
+    channel = Channel("radio")
+    viewer = Recorder()
+    channel.subscribe(viewer)
+    channel.claim(object())
+    channel.expect_tracks(video=False)
+    audio_only = [
+        i
+        for i in av_items
+        if (isinstance(i, Track) and i.kind is TrackKind.AUDIO)
+        or (isinstance(i, Frame) and i.track_id == AUDIO_TRACK_ID)
+    ]
+    feed(channel, audio_only)
+    assert viewer.events[0] == "live"
+    assert "mp4a" in channel.mime
+    assert "avc1" not in channel.mime
+
+
+def test_viewer_limit() -> None:
+    channel = Channel("alice", HubLimits(max_viewers=1))
+    channel.subscribe(Recorder())
+    with pytest.raises(TooManyViewers):
+        channel.subscribe(Recorder())
+
+
+def _chunk(keyframe: bool) -> Chunk:
+    track = Track(1, TrackKind.VIDEO, codec=None, timescale=1000, config=b"", codec_string="")  # type: ignore[arg-type]
+    return Chunk(b"x", track, None, keyframe, 0.0, 0.0)
+
+
+def test_slow_viewer_skips_to_next_keyframe_then_is_dropped() -> None:
+    now = [0.0]
+    gate = BackpressureGate(
+        ViewerLimits(skip_bytes=100, drop_bytes=1000, drop_seconds=5), lambda: now[0]
+    )
+    assert gate.admit(_chunk(False), 0) is Verdict.SKIP  # a new viewer starts at a keyframe
+    assert gate.admit(_chunk(True), 0) is Verdict.SEND
+    assert gate.admit(_chunk(False), 50) is Verdict.SEND
+    assert gate.admit(_chunk(False), 150) is Verdict.SKIP  # behind: skip ahead
+    assert gate.admit(_chunk(False), 0) is Verdict.SKIP  # caught up, but mid-GOP
+    assert gate.admit(_chunk(True), 0) is Verdict.SEND  # resumes at the keyframe
+    assert gate.admit(_chunk(False), 150) is Verdict.SKIP
+    now[0] = 6.0
+    assert gate.admit(_chunk(True), 150) is Verdict.DROP  # skipping for too long
+    assert gate.admit(_chunk(True), 1001) is Verdict.DROP  # or far too much buffered

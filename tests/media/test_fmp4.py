@@ -1,0 +1,421 @@
+"""The CMAF muxer: box-level checks, then real decoders (ffmpeg, Chromium MSE) on its output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from strom.errors import LocalProtocolError
+from strom.media.flv import TAG_AUDIO, TAG_VIDEO, FlvDemuxer, FlvReader
+from strom.media.fmp4 import FragmentMuxer
+from strom.media.model import (
+    AUDIO_TRACK_ID,
+    VIDEO_TRACK_ID,
+    Codec,
+    Frame,
+    Track,
+    TrackKind,
+    mime_type,
+)
+from tests.conftest import make_media, need_tool
+
+# -- a tiny ISO BMFF box walker ------------------------------------------------------------
+
+#: Containers, and how many bytes of their payload precede the child boxes.
+CONTAINERS = {
+    b"moov": 0,
+    b"trak": 0,
+    b"mdia": 0,
+    b"minf": 0,
+    b"dinf": 0,
+    b"stbl": 0,
+    b"mvex": 0,
+    b"moof": 0,
+    b"traf": 0,
+    b"dref": 8,  # version/flags, entry_count
+    b"stsd": 8,
+    b"avc1": 78,  # VisualSampleEntry fields
+    b"mp4a": 28,  # AudioSampleEntry fields
+}
+
+
+@dataclass
+class Box:
+    kind: bytes
+    payload: bytes
+    children: list[Box] = field(default_factory=list)
+
+    def find(self, path: str) -> list[Box]:
+        """Boxes at a slash-separated path of types below this one."""
+        first, _, rest = path.partition("/")
+        found = [c for c in self.children if c.kind == first.encode()]
+        return [b for c in found for b in c.find(rest)] if rest else found
+
+    def one(self, path: str) -> Box:
+        (box,) = self.find(path)
+        return box
+
+
+def parse_boxes(data: bytes) -> list[Box]:
+    """Split ``data`` into boxes; every size must tile the data exactly."""
+    boxes = []
+    pos = 0
+    while pos < len(data):
+        assert len(data) - pos >= 8, "a box header is cut short"
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        assert 8 <= size <= len(data) - pos, f"{kind!r} size {size} overruns its parent"
+        payload = data[pos + 8 : pos + size]
+        box = Box(kind, payload)
+        if kind in CONTAINERS:
+            box.children = parse_boxes(payload[CONTAINERS[kind] :])
+        boxes.append(box)
+        pos += size
+    return boxes
+
+
+def root(data: bytes) -> Box:
+    return Box(b"", data, parse_boxes(data))
+
+
+def _tfdt(chunk: Box) -> int:
+    payload = chunk.one("moof/traf/tfdt").payload
+    assert payload[0] == 1  # version 1: 64-bit decode time
+    return int(struct.unpack_from(">Q", payload, 4)[0])
+
+
+@dataclass
+class Sample:
+    sequence: int
+    track_id: int
+    decode_time: int
+    duration: int
+    size: int
+    flags: int
+    composition_offset: int
+    data: bytes
+
+
+def parse_chunk(chunk: bytes) -> Sample:
+    top = root(chunk)
+    assert [b.kind for b in top.children] == [b"moof", b"mdat"]
+    moof = top.children[0]
+    assert [b.kind for b in moof.children] == [b"mfhd", b"traf"]
+    traf = moof.children[1]
+    assert [b.kind for b in traf.children] == [b"tfhd", b"tfdt", b"trun"]
+    (sequence,) = struct.unpack_from(">I", moof.children[0].payload, 4)
+    tfhd_flags, track_id = struct.unpack_from(">II", traf.children[0].payload)
+    assert tfhd_flags & 0x020000  # default-base-is-moof
+    trun = traf.children[2].payload
+    version_flags, count, data_offset = struct.unpack_from(">IIi", trun)
+    assert version_flags >> 24 == 1
+    assert count == 1
+    duration, size, flags, offset = struct.unpack_from(">IIIi", trun, 12)
+    mdat_payload_at = 8 + len(moof.payload) + 8
+    assert data_offset == mdat_payload_at
+    data = chunk[data_offset : data_offset + size]
+    assert data == top.children[1].payload
+    return Sample(sequence, track_id, _tfdt(top), duration, size, flags, offset, data)
+
+
+# -- box-level checks with hand-made tracks ------------------------------------------------
+
+SPS = bytes.fromhex("6764000dacd941419f9f0110000003001000000303c0f1429960")
+PPS = bytes.fromhex("68ef8fcbfdf8f800")
+AVCC = (
+    bytes((1, 0x64, 0, 0x0D, 0xFF, 0xE1))
+    + struct.pack(">H", len(SPS))
+    + SPS
+    + b"\x01"
+    + struct.pack(">H", len(PPS))
+    + PPS
+)
+VIDEO = Track(VIDEO_TRACK_ID, TrackKind.VIDEO, Codec.H264, 1000, AVCC, "avc1.64000d", 320, 180)
+AUDIO = Track(
+    AUDIO_TRACK_ID,
+    TrackKind.AUDIO,
+    Codec.AAC,
+    1000,
+    b"\x12\x10",
+    "mp4a.40.2",
+    sample_rate=44100,
+    channels=2,
+)
+SYNC, NON_SYNC = 0x02000000, 0x01010000
+
+
+def test_init_segment_structure() -> None:
+    init = root(FragmentMuxer([VIDEO, AUDIO]).init_segment())
+    assert [b.kind for b in init.children] == [b"ftyp", b"moov"]
+    moov = init.one("moov")
+    assert [b.kind for b in moov.children] == [b"mvhd", b"trak", b"trak", b"mvex"]
+    assert struct.unpack_from(">I", moov.one("mvhd").payload, 96)[0] == 3  # next_track_ID
+    video, audio = moov.find("trak")
+    for trak, track_id, handler, timescale in (
+        (video, 1, b"vide", 90000),
+        (audio, 2, b"soun", 44100),
+    ):
+        assert struct.unpack_from(">I", trak.one("tkhd").payload, 12)[0] == track_id
+        assert trak.one("mdia/hdlr").payload[8:12] == handler
+        assert struct.unpack_from(">I", trak.one("mdia/mdhd").payload, 12)[0] == timescale
+        for empty in ("stts", "stsc", "stco"):
+            assert trak.one(f"mdia/minf/stbl/{empty}").payload == bytes(8)
+    assert struct.unpack_from(">II", video.one("tkhd").payload, 76) == (320 << 16, 180 << 16)
+    avc1 = video.one("mdia/minf/stbl/stsd/avc1")
+    assert struct.unpack_from(">HH", avc1.payload, 24) == (320, 180)
+    assert avc1.one("avcC").payload == AVCC
+    mp4a = audio.one("mdia/minf/stbl/stsd/mp4a")
+    channels, bits, _, _, rate = struct.unpack_from(">HHHHI", mp4a.payload, 16)
+    assert (channels, bits, rate >> 16) == (2, 16, 44100)
+    assert mp4a.one("esds").payload.endswith(b"\x05\x02\x12\x10\x06\x01\x02")  # ASC, SL
+    trex_ids = [struct.unpack_from(">I", t.payload, 4)[0] for t in moov.find("mvex/trex")]
+    assert trex_ids == [1, 2]
+
+
+def test_chunks_carry_exact_decode_times_and_increasing_sequence_numbers() -> None:
+    muxer = FragmentMuxer([VIDEO, AUDIO])
+    frames = [
+        Frame(VIDEO_TRACK_ID, 0, 67, True, b"\x00\x00\x00\x02\x65\x88"),
+        Frame(AUDIO_TRACK_ID, 0, 0, True, b"a" * 300),
+        Frame(AUDIO_TRACK_ID, 23, 23, True, b"b" * 301),
+        Frame(VIDEO_TRACK_ID, 33, 133, False, b"\x00\x00\x00\x01\x41"),
+        Frame(AUDIO_TRACK_ID, 46, 46, True, b"c" * 302),
+        Frame(VIDEO_TRACK_ID, 67, 100, False, b"\x00\x00\x00\x01\x01"),
+        Frame(VIDEO_TRACK_ID, 100, 90, False, b"\x00\x00\x00\x01\x01"),  # pts before dts
+    ]
+    samples = [parse_chunk(muxer.add_frame(f)) for f in frames]
+    assert [s.sequence for s in samples] == list(range(1, len(frames) + 1))
+    assert muxer.sequence_number == len(frames)
+    for frame, sample in zip(frames, samples, strict=True):
+        assert sample.track_id == frame.track_id
+        assert sample.data == frame.data
+        assert sample.size == len(frame.data)
+        scale = 90 if frame.track_id == VIDEO_TRACK_ID else 44.1
+        assert sample.decode_time == int(frame.dts * scale)
+        assert sample.composition_offset == int(frame.pts * scale) - int(frame.dts * scale)
+        assert sample.flags == (SYNC if frame.keyframe else NON_SYNC)
+    video = [s for s in samples if s.track_id == VIDEO_TRACK_ID]
+    audio = [s for s in samples if s.track_id == AUDIO_TRACK_ID]
+    # No duration is known when a frame arrives: 1/30 s, then the last decode-time delta.
+    assert [s.duration for s in video] == [3000, 33 * 90, 34 * 90, 33 * 90]
+    assert [s.duration for s in audio] == [1024, 1014, 1014]
+    assert video[-1].composition_offset == -900
+
+
+def test_decode_times_never_go_backwards_when_rounded() -> None:
+    muxer = FragmentMuxer([AUDIO])
+    times = [_tfdt(root(muxer.add_frame(Frame(2, ms, ms, True, b"x")))) for ms in range(3000)]
+    assert times == sorted(times)
+    assert times[1000] == 44100
+
+
+def test_single_track_streams() -> None:
+    for track in (VIDEO, AUDIO):
+        init = root(FragmentMuxer([track]).init_segment())
+        assert len(init.find("moov/trak")) == 1
+        assert len(init.find("moov/mvex/trex")) == 1
+
+
+@pytest.mark.parametrize(
+    "tracks",
+    [
+        pytest.param([], id="no-tracks"),
+        pytest.param([VIDEO, VIDEO], id="duplicate-ids"),
+        pytest.param(
+            [Track(1, TrackKind.AUDIO, Codec.H264, 1000, AVCC, "avc1.64000d")], id="kind-mismatch"
+        ),
+        pytest.param(
+            [Track(1, TrackKind.VIDEO, Codec.H264, 1000, AVCC, "avc1.64000d")], id="no-size"
+        ),
+    ],
+)
+def test_unusable_tracks(tracks: list[Track]) -> None:
+    with pytest.raises(LocalProtocolError):
+        FragmentMuxer(tracks)
+
+
+def test_frames_the_muxer_cannot_place() -> None:
+    muxer = FragmentMuxer([VIDEO])
+    with pytest.raises(LocalProtocolError):
+        muxer.add_frame(Frame(AUDIO_TRACK_ID, 0, 0, True, b"x"))
+    with pytest.raises(LocalProtocolError):
+        muxer.add_frame(Frame(VIDEO_TRACK_ID, -1, 0, True, b"x"))
+
+
+# -- end to end: FLV from ffmpeg -> FlvReader -> FlvDemuxer -> FragmentMuxer -> decoders -----
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [need_tool(args[0]), *args[1:]], check=True, capture_output=True, text=True, timeout=120
+    )
+
+
+@dataclass
+class Stream:
+    source: Path
+    tracks: list[Track]
+    frames: list[Frame]
+    mp4: Path
+
+
+def _remux(source: Path, mp4: Path, kinds: set[TrackKind]) -> Stream:
+    """FlvReader -> FlvDemuxer -> FragmentMuxer over ``source``, keeping tracks of ``kinds``."""
+    demuxer = FlvDemuxer()
+    tracks: list[Track] = []
+    frames: list[Frame] = []
+    for tag in FlvReader().feed(source.read_bytes()):
+        if tag.tag_type == TAG_VIDEO:
+            events = demuxer.video(tag.timestamp, tag.payload)
+        elif tag.tag_type == TAG_AUDIO:
+            events = demuxer.audio(tag.timestamp, tag.payload)
+        else:
+            continue
+        tracks += [e for e in events if isinstance(e, Track) and e.kind in kinds]
+        frames += [e for e in events if isinstance(e, Frame)]
+    kept = {t.id for t in tracks}
+    frames = [f for f in frames if f.track_id in kept]
+    muxer = FragmentMuxer(tracks)
+    mp4.write_bytes(muxer.init_segment() + b"".join(muxer.add_frame(f) for f in frames))
+    return Stream(source, tracks, frames, mp4)
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stream]:
+    """3 s of 320x180 30 fps H.264 High (-bf 2) + AAC 44.1 kHz, and a video-only take."""
+    tmp = tmp_path_factory.mktemp("fmp4")
+    av = make_media(tmp / "av.flv", seconds=3, size="320x180").path
+    video = make_media(tmp / "video.flv", seconds=3, size="320x180", audio=False).path
+    both = {TrackKind.VIDEO, TrackKind.AUDIO}
+    return {
+        "av": _remux(av, tmp / "av.mp4", both),
+        "video-only": _remux(video, tmp / "video.mp4", both),
+        "audio-only": _remux(av, tmp / "audio.mp4", {TrackKind.AUDIO}),
+    }
+
+
+def _probe_streams(path: Path) -> dict[str, dict[str, object]]:
+    out = _run(
+        "ffprobe", "-v", "error", "-count_frames", "-of", "json", "-show_entries",
+        "stream=codec_type,codec_name,width,height,nb_read_frames,sample_rate,channels",
+        str(path),
+    ).stdout  # fmt: skip
+    return {s["codec_type"]: s for s in json.loads(out)["streams"]}
+
+
+def _video_frame_times(path: Path) -> list[float]:
+    out = _run(
+        "ffprobe", "-v", "error", "-select_streams", "v", "-of", "json",
+        "-show_entries", "frame=best_effort_timestamp_time", "-show_frames", str(path),
+    ).stdout  # fmt: skip
+    return [float(f["best_effort_timestamp_time"]) for f in json.loads(out)["frames"]]
+
+
+def _picture_hashes(path: Path) -> list[str]:
+    out = _run("ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-")
+    return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["av", "video-only", "audio-only"])
+def test_ffmpeg_decodes_the_stream_without_errors(streams: dict[str, Stream], name: str) -> None:
+    stream = streams[name]
+    decode = _run("ffmpeg", "-v", "error", "-i", str(stream.mp4), "-f", "null", "-")
+    assert decode.stderr == ""
+    probed = _probe_streams(stream.mp4)
+    audio_frames = sum(1 for f in stream.frames if f.track_id == AUDIO_TRACK_ID)
+    if name == "audio-only":
+        assert set(probed) == {"audio"}
+    else:
+        video = probed["video"]
+        assert (video["codec_name"], video["width"], video["height"]) == ("h264", 320, 180)
+        assert int(str(video["nb_read_frames"])) == 90
+    if name == "video-only":
+        assert set(probed) == {"video"}
+    else:
+        audio = probed["audio"]
+        (track,) = (t for t in stream.tracks if t.kind is TrackKind.AUDIO)
+        assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == (
+            "aac",
+            "44100",
+            track.channels,
+        )
+        assert int(str(audio["nb_read_frames"])) == audio_frames > 100
+
+
+@pytest.mark.e2e
+def test_pictures_and_presentation_times_survive_remuxing(streams: dict[str, Stream]) -> None:
+    stream = streams["av"]
+    assert _picture_hashes(stream.mp4) == _picture_hashes(stream.source)
+    times = _video_frame_times(stream.mp4)
+    assert times == sorted(times)
+    assert len(set(times)) == 90
+    assert times == _video_frame_times(stream.source)
+    first = min(f.pts for f in stream.frames if f.track_id == VIDEO_TRACK_ID)
+    assert times[0] == first / 1000 > 0  # B-frames delay the first picture
+
+
+# -- end to end: Chromium's Media Source Extensions -------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+MSE_SCRIPT = """async ([b64, mime]) => {
+  if (!MediaSource.isTypeSupported(mime)) return {unsupported: true};
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const video = document.createElement('video');
+  video.muted = true;
+  document.body.appendChild(video);
+  const source = new MediaSource();
+  video.src = URL.createObjectURL(source);
+  await new Promise(resolve => source.addEventListener('sourceopen', resolve, {once: true}));
+  const buffer = source.addSourceBuffer(mime);
+  let error = null;
+  buffer.addEventListener('error', () => { error = 'SourceBuffer error'; });
+  video.addEventListener('error', () => { error = video.error.message || 'media error'; });
+  buffer.appendBuffer(bytes);
+  await new Promise(resolve => buffer.addEventListener('updateend', resolve, {once: true}));
+  const ranges = [];
+  for (let i = 0; i < buffer.buffered.length; i++)
+    ranges.push([buffer.buffered.start(i), buffer.buffered.end(i)]);
+  await video.play().catch(e => { error = error || String(e); });
+  const started = performance.now();
+  while (video.currentTime < 0.5 && performance.now() - started < 10000 && !error)
+    await new Promise(resolve => setTimeout(resolve, 50));
+  return {error, ranges, width: video.videoWidth, height: video.videoHeight,
+          playedTo: video.currentTime};
+}"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium")
+@pytest.mark.parametrize("name", ["av", "video-only", "audio-only"])
+async def test_chromium_mse_plays_the_stream(streams: dict[str, Stream], name: str) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    stream = streams[name]
+    mime = mime_type(stream.tracks)
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        try:
+            page = await browser.new_page()
+            await page.set_content("<!doctype html><body></body>")
+            data = base64.b64encode(stream.mp4.read_bytes()).decode()
+            result = await page.evaluate(MSE_SCRIPT, [data, mime])
+        finally:
+            await browser.close()
+    assert not result.get("unsupported"), f"Chromium does not support {mime}"
+    assert result["error"] is None
+    (start, end), *rest = result["ranges"]
+    assert rest == []
+    assert start < 0.1
+    assert end > 2.9
+    assert result["playedTo"] >= 0.5
+    if name != "audio-only":
+        assert (result["width"], result["height"]) == (320, 180)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strom.cli import build_parser, main
+from strom.settings import Settings, SettingsError, load
+
+
+def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:
+    config = tmp_path / "strom.toml"
+    config.write_text('http_port = 9001\nrtmp_port = 1940\n[stream_keys]\nalice = "k-123456789"\n')
+    settings = load(
+        cli={"rtmp_port": "1950"},
+        environ={"STROM_HTTP_PORT": "9002", "STROM_HOST": "127.0.0.1"},
+        config_file=config,
+    )
+    assert settings.http_port == 9002  # env beats file
+    assert settings.rtmp_port == 1950  # cli beats file
+    assert settings.host == "127.0.0.1"
+    assert settings.stream_keys == {"alice": "k-123456789"}
+    assert settings.hls_part_target == Settings().hls_part_target
+
+
+def test_stream_keys_from_cli_and_env() -> None:
+    args = build_parser().parse_args(
+        ["serve", "--stream-key", "alice=aaaaaaaaaa", "--stream-key", "bob=bbbbbbbbbb"]
+    )
+    settings = load(cli={"stream_keys": args.stream_keys}, environ={})
+    assert settings.stream_keys == {"alice": "aaaaaaaaaa", "bob": "bbbbbbbbbb"}
+    env = load(environ={"STROM_STREAM_KEYS": "carol=cccccccccc,dave=dddddddddd"})
+    assert env.stream_keys == {"carol": "cccccccccc", "dave": "dddddddddd"}
+
+
+def test_keys_never_in_repr() -> None:
+    settings = Settings(stream_keys={"alice": "super-secret-key"})
+    assert "super-secret-key" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"STROM_HTTP_PORT": "eighty"}, "http_port"),
+        ({"STROM_HTTP_PORT": "70000"}, "http_port"),
+        ({"STROM_STREAM_KEYS": "alice"}, "NAME=KEY"),
+        ({"STROM_STREAM_KEYS": "al ice=abcdefghij"}, "channel name"),
+        ({"STROM_STREAM_KEYS": "alice=short"}, "too short"),
+    ],
+)
+def test_bad_values_are_refused_clearly(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(environ=environ)
+
+
+def test_cli_reports_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--http-port", "nope"]) == 2
+    assert "http_port" in capsys.readouterr().err
