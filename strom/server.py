@@ -90,6 +90,7 @@ class StromServer:
         self.http_port = settings.http_port
         self.rtmp_port = settings.rtmp_port
         self.lag = LoopLagMonitor()
+        self.static_channels: list[str] = []
         self.started = time.time()
 
     async def start(self) -> None:
@@ -98,7 +99,7 @@ class StromServer:
         if keys is None:
             static = settings.stream_keys or load_or_create_keys(settings.data_dir)
             keys = StaticStreamKeys(static)
-            log.info("static stream keys for channels: %s", ", ".join(sorted(static)))
+            self.static_channels = sorted(static)
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
         self._runner = web.AppRunner(create_app(self), access_log=None, handle_signals=False)
@@ -109,14 +110,11 @@ class StromServer:
         if isinstance(server, asyncio.Server) and server.sockets:
             self.http_port = int(server.sockets[0].getsockname()[1])
         self.lag.start()
-        log.info(
-            "Strom %s: web http://%s:%d/  rtmp://%s:%d/live",
-            __version__,
-            settings.host,
-            self.http_port,
-            settings.host,
-            self.rtmp_port,
-        )
+        host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+        log.info("Strom %s is up: http://%s:%d/", __version__, host, self.http_port)
+        log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
+        for name in self.static_channels:
+            log.info("channel %s: watch at http://%s:%d/live/%s", name, host, self.http_port, name)
 
     async def stop(self) -> None:
         self.lag.stop()

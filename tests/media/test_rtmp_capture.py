@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from strom.media.rtmp import (
@@ -14,16 +12,12 @@ from strom.media.rtmp import (
     MediaMessage,
     PublishRequest,
     RtmpMessage,
-    RtmpServerSession,
-    ServerEvent,
     UnpublishRequest,
     encode_message,
 )
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE, ServerHandshake
-from strom.media.rtmp.messages import Command, MessageType, SetChunkSize
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_SIZE  # C0 + C1 + C2
+from strom.media.rtmp.messages import MessageType, SetChunkSize
+from tests.media.rtmp_replay import DATA, chunk_messages, commands, replay
 
 CAPTURES = {
     # file: (audio messages, video messages), sequence headers included
@@ -36,16 +30,6 @@ CAPTURES = {
 def capture(request: pytest.FixtureRequest) -> tuple[bytes, tuple[int, int]]:
     name = request.param
     return (DATA / name).read_bytes(), CAPTURES[name]
-
-
-def replay(data: bytes, step: int | None) -> list[ServerEvent]:
-    session = RtmpServerSession()
-    if step is None:
-        return session.receive_data(data)
-    events: list[ServerEvent] = []
-    for i in range(0, len(data), step):
-        events += session.receive_data(data[i : i + step])
-    return events
 
 
 def test_capture_is_small(capture: tuple[bytes, tuple[int, int]]) -> None:
@@ -93,17 +77,9 @@ def test_replay_whole_and_byte_at_a_time(capture: tuple[bytes, tuple[int, int]])
     assert video[-1].timestamp > 1900  # ~2 s of video
 
 
-def chunk_messages(data: bytes) -> list[RtmpMessage]:
-    return ChunkReader().receive_data(data[HANDSHAKE_BYTES:])
-
-
 def test_command_sequence(capture: tuple[bytes, tuple[int, int]]) -> None:
-    commands = [
-        Command.parse(m.payload)
-        for m in chunk_messages(capture[0])
-        if m.message_type == MessageType.COMMAND_AMF0
-    ]
-    assert [c.name for c in commands] == [
+    sent = commands(capture[0])
+    assert [c.name for c in sent] == [
         "connect",
         "releaseStream",
         "FCPublish",
@@ -112,7 +88,7 @@ def test_command_sequence(capture: tuple[bytes, tuple[int, int]]) -> None:
         "FCUnpublish",
         "deleteStream",
     ]
-    assert commands[4].arguments == ("key", "live")
+    assert sent[4].arguments == ("key", "live")
 
 
 def reencode(messages: list[RtmpMessage], compress: bool) -> bytes:
