@@ -54,8 +54,7 @@ class HttpConnection:
     async def _get(self, path: str) -> Response:
         reader, writer = await self._open()
         writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            "Accept: */*\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n\r\n".encode()
         )
         raw = await reader.readuntil(b"\r\n\r\n")
         t_head = time.monotonic()

@@ -33,7 +33,8 @@ class MediaSpec:
     @property
     def name(self) -> str:
         tune = f"bf{self.bframes}" if self.bframes else "zl"
-        return f"{self.size}p{self.fps}-{self.video_kbps}k-g{self.gop_seconds:g}-{tune}-{self.seconds}s"
+        gop = f"g{self.gop_seconds:g}"
+        return f"{self.size}p{self.fps}-{self.video_kbps}k-{gop}-{tune}-{self.seconds}s"
 
     def ffmpeg_args(self, ffmpeg: str, out: Path) -> list[str]:
         gop = round(self.fps * self.gop_seconds)
@@ -91,15 +92,31 @@ class MediaFile:
 
 
 def load_flv(path: Path) -> MediaFile:
+    """The file's tags without AVC end-of-sequence tags (a live encoder sends none until
+    it stops, and the file loops). The loop period is one frame past the last frame of
+    whichever track ends later, so timestamps never repeat across loops."""
     reader = FlvReader(max_tag_size=16 << 20)
-    tags = reader.feed(path.read_bytes())
+    tags = [t for t in reader.feed(path.read_bytes()) if not _is_end_of_sequence(t)]
     media = [t for t in tags if t.tag_type in (TAG_AUDIO, TAG_VIDEO)]
     if not media:
         raise MediaError(f"{path}: no audio or video tags")
-    video = [t.timestamp for t in media if t.tag_type == TAG_VIDEO and not _is_config(t)]
-    step = (video[-1] - video[-2]) if len(video) >= 2 else 33
-    duration = max(t.timestamp for t in media) - min(t.timestamp for t in media) + max(step, 1)
-    return MediaFile(tuple(tags), duration, len(video))
+    start = min(t.timestamp for t in media)
+    end = start
+    video_frames = 0
+    for kind in (TAG_VIDEO, TAG_AUDIO):
+        stamps = [t.timestamp for t in media if t.tag_type == kind and not _is_config(t)]
+        if kind == TAG_VIDEO:
+            video_frames = len(stamps)
+        if stamps:
+            step = stamps[-1] - stamps[-2] if len(stamps) >= 2 else 33
+            end = max(end, stamps[-1] + max(step, 1))
+    return MediaFile(tuple(tags), end - start, video_frames)
+
+
+def _is_end_of_sequence(tag: FlvTag) -> bool:
+    """E.4.3.1 AVCPacketType 2: AVC end of sequence."""
+    p = tag.payload
+    return tag.tag_type == TAG_VIDEO and len(p) >= 2 and (p[0] & 0x0F) == 7 and p[1] == 2
 
 
 def _is_config(tag: FlvTag) -> bool:

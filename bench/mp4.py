@@ -62,9 +62,9 @@ class ChunkInfo:
     sync: bool
 
 
-def iter_boxes(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[
-    tuple[bytes, int, int]
-]:
+def iter_boxes(
+    data: bytes | memoryview, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, int, int]]:
     """``(type, payload_start, box_end)`` of each box in ``data[start:end]``. A box that
     runs past ``end`` is still yielded (its end clipped), so a truncated buffer can be
     read up to where it stops."""
@@ -200,14 +200,21 @@ def iter_chunks(data: bytes | memoryview) -> Iterator[ChunkInfo]:
 #: from offset 32: tfhd (type, flags, track_ID), tfdt (type, version/flags, time), trun
 #: (type, flags, count, data_offset, first sample duration, size, flags)
 _FAST = struct.Struct(">4x4sII4x4sIQ4x4sI4x4x4x4xI")
-_FAST_TRUN_FLAGS = _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS
+_FAST_TRUN_FLAGS = (
+    _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS
+)
 
 
 def fast_chunk_info(data: bytes | memoryview) -> ChunkInfo:
-    """:func:`chunk_info` for the common layout ``moof(mfhd, traf(tfhd, tfdt v1, trun))``
-    with one sample and no optional tfhd fields (Strom's muxer, and many others): a
-    single struct read; anything else goes the general way."""
-    if len(data) >= 100 and bytes(data[4:8]) == b"moof":
+    return ChunkInfo(*moof_fields(data))
+
+
+def moof_fields(data: bytes | memoryview) -> tuple[int, int, bool]:
+    """(track id, decode time, sync) as :func:`chunk_info` reads them, with one struct
+    read for the common layout ``moof(mfhd, traf(tfhd, tfdt v1, trun))`` with no
+    optional tfhd fields (Strom's muxer, and many others); anything else goes the
+    general way."""
+    if len(data) >= 100 and data[4:8] == b"moof":
         (tfhd, tfhd_word, track_id, tfdt, tfdt_word, decode_time, trun, trun_word, flags) = (
             _FAST.unpack_from(data, 32)
         )
@@ -219,5 +226,6 @@ def fast_chunk_info(data: bytes | memoryview) -> ChunkInfo:
             and tfhd_word & 0xFFFFFF & ~_TFHD_DEFAULT_BASE_IS_MOOF == 0
             and trun_word & 0xFFFFFF & ~_TRUN_COMPOSITION_OFFSETS == _FAST_TRUN_FLAGS
         ):
-            return ChunkInfo(track_id, decode_time, not flags & _NON_SYNC)
-    return chunk_info(data)
+            return track_id, decode_time, not flags & _NON_SYNC
+    info = chunk_info(data)
+    return info.track_id, info.decode_time, info.sync

@@ -128,7 +128,9 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
     return pl
 
 
-def _segment(msn: int, uri: str | None, duration: float, parts: list[tuple[str, float, bool]]) -> Segment:
+def _segment(
+    msn: int, uri: str | None, duration: float, parts: list[tuple[str, float, bool]]
+) -> Segment:
     seg = Segment(msn, uri, duration)
     seg.parts = [Part(msn, i, u, d, ind) for i, (u, d, ind) in enumerate(parts)]
     return seg

@@ -69,6 +69,11 @@ class SendLog:
             return None
         return self.ts[i - 1], self.t[i - 1]
 
+    def next_after(self, ts: int) -> float | None:
+        """Send time of the first frame with a timestamp > ``ts``."""
+        i = bisect.bisect_right(self.ts, ts)
+        return self.t[i] if i < len(self.ts) else None
+
     def to_dict(self) -> dict[str, list[float] | list[int]]:
         return {"ts": list(self.ts), "t": list(self.t), "keyframes": list(self.keyframes)}
 
@@ -233,7 +238,7 @@ class RtmpPublisher:
     def _metadata(self, payload: bytes) -> None:
         try:
             name, values = parse_data(payload)
-        except Exception:  # noqa: BLE001 - metadata is optional
+        except Exception:
             return
         if name == "onMetaData" and values and isinstance(values[0], dict):
             self.session.send_metadata(values[0])

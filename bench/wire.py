@@ -12,6 +12,7 @@ import base64
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -24,6 +25,7 @@ OP_PONG = 0xA
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _U16 = struct.Struct(">H")
+_INIT_BOXES = (b"ftyp", b"moov")
 _U64 = struct.Struct(">Q")
 
 
@@ -90,8 +92,7 @@ def check_ws_upgrade(head: ResponseHead, key: str = WS_KEY) -> None:
         raise WireError("wrong Sec-WebSocket-Accept")
 
 
-@dataclass(frozen=True, slots=True)
-class WsMessage:
+class WsMessage(NamedTuple):
     opcode: int
     #: the whole message length
     length: int
@@ -140,7 +141,29 @@ class WsScanner:
         out: list[WsMessage] = []
         pos = 0
         end = len(data)
+        keep = self.keep
         while pos < end:
+            if self._pending is None and not self._head and end - pos >= 10:
+                # Fast path: a whole final binary frame inside this buffer, one step.
+                b0 = data[pos]
+                b1 = data[pos + 1]
+                if b0 == 0x82 and b1 < 0x80:
+                    n = b1
+                    start = pos + 2
+                    if n == 126:
+                        n = _U16.unpack_from(data, pos + 2)[0]
+                        start = pos + 4
+                    elif n == 127:
+                        n = _U64.unpack_from(data, pos + 2)[0]
+                        start = pos + 10
+                    if start + n <= end:
+                        if n >= 8 and bytes(data[start + 4 : start + 8]) in _INIT_BOXES:
+                            head = bytes(data[start : start + n])
+                        else:
+                            head = bytes(data[start : start + min(n, keep)])
+                        out.append(WsMessage(OP_BINARY, n, head))
+                        pos = start + n
+                        continue
             if self._pending is not None:
                 if self._need:
                     take = min(self._need, end - pos)
@@ -217,8 +240,9 @@ class WsScanner:
                 raise WireError(f"text/control message of {n} bytes")
             keep_all = effective != OP_BINARY or self._keep_whole
             self._keep_whole = keep_all and effective == OP_BINARY
-            self._need = n if keep_all else 0
-            self._skip = 0 if keep_all else n
+            # a binary continuation tops the kept start up to ``keep`` bytes
+            self._need = n if keep_all else max(0, min(n, self.keep - len(self._frag_head)))
+            self._skip = n - self._need
             self._prefix = False
         else:
             self._keep_whole = False
@@ -228,7 +252,7 @@ class WsScanner:
         return used
 
     def _decide_after_prefix(self) -> None:
-        if bytes(self._payload[4:8]) in (b"ftyp", b"moov"):
+        if bytes(self._payload[4:8]) in _INIT_BOXES:
             self._keep_whole = True
             self._need += self._skip
             self._skip = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import signal
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from strom import __version__
 from strom.errors import StromError
-from strom.server import StromServer
+from strom.server import StromServer, database_url
 from strom.settings import Settings, load, options
+from strom.store import Store
 
 log = logging.getLogger("strom")
 
@@ -29,7 +31,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Strom. Every option can also be set as the environment variable "
         "shown, or as a key in a TOML file given with --config (STROM_CONFIG).",
     )
-    serve.add_argument("--config", type=Path, help="TOML settings file")
+    _add_settings(serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    _add_settings(db_commands.add_parser("upgrade", help="apply the migrations"))
+    _add_settings(db_commands.add_parser("status", help="show the schema revision"))
+
+    user = commands.add_parser("user", help="manage accounts")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    create = user_commands.add_parser(
+        "create", help="create a user and print their stream key (shown once)"
+    )
+    create.add_argument("name")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.add_argument("--admin", action="store_true", help="make the user a site admin")
+    _add_settings(create)
+    reset = user_commands.add_parser("reset-key", help="print a new stream key for a user")
+    reset.add_argument("name")
+    _add_settings(reset)
+    return parser
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file")
     for opt in options():
         kwargs: dict[str, object] = {
             "dest": opt.name,
@@ -40,8 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["action"] = "append"
         if opt.metavar:
             kwargs["metavar"] = opt.metavar
-        serve.add_argument(opt.flag, **kwargs)  # type: ignore[arg-type]
-    return parser
+        parser.add_argument(opt.flag, **kwargs)  # type: ignore[arg-type]
 
 
 async def _serve(settings: Settings) -> None:
@@ -59,13 +85,49 @@ async def _serve(settings: Settings) -> None:
         await server.stop()
 
 
+async def _db(settings: Settings, command: str) -> int:
+    url, _ = database_url(settings)
+    store = await Store.open(url)
+    try:
+        if command == "upgrade":
+            await store.migrate()
+        status = await store.schema_status()
+        state = "up to date" if status.up_to_date else "out of date"
+        print(f"schema at {status.current or 'nothing'} (head {status.head}): {state}")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _user(settings: Settings, args: argparse.Namespace) -> int:
+    url, embedded = database_url(settings)
+    store = await Store.open(url)
+    try:
+        if embedded:
+            await store.migrate()
+        if args.user_command == "create":
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass(f"Password for {args.name}: ")
+            user, key = await store.create_user(args.name, password, admin=args.admin)
+            print(f"created {user.username}{' (admin)' if user.is_admin else ''}")
+        else:
+            if await store.get_user(args.name) is None:
+                print(f"strom: no user called {args.name}", file=sys.stderr)
+                return 1
+            key = await store.reset_stream_key(args.name)
+        print(f"stream key: {key}")
+    finally:
+        await store.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    values = vars(args)
-    config = values.pop("config", None)
-    values.pop("command")
+    values = {opt.name: getattr(args, opt.name) for opt in options()}
     try:
-        settings = load(cli=values, config_file=config)
+        settings = load(cli=values, config_file=args.config)
     except StromError as exc:
         print(f"strom: {exc}", file=sys.stderr)
         return 2
@@ -74,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     try:
+        if args.command == "db":
+            return asyncio.run(_db(settings, args.db_command))
+        if args.command == "user":
+            return asyncio.run(_user(settings, args))
         asyncio.run(_serve(settings))
+    except StromError as exc:
+        print(f"strom: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         log.error("cannot start: %s", exc)  # noqa: TRY400 - a clear line, not a traceback
         return 1

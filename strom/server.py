@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import resource
-import secrets
 import time
-import tomllib
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -18,15 +15,21 @@ from aiohttp import WSCloseCode, web
 from strom import __version__
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.ws import WsDelivery
+from strom.errors import StromError
 from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
 from strom.live.registry import Registry, StaticStreamKeys, StreamKeyResolver
-from strom.settings import Settings, parse_stream_keys
+from strom.platform import Platform
+from strom.record.thumbnails import ThumbnailWorker
+from strom.settings import Settings
+from strom.store import Store
 from strom.web.app import create_app
+from strom.web.auth import load_or_create_secret
 
 log = logging.getLogger(__name__)
 
-KEYS_FILE = "stream-keys.toml"
-DEFAULT_CHANNEL = "stream"
+
+class SchemaOutOfDate(StromError):
+    """An external database needs ``strom db upgrade`` before this version can use it."""
 
 
 class LoopLagMonitor:
@@ -60,22 +63,11 @@ class LoopLagMonitor:
                 self.max_recent = max(self.max_recent, peak)
 
 
-def load_or_create_keys(data_dir: Path) -> dict[str, str]:
-    """Static keys kept in the data directory; on first start, one channel with a fresh
-    random key, shown once on the terminal (never logged)."""
-    path = data_dir / KEYS_FILE
-    if path.exists():
-        return parse_stream_keys(tomllib.loads(path.read_text()))
-    key = secrets.token_urlsafe(24)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f'# Strom static stream keys: channel = "key"\n{DEFAULT_CHANNEL} = "{key}"\n')
-    print(
-        f"\nCreated {path} with a stream key for channel '{DEFAULT_CHANNEL}':\n"
-        f"    stream key: {key}\n"
-    )
-    return {DEFAULT_CHANNEL: key}
+def database_url(settings: Settings) -> tuple[str, bool]:
+    """The database URL, and whether it is the embedded default (SQLite in the data dir)."""
+    if settings.database_url:
+        return settings.database_url, False
+    return f"sqlite+aiosqlite:///{(settings.data_dir / 'strom.db').resolve()}", True
 
 
 class StromServer:
@@ -84,22 +76,45 @@ class StromServer:
         self.registry = Registry.from_settings(settings)
         self.viewer_limits = ViewerLimits.from_settings(settings)
         self._keys = keys
+        self.store: Store | None = None
+        self.platform = Platform(self.registry, None)
+        self.secret = b""
         self.rtmp: RtmpServer | None = None
         self.ws_delivery: WsDelivery | None = None
         self._runner: web.AppRunner | None = None
         self.http_port = settings.http_port
         self.rtmp_port = settings.rtmp_port
         self.lag = LoopLagMonitor()
-        self.static_channels: list[str] = []
+        self.static_channels: Sequence[str] = []
+        self.thumbnails: ThumbnailWorker | None = None
         self.started = time.time()
 
     async def start(self) -> None:
         settings = self.settings
-        keys = self._keys
-        if keys is None:
-            static = settings.stream_keys or load_or_create_keys(settings.data_dir)
-            keys = StaticStreamKeys(static)
-            self.static_channels = sorted(static)
+        self.secret = (
+            settings.secret_key.encode()
+            if settings.secret_key
+            else load_or_create_secret(settings.data_dir)
+        )
+        url, embedded = database_url(settings)
+        self.store = await Store.open(url)
+        status = await self.store.schema_status()
+        if not status.up_to_date:
+            if not embedded:
+                await self.store.close()
+                raise SchemaOutOfDate(
+                    f"the database schema is at {status.current or 'nothing'}, this Strom needs "
+                    f"{status.head}: run `strom db upgrade` first"
+                )
+            await self.store.migrate()
+        closed = await self.store.close_unfinished_broadcasts()
+        if closed:
+            log.info("closed %d broadcasts left open by the last run", closed)
+        static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
+        self.static_channels = static.names if static is not None else []
+        self.thumbnails = ThumbnailWorker(self.registry)
+        self.platform = Platform(self.registry, self.store, static, self.thumbnails)
+        keys = self._keys or self.platform
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
         self._runner = web.AppRunner(create_app(self), access_log=None, handle_signals=False)
@@ -110,6 +125,7 @@ class StromServer:
         if isinstance(server, asyncio.Server) and server.sockets:
             self.http_port = int(server.sockets[0].getsockname()[1])
         self.lag.start()
+        self.thumbnails.start()
         host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
         log.info("Strom %s is up: http://%s:%d/", __version__, host, self.http_port)
         log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
@@ -118,6 +134,8 @@ class StromServer:
 
     async def stop(self) -> None:
         self.lag.stop()
+        if self.thumbnails is not None:
+            await self.thumbnails.stop()
         if self.rtmp is not None:
             await self.rtmp.stop()
         for channel in self.registry:
@@ -127,6 +145,21 @@ class StromServer:
             await self.ws_delivery.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.platform.stop()
+        if self.store is not None:
+            await self.store.close()
+
+    async def channel_view(self, name: str) -> dict[str, Any] | None:
+        """What a channel page shows, or None if there is no such channel."""
+        if self.store is not None:
+            user = await self.store.get_user(name)
+            if user is not None:
+                info = await self.store.channel(user.username)
+                followers = await self.store.follower_count(user.username)
+                return self.platform.channel_view(user.username, info, followers)
+        if name in self.static_channels:
+            return self.platform.channel_view(name, None)
+        return None
 
     def metrics(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -47,6 +47,18 @@ class Settings:
             "metavar": "NAME=KEY",
         },
     )
+    database_url: str = field(
+        default="",
+        repr=False,  # may hold a password
+        metadata={"help": "SQLAlchemy database URL (default: an SQLite file in the data dir)"},
+    )
+    secret_key: str = field(
+        default="",
+        repr=False,
+        metadata={"help": "secret for signing sessions (default: generated in the data dir)"},
+    )
+    secure_cookies: bool = _opt(False, "mark cookies Secure (set when served over HTTPS)")
+    login_attempts_per_minute: int = _opt(10, "login attempts per client address and per user")
     # --- RTMP limits ---------------------------------------------------------------------
     rtmp_max_chunk_size: int = _opt(1 << 20, "largest Set Chunk Size accepted from a peer")
     rtmp_max_message_size: int = _opt(8 << 20, "largest RTMP message accepted (bytes)")

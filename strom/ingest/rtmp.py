@@ -169,6 +169,13 @@ class RtmpConnection(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
+    def disconnect(self, reason: str) -> None:
+        """Stop this publisher (operator action): tell it why, then close."""
+        log.warning("rtmp#%d %s: disconnected: %s", self.id, self._peer, reason)
+        self._session.close_with_error(reason)
+        self._flush()
+        self._close()
+
     def _tick(self) -> None:
         """Once a second: handshake/connect and idle timeouts."""
         now = self._loop.time()

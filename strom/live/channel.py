@@ -70,6 +70,55 @@ class Subscriber(Protocol):
         """The broadcast ended."""
 
 
+class Publisher(Protocol):
+    """Whoever feeds a channel: an ingest connection."""
+
+    def disconnect(self, reason: str) -> None:
+        """Stop publishing now (an operator stopped the broadcast)."""
+
+
+class StreamStats:
+    """Stream health as the streamer's dashboard shows it, updated per frame at the cost
+    of a few additions; rates are computed once per ``window``."""
+
+    __slots__ = (
+        "_bytes",
+        "_frames",
+        "_last_keyframe",
+        "_start",
+        "bitrate",
+        "fps",
+        "keyframe_interval",
+        "window",
+    )
+
+    def __init__(self, now: float, window: float = 5.0) -> None:
+        self.window = window
+        self._start = now
+        self._frames = 0
+        self._bytes = 0
+        self._last_keyframe: float | None = None
+        #: video frames per second, bits per second (all tracks), seconds between keyframes
+        self.fps = 0.0
+        self.bitrate = 0.0
+        self.keyframe_interval: float | None = None
+
+    def add(self, frame: Frame, track: Track, now: float) -> None:
+        self._bytes += len(frame.data)
+        if track.kind is TrackKind.VIDEO:
+            self._frames += 1
+            if frame.keyframe:
+                t = frame.dts / track.timescale
+                if self._last_keyframe is not None and t > self._last_keyframe:
+                    self.keyframe_interval = t - self._last_keyframe
+                self._last_keyframe = t
+        elapsed = now - self._start
+        if elapsed >= self.window:
+            self.fps = self._frames / elapsed
+            self.bitrate = self._bytes * 8 / elapsed
+            self._start, self._frames, self._bytes = now, 0, 0
+
+
 class ChannelState(enum.Enum):
     #: nobody is publishing
     OFFLINE = "offline"
@@ -94,13 +143,15 @@ class Channel:
         limits: HubLimits | None = None,
         hls_settings: HlsSettings | None = None,
         clock: Callable[[], float] = time.time,
+        on_state: Callable[[Channel], None] | None = None,
     ) -> None:
         self.name = name
+        self._on_state = on_state
         self.limits = limits or HubLimits()
         self._hls_settings = hls_settings or HlsSettings()
         self._clock = clock
         self.state = ChannelState.OFFLINE
-        self.publisher: object | None = None
+        self.publisher: Publisher | None = None
         self.broadcast_id = 0
         self.started_at: float | None = None
         self.subscribers: set[Subscriber] = set()
@@ -117,6 +168,8 @@ class Channel:
         self._hls_changed = asyncio.Event()
         self.frames_in = 0
         self.bytes_in = 0
+        self.peak_viewers = 0
+        self.stats = StreamStats(clock())
 
     def __repr__(self) -> str:
         return f"<Channel {self.name} {self.state.value} viewers={len(self.subscribers)}>"
@@ -127,6 +180,8 @@ class Channel:
         if state is not self.state:
             log.info("channel %s: %s -> %s", self.name, self.state.value, state.value)
             self.state = state
+            if self._on_state is not None:
+                self._on_state(self)
 
     @property
     def live(self) -> bool:
@@ -145,6 +200,7 @@ class Channel:
         if len(self.subscribers) >= self.limits.max_viewers:
             raise TooManyViewers(self.name)
         self.subscribers.add(subscriber)
+        self.peak_viewers = max(self.peak_viewers, len(self.subscribers))
         if self.live:
             subscriber.on_live(self)
             for chunk in self.gop:
@@ -155,7 +211,7 @@ class Channel:
 
     # -- publisher -------------------------------------------------------------------------
 
-    def claim(self, publisher: object) -> None:
+    def claim(self, publisher: Publisher) -> None:
         """Start a broadcast for ``publisher``; :class:`ChannelBusy` if one is running."""
         if self.publisher is not None:
             raise ChannelBusy(self.name)
@@ -166,6 +222,8 @@ class Channel:
         self._expect_video = True
         self._dropped_audio = 0
         self.frames_in = self.bytes_in = 0
+        self.peak_viewers = len(self.subscribers)
+        self.stats = StreamStats(self._clock())
         self._set_state(ChannelState.STARTING)
 
     def expect_tracks(self, *, video: bool) -> None:
@@ -188,6 +246,7 @@ class Channel:
             return
         self.frames_in += 1
         self.bytes_in += len(frame.data)
+        now = self._clock()
         video = VIDEO in self._kinds()
         is_video = track.kind is TrackKind.VIDEO
         starts_gop = frame.keyframe if is_video else not video
@@ -203,8 +262,9 @@ class Channel:
             frame=frame,
             keyframe=starts_gop,
             time=frame.dts / track.timescale,
-            received=self._clock(),
+            received=now,
         )
+        self.stats.add(frame, track, now)
         self._publish(chunk)
 
     def _audio_only_fallback(self, is_video: bool) -> bool:
@@ -263,7 +323,7 @@ class Channel:
         for sub in list(self.subscribers):
             sub.on_chunk(chunk)
 
-    def release(self, publisher: object) -> None:
+    def release(self, publisher: Publisher) -> None:
         """End the broadcast of ``publisher`` (no-op for anyone else)."""
         if self.publisher is not publisher:
             return

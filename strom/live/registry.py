@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
@@ -25,6 +26,7 @@ class StaticStreamKeys:
 
     def __init__(self, keys: Mapping[str, str]) -> None:
         self._keys = [(name, key.encode()) for name, key in keys.items()]
+        self.names = sorted(keys)
 
     async def resolve(self, key: str) -> str | None:
         found = None
@@ -47,6 +49,8 @@ class Registry:
         self._limits = limits or HubLimits()
         self._hls_settings = hls_settings or HlsSettings()
         self._clock = clock
+        #: called with a channel whenever its state changes (live, offline, ...)
+        self.listeners: list[Callable[[Channel], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -68,12 +72,22 @@ class Registry:
         """The channel called ``name``, created (offline) if this process has none yet."""
         channel = self._channels.get(name)
         if channel is None:
-            if self._clock is not None:
-                channel = Channel(name, self._limits, self._hls_settings, self._clock)
-            else:
-                channel = Channel(name, self._limits, self._hls_settings)
+            channel = Channel(
+                name,
+                self._limits,
+                self._hls_settings,
+                clock=self._clock or time.time,
+                on_state=self._state_changed,
+            )
             self._channels[name] = channel
         return channel
+
+    def _state_changed(self, channel: Channel) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(channel)
+            except Exception:  # a listener's bug must not break the stream
+                log.exception("channel %s: state listener failed", channel.name)
 
     def forget_if_idle(self, channel: Channel) -> None:
         """Drop an offline channel nobody watches, so memory follows real use. Its LL-HLS

@@ -85,7 +85,7 @@ def _descriptor(tag: int, *parts: bytes) -> bytes:
 class _TrackState:
     """What :meth:`FragmentMuxer.add_frame` needs per track, precomputed."""
 
-    __slots__ = ("duration", "last_dts", "scale_den", "scale_num", "track_id")
+    __slots__ = ("duration", "last_dts", "last_source_dts", "scale_den", "scale_num", "track_id")
 
     def __init__(self, track_id: int, media_timescale: int, timescale: int, duration: int) -> None:
         self.track_id = track_id
@@ -96,6 +96,8 @@ class _TrackState:
         #: Duration given to the next sample: the last decode-time delta.
         self.duration = duration
         self.last_dts: int | None = None
+        #: The last frame's decode time as given, before any repeat was moved on.
+        self.last_source_dts = 0
 
 
 class FragmentMuxer:
@@ -163,14 +165,24 @@ class FragmentMuxer:
         num, den = state.scale_num, state.scale_den
         # Both times round down the same way, so order in either timeline is kept.
         dts = frame.dts * num // den
-        offset = frame.pts * num // den - dts
         if dts < 0:
             raise LocalProtocolError(f"negative decode time {frame.dts}")
+        source_dts, last = dts, state.last_dts
+        if last is not None:
+            if dts > last:
+                state.duration = dts - last
+            elif source_dts >= state.last_source_dts:
+                # A repeated decode time. Decode times must advance (8.6.1.2: one per
+                # sample, in decode order) or ffmpeg's mp4 reader drops the sample; and
+                # GStreamer's flvmux clamps the negative DTS of a B-frame stream's first
+                # frames to 0, so it starts 0, 0, 0, 33 ms. One tick later keeps the
+                # order; the presentation time stays as sent. (A decode time that goes
+                # back, a publisher restarting its clock, is passed through.)
+                dts = last + 1
+        state.last_source_dts = source_dts
+        offset = frame.pts * num // den - dts
         if not _MIN_S32 <= offset <= _MAX_S32:
             raise LocalProtocolError(f"composition offset {offset} does not fit 32 bits")
-        last = state.last_dts
-        if last is not None and dts > last:
-            state.duration = dts - last
         state.last_dts = dts
         data = frame.data
         size = len(data)

@@ -1,80 +1,83 @@
-"""The aiohttp application: pages, media delivery (WebSocket, LL-HLS) and small JSON API."""
+"""The aiohttp application: pages, JSON API, media delivery (WebSocket, LL-HLS)."""
 
 from __future__ import annotations
 
-import time
+import json
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import jinja2
 from aiohttp import web
 
-from strom import __version__
-from strom.delivery.hls import HlsDelivery, json_error
+from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
 from strom.settings import valid_channel_name
+from strom.web.api import Api
+from strom.web.auth import (
+    SESSION_KEY,
+    Handler,
+    SessionCodec,
+    csrf_form_middleware,
+    json_error,
+    session_middleware,
+)
+from strom.web.pages import Pages
+from strom.web.render import render
 
 if TYPE_CHECKING:
     from strom.server import StromServer
 
+log = logging.getLogger(__name__)
+
 HERE = Path(__file__).parent
 SERVER_KEY: web.AppKey[StromServer] = web.AppKey("strom_server")
 
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
-
-def render(name: str, **context: Any) -> web.Response:
-    html = _templates.get_template(name).render(version=__version__, **context)
-    return web.Response(text=html, content_type="text/html")
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors for the API and media paths; never a stack trace for anyone."""
+    machine = request.path.startswith(("/api/", "/live/", "/metrics", "/thumbnails/"))
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        if machine:
+            return json_error(exc.status, exc.reason.lower())
+        if SESSION_KEY in request:
+            message = exc.text if exc.status == 403 else "There is nothing here."
+            return render(request, "error.html", status=exc.status, message=message)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if machine:
+            return json_error(500, "internal server error")
+        return web.Response(status=500, text="Internal server error", content_type="text/plain")
 
 
 def _channel(request: web.Request) -> str:
     name = request.match_info["channel"]
     if not valid_channel_name(name):
-        raise web.HTTPNotFound(text='{"error": "no such channel"}', content_type="application/json")
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no such channel"}), content_type="application/json"
+        )
     return name
 
 
-def _channel_info(server: StromServer, name: str) -> dict[str, Any]:
-    channel = server.registry.get(name)
-    live = channel is not None and channel.live
-    info: dict[str, Any] = {"name": name, "live": live}
-    if channel is not None and live:
-        video = next((t for t in channel.tracks.values() if t.width), None)
-        info.update(
-            viewers=len(channel.subscribers),
-            started_at=channel.started_at,
-            uptime=round(time.time() - (channel.started_at or time.time()), 1),
-            mime=channel.mime,
-            width=video.width if video else None,
-            height=video.height if video else None,
-        )
-    return info
-
-
 def create_app(server: StromServer) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    codec = SessionCodec(server.secret)
+    app = web.Application(
+        client_max_size=64 * 1024,
+        middlewares=[
+            error_middleware,
+            csrf_form_middleware(),
+            session_middleware(codec, secure_cookies=server.settings.secure_cookies),
+        ],
+    )
     app[SERVER_KEY] = server
     ws = WsDelivery(server.registry, server.viewer_limits)
     hls = HlsDelivery(server.registry)
     server.ws_delivery = ws
-
-    async def index(request: web.Request) -> web.Response:
-        live = sorted(server.registry.live(), key=lambda c: -len(c.subscribers))
-        return render(
-            "index.html",
-            channels=[_channel_info(server, c.name) for c in live],
-            rtmp_port=server.rtmp_port,
-            host=request.host.rsplit(":", 1)[0],
-        )
-
-    async def watch(request: web.Request) -> web.Response:
-        return render("watch.html", channel=_channel(request))
 
     async def live_ws(request: web.Request) -> web.StreamResponse:
         return await ws.handle(request, _channel(request))
@@ -85,28 +88,16 @@ def create_app(server: StromServer) -> web.Application:
     async def media(request: web.Request) -> web.StreamResponse:
         return await hls.media(request, _channel(request), request.match_info["file"])
 
-    async def api_live(request: web.Request) -> web.Response:
-        return web.json_response(
-            {"channels": [_channel_info(server, c.name) for c in server.registry.live()]}
-        )
-
-    async def api_channel(request: web.Request) -> web.Response:
-        return web.json_response(_channel_info(server, _channel(request)))
-
     async def metrics(request: web.Request) -> web.Response:
         return web.json_response(server.metrics())
 
-    async def not_found(request: web.Request) -> web.Response:
-        return json_error(404, "not found")
-
-    app.router.add_get("/", index)
-    app.router.add_get("/live/{channel}", watch)
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
     app.router.add_get("/live/{channel}/{file}", media)
-    app.router.add_get("/api/v1/live", api_live)
-    app.router.add_get("/api/v1/channels/{channel}", api_channel)
     app.router.add_get("/metrics", metrics)
     app.router.add_static("/static", HERE / "static", append_version=False)
-    app.router.add_route("*", "/{tail:.*}", not_found)
+    pages = Pages(server)
+    pages.routes(app)
+    Api(server).routes(app)
+    pages.channel_routes(app)
     return app

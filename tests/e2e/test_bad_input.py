@@ -130,15 +130,25 @@ async def test_unknown_key_is_refused_with_badname(
     await client.aclose()
 
 
-async def test_http_errors_are_json(server: StromServer) -> None:
+async def test_http_errors_are_json_for_machines_and_pages_for_people(
+    server: StromServer,
+) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
     async with aiohttp.ClientSession() as http:
         for url, status in [
             ("/live/nobody/index.m3u8", 404),
-            ("/live/bad%20name", 404),
             ("/live/alice/seg0.m4s", 404),
-            ("/nothing/here", 404),
+            ("/live/bad%20name/ws", 404),
+            ("/live/alice/index.m3u8?_HLS_msn=abc", 404),
+            ("/api/v1/channels/nobody", 404),
+            ("/api/v1/streams?limit=0", 400),
+            ("/api/v1/streams?sort=random", 400),
+            ("/api/v1/me", 401),
         ]:
             async with http.get(base + url) as resp:
                 assert resp.status == status, url
                 assert "error" in await resp.json(), url
+        for url in ("/nothing/here", "/no-such-user", "/live/bad%20name"):
+            async with http.get(base + url) as resp:
+                assert resp.status == 404, url
+                assert resp.content_type == "text/html", url

@@ -249,8 +249,10 @@ class Player {
     });
     this.video.addEventListener("dblclick", () => this.toggleFullscreen());
     const keys = { m: actions.mute, f: actions.fullscreen, i: actions.stats };
+    // A small player on a busy page (the dashboard's preview) leaves the keyboard alone.
+    const keyboard = this.root.dataset.keys !== "off";
     document.addEventListener("keydown", (ev) => {
-      if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+      if (!keyboard || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
       const target = ev.target;
       if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
       const action = keys[(ev.key ?? "").toLowerCase()];

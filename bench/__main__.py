@@ -1,0 +1,161 @@
+"""``python -m bench SCENARIO [options]``: see ``--help`` and the README's Benchmark section."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bench import report, run
+from bench.media import MediaError, MediaSpec, ensure_media, load_flv
+
+SCENARIOS = {
+    "ramp": "WebSocket viewers 100, 500, 1000, 2000... until one falls > 1 s behind or "
+    "something saturates (top step: --max-viewers)",
+    "compare": "--viewers (400) on nginx-rtmp (RTMP play), then Strom WebSocket and Strom "
+    "RTMP play, with ratios",
+    "publishers": "--publishers (100) publishers with one WebSocket viewer each",
+    "slow": "--viewers WebSocket viewers all healthy, then with --slow-share (10 %) slow ones",
+    "joins": "--joins (500) WebSocket viewers joining within 1 s",
+    "hls": "--hls-viewers (100) LL-HLS viewers of Strom",
+    "rtmp": "--viewers RTMP-play viewers of Strom",
+    "ws": "--viewers WebSocket viewers of Strom (one step)",
+    "nginx": "--viewers RTMP-play viewers of nginx-rtmp, and its HLS",
+    "all": "compare, ramp, publishers, slow, joins, hls in turn",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Strom's benchmark. Scenarios:\n"
+        + "\n".join(f"  {k:11} {v}" for k, v in SCENARIOS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("scenario", choices=[*SCENARIOS, "media", "worker"])
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    o = run.Options()
+    p.add_argument(
+        "--seconds", type=float, default=o.step_seconds, help="measured seconds per step"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=o.warmup, help="seconds after the joins before measuring"
+    )
+    p.add_argument("--steps", default=",".join(map(str, o.steps)), help="ramp steps (viewers)")
+    p.add_argument("--max-viewers", type=int, default=o.max_viewers, help="top ramp step")
+    p.add_argument(
+        "--viewers", type=int, default=o.viewers, help="viewers for compare/slow/rtmp/ws/nginx"
+    )
+    p.add_argument("--hls-viewers", type=int, default=o.hls_viewers)
+    p.add_argument("--publishers", type=int, default=o.publishers)
+    p.add_argument("--joins", type=int, default=o.joins)
+    p.add_argument("--slow-share", type=float, default=o.slow_share)
+    p.add_argument("--gen-procs", type=int, default=o.gen_procs, help="viewer worker processes")
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=o.probes,
+        help="viewers per step that read every frame as it comes (-1: all); "
+        "the others read in bulk once playing",
+    )
+    p.add_argument(
+        "--bulk-lowat",
+        type=int,
+        default=o.bulk_lowat,
+        help="SO_RCVLOWAT (bytes) of the bulk viewers",
+    )
+    p.add_argument(
+        "--profile",
+        default="",
+        help="py-spy the server during the steps with these viewer counts (e.g. 1000)",
+    )
+    p.add_argument("--bframes", action="store_true", help="use the test media with B-frames")
+    p.add_argument("--media-seconds", type=int, default=o.media_seconds)
+    p.add_argument("--out", type=Path, default=o.out_root, help="results directory")
+    p.add_argument(
+        "--strom-src",
+        type=Path,
+        default=o.strom_source,
+        help="run the Strom server from this source tree (e.g. another revision)",
+    )
+    return p  # fmt: skip
+
+
+def options(args: argparse.Namespace) -> run.Options:
+    return run.Options(
+        step_seconds=args.seconds,
+        warmup=args.warmup,
+        steps=tuple(int(x) for x in args.steps.split(",") if x.strip()),
+        max_viewers=args.max_viewers,
+        viewers=args.viewers,
+        hls_viewers=args.hls_viewers,
+        publishers=args.publishers,
+        slow_share=args.slow_share,
+        joins=args.joins,
+        gen_procs=args.gen_procs,
+        probes=args.probes,
+        bulk_lowat=args.bulk_lowat,
+        profile_at=tuple(int(x) for x in args.profile.split(",") if x.strip()),
+        bframes=2 if args.bframes else 0,
+        media_seconds=args.media_seconds,
+        out_root=args.out,
+        strom_source=args.strom_src.resolve(),
+    )
+
+
+def scenario_runners(
+    opts: run.Options,
+) -> dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]]:
+    return {
+        "ramp": lambda: run.scenario_ramp(opts),
+        "compare": lambda: run.scenario_compare(opts),
+        "publishers": lambda: run.scenario_publishers(opts),
+        "slow": lambda: run.scenario_slow(opts),
+        "joins": lambda: run.scenario_joins(opts),
+        "hls": lambda: run.scenario_viewers(opts, "strom", "hls", opts.hls_viewers),
+        "rtmp": lambda: run.scenario_viewers(opts, "strom", "rtmp", opts.viewers),
+        "ws": lambda: run.scenario_viewers(opts, "strom", "ws", opts.viewers),
+        "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.scenario == "worker":
+        run.worker_main(*args.args)
+        return 0
+    opts = options(args)
+    try:
+        path = ensure_media(MediaSpec(seconds=opts.media_seconds, bframes=opts.bframes))
+    except MediaError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if args.scenario == "media":
+        m = load_flv(path)
+        print(f"{path}: {m.duration_ms / 1000:.1f} s, {m.video_frames} video frames, "
+              f"{m.bitrate_kbps:.0f} kbit/s")  # fmt: skip
+        return 0
+    runners = scenario_runners(opts)
+    names = ["compare", "ramp", "publishers", "slow", "joins", "hls"]
+    todo = names if args.scenario == "all" else [args.scenario]
+    command = "python -m bench " + shlex.join(argv)
+    for name in todo:
+        print(f"== {name}: {SCENARIOS[name]}", flush=True)
+        try:
+            result = asyncio.run(runners[name]())
+        except run.NginxMissing as exc:
+            print(f"bench: nginx-rtmp reference skipped: {exc}", file=sys.stderr)
+            continue
+        report.write(name, result, command, opts.out_root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""Results as a markdown summary and JSON, in ``bench/results/<timestamp>-<scenario>/``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _who(r: dict[str, Any]) -> str:
+    return f"{r['viewers']} {r['kind']}" + (f" ({r['label']})" if r["label"] else "")
+
+
+def _pair(a: Any, b: Any) -> str:
+    return f"{_v(a)} ({_v(b)})"
+
+
+COLUMNS = (
+    ("server", lambda r: r["server"]),
+    ("viewers", _who),
+    ("server CPU (cores)", lambda r: _v(r["server_cores"])),
+    ("µs CPU / viewer·s (marginal)",
+     lambda r: _pair(r["us_per_viewer_s"], r["us_per_viewer_s_marginal"])),
+    ("RSS MB (KB/viewer)", lambda r: _pair(r["server_rss_mb"], r["kb_per_viewer"])),
+    ("latency p50/p95/p99 ms (probes)", lambda r: f"{_trio(r['latency_ms'])} ({r['probes']})"),
+    ("join p50/p95 ms", lambda r: f"{_v(r['join_ms'].get('p50'))} / {_v(r['join_ms'].get('p95'))}"),
+    ("behind / stalled / playing", lambda r: f"{r['behind']} / {r['stalled']} / {r['playing']}"),
+    ("frame loss", lambda r: _v(r["frame_loss"])),
+    ("server loop lag max ms", lambda r: _v(r["server_loop_lag_max_ms"])),
+    ("generator cores (lag p99 ms)",
+     lambda r: _pair(r["gen_cores_total"], r["gen_loop_lag_ms"]["p99"])),
+    ("limits / notes", lambda r: "; ".join(r["limits"]) or "-"),
+)  # fmt: skip
+
+
+def _v(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _trio(s: dict[str, Any]) -> str:
+    return f"{_v(s.get('p50'))} / {_v(s.get('p95'))} / {_v(s.get('p99'))}"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "strom_commit": _git_head(),
+    }
+
+
+def _git_head() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=False,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "strom"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=False,
+        )
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return ""
+
+
+def markdown(scenario: str, result: dict[str, Any], info: dict[str, Any]) -> str:
+    lines = [
+        f"## {scenario} — {info['date']}",
+        "",
+        f"Machine: {info['machine']['nproc']} CPUs, {info['machine']['cpu']}, "
+        f"Python {info['machine']['python']}, Strom {info['machine']['strom_commit']}. "
+        f"Command: `{info['command']}`",
+        "",
+    ]
+    rows = result.get("rows", [])
+    if rows:
+        lines.append("| " + " | ".join(name for name, _ in COLUMNS) + " |")
+        lines.append("|" + "---|" * len(COLUMNS))
+        for row in rows:
+            lines.append("| " + " | ".join(fn(row) for _, fn in COLUMNS) + " |")
+        lines.append("")
+    for row in rows:
+        lines += _details(row)
+    for key in ("stop", "healthy_p95_rise_ms"):
+        if key in result:
+            lines.append(f"- {key}: {result[key]}")
+    if result.get("ratios"):
+        lines.append("")
+        lines.append("Ratios against nginx-rtmp (RTMP play), same session:")
+        lines.append("")
+        lines.append(
+            "| | CPU/viewer | CPU/viewer marginal | latency p50 | latency p95 | join p50 |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for name, r in result["ratios"].items():
+            lines.append(
+                f"| {name} | {_v(r['cpu_per_viewer'])} | {_v(r['cpu_per_viewer_marginal'])} | "
+                f"{_v(r['latency_p50'])} | {_v(r['latency_p95'])} | {_v(r['join_p50'])} |"
+            )
+    for note in result.get("notes", []):
+        lines.append(f"- note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def _details(row: dict[str, Any]) -> list[str]:
+    out = []
+    who = f"{row['server']} {row['viewers']} {row['kind']}"
+    if row.get("errors"):
+        out.append(f"- {who}: viewer errors {row['errors']}")
+    for part in ("healthy", "slow"):
+        if part in row:
+            g = row[part]
+            out.append(
+                f"- {who} {part} viewers ({g['viewers']}): latency p50/p95/p99 "
+                f"{_trio(g['latency_ms'])} ms, behind {g['behind']}, loss {_v(g['frame_loss'])}"
+            )
+    if "hls" in row:
+        h = row["hls"]
+        out.append(
+            f"- {who}: part delivered after its last frame was sent p50/p95/p99 "
+            f"{_trio(h['part_delivered_ms'])} ms; listed p50/p95/p99 "
+            f"{_trio(h['part_listed_ms'])} ms; listed after the next frame was sent "
+            f"{_trio(h['listed_after_next_ms'])} ms"
+        )
+    if "extra" in row and "segment_listed_ms" in row["extra"]:
+        e = row["extra"]
+        out.append(
+            f"- {who}: nginx HLS segment listed after its last frame was sent p50/p95 "
+            f"{_v(e['segment_listed_ms'].get('p50'))} / {_v(e['segment_listed_ms'].get('p95'))}"
+            f" ms, downloaded p50 {_v(e['segment_arrived_ms'].get('p50'))} ms; per frame "
+            f"(frame sent -> its segment downloaded) p50/p95 "
+            f"{_v(e['frame_to_segment_ms'].get('p50'))} / "
+            f"{_v(e['frame_to_segment_ms'].get('p95'))} ms ({e['segments']} segments)"
+        )
+    if row.get("profile", {}).get("own"):
+        prof = row["profile"]
+        out.append(f"- {who}: py-spy, {prof['samples']} samples ({prof['file']}); top own time:")
+        out += [f"  - {pct} % {name}" for name, pct in prof["own"][:10]]
+        out.append("  top total time:")
+        out += [f"  - {pct} % {name}" for name, pct in prof["total"][:10]]
+    if "publishers" in row:
+        p = row["publishers"]
+        out.append(
+            f"- {p['count']} publishers: server {p['server_cores_publishers_only']} cores with "
+            f"no viewer, {p['mb_per_channel']} MB per channel, {p['errors']} publisher errors, "
+            f"publisher lateness p50/p99 {p['publisher_lateness_ms']['p50']} / "
+            f"{p['publisher_lateness_ms']['p99']} ms"
+        )
+    return out
+
+
+def write(scenario: str, result: dict[str, Any], command: str, out_root: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "command": command}
+    out = out_root / f"{stamp}-{scenario}"
+    out.mkdir(parents=True, exist_ok=True)
+    for path in result.pop("files", []):
+        shutil.copy(path, out / Path(path).name)
+    (out / "result.json").write_text(
+        json.dumps({"scenario": scenario, **info, **result}, indent=1, default=str)
+    )
+    text = markdown(scenario, result, info)
+    (out / "summary.md").write_text(text)
+    print(text)
+    print(f"results: {out}")
+    return out

@@ -1,0 +1,587 @@
+"""The load generator: many viewers in one asyncio process, each recording when every
+video frame reached it.
+
+- :class:`WsViewer`: WebSocket fMP4 (``/live/{channel}/ws``), own minimal client on a
+  :class:`asyncio.BufferedProtocol` reading into one buffer shared by every viewer of the
+  process; only each message's ``moof`` is looked at.
+- :class:`RtmpViewer`: RTMP play on Strom's sans-IO :class:`RtmpClientSession`.
+- :func:`hls_viewer`: LL-HLS like hls.js: blocking playlist reloads
+  (``_HLS_msn``/``_HLS_part``) on one connection, parts fetched on another.
+
+A viewer keeps raw observations only (:class:`ViewerRecord`); :mod:`bench.stats` turns
+them into latencies, join times, stalls and losses against the publisher's send log.
+A *slow* viewer reads at a fixed byte rate (half the stream's) by pausing its transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+from array import array
+from dataclasses import dataclass, field
+
+from bench.http import HttpConnection
+from bench.mp4 import TrackInfo, is_init, iter_chunks, moof_fields, parse_init
+from bench.playlist import MediaPlaylist, Part, parse_media_playlist
+from bench.rtmpplay import RtmpPlayClient
+from bench.wire import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    WireError,
+    WsMessage,
+    WsScanner,
+    check_ws_upgrade,
+    client_frame,
+    parse_response_head,
+    ws_request,
+)
+
+log = logging.getLogger(__name__)
+
+#: one receive buffer for every BufferedProtocol of the process: asyncio fills it and
+#: calls buffer_updated() before it asks any other protocol for a buffer
+_SHARED = memoryview(bytearray(256 * 1024))
+_MAX_HANDSHAKE = 16 * 1024
+
+
+@dataclass(slots=True)
+class PartRecord:
+    msn: int
+    index: int
+    #: when the playlist that first listed it arrived, and when its last byte arrived
+    listed: float
+    arrived: float
+    #: video timestamps (ms) of its first and last frame; -1 without video
+    first_ts: int
+    last_ts: int
+    video_frames: int
+
+
+@dataclass(slots=True)
+class ViewerRecord:
+    """What one viewer saw. Times are ``time.monotonic()``."""
+
+    kind: str
+    index: int
+    channel: str
+    slow: bool = False
+    #: a probe reads every frame as it comes (exact arrival times); the others read in
+    #: bulk once playing (see set_lowat)
+    probe: bool = True
+    t_start: float = 0.0  # connect started
+    t_connected: float = 0.0  # upgrade / play accepted / first playlist
+    t_first_key: float = 0.0  # the first keyframe had fully arrived
+    first_key_ts: int = -1
+    #: every video frame: timestamp (ms, the publisher's) and arrival time
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    t: array[float] = field(default_factory=lambda: array("d"))
+    audio: int = 0
+    bytes: int = 0
+    unparsed: int = 0
+    ended: bool = False
+    error: str = ""
+    t_end: float = 0.0
+    parts: list[PartRecord] = field(default_factory=list)
+    #: HLS: playlist requests, and how long blocking ones were held by the server
+    playlist_requests: int = 0
+
+    def video(self, ts: int, now: float, keyframe: bool) -> None:
+        if self.first_key_ts < 0:
+            if not keyframe:
+                return  # a player cannot start before a keyframe: not delivered yet
+            self.first_key_ts = ts
+            self.t_first_key = now
+        self.ts.append(ts)
+        self.t.append(now)
+
+
+class _Throttle:
+    """Reads at ``bytes_per_second`` at most: past the allowance the transport pauses."""
+
+    def __init__(self, bytes_per_second: float, burst: int = 64 * 1024) -> None:
+        self.rate = bytes_per_second
+        self.burst = burst
+        self.t0 = 0.0
+        self.paused = False
+
+    def after_read(self, transport: asyncio.BaseTransport, total: int, now: float) -> None:
+        if not self.t0:
+            self.t0 = now
+        excess = total - self.burst - self.rate * (now - self.t0)
+        if excess > 0 and not self.paused and isinstance(transport, asyncio.ReadTransport):
+            self.paused = True
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(excess / self.rate, self._resume, transport)
+
+    def _resume(self, transport: asyncio.ReadTransport) -> None:
+        self.paused = False
+        if not transport.is_closing():
+            transport.resume_reading()
+
+
+class WsViewer(asyncio.BufferedProtocol):
+    def __init__(
+        self,
+        record: ViewerRecord,
+        host: str,
+        port: int,
+        path: str,
+        done: asyncio.Future[None],
+        slow_bytes_per_second: float = 0.0,
+        bulk_lowat: int = 0,
+    ) -> None:
+        self.rec = record
+        self._bulk_lowat = bulk_lowat
+        self._request = ws_request(host, port, path)
+        self._done = done
+        self._handshake: bytearray | None = bytearray()
+        self._scanner = WsScanner()
+        self._tracks: dict[int, TrackInfo] = {}
+        self._throttle = _Throttle(slow_bytes_per_second) if slow_bytes_per_second else None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self._request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _SHARED
+
+    def buffer_updated(self, nbytes: int) -> None:
+        now = time.monotonic()
+        rec = self.rec
+        rec.bytes += nbytes
+        data: memoryview | bytes = _SHARED[:nbytes]
+        try:
+            if self._handshake is not None:
+                rest = self._on_handshake(data, now)
+                if rest is None:
+                    return
+                data = rest
+            had_key = rec.t_first_key > 0
+            for msg in self._scanner.feed(data):
+                if msg.opcode == OP_BINARY:
+                    self._on_binary(msg.head, now)
+                else:
+                    self._on_other(msg)
+        except (WireError, ValueError) as exc:
+            self.fail(f"protocol: {exc}")
+            return
+        if self.transport is None:
+            return
+        if self._throttle is not None:
+            self._throttle.after_read(self.transport, rec.bytes, now)
+        elif self._bulk_lowat and not had_key and rec.t_first_key > 0:
+            set_lowat(self.transport, self._bulk_lowat)
+
+    def _on_handshake(self, data: memoryview | bytes, now: float) -> bytes | None:
+        assert self._handshake is not None
+        self._handshake += data
+        end = self._handshake.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._handshake) > _MAX_HANDSHAKE:
+                raise WireError("handshake response too long")
+            return None
+        check_ws_upgrade(parse_response_head(bytes(self._handshake[:end])))
+        rest = bytes(self._handshake[end + 4 :])
+        self._handshake = None
+        self.rec.t_connected = now
+        return rest
+
+    def _on_binary(self, head: bytes, now: float) -> None:
+        if is_init(head):
+            self._tracks = parse_init(head)
+            return
+        track_id, decode_time, sync = moof_fields(head)
+        track = self._tracks.get(track_id)
+        if track is None:
+            self.rec.unparsed += 1
+        elif track.video:
+            self.rec.video(decode_time * 1000 // track.timescale, now, sync)
+        else:
+            self.rec.audio += 1
+
+    def _on_other(self, msg: WsMessage) -> None:
+        if msg.opcode == OP_TEXT:
+            kind = json.loads(msg.head).get("type")
+            if kind == "end":
+                self.rec.ended = True
+        elif msg.opcode == OP_PING and self.transport is not None:
+            self.transport.write(client_frame(OP_PONG, msg.head[:125]))
+        elif msg.opcode == OP_CLOSE and self.transport is not None:
+            if not self.rec.ended and not self.rec.error:
+                code = int.from_bytes(msg.head[:2], "big") if len(msg.head) >= 2 else 1005
+                self.rec.error = f"closed by server {code} {msg.head[2:].decode(errors='replace')}"
+            self.transport.write(client_frame(OP_CLOSE, msg.head[:2]))
+            self.transport.close()
+
+    def fail(self, reason: str) -> None:
+        if not self.rec.error:
+            self.rec.error = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(client_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.rec.t_end = time.monotonic()
+        if exc is not None and not self.rec.error:
+            self.rec.error = f"connection lost: {exc}"
+        if not self._done.done():
+            self._done.set_result(None)
+
+
+class RtmpViewer(asyncio.BufferedProtocol):
+    def __init__(
+        self,
+        record: ViewerRecord,
+        host: str,
+        port: int,
+        app: str,
+        done: asyncio.Future[None],
+        slow_bytes_per_second: float = 0.0,
+        bulk_lowat: int = 0,
+    ) -> None:
+        self.rec = record
+        self._done = done
+        self.client = RtmpPlayClient(app, f"rtmp://{host}:{port}/{app}", record.channel)
+        self._throttle = _Throttle(slow_bytes_per_second) if slow_bytes_per_second else None
+        self._bulk_lowat = bulk_lowat
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.client.start())
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _SHARED
+
+    def buffer_updated(self, nbytes: int) -> None:
+        now = time.monotonic()
+        rec = self.rec
+        rec.bytes += nbytes
+        client = self.client
+        try:
+            media = client.receive_data(_SHARED[:nbytes])
+        except Exception as exc:  # any parse failure ends this viewer only
+            self.fail(f"protocol: {type(exc).__name__}: {exc}")
+            return
+        had_key = rec.t_first_key > 0
+        for msg in media:
+            p = msg.head
+            if msg.message_type == 9:
+                # E.4.3.1: FrameType (1 = key) | CodecID 7; AVCPacketType 1 = NALUs
+                if len(p) >= 2 and p[1] == 1 and p[0] & 0x0F == 7:
+                    rec.video(msg.timestamp, now, p[0] >> 4 == 1)
+            elif len(p) >= 2 and p[1] == 1:
+                rec.audio += 1
+        if client.error:
+            self.fail(client.error)
+            return
+        if client.playing and not rec.t_connected:
+            rec.t_connected = now
+        if any(s.code in _END_CODES for s in client.statuses):
+            rec.ended = True
+        out = client.data_to_send()
+        transport = self.transport
+        if transport is None:
+            return
+        if out:
+            transport.write(out)
+        if self._throttle is not None:
+            self._throttle.after_read(transport, rec.bytes, now)
+        elif self._bulk_lowat and not had_key and rec.t_first_key > 0:
+            set_lowat(transport, self._bulk_lowat)
+
+    def fail(self, reason: str) -> None:
+        if not self.rec.error:
+            self.rec.error = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.rec.t_end = time.monotonic()
+        if exc is not None and not self.rec.error:
+            self.rec.error = f"connection lost: {exc}"
+        if not self._done.done():
+            self._done.set_result(None)
+
+
+_END_CODES = ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop")
+
+
+def set_lowat(transport: asyncio.BaseTransport, nbytes: int) -> None:
+    """Let the kernel wake this socket's reader only once ``nbytes`` are waiting
+    (SO_RCVLOWAT, honoured by epoll for TCP): a *bulk* viewer then costs the generator a
+    few wake-ups a second instead of one per frame, at the price of arrival times that
+    are late by up to that much data (probe viewers keep exact ones)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, nbytes)
+
+
+# -- LL-HLS ---------------------------------------------------------------------------------
+
+
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] + "/"
+
+
+def _read_part(
+    rec: ViewerRecord, tracks: dict[int, TrackInfo], body: bytes, now: float
+) -> tuple[int, int, int]:
+    """Record the video frames of a part; (first ts, last ts, video frames)."""
+    first = last = -1
+    n = 0
+    for info in iter_chunks(body):
+        track = tracks.get(info.track_id)
+        if track is None:
+            rec.unparsed += 1
+        elif track.video:
+            ts = info.decode_time * 1000 // track.timescale
+            rec.video(ts, now, info.sync)
+            first = ts if first < 0 else first
+            last = ts
+            n += 1
+        else:
+            rec.audio += 1
+    return first, last, n
+
+
+async def hls_viewer(
+    rec: ViewerRecord, host: str, port: int, playlist_path: str, stop_at: float
+) -> None:
+    """Join at the newest independent part, then follow the live edge part by part."""
+    base = _dirname(playlist_path)
+    playlist_conn = HttpConnection(host, port)
+    media_conn = HttpConnection(host, port)
+    queue: asyncio.Queue[tuple[Part, float]] = asyncio.Queue()
+    rec.t_start = time.monotonic()
+    try:
+        async with asyncio.timeout(max(0.1, stop_at - time.monotonic())):
+            pl = await _first_playlist(rec, playlist_conn, playlist_path)
+            if pl.init_uri is None:
+                raise WireError("playlist without EXT-X-MAP")
+            init = await media_conn.get(base + pl.init_uri)
+            tracks = parse_init(init.body)
+            start = pl.live_start_part()
+            seen: set[tuple[int, int]] = set()
+            for part in pl.parts:
+                if start is not None and (part.msn, part.index) >= (start.msn, start.index):
+                    queue.put_nowait((part, rec.t_connected))
+                seen.add((part.msn, part.index))
+            reloader = asyncio.create_task(
+                _reload(rec, playlist_conn, playlist_path, pl, seen, queue)
+            )
+            try:
+                while True:
+                    part, listed = await queue.get()
+                    resp = await media_conn.get(base + part.uri)
+                    if resp.status != 200:
+                        rec.unparsed += 1
+                        continue
+                    rec.bytes += len(resp.body)
+                    first, last, n = _read_part(rec, tracks, resp.body, resp.t_done)
+                    rec.parts.append(
+                        PartRecord(part.msn, part.index, listed, resp.t_done, first, last, n)
+                    )
+            finally:
+                reloader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reloader
+    except TimeoutError:
+        pass
+    except (OSError, WireError, ValueError) as exc:
+        rec.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        rec.t_end = time.monotonic()
+        await playlist_conn.close()
+        await media_conn.close()
+
+
+async def _first_playlist(rec: ViewerRecord, conn: HttpConnection, path: str) -> MediaPlaylist:
+    while True:
+        resp = await conn.get(path)
+        rec.playlist_requests += 1
+        if resp.status == 200:
+            pl = parse_media_playlist(resp.body.decode())
+            if pl.live_start_part() is not None:
+                rec.t_connected = resp.t_done
+                return pl
+        await asyncio.sleep(0.1)
+
+
+async def _reload(
+    rec: ViewerRecord,
+    conn: HttpConnection,
+    path: str,
+    pl: MediaPlaylist,
+    seen: set[tuple[int, int]],
+    queue: asyncio.Queue[tuple[Part, float]],
+) -> None:
+    """Blocking playlist reloads (rfc8216bis 6.2.5.2): ask for the part after the last
+    one listed; every newly listed part goes to the fetch queue."""
+    while not pl.ended:
+        msn, part = pl.next_block()
+        query = f"?_HLS_msn={msn}" + (f"&_HLS_part={part}" if part is not None else "")
+        resp = await conn.get(path + query)
+        rec.playlist_requests += 1
+        if resp.status != 200:
+            await asyncio.sleep(0.05)
+            continue
+        pl = parse_media_playlist(resp.body.decode())
+        for p in pl.parts:
+            key = (p.msn, p.index)
+            if key not in seen:
+                seen.add(key)
+                queue.put_nowait((p, resp.t_done))
+
+
+# -- running a crowd -----------------------------------------------------------------------
+
+
+class LoopLag:
+    """How late this process's event loop runs a timer (the generator's own health)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.samples = array("d")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.interval)
+            self.samples.append(max(0.0, time.monotonic() - before - self.interval))
+
+
+@dataclass(frozen=True)
+class ViewerGroup:
+    """``count`` viewers of one kind, connecting evenly over ``join_window`` seconds
+    from ``start_at``, and leaving at ``stop_at`` (monotonic times)."""
+
+    kind: str  # "ws" | "rtmp" | "hls"
+    host: str
+    port: int
+    channels: tuple[str, ...]
+    count: int
+    start_at: float
+    stop_at: float
+    join_window: float = 1.0
+    slow_count: int = 0
+    slow_bytes_per_second: float = 0.0
+    first_index: int = 0
+    app: str = "live"
+    #: viewers reading every frame as it comes; -1: all of them
+    probes: int = -1
+    #: SO_RCVLOWAT of the other viewers once they play (bytes)
+    bulk_lowat: int = 32 * 1024
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ViewerGroup:
+        values = dict(data)
+        values["channels"] = tuple(values["channels"])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+async def run_group(group: ViewerGroup) -> list[ViewerRecord]:
+    """Run the viewers of ``group`` to its end; every viewer's record, failed ones too."""
+    loop = asyncio.get_running_loop()
+    records: list[ViewerRecord] = []
+    tasks: list[asyncio.Task[None]] = []
+    step = group.join_window / max(group.count, 1)
+    for i in range(group.count):
+        channel = group.channels[i % len(group.channels)]
+        records.append(ViewerRecord(group.kind, group.first_index + i, channel))
+    _mark_slow(records, group.slow_count)
+    _mark_probes(records, group.probes)
+    for i, rec in enumerate(records):
+        tasks.append(loop.create_task(_one(group, rec, group.start_at + i * step)))
+    await asyncio.gather(*tasks)
+    return records
+
+
+def _mark_slow(records: list[ViewerRecord], slow_count: int) -> None:
+    """Exactly ``slow_count`` slow viewers, spread evenly over the join order."""
+    for rec in records:
+        rec.slow = False
+    if slow_count <= 0:
+        return
+    n = len(records)
+    for k in range(min(slow_count, n)):
+        records[k * n // slow_count].slow = True
+
+
+def _mark_probes(records: list[ViewerRecord], probes: int) -> None:
+    """``probes`` exact viewers spread evenly over the healthy ones (slow viewers
+    always read as they are throttled)."""
+    healthy = [r for r in records if not r.slow]
+    for rec in healthy:
+        rec.probe = probes < 0
+    if probes > 0:
+        n = len(healthy)
+        for k in range(min(probes, n)):
+            healthy[k * n // min(probes, n)].probe = True
+
+
+async def _one(group: ViewerGroup, rec: ViewerRecord, at: float) -> None:
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    if time.monotonic() >= group.stop_at:
+        return
+    slow_rate = group.slow_bytes_per_second if rec.slow else 0.0
+    lowat = 0 if rec.probe or rec.slow else group.bulk_lowat
+    if group.kind == "hls":
+        path = f"/live/{rec.channel}/index.m3u8"
+        await hls_viewer(rec, group.host, group.port, path, group.stop_at)
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    proto: WsViewer | RtmpViewer
+    if group.kind == "ws":
+        path = f"/live/{rec.channel}/ws"
+        proto = WsViewer(rec, group.host, group.port, path, done, slow_rate, lowat)
+    elif group.kind == "rtmp":
+        proto = RtmpViewer(rec, group.host, group.port, group.app, done, slow_rate, lowat)
+    else:
+        raise ValueError(f"unknown viewer kind {group.kind!r}")
+    rec.t_start = time.monotonic()
+    try:
+        async with asyncio.timeout(max(0.1, group.stop_at - time.monotonic())):
+            await loop.create_connection(lambda: proto, group.host, group.port)
+    except (OSError, TimeoutError) as exc:
+        rec.error = f"connect: {exc or type(exc).__name__}"
+        rec.t_end = time.monotonic()
+        return
+    remaining = group.stop_at - time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(done), max(0.0, remaining))
+    proto.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done, 2.0)

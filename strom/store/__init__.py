@@ -1,0 +1,62 @@
+"""Strom's database: accounts, channels, stream keys, categories, broadcasts, follows.
+
+SQLAlchemy 2 (async) over SQLite (default), MariaDB/MySQL or PostgreSQL; the schema is
+managed by the Alembic migrations shipped in ``strom/store/migrations``.
+"""
+
+from strom.store.engine import default_url, redact
+from strom.store.errors import (
+    CategoryExists,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidCategory,
+    InvalidChannel,
+    InvalidInput,
+    InvalidUsername,
+    NotFound,
+    SchemaOutOfDate,
+    StoreError,
+    TooManyTokens,
+    UnknownCategory,
+    UnknownUser,
+    UsernameTaken,
+    WeakPassword,
+)
+from strom.store.security import Argon2Params
+from strom.store.store import Store
+from strom.store.views import (
+    ApiTokenInfo,
+    BroadcastInfo,
+    CategoryInfo,
+    ChannelInfo,
+    SchemaStatus,
+    User,
+)
+
+__all__ = [
+    "ApiTokenInfo",
+    "Argon2Params",
+    "BroadcastInfo",
+    "CategoryExists",
+    "CategoryInfo",
+    "ChannelInfo",
+    "Conflict",
+    "DatabaseUnavailable",
+    "InvalidCategory",
+    "InvalidChannel",
+    "InvalidInput",
+    "InvalidUsername",
+    "NotFound",
+    "SchemaOutOfDate",
+    "SchemaStatus",
+    "Store",
+    "StoreError",
+    "TooManyTokens",
+    "UnknownCategory",
+    "UnknownUser",
+    "User",
+    "UsernameTaken",
+    "WeakPassword",
+    "default_url",
+    "redact",
+]

@@ -1,0 +1,1 @@
+"""Alembic migration environment for Strom's store (see :mod:`strom.store.schema`)."""

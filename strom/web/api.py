@@ -1,0 +1,168 @@
+"""The versioned JSON API, ``/api/v1``. Errors are ``{"error": "..."}`` with the right
+status. Authenticated endpoints accept the session cookie (with the CSRF header for
+changes) or ``Authorization: Bearer <api token>``; see :mod:`strom.web.openapi`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from strom.settings import valid_channel_name
+from strom.store import StoreError
+from strom.web.auth import get_session, json_error
+from strom.web.openapi import document
+
+if TYPE_CHECKING:
+    from strom.server import StromServer
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 100
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be an integer"}),
+            content_type="application/json",
+        ) from None
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be between {low} and {high}"}),
+            content_type="application/json",
+        )
+    return value
+
+
+class Api:
+    def __init__(self, server: StromServer) -> None:
+        self.server = server
+
+    def routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/api/v1/openapi.json", self.openapi)
+        r.add_get("/api/v1/streams", self.streams)
+        r.add_get("/api/v1/channels/{username}", self.channel)
+        r.add_get("/api/v1/categories", self.categories)
+        r.add_get("/api/v1/me", self.me)
+        r.add_patch("/api/v1/me/channel", self.update_channel)
+        r.add_post("/api/v1/me/stream-key", self.reset_key)
+        r.add_get("/api/v1/me/health", self.health)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(document())
+
+    async def streams(self, request: web.Request) -> web.Response:
+        sort = request.query.get("sort", "viewers")
+        if sort not in ("viewers", "category"):
+            return json_error(400, "sort must be 'viewers' or 'category'")
+        limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+        offset = _int_param(request, "offset", 0, 0, 1_000_000)
+        streams = self.server.platform.streams(
+            sort=sort,
+            category=request.query.get("category") or None,
+            query=request.query.get("q", "").strip()[:100] or None,
+        )
+        return web.json_response(
+            {"streams": streams[offset : offset + limit], "total": len(streams)}
+        )
+
+    async def channel(self, request: web.Request) -> web.Response:
+        name = request.match_info["username"]
+        view = await self.server.channel_view(name) if valid_channel_name(name) else None
+        if view is None:
+            return json_error(404, f"no channel called {name!r}")
+        return web.json_response(view)
+
+    async def categories(self, request: web.Request) -> web.Response:
+        store = self.server.store
+        counts = self.server.platform.live_counts()
+        cats = await store.categories() if store is not None else []
+        return web.json_response(
+            {
+                "categories": [
+                    {
+                        "slug": c.slug,
+                        "name": c.name,
+                        "is_game": c.is_game,
+                        "live_count": counts.get(c.slug, 0),
+                    }
+                    for c in cats
+                ]
+            }
+        )
+
+    async def _user(self, request: web.Request) -> str:
+        """The authenticated username, from a Bearer token or the session cookie."""
+        auth = request.headers.get("Authorization", "")
+        store = self.server.store
+        if auth.startswith("Bearer ") and store is not None:
+            user = await store.resolve_api_token(auth.removeprefix("Bearer ").strip())
+            if user is None:
+                raise _json_http(401, "invalid or revoked API token")
+            return user.username
+        session = get_session(request)
+        if session.logged_in and session.username is not None:
+            return session.username
+        raise _json_http(401, "log in or send an API token")
+
+    async def me(self, request: web.Request) -> web.Response:
+        username = await self._user(request)
+        view = await self.server.channel_view(username)
+        return web.json_response({"username": username, "channel": view})
+
+    async def update_channel(self, request: web.Request) -> web.Response:
+        username = await self._user(request)
+        store = self.server.store
+        assert store is not None
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_error(400, "the body must be a JSON object")
+        if not isinstance(body, dict):
+            return json_error(400, "the body must be a JSON object")
+        unknown = set(body) - {"title", "description", "category"}
+        if unknown:
+            return json_error(422, f"unknown fields: {', '.join(sorted(unknown))}")
+        for key in ("title", "description", "category"):
+            if key in body and body[key] is not None and not isinstance(body[key], str):
+                return json_error(422, f"{key} must be a string")
+        try:
+            info = await store.update_channel(
+                username,
+                title=body.get("title"),
+                description=body.get("description"),
+                category_slug=body.get("category"),
+            )
+        except StoreError as exc:
+            return json_error(exc.status, str(exc))
+        self.server.platform.info_changed(info)
+        view = await self.server.channel_view(username)
+        return web.json_response(view)
+
+    async def reset_key(self, request: web.Request) -> web.Response:
+        username = await self._user(request)
+        assert self.server.store is not None
+        key = await self.server.store.reset_stream_key(username)
+        log.info("user %s regenerated their stream key (API)", username)
+        return web.json_response({"stream_key": key}, headers={"Cache-Control": "no-store"})
+
+    async def health(self, request: web.Request) -> web.Response:
+        username = await self._user(request)
+        return web.json_response(self.server.platform.health(username))
+
+
+def _json_http(status: int, reason: str) -> web.HTTPException:
+    cls: Any = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden}[status]
+    exc: web.HTTPException = cls(
+        text=json.dumps({"error": reason}), content_type="application/json"
+    )
+    return exc

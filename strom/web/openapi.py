@@ -1,0 +1,270 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, served at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strom import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Forbidden (CSRF)",
+        404: "Not found",
+        422: "Invalid value",
+    }
+    return {str(c): _json(_ERROR, text[c]) for c in codes}
+
+
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+
+_STREAM = {
+    "type": "object",
+    "required": ["username", "title", "viewers"],
+    "properties": {
+        "username": {"type": "string"},
+        "title": {"type": "string"},
+        "category": {"oneOf": [{"$ref": "#/components/schemas/CategoryRef"}, {"type": "null"}]},
+        "viewers": {"type": "integer", "minimum": 0},
+        "started_at": {"type": ["number", "null"]},
+        "thumbnail_url": {"type": ["string", "null"]},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+    },
+}
+
+_CHANNEL = {
+    "type": "object",
+    "required": ["username", "title", "description", "live", "viewers"],
+    "properties": {
+        "username": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "category": {"oneOf": [{"$ref": "#/components/schemas/CategoryRef"}, {"type": "null"}]},
+        "live": {"type": "boolean"},
+        "viewers": {"type": "integer", "minimum": 0},
+        "started_at": {"type": ["number", "null"]},
+        "last_broadcast": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "started_at": {"type": "number"},
+                        "ended_at": {"type": ["number", "null"]},
+                    },
+                },
+                {"type": "null"},
+            ]
+        },
+        "follower_count": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Strom API",
+            "version": __version__,
+            "description": "Live channels, categories and a streamer's own channel.",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "strom_session"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "CategoryRef": {
+                    "type": "object",
+                    "required": ["slug", "name"],
+                    "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
+                },
+                "Stream": _STREAM,
+                "Channel": _CHANNEL,
+            },
+        },
+        "paths": {
+            "/api/v1/streams": {
+                "get": {
+                    "summary": "Live streams",
+                    "parameters": [
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["viewers", "category"]},
+                        },
+                        {"name": "category", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": 100},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 1000000},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["streams", "total"],
+                                "properties": {
+                                    "streams": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Stream"},
+                                    },
+                                    "total": {"type": "integer"},
+                                },
+                            }
+                        ),
+                        **_errors(400),
+                    },
+                }
+            },
+            "/api/v1/channels/{username}": {
+                "get": {
+                    "summary": "A channel",
+                    "parameters": [
+                        {
+                            "name": "username",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Channel"}),
+                        **_errors(404),
+                    },
+                }
+            },
+            "/api/v1/categories": {
+                "get": {
+                    "summary": "Categories with live counts",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "categories": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["slug", "name", "live_count"],
+                                            "properties": {
+                                                "slug": {"type": "string"},
+                                                "name": {"type": "string"},
+                                                "is_game": {"type": "boolean"},
+                                                "live_count": {"type": "integer"},
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        )
+                    },
+                }
+            },
+            "/api/v1/me": {
+                "get": {
+                    "summary": "The authenticated user and their channel",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "username": {"type": "string"},
+                                    "channel": {"$ref": "#/components/schemas/Channel"},
+                                },
+                            }
+                        ),
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/v1/me/channel": {
+                "patch": {
+                    "summary": "Edit your channel (title, description, category slug)",
+                    "security": _AUTH,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "title": {"type": "string", "maxLength": 140},
+                                        "description": {"type": "string", "maxLength": 2000},
+                                        "category": {"type": ["string", "null"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Channel"}),
+                        **_errors(400, 401, 403, 422),
+                    },
+                }
+            },
+            "/api/v1/me/stream-key": {
+                "post": {
+                    "summary": "Regenerate your stream key (shown once)",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["stream_key"],
+                                "properties": {"stream_key": {"type": "string"}},
+                            }
+                        ),
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/api/v1/me/health": {
+                "get": {
+                    "summary": "Your live stream's health",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["live", "warnings"],
+                                "properties": {
+                                    "live": {"type": "boolean"},
+                                    "warnings": {"type": "array", "items": {"type": "string"}},
+                                },
+                            }
+                        ),
+                        **_errors(401),
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,353 @@
+"""Server-rendered pages: directory, categories, channel, sign-up/log-in, dashboard, admin."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from strom.settings import valid_channel_name
+from strom.store import StoreError
+from strom.web.auth import RateLimiter, get_session, login, logout
+from strom.web.render import render
+
+if TYPE_CHECKING:
+    from strom.server import StromServer
+
+log = logging.getLogger(__name__)
+
+#: first path segments that are not usernames
+RESERVED = frozenset(
+    {
+        "admin", "api", "categories", "dashboard", "live", "login", "logout", "metrics",
+        "register", "search", "static", "thumbnails", "settings", "help", "about", "following",
+        "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt",
+    }
+)  # fmt: skip
+
+
+def rtmp_url(request: web.Request, server: StromServer) -> str:
+    host = request.url.host or "localhost"
+    return f"rtmp://{host}:{server.rtmp_port}/live"
+
+
+def ffmpeg_command(rtmp: str, key: str | None) -> str:
+    return (
+        "ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -tune zerolatency -g 60 "
+        f"-c:a aac -b:a 128k -f flv {rtmp}/{key or 'YOUR_STREAM_KEY'}"
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: never redirect a user to another site after logging in.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/dashboard"
+
+
+def _client(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+class Pages:
+    def __init__(self, server: StromServer) -> None:
+        self.server = server
+        self.platform = server.platform
+        per_minute = server.settings.login_attempts_per_minute
+        self.login_limits = RateLimiter(rate=per_minute / 60, burst=per_minute)
+
+    def routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self.directory)
+        r.add_get("/search", self.directory)
+        r.add_get("/categories", self.categories)
+        r.add_get("/categories/{slug}", self.directory)
+        r.add_get("/login", self.login_form)
+        r.add_post("/login", self.login)
+        r.add_get("/register", self.register_form)
+        r.add_post("/register", self.register)
+        r.add_post("/logout", self.logout)
+        r.add_get("/dashboard", self.dashboard)
+        r.add_post("/dashboard/stream-key", self.regenerate_key)
+        r.add_post("/dashboard/tokens", self.create_token)
+        r.add_post("/dashboard/tokens/{id}/revoke", self.revoke_token)
+        r.add_get("/admin", self.admin)
+        r.add_post("/admin/streams/{username}/stop", self.admin_stop)
+        r.add_get("/live/{channel}", self.watch)
+        r.add_get("/thumbnails/{file}", self.thumbnail)
+
+    def channel_routes(self, app: web.Application) -> None:
+        """``/{username}`` last: it matches any single path segment."""
+        app.router.add_get("/{username}", self.channel)
+
+    # -- directory -------------------------------------------------------------------------
+
+    async def directory(self, request: web.Request) -> web.Response:
+        store = self.server.store
+        slug = request.match_info.get("slug")
+        category = None
+        categories = await store.categories() if store is not None else []
+        if slug is not None:
+            category = next((c for c in categories if c.slug == slug), None)
+            if category is None:
+                return self.error(request, 404, "No such category.")
+        sort = request.query.get("sort", "viewers")
+        q = request.query.get("q", "").strip()[:100] or None
+        streams = self.platform.streams(sort=sort, category=slug, query=q)
+        counts = self.platform.live_counts()
+        return render(
+            request,
+            "directory.html",
+            streams=streams,
+            categories=[
+                {"slug": c.slug, "name": c.name, "live_count": counts.get(c.slug, 0)}
+                for c in categories
+                if counts.get(c.slug) or slug == c.slug
+            ],
+            sort=sort if sort in ("viewers", "category") else "viewers",
+            category={"slug": category.slug, "name": category.name} if category else None,
+            q=q,
+            rtmp_url=rtmp_url(request, self.server),
+            http_base=f"{request.scheme}://{request.host}",
+        )
+
+    async def categories(self, request: web.Request) -> web.Response:
+        store = self.server.store
+        counts = self.platform.live_counts()
+        cats = await store.categories() if store is not None else []
+        return render(
+            request,
+            "categories.html",
+            categories=sorted(
+                (
+                    {
+                        "slug": c.slug,
+                        "name": c.name,
+                        "is_game": c.is_game,
+                        "live_count": counts.get(c.slug, 0),
+                    }
+                    for c in cats
+                ),
+                key=lambda c: (-c["live_count"], c["name"]),
+            ),
+        )
+
+    # -- channel ---------------------------------------------------------------------------
+
+    async def channel(self, request: web.Request) -> web.Response:
+        name = request.match_info["username"]
+        if name.lower() in RESERVED or not valid_channel_name(name):
+            return self.error(request, 404, "No such page.")
+        view = await self.server.channel_view(name)
+        if view is None:
+            return self.error(request, 404, f"There is no channel called {name}.")
+        if view["username"] != name:
+            raise web.HTTPFound(f"/{view['username']}")
+        return render(request, "channel.html", channel=view)
+
+    async def watch(self, request: web.Request) -> web.Response:
+        name = request.match_info["channel"]
+        if not valid_channel_name(name):
+            return self.error(request, 404, "No such channel.")
+        return render(request, "watch.html", channel=name)
+
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["file"].removesuffix(".jpg")
+        worker = self.platform.thumbnails
+        thumb = worker.get(name) if worker is not None and valid_channel_name(name) else None
+        if thumb is None:
+            return web.json_response({"error": "no thumbnail"}, status=404)
+        if request.headers.get("If-None-Match") == thumb.etag:
+            return web.Response(status=304, headers={"ETag": thumb.etag})
+        return web.Response(
+            body=thumb.jpeg,
+            content_type="image/jpeg",
+            headers={"ETag": thumb.etag, "Cache-Control": "public, max-age=20"},
+        )
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        return render(
+            request, "login.html", error=None, username="", next=request.query.get("next")
+        )
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        username = str(form.get("username", ""))[:64]
+        password = str(form.get("password", ""))[:1024]
+        next_url = _safe_next(str(form.get("next", "")) or None)
+        store = self.server.store
+        limited = not (
+            self.login_limits.allow(f"ip:{_client(request)}")
+            and self.login_limits.allow(f"user:{username.lower()}")
+        )
+        if limited:
+            log.warning("login rate limit hit from %s", _client(request))
+            return render(
+                request,
+                "login.html",
+                status=429,
+                error="Too many attempts. Wait a minute and try again.",
+                username=username,
+                next=next_url,
+            )
+        user = await store.authenticate(username, password) if store is not None else None
+        if user is None:
+            return render(
+                request,
+                "login.html",
+                status=401,
+                error="Wrong username or password.",
+                username=username,
+                next=next_url,
+            )
+        await store.touch_last_online(user.id)  # type: ignore[union-attr]
+        login(request, user.id, user.username, user.is_admin)
+        raise web.HTTPSeeOther(next_url)
+
+    async def register_form(self, request: web.Request) -> web.Response:
+        return render(request, "register.html", error=None, username="")
+
+    async def register(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        username = str(form.get("username", ""))[:64].strip()
+        password = str(form.get("password", ""))[:1024]
+        confirm = str(form.get("password_confirm", ""))[:1024]
+        store = self.server.store
+        if store is None:
+            return self.error(request, 404, "Accounts are not enabled on this server.")
+        if not self.login_limits.allow(f"ip:{_client(request)}"):
+            return render(
+                request,
+                "register.html",
+                status=429,
+                error="Too many attempts. Wait a minute and try again.",
+                username=username,
+            )
+        error = None
+        if username.lower() in RESERVED:
+            error = "That name is reserved. Choose another."
+        elif password != confirm:
+            error = "The passwords do not match."
+        if error is None:
+            try:
+                user, key = await store.create_user(username, password)
+            except StoreError as exc:
+                error = str(exc)
+        if error is not None:
+            return render(request, "register.html", status=422, error=error, username=username)
+        log.info("new user %s", user.username)
+        login(request, user.id, user.username, user.is_admin)
+        return await self._dashboard(request, new_stream_key=key)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        logout(request)
+        raise web.HTTPSeeOther("/")
+
+    # -- dashboard ---------------------------------------------------------------------------
+
+    def _require_user(self, request: web.Request) -> str:
+        session = get_session(request)
+        if not session.logged_in or session.username is None:
+            raise web.HTTPSeeOther(f"/login?next={request.path}")
+        return session.username
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        return await self._dashboard(request)
+
+    async def _dashboard(
+        self,
+        request: web.Request,
+        *,
+        new_stream_key: str | None = None,
+        new_api_token: str | None = None,
+    ) -> web.Response:
+        username = self._require_user(request)
+        store = self.server.store
+        assert store is not None
+        view = await self.server.channel_view(username)
+        if view is None:
+            logout(request)
+            raise web.HTTPSeeOther("/login")
+        rtmp = rtmp_url(request, self.server)
+        tokens = await store.api_tokens(username)
+        return render(
+            request,
+            "dashboard.html",
+            channel=view,
+            categories=[{"slug": c.slug, "name": c.name} for c in await store.categories()],
+            new_stream_key=new_stream_key,
+            rtmp_url=rtmp,
+            obs={"server": rtmp, "key_hint": "the key shown once when you created it"},
+            ffmpeg_command=ffmpeg_command(rtmp, new_stream_key),
+            tokens=[
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "created_at": t.created_at.timestamp(),
+                    "last_used_at": t.last_used_at.timestamp() if t.last_used_at else None,
+                }
+                for t in tokens
+            ],
+            new_api_token=new_api_token,
+        )
+
+    async def regenerate_key(self, request: web.Request) -> web.Response:
+        username = self._require_user(request)
+        assert self.server.store is not None
+        key = await self.server.store.reset_stream_key(username)
+        log.info("user %s regenerated their stream key", username)
+        return await self._dashboard(request, new_stream_key=key)
+
+    async def create_token(self, request: web.Request) -> web.Response:
+        username = self._require_user(request)
+        form = await request.post()
+        name = str(form.get("name", "")).strip()[:64] or "strom stream"
+        assert self.server.store is not None
+        token = await self.server.store.create_api_token(username, name)
+        return await self._dashboard(request, new_api_token=token)
+
+    async def revoke_token(self, request: web.Request) -> web.StreamResponse:
+        username = self._require_user(request)
+        assert self.server.store is not None
+        try:
+            token_id = int(request.match_info["id"])
+        except ValueError:
+            return self.error(request, 404, "No such token.")
+        await self.server.store.revoke_api_token(username, token_id)
+        raise web.HTTPSeeOther("/dashboard")
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def _require_admin(self, request: web.Request) -> None:
+        session = get_session(request)
+        if not session.logged_in:
+            raise web.HTTPSeeOther(f"/login?next={request.path}")
+        if not session.is_admin:
+            raise web.HTTPForbidden(text="Only site administrators can do this.")
+
+    async def admin(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        streams = []
+        for channel in self.server.registry.live():
+            card = self.platform.stream_card(channel)
+            card["bitrate_kbps"] = round(channel.stats.bitrate / 1000)
+            streams.append(card)
+        return render(request, "admin.html", streams=streams)
+
+    async def admin_stop(self, request: web.Request) -> web.StreamResponse:
+        self._require_admin(request)
+        name = request.match_info["username"]
+        channel = self.server.registry.get(name)
+        if channel is not None and channel.publisher is not None:
+            log.warning("admin %s stopped the broadcast of %s", get_session(request).username, name)
+            channel.publisher.disconnect("stopped by a site administrator")
+        raise web.HTTPSeeOther("/admin")
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @staticmethod
+    def error(request: web.Request, status: int, message: str) -> web.Response:
+        return render(request, "error.html", status=status, message=message)

@@ -1,0 +1,96 @@
+// The channel page (/{username}): keeps the title, description, category, viewer count,
+// uptime and live state current without a reload, from /api/v1/channels/{username}.
+// The player (player.js) looks after the video itself. Text goes in with textContent only.
+
+import { fetchJson, Poller } from "./api.js";
+import { formatCount, plural, updateClocks } from "./live-clock.js";
+
+class ChannelPage {
+  constructor(root) {
+    this.root = root;
+    this.username = root.dataset.username;
+    this.poller = new Poller(() => this.refresh(), root.dataset.refreshMs);
+  }
+
+  async refresh() {
+    const data = await fetchJson(new URL(this.root.dataset.api, window.location.href).href);
+    if (data && typeof data === "object") this.show(data);
+  }
+
+  role(name) {
+    return this.root.querySelector(`[data-role="${name}"]`);
+  }
+
+  text(name, value) {
+    const el = this.role(name);
+    if (el && el.textContent !== value) el.textContent = value;
+  }
+
+  show(channel) {
+    if (typeof channel.title === "string") {
+      this.text("title", channel.title);
+      document.title = `${this.username}${channel.title ? ` – ${channel.title}` : ""} · Strom`;
+    }
+    if (typeof channel.description === "string") this.text("description", channel.description);
+    if ("category" in channel) this.showCategory(channel.category);
+    if (typeof channel.live === "boolean") this.root.dataset.live = String(channel.live);
+    if (typeof channel.viewers === "number") {
+      this.text("viewers", formatCount(channel.viewers));
+      this.text("viewers-label", plural(channel.viewers, "viewer"));
+    }
+    if (typeof channel.follower_count === "number") {
+      this.text("followers", formatCount(channel.follower_count));
+      this.text("followers-label", plural(channel.follower_count, "follower"));
+    }
+    const uptime = this.role("uptime");
+    if (uptime && "started_at" in channel) uptime.dataset.since = channel.started_at ?? "";
+    this.showLastLive(channel.last_broadcast);
+    updateClocks(this.root);
+  }
+
+  showCategory(category) {
+    const link = this.role("category");
+    if (!link) return;
+    const slug = category?.slug;
+    if (typeof slug === "string" && slug) {
+      link.setAttribute("href", `/categories/${encodeURIComponent(slug)}`);
+      if (link.textContent !== String(category.name ?? slug)) link.textContent = String(category.name ?? slug);
+      link.hidden = false;
+    } else {
+      link.removeAttribute("href");
+      link.textContent = "";
+      link.hidden = true;
+    }
+  }
+
+  // The offline card's "Last live 3 hours ago" (when the broadcast ends while we watch).
+  showLastLive(last) {
+    const line = this.role("last-live");
+    const at = last?.ended_at ?? last?.started_at;
+    if (at === undefined || at === null) return;
+    if (line) {
+      line.querySelector("[data-ago]").dataset.ago = String(at);
+      return;
+    }
+    const card = this.root.querySelector("#player .card-offline");
+    const hint = card?.querySelector(".card-hint");
+    if (!card) return;
+    const p = document.createElement("p");
+    p.className = "card-hint";
+    p.dataset.role = "last-live";
+    const time = document.createElement("time");
+    time.dataset.ago = String(at);
+    p.append("Last live ", time);
+    card.insertBefore(p, hint ?? null);
+  }
+}
+
+function boot() {
+  const root = document.querySelector("[data-channel-page]");
+  if (!root) return;
+  const page = new ChannelPage(root);
+  page.poller.start();
+  window.stromPage = Object.freeze({ refresh: () => page.poller.now() });
+}
+
+boot();

@@ -1,0 +1,200 @@
+// The streamer's dashboard: save "Stream info" (PATCH /api/v1/me/channel with the CSRF
+// header), poll stream health (/api/v1/me/health) and run the Copy buttons.
+// Text from the server goes in with textContent only.
+
+import { fetchJson, Poller } from "./api.js";
+import { formatCount, formatDuration } from "./live-clock.js";
+
+// More than this between keyframes and viewers wait long to start: say so.
+const KEYFRAME_WARN_SECONDS = 4;
+const COPIED_MS = 2000;
+
+// --- Stream info -----------------------------------------------------------------------
+
+class StreamInfoForm {
+  constructor(form, url) {
+    this.form = form;
+    this.url = url;
+    this.status = form.querySelector('[data-role="save-status"]');
+    this.button = form.querySelector('button[type="submit"]');
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.save();
+    });
+    for (const counter of form.querySelectorAll("[data-counter-for]")) {
+      const field = form.querySelector(`#${counter.dataset.counterFor}`);
+      if (!field) continue;
+      const update = () => {
+        counter.textContent = `${field.value.length} / ${field.maxLength}`;
+      };
+      field.addEventListener("input", update);
+      update();
+    }
+    form.addEventListener("input", () => this.say("", ""));
+  }
+
+  say(text, kind) {
+    this.status.textContent = text;
+    this.status.dataset.kind = kind;
+  }
+
+  async save() {
+    const fields = this.form.elements;
+    const body = {
+      title: fields.title.value.trim(),
+      description: fields.description.value,
+      category: fields.category.value, // "" is "no category" (null would mean "unchanged")
+    };
+    this.button.disabled = true;
+    this.say("Saving…", "busy");
+    try {
+      await fetchJson(this.url, { method: "PATCH", body });
+      this.say("Saved", "ok");
+    } catch (err) {
+      this.say(err.name === "ApiError" ? err.message : "Could not reach the server", "error");
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+}
+
+// --- Stream health ---------------------------------------------------------------------
+
+function number(value, digits = 0) {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : null;
+}
+
+function healthValues(h) {
+  const fps = number(h.fps, h.fps % 1 ? 2 : 0);
+  const keyframe = number(h.keyframe_interval, 1);
+  const uptime = number(h.uptime);
+  return {
+    codec: typeof h.codec === "string" && h.codec ? h.codec : null,
+    resolution: h.width && h.height ? `${h.width}×${h.height}` : null,
+    fps: fps && `${fps} fps`,
+    bitrate: number(h.bitrate_kbps) && `${formatCount(h.bitrate_kbps)} kb/s`,
+    keyframe_interval: keyframe && `${keyframe} s`,
+    uptime: uptime && formatDuration(h.uptime),
+    viewers: typeof h.viewers === "number" ? formatCount(h.viewers) : null,
+  };
+}
+
+class HealthPanel {
+  constructor(panel, url, intervalMs) {
+    this.panel = panel;
+    this.url = url;
+    this.warnings = panel.querySelector('[data-role="health-warnings"]');
+    this.poller = new Poller(() => this.refresh(), intervalMs);
+  }
+
+  async refresh() {
+    let health;
+    try {
+      health = await fetchJson(this.url);
+    } catch (err) {
+      if (err.name === "ApiError" && (err.status === 401 || err.status === 403)) {
+        this.show({ live: false, warnings: ["You are logged out: log in again to see your stream's health."] });
+        return;
+      }
+      throw err;
+    }
+    if (health && typeof health === "object") this.show(health);
+  }
+
+  show(health) {
+    const live = health.live === true;
+    this.panel.dataset.live = String(live);
+    const values = live ? healthValues(health) : {};
+    for (const el of this.panel.querySelectorAll("[data-health]")) {
+      const text = values[el.dataset.health] ?? "–";
+      if (el.textContent !== text) el.textContent = text;
+    }
+    const keyframe = this.panel.querySelector('[data-health="keyframe_interval"]');
+    if (keyframe) {
+      const bad = live && health.keyframe_interval > KEYFRAME_WARN_SECONDS;
+      keyframe.closest("div").classList.toggle("health-bad", bad);
+    }
+    this.showWarnings(Array.isArray(health.warnings) ? health.warnings : []);
+  }
+
+  showWarnings(warnings) {
+    const texts = warnings.filter((w) => typeof w === "string" && w);
+    const current = [...this.warnings.children].map((li) => li.textContent);
+    if (texts.length === current.length && texts.every((t, i) => t === current[i])) return;
+    this.warnings.replaceChildren(
+      ...texts.map((text) => {
+        const li = document.createElement("li");
+        li.textContent = text;
+        return li;
+      }),
+    );
+    this.warnings.hidden = texts.length === 0;
+  }
+}
+
+// --- Copy buttons ----------------------------------------------------------------------
+
+function selectText(el) {
+  if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+    el.focus();
+    el.select();
+    return;
+  }
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+}
+
+async function copy(button) {
+  const target = document.getElementById(button.dataset.copy);
+  if (!target) return;
+  const text = "value" in target ? target.value : target.textContent;
+  button.dataset.label ??= button.textContent;
+  const label = button.dataset.label;
+  let copied = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    }
+  } catch {
+    copied = false; // permission refused: fall back to selecting the text
+  }
+  selectText(target);
+  if (!copied) {
+    try {
+      copied = document.execCommand("copy");
+    } catch {
+      copied = false;
+    }
+  }
+  button.textContent = copied ? "Copied!" : "Press Ctrl+C";
+  button.dataset.copied = String(copied);
+  setTimeout(() => {
+    button.textContent = label;
+    delete button.dataset.copied;
+  }, COPIED_MS);
+}
+
+// --- boot ------------------------------------------------------------------------------
+
+function boot() {
+  const root = document.querySelector("[data-dashboard]");
+  if (!root) return;
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("button[data-copy]");
+    if (button) copy(button);
+  });
+  const form = root.querySelector('[data-role="stream-info-form"]');
+  if (form) new StreamInfoForm(form, root.dataset.channelApi);
+  const panel = root.querySelector('[data-role="health"]');
+  const health = panel ? new HealthPanel(panel, root.dataset.healthApi, root.dataset.healthMs) : null;
+  health?.poller.now();
+  window.stromPage = Object.freeze({
+    refresh: () => health?.poller.now(),
+  });
+}
+
+boot();

@@ -1,0 +1,150 @@
+// The directory (/, /categories/{slug}, /search): keeps the live cards current without a
+// reload. Every few seconds it asks /api/v1/streams (same sort, category and search as the
+// page) and updates viewer counts, titles, categories and thumbnails in place, adds
+// channels that went live and removes the ones that ended. Uptimes tick every second
+// (live-clock.js). Cards are clones of <template id="stream-card-template">, filled with
+// textContent and attributes only: no HTML is ever built from data.
+
+import { fetchJson, Poller } from "./api.js";
+import { formatCount, plural, updateClocks } from "./live-clock.js";
+
+const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
+
+class Directory {
+  constructor(root) {
+    this.root = root;
+    this.grid = root.querySelector('[data-role="streams"]');
+    this.empty = root.querySelector('[data-role="empty"]');
+    this.template = document.getElementById("stream-card-template");
+    this.poller = new Poller(() => this.refresh(), root.dataset.refreshMs);
+  }
+
+  apiUrl() {
+    const url = new URL(this.root.dataset.api, window.location.href);
+    for (const key of ["sort", "category", "q"]) {
+      const value = this.root.dataset[key];
+      if (value) url.searchParams.set(key, value);
+    }
+    return url.href;
+  }
+
+  async refresh() {
+    const data = await fetchJson(this.apiUrl());
+    if (!Array.isArray(data?.streams)) throw new Error("unexpected /api/v1/streams answer");
+    this.show(data.streams, data.total);
+  }
+
+  show(streams, total) {
+    const cards = new Map();
+    for (const card of this.grid.querySelectorAll(":scope > [data-username]")) {
+      cards.set(card.dataset.username, card);
+    }
+    const wanted = [];
+    const seen = new Set();
+    for (const stream of streams) {
+      const name = stream?.username;
+      if (typeof name !== "string" || !USERNAME.test(name) || seen.has(name)) continue;
+      seen.add(name);
+      const card = cards.get(name) ?? this.newCard();
+      fillCard(card, stream);
+      cards.delete(name);
+      wanted.push(card);
+    }
+    for (const ended of cards.values()) ended.remove();
+    // Keep the server's order (by viewers or category), moving only what moved.
+    wanted.forEach((card, index) => {
+      const at = this.grid.children[index] ?? null;
+      if (at !== card) this.grid.insertBefore(card, at);
+    });
+    updateClocks(this.grid);
+    this.showTotal(Number.isInteger(total) ? Math.max(total, wanted.length) : wanted.length);
+  }
+
+  showTotal(count) {
+    const total = this.root.querySelector('[data-role="total"]');
+    const label = this.root.querySelector('[data-role="total-label"]');
+    if (total) total.textContent = formatCount(count);
+    if (label) label.textContent = plural(count, "channel");
+    this.grid.hidden = count === 0;
+    if (this.empty) this.empty.hidden = count > 0;
+  }
+
+  newCard() {
+    return this.template.content.firstElementChild.cloneNode(true);
+  }
+}
+
+function role(card, name) {
+  return card.querySelector(`[data-role="${name}"]`);
+}
+
+function setText(el, text) {
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+function fillCard(card, stream) {
+  const name = stream.username;
+  const href = `/${encodeURIComponent(name)}`;
+  card.dataset.username = name;
+  for (const link of card.querySelectorAll("[data-link]")) {
+    if (link.getAttribute("href") !== href) link.setAttribute("href", href);
+  }
+  const initial = name.slice(0, 1).toUpperCase();
+  setText(role(card, "avatar"), initial);
+  setText(role(card, "thumb-initial"), initial);
+  setText(role(card, "username"), name);
+  setText(role(card, "title"), typeof stream.title === "string" ? stream.title : "");
+
+  const category = role(card, "category");
+  const slug = stream.category?.slug;
+  if (category && typeof slug === "string" && slug) {
+    category.setAttribute("href", `/categories/${encodeURIComponent(slug)}`);
+    setText(category, String(stream.category.name ?? slug));
+    category.hidden = false;
+  } else if (category) {
+    category.removeAttribute("href");
+    setText(category, "");
+    category.hidden = true;
+  }
+
+  setText(role(card, "viewers"), formatCount(stream.viewers ?? 0));
+  setText(role(card, "viewers-label"), plural(stream.viewers ?? 0, "viewer"));
+  const uptime = role(card, "uptime");
+  if (uptime) uptime.dataset.since = stream.started_at ?? "";
+  if (stream.width && stream.height) card.title = `${stream.width}×${stream.height}`;
+  showThumbnail(role(card, "thumbnail"), stream.thumbnail_url);
+}
+
+// A new thumbnail is loaded off-screen first, so the card never flashes empty.
+function showThumbnail(img, url) {
+  if (!img) return;
+  if (typeof url !== "string" || !url) {
+    img.hidden = true;
+    img.removeAttribute("src");
+    return;
+  }
+  const absolute = new URL(url, window.location.href).href;
+  if (img.src === absolute || img.dataset.loading === absolute) return;
+  img.dataset.loading = absolute;
+  const next = new Image();
+  next.onload = () => {
+    if (img.dataset.loading !== absolute) return;
+    img.src = absolute;
+    img.hidden = false;
+    delete img.dataset.loading;
+  };
+  next.onerror = () => {
+    if (img.dataset.loading === absolute) delete img.dataset.loading;
+  };
+  next.src = absolute;
+}
+
+function boot() {
+  const root = document.querySelector("[data-directory]");
+  if (!root) return;
+  const directory = new Directory(root);
+  directory.poller.start();
+  window.stromPage = Object.freeze({ refresh: () => directory.poller.now() });
+}
+
+boot();

@@ -1,0 +1,432 @@
+"""The site's pages in headless Chromium, against a stand-in server: the templates rendered
+with sample contexts (tests/web/samples.py), /static, and fake API endpoints whose answers
+each test sets. Checks what the page scripts do without a reload (directory, channel page,
+dashboard), that no page overflows a phone screen, and saves screenshots of every page at
+1280x720 and 390x844 to test-artifacts/pages-*.jpg."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import WSCloseCode, web
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.e2e.browser import ARTIFACTS, PageLog, launch_chromium, require_chromium
+from tests.web import samples
+from tests.web.samples import CSRF, NEW_KEY, PAGES, XSS_TEXT, XSS_TITLE
+
+# One Chromium for the whole module (these pages need no fresh browser, only fresh pages).
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+STATIC = samples.TEMPLATES.parent / "static"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 720}
+HUES = [262, 330, 190, 140, 25, 220]
+# The policy the app sends with every page (strom/web/render.py): no inline anything.
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "connect-src 'self' ws: wss:; style-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def thumbnail_svg(name: str, version: str) -> str:
+    """A stand-in video frame: a gradient, a horizon and the channel's name."""
+    hue = HUES[sum(map(ord, name + version)) % len(HUES)]
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'
+        f'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
+        f'<stop offset="0" stop-color="hsl({hue} 70% 55%)"/>'
+        f'<stop offset="1" stop-color="hsl({(hue + 60) % 360} 60% 20%)"/></linearGradient></defs>'
+        '<rect width="320" height="180" fill="url(#g)"/>'
+        '<path d="M0 130 L70 90 L120 115 L190 60 L260 105 L320 80 L320 180 L0 180z" '
+        'fill="rgb(0 0 0 / 0.35)"/>'
+        '<circle cx="250" cy="45" r="18" fill="rgb(255 255 255 / 0.7)"/>'
+        "</svg>"
+    )
+
+
+@dataclass
+class FakeSite:
+    """What the stand-in API answers; tests change these between refreshes."""
+
+    streams: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(samples.STREAMS))
+    channel: dict[str, Any] = field(default_factory=samples.channel)
+    health: dict[str, Any] = field(default_factory=lambda: {"live": False, "warnings": []})
+    patch_status: int = 200
+    patch_error: str = ""
+    patches: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
+    base_url: str = ""
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
+    env = samples.environment()
+    sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    async def page(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in PAGES:
+            raise web.HTTPNotFound
+        template, context = PAGES[name]
+        html = env.get_template(template).render(**context)
+        headers = {"Content-Security-Policy": CSP}
+        return web.Response(text=html, content_type="text/html", headers=headers)
+
+    async def thumb(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        version = request.query.get("v", "1")
+        return web.Response(text=thumbnail_svg(name, version), content_type="image/svg+xml")
+
+    async def streams(request: web.Request) -> web.Response:
+        return web.json_response({"streams": site.streams, "total": len(site.streams)})
+
+    async def channel(request: web.Request) -> web.Response:
+        return web.json_response(site.channel)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(site.health)
+
+    async def patch_channel(request: web.Request) -> web.Response:
+        site.patches.append((await request.json(), request.headers.get("X-CSRF-Token")))
+        if site.patch_status != 200:
+            return web.json_response({"error": site.patch_error}, status=site.patch_status)
+        return web.json_response(site.channel)
+
+    async def live_ws(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sockets.add(ws)
+        await ws.send_str(json.dumps({"type": "offline"}))
+        async for _ in ws:
+            pass
+        return ws
+
+    async def close_sockets(_app: web.Application) -> None:
+        for ws in list(sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    app = web.Application()
+    app.router.add_get("/_pages/{name}", page)
+    app.router.add_get("/thumbs/{name}.svg", thumb)
+    app.router.add_get("/api/v1/streams", streams)
+    app.router.add_get("/api/v1/channels/{name}", channel)
+    app.router.add_get("/api/v1/me/health", health)
+    app.router.add_patch("/api/v1/me/channel", patch_channel)
+    app.router.add_get("/live/{name}/ws", live_ws)
+    app.router.add_static("/static", STATIC)
+    app.on_shutdown.append(close_sockets)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    host, port = runner.addresses[0][:2]
+    site.base_url = f"http://{host}:{port}"
+    try:
+        yield site
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as playwright:
+        chromium = await launch_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Browser, page_log: PageLog) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport=DESKTOP)
+    new_page = await context.new_page()
+    page_log.attach(new_page)
+    try:
+        yield new_page
+    finally:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site() -> AsyncIterator[FakeSite]:
+    async for running in serve(FakeSite()):
+        yield running
+
+
+async def open_page(page: Page, site: FakeSite, name: str) -> None:
+    await page.goto(site.url(f"/_pages/{name}"))
+    await page.wait_for_load_state("networkidle")
+
+
+async def refresh(page: Page) -> None:
+    await page.evaluate("() => window.stromPage.refresh()")
+
+
+async def card_texts(page: Page) -> dict[str, dict[str, str]]:
+    result: dict[str, dict[str, str]] = await page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('[data-role=streams] > li')]
+            .map((li) => [li.dataset.username, {
+                title: li.querySelector('[data-role=title]').textContent,
+                viewers: li.querySelector('[data-role=viewers]').textContent,
+                label: li.querySelector('[data-role=viewers-label]').textContent,
+                uptime: li.querySelector('[data-role=uptime]').textContent,
+                category: li.querySelector('[data-role=category]').hidden
+                    ? '' : li.querySelector('[data-role=category]').textContent,
+                thumbnail: li.querySelector('[data-role=thumbnail]').getAttribute('src') ?? '',
+                href: li.querySelector('a[data-link]').getAttribute('href'),
+                images: String(li.querySelectorAll('img').length),
+            }]))"""
+    )
+    return result
+
+
+async def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"pages-{name}.jpg"
+    await page.screenshot(path=str(path), full_page=full_page, type="jpeg", quality=85)
+
+
+# --- directory -------------------------------------------------------------------------
+
+
+async def test_directory_updates_in_place(page: Page, page_log: PageLog, site: FakeSite) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/api/" in r.url else None)
+    await open_page(page, site, "directory")
+    await page.evaluate("() => { window.notReloaded = true; }")
+    before = await card_texts(page)
+    assert list(before) == [s["username"] for s in samples.STREAMS]
+    assert before["bob_builds"]["title"] == XSS_TITLE  # text, not a script
+    assert before["alice"]["viewers"] == "1,234"
+    assert before["alice"]["uptime"].startswith("0:3")  # 30 minutes, ticking
+    assert before[XSS_TEXT]["images"] == "1"  # the hostile name made no <img>
+
+    # alice gains viewers, a new title and a thumbnail; bob ends; dave goes live on top.
+    alice = site.streams[0]
+    alice.update(viewers=2000, title="New title", thumbnail_url="/thumbs/alice.svg?v=2")
+    dave = samples.stream("dave", f"dave says {XSS_TEXT}", 5000, category=samples.CHESS)
+    site.streams = [dave, alice, *site.streams[2:]]
+    await refresh(page)
+    await page.wait_for_function(
+        "() => document.querySelector('[data-username=alice] img').src.endsWith('v=2')",
+        timeout=5_000,
+    )
+    after = await card_texts(page)
+    # (A username that cannot exist is not drawn from API data at all.)
+    assert list(after) == ["dave", "alice", "quiet_carol"]
+    assert after["alice"]["viewers"] == "2,000"
+    assert after["alice"]["title"] == "New title"
+    assert after["dave"] == after["dave"] | {
+        "title": f"dave says {XSS_TEXT}",
+        "viewers": "5,000",
+        "label": "viewers",
+        "category": "Chess",
+        "href": "/dave",
+        "thumbnail": site.url("/thumbs/dave.svg"),
+    }
+    assert after["dave"]["uptime"].startswith("0:30:0")
+    assert await page.locator("[data-role=total]").inner_text() == "4"  # the API's total
+    await page.wait_for_function(  # the uptime ticks by itself
+        "(t) => document.querySelector('[data-username=dave] [data-role=uptime]')"
+        ".textContent !== t",
+        arg=after["dave"]["uptime"],
+        timeout=3_000,
+    )
+
+    # Everyone ends: the empty state appears; someone starts: the card comes back.
+    site.streams = []
+    await refresh(page)
+    assert await page.locator("[data-role=empty]").is_visible()
+    assert await card_texts(page) == {}
+    site.streams = [dave]
+    await refresh(page)
+    assert not await page.locator("[data-role=empty]").is_visible()
+    assert list(await card_texts(page)) == ["dave"]
+    assert await page.evaluate("() => window.notReloaded") is True
+    assert set(requests) == {site.url("/api/v1/streams?sort=viewers")}
+    assert page_log.errors == []
+
+
+# --- channel page ----------------------------------------------------------------------
+
+
+async def test_channel_page_updates_without_reload(
+    page: Page, page_log: PageLog, site: FakeSite
+) -> None:
+    await open_page(page, site, "channel-offline")
+    await page.wait_for_function("() => window.stromPlayer?.state === 'offline'", timeout=5_000)
+    offline = page.locator(".card-offline")
+    assert "Last live 3 hours ago" in await offline.inner_text()
+    assert await page.locator(".badge-offline").is_visible()
+    assert not await page.locator("[data-role=viewers]").is_visible()
+
+    site.channel.update(
+        title="Endgame study",
+        description=f"New description\nwith {XSS_TEXT}",
+        category={"slug": "just-chatting", "name": "Just Chatting"},
+        live=True,
+        viewers=1,
+        started_at=samples.NOW - 65,
+    )
+    await refresh(page)
+    assert await page.locator("[data-role=title]").inner_text() == "Endgame study"
+    assert await page.locator("[data-role=description]").inner_text() == (
+        f"New description\nwith {XSS_TEXT}"
+    )
+    category = page.locator("a[data-role=category]")
+    assert await category.inner_text() == "Just Chatting"
+    assert await category.get_attribute("href") == "/categories/just-chatting"
+    assert await page.locator("[data-role=viewers]").inner_text() == "1"
+    assert await page.locator("[data-role=viewers-label]").inner_text() == "viewer"
+    assert await page.locator(".badge-live.live-only").is_visible()
+    assert (await page.locator(".channel-stats [data-role=uptime]").inner_text()).startswith(
+        "0:01:"
+    )
+    assert await page.title() == "alice – Endgame study · Strom"
+    assert await page.locator("img").count() == 0
+    assert page_log.errors == []
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+async def test_dashboard_saves_stream_info_and_shows_health(
+    browser: Browser, site: FakeSite
+) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.base_url)
+    page = await context.new_page()
+    log = PageLog()
+    log.attach(page)
+    try:
+        site.health = {
+            "live": True, "codec": "H.264 High / AAC", "width": 1280, "height": 720,
+            "fps": 30, "bitrate_kbps": 3500, "keyframe_interval": 8.0, "uptime": 3725,
+            "viewers": 3, "warnings": ["Keyframe interval is 8 s: set it to 2 s in OBS"],
+        }  # fmt: skip
+        await open_page(page, site, "dashboard-new-secrets")
+
+        # The key is shown once, and Copy puts it on the clipboard.
+        await page.click("button[data-copy=stream-key]")
+        await page.wait_for_function(
+            "() => document.querySelector('button[data-copy=stream-key]').textContent"
+            " === 'Copied!'",
+            timeout=3_000,
+        )
+        assert await page.evaluate("() => navigator.clipboard.readText()") == NEW_KEY
+
+        # Health: values and the warning, prominently.
+        warning = page.locator("[data-role=health-warnings] li")
+        await warning.wait_for(timeout=5_000)
+        assert await warning.inner_text() == "Keyframe interval is 8 s: set it to 2 s in OBS"
+        health = page.locator("[data-role=health]")
+        assert await health.get_attribute("data-live") == "true"
+        values = {
+            key: await page.locator(f"[data-health={key}]").inner_text()
+            for key in ("codec", "resolution", "fps", "bitrate", "keyframe_interval", "uptime")
+        }
+        assert values == {
+            "codec": "H.264 High / AAC", "resolution": "1280×720", "fps": "30 fps",
+            "bitrate": "3,500 kb/s", "keyframe_interval": "8.0 s", "uptime": "1:02:05",
+        }  # fmt: skip
+        assert await page.locator(".health-bad [data-health=keyframe_interval]").count() == 1
+        await shoot(page, "dashboard-live-desktop")
+
+        # Save the stream info: PATCH with JSON and the CSRF header; "Saved".
+        await page.fill("input[name=title]", "Blitz with viewers")
+        await page.select_option("select[name=category]", "just-chatting")
+        await page.fill("textarea[name=description]", "Line 1\nLine 2")
+        await page.click("#stream-info button[type=submit]")
+        status = page.locator("[data-role=save-status]")
+        await page.wait_for_function(
+            "() => document.querySelector('[data-role=save-status]').textContent === 'Saved'",
+            timeout=5_000,
+        )
+        assert site.patches == [
+            (
+                {"title": "Blitz with viewers", "description": "Line 1\nLine 2",
+                 "category": "just-chatting"},
+                CSRF,
+            )
+        ]  # fmt: skip
+
+        # The server refuses: its error text is shown.
+        site.patch_status, site.patch_error = 422, f"title is not allowed: {XSS_TEXT}"
+        await page.click("#stream-info button[type=submit]")
+        await page.wait_for_function(
+            "() => document.querySelector('[data-role=save-status]').dataset.kind === 'error'",
+            timeout=5_000,
+        )
+        assert await status.inner_text() == f"title is not allowed: {XSS_TEXT}"
+
+        # Regenerating the key asks first.
+        confirm = page.get_by_text("Regenerate? OBS will need the new key.")
+        assert not await confirm.is_visible()
+        await page.get_by_text("Regenerate stream key…").click()
+        assert await confirm.is_visible()
+        assert await page.locator("button", has_text="Yes, make a new key").is_visible()
+        await page.locator("[data-role=save-status]").scroll_into_view_if_needed()
+        await shoot(page, "dashboard-confirm-desktop", full_page=False)
+
+        # Offline again: values go back to dashes, no warnings.
+        site.health = {"live": False, "warnings": []}
+        await refresh(page)
+        assert await health.get_attribute("data-live") == "false"
+        assert await page.locator("[data-health=codec]").inner_text() == "–"
+        assert not await page.locator("[data-role=health-warnings]").is_visible()
+        assert log.errors == []
+    finally:
+        await context.close()
+
+
+# --- every page, desktop and phone -----------------------------------------------------
+
+SCREENSHOTS = [
+    "directory", "directory-empty", "category-page", "search-no-results", "categories",
+    "channel-live", "channel-offline", "dashboard", "dashboard-new-secrets", "login",
+    "register", "admin", "error-404",
+]  # fmt: skip
+
+
+async def shoot_every_page(browser: Browser, site: FakeSite, size: str) -> list[str]:
+    """Screenshot every page at one size; return the pages wider than the screen."""
+    context = await browser.new_context(viewport=DESKTOP if size == "desktop" else PHONE)
+    page = await context.new_page()
+    log = PageLog()
+    log.attach(page)
+    too_wide = []
+    try:
+        for name in SCREENSHOTS:
+            await page.goto(site.url(f"/_pages/{name}"))  # waits for "load"
+            overflow = await page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            if overflow > 0:
+                too_wide.append(f"{name} is {overflow}px too wide at {size} size")
+            # The whole page on a phone (where layouts break); what fits the screen on desktop.
+            await shoot(page, f"{name}-{size}", full_page=size == "phone")
+        assert log.errors == []
+        assert [m for m in log.console if m.startswith(("error", "warning"))] == []
+    finally:
+        await context.close()
+    return too_wide
+
+
+async def test_pages_fit_desktop_and_phone_screens(browser: Browser, site: FakeSite) -> None:
+    desktop, phone = await asyncio.gather(
+        shoot_every_page(browser, site, "desktop"), shoot_every_page(browser, site, "phone")
+    )
+    assert desktop + phone == []

@@ -1,0 +1,228 @@
+"""Channels (title, description, category), categories, broadcasts and follows, and
+timestamps that come back as the same aware UTC instants on every database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from strom.store import (
+    CategoryExists,
+    InvalidCategory,
+    InvalidChannel,
+    InvalidInput,
+    Store,
+    UnknownCategory,
+    UnknownUser,
+)
+from strom.store.categories import INITIAL_CATEGORIES, slugify
+from strom.store.models import CategoryRow
+
+from .conftest import fixed_clock
+
+PASSWORD = "correct horse battery"
+
+
+async def test_update_channel(store: Store) -> None:
+    await store.create_user("Alice", PASSWORD)
+    info = await store.update_channel(
+        "alice",
+        title="  Speedrun   practice 🎮 ",
+        description="Line one\r\nLine two — ünïcödé",
+        category_slug="just-chatting",
+    )
+    assert info.title == "Speedrun practice 🎮"
+    assert info.description == "Line one\nLine two — ünïcödé"
+    assert info.category is not None
+    assert (info.category.slug, info.category.name) == ("just-chatting", "Just Chatting")
+    # Only what is given changes.
+    info = await store.update_channel("Alice", title="New title")
+    assert info.description == "Line one\nLine two — ünïcödé"
+    assert info.category is not None
+    info = await store.update_channel("Alice", category_slug="")
+    assert info.category is None
+    assert info.title == "New title"
+    assert await store.channel("alice") == info
+    info = await store.update_channel("Alice", require_account_for_chat=True)
+    assert info.require_account_for_chat
+    assert await store.channel("nobody") is None
+    assert await store.channel("not a name") is None
+
+
+async def test_update_channel_validation(store: Store) -> None:
+    await store.create_user("Alice", PASSWORD)
+    before = await store.update_channel("Alice", title="ok", description="fine")
+    cases = [
+        ({"title": "x" * 141}, "title"),
+        ({"title": "bell\x07"}, "title"),
+        ({"description": "x" * 2001}, "description"),
+        ({"description": "nul\x00"}, "description"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(InvalidChannel) as exc:
+            await store.update_channel("Alice", **kwargs)  # type: ignore[arg-type]
+        assert (exc.value.status, exc.value.field) == (422, field)
+    with pytest.raises(UnknownCategory) as unknown:
+        await store.update_channel("Alice", title="changed", category_slug="no-such-thing")
+    assert unknown.value.status == 422
+    assert await store.channel("Alice") == before  # a refused update changes nothing
+    assert (await store.update_channel("Alice", title="x" * 140)).title == "x" * 140
+    assert (await store.update_channel("Alice", description="y" * 2000)).description == "y" * 2000
+    with pytest.raises(UnknownUser):
+        await store.update_channel("nobody", title="x")
+
+
+async def test_categories_are_seeded(store: Store) -> None:
+    categories = await store.categories()
+    assert len(categories) >= 30
+    by_slug = {c.slug: c for c in categories}
+    assert len(by_slug) == len(categories)
+    for slug in ("just-chatting", "music", "art", "science-and-technology", "sports",
+                 "software-and-game-development", "travel-and-outdoors",
+                 "talk-shows-and-podcasts", "minecraft", "league-of-legends"):  # fmt: skip
+        assert slug in by_slug, slug
+    assert by_slug["just-chatting"].name == "Just Chatting"
+    assert not by_slug["just-chatting"].is_game
+    assert by_slug["minecraft"].is_game
+    names = [c.name.casefold() for c in categories]
+    assert names == sorted(names)
+    found = await store.category("music")
+    assert found is not None
+    assert found.name == "Music"
+    assert await store.category("nope") is None
+
+
+def test_seed_list_and_slugs() -> None:
+    slugs = [c.slug for c in INITIAL_CATEGORIES]
+    assert len(slugs) == len(set(slugs))
+    assert all(slugs)
+    assert slugify("Science & Technology") == "science-and-technology"
+    assert slugify("Tom Clancy's Rainbow Six Siege") == "tom-clancys-rainbow-six-siege"
+    assert slugify("Pokémon Trading Card Game Live") == "pokemon-trading-card-game-live"
+    assert slugify("Call of Duty: Warzone") == "call-of-duty-warzone"
+    assert slugify("Games + Demos") == "games-plus-demos"
+    assert slugify("!!!") == ""
+
+
+async def test_add_category(store: Store) -> None:
+    added = await store.add_category("  Retro   Speedruns ", is_game=False)
+    assert (added.slug, added.name, added.is_game) == ("retro-speedruns", "Retro Speedruns", False)
+    assert added in await store.categories()
+    with pytest.raises(CategoryExists) as exc:
+        await store.add_category("retro speedruns", is_game=True)
+    assert exc.value.status == 409
+    for bad in ("", "!!!", "x" * 65):
+        with pytest.raises(InvalidCategory) as invalid:
+            await store.add_category(bad, is_game=True)
+        assert invalid.value.status == 422
+
+
+async def test_broadcasts(store: Store) -> None:
+    await store.create_user("Alice", PASSWORD)
+    await store.update_channel("Alice", title="First", category_slug="art")
+    first = await store.start_broadcast("alice")
+    await store.update_channel("Alice", title="Renamed while live")
+    await store.update_peak(first, 7)
+    await store.update_peak(first, 3)  # never lowers the peak
+    live = await store.channel("Alice")
+    assert live is not None
+    assert live.last_broadcast is not None
+    assert live.last_broadcast.id == first
+    assert live.last_broadcast.ended_at is None
+    await store.end_broadcast(first, peak_viewers=5)
+    await store.end_broadcast(first, peak_viewers=50)  # already ended: ignored
+    second = await store.start_broadcast("Alice")
+    await store.end_broadcast(second, peak_viewers=12)
+    newest, oldest = await store.broadcasts("ALICE")
+    assert (newest.id, oldest.id) == (second, first)
+    assert oldest.title == "First"  # as it was when it started
+    assert oldest.category is not None
+    assert oldest.category.slug == "art"
+    assert oldest.peak_viewers == 7
+    assert oldest.ended_at is not None
+    assert oldest.ended_at >= oldest.started_at
+    assert newest.title == "Renamed while live"
+    assert newest.peak_viewers == 12
+    assert [b.id for b in await store.broadcasts("Alice", limit=1)] == [second]
+    info = await store.channel("Alice")
+    assert info is not None
+    assert info.last_broadcast == newest
+    assert await store.broadcasts("nobody") == []
+    with pytest.raises(UnknownUser):
+        await store.start_broadcast("nobody")
+
+
+async def test_unfinished_broadcasts_are_closed_at_start_up(store: Store) -> None:
+    await store.create_user("Alice", PASSWORD)
+    await store.create_user("bob", PASSWORD)
+    await store.start_broadcast("Alice")
+    done = await store.start_broadcast("bob")
+    await store.end_broadcast(done, 1)
+    assert await store.close_unfinished_broadcasts() == 1
+    assert all(b.ended_at is not None for b in await store.broadcasts("Alice"))
+    assert await store.close_unfinished_broadcasts() == 0
+
+
+async def test_follows(store: Store) -> None:
+    for name in ("Alice", "bob", "carol"):
+        await store.create_user(name, PASSWORD)
+    assert await store.follow("bob", "alice")
+    assert not await store.follow("BOB", "Alice")  # already following
+    assert await store.follow("carol", "Alice")
+    assert await store.follow("carol", "bob")
+    assert await store.is_following("bob", "Alice")
+    assert not await store.is_following("Alice", "bob")
+    assert await store.follower_count("alice") == 2
+    assert await store.follower_count("carol") == 0
+    assert await store.followed_channels("carol") == ["Alice", "bob"]
+    assert await store.unfollow("carol", "alice")
+    assert not await store.unfollow("carol", "alice")
+    assert await store.follower_count("Alice") == 1
+    assert await store.followed_channels("carol") == ["bob"]
+    with pytest.raises(InvalidInput):
+        await store.follow("Alice", "alice")
+    with pytest.raises(UnknownUser):
+        await store.follow("bob", "nobody")
+    with pytest.raises(UnknownUser):
+        await store.follow("nobody", "bob")
+
+
+async def test_timestamps_round_trip_as_aware_utc(
+    make_store: Callable[..., Awaitable[Store]],
+) -> None:
+    # An instant given in another zone, with microseconds.
+    moment = datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    store = await make_store(clock=fixed_clock(moment))
+    created, _ = await store.create_user("Alice", PASSWORD)
+    broadcast = await store.start_broadcast("Alice")
+    await store.end_broadcast(broadcast, 1)
+    user = await store.get_user("Alice")
+    (past,) = await store.broadcasts("Alice")
+    info = await store.channel("Alice")
+    assert user is not None
+    assert info is not None
+    for value in (
+        created.created_at,
+        user.created_at,
+        past.started_at,
+        past.ended_at,
+        info.stream_key_created_at,
+    ):
+        assert value == moment
+        assert value is not None
+        assert value.utcoffset() == timedelta(0)
+        assert value.tzinfo is UTC
+        assert value.hour == 23  # 01:30 at +02:00 is 23:30 UTC the day before
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    async with AsyncSession(store.engine) as s:
+        s.add(
+            CategoryRow(slug="naive", name="Naive", is_game=False, created_at=datetime(2024, 1, 1))
+        )
+        with pytest.raises(StatementError, match="naive datetime"):
+            await s.flush()

@@ -1,0 +1,251 @@
+"""Sample page contexts, shaped like the app's render() contract, for the template tests
+and the page screenshots. Hostile strings sit where users control text."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "strom" / "web" / "templates"
+
+XSS_TITLE = "<script>alert(1)</script>"
+XSS_TEXT = '"><img src=x onerror=alert(1)>'
+CSRF = "csrf-Tok3n_sample"
+# Whole seconds of the real clock, so uptimes in the screenshots look like uptimes.
+NOW = float(int(time.time()))
+RTMP_URL = "rtmp://example.com:1935/live"
+HTTP_BASE = "http://example.com:8080"
+
+
+def environment() -> jinja2.Environment:
+    """The same options as strom/web/app.py."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class SampleSession:
+    logged_in: bool = False
+    username: str | None = None
+    is_admin: bool = False
+
+
+ANONYMOUS = SampleSession()
+ALICE = SampleSession(logged_in=True, username="alice", is_admin=True)
+HOSTILE_USER = SampleSession(logged_in=True, username=XSS_TEXT)
+
+
+def common(
+    session: SampleSession = ANONYMOUS, request_path: str = "/", **context: Any
+) -> dict[str, Any]:
+    return {
+        "version": "0.1.0",
+        "session": session,
+        "csrf_token": CSRF,
+        "request_path": request_path,
+        **context,
+    }
+
+
+def stream(
+    username: str,
+    title: str,
+    viewers: int,
+    *,
+    category: dict[str, str] | None = None,
+    minutes: float = 30.0,
+    thumbnail: bool = True,
+) -> dict[str, Any]:
+    return {
+        "username": username,
+        "title": title,
+        "category": category,
+        "viewers": viewers,
+        "started_at": NOW - minutes * 60,
+        "thumbnail_url": f"/thumbs/{username}.svg" if thumbnail else None,
+        "width": 1920,
+        "height": 1080,
+    }
+
+
+CHESS = {"slug": "chess", "name": "Chess"}
+JUST_CHATTING = {"slug": "just-chatting", "name": "Just Chatting"}
+HOSTILE_CATEGORY = {"slug": "x", "name": XSS_TEXT}
+
+STREAMS = [
+    stream("alice", "Speedrunning the whole back catalogue, no breaks", 1234, category=CHESS),
+    stream("bob_builds", XSS_TITLE, 57, category=HOSTILE_CATEGORY, minutes=200),
+    stream(XSS_TEXT, "Late night talk about everything", 1, category=JUST_CHATTING, minutes=3),
+    stream("quiet_carol", "", 0, thumbnail=False, minutes=0.5),
+]
+
+CATEGORIES = [
+    {"slug": "just-chatting", "name": "Just Chatting", "live_count": 1, "is_game": False},
+    {"slug": "chess", "name": "Chess", "live_count": 1, "is_game": True},
+    {"slug": "x", "name": XSS_TEXT, "live_count": 1, "is_game": True},
+    {"slug": "minecraft", "name": "Minecraft", "live_count": 0, "is_game": True},
+    {"slug": "music", "name": "Music", "live_count": 0, "is_game": False},
+    {"slug": "art", "name": "Art", "live_count": 0, "is_game": False},
+    {
+        "slug": "software-and-game-development",
+        "name": "Software and Game Development",
+        "live_count": 0,
+        "is_game": False,
+    },
+]
+
+
+def directory(**overrides: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "streams": STREAMS,
+        "categories": CATEGORIES,
+        "sort": "viewers",
+        "category": None,
+        "q": None,
+        "rtmp_url": RTMP_URL,
+        "http_base": HTTP_BASE,
+    }
+    context.update(overrides)
+    return context
+
+
+def channel(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "username": "alice",
+        "title": XSS_TITLE,
+        "description": f"Line one\nLine two {XSS_TEXT}\n\nSchedule: weekdays 8 pm",
+        "category": CHESS,
+        "live": True,
+        "viewers": 1234,
+        "started_at": NOW - 5000,
+        "last_broadcast": None,
+        "follower_count": 42,
+    }
+    value.update(overrides)
+    return value
+
+
+OFFLINE_CHANNEL = channel(
+    live=False,
+    viewers=0,
+    started_at=None,
+    last_broadcast={"started_at": NOW - 20000, "ended_at": NOW - 10800},
+)
+
+TOKENS = [
+    {"id": 7, "name": XSS_TEXT, "created_at": NOW - 86400 * 3, "last_used_at": NOW - 600},
+    {"id": 8, "name": "laptop", "created_at": NOW - 3600, "last_used_at": None},
+]
+
+NEW_KEY = "live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+NEW_TOKEN = "strom_tok_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+def dashboard(**overrides: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "channel": channel(live=False, title="Chess openings", started_at=None, viewers=0),
+        "categories": [{"slug": c["slug"], "name": c["name"]} for c in CATEGORIES],
+        "new_stream_key": None,
+        "rtmp_url": RTMP_URL,
+        "obs": {"server": RTMP_URL, "key_hint": "the key shown once when you created it"},
+        "ffmpeg_command": (
+            "ffmpeg -re -i video.mp4 -c:v libx264 -preset veryfast -tune zerolatency -g 60"
+            f" -c:a aac -f flv {RTMP_URL}/KEY"
+        ),
+        "tokens": TOKENS,
+        "new_api_token": None,
+    }
+    context.update(overrides)
+    return context
+
+
+ADMIN_STREAMS = [
+    {
+        "username": s["username"],
+        "title": s["title"],
+        "viewers": s["viewers"],
+        "started_at": s["started_at"],
+        "bitrate_kbps": 4500.4 if i else None,
+        "width": 1920 if i else None,
+        "height": 1080 if i else None,
+    }
+    for i, s in enumerate(STREAMS)
+]
+
+
+# name → (template, context): every page the site renders, in the states worth a look.
+PAGES: dict[str, tuple[str, dict[str, Any]]] = {
+    "directory": ("directory.html", common(ALICE, "/", **directory())),
+    "directory-by-category": (
+        "directory.html",
+        common(ANONYMOUS, "/", **directory(sort="category")),
+    ),
+    "directory-empty": (
+        "directory.html",
+        common(ANONYMOUS, "/", **directory(streams=[], categories=[])),
+    ),
+    "category-page": (
+        "directory.html",
+        common(ANONYMOUS, "/categories/chess", **directory(streams=STREAMS[:1], category=CHESS)),
+    ),
+    "category-page-empty": (
+        "directory.html",
+        common(ANONYMOUS, "/categories/music", **directory(streams=[], category=HOSTILE_CATEGORY)),
+    ),
+    "search": ("directory.html", common(ANONYMOUS, "/search", **directory(q="alice"))),
+    "search-no-results": (
+        "directory.html",
+        common(HOSTILE_USER, "/search", **directory(streams=[], q=XSS_TEXT)),
+    ),
+    "categories": ("categories.html", common(ANONYMOUS, "/categories", categories=CATEGORIES)),
+    "channel-live": ("channel.html", common(ANONYMOUS, "/alice", channel=channel())),
+    "channel-offline": ("channel.html", common(ALICE, "/alice", channel=OFFLINE_CHANNEL)),
+    "dashboard": ("dashboard.html", common(ALICE, "/dashboard", **dashboard())),
+    "dashboard-new-secrets": (
+        "dashboard.html",
+        common(ALICE, "/dashboard", **dashboard(new_stream_key=NEW_KEY, new_api_token=NEW_TOKEN)),
+    ),
+    "login": (
+        "login.html",
+        common(
+            ANONYMOUS,
+            "/login",
+            error="Wrong username or password",
+            username=XSS_TEXT,
+            next=XSS_TEXT,
+        ),
+    ),
+    "register": (
+        "register.html",
+        common(ANONYMOUS, "/register", error=XSS_TITLE, username="new_user"),
+    ),
+    "admin": ("admin.html", common(ALICE, "/admin", streams=ADMIN_STREAMS)),
+    "admin-empty": ("admin.html", common(ALICE, "/admin", streams=[])),
+    "error-404": (
+        "error.html",
+        common(HOSTILE_USER, "/nope", status=404, message=f"No channel named {XSS_TEXT}"),
+    ),
+    "error-403": (
+        "error.html",
+        common(ANONYMOUS, "/admin", status=403, message="Only administrators can see this page."),
+    ),
+    "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
+    "legacy-index": (
+        "index.html",
+        common(
+            ANONYMOUS,
+            "/",
+            channels=[{"name": "alice", "viewers": 2}],
+            host="example.com",
+            rtmp_port=1935,
+        ),
+    ),
+}

@@ -1,0 +1,186 @@
+"""Accounts, sessions, CSRF, rate limits and the JSON API, against the real server."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import aiohttp
+import pytest
+
+from strom.server import StromServer
+
+CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+KEY = re.compile(r'data-role="stream-key"\s+type="text"\s+value="([^"]+)"')
+
+
+class Browser:
+    """A cookie-keeping HTTP client that behaves like a person's browser."""
+
+    def __init__(self, server: StromServer) -> None:
+        self.base = f"http://127.0.0.1:{server.http_port}"
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.http.get(self.base + path) as resp:
+            text = await resp.text()
+            if m := CSRF.search(text):
+                self.csrf = m.group(1)
+            return resp.status, text
+
+    async def post(self, path: str, data: dict[str, str], csrf: bool = True) -> tuple[int, str]:
+        if not self.csrf:
+            await self.get("/login")
+        form = {**data, **({"csrf_token": self.csrf} if csrf else {})}
+        async with self.http.post(self.base + path, data=form) as resp:
+            text = await resp.text()
+            if m := CSRF.search(text):
+                self.csrf = m.group(1)
+            return resp.status, text
+
+    async def api(self, method: str, path: str, **kwargs: object) -> tuple[int, object]:
+        headers = {"X-CSRF-Token": self.csrf} if method != "GET" else {}
+        headers.update(kwargs.pop("headers", {}))  # type: ignore[arg-type]
+        async with self.http.request(
+            method,
+            self.base + path,
+            headers=headers,
+            **kwargs,  # type: ignore[arg-type]
+        ) as resp:
+            return resp.status, await resp.json()
+
+    async def register(self, username: str, password: str = "correct horse battery") -> str:
+        await self.get("/register")
+        status, html = await self.post(
+            "/register",
+            {"username": username, "password": password, "password_confirm": password},
+        )
+        assert status == 200, html
+        found = KEY.search(html)
+        assert found is not None, "the new stream key is shown once after sign-up"
+        return found.group(1)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+@pytest.fixture
+async def alice(server: StromServer) -> Browser:
+    browser = Browser(server)
+    yield browser  # type: ignore[misc]
+    await browser.close()
+
+
+async def test_register_shows_key_once_and_it_publishes(
+    server: StromServer, alice: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = await alice.register("Alice_1")
+    assert await server.platform.resolve(key) == "Alice_1"
+    # The dashboard after this does not show the key again.
+    status, html = await alice.get("/dashboard")
+    assert status == 200
+    assert key not in html
+    status, me = await alice.api("GET", "/api/v1/me")
+    assert status == 200
+    assert key not in str(me)
+    assert key not in caplog.text  # never in logs
+
+
+async def test_login_logout_and_wrong_password(server: StromServer, alice: Browser) -> None:
+    await alice.register("bob_the_streamer")
+    await alice.post("/logout", {})
+    status, _ = await alice.api("GET", "/api/v1/me")
+    assert status == 401
+    await alice.get("/login")
+    status, html = await alice.post(
+        "/login", {"username": "bob_the_streamer", "password": "wrong password!"}
+    )
+    assert status == 401
+    assert "Wrong username or password" in html
+    status, _ = await alice.post(
+        "/login", {"username": "BOB_THE_STREAMER", "password": "correct horse battery"}
+    )
+    assert status == 200  # redirected to the dashboard
+    status, me = await alice.api("GET", "/api/v1/me")
+    assert status == 200
+    assert me["username"] == "bob_the_streamer"  # type: ignore[index]
+
+
+async def test_csrf_is_refused(server: StromServer, alice: Browser) -> None:
+    await alice.register("carol")
+    status, _ = await alice.post("/dashboard/stream-key", {}, csrf=False)
+    assert status == 403
+    status, body = await alice.api(
+        "PATCH", "/api/v1/me/channel", json={"title": "x"}, headers={"X-CSRF-Token": "forged"}
+    )
+    assert status == 403
+    assert "CSRF" in body["error"]  # type: ignore[index]
+
+
+async def test_login_rate_limit(server: StromServer, alice: Browser) -> None:
+    await alice.get("/login")
+    statuses = []
+    for _ in range(server.settings.login_attempts_per_minute + 2):
+        status, _ = await alice.post("/login", {"username": "dave", "password": "nope nope"})
+        statuses.append(status)
+    assert statuses[0] == 401
+    assert statuses[-1] == 429
+
+
+async def test_edit_channel_and_isolation(server: StromServer, alice: Browser) -> None:
+    await alice.register("erin")
+    mallory = Browser(server)
+    try:
+        await mallory.register("mallory")
+        status, body = await alice.api(
+            "PATCH",
+            "/api/v1/me/channel",
+            json={"title": "<script>alert(1)</script> Speedrun", "category": "just-chatting"},
+        )
+        assert status == 200, body
+        # Mallory can only ever edit her own channel: there is no way to name another.
+        status, body = await mallory.api(
+            "PATCH", "/api/v1/me/channel", json={"title": "pwned", "username": "erin"}
+        )
+        assert status == 422
+        status, erin = await mallory.api("GET", "/api/v1/channels/erin")
+        assert erin["title"] == "<script>alert(1)</script> Speedrun"  # type: ignore[index]
+        # Rendered inert on the channel page.
+        status, html = await mallory.get("/erin")
+        assert status == 200
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Speedrun" in html
+        status, body = await alice.api("PATCH", "/api/v1/me/channel", json={"title": "x" * 500})
+        assert status == 422
+        assert "error" in body  # type: ignore[operator]
+    finally:
+        await mallory.close()
+
+
+async def test_api_token_auth(server: StromServer, alice: Browser) -> None:
+    await alice.register("frank")
+    status, html = await alice.post("/dashboard/tokens", {"name": "laptop"})
+    token = re.search(r"(strom_[A-Za-z0-9_-]{20,})", html)
+    assert token is not None
+    async with aiohttp.ClientSession() as anonymous:
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        async with anonymous.get(f"{alice.base}/api/v1/me", headers=headers) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["username"] == "frank"
+        # Token clients need no CSRF token (no cookies involved).
+        async with anonymous.post(f"{alice.base}/api/v1/me/stream-key", headers=headers) as resp:
+            assert resp.status == 200
+            new_key = (await resp.json())["stream_key"]
+        assert await server.platform.resolve(new_key) == "frank"
+        bad = {"Authorization": "Bearer strom_not-a-token"}
+        async with anonymous.get(f"{alice.base}/api/v1/me", headers=bad) as resp:
+            assert resp.status == 401
+
+
+async def test_openapi_document(server: StromServer, alice: Browser) -> None:
+    status, doc = await alice.api("GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert doc["openapi"].startswith("3.")  # type: ignore[index]
+    assert "/api/v1/streams" in doc["paths"]  # type: ignore[index]

@@ -1,0 +1,529 @@
+"""Every page template rendered with the app's context contract: hostile text stays text,
+every POST form carries the CSRF token, no inline scripts, and the elements the page
+scripts and the browser tests rely on are there."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web import samples
+from tests.web.samples import CSRF, NEW_KEY, NEW_TOKEN, PAGES, XSS_TEXT, XSS_TITLE
+
+STATIC = samples.TEMPLATES.parent / "static"
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+
+
+# --- a small DOM, enough to ask questions of a page ------------------------------------
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    parent: Element | None = None
+    children: list[Element | str] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        return self.attrs.get(name)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def iter(self) -> list[Element]:
+        found: list[Element] = []
+        for child in self.children:
+            if isinstance(child, Element):
+                found.append(child)
+                found.extend(child.iter())
+        return found
+
+    def find_all(self, tag: str | None = None, **attrs: str | None) -> list[Element]:
+        """Elements by tag and attributes: ``data_role="x"`` matches data-role="x", ``x=None``
+        any value of x, ``class_="a b"`` elements that have both classes."""
+        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
+        return [
+            el
+            for el in self.iter()
+            if (tag is None or el.tag == tag)
+            and all(el.matches(name, value) for name, value in wanted.items())
+        ]
+
+    def matches(self, name: str, value: str | None) -> bool:
+        if name not in self.attrs:
+            return False
+        if value is None:
+            return True
+        if name == "class":
+            return set(value.split()) <= set((self.attrs[name] or "").split())
+        return self.attrs[name] == value
+
+    def one(self, tag: str | None = None, **attrs: str | None) -> Element:
+        found = self.find_all(tag, **attrs)
+        assert len(found) == 1, f"expected one <{tag} {attrs}>, found {len(found)}"
+        return found[0]
+
+    def ancestors(self) -> list[Element]:
+        chain, node = [], self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain
+
+
+class TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.current = self.root
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = [name for name, _ in attrs]
+        assert len(names) == len(set(names)), f"duplicate attribute in <{tag} {attrs}>"
+        element = Element(tag, dict(attrs), self.current)
+        self.current.children.append(element)
+        if tag not in VOID:
+            self.current = element
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.current.children.append(Element(tag, dict(attrs), self.current))
+
+    def handle_endtag(self, tag: str) -> None:
+        node: Element | None = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        assert node is not None and node.parent is not None, f"stray </{tag}>"
+        self.current = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.current.children.append(data)
+
+
+@dataclass(frozen=True)
+class Page:
+    html: str
+    dom: Element
+
+    def body_text(self) -> str:
+        return re.sub(r"\s+", " ", self.dom.one("body").text())
+
+
+def render(template: str, context: dict[str, Any]) -> Page:
+    html = samples.environment().get_template(template).render(**context)
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    return Page(html, builder.root)
+
+
+@functools.cache
+def page(name: str) -> Page:
+    template, context = PAGES[name]
+    return render(template, context)
+
+
+# --- every page ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_hostile_text_is_rendered_as_text(name: str) -> None:
+    result = page(name)
+    # The tags in user data never become markup...
+    assert "<script>alert" not in result.html
+    assert "<img src=x" not in result.html
+    for el in result.dom.iter():
+        assert el.tag != "img" or "onerror" not in el.attrs
+        # ...and no inline event handlers or javascript: URLs anywhere (CSP-friendly).
+        assert not [a for a in el.attrs if a.startswith("on")], (el.tag, el.attrs)
+        assert not (el.get("href") or "").lower().startswith("javascript:")
+    # Where the hostile strings are shown, they read exactly as the user typed them.
+    text = result.dom.text()
+    template, context = PAGES[name]
+    if context.get("q") == XSS_TEXT or context.get("message", "").endswith(XSS_TEXT):
+        assert XSS_TEXT in text
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_scripts_are_external_modules(name: str) -> None:
+    result = page(name)
+    for script in result.dom.find_all("script"):
+        assert script.get("src"), "inline script"
+        assert script.get("type") == "module"
+        assert script.text().strip() == ""
+        src = script.get("src") or ""
+        assert (STATIC / src.removeprefix("/static/")).is_file(), src
+    assert result.dom.one("link", rel="stylesheet").get("href") == "/static/strom.css"
+    assert not re.search(r"https?://(?!example\.com)", result.html), "external resource"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_every_post_form_carries_the_csrf_token(name: str) -> None:
+    result = page(name)
+    for form in result.dom.find_all("form"):
+        if (form.get("method") or "get").lower() != "post":
+            continue
+        tokens = form.find_all("input", name="csrf_token")
+        assert len(tokens) == 1, f"{form.get('action')}: no csrf_token field"
+        assert tokens[0].get("type") == "hidden"
+        assert tokens[0].get("value") == CSRF
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_layout_header(name: str) -> None:
+    template, context = PAGES[name]
+    result = page(name)
+    assert result.dom.one("meta", name="csrf-token").get("content") == CSRF
+    header = result.dom.one("header")
+    assert header.one("a", class_="brand").get("href") == "/"
+    links = {a.get("href"): a.text().strip() for a in header.find_all("a")}
+    assert links["/categories"] == "Categories"
+    search = header.one("form", role="search")
+    assert (search.get("action"), search.get("method")) == ("/search", "get")
+    assert search.one("input", name="q")
+    session = context["session"]
+    if session.logged_in:
+        assert "/dashboard" in links
+        assert ("/admin" in links) == session.is_admin
+        logout = header.one("form", action="/logout")
+        assert logout.get("method") == "post"
+        assert "Log in" not in links.values()
+    else:
+        assert any(href.startswith("/login") for href in links if href)
+        assert links["/register"] == "Sign up"
+        assert not header.find_all("form", action="/logout")
+
+
+def test_logged_in_header_links_to_the_users_channel_escaped() -> None:
+    result = page("search-no-results")  # logged in as a hostile username
+    header = result.dom.one("header")
+    profile = header.one("a", class_="account-name")
+    assert profile.get("href") == "/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"
+    assert XSS_TEXT in profile.text()
+
+
+# --- directory -------------------------------------------------------------------------
+
+
+def cards(result: Page) -> list[Element]:
+    grid = result.dom.one("ul", data_role="streams")
+    return [c for c in grid.children if isinstance(c, Element)]
+
+
+def test_directory_cards() -> None:
+    result = page("directory")
+    shown = cards(result)
+    assert [c.get("data-username") for c in shown] == [s["username"] for s in samples.STREAMS]
+    alice, bob, hostile, quiet = shown
+    assert alice.one(data_role="viewers").text() == "1,234"
+    assert alice.one(data_role="viewers-label").text() == "viewers"
+    assert alice.one(data_role="title").text() == samples.STREAMS[0]["title"]
+    assert alice.one("a", data_role="category").get("href") == "/categories/chess"
+    assert alice.one("img", data_role="thumbnail").get("src") == "/thumbs/alice.svg"
+    assert alice.one(data_role="uptime").get("data-since") == str(samples.NOW - 1800)
+    assert {a.get("href") for a in alice.find_all("a", data_link=None)} == {"/alice"}
+    assert alice.find_all(class_="badge badge-live")
+    # Hostile title, username and category name are text, in text and in attributes.
+    assert bob.one(data_role="title").text() == XSS_TITLE
+    assert bob.one("a", data_role="category").text() == XSS_TEXT
+    assert hostile.get("data-username") == XSS_TEXT
+    assert hostile.one(data_role="username").text() == XSS_TEXT
+    assert hostile.one(data_role="viewers-label").text() == "viewer"
+    # No thumbnail yet: a placeholder, no broken image.
+    image = quiet.one("img", data_role="thumbnail")
+    assert image.get("src") is None
+    assert "hidden" in image.attrs
+    assert "hidden" in quiet.one("a", data_role="category").attrs
+    empty = result.dom.one(data_role="empty")
+    assert "hidden" in empty.attrs
+
+
+def test_directory_refresh_configuration_and_card_template() -> None:
+    result = page("category-page")
+    root = result.dom.one(data_directory=None)
+    assert root.get("data-api") == "/api/v1/streams"
+    assert (root.get("data-sort"), root.get("data-category"), root.get("data-q")) == (
+        "viewers",
+        "chess",
+        "",
+    )
+    template = result.dom.one("template", id="stream-card-template")
+    blank = template.one("li", class_="stream-card")
+    for role in (
+        "viewers",
+        "viewers-label",
+        "title",
+        "username",
+        "category",
+        "thumbnail",
+        "uptime",
+        "avatar",
+    ):
+        assert blank.find_all(data_role=role), role
+    assert result.dom.one("h1").text() == "Chess"
+    chips = result.dom.one("nav", class_="chips")
+    current = chips.one("a", aria_current="true")
+    assert current.get("href") == "/categories/chess"
+
+
+def test_directory_sort_links_keep_the_search() -> None:
+    result = page("search")
+    sort = result.dom.one("nav", class_="segmented")
+    hrefs = {a.text(): a.get("href") for a in sort.find_all("a")}
+    assert hrefs == {"Viewers": "?q=alice&sort=viewers", "Category": "?q=alice&sort=category"}
+    assert sort.one("a", aria_current="true").text() == "Viewers"
+    assert result.dom.one("meta", name="csrf-token")
+    assert result.dom.one("header").one("input", name="q").get("value") == "alice"
+    by_category = page("directory-by-category").dom.one("nav", class_="segmented")
+    assert by_category.one("a", aria_current="true").text() == "Category"
+
+
+def test_directory_empty_state_says_how_to_go_live() -> None:
+    result = page("directory-empty")
+    empty = result.dom.one(data_role="empty")
+    assert "hidden" not in empty.attrs
+    text = re.sub(r"\s+", " ", empty.text())
+    assert "Nobody is live right now" in text
+    assert samples.RTMP_URL in text
+    assert f"-f flv {samples.RTMP_URL}/YOUR_KEY" in text
+    assert f"{samples.HTTP_BASE}/YOUR_NAME" in text
+    assert empty.find_all("a", href="/register")
+    assert cards(result) == []
+
+
+def test_search_without_results_and_empty_category() -> None:
+    result = page("search-no-results")
+    empty = result.dom.one(data_role="empty")
+    assert f"No live channels match “{XSS_TEXT}”" in empty.text()
+    assert result.dom.one("h1").text() == f"Results for “{XSS_TEXT}”"
+    assert result.dom.one(data_directory=None).get("data-q") == XSS_TEXT
+    category = page("category-page-empty").dom.one(data_role="empty")
+    assert f"Nobody is streaming {XSS_TEXT} right now" in category.text()
+
+
+def test_categories_page_links_every_category() -> None:
+    result = page("categories")
+    links = result.dom.one("ul", class_="category-grid").find_all("a")
+    assert [a.get("href") for a in links] == [
+        f"/categories/{c['slug']}" for c in samples.CATEGORIES
+    ]
+    assert XSS_TEXT in links[2].text()
+    assert "1 live" in links[0].text()
+    assert "Nobody live" in links[3].text()
+
+
+# --- channel page ----------------------------------------------------------------------
+
+
+def test_channel_page_live() -> None:
+    result = page("channel-live")
+    root = result.dom.one(data_channel_page=None)
+    assert root.get("data-api") == "/api/v1/channels/alice"
+    assert root.get("data-live") == "true"
+    assert root.one(data_role="title").text() == XSS_TITLE
+    assert root.one(data_role="viewers").text() == "1,234"
+    assert root.one(data_role="uptime").get("data-since") == str(samples.NOW - 5000)
+    category = root.one("a", data_role="category")
+    assert (category.get("href"), category.text()) == ("/categories/chess", "Chess")
+    # The description keeps its line breaks (CSS pre-wrap) and stays text.
+    description = root.one(data_role="description").text()
+    assert description == samples.channel()["description"]
+    player = result.dom.one(id="player")
+    assert player.get("data-channel") == "alice"
+    assert player.get("data-ws-path") == "/live/alice/ws"
+    assert player.get("data-hls-path") == "/live/alice/index.m3u8"
+    assert "data-keys" not in player.attrs
+    title = result.dom.one("title").text()
+    assert title == f"alice – {XSS_TITLE} · Strom"
+
+
+def test_channel_page_offline_says_when_it_was_last_live() -> None:
+    result = page("channel-offline")
+    assert result.dom.one(data_channel_page=None).get("data-live") == "false"
+    offline = result.dom.one(id="player").one(class_="card card-offline")
+    last = offline.one(data_role="last-live")
+    assert last.text().startswith("Last live ")
+    assert last.one("time").get("data-ago") == str(samples.NOW - 10800)
+    assert "alice is offline" in re.sub(r"\s+", " ", offline.text())
+
+
+def test_watch_page_keeps_the_player_contract() -> None:
+    result = page("watch")
+    player = result.dom.one(id="player")
+    assert player.get("data-state") == "connecting"
+    assert player.one("video").get("muted") is None and "muted" in player.one("video").attrs
+    for action in ("unmute", "mute", "stats", "fullscreen"):
+        assert player.find_all(data_action=action), action
+    assert "alice is offline" in re.sub(r"\s+", " ", player.one(class_="card card-offline").text())
+    assert result.dom.one("h1", id="channel-title").text() == "alice"
+    assert [s.get("src") for s in result.dom.find_all("script")] == [
+        "/static/live-clock.js",
+        "/static/player.js",
+    ]
+
+
+def test_watch_page_renders_with_only_a_channel_name() -> None:
+    """The spine's stub server renders watch.html with nothing but `channel`."""
+    html = samples.environment().get_template("watch.html").render(channel="bob")
+    assert 'data-channel="bob"' in html
+    assert "Log in" in html
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+def test_dashboard_forms_and_settings() -> None:
+    result = page("dashboard")
+    root = result.dom.one(data_dashboard=None)
+    assert root.get("data-health-api") == "/api/v1/me/health"
+    assert root.get("data-channel-api") == "/api/v1/me/channel"
+    info = root.one("form", data_role="stream-info-form")
+    assert info.one("input", name="title").get("maxlength") == "140"
+    assert info.one("input", name="title").get("value") == "Chess openings"
+    assert info.one("textarea", name="description").get("maxlength") == "2000"
+    select = info.one("select", name="category")
+    assert select.one("option", selected=None).get("value") == "chess"
+    assert select.find_all("option")[0].get("value") == ""
+    assert info.one(data_role="save-status").get("role") == "status"
+    # Stream key: OBS settings and a regenerate form behind a confirm step.
+    assert root.one("input", id="obs-server").get("value") == samples.RTMP_URL
+    assert (
+        "the key shown once when you created it"
+        in root.one("section", class_="panel panel-key").text()
+    )
+    assert root.one(id="ffmpeg-command").text().endswith(f"{samples.RTMP_URL}/KEY")
+    regenerate = root.one("form", action="/dashboard/stream-key")
+    confirm = regenerate.ancestors()[1]
+    assert confirm.tag == "details"
+    assert "Regenerate? OBS will need the new key." in confirm.text()
+    # Health panel and the small preview player.
+    health = root.one(data_role="health")
+    for key in ("codec", "resolution", "fps", "bitrate", "keyframe_interval", "uptime", "viewers"):
+        assert health.one(data_health=key).text() == "–"
+    assert "hidden" in health.one(data_role="health-warnings").attrs
+    player = root.one(id="player")
+    assert "player-small" in (player.get("class") or "")
+    assert player.get("data-keys") == "off"
+    # Tokens: one revoke form each, a create form, and no secret on the page.
+    assert root.one("form", action="/dashboard/tokens").one("input", name="name")
+    assert root.one("form", action="/dashboard/tokens/7/revoke").get("method") == "post"
+    assert root.one("form", action="/dashboard/tokens/8/revoke")
+    assert XSS_TEXT in root.one("table").text()
+    assert not result.dom.find_all(data_role="stream-key")
+    assert not result.dom.find_all(data_role="api-token")
+    assert "won't be shown again" not in result.html
+
+
+def test_dashboard_shows_new_secrets_once_with_copy_buttons() -> None:
+    result = page("dashboard-new-secrets")
+    key = result.dom.one("input", data_role="stream-key")
+    assert key.get("value") == NEW_KEY
+    assert "readonly" in key.attrs
+    assert result.dom.one("button", data_copy="stream-key")
+    token = result.dom.one("input", data_role="api-token")
+    assert token.get("value") == NEW_TOKEN
+    assert result.dom.one("button", data_copy="api-token")
+    assert result.html.count("won't be shown again") == 2
+    assert result.html.count(NEW_KEY) == 1
+
+
+def test_dashboard_regenerate_form_is_the_only_way_to_a_new_key() -> None:
+    forms = page("dashboard").dom.find_all("form", method="post")
+    assert sorted(f.get("action") or "" for f in forms) == [
+        "/dashboard/stream-key",
+        "/dashboard/tokens",
+        "/dashboard/tokens/7/revoke",
+        "/dashboard/tokens/8/revoke",
+        "/logout",
+    ]
+
+
+# --- accounts, admin, errors -----------------------------------------------------------
+
+
+def test_login_form() -> None:
+    result = page("login")
+    form = result.dom.one("form", action="/login")
+    assert form.get("method") == "post"
+    assert form.one("input", name="username").get("value") == XSS_TEXT
+    assert form.one("input", name="password").get("type") == "password"
+    assert form.one("input", name="next").get("value") == XSS_TEXT
+    assert result.dom.one(role="alert").text() == "Wrong username or password"
+    assert result.dom.find_all("a", href="/register")
+
+
+def test_register_form_states_the_rules() -> None:
+    result = page("register")
+    form = result.dom.one("form", action="/register")
+    for name in ("username", "password", "password_confirm"):
+        assert form.one("input", name=name)
+    assert form.one("input", name="username").get("pattern") == "[A-Za-z0-9_]{3,25}"
+    assert form.one("input", name="password").get("minlength") == "10"
+    text = re.sub(r"\s+", " ", form.text())
+    assert "3–25 characters: letters, digits and underscore" in text
+    assert "At least 10 characters" in text
+    assert result.dom.one(role="alert").text() == XSS_TITLE
+
+
+def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
+    result = page("admin")
+    rows = result.dom.one("tbody").find_all("tr")
+    assert [r.get("data-username") for r in rows] == [s["username"] for s in samples.STREAMS]
+    stop = rows[1].one("form")
+    assert stop.get("action") == "/admin/streams/bob_builds/stop"
+    assert stop.ancestors()[1].tag == "details"
+    assert "Stop bob_builds's broadcast now?" in rows[1].text()
+    assert rows[2].one("form").get("action") == (
+        "/admin/streams/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/stop"
+    )
+    assert "4,500 kb/s" in rows[1].text()
+    assert "1920×1080" in rows[1].text()
+    assert XSS_TITLE in rows[1].text()
+    assert "Nobody is live" in page("admin-empty").body_text()
+
+
+def test_error_pages() -> None:
+    not_found = page("error-404")
+    assert not_found.dom.one(class_="error-status").text() == "404"
+    assert not_found.dom.one("h1").text() == "Nothing here"
+    assert not_found.dom.one(class_="error-message").text() == f"No channel named {XSS_TEXT}"
+    forbidden = page("error-403")
+    assert forbidden.dom.one("h1").text() == "Not allowed"
+    assert forbidden.dom.find_all("a", href="/login?next=/admin")
+
+
+# --- the page scripts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in STATIC.glob("*.js")), ids=lambda name: name
+)
+def test_scripts_never_build_html_from_strings(script: str) -> None:
+    source = (STATIC / script).read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in source, f"{script} uses {sink}"
+
+
+def test_sample_pages_cover_every_template() -> None:
+    pages = samples.TEMPLATES.glob("*.html")
+    templates = {p.name for p in pages if not p.name.startswith("_") and p.name != "base.html"}
+    assert templates == {template for template, _ in PAGES.values()}
