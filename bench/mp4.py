@@ -197,9 +197,9 @@ def iter_chunks(data: bytes | memoryview) -> Iterator[ChunkInfo]:
             yield chunk_info(data, start - 8)
 
 
-#: from offset 32: tfhd (type, flags, track_ID), tfdt (type, version/flags, time), trun
-#: (type, flags, count, data_offset, first sample duration, size, flags)
-_FAST = struct.Struct(">4x4sII4x4sIQ4x4sI4x4x4x4xI")
+#: moof type; from offset 32: tfhd (type, flags, track_ID), tfdt (type, version/flags,
+#: time), trun (type, flags, count, data_offset, first sample duration, size, flags)
+_FAST = struct.Struct(">4x4s24x4x4sII4x4sIQ4x4sI4x4x4x4xI")
 _FAST_TRUN_FLAGS = (
     _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS
 )
@@ -214,18 +214,29 @@ def moof_fields(data: bytes | memoryview) -> tuple[int, int, bool]:
     read for the common layout ``moof(mfhd, traf(tfhd, tfdt v1, trun))`` with no
     optional tfhd fields (Strom's muxer, and many others); anything else goes the
     general way."""
-    if len(data) >= 100 and data[4:8] == b"moof":
-        (tfhd, tfhd_word, track_id, tfdt, tfdt_word, decode_time, trun, trun_word, flags) = (
-            _FAST.unpack_from(data, 32)
-        )
-        if (
-            tfhd == b"tfhd"
-            and tfdt == b"tfdt"
-            and trun == b"trun"
-            and tfdt_word >> 24 == 1
-            and tfhd_word & 0xFFFFFF & ~_TFHD_DEFAULT_BASE_IS_MOOF == 0
-            and trun_word & 0xFFFFFF & ~_TRUN_COMPOSITION_OFFSETS == _FAST_TRUN_FLAGS
-        ):
-            return track_id, decode_time, not flags & _NON_SYNC
+    fields = moof_fast(data)
+    if fields is not None:
+        return fields
     info = chunk_info(data)
     return info.track_id, info.decode_time, info.sync
+
+
+def moof_fast(data: bytes | memoryview, at: int = 0) -> tuple[int, int, bool] | None:
+    """The fast layout of :func:`moof_fields` read in place at ``data[at:]`` (nothing is
+    copied); None for any other layout."""
+    if len(data) - at < 100:
+        return None
+    (moof, tfhd, tfhd_word, track_id, tfdt, tfdt_word, decode_time, trun, trun_word, flags) = (
+        _FAST.unpack_from(data, at)
+    )
+    if (
+        moof == b"moof"
+        and tfhd == b"tfhd"
+        and tfdt == b"tfdt"
+        and trun == b"trun"
+        and tfdt_word >> 24 == 1
+        and tfhd_word & 0xFFFFFF & ~_TFHD_DEFAULT_BASE_IS_MOOF == 0
+        and trun_word & 0xFFFFFF & ~_TRUN_COMPOSITION_OFFSETS == _FAST_TRUN_FLAGS
+    ):
+        return track_id, decode_time, not flags & _NON_SYNC
+    return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from strom.media.rtmp.chunk import DEFAULT_CHUNK_SIZE, encode_message
 from strom.media.rtmp.handshake import ClientHandshake, RandomBytes
@@ -41,8 +42,7 @@ class RtmpScanError(ValueError):
     """The server's chunk stream is not what this player accepts."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     message_type: int
     csid: int
     stream_id: int
@@ -113,6 +113,19 @@ class ChunkScanner:
                 st.remaining -= take
                 if not self._chunk_left and not st.remaining:
                     self._finish(st, out)
+                continue
+            st = self._cur
+            if (
+                st is not None
+                and st.remaining
+                and data[pos] == 0xC0 | st.csid
+                and st.csid >= 2
+                and not st.extended
+                and not self._header
+            ):
+                # Fast path: the 1-byte type-3 header continuing the open message.
+                pos += 1
+                self._chunk_left = min(st.remaining, self.chunk_size)
                 continue
             if self._header:
                 prior = len(self._header)

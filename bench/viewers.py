@@ -25,7 +25,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from bench.http import HttpConnection
-from bench.mp4 import TrackInfo, is_init, iter_chunks, moof_fields, parse_init
+from bench.mp4 import TrackInfo, is_init, iter_chunks, moof_fast, moof_fields, parse_init
 from bench.playlist import MediaPlaylist, Part, parse_media_playlist
 from bench.rtmpplay import RtmpPlayClient
 from bench.wire import (
@@ -142,8 +142,10 @@ class WsViewer(asyncio.BufferedProtocol):
         self._request = ws_request(host, port, path)
         self._done = done
         self._handshake: bytearray | None = bytearray()
-        self._scanner = WsScanner()
+        self._scanner = WsScanner(on_binary=self._fast_media, on_message=self._on_message)
         self._tracks: dict[int, TrackInfo] = {}
+        self._video: TrackInfo | None = None
+        self._now = 0.0  # arrival time of the buffer being read
         self._throttle = _Throttle(slow_bytes_per_second) if slow_bytes_per_second else None
         self.transport: asyncio.Transport | None = None
 
@@ -156,7 +158,7 @@ class WsViewer(asyncio.BufferedProtocol):
         return _SHARED
 
     def buffer_updated(self, nbytes: int) -> None:
-        now = time.monotonic()
+        self._now = now = time.monotonic()
         rec = self.rec
         rec.bytes += nbytes
         data: memoryview | bytes = _SHARED[:nbytes]
@@ -167,11 +169,7 @@ class WsViewer(asyncio.BufferedProtocol):
                     return
                 data = rest
             had_key = rec.t_first_key > 0
-            for msg in self._scanner.feed(data):
-                if msg.opcode == OP_BINARY:
-                    self._on_binary(msg.head, now)
-                else:
-                    self._on_other(msg)
+            self._scanner.feed(data)  # calls back, in order: _fast_media, _on_message
         except (WireError, ValueError) as exc:
             self.fail(f"protocol: {exc}")
             return
@@ -196,9 +194,31 @@ class WsViewer(asyncio.BufferedProtocol):
         self.rec.t_connected = now
         return rest
 
+    def _fast_media(self, data: bytes | memoryview, start: int, n: int) -> bool:
+        """A chunk read in place (no copy, no message object): the common case."""
+        video = self._video
+        fields = moof_fast(data, start) if video is not None else None
+        if fields is None or video is None:
+            return False
+        track_id, decode_time, sync = fields
+        if track_id == video.track_id:
+            self.rec.video(decode_time * 1000 // video.timescale, self._now, sync)
+        elif track_id in self._tracks:
+            self.rec.audio += 1
+        else:
+            return False
+        return True
+
+    def _on_message(self, msg: WsMessage) -> None:
+        if msg.opcode == OP_BINARY:
+            self._on_binary(msg.head, self._now)
+        else:
+            self._on_other(msg)
+
     def _on_binary(self, head: bytes, now: float) -> None:
         if is_init(head):
             self._tracks = parse_init(head)
+            self._video = next((t for t in self._tracks.values() if t.video), None)
             return
         track_id, decode_time, sync = moof_fields(head)
         track = self._tracks.get(track_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -121,10 +122,24 @@ class WsScanner:
         "_skip",
         "keep",
         "max_text",
+        "on_binary",
+        "on_message",
     )
 
-    def __init__(self, keep: int = 256, max_text: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        keep: int = 256,
+        max_text: int = 1 << 20,
+        on_binary: Callable[[bytes | memoryview, int, int], bool] | None = None,
+        on_message: Callable[[WsMessage], None] | None = None,
+    ) -> None:
         self.keep = keep
+        #: Called with (buffer, payload start, payload length) for a whole binary
+        #: message found in one buffer; True means it was handled (no WsMessage).
+        self.on_binary = on_binary
+        #: If set, every other message goes here, in stream order, as it completes
+        #: (and feed() returns nothing).
+        self.on_message = on_message
         self.max_text = max_text
         self._head = bytearray()  # a frame header being assembled across reads
         self._payload = bytearray()  # the kept part of the current frame's payload
@@ -139,9 +154,11 @@ class WsScanner:
 
     def feed(self, data: bytes | memoryview) -> list[WsMessage]:
         out: list[WsMessage] = []
+        emit = self.on_message or out.append
         pos = 0
         end = len(data)
         keep = self.keep
+        on_binary = self.on_binary
         while pos < end:
             if self._pending is None and not self._head and end - pos >= 10:
                 # Fast path: a whole final binary frame inside this buffer, one step.
@@ -157,11 +174,14 @@ class WsScanner:
                         n = _U64.unpack_from(data, pos + 2)[0]
                         start = pos + 10
                     if start + n <= end:
+                        if on_binary is not None and on_binary(data, start, n):
+                            pos = start + n
+                            continue
                         if n >= 8 and bytes(data[start + 4 : start + 8]) in _INIT_BOXES:
                             head = bytes(data[start : start + n])
                         else:
                             head = bytes(data[start : start + min(n, keep)])
-                        out.append(WsMessage(OP_BINARY, n, head))
+                        emit(WsMessage(OP_BINARY, n, head))
                         pos = start + n
                         continue
             if self._pending is not None:
@@ -184,7 +204,7 @@ class WsScanner:
                     self._skip -= take
                     if self._skip:
                         break
-                self._finish_frame(out)
+                self._finish_frame(emit)
                 continue
             # a frame header: 2 bytes, plus 2 or 8 of length (server frames: no mask)
             if self._head:
@@ -262,23 +282,23 @@ class WsScanner:
                 self._need += more
                 self._skip -= more
 
-    def _finish_frame(self, out: list[WsMessage]) -> None:
+    def _finish_frame(self, emit: Callable[[WsMessage], None]) -> None:
         assert self._pending is not None
         opcode, fin, n = self._pending
         self._pending = None
         payload = bytes(self._payload)
         if opcode >= OP_CLOSE:  # control frames may sit inside a fragmented message
-            out.append(WsMessage(opcode, n, payload))
+            emit(WsMessage(opcode, n, payload))
             return
         if opcode == OP_CONTINUATION:
             self._frag_len += n
             if self._keep_whole or len(self._frag_head) < self.keep:
                 self._frag_head += payload
             if fin:
-                out.append(WsMessage(self._frag_op, self._frag_len, self._frag_head))
+                emit(WsMessage(self._frag_op, self._frag_len, self._frag_head))
                 self._frag_op, self._frag_len, self._frag_head = -1, 0, b""
             return
         if not fin:
             self._frag_op, self._frag_len, self._frag_head = opcode, n, payload
             return
-        out.append(WsMessage(opcode, n, payload))
+        emit(WsMessage(opcode, n, payload))

@@ -78,6 +78,9 @@ class Settings:
         10.0, "a viewer that keeps skipping this long is disconnected"
     )
     max_viewers_per_channel: int = _opt(20_000, "most viewers of one channel at once")
+    coalesce_audio: bool = _opt(
+        True, "send audio with the next video frame (one write per video frame per viewer)"
+    )
     # --- LL-HLS ---------------------------------------------------------------------------
     hls_part_target: float = _opt(0.334, "LL-HLS part target duration (seconds)")
     hls_window_segments: int = _opt(6, "complete segments listed in the live playlist")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
 from strom.live.channel import Channel, Chunk
 from strom.media import flv
-from strom.media.model import Track, TrackKind
+from strom.media.model import Frame, Track, TrackKind
 from strom.media.rtmp import (
     AUDIO_CSID,
     MESSAGE_TYPE_AUDIO,
@@ -36,25 +36,26 @@ def _ms(value: int, track: Track) -> int:
     return value * 1000 // track.timescale & 0xFFFFFFFF
 
 
+def _encode(track: Track, frame: Frame, stream_id: int, chunk_size: int) -> bytes:
+    if track.kind is TrackKind.VIDEO:
+        return encode_message(
+            VIDEO_CSID, MESSAGE_TYPE_VIDEO, stream_id, _ms(frame.dts, track),
+            flv.video_frame(frame), chunk_size,
+        )  # fmt: skip
+    return encode_message(
+        AUDIO_CSID, MESSAGE_TYPE_AUDIO, stream_id, _ms(frame.dts, track),
+        flv.audio_frame(track, frame), chunk_size,
+    )  # fmt: skip
+
+
 def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
-    """The chunked RTMP message carrying ``chunk``'s frame as an FLV tag."""
-    frame = chunk.frame
-    if frame is None:  # relayed chunks carry no frame
+    """The chunked RTMP messages carrying ``chunk``'s frames as FLV tags."""
+    if not chunk.frames:  # relayed chunks carry no frames
         return None
     shared = stream_id == SHARED_STREAM_ID
     if shared and chunk.rtmp_message is not None:
         return chunk.rtmp_message
-    track = chunk.track
-    if track.kind is TrackKind.VIDEO:
-        data = encode_message(
-            VIDEO_CSID, MESSAGE_TYPE_VIDEO, stream_id, _ms(frame.dts, track),
-            flv.video_frame(frame), chunk_size,
-        )  # fmt: skip
-    else:
-        data = encode_message(
-            AUDIO_CSID, MESSAGE_TYPE_AUDIO, stream_id, _ms(frame.dts, track),
-            flv.audio_frame(track, frame), chunk_size,
-        )  # fmt: skip
+    data = b"".join(_encode(t, f, stream_id, chunk_size) for t, f in chunk.frames)
     if shared:
         chunk.rtmp_message = data
     return data
@@ -91,8 +92,8 @@ class RtmpPlayer:
 
     def on_live(self, channel: Channel) -> None:
         tracks = sorted(channel.tracks.values(), key=lambda t: t.id)
-        start = channel.gop[0].frame if channel.gop and channel.gop[0].frame else None
-        ts = _ms(start.dts, channel.gop[0].track) if start is not None else 0
+        first = channel.gop[0].frames[0] if channel.gop and channel.gop[0].frames else None
+        ts = _ms(first[1].dts, first[0]) if first is not None else 0
         self._session.send_data(self._stream_id, "onMetaData", flv.metadata(tracks))
         for track in tracks:
             if track.kind is TrackKind.VIDEO:

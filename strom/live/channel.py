@@ -31,21 +31,29 @@ log = logging.getLogger(__name__)
 class HubLimits:
     gop_cache_max_bytes: int = 8 << 20
     max_viewers: int = 20_000
+    #: hold audio frames and send them with the next video frame: one write per video
+    #: frame per viewer instead of one per frame (audio waits at most one video frame)
+    coalesce_audio: bool = True
+    #: audio frames held at most, should video stall (~190 ms of AAC at 44.1 kHz)
+    max_held_audio: int = 8
     #: audio frames dropped while waiting for a video config before going audio-only
     audio_only_after_frames: int = 100
 
 
 @dataclass(slots=True, eq=False)
 class Chunk:
-    """One CMAF chunk: a single frame muxed into ``moof`` + ``mdat``.
+    """One CMAF chunk: a video frame, with the audio frames since the previous one, each
+    muxed into ``moof`` + ``mdat`` (or a single audio frame in an audio-only stream).
 
     The same object reaches every subscriber; deliveries cache their own framing of it
     (``ws_frame``, ``rtmp_message``) so that is done once per chunk, not once per viewer.
     """
 
     data: bytes
+    #: the track of the chunk's last frame (the video frame when there is one)
     track: Track
-    frame: Frame | None
+    #: the frames inside, in order; empty for chunks relayed without their frames
+    frames: tuple[tuple[Track, Frame], ...]
     #: True when a viewer can start decoding here (video keyframe; audio in audio-only).
     keyframe: bool
     #: decode time in seconds
@@ -54,6 +62,11 @@ class Chunk:
     received: float
     ws_frame: bytes | None = None
     rtmp_message: bytes | None = None
+
+    @property
+    def frame(self) -> Frame | None:
+        """The last (for coalesced chunks: the video) frame."""
+        return self.frames[-1][1] if self.frames else None
 
 
 class Subscriber(Protocol):
@@ -165,6 +178,8 @@ class Channel:
         self._dropped_audio = 0
         self.gop: list[Chunk] = []
         self._gop_bytes = 0
+        self._has_video = False
+        self._held: list[tuple[Track, Frame, bytes]] = []
         self._hls_changed = asyncio.Event()
         self.frames_in = 0
         self.bytes_in = 0
@@ -236,6 +251,7 @@ class Channel:
         if old == track:
             return
         self.tracks[track.id] = track
+        self._has_video = any(t.kind is TrackKind.VIDEO for t in self.tracks.values())
         if self.state is ChannelState.LIVE:
             # New codec parameters mid-stream: a new init segment at the next keyframe.
             self._tracks_changed = True
@@ -247,38 +263,70 @@ class Channel:
         self.frames_in += 1
         self.bytes_in += len(frame.data)
         now = self._clock()
-        video = VIDEO in self._kinds()
         is_video = track.kind is TrackKind.VIDEO
-        starts_gop = frame.keyframe if is_video else not video
+        starts_gop = frame.keyframe if is_video else not self._has_video
         if self.state is not ChannelState.LIVE or self._tracks_changed:
             if not starts_gop and not self._audio_only_fallback(is_video):
                 return
             starts_gop = True
             self._start_media()
         assert self._muxer is not None  # set by _start_media
-        chunk = Chunk(
-            data=self._muxer.add_frame(frame),
-            track=track,
-            frame=frame,
-            keyframe=starts_gop,
-            time=frame.dts / track.timescale,
-            received=now,
-        )
         self.stats.add(frame, track, now)
+        data = self._muxer.add_frame(frame)
+        if not is_video and self._has_video and self.limits.coalesce_audio:
+            self._held.append((track, frame, data))
+            if len(self._held) >= self.limits.max_held_audio:
+                self._flush_held(now)  # video stalled: audio goes out on its own
+            return
+        if self._held:
+            held = self._held
+            held.append((track, frame, data))
+            self._held = []
+            first_track, first_frame, _ = held[0]
+            chunk = Chunk(
+                data=b"".join(d for _, _, d in held),
+                track=track,
+                frames=tuple((t, f) for t, f, _ in held),
+                keyframe=starts_gop,
+                time=first_frame.dts / first_track.timescale,
+                received=now,
+            )
+        else:
+            chunk = Chunk(
+                data=data,
+                track=track,
+                frames=((track, frame),),
+                keyframe=starts_gop,
+                time=frame.dts / track.timescale,
+                received=now,
+            )
         self._publish(chunk)
+
+    def _flush_held(self, now: float) -> None:
+        held, self._held = self._held, []
+        if not held:
+            return
+        first_track, first_frame, _ = held[0]
+        self._publish(
+            Chunk(
+                data=b"".join(d for _, _, d in held),
+                track=held[-1][0],
+                frames=tuple((t, f) for t, f, _ in held),
+                keyframe=False,
+                time=first_frame.dts / first_track.timescale,
+                received=now,
+            )
+        )
 
     def _audio_only_fallback(self, is_video: bool) -> bool:
         """An audio frame with no video config: go audio-only once it is clear no video is
         coming (announced, or many audio frames without a video sequence header)."""
-        if is_video or VIDEO in self._kinds():
+        if is_video or self._has_video:
             return False
         self._dropped_audio += 1
         return not (
             self._expect_video and self._dropped_audio < self.limits.audio_only_after_frames
         )
-
-    def _kinds(self) -> set[TrackKind]:
-        return {t.kind for t in self.tracks.values()}
 
     def _start_media(self) -> None:
         tracks = sorted(self.tracks.values(), key=lambda t: t.id)
@@ -286,6 +334,7 @@ class Channel:
         self.init_segment = self._muxer.init_segment()
         self.mime = mime_type(tracks)
         self._tracks_changed = False
+        self._held = []
         self.gop = []
         self._gop_bytes = 0
         if self.hls is None or self.hls.ended:
@@ -329,9 +378,12 @@ class Channel:
             return
         self.publisher = None
         was_live = self.state is ChannelState.LIVE
+        if was_live:
+            self._flush_held(self._clock())
         self._set_state(ChannelState.OFFLINE)
         self.gop = []
         self._gop_bytes = 0
+        self._held = []
         self._muxer = None
         if self.hls is not None:
             self.hls.end()
@@ -361,5 +413,3 @@ class Channel:
                 return ready()
         return True
 
-
-VIDEO = TrackKind.VIDEO

@@ -58,6 +58,7 @@ class Registry:
             HubLimits(
                 gop_cache_max_bytes=settings.gop_cache_max_bytes,
                 max_viewers=settings.max_viewers_per_channel,
+                coalesce_audio=settings.coalesce_audio,
             ),
             HlsSettings(
                 part_target=settings.hls_part_target,

@@ -2,7 +2,7 @@
 with sample contexts (tests/web/samples.py), /static, and fake API endpoints whose answers
 each test sets. Checks what the page scripts do without a reload (directory, channel page,
 dashboard), that no page overflows a phone screen, and saves screenshots of every page at
-1280x720 and 390x844 to test-artifacts/pages-*.jpg."""
+1280x720 and 390x844 to test-artifacts/pages-*.png."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import WSCloseCode, web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from tests.e2e.browser import ARTIFACTS, PageLog, launch_chromium, require_chromium
 from tests.web import samples
@@ -27,8 +27,8 @@ from tests.web.samples import CSRF, NEW_KEY, PAGES, XSS_TEXT, XSS_TITLE
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 STATIC = samples.TEMPLATES.parent / "static"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 720}
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1280, height=720)
 HUES = [262, 330, 190, 140, 25, 220]
 # The policy the app sends with every page (strom/web/render.py): no inline anything.
 CSP = (
@@ -195,8 +195,7 @@ async def card_texts(page: Page) -> dict[str, dict[str, str]]:
 
 async def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"pages-{name}.jpg"
-    await page.screenshot(path=str(path), full_page=full_page, type="jpeg", quality=85)
+    await page.screenshot(path=str(ARTIFACTS / f"pages-{name}.png"), full_page=full_page)
 
 
 # --- directory -------------------------------------------------------------------------
@@ -295,7 +294,7 @@ async def test_channel_page_updates_without_reload(
     assert (await page.locator(".channel-stats [data-role=uptime]").inner_text()).startswith(
         "0:01:"
     )
-    assert await page.title() == "alice – Endgame study · Strom"
+    assert await page.title() == "alice \u2013 Endgame study · Strom"
     assert await page.locator("img").count() == 0
     assert page_log.errors == []
 
@@ -313,8 +312,8 @@ async def test_dashboard_saves_stream_info_and_shows_health(
     log.attach(page)
     try:
         site.health = {
-            "live": True, "codec": "H.264 High / AAC", "width": 1280, "height": 720,
-            "fps": 30, "bitrate_kbps": 3500, "keyframe_interval": 8.0, "uptime": 3725,
+            "live": True, "codec": "avc1.64001f / mp4a.40.2", "width": 1280, "height": 720,
+            "fps": 29.97, "bitrate_kbps": 3500, "keyframe_interval": 8.0, "uptime": 3725,
             "viewers": 3, "warnings": ["Keyframe interval is 8 s: set it to 2 s in OBS"],
         }  # fmt: skip
         await open_page(page, site, "dashboard-new-secrets")
@@ -339,10 +338,12 @@ async def test_dashboard_saves_stream_info_and_shows_health(
             for key in ("codec", "resolution", "fps", "bitrate", "keyframe_interval", "uptime")
         }
         assert values == {
-            "codec": "H.264 High / AAC", "resolution": "1280×720", "fps": "30 fps",
+            "codec": "H.264 High 3.1 / AAC-LC", "resolution": "1280\u00d7720", "fps": "30.0 fps",
             "bitrate": "3,500 kb/s", "keyframe_interval": "8.0 s", "uptime": "1:02:05",
         }  # fmt: skip
         assert await page.locator(".health-bad [data-health=keyframe_interval]").count() == 1
+        codec = page.locator("[data-health=codec]")
+        assert await codec.get_attribute("title") == "avc1.64001f / mp4a.40.2"
         await shoot(page, "dashboard-live-desktop")
 
         # Save the stream info: PATCH with JSON and the CSRF header; "Saved".
@@ -385,7 +386,7 @@ async def test_dashboard_saves_stream_info_and_shows_health(
         site.health = {"live": False, "warnings": []}
         await refresh(page)
         assert await health.get_attribute("data-live") == "false"
-        assert await page.locator("[data-health=codec]").inner_text() == "–"
+        assert await page.locator("[data-health=codec]").inner_text() == "\u2013"  # a dash
         assert not await page.locator("[data-role=health-warnings]").is_visible()
         assert log.errors == []
     finally:

@@ -70,13 +70,16 @@ def test_viewer_waiting_before_live_gets_everything(av_items: list[Track | Frame
     assert early.chunks[0].keyframe
     assert early.chunks[0].track.kind is TrackKind.VIDEO
     frames = [i for i in av_items if isinstance(i, Frame)]
-    # Audio before the first video keyframe cannot be played yet; everything after is sent.
-    assert len(early.chunks) >= len(frames) - 3
+    # Audio rides along with the next video frame: one write per video frame.
+    assert len(early.chunks) == len(video_frames(av_items))
+    channel.release(publisher)
+    assert early.events[-1] == "end"
+    # Audio before the first video keyframe cannot be played yet; everything after is
+    # sent, the audio held at the end included.
+    assert sum(len(c.frames) for c in early.chunks) >= len(frames) - 3
     assert sum(1 for c in early.chunks if c.track.kind is TrackKind.VIDEO) == len(
         video_frames(av_items)
     )
-    channel.release(publisher)
-    assert early.events[-1] == "end"
     assert not channel.live
 
 
@@ -171,7 +174,7 @@ def test_viewer_limit() -> None:
 
 def _chunk(keyframe: bool) -> Chunk:
     track = Track(1, TrackKind.VIDEO, codec=None, timescale=1000, config=b"", codec_string="")  # type: ignore[arg-type]
-    return Chunk(b"x", track, None, keyframe, 0.0, 0.0)
+    return Chunk(b"x", track, (), keyframe, 0.0, 0.0)
 
 
 def test_slow_viewer_skips_to_next_keyframe_then_is_dropped() -> None:

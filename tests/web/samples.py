@@ -238,14 +238,4 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         common(ANONYMOUS, "/admin", status=403, message="Only administrators can see this page."),
     ),
     "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
-    "legacy-index": (
-        "index.html",
-        common(
-            ANONYMOUS,
-            "/",
-            channels=[{"name": "alice", "viewers": 2}],
-            host="example.com",
-            rtmp_port=1935,
-        ),
-    ),
 }

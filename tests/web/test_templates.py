@@ -8,7 +8,6 @@ import functools
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,8 @@ from tests.web import samples
 from tests.web.samples import CSRF, NEW_KEY, NEW_TOKEN, PAGES, XSS_TEXT, XSS_TITLE
 
 STATIC = samples.TEMPLATES.parent / "static"
+EN_DASH = "\u2013"  # what the pages show for "no value yet", and in ranges
+TIMES = "\u00d7"  # the multiplication sign in 1920x1080
 VOID = {
     "area",
     "base",
@@ -112,7 +113,8 @@ class TreeBuilder(HTMLParser):
         node: Element | None = self.current
         while node is not None and node.tag != tag:
             node = node.parent
-        assert node is not None and node.parent is not None, f"stray </{tag}>"
+        assert node is not None, f"stray </{tag}>"
+        assert node.parent is not None, f"stray </{tag}>"
         self.current = node.parent
 
     def handle_data(self, data: str) -> None:
@@ -158,7 +160,7 @@ def test_hostile_text_is_rendered_as_text(name: str) -> None:
         assert not (el.get("href") or "").lower().startswith("javascript:")
     # Where the hostile strings are shown, they read exactly as the user typed them.
     text = result.dom.text()
-    template, context = PAGES[name]
+    _, context = PAGES[name]
     if context.get("q") == XSS_TEXT or context.get("message", "").endswith(XSS_TEXT):
         assert XSS_TEXT in text
 
@@ -190,7 +192,7 @@ def test_every_post_form_carries_the_csrf_token(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_layout_header(name: str) -> None:
-    template, context = PAGES[name]
+    _, context = PAGES[name]
     result = page(name)
     assert result.dom.one("meta", name="csrf-token").get("content") == CSRF
     header = result.dom.one("header")
@@ -283,6 +285,7 @@ def test_directory_refresh_configuration_and_card_template() -> None:
     chips = result.dom.one("nav", class_="chips")
     current = chips.one("a", aria_current="true")
     assert current.get("href") == "/categories/chess"
+    assert not result.dom.find_all("nav", class_="segmented")  # one category: nothing to sort by
 
 
 def test_directory_sort_links_keep_the_search() -> None:
@@ -353,7 +356,7 @@ def test_channel_page_live() -> None:
     assert player.get("data-hls-path") == "/live/alice/index.m3u8"
     assert "data-keys" not in player.attrs
     title = result.dom.one("title").text()
-    assert title == f"alice – {XSS_TITLE} · Strom"
+    assert title == f"alice {EN_DASH} {XSS_TITLE} · Strom"
 
 
 def test_channel_page_offline_says_when_it_was_last_live() -> None:
@@ -370,7 +373,7 @@ def test_watch_page_keeps_the_player_contract() -> None:
     result = page("watch")
     player = result.dom.one(id="player")
     assert player.get("data-state") == "connecting"
-    assert player.one("video").get("muted") is None and "muted" in player.one("video").attrs
+    assert "muted" in player.one("video").attrs
     for action in ("unmute", "mute", "stats", "fullscreen"):
         assert player.find_all(data_action=action), action
     assert "alice is offline" in re.sub(r"\s+", " ", player.one(class_="card card-offline").text())
@@ -418,11 +421,12 @@ def test_dashboard_forms_and_settings() -> None:
     # Health panel and the small preview player.
     health = root.one(data_role="health")
     for key in ("codec", "resolution", "fps", "bitrate", "keyframe_interval", "uptime", "viewers"):
-        assert health.one(data_health=key).text() == "–"
+        assert health.one(data_health=key).text() == EN_DASH
     assert "hidden" in health.one(data_role="health-warnings").attrs
     player = root.one(id="player")
     assert "player-small" in (player.get("class") or "")
     assert player.get("data-keys") == "off"
+    assert player.get("data-ws-path") == "/live/alice/ws?preview=1"  # not counted as a viewer
     # Tokens: one revoke form each, a create form, and no secret on the page.
     assert root.one("form", action="/dashboard/tokens").one("input", name="name")
     assert root.one("form", action="/dashboard/tokens/7/revoke").get("method") == "post"
@@ -479,7 +483,7 @@ def test_register_form_states_the_rules() -> None:
     assert form.one("input", name="username").get("pattern") == "[A-Za-z0-9_]{3,25}"
     assert form.one("input", name="password").get("minlength") == "10"
     text = re.sub(r"\s+", " ", form.text())
-    assert "3–25 characters: letters, digits and underscore" in text
+    assert f"3{EN_DASH}25 characters: letters, digits and underscore" in text
     assert "At least 10 characters" in text
     assert result.dom.one(role="alert").text() == XSS_TITLE
 
@@ -496,7 +500,7 @@ def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
         "/admin/streams/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/stop"
     )
     assert "4,500 kb/s" in rows[1].text()
-    assert "1920×1080" in rows[1].text()
+    assert f"1920{TIMES}1080" in rows[1].text()
     assert XSS_TITLE in rows[1].text()
     assert "Nobody is live" in page("admin-empty").body_text()
 

@@ -64,12 +64,37 @@ function number(value, digits = 0) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : null;
 }
 
+// ISO/IEC 14496-15 profile_idc (the first byte after "avc1.") → the name OBS shows.
+const H264_PROFILES = { 66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10", 122: "High 4:2:2", 244: "High 4:4:4" };
+// ISO/IEC 14496-3 audio object types in "mp4a.40.N".
+const AAC_TYPES = { 2: "AAC-LC", 5: "HE-AAC", 29: "HE-AAC v2" };
+const CODEC_NAMES = { opus: "Opus", vp8: "VP8", vp09: "VP9", av01: "AV1", hvc1: "H.265", hev1: "H.265", "mp4a.6b": "MP3", "mp4a.69": "MP3" };
+
+/** "avc1.64001f / mp4a.40.2" → "H.264 High 3.1 / AAC-LC"; unknown strings pass through. */
+export function describeCodecs(text) {
+  return text
+    .split(/[/,]/)
+    .map((part) => {
+      const codec = part.trim();
+      const lower = codec.toLowerCase();
+      const avc = /^avc[13]\.([0-9a-f]{2})[0-9a-f]{2}([0-9a-f]{2})$/.exec(lower);
+      if (avc) {
+        const profile = H264_PROFILES[parseInt(avc[1], 16)] ?? `profile ${parseInt(avc[1], 16)}`;
+        return `H.264 ${profile} ${(parseInt(avc[2], 16) / 10).toFixed(1)}`;
+      }
+      const aac = /^mp4a\.40\.(\d+)$/.exec(lower);
+      if (aac) return AAC_TYPES[aac[1]] ?? `AAC (type ${aac[1]})`;
+      return CODEC_NAMES[lower] ?? CODEC_NAMES[lower.split(".")[0]] ?? codec;
+    })
+    .join(" / ");
+}
+
 function healthValues(h) {
-  const fps = number(h.fps, h.fps % 1 ? 2 : 0);
+  const fps = number(h.fps, Number.isInteger(h.fps) ? 0 : 1);
   const keyframe = number(h.keyframe_interval, 1);
   const uptime = number(h.uptime);
   return {
-    codec: typeof h.codec === "string" && h.codec ? h.codec : null,
+    codec: typeof h.codec === "string" && h.codec ? describeCodecs(h.codec) : null,
     resolution: h.width && h.height ? `${h.width}×${h.height}` : null,
     fps: fps && `${fps} fps`,
     bitrate: number(h.bitrate_kbps) && `${formatCount(h.bitrate_kbps)} kb/s`,
@@ -109,6 +134,8 @@ class HealthPanel {
       const text = values[el.dataset.health] ?? "–";
       if (el.textContent !== text) el.textContent = text;
     }
+    const codec = this.panel.querySelector('[data-health="codec"]');
+    if (codec) codec.title = live && typeof health.codec === "string" ? health.codec : "";
     const keyframe = this.panel.querySelector('[data-health="keyframe_interval"]');
     if (keyframe) {
       const bad = live && health.keyframe_interval > KEYFRAME_WARN_SECONDS;

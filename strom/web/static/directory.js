@@ -111,7 +111,6 @@ function fillCard(card, stream) {
   setText(role(card, "viewers-label"), plural(stream.viewers ?? 0, "viewer"));
   const uptime = role(card, "uptime");
   if (uptime) uptime.dataset.since = stream.started_at ?? "";
-  if (stream.width && stream.height) card.title = `${stream.width}×${stream.height}`;
   showThumbnail(role(card, "thumbnail"), stream.thumbnail_url);
 }
 
