@@ -192,9 +192,29 @@ def _trun_first_sync(data: bytes | memoryview, s: int, default_flags: int | None
 def iter_chunks(data: bytes | memoryview) -> Iterator[ChunkInfo]:
     """Every ``moof`` of a segment or part (``moof``+``mdat`` pairs, possibly preceded
     by ``styp``/``sidx``)."""
-    for kind, start, _end in iter_boxes(data):
+    for fields in iter_moofs(data):
+        yield ChunkInfo(*fields)
+
+
+def iter_moofs(
+    data: bytes | memoryview, start: int = 0, end: int | None = None
+) -> Iterator[tuple[int, int, bool]]:
+    """(track id, decode time, sync) of every ``moof`` among the top-level boxes of
+    ``data[start:end]``, read in place: a WebSocket message (a video frame with the
+    audio frames before it), an LL-HLS part or a segment."""
+    end = len(data) if end is None else end
+    pos = start
+    while pos + 8 <= end:
+        size, kind = _HEADER.unpack_from(data, pos)
+        if size < 8:
+            raise Mp4Error(f"box {bytes(kind)!r} at {pos} has size {size}")
         if kind == b"moof":
-            yield chunk_info(data, start - 8)
+            fields = moof_fast(data, pos)
+            if fields is None:
+                info = chunk_info(data, pos)
+                fields = (info.track_id, info.decode_time, info.sync)
+            yield fields
+        pos += size
 
 
 #: moof type; from offset 32: tfhd (type, flags, track_ID), tfdt (type, version/flags,

@@ -25,7 +25,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from bench.http import HttpConnection
-from bench.mp4 import TrackInfo, is_init, iter_chunks, moof_fast, moof_fields, parse_init
+from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
 from bench.playlist import MediaPlaylist, Part, parse_media_playlist
 from bench.rtmpplay import RtmpPlayClient
 from bench.wire import (
@@ -142,7 +142,9 @@ class WsViewer(asyncio.BufferedProtocol):
         self._request = ws_request(host, port, path)
         self._done = done
         self._handshake: bytearray | None = bytearray()
-        self._scanner = WsScanner(on_binary=self._fast_media, on_message=self._on_message)
+        # whole messages: a message is a video frame with the audio frames before it,
+        # each its own moof+mdat; whole ones in a read are walked in place
+        self._scanner = WsScanner(keep=-1, on_binary=self._fast_media, on_message=self._on_message)
         self._tracks: dict[int, TrackInfo] = {}
         self._video: TrackInfo | None = None
         self._now = 0.0  # arrival time of the buffer being read
@@ -195,18 +197,10 @@ class WsViewer(asyncio.BufferedProtocol):
         return rest
 
     def _fast_media(self, data: bytes | memoryview, start: int, n: int) -> bool:
-        """A chunk read in place (no copy, no message object): the common case."""
-        video = self._video
-        fields = moof_fast(data, start) if video is not None else None
-        if fields is None or video is None:
-            return False
-        track_id, decode_time, sync = fields
-        if track_id == video.track_id:
-            self.rec.video(decode_time * 1000 // video.timescale, self._now, sync)
-        elif track_id in self._tracks:
-            self.rec.audio += 1
-        else:
-            return False
+        """A whole message in the read buffer, walked in place (no copy)."""
+        if self._video is None or bytes(data[start + 4 : start + 8]) != b"moof":
+            return False  # the init segment, or a message before it: the general way
+        self._chunks(data, start, start + n, self._now)
         return True
 
     def _on_message(self, msg: WsMessage) -> None:
@@ -215,19 +209,24 @@ class WsViewer(asyncio.BufferedProtocol):
         else:
             self._on_other(msg)
 
-    def _on_binary(self, head: bytes, now: float) -> None:
-        if is_init(head):
-            self._tracks = parse_init(head)
+    def _on_binary(self, data: bytes, now: float) -> None:
+        if is_init(data):
+            self._tracks = parse_init(data)
             self._video = next((t for t in self._tracks.values() if t.video), None)
-            return
-        track_id, decode_time, sync = moof_fields(head)
-        track = self._tracks.get(track_id)
-        if track is None:
-            self.rec.unparsed += 1
-        elif track.video:
-            self.rec.video(decode_time * 1000 // track.timescale, now, sync)
         else:
-            self.rec.audio += 1
+            self._chunks(data, 0, len(data), now)
+
+    def _chunks(self, data: bytes | memoryview, start: int, end: int, now: float) -> None:
+        rec = self.rec
+        tracks = self._tracks
+        for track_id, decode_time, sync in iter_moofs(data, start, end):
+            track = tracks.get(track_id)
+            if track is None:
+                rec.unparsed += 1
+            elif track.video:
+                rec.video(decode_time * 1000 // track.timescale, now, sync)
+            else:
+                rec.audio += 1
 
     def _on_other(self, msg: WsMessage) -> None:
         if msg.opcode == OP_TEXT:

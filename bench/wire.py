@@ -105,8 +105,9 @@ class WsScanner:
     """Splits a server's WebSocket byte stream into messages (RFC 6455 5.2).
 
     Text and control messages are kept whole (up to ``max_text``); a binary message is
-    kept whole when it is an init segment (``ftyp`` first), else only its first ``keep``
-    bytes, and its remaining bytes are skipped as they stream past.
+    kept whole when it is an init segment (``ftyp`` first) or ``keep`` is negative, else
+    only its first ``keep`` bytes, and its remaining bytes are skipped as they stream
+    past.
     """
 
     __slots__ = (
@@ -177,7 +178,9 @@ class WsScanner:
                         if on_binary is not None and on_binary(data, start, n):
                             pos = start + n
                             continue
-                        if n >= 8 and bytes(data[start + 4 : start + 8]) in _INIT_BOXES:
+                        if keep < 0 or (
+                            n >= 8 and bytes(data[start + 4 : start + 8]) in _INIT_BOXES
+                        ):
                             head = bytes(data[start : start + n])
                         else:
                             head = bytes(data[start : start + min(n, keep)])
@@ -264,6 +267,9 @@ class WsScanner:
             self._need = n if keep_all else max(0, min(n, self.keep - len(self._frag_head)))
             self._skip = n - self._need
             self._prefix = False
+        elif self.keep < 0:
+            self._keep_whole = True
+            self._need, self._skip, self._prefix = n, 0, False
         else:
             self._keep_whole = False
             self._need = min(n, 8)  # enough to see the first box type

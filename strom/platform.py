@@ -122,7 +122,7 @@ class Platform:
             "username": channel.name,
             "title": (info.title if info is not None and info.title else channel.name),
             "category": _category(info),
-            "viewers": len(channel.subscribers),
+            "viewers": channel.viewers,
             "started_at": channel.started_at,
             "thumbnail_url": (
                 f"/thumbnails/{channel.name}.jpg?v={thumb.etag}" if thumb is not None else None
@@ -172,7 +172,7 @@ class Platform:
             "description": info.description if info is not None else "",
             "category": _category(info),
             "live": live,
-            "viewers": len(channel.subscribers) if channel is not None and live else 0,
+            "viewers": channel.viewers if channel is not None and live else 0,
             "started_at": channel.started_at if channel is not None and live else None,
             "last_broadcast": (
                 {
@@ -215,7 +215,7 @@ class Platform:
                 round(stats.keyframe_interval, 2) if stats.keyframe_interval else None
             ),
             "uptime": round(time.time() - (channel.started_at or time.time())),
-            "viewers": len(channel.subscribers),
+            "viewers": channel.viewers,
             "warnings": warnings,
         }
 

@@ -177,6 +177,7 @@ class StromServer:
                 {
                     "name": c.name,
                     "state": c.state.value,
+                    "viewers": c.viewers,
                     "subscribers": len(c.subscribers),
                     "frames_in": c.frames_in,
                     "bytes_in": c.bytes_in,

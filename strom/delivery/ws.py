@@ -138,7 +138,8 @@ class WsDelivery:
         viewer = WsViewer(ws, transport, self._limits, peer)
         channel = self._registry.open(channel_name)
         try:
-            channel.subscribe(viewer)
+            # The streamer's dashboard preview is not an audience.
+            channel.subscribe(viewer, counted=request.query.get("preview") != "1")
         except TooManyViewers:
             log.warning("ws viewer %s refused: channel full", peer)
             await ws.close(code=CLOSE_FULL, message=b"channel is full")

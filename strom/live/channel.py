@@ -168,6 +168,7 @@ class Channel:
         self.broadcast_id = 0
         self.started_at: float | None = None
         self.subscribers: set[Subscriber] = set()
+        self._uncounted: set[Subscriber] = set()
         self.tracks: dict[int, Track] = {}
         self.init_segment: bytes | None = None
         self.mime = ""
@@ -187,7 +188,7 @@ class Channel:
         self.stats = StreamStats(clock())
 
     def __repr__(self) -> str:
-        return f"<Channel {self.name} {self.state.value} viewers={len(self.subscribers)}>"
+        return f"<Channel {self.name} {self.state.value} viewers={self.viewers}>"
 
     # -- state ----------------------------------------------------------------------------
 
@@ -209,13 +210,21 @@ class Channel:
 
     # -- viewers ---------------------------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> None:
+    @property
+    def viewers(self) -> int:
+        """People watching: subscribers less the streamer's own previews and internals."""
+        return len(self.subscribers) - len(self._uncounted)
+
+    def subscribe(self, subscriber: Subscriber, *, counted: bool = True) -> None:
         """Follow the channel. If it is live, the subscriber gets ``on_live`` and the GOP
-        cache at once; otherwise ``on_live`` comes when the broadcast starts."""
+        cache at once; otherwise ``on_live`` comes when the broadcast starts.
+        ``counted=False`` for what is not an audience (the dashboard preview, a recorder)."""
         if len(self.subscribers) >= self.limits.max_viewers:
             raise TooManyViewers(self.name)
         self.subscribers.add(subscriber)
-        self.peak_viewers = max(self.peak_viewers, len(self.subscribers))
+        if not counted:
+            self._uncounted.add(subscriber)
+        self.peak_viewers = max(self.peak_viewers, self.viewers)
         if self.live:
             subscriber.on_live(self)
             for chunk in self.gop:
@@ -223,6 +232,7 @@ class Channel:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        self._uncounted.discard(subscriber)
 
     # -- publisher -------------------------------------------------------------------------
 
@@ -237,7 +247,7 @@ class Channel:
         self._expect_video = True
         self._dropped_audio = 0
         self.frames_in = self.bytes_in = 0
-        self.peak_viewers = len(self.subscribers)
+        self.peak_viewers = self.viewers
         self.stats = StreamStats(self._clock())
         self._set_state(ChannelState.STARTING)
 

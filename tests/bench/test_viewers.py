@@ -27,25 +27,41 @@ class FakeTransport(asyncio.Transport):
         return False
 
 
-def stream_of(muxed: Muxed) -> bytes:
+def messages(muxed: Muxed, coalesce: bool) -> list[bytes]:
+    """One message per frame, or (as Strom's hub sends by default) one per video frame
+    carrying the audio frames before it, each frame its own moof+mdat."""
+    if not coalesce:
+        return list(muxed.chunks)
+    out: list[bytes] = []
+    held: list[bytes] = []
+    for frame, chunk in zip(muxed.frames, muxed.chunks, strict=True):
+        held.append(chunk)
+        if frame.track_id == VIDEO_TRACK_ID:
+            out.append(b"".join(held))
+            held = []
+    return out + held
+
+
+def stream_of(muxed: Muxed, coalesce: bool) -> bytes:
     accept = ws_accept("dGhlIHNhbXBsZSBub25jZQ==")
     return (
         f"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode()
         + frame_message(1, b'{"type":"init","mime":"video/mp4"}')
         + frame_message(2, muxed.init)
-        + b"".join(frame_message(2, c) for c in muxed.chunks)
+        + b"".join(frame_message(2, m) for m in messages(muxed, coalesce))
         + frame_message(1, b'{"type":"end"}')
     )
 
 
+@pytest.mark.parametrize("coalesce", [True, False])
 @pytest.mark.parametrize("read_size", [1 << 20, 32768, 4096, 777, 61])
-async def test_every_frame_once_in_order(muxed: Muxed, read_size: int) -> None:
+async def test_every_frame_once_in_order(muxed: Muxed, read_size: int, coalesce: bool) -> None:
     rec = ViewerRecord("ws", 0, "alice")
     viewer = WsViewer(rec, "127.0.0.1", 1, "/live/alice/ws", asyncio.Future())
     transport = FakeTransport()
     viewer.connection_made(transport)
     assert transport.written.startswith(b"GET /live/alice/ws HTTP/1.1\r\n")
-    data = stream_of(muxed)
+    data = stream_of(muxed, coalesce)
     for i in range(0, len(data), read_size):
         piece = data[i : i + read_size]
         _SHARED[: len(piece)] = piece
