@@ -78,13 +78,12 @@ class WsViewer:
         loop = asyncio.get_running_loop()
         self._gate = BackpressureGate(limits, loop.time)
         self._peer = peer
+        self._skip_bytes = limits.skip_bytes
         self._close_task: asyncio.Task[bool] | None = None
-        self.bytes_sent = 0
 
     def _write(self, data: bytes) -> None:
         if self._close_task is None and not self._transport.is_closing():
             self._transport.write(data)
-            self.bytes_sent += len(data)
 
     def send_offline(self) -> None:
         self._write(_text({"type": "offline"}))
@@ -96,13 +95,21 @@ class WsViewer:
         self._gate.restart()
 
     def on_chunk(self, chunk: Chunk) -> None:
+        transport = self._transport
+        buffered = transport.get_write_buffer_size()
+        if (
+            buffered <= self._skip_bytes
+            and not self._gate.waiting_keyframe
+            and self._close_task is None
+        ):
+            # The hot path, once per chunk per viewer: one check, one write.
+            transport.write(chunk.ws_frame or chunk_frame(chunk))
+            return
         if self._close_task is not None:
             return
-        verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
+        verdict = self._gate.admit(chunk, buffered)
         if verdict is Verdict.SEND:
-            framed = chunk_frame(chunk)
-            self._transport.write(framed)
-            self.bytes_sent += len(framed)
+            transport.write(chunk_frame(chunk))
         elif verdict is Verdict.DROP:
             log.warning("ws viewer %s: too slow, disconnecting", self._peer)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
