@@ -422,4 +422,3 @@ class Channel:
             except TimeoutError:
                 return ready()
         return True
-

@@ -42,6 +42,15 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
+def _is_text(value: str) -> bool:
+    """False for strings no database can store: JSON allows lone surrogates (``"\\ud800"``)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Api:
     def __init__(self, server: StromServer) -> None:
         self.server = server
@@ -110,8 +119,10 @@ class Api:
                 raise _json_http(401, "invalid or revoked API token")
             return user.username
         session = get_session(request)
-        if session.logged_in and session.username is not None:
-            return session.username
+        if session.logged_in and session.username is not None and store is not None:
+            user = await store.get_user(session.username)
+            if user is not None and not user.suspended:
+                return user.username
         raise _json_http(401, "log in or send an API token")
 
     async def me(self, request: web.Request) -> web.Response:
@@ -133,8 +144,11 @@ class Api:
         if unknown:
             return json_error(422, f"unknown fields: {', '.join(sorted(unknown))}")
         for key in ("title", "description", "category"):
-            if key in body and body[key] is not None and not isinstance(body[key], str):
+            value = body.get(key)
+            if value is not None and not isinstance(value, str):
                 return json_error(422, f"{key} must be a string")
+            if value is not None and not _is_text(value):
+                return json_error(422, f"{key} is not valid Unicode text")
         try:
             info = await store.update_channel(
                 username,

@@ -19,6 +19,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Not authenticated",
         403: "Forbidden (CSRF)",
         404: "Not found",
+        413: "Request body too large",
         422: "Invalid value",
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
@@ -68,6 +69,24 @@ _CHANNEL = {
     },
 }
 
+_HEALTH = {
+    "type": "object",
+    "description": "Offline: only live (false) and warnings; live: the rest as well.",
+    "required": ["live", "warnings"],
+    "properties": {
+        "live": {"type": "boolean"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "codec": {"type": "string"},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "fps": {"type": "number", "minimum": 0},
+        "bitrate_kbps": {"type": "integer", "minimum": 0},
+        "keyframe_interval": {"type": ["number", "null"]},
+        "uptime": {"type": "integer", "minimum": 0},
+        "viewers": {"type": "integer", "minimum": 0},
+    },
+}
+
 
 def document() -> dict[str, Any]:
     return {
@@ -96,6 +115,7 @@ def document() -> dict[str, Any]:
                 },
                 "Stream": _STREAM,
                 "Channel": _CHANNEL,
+                "Health": _HEALTH,
             },
         },
         "paths": {
@@ -112,7 +132,9 @@ def document() -> dict[str, Any]:
                         {
                             "name": "q",
                             "in": "query",
-                            "schema": {"type": "string", "maxLength": 100},
+                            "description": "Search titles and usernames; only the first "
+                            "100 characters are used.",
+                            "schema": {"type": "string"},
                         },
                         {
                             "name": "limit",
@@ -167,6 +189,7 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
+                                "required": ["categories"],
                                 "properties": {
                                     "categories": {
                                         "type": "array",
@@ -195,6 +218,7 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
+                                "required": ["username", "channel"],
                                 "properties": {
                                     "username": {"type": "string"},
                                     "channel": {"$ref": "#/components/schemas/Channel"},
@@ -216,10 +240,18 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "additionalProperties": False,
+                                    "description": "Absent or null fields are left as they are.",
                                     "properties": {
-                                        "title": {"type": "string", "maxLength": 140},
-                                        "description": {"type": "string", "maxLength": 2000},
-                                        "category": {"type": ["string", "null"]},
+                                        "title": {"type": ["string", "null"], "maxLength": 140},
+                                        "description": {
+                                            "type": ["string", "null"],
+                                            "maxLength": 2000,
+                                        },
+                                        "category": {
+                                            "type": ["string", "null"],
+                                            "description": "A slug from /api/v1/categories; "
+                                            '"" for no category.',
+                                        },
                                     },
                                 }
                             }
@@ -227,7 +259,7 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Channel"}),
-                        **_errors(400, 401, 403, 422),
+                        **_errors(400, 401, 403, 413, 422),
                     },
                 }
             },
@@ -252,16 +284,7 @@ def document() -> dict[str, Any]:
                     "summary": "Your live stream's health",
                     "security": _AUTH,
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["live", "warnings"],
-                                "properties": {
-                                    "live": {"type": "boolean"},
-                                    "warnings": {"type": "array", "items": {"type": "string"}},
-                                },
-                            }
-                        ),
+                        "200": _json({"$ref": "#/components/schemas/Health"}),
                         **_errors(401),
                     },
                 }

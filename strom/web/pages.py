@@ -248,11 +248,17 @@ class Pages:
 
     # -- dashboard ---------------------------------------------------------------------------
 
-    def _require_user(self, request: web.Request) -> str:
+    async def _require_user(self, request: web.Request) -> str:
+        """The logged-in user's name; a suspended or deleted account is logged out."""
         session = get_session(request)
         if not session.logged_in or session.username is None:
             raise web.HTTPSeeOther(f"/login?next={request.path}")
-        return session.username
+        store = self.server.store
+        user = await store.get_user(session.username) if store is not None else None
+        if user is None or user.suspended:
+            logout(request)
+            raise web.HTTPSeeOther("/login")
+        return user.username
 
     async def dashboard(self, request: web.Request) -> web.Response:
         return await self._dashboard(request)
@@ -264,7 +270,7 @@ class Pages:
         new_stream_key: str | None = None,
         new_api_token: str | None = None,
     ) -> web.Response:
-        username = self._require_user(request)
+        username = await self._require_user(request)
         store = self.server.store
         assert store is not None
         view = await self.server.channel_view(username)
@@ -295,14 +301,14 @@ class Pages:
         )
 
     async def regenerate_key(self, request: web.Request) -> web.Response:
-        username = self._require_user(request)
+        username = await self._require_user(request)
         assert self.server.store is not None
         key = await self.server.store.reset_stream_key(username)
         log.info("user %s regenerated their stream key", username)
         return await self._dashboard(request, new_stream_key=key)
 
     async def create_token(self, request: web.Request) -> web.Response:
-        username = self._require_user(request)
+        username = await self._require_user(request)
         form = await request.post()
         name = str(form.get("name", "")).strip()[:64] or "strom stream"
         assert self.server.store is not None
@@ -310,7 +316,7 @@ class Pages:
         return await self._dashboard(request, new_api_token=token)
 
     async def revoke_token(self, request: web.Request) -> web.StreamResponse:
-        username = self._require_user(request)
+        username = await self._require_user(request)
         assert self.server.store is not None
         try:
             token_id = int(request.match_info["id"])
@@ -321,15 +327,15 @@ class Pages:
 
     # -- admin -------------------------------------------------------------------------------
 
-    def _require_admin(self, request: web.Request) -> None:
-        session = get_session(request)
-        if not session.logged_in:
-            raise web.HTTPSeeOther(f"/login?next={request.path}")
-        if not session.is_admin:
+    async def _require_admin(self, request: web.Request) -> None:
+        username = await self._require_user(request)
+        store = self.server.store
+        user = await store.get_user(username) if store is not None else None
+        if user is None or not user.is_admin:
             raise web.HTTPForbidden(text="Only site administrators can do this.")
 
     async def admin(self, request: web.Request) -> web.Response:
-        self._require_admin(request)
+        await self._require_admin(request)
         streams = []
         for channel in self.server.registry.live():
             card = self.platform.stream_card(channel)
@@ -338,7 +344,7 @@ class Pages:
         return render(request, "admin.html", streams=streams)
 
     async def admin_stop(self, request: web.Request) -> web.StreamResponse:
-        self._require_admin(request)
+        await self._require_admin(request)
         name = request.match_info["username"]
         channel = self.server.registry.get(name)
         if channel is not None and channel.publisher is not None:

@@ -236,7 +236,7 @@ async def test_directory_updates_in_place(page: Page, page_log: PageLog, site: F
         "href": "/dave",
         "thumbnail": site.url("/thumbs/dave.svg"),
     }
-    assert after["dave"]["uptime"].startswith("0:30:0")
+    assert after["dave"]["uptime"].startswith("0:30:")  # 30 minutes, ticking
     assert await page.locator("[data-role=total]").inner_text() == "4"  # the API's total
     await page.wait_for_function(  # the uptime ticks by itself
         "(t) => document.querySelector('[data-username=dave] [data-role=uptime]')"

@@ -37,7 +37,8 @@ async def decode(path_or_url: str, *extra: str) -> tuple[int, str]:
     ffmpeg = need_tool("ffmpeg")
     code, out = await run_process(
         ffmpeg, "-v", "error", "-stats_period", "0.1", *extra, "-i", path_or_url,
-        "-map", "0:v", "-fps_mode", "passthrough", "-f", "null", "-", "-progress", "pipe:1", "-nostats", timeout=90,
+        "-map", "0:v", "-fps_mode", "passthrough", "-f", "null", "-",
+        "-progress", "pipe:1", "-nostats", timeout=90,
     )  # fmt: skip
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", out, re.M)]
     errors = "\n".join(line for line in out.splitlines() if line and "=" not in line.split(" ")[0])

@@ -161,7 +161,7 @@ async def test_edit_channel_and_isolation(server: StromServer, alice: Browser) -
 
 async def test_api_token_auth(server: StromServer, alice: Browser) -> None:
     await alice.register("frank")
-    status, html = await alice.post("/dashboard/tokens", {"name": "laptop"})
+    _, html = await alice.post("/dashboard/tokens", {"name": "laptop"})
     token = re.search(r"(strom_[A-Za-z0-9_-]{20,})", html)
     assert token is not None
     async with aiohttp.ClientSession() as anonymous:
@@ -184,3 +184,16 @@ async def test_openapi_document(server: StromServer, alice: Browser) -> None:
     assert status == 200
     assert doc["openapi"].startswith("3.")  # type: ignore[index]
     assert "/api/v1/streams" in doc["paths"]  # type: ignore[index]
+
+
+async def test_suspension_ends_an_open_session(server: StromServer, alice: Browser) -> None:
+    await alice.register("grace")
+    status, _ = await alice.api("GET", "/api/v1/me")
+    assert status == 200
+    assert server.store is not None
+    await server.store.set_suspended("grace", True)
+    status, _ = await alice.api("GET", "/api/v1/me")
+    assert status == 401
+    async with alice.http.get(alice.base + "/dashboard", allow_redirects=False) as resp:
+        assert resp.status == 303
+        assert resp.headers["Location"].startswith("/login")
