@@ -78,10 +78,13 @@ class Platform:
         assert self.store is not None
         try:
             info = await self.store.channel(name)
-            if info is not None:
-                self.infos[name] = info
-                self._broadcasts[name] = await self.store.start_broadcast(name)
+            if info is None:  # a static channel without an account: nothing to record
+                self._broadcasts.pop(name, None)
+                return
+            self.infos[name] = info
+            self._broadcasts[name] = await self.store.start_broadcast(name)
         except Exception:
+            self._broadcasts.pop(name, None)
             log.exception("channel %s: could not record the broadcast start", name)
 
     async def _ended(self, name: str, peak: int) -> None:

@@ -117,9 +117,10 @@ async def run_process(*args: str, timeout: float = 60) -> tuple[int, str]:
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    except BaseException:  # timeout or the test cancelled us: never leave it running
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.shield(proc.communicate())
         raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace")
