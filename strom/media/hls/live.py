@@ -178,7 +178,9 @@ class LiveHlsStream:
         """Bytes held for segments, parts and init segments (for metrics and tests)."""
         total = sum(map(len, self._inits.values())) + sum(map(len, self._chunks))
         for seg in (*self._done, *([self._open] if self._open is not None else [])):
-            total += len(seg.data or b"") + sum(len(p.data or b"") for p in seg.parts)
+            total += len(seg.data or b"") + sum(
+                len(p.data) for p in seg.parts if isinstance(p.data, bytes)
+            )
         return total
 
     # -- input ----------------------------------------------------------------------
@@ -285,7 +287,7 @@ class LiveHlsStream:
         seg = self._find(msn)
         return seg.data if seg is not None else None
 
-    def part(self, msn: int, index: int) -> bytes | None:
+    def part(self, msn: int, index: int) -> bytes | memoryview | None:
         seg = self._find(msn)
         if seg is None or not 0 <= index < len(seg.parts):
             return None
@@ -304,7 +306,7 @@ class LiveHlsStream:
             return HlsName(ResourceKind.INIT, version=int(m[1]))
         return None
 
-    def get(self, name: HlsName) -> bytes | None:
+    def get(self, name: HlsName) -> bytes | memoryview | None:
         if name.kind is ResourceKind.INIT:
             return self.init_segment(name.version)
         if name.part is None:
@@ -435,6 +437,12 @@ class LiveHlsStream:
             self._next_msn = seg.msn
             return
         seg.data = b"".join(p.data or b"" for p in seg.parts)
+        # The parts become views into the segment: the bytes are held once.
+        view, offset = memoryview(seg.data), 0
+        for part in seg.parts:
+            size = len(part.data or b"")
+            part.data = view[offset : offset + size]
+            offset += size
         self._done.append(seg)
         self._last_complete_msn = seg.msn
         # RFC 8216 4.3.3.1 (rfc8216bis 4.4.3.1): every EXTINF rounded to the nearest

@@ -47,7 +47,9 @@ def date_time(unix: float) -> str:
 
 @dataclass(slots=True)
 class PartRecord:
-    data: bytes | None  # None once pruned (the segment's own bytes stay)
+    #: a part's bytes; once its segment is complete, a view into the segment's bytes (no
+    #: second copy); None once pruned
+    data: bytes | memoryview | None
     duration: int
     independent: bool
 
