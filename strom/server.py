@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from strom import __version__
+from strom.chat import ChatLimits, ChatService
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.ws import WsDelivery
 from strom.errors import StromError
@@ -87,6 +88,7 @@ class StromServer:
         self.lag = LoopLagMonitor()
         self.static_channels: Sequence[str] = []
         self.thumbnails: ThumbnailWorker | None = None
+        self.chat: ChatService | None = None
         self.started = time.time()
 
     async def start(self) -> None:
@@ -115,6 +117,13 @@ class StromServer:
         self.thumbnails = ThumbnailWorker(self.registry)
         self.platform = Platform(self.registry, self.store, static, self.thumbnails)
         keys = self._keys or self.platform
+        self.chat = ChatService(
+            ChatLimits.from_settings(settings),
+            self.store,
+            self.registry,
+            static_channels=self.static_channels,
+        )
+        await self.chat.start()
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
         self._runner = web.AppRunner(create_app(self), access_log=None, handle_signals=False)
@@ -143,6 +152,8 @@ class StromServer:
                 channel.release(channel.publisher)
         if self.ws_delivery is not None:
             await self.ws_delivery.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        if self.chat is not None:
+            await self.chat.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.platform.stop()
@@ -166,6 +177,7 @@ class StromServer:
         channels = list(self.registry)
         return {
             "version": __version__,
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
             "uptime": round(time.time() - self.started, 1),
             "loop_lag_ms": round(self.lag.last * 1000, 3),
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),

@@ -37,6 +37,7 @@ class Settings:
     rtmp_port: int = _opt(1935, "RTMP port for publishers (OBS, ffmpeg) and RTMP players")
     data_dir: Path = _opt(Path("strom-data"), "directory for Strom's files")
     log_level: str = _opt("info", "log level: debug, info, warning, error")
+    event_loop: str = _opt("auto", "event loop: auto (uvloop when installed), uvloop, asyncio")
     stream_keys: dict[str, str] = field(
         default_factory=dict,
         repr=False,  # secrets never reach a log line through repr()
@@ -84,6 +85,30 @@ class Settings:
     # --- LL-HLS ---------------------------------------------------------------------------
     hls_part_target: float = _opt(0.334, "LL-HLS part target duration (seconds)")
     hls_window_segments: int = _opt(6, "complete segments listed in the live playlist")
+    # --- chat -----------------------------------------------------------------------------
+    chat_message_max_chars: int = _opt(500, "longest chat message (characters)")
+    chat_max_frame_bytes: int = _opt(
+        8192, "largest WebSocket frame a chat client may send (bytes); larger: close 1009"
+    )
+    chat_rate: float = _opt(1.0, "chat messages per second per user (token bucket refill)")
+    chat_burst: int = _opt(5, "chat messages a user may send at once before the rate applies")
+    chat_duplicate_seconds: float = _opt(
+        30.0, "a user's repeated identical chat message within this many seconds is refused"
+    )
+    chat_like_rate: float = _opt(5.0, "likes per second per user")
+    chat_like_burst: int = _opt(10, "likes a user may send at once before the rate applies")
+    chat_frames_per_second: float = _opt(
+        20.0, "frames per second a chat socket may send (any kind); a flood closes it (1008)"
+    )
+    chat_frames_burst: int = _opt(50, "frames a chat socket may send at once")
+    chat_history: int = _opt(50, "earlier messages a chat member gets on joining")
+    chat_batch_interval: float = _opt(
+        0.15, "seconds between a chat room's batched deliveries (one frame per room per tick)"
+    )
+    chat_max_members_per_room: int = _opt(20_000, "most chat sockets in one room")
+    chat_member_drop_bytes: int = _opt(
+        1 << 20, "a chat socket with more unsent bytes than this is disconnected (1008)"
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -95,6 +120,24 @@ class Settings:
                 raise SettingsError(f"{port} must be a TCP port number")
         if self.viewer_drop_bytes < self.viewer_skip_bytes:
             raise SettingsError("viewer_drop_bytes must be at least viewer_skip_bytes")
+        for name in (
+            "chat_rate",
+            "chat_like_rate",
+            "chat_frames_per_second",
+            "chat_batch_interval",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be greater than 0")
+        for name in (
+            "chat_burst",
+            "chat_like_burst",
+            "chat_frames_burst",
+            "chat_message_max_chars",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.event_loop not in ("auto", "uvloop", "asyncio"):
+            raise SettingsError(f"unknown event loop {self.event_loop!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"unknown log level {self.log_level!r}")
 
