@@ -163,3 +163,88 @@ class FollowRow(Base):
         ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- chat (migration 0002) -----------------------------------------------------------------
+# Rooms are named by channel *key*: the channel name in lower case. A room may belong to a
+# static channel (``--stream-key NAME=KEY``) that has no row in ``channels``, so chat rows
+# carry the key, not a foreign key to ``channels``.
+
+CHAT_CHANNEL_MAX = 32  # settings.valid_channel_name: 1-32 characters
+CHAT_NAME_MAX = 32  # a username (25) or a guest name ("guest-123456")
+CHAT_TARGET_MAX = 40  # "u:<user id>" or "g:<guest name>"
+CHAT_ACTION_MAX = 24
+CHAT_DETAIL_MAX = 200
+
+
+class ChatMessageRow(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_channel_id", "channel", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHAT_CHANNEL_MAX))
+    #: the author's account; NULL for guests (and for accounts deleted since)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    #: the name shown: the username as it was, or the guest name
+    author: Mapped[str] = mapped_column(String(CHAT_NAME_MAX))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ChatModeratorRow(Base):
+    __tablename__ = "chat_moderators"
+
+    channel: Mapped[str] = mapped_column(String(CHAT_CHANNEL_MAX), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatBanRow(Base):
+    """A ban (``until`` NULL) or a timeout (``until`` set) of one user or guest in one room."""
+
+    __tablename__ = "chat_bans"
+
+    channel: Mapped[str] = mapped_column(String(CHAT_CHANNEL_MAX), primary_key=True)
+    target: Mapped[str] = mapped_column(String(CHAT_TARGET_MAX), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    target_name: Mapped[str] = mapped_column(String(CHAT_NAME_MAX))
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(CHAT_DETAIL_MAX), default="", server_default="")
+    by: Mapped[str] = mapped_column(String(CHAT_NAME_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatModerationLogRow(Base):
+    __tablename__ = "chat_moderation_log"
+    __table_args__ = (Index("ix_chat_moderation_log_channel_id", "channel", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHAT_CHANNEL_MAX))
+    actor: Mapped[str] = mapped_column(String(CHAT_NAME_MAX))
+    action: Mapped[str] = mapped_column(String(CHAT_ACTION_MAX))
+    target: Mapped[str | None] = mapped_column(String(CHAT_NAME_MAX))
+    detail: Mapped[str] = mapped_column(String(CHAT_DETAIL_MAX), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatSettingsRow(Base):
+    """A room's modes; no row means the defaults (everything off). Whether guests may
+    write is ``channels.require_account_for_chat``."""
+
+    __tablename__ = "chat_settings"
+
+    channel: Mapped[str] = mapped_column(String(CHAT_CHANNEL_MAX), primary_key=True)
+    slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    followers_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    followers_min_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: one blocked word or phrase per line (TEXT: no server default on MySQL)
+    blocked_words: Mapped[str] = mapped_column(Text, default="")
+    block_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.chat import chat_routes
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
 from strom.settings import valid_channel_name
@@ -99,5 +100,6 @@ def create_app(server: StromServer) -> web.Application:
     pages = Pages(server)
     pages.routes(app)
     Api(server).routes(app)
+    chat_routes(app, server)
     pages.channel_routes(app)
     return app

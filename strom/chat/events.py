@@ -1,0 +1,317 @@
+"""Server-to-client events of the chat protocol (the client side is
+:mod:`strom.chat.protocol`; the prose with examples is ``docs/chat-protocol.md``).
+
+Room events (:data:`RoomEvent`) are what passes through the
+:class:`~strom.chat.bus.RoomBus` from the node where something happened to every node with
+members in the room; :func:`encode_room_event` / :func:`decode_room_event` carry them as
+bytes for a bus between processes. ``to_client()`` is what a member sees of each, inside a
+``{"type": "batch", "events": [...]}`` frame. The other events here are replies meant for
+one member (``permissions``, ``error``, ``modlog``, ``blocked_words``, ``pong``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from strom.chat.protocol import ErrorCode, MalformedMessage
+
+# --- room state and events (through the bus, to every member) ---------------------------------
+
+
+@dataclass(frozen=True)
+class RoomModes:
+    """What a room allows. ``blocked_words`` is shown to moderators only."""
+
+    slow_mode: int = 0  # seconds between one user's messages; 0: off
+    followers_only: bool = False
+    followers_min_minutes: int = 0  # with followers_only: followed at least this long
+    block_links: bool = False
+    require_account: bool = False  # guests may read but not write
+    blocked_words: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "slow_mode": self.slow_mode,
+            "followers_only": self.followers_only,
+            "followers_min_minutes": self.followers_min_minutes,
+            "block_links": self.block_links,
+            "require_account": self.require_account,
+        }
+
+
+@dataclass(frozen=True)
+class MessagePosted:
+    type: ClassVar[str] = "message"
+    id: int
+    user: str
+    guest: bool
+    badges: tuple[str, ...]  # "owner", "moderator", "admin"
+    text: str
+    mentions: tuple[str, ...]
+    at: int  # UNIX milliseconds
+    nonce: str | None = None  # the sender's, so it can match its own echo
+    user_id: int | None = None  # not shown to clients
+
+    def to_client(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "type": "message",
+            "id": self.id,
+            "user": self.user,
+            "guest": self.guest,
+            "badges": list(self.badges),
+            "text": self.text,
+            "mentions": list(self.mentions),
+            "at": self.at,
+        }
+        if self.nonce is not None:
+            obj["nonce"] = self.nonce
+        return obj
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    type: ClassVar[str] = "delete"
+    id: int
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "delete", "id": self.id}
+
+
+@dataclass(frozen=True)
+class ChatCleared:
+    type: ClassVar[str] = "clear"
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "clear"}
+
+
+@dataclass(frozen=True)
+class UserRestricted:
+    """A ban (``until`` None) or a timeout; the user's messages disappear with it."""
+
+    type: ClassVar[str] = "restrict"
+    user: str
+    target: str  # "u:<user id>" or "g:<guest name>"
+    until: int | None  # UNIX milliseconds
+    by: str
+    reason: str = ""
+
+    def to_client(self) -> dict[str, Any]:
+        if self.until is None:
+            return {"type": "ban", "user": self.user}
+        return {"type": "timeout", "user": self.user, "until": self.until}
+
+
+@dataclass(frozen=True)
+class UserUnrestricted:
+    type: ClassVar[str] = "unrestrict"
+    user: str
+    target: str
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "unban", "user": self.user}
+
+
+@dataclass(frozen=True)
+class ModesChanged:
+    type: ClassVar[str] = "modes"
+    modes: RoomModes
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "modes", **self.modes.public()}
+
+
+@dataclass(frozen=True)
+class ModeratorChanged:
+    type: ClassVar[str] = "moderator"
+    user: str
+    user_id: int
+    added: bool
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "moderator", "user": self.user, "added": self.added}
+
+
+@dataclass(frozen=True)
+class LikesAdded:
+    """Likes sent on one node during one tick; members see them summed per tick as
+    ``{"type": "likes", "count": ..., "total": ...}``."""
+
+    type: ClassVar[str] = "likes"
+    count: int
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "likes", "count": self.count}
+
+
+@dataclass(frozen=True)
+class ViewerCount:
+    """Media viewers of the channel (not chat sockets)."""
+
+    type: ClassVar[str] = "viewers"
+    count: int
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "viewers", "count": self.count}
+
+
+RoomEvent = (
+    MessagePosted
+    | MessageDeleted
+    | ChatCleared
+    | UserRestricted
+    | UserUnrestricted
+    | ModesChanged
+    | ModeratorChanged
+    | LikesAdded
+    | ViewerCount
+)
+
+_ROOM_EVENTS: dict[str, type[RoomEvent]] = {
+    cls.type: cls
+    for cls in (
+        MessagePosted,
+        MessageDeleted,
+        ChatCleared,
+        UserRestricted,
+        UserUnrestricted,
+        ModesChanged,
+        ModeratorChanged,
+        LikesAdded,
+        ViewerCount,
+    )
+}
+
+
+def encode_room_event(event: RoomEvent) -> bytes:
+    """A room event as bytes for a bus between processes (all fields, internal ones too)."""
+    data = dataclasses.asdict(event)
+    return json.dumps({"event": event.type, "data": data}, separators=(",", ":")).encode()
+
+
+def decode_room_event(raw: bytes) -> RoomEvent:
+    """The inverse of :func:`encode_room_event`; :class:`MalformedMessage` if it is not one."""
+    try:
+        obj = json.loads(raw)
+        cls = _ROOM_EVENTS[obj["event"]]
+        data = dict(obj["data"])
+        if cls is ModesChanged:
+            modes = dict(data["modes"])
+            modes["blocked_words"] = tuple(modes["blocked_words"])
+            data["modes"] = RoomModes(**modes)
+        kwargs: dict[str, Any] = {
+            f.name: tuple(data[f.name]) if isinstance(data[f.name], list) else data[f.name]
+            for f in dataclasses.fields(cls)
+        }
+        return cls(**kwargs)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedMessage(f"not a room event: {exc}") from None
+
+
+# --- server to one member ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What this member may do in this room, as it stands now."""
+
+    name: str
+    guest: bool
+    is_owner: bool = False
+    is_moderator: bool = False
+    is_admin: bool = False
+    can_moderate: bool = False
+    can_chat: bool = True
+    #: why ``can_chat`` is False (an :class:`ErrorCode` value)
+    cannot_chat: str | None = None
+    muted_until: int | None = None  # UNIX ms, while timed out
+    banned: bool = False
+    restriction_reason: str = ""
+    followed_at: int | None = None  # UNIX ms; None: not following (or a guest)
+
+    def fields(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "permissions", **self.fields()}
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    type: ClassVar[str] = "error"
+    code: ErrorCode
+    reason: str
+    nonce: str | None = None
+    retry_after: float | None = None  # seconds (rate_limited, slow_mode, followers_only)
+    until: int | None = None  # UNIX ms (timed_out)
+
+    def to_client(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"type": "error", "code": self.code.value, "reason": self.reason}
+        if self.nonce is not None:
+            obj["nonce"] = self.nonce
+        if self.retry_after is not None:
+            obj["retry_after"] = round(self.retry_after, 1)
+        if self.until is not None:
+            obj["until"] = self.until
+        return obj
+
+
+@dataclass(frozen=True)
+class ModLogItem:
+    at: int  # UNIX ms
+    actor: str
+    action: str
+    target: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ModLog:
+    type: ClassVar[str] = "modlog"
+    entries: tuple[ModLogItem, ...]
+    nonce: str | None = None
+
+    def to_client(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "type": "modlog",
+            "entries": [dataclasses.asdict(e) for e in self.entries],
+        }
+        if self.nonce is not None:
+            obj["nonce"] = self.nonce
+        return obj
+
+
+@dataclass(frozen=True)
+class BlockedWords:
+    type: ClassVar[str] = "blocked_words"
+    words: tuple[str, ...] = field(default=())
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "blocked_words", "words": list(self.words)}
+
+
+@dataclass(frozen=True)
+class Pong:
+    type: ClassVar[str] = "pong"
+    at: int
+    nonce: str | None = None
+
+    def to_client(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"type": "pong", "at": self.at}
+        if self.nonce is not None:
+            obj["nonce"] = self.nonce
+        return obj
+
+
+def dumps(obj: Mapping[str, Any] | list[Any]) -> bytes:
+    """Compact JSON, UTF-8 (text is checked encodable before it gets here)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,139 @@
+"""Per-sender limits in one room: a token bucket for messages, another for likes,
+duplicate suppression and slow mode. Sans-IO: time is passed in (seconds, monotonic).
+
+State is kept per sender key (``u:<user id>`` or ``g:<guest name>``) and per room, so a
+sender's behaviour in one room never costs them, or anyone, anything in another. The
+table is bounded (least recently seen senders are forgotten first).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from strom.settings import Settings
+
+MAX_SENDERS = 50_000  # per room
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    max_chars: int = 500
+    max_frame_bytes: int = 8192
+    rate: float = 1.0  # messages per second per sender (refill)
+    burst: int = 5
+    duplicate_seconds: float = 30.0
+    like_rate: float = 5.0
+    like_burst: int = 10
+    frame_rate: float = 20.0  # inbound frames per second per socket (any type)
+    frame_burst: int = 50
+    history: int = 50
+    batch_interval: float = 0.15
+    max_members: int = 20_000
+    member_drop_bytes: int = 1 << 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatLimits:
+        return cls(
+            max_chars=settings.chat_message_max_chars,
+            max_frame_bytes=settings.chat_max_frame_bytes,
+            rate=settings.chat_rate,
+            burst=settings.chat_burst,
+            duplicate_seconds=settings.chat_duplicate_seconds,
+            like_rate=settings.chat_like_rate,
+            like_burst=settings.chat_like_burst,
+            frame_rate=settings.chat_frames_per_second,
+            frame_burst=settings.chat_frames_burst,
+            history=settings.chat_history,
+            batch_interval=settings.chat_batch_interval,
+            max_members=settings.chat_max_members_per_room,
+            member_drop_bytes=settings.chat_member_drop_bytes,
+        )
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; one per action."""
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last = now
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 if there was one, else the seconds until there will be."""
+        if now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+
+class _Sender:
+    __slots__ = ("last_key", "last_sent", "likes", "messages")
+
+    def __init__(self, limits: ChatLimits, now: float) -> None:
+        self.messages = TokenBucket(limits.rate, limits.burst, now)
+        self.likes = TokenBucket(limits.like_rate, limits.like_burst, now)
+        self.last_key = ""
+        self.last_sent = float("-inf")
+
+
+def duplicate_key(text: str) -> str:
+    """What counts as "the same message": case and spacing do not matter."""
+    return " ".join(text.casefold().split())
+
+
+class SenderLimits:
+    """The limits of every sender in one room."""
+
+    def __init__(self, limits: ChatLimits, max_senders: int = MAX_SENDERS) -> None:
+        self.limits = limits
+        self._max = max_senders
+        self._senders: OrderedDict[str, _Sender] = OrderedDict()
+
+    def _sender(self, key: str, now: float) -> _Sender:
+        sender = self._senders.pop(key, None)
+        if sender is None:
+            sender = _Sender(self.limits, now)
+        self._senders[key] = sender
+        while len(self._senders) > self._max:
+            self._senders.popitem(last=False)
+        return sender
+
+    def take_message(self, key: str, now: float) -> float:
+        """Charge one message attempt to the bucket: 0.0, or seconds to wait."""
+        return self._sender(key, now).messages.take(now)
+
+    def take_like(self, key: str, now: float) -> bool:
+        return self._sender(key, now).likes.take(now) == 0.0
+
+    def slow_mode_left(self, key: str, seconds: int, now: float) -> float:
+        """Seconds until slow mode lets ``key`` write again (0.0: now)."""
+        if seconds <= 0:
+            return 0.0
+        sender = self._senders.get(key)
+        if sender is None:
+            return 0.0
+        return max(0.0, sender.last_sent + seconds - now)
+
+    def is_duplicate(self, key: str, text: str, now: float) -> bool:
+        sender = self._senders.get(key)
+        return (
+            sender is not None
+            and now - sender.last_sent < self.limits.duplicate_seconds
+            and sender.last_key == duplicate_key(text)
+        )
+
+    def record(self, key: str, text: str, now: float) -> None:
+        """``key`` posted ``text`` now (it passed every check)."""
+        sender = self._sender(key, now)
+        sender.last_key = duplicate_key(text)
+        sender.last_sent = now
+
+    def __len__(self) -> int:
+        return len(self._senders)

@@ -1,0 +1,602 @@
+"""The chat of one node: its rooms, what members' commands do, and the viewer counts.
+
+:class:`ChatService` opens a room (loading its modes, moderators, bans and recent
+history from the database) when its first member joins and closes it when the last one
+leaves. Commands are dispatched by type through a table; what they change is stored in
+the database first and then published on the :class:`~strom.chat.bus.RoomBus`, so every
+node with members in the room (this one included) applies it the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSCloseCode
+
+from strom.chat.bus import LocalBus, RoomBus
+from strom.chat.events import (
+    ChatCleared,
+    ErrorEvent,
+    MessageDeleted,
+    MessagePosted,
+    ModeratorChanged,
+    ModesChanged,
+    ModLog,
+    ModLogItem,
+    Pong,
+    RoomModes,
+    UserRestricted,
+    UserUnrestricted,
+    ViewerCount,
+)
+from strom.chat.limits import ChatLimits
+from strom.chat.moderation import (
+    Restriction,
+    Sender,
+    Standing,
+    may_act_on,
+    may_appoint,
+    message_refusal,
+)
+from strom.chat.protocol import (
+    AddModerator,
+    Ban,
+    Clear,
+    Command,
+    Delete,
+    ErrorCode,
+    GetModLog,
+    Like,
+    Ping,
+    RemoveModerator,
+    Send,
+    SetBlockedWords,
+    SetModes,
+    Timeout,
+    Unban,
+    is_guest_name,
+    mentions,
+)
+from strom.chat.room import Identity, Member, Room
+from strom.live.registry import Registry
+from strom.store import DatabaseUnavailable, Store, StoreError
+from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
+
+log = logging.getLogger(__name__)
+
+VIEWER_POLL_SECONDS = 1.0
+FOLLOW_RECHECK_SECONDS = 5.0  # followers-only: how often a non-follower's status is re-read
+
+
+class RoomFull(Exception):
+    """The room has ``max_members`` members."""
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    name: str
+    key: str
+    user_id: int | None
+    standing: Standing
+
+
+class _Refused(Exception):
+    """A command is refused: answered with an error event to its sender."""
+
+    def __init__(self, code: ErrorCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class ChatService:
+    def __init__(
+        self,
+        limits: ChatLimits,
+        store: Store,
+        registry: Registry,
+        *,
+        bus: RoomBus | None = None,
+        static_channels: Sequence[str] = (),
+    ) -> None:
+        self.limits = limits
+        self.store = store
+        self.chat_store = ChatStore(store.engine)
+        self.registry = registry
+        self.bus: RoomBus = bus or LocalBus()
+        self.static_channels = list(static_channels)
+        self.rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Future[Room]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._handlers: dict[type[Any], Callable[[Room, Member, Any], Awaitable[None]]] = {
+            Send: self._send,
+            Like: self._like,
+            Delete: self._delete,
+            Timeout: self._timeout,
+            Ban: self._ban,
+            Unban: self._unban,
+            Clear: self._clear,
+            SetModes: self._set_modes,
+            SetBlockedWords: self._set_blocked_words,
+            AddModerator: self._add_moderator,
+            RemoveModerator: self._remove_moderator,
+            GetModLog: self._modlog,
+            Ping: self._ping,
+        }
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._poller = asyncio.get_running_loop().create_task(self._poll_viewers())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
+
+    def close_all(self, code: int, reason: str) -> None:
+        for room in list(self.rooms.values()):
+            for member in list(room.members):
+                member.close(code, reason)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- rooms and members ---------------------------------------------------------------
+
+    def room(self, name: str) -> Room | None:
+        """The open room of channel ``name`` (any case) on this node."""
+        room = self.rooms.get(name)
+        if room is None:
+            key = name.lower()
+            room = next((r for r in self.rooms.values() if r.key == key), None)
+        return room
+
+    async def resolve_room(self, name: str) -> str | None:
+        """The room of channel ``name`` (its canonical spelling), if there is such a channel."""
+        user = await self.store.get_user(name)
+        if user is not None:
+            return user.username
+        for static in self.static_channels:
+            if static.lower() == name.lower():
+                return static
+        return None
+
+    async def identify(self, username: str | None, guest_name: str) -> Identity:
+        """A logged-in session's user as they stand now (an account deleted since chats
+        as the guest it would be)."""
+        user = await self.store.get_user(username) if username else None
+        if user is None:
+            return Identity(guest_name)
+        return Identity(user.username, user.id, user.is_admin, user.suspended)
+
+    async def join(self, name: str, member: Member) -> Room:
+        """Put ``member`` in room ``name`` (opened if needed) and welcome it."""
+        if member.identity.user_id is not None:
+            followed = await self.chat_store.followed_at(member.identity.user_id, name)
+            member.followed_at = followed.timestamp() if followed is not None else None
+            member.follow_checked = time.monotonic()
+        while True:
+            room = self.rooms.get(name)
+            if room is None:
+                pending = self._opening.get(name)
+                room = await (pending if pending is not None else self._open(name))
+            if not room.closed:
+                break
+        if len(room.members) >= self.limits.max_members:
+            raise RoomFull(name)
+        room.add(member)
+        return room
+
+    def leave(self, room: Room, member: Member) -> None:
+        room.remove(member)
+        if not room.members and not room.closed:
+            room.close()
+            if self.rooms.get(room.name) is room:
+                del self.rooms[room.name]
+            if room.subscription is not None:
+                self._spawn(room.subscription.close())
+
+    async def _open(self, name: str) -> Room:
+        future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
+        self._opening[name] = future
+        try:
+            room = await self._load(name)
+            room.subscription = await self.bus.subscribe(name, room.apply)
+            self.rooms[name] = room
+            future.set_result(room)
+            return room
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters (if any) get it raised
+            raise
+        finally:
+            del self._opening[name]
+
+    async def _modes(self, name: str) -> RoomModes:
+        """The room's modes as stored (``require_account`` lives on the channel)."""
+        stored = await self.chat_store.settings(name)
+        info = await self.store.channel(name)
+        return RoomModes(
+            slow_mode=stored.slow_mode_seconds,
+            followers_only=stored.followers_only,
+            followers_min_minutes=stored.followers_min_minutes,
+            block_links=stored.block_links,
+            require_account=info.require_account_for_chat if info is not None else False,
+            blocked_words=stored.blocked_words,
+        )
+
+    async def _load(self, name: str) -> Room:
+        cs = self.chat_store
+        modes = await self._modes(name)
+        moderators = await cs.moderators(name)
+        bans = await cs.bans(name)
+        history = await cs.recent_messages(name, self.limits.history)
+        channel = self.registry.get(name)
+        room = Room(
+            name,
+            limits=self.limits,
+            bus=self.bus,
+            modes=modes,
+            moderators=moderators,
+            restrictions={
+                b.target: Restriction(b.until.timestamp() if b.until else None, b.reason)
+                for b in bans
+            },
+            history=[_posted(name, moderators, m) for m in history],
+            viewers=channel.viewers if channel is not None else 0,
+        )
+        log.debug("chat %s: opened (%d messages of history)", name, len(history))
+        return room
+
+    async def reload_room(self, name: str) -> None:
+        """Re-read a room's modes from the database (after a change made elsewhere, e.g. the
+        dashboard's "require an account to chat") and publish them."""
+        room = self.room(name)
+        if room is not None:
+            self.bus.publish(room.name, ModesChanged(await self._modes(room.name), "system"))
+
+    def disconnect_user(self, user_id: int, reason: str) -> int:
+        """Close every chat socket of ``user_id`` on this node (e.g. their account was just
+        suspended: sockets opened before would otherwise keep chatting). Returns how many."""
+        closed = 0
+        for room in list(self.rooms.values()):
+            for member in list(room.members):
+                if member.identity.user_id == user_id:
+                    member.close(WSCloseCode.POLICY_VIOLATION, reason)
+                    closed += 1
+        return closed
+
+    def follow_changed(self, channel: str, user_id: int, followed_at: datetime | None) -> None:
+        """``user_id`` followed (or unfollowed) ``channel``: its members here learn it now."""
+        room = self.room(channel)
+        if room is None:
+            return
+        for member in list(room.members):
+            if member.identity.user_id == user_id:
+                member.followed_at = followed_at.timestamp() if followed_at else None
+                member.send(room.permissions(member).to_client())
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def handle(self, room: Room, member: Member, command: Command) -> None:
+        """Carry out one command; refusals go back to ``member`` as ``error`` events."""
+        try:
+            await self._handlers[type(command)](room, member, command)
+        except _Refused as refused:
+            self._refuse(room, member, ErrorEvent(refused.code, refused.reason, command.nonce))
+        except DatabaseUnavailable:
+            log.warning("chat %s: database unavailable for %s", room.name, command.type)
+            self._refuse(
+                room,
+                member,
+                ErrorEvent(ErrorCode.UNAVAILABLE, "chat storage is unavailable; try again soon",
+                           command.nonce),
+            )  # fmt: skip
+        except StoreError as exc:
+            self._refuse(room, member, ErrorEvent(ErrorCode.BAD_REQUEST, str(exc), command.nonce))
+
+    def _refuse(self, room: Room, member: Member, error: ErrorEvent) -> None:
+        log.debug("chat %s: %s refused: %s", room.name, member, error.code.value)
+        member.send(error.to_client())
+
+    async def _send(self, room: Room, member: Member, command: Send) -> None:
+        ident = member.identity
+        standing = room.standing(ident)
+        mono = time.monotonic()
+        if (
+            room.modes.followers_only
+            and not ident.guest
+            and member.followed_at is None
+            and not standing.can_moderate
+            and mono - member.follow_checked > FOLLOW_RECHECK_SECONDS
+        ):
+            # They may have followed since (on another node, say): look again, rarely.
+            member.follow_checked = mono
+            assert ident.user_id is not None
+            followed = await self.chat_store.followed_at(ident.user_id, room.name)
+            member.followed_at = followed.timestamp() if followed is not None else None
+        sender = Sender(ident.key, ident.guest, standing, ident.suspended, member.followed_at)
+        text, refusal = message_refusal(
+            command.text,
+            sender,
+            modes=room.modes,
+            words=room.words,
+            restriction=room.restriction(ident.key),
+            limits=room.senders,
+            mono=mono,
+            wall=time.time(),
+        )
+        if refusal is not None:
+            self._refuse(room, member, refusal.event(command.nonce))
+            return
+        room.senders.record(ident.key, text, mono)
+        stored = await self.chat_store.add_message(room.name, ident.user_id, ident.name, text)
+        self.bus.publish(
+            room.name,
+            MessagePosted(
+                id=stored.id,
+                user=ident.name,
+                guest=ident.guest,
+                badges=standing.badges(),
+                text=text,
+                mentions=mentions(text),
+                at=_ms(stored.created_at),
+                nonce=command.nonce,
+                user_id=ident.user_id,
+            ),
+        )
+
+    async def _like(self, room: Room, member: Member, command: Like) -> None:
+        room.like(member, time.monotonic())
+
+    async def _ping(self, room: Room, member: Member, command: Ping) -> None:
+        member.send(Pong(round(time.time() * 1000), command.nonce).to_client())
+
+    # --- moderation ----------------------------------------------------------------------
+
+    def _moderator(self, room: Room, member: Member) -> Standing:
+        standing = room.standing(member.identity)
+        if not standing.can_moderate:
+            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner and moderators can do that")
+        return standing
+
+    async def _target(self, room: Room, name: str) -> _Target:
+        if is_guest_name(name):
+            return _Target(name, f"g:{name}", None, Standing())
+        user = await self.store.get_user(name)
+        if user is None:
+            raise _Refused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
+        ident = Identity(user.username, user.id, user.is_admin)
+        return _Target(user.username, ident.key, user.id, room.standing(ident))
+
+    async def _restrict(
+        self, room: Room, member: Member, name: str, seconds: int | None, reason: str
+    ) -> None:
+        actor = self._moderator(room, member)
+        target = await self._target(room, name)
+        if not may_act_on(actor, target.standing):
+            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
+        cs = self.chat_store
+        until = time.time() + seconds if seconds is not None else None
+        by = member.identity.name
+        await cs.ban(
+            room.name,
+            target.key,
+            user_id=target.user_id,
+            target_name=target.name,
+            until=datetime.fromtimestamp(until, UTC) if until is not None else None,
+            reason=reason,
+            by=by,
+        )
+        await cs.delete_messages_by(room.name, target.user_id, target.name)
+        action = "ban" if seconds is None else "timeout"
+        detail = f"{seconds} s" if seconds is not None else ""
+        await cs.log(room.name, by, action, target.name, f"{detail} {reason}".strip())
+        log.info("chat %s: %s %s %s", room.name, by, action, target.name)
+        self.bus.publish(
+            room.name,
+            UserRestricted(
+                target.name,
+                target.key,
+                round(until * 1000) if until is not None else None,
+                by,
+                reason,
+            ),
+        )
+
+    async def _timeout(self, room: Room, member: Member, command: Timeout) -> None:
+        await self._restrict(room, member, command.user, command.seconds, command.reason)
+
+    async def _ban(self, room: Room, member: Member, command: Ban) -> None:
+        await self._restrict(room, member, command.user, None, command.reason)
+
+    async def _unban(self, room: Room, member: Member, command: Unban) -> None:
+        self._moderator(room, member)
+        target = await self._target(room, command.user)
+        if not await self.chat_store.unban(room.name, target.key):
+            raise _Refused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
+        by = member.identity.name
+        await self.chat_store.log(room.name, by, "unban", target.name)
+        log.info("chat %s: %s unban %s", room.name, by, target.name)
+        self.bus.publish(room.name, UserUnrestricted(target.name, target.key, by))
+
+    async def _delete(self, room: Room, member: Member, command: Delete) -> None:
+        actor = self._moderator(room, member)
+        message = await self.chat_store.message(room.name, command.id)
+        if message is None:
+            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+        author = (
+            room.standing(Identity(message.author, message.user_id, message.author_is_admin))
+            if message.user_id is not None
+            else Standing()
+        )
+        if not may_act_on(actor, author):
+            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages")
+        if not await self.chat_store.delete_message(room.name, command.id):
+            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+        by = member.identity.name
+        await self.chat_store.log(room.name, by, "delete", message.author, f"message {command.id}")
+        self.bus.publish(room.name, MessageDeleted(command.id, by))
+
+    async def _clear(self, room: Room, member: Member, command: Clear) -> None:
+        self._moderator(room, member)
+        count = await self.chat_store.clear(room.name)
+        by = member.identity.name
+        await self.chat_store.log(room.name, by, "clear", None, f"{count} messages")
+        log.info("chat %s: %s cleared the chat", room.name, by)
+        self.bus.publish(room.name, ChatCleared(by))
+
+    async def _set_modes(self, room: Room, member: Member, command: SetModes) -> None:
+        self._moderator(room, member)
+        changes = {
+            name: value
+            for name in ("slow_mode", "followers_only", "followers_min_minutes",
+                         "block_links", "require_account")
+            if (value := getattr(command, name)) is not None
+        }  # fmt: skip
+        if not changes:
+            raise _Refused(ErrorCode.BAD_REQUEST, "set_modes needs at least one mode to change")
+        modes = dataclasses.replace(room.modes, **changes)
+        if modes.require_account != room.modes.require_account:
+            if await self.store.channel(room.name) is None:
+                raise _Refused(
+                    ErrorCode.BAD_REQUEST,
+                    "this channel has no account to keep that setting: guests may always write",
+                )
+            await self.store.update_channel(
+                room.name, require_account_for_chat=modes.require_account
+            )
+        await self._save_modes(
+            room, member, modes, ", ".join(f"{k}={v}" for k, v in changes.items())
+        )
+
+    async def _set_blocked_words(
+        self, room: Room, member: Member, command: SetBlockedWords
+    ) -> None:
+        self._moderator(room, member)
+        modes = dataclasses.replace(room.modes, blocked_words=command.words)
+        await self._save_modes(room, member, modes, f"{len(command.words)} blocked words")
+
+    async def _save_modes(self, room: Room, member: Member, modes: RoomModes, detail: str) -> None:
+        await self.chat_store.save_settings(
+            room.name,
+            ChatSettingsInfo(
+                slow_mode_seconds=modes.slow_mode,
+                followers_only=modes.followers_only,
+                followers_min_minutes=modes.followers_min_minutes,
+                blocked_words=modes.blocked_words,
+                block_links=modes.block_links,
+            ),
+        )
+        by = member.identity.name
+        await self.chat_store.log(room.name, by, "modes", None, detail)
+        self.bus.publish(room.name, ModesChanged(modes, by))
+
+    async def _appoint(self, room: Room, member: Member, name: str, added: bool) -> None:
+        if not may_appoint(room.standing(member.identity)):
+            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner can appoint moderators")
+        target = await self._target(room, name)
+        if target.user_id is None:
+            raise _Refused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
+        if target.standing.is_owner:
+            raise _Refused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
+        cs = self.chat_store
+        changed = await (
+            cs.add_moderator(room.name, target.user_id)
+            if added
+            else cs.remove_moderator(room.name, target.user_id)
+        )
+        if not changed:
+            state = "already" if added else "not"
+            raise _Refused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
+        by = member.identity.name
+        await cs.log(room.name, by, "mod" if added else "unmod", target.name)
+        log.info("chat %s: %s %s %s", room.name, by, "mod" if added else "unmod", target.name)
+        self.bus.publish(room.name, ModeratorChanged(target.name, target.user_id, added, by))
+
+    async def _add_moderator(self, room: Room, member: Member, command: AddModerator) -> None:
+        await self._appoint(room, member, command.user, True)
+
+    async def _remove_moderator(self, room: Room, member: Member, command: RemoveModerator) -> None:
+        await self._appoint(room, member, command.user, False)
+
+    async def _modlog(self, room: Room, member: Member, command: GetModLog) -> None:
+        self._moderator(room, member)
+        entries = await self.moderation_log(room.name, command.limit)
+        member.send(ModLog(entries, command.nonce).to_client())
+
+    async def moderation_log(self, name: str, limit: int) -> tuple[ModLogItem, ...]:
+        found = await self.chat_store.moderation_log(name, limit)
+        return tuple(
+            ModLogItem(_ms(e.created_at), e.actor, e.action, e.target, e.detail) for e in found
+        )
+
+    async def standing(self, name: str, username: str) -> Standing:
+        """``username``'s rank in room ``name`` (for the JSON endpoints)."""
+        user = await self.store.get_user(username)
+        if user is None or user.suspended:
+            return Standing()
+        room = self.room(name)
+        moderators = room.moderators if room is not None else await self.chat_store.moderators(name)
+        return Standing(
+            is_owner=user.username.lower() == name.lower(),
+            is_moderator=user.id in moderators,
+            is_admin=user.is_admin,
+        )
+
+    # --- viewer counts -------------------------------------------------------------------
+
+    async def _poll_viewers(self) -> None:
+        """Push each room's media viewer count when it changes (checked once a second)."""
+        while True:
+            await asyncio.sleep(VIEWER_POLL_SECONDS)
+            for room in list(self.rooms.values()):
+                channel = self.registry.get(room.name)
+                count = channel.viewers if channel is not None else 0
+                if count != room.published_viewers:
+                    room.published_viewers = count
+                    self.bus.publish(room.name, ViewerCount(count))
+
+
+def _posted(room: str, moderators: dict[int, str], message: ChatMessageInfo) -> MessagePosted:
+    """A stored message as members see it, with its author's badges as they are now."""
+    standing = Standing()
+    if message.user_id is not None:
+        standing = Standing(
+            is_owner=message.author.lower() == room.lower(),
+            is_moderator=message.user_id in moderators,
+            is_admin=message.author_is_admin,
+        )
+    return MessagePosted(
+        id=message.id,
+        user=message.author,
+        guest=message.user_id is None,
+        badges=standing.badges(),
+        text=message.text,
+        mentions=mentions(message.text),
+        at=_ms(message.created_at),
+        user_id=message.user_id,
+    )
