@@ -14,6 +14,7 @@ from strom.live.registry import Registry, StaticStreamKeys
 from strom.media.model import TrackKind
 
 if TYPE_CHECKING:
+    from strom.notify import WebhookSender
     from strom.record.thumbnails import ThumbnailWorker
     from strom.store import ChannelInfo, Store
 
@@ -36,11 +37,15 @@ class Platform:
         store: Store | None,
         static_keys: StaticStreamKeys | None = None,
         thumbnails: ThumbnailWorker | None = None,
+        *,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.static_keys = static_keys
         self.thumbnails = thumbnails
+        #: tells followers' webhooks when a channel goes live
+        self.webhooks = webhooks
         #: what the directory shows of each live channel (title, category...), kept
         #: current on go-live and on every edit, so listing needs no query
         self.infos: dict[str, ChannelInfo] = {}
@@ -86,6 +91,11 @@ class Platform:
         except Exception:
             self._broadcasts.pop(name, None)
             log.exception("channel %s: could not record the broadcast start", name)
+            return
+        if self.webhooks is not None:
+            channel = self.registry.get(name)
+            started = channel.started_at if channel is not None else None
+            self.webhooks.went_live(name, info.title or name, started or time.time())
 
     async def _ended(self, name: str, peak: int) -> None:
         assert self.store is not None

@@ -14,11 +14,14 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__
 from strom.chat import ChatLimits, ChatService
+from strom.chat.redis_bus import RedisBus
+from strom.chat.socketio import SocketIODoor
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.ws import WsDelivery
 from strom.errors import StromError
 from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
 from strom.live.registry import Registry, StaticStreamKeys, StreamKeyResolver
+from strom.notify import WebhookLimits, WebhookSender
 from strom.platform import Platform
 from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
@@ -89,6 +92,8 @@ class StromServer:
         self.static_channels: Sequence[str] = []
         self.thumbnails: ThumbnailWorker | None = None
         self.chat: ChatService | None = None
+        self.socketio: SocketIODoor | None = None
+        self.webhooks: WebhookSender | None = None
         self.started = time.time()
 
     async def start(self) -> None:
@@ -115,27 +120,46 @@ class StromServer:
         static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
         self.static_channels = static.names if static is not None else []
         self.thumbnails = ThumbnailWorker(self.registry)
-        self.platform = Platform(self.registry, self.store, static, self.thumbnails)
+        self.webhooks = WebhookSender(self.store, WebhookLimits.from_settings(settings))
+        self.platform = Platform(
+            self.registry, self.store, static, self.thumbnails, webhooks=self.webhooks
+        )
         keys = self._keys or self.platform
+        bus: RedisBus | None = None
+        if settings.redis_url:
+            bus = RedisBus(
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                queue_max=settings.redis_queue_max,
+                local_viewers=self._live_viewers,
+            )
+            await bus.start()
         self.chat = ChatService(
             ChatLimits.from_settings(settings),
             self.store,
             self.registry,
+            bus=bus,
             static_channels=self.static_channels,
         )
         await self.chat.start()
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
-        self._runner = web.AppRunner(create_app(self), access_log=None, handle_signals=False)
+        app = create_app(self)
+        if settings.socketio_door:
+            self.socketio = SocketIODoor(self.chat, self.platform, self.secret)
+            self.socketio.attach(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.http_port)
         await site.start()
-        server = site._server
-        if isinstance(server, asyncio.Server) and server.sockets:
-            self.http_port = int(server.sockets[0].getsockname()[1])
+        # asyncio's or uvloop's server: both list their sockets (port 0: the one chosen)
+        sockets = getattr(site._server, "sockets", None) or ()
+        if sockets:
+            self.http_port = int(sockets[0].getsockname()[1])
         self.lag.start()
         self.thumbnails.start()
         host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+        self.webhooks.public_url = settings.public_url or f"http://{host}:{self.http_port}"
         log.info("Strom %s is up: http://%s:%d/", __version__, host, self.http_port)
         log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
         for name in self.static_channels:
@@ -152,13 +176,34 @@ class StromServer:
                 channel.release(channel.publisher)
         if self.ws_delivery is not None:
             await self.ws_delivery.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        if self.socketio is not None:
+            await self.socketio.stop()
         if self.chat is not None:
             await self.chat.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.platform.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         if self.store is not None:
             await self.store.close()
+
+    def _redis_metrics(self) -> dict[str, Any] | None:
+        bus = self.chat.bus if self.chat is not None else None
+        if not isinstance(bus, RedisBus):
+            return None
+        return {
+            "node": bus.node_id,
+            "connected": bus.connected,
+            "published": bus.published,
+            "received": bus.received,
+            "dropped": bus.dropped,
+        }
+
+    def _live_viewers(self) -> dict[str, int]:
+        """This node's media viewers per channel (for the other nodes' totals); the same
+        numbers the chat pushes to its rooms (a channel's viewers, live or not yet)."""
+        return {c.name: c.viewers for c in self.registry if c.viewers}
 
     async def channel_view(self, name: str) -> dict[str, Any] | None:
         """What a channel page shows, or None if there is no such channel."""
@@ -185,6 +230,8 @@ class StromServer:
             "max_rss_kb": usage.ru_maxrss,
             "rtmp_connections": len(self.rtmp.connections) if self.rtmp else 0,
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
+            "socketio_clients": len(self.socketio.clients) if self.socketio else 0,
+            "redis": self._redis_metrics(),
             "channels": [
                 {
                     "name": c.name,

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from strom.errors import StromError
 
@@ -109,6 +110,33 @@ class Settings:
     chat_member_drop_bytes: int = _opt(
         1 << 20, "a chat socket with more unsent bytes than this is disconnected (1008)"
     )
+    socketio_door: bool = _opt(
+        True, "serve the Socket.IO compatibility door for the original apps at /socket.io/"
+    )
+    # --- several nodes ----------------------------------------------------------------------
+    redis_url: str = field(
+        default="",
+        repr=False,  # may hold a password
+        metadata={
+            "help": "Redis URL (redis://host:6379/0) shared by every node: chat rooms, likes, "
+            "moderation and viewer counts span the nodes (default: one node, no Redis)"
+        },
+    )
+    redis_prefix: str = _opt("strom", "prefix of Strom's Redis channel names (one per site)")
+    redis_queue_max: int = _opt(
+        10_000, "chat events waiting to be sent to Redis; beyond it new ones are dropped"
+    )
+    # --- notifications ----------------------------------------------------------------------
+    public_url: str = _opt(
+        "",
+        "the site's address as people reach it, for links in webhooks "
+        "(default: http://localhost:<http port>)",
+    )
+    webhook_timeout: float = _opt(5.0, "seconds a go-live webhook may take (connect and answer)")
+    webhook_concurrency: int = _opt(8, "go-live webhooks sent at once")
+    webhook_allow_private: bool = _opt(
+        False, "let webhooks reach loopback and private addresses (off: only public ones)"
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -136,6 +164,17 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        for name in ("redis_queue_max", "webhook_concurrency"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.webhook_timeout <= 0:
+            raise SettingsError("webhook_timeout must be greater than 0")
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
+        if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
+            raise SettingsError("redis_prefix must be a word without spaces")
+        if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
+            raise SettingsError("public_url must start with http:// or https://")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             raise SettingsError(f"unknown event loop {self.event_loop!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

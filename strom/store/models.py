@@ -248,3 +248,24 @@ class ChatSettingsRow(Base):
     blocked_words: Mapped[str] = mapped_column(Text, default="")
     block_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- go-live webhooks (migration 0003) ------------------------------------------------------
+
+WEBHOOK_URL_MAX = 500
+WEBHOOK_SECRET_LENGTH = 64  # hex of 32 random bytes
+
+
+class UserWebhookRow(Base):
+    """A user's go-live webhook: called when a channel they follow goes live, with a JSON
+    body signed (HMAC-SHA256) with ``secret``. The secret is kept as is, not hashed: Strom
+    needs it to sign."""
+
+    __tablename__ = "user_webhooks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(WEBHOOK_URL_MAX))
+    secret: Mapped[str] = mapped_column(String(WEBHOOK_SECRET_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

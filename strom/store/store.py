@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strom.store import queries as q
 from strom.store import schema
+from strom.store import webhooks as wh
 from strom.store.categories import CATEGORY_NAME_MAX, slugify
 from strom.store.engine import connect
 from strom.store.errors import (
@@ -537,6 +538,26 @@ class Store:
                 .order_by(UserRow.username_key)
             )
             return list(rows)
+
+    # --- go-live webhooks (strom.store.webhooks) ----------------------------------------
+
+    async def set_webhook(self, username: str, url: str | None) -> str | None:
+        """Set ``username``'s go-live webhook (``None``: remove it). Returns the new signing
+        secret, shown to the user this once; :class:`InvalidInput` for a URL Strom will
+        not call."""
+        checked = wh.check_webhook_url(url) if url is not None else None
+        async with self._transaction() as s:
+            return await wh.set_webhook(s, username, checked, self._now())
+
+    async def webhook(self, username: str) -> wh.WebhookInfo | None:
+        async with self._transaction() as s:
+            return await wh.webhook(s, username)
+
+    async def webhooks_for_followers(self, channel: str) -> list[tuple[str, str]]:
+        """``(url, secret)`` of each follower of ``channel`` with a webhook (suspended
+        accounts left out). Carries secrets: for the sender only."""
+        async with self._transaction() as s:
+            return await wh.webhooks_for_followers(s, channel)
 
     # --- plumbing ----------------------------------------------------------------------
 

@@ -1,0 +1,448 @@
+"""The room bus between processes: Redis pub/sub, one channel per room.
+
+Each node publishes what happens in a room on ``<prefix>:chat:<room key>`` (the room key is
+the channel name in lower case) and subscribes to the channels of the rooms it has members
+in. A message is the publishing node's id, a space, and the event as
+:func:`~strom.chat.events.encode_room_event` writes it::
+
+    PUBLISH strom:chat:alice "3f9a01c2be77 {"event":"message","data":{...}}"
+
+The publishing node hands an event to its own rooms at once, as :class:`LocalBus` does, and
+skips it when Redis echoes it back (the node id tells): typing and seeing your message stays
+as fast as on one node, and while Redis is away each node goes on as a single node. The cost
+is that two nodes may interleave events from different nodes in a different order; every
+room event sets state (a ban, a mode, a deletion) rather than toggling it, so rooms agree
+again with the next event, and the database stays the truth a room is loaded from.
+
+Viewer counts are per node: each node announces its own count of a room (on change, and
+again every ``viewer_refresh`` seconds while it is not zero) and every node shows the sum
+of the latest count of each node (:class:`ViewerTally`), forgetting a node it has not heard
+from for three refresh intervals (it stopped, or lost Redis).
+
+Failures: publishing never blocks; events wait in a bounded queue (``queue_max``; beyond
+it new events are dropped, with a log line) while Redis is unreachable. Both the publisher
+and the subscriber reconnect on their own with exponential backoff (0.5 s to 30 s) and say
+so in the log: once when the connection is lost, once when it is back. Events published by
+other nodes while this one was disconnected are not replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from strom.chat.bus import Deliver, Subscription
+from strom.chat.events import RoomEvent, ViewerCount, decode_room_event, encode_room_event
+from strom.chat.protocol import MalformedMessage
+
+log = logging.getLogger(__name__)
+
+RECONNECT_MIN = 0.5  # seconds before the first reconnection attempt
+RECONNECT_MAX = 30.0  # the backoff doubles up to this
+VIEWER_REFRESH = 2.0  # seconds between a node's announcements of its (non-zero) counts
+PUBLISH_BATCH = 256  # events sent to Redis in one pipeline
+SOCKET_TIMEOUT = 5.0  # seconds for connecting and for a command's answer
+POLL_SECONDS = 1.0  # the subscriber's longest wait for a message (health checks between)
+DROP_LOG_SECONDS = 10.0  # at most one "dropping events" line per this many seconds
+
+LocalViewers = Callable[[], Mapping[str, int]]
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ViewerTally:
+    """The media viewer count of each room, per node: rooms show the sum. Sans-IO: ``now``
+    (monotonic seconds) is passed in. This node's own counts never expire."""
+
+    def __init__(self, node: str, ttl: float) -> None:
+        self.node = node
+        self.ttl = ttl
+        self._counts: dict[str, dict[str, tuple[int, float]]] = {}
+        self._shown: dict[str, int] = {}
+
+    def total(self, room: str) -> int:
+        return sum(count for count, _ in self._counts.get(room, {}).values())
+
+    def count(self, room: str, node: str) -> int:
+        return self._counts.get(room, {}).get(node, (0, 0.0))[0]
+
+    def own(self) -> dict[str, int]:
+        """This node's last count of each room it has counted."""
+        return {
+            room: nodes[self.node][0] for room, nodes in self._counts.items() if self.node in nodes
+        }
+
+    def set(self, room: str, node: str, count: int, now: float) -> int | None:
+        """Record ``node``'s count of ``room``; the new sum if it differs from the last one
+        shown (else None)."""
+        nodes = self._counts.setdefault(room, {})
+        if count > 0:
+            nodes[node] = (count, math.inf if node == self.node else now + self.ttl)
+        else:
+            nodes.pop(node, None)
+        return self._changed(room)
+
+    def expire(self, now: float) -> list[tuple[str, int]]:
+        """Forget the nodes not heard from in time; the rooms whose sum changed."""
+        changed: list[tuple[str, int]] = []
+        for room, nodes in list(self._counts.items()):
+            stale = [node for node, (_, until) in nodes.items() if until <= now]
+            for node in stale:
+                del nodes[node]
+            if stale:
+                total = self._changed(room)
+                if total is not None:
+                    changed.append((room, total))
+            if not nodes:
+                del self._counts[room]
+        return changed
+
+    def forget(self, room: str) -> None:
+        """Nobody here is in ``room`` any more: drop what other nodes said of it."""
+        nodes = self._counts.get(room)
+        if nodes is not None:
+            own = nodes.get(self.node)
+            nodes.clear()
+            if own is not None:
+                nodes[self.node] = own
+        self._shown.pop(room, None)
+
+    def _changed(self, room: str) -> int | None:
+        total = self.total(room)
+        if self._shown.get(room) == total:
+            return None
+        self._shown[room] = total
+        return total
+
+
+class _RedisSubscription:
+    def __init__(self, bus: RedisBus, room: str, deliver: Deliver) -> None:
+        self._bus = bus
+        self._room = room
+        self._deliver: Deliver | None = deliver
+
+    async def close(self) -> None:
+        if self._deliver is not None:
+            deliver, self._deliver = self._deliver, None
+            await self._bus.unsubscribe(self._room, deliver)
+
+
+class RedisBus:
+    """A :class:`~strom.chat.bus.RoomBus` over Redis pub/sub. :meth:`start` it before use.
+
+    ``local_viewers`` returns this node's media viewer count per channel (the live ones);
+    it is read every ``viewer_refresh`` seconds so that a node with viewers but no chat
+    members in a room still counts in that room's total on the other nodes."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "strom",
+        node_id: str | None = None,
+        queue_max: int = 10_000,
+        local_viewers: LocalViewers | None = None,
+        viewer_refresh: float = VIEWER_REFRESH,
+    ) -> None:
+        self.url = url
+        self.node_id = node_id or secrets.token_hex(6)
+        self._channel_prefix = f"{prefix}:chat:"
+        self._node_channel = f"{prefix}:node:{self.node_id}"  # keeps the subscriber busy
+        self._redis = self._client()
+        self._subscribers: dict[str, list[Deliver]] = {}
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=queue_max)
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._local_viewers = local_viewers
+        self._viewer_refresh = viewer_refresh
+        self._tally = ViewerTally(self.node_id, 3 * viewer_refresh)
+        self._last_drop_log = -math.inf
+        self._closed = False
+        self._connected = asyncio.Event()
+        self.published = 0  # events sent to Redis
+        self.received = 0  # events from other nodes
+        self.dropped = 0  # events not sent: the queue was full
+
+    def _client(self) -> Redis:
+        return Redis.from_url(
+            self.url,
+            client_name=f"strom-{self.node_id}",
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            health_check_interval=10,
+            retry=Retry(NoBackoff(), 0),  # reconnection is ours, with backoff and a log line
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedisBus {redact_url(self.url)} node={self.node_id}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether this node hears the others now (its subscription is up)."""
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start publishing and listening (connecting in the background: a Redis that is
+        not there yet is retried, this node works alone meanwhile)."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen(), name="redis-bus-listen"),
+            loop.create_task(self._send(), name="redis-bus-send"),
+            loop.create_task(self._announce_viewers(), name="redis-bus-viewers"),
+        ]
+
+    async def close(self) -> None:
+        """Stop: send what is queued (briefly), then no more deliveries."""
+        if self._closed:
+            return
+        for key, count in self._tally.own().items():
+            if count > 0:  # the other nodes stop counting this one's viewers at once
+                self._enqueue(key, ViewerCount(0))
+        self._closed = True
+        if self.connected:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._subscribers.clear()
+        await self._redis.aclose()
+
+    # --- RoomBus -------------------------------------------------------------------------
+
+    async def subscribe(self, room: str, deliver: Deliver) -> Subscription:
+        key = room.lower()
+        subscribers = self._subscribers.setdefault(key, [])
+        subscribers.append(deliver)
+        if len(subscribers) == 1:
+            self._tally.forget(key)
+            pubsub = self._pubsub
+            if pubsub is not None:
+                try:
+                    await pubsub.subscribe(self._channel_prefix + key)
+                except (RedisError, OSError) as exc:  # the listener reconnects and resubscribes
+                    log.debug("redis: subscribing to %s failed: %s", key, exc)
+        return _RedisSubscription(self, key, deliver)
+
+    async def unsubscribe(self, key: str, deliver: Deliver) -> None:
+        subscribers = self._subscribers.get(key)
+        if subscribers is None:
+            return
+        if deliver in subscribers:
+            subscribers.remove(deliver)
+        if subscribers:
+            return
+        del self._subscribers[key]
+        self._tally.forget(key)
+        pubsub = self._pubsub
+        if pubsub is not None and not self._closed:
+            try:
+                await pubsub.unsubscribe(self._channel_prefix + key)
+            except (RedisError, OSError) as exc:
+                log.debug("redis: unsubscribing from %s failed: %s", key, exc)
+
+    def publish(self, room: str, event: RoomEvent) -> None:
+        key = room.lower()
+        if isinstance(event, ViewerCount):
+            self._own_viewers(key, event.count)
+            return
+        self._deliver(key, event)
+        self._enqueue(key, event)
+
+    def rooms(self) -> list[str]:
+        return sorted(self._subscribers)
+
+    # --- viewer counts -------------------------------------------------------------------
+
+    def _own_viewers(self, key: str, count: int) -> None:
+        previous = self._tally.count(key, self.node_id)
+        total = self._tally.set(key, self.node_id, count, time.monotonic())
+        if total is not None:
+            self._deliver(key, ViewerCount(total))
+        if count != previous or count > 0:
+            self._enqueue(key, ViewerCount(count))
+
+    async def _announce_viewers(self) -> None:
+        """Every ``viewer_refresh`` s: read this node's counts, announce the non-zero ones
+        (and those that just fell to zero), forget nodes that went quiet."""
+        while True:
+            await asyncio.sleep(self._viewer_refresh)
+            try:
+                own = self._tally.own()
+                if self._local_viewers is None:  # only what the rooms here published
+                    counts = own
+                else:
+                    counts = {k.lower(): v for k, v in self._local_viewers().items()}
+                    for key in own.keys() - counts.keys():
+                        counts[key] = 0  # no longer live here
+                for key, count in counts.items():
+                    self._own_viewers(key, count)
+                for key, total in self._tally.expire(time.monotonic()):
+                    self._deliver(key, ViewerCount(total))
+            except Exception:  # a bug here must not stop the counts for good
+                log.exception("redis: announcing viewer counts failed")
+
+    # --- to and from Redis ---------------------------------------------------------------
+
+    def _deliver(self, key: str, event: RoomEvent) -> None:
+        for deliver in list(self._subscribers.get(key, ())):
+            try:
+                deliver(event)
+            except Exception:  # one room's bug must not stop the others
+                log.exception("chat %s: delivering %s failed", key, event.type)
+
+    def _enqueue(self, key: str, event: RoomEvent) -> None:
+        if self._closed:
+            return
+        data = self.node_id.encode() + b" " + encode_room_event(event)
+        try:
+            self._queue.put_nowait((self._channel_prefix + key, data))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._last_drop_log >= DROP_LOG_SECONDS:
+                self._last_drop_log = now
+                log.warning(
+                    "redis: %d chat events waiting to be sent: dropping new ones (%d so far); "
+                    "other nodes miss them",
+                    self._queue.qsize(),
+                    self.dropped,
+                )
+
+    async def _send(self) -> None:
+        """Send queued events, a pipeline at a time; on failure keep them and retry."""
+        delay = RECONNECT_MIN
+        failing = False
+        batch: list[tuple[str, bytes]] = []
+        while True:
+            if not batch:
+                batch.append(await self._queue.get())
+                while len(batch) < PUBLISH_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                if not failing:
+                    log.warning(
+                        "redis %s: cannot publish chat events (%s); other nodes miss this "
+                        "node's chat until it is back; retrying",
+                        redact_url(self.url),
+                        _reason(exc),
+                    )
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            if failing:
+                log.info("redis %s: publishing again", redact_url(self.url))
+            failing = False
+            delay = RECONNECT_MIN
+            self.published += len(batch)
+            for _ in batch:
+                self._queue.task_done()
+            batch = []
+
+    async def _listen(self) -> None:
+        """Hold a subscription to every room with members here; reconnect when it breaks."""
+        delay = RECONNECT_MIN
+        lost = False
+        ever = False
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._node_channel)
+                self._pubsub = pubsub  # from now on new rooms subscribe themselves
+                rooms = [self._channel_prefix + key for key in list(self._subscribers)]
+                if rooms:
+                    await pubsub.subscribe(*rooms)
+                self._connected.set()
+                delay = RECONNECT_MIN
+                log.info(
+                    "redis %s: connected; chat rooms are shared with the other nodes (node %s)",
+                    redact_url(self.url),
+                    self.node_id,
+                )
+                lost = False
+                ever = True
+                while True:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=POLL_SECONDS
+                    )
+                    if message is not None and message.get("type") == "message":
+                        self._received(message)
+            except (RedisError, OSError) as exc:
+                if not lost:
+                    log.warning(
+                        "redis %s: %s (%s); chat rooms are local to this node until it is "
+                        "back; reconnecting with backoff",
+                        redact_url(self.url),
+                        "connection lost" if ever else "cannot connect",
+                        _reason(exc),
+                    )
+                else:
+                    log.debug("redis: reconnecting failed: %s", _reason(exc))
+                lost = True
+            finally:
+                self._connected.clear()
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX)
+
+    def _received(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        data = message.get("data")
+        if not isinstance(channel, bytes) or not isinstance(data, bytes):
+            return
+        node, _, body = data.partition(b" ")
+        if node == self.node_id.encode():
+            return  # ours: delivered here when it was published
+        key = channel.decode(errors="replace").removeprefix(self._channel_prefix)
+        try:
+            event = decode_room_event(body)
+        except MalformedMessage as exc:
+            log.warning("redis: dropped a malformed event on %s: %s", key, exc)
+            return
+        self.received += 1
+        if isinstance(event, ViewerCount):
+            total = self._tally.set(key, node.decode(errors="replace"), event.count,
+                                    time.monotonic())  # fmt: skip
+            if total is not None and key in self._subscribers:
+                self._deliver(key, ViewerCount(total))
+            return
+        self._deliver(key, event)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,514 @@
+"""The Socket.IO compatibility door: the original mobile and desktop apps chat in Strom's
+rooms through python-socketio (aiohttp mode) on its default path, ``/socket.io/``.
+
+What those apps send and get (their events, bridged into the same rooms as the WebSocket
+chat of ``docs/chat-protocol.md``):
+
+=====================  ==========================================================
+client → server        effect
+=====================  ==========================================================
+``join_room``          ``"<channel>"`` (or ``{"roomKey": ...}``): join that room as a guest;
+                       acknowledged with ``{ok, roomKey, name, viewers, likes}``
+``comment``            ``{roomKey, text}`` (``msg`` is read when there is no ``text``):
+                       post, under the room's rules (rate, length, bans, slow mode...)
+``upvote``             ``"<channel>"``: one like
+``create_room``        ``{"key": "<stream key>"}`` (or the key as a string): the broadcaster
+                       joins their channel's room as its owner; a wrong key is refused
+``close_room``         ``"<stream key>"``: the broadcaster leaves; the room gets
+                       ``room-closed``
+=====================  ==========================================================
+
+Server → client, to everyone in the room (one emit per room per batch, the same for all):
+``comment`` ``{roomKey, id, text, user, guest, badges, at}`` (the fields the original
+servers echoed, ``roomKey`` and ``text``, plus who wrote it, when, and the id);
+``upvote`` ``{roomKey, count, total}`` once per batch (likes are aggregated);
+``viewers`` ``{roomKey, count}``; ``comment_deleted`` ``{roomKey, id}``;
+``chat_cleared`` ``{roomKey}``; ``user_muted`` ``{roomKey, user, until}`` (a ban:
+``until`` null; remove their comments); ``room-closed`` ``{room, roomKey}``. To one client:
+``error`` ``{roomKey, code, reason, retry_after?, until?}`` (codes as in the WebSocket
+protocol), ``notification`` (a sentence: you were banned, timed out...), ``viewers`` on
+joining.
+
+Identity: Socket.IO clients are guests. A browser's client that sends Strom's session
+cookie is the same guest as that browser's WebSocket chat; any other client gets a guest
+name of its own per connection. The broadcaster, after ``create_room``, is the channel's
+owner (with the owner's badge and powers in the room).
+
+How it bridges: each client in each room is a chat :class:`~strom.chat.room.Member`
+whose transport (:class:`_Transport`) turns the frames the room writes into Socket.IO
+emits. Rooms frame every batch once for all members; the door emits each batch once to
+the Socket.IO room (python-socketio encodes it once), however many Socket.IO members the
+room has. Emits leave in order from one task, through a bounded queue.
+
+The door sits in front of the session and CSRF middlewares (:meth:`SocketIODoor.attach`):
+Socket.IO's long-polling transport POSTs without a CSRF token, and its session id (``sid``
+in the query) is what authenticates a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import socketio
+from aiohttp import web
+
+from strom.chat.limits import TokenBucket
+from strom.chat.protocol import ErrorCode, Like, Send
+from strom.chat.room import Identity, Member, Room
+from strom.chat.server import guest_name
+from strom.chat.service import ChatService, RoomFull
+from strom.settings import valid_channel_name
+from strom.store import DatabaseUnavailable
+from strom.store.security import SECRET_MAX
+from strom.web.auth import COOKIE, SessionCodec
+
+if TYPE_CHECKING:
+    from strom.platform import Platform
+    from strom.web.auth import Handler
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/socket.io/"
+MAX_ROOMS_PER_CLIENT = 8
+OUTBOX_MAX = 10_000  # emits waiting to leave; beyond it new ones are dropped (with a log line)
+QUEUED_PACKET_BYTES = 512  # engine.io queues packets, not bytes: what one counts as
+MAX_PACKET_BYTES = 64 * 1024  # largest HTTP body or WebSocket message a client may send
+
+_NOTICES = {
+    "banned": "You are banned from this chat.",
+    "timed_out": "You are timed out in this chat for a while.",
+    "account_required": "This channel lets only logged-in viewers chat.",
+    "suspended": "Your account is suspended.",
+}
+
+
+def unframe(frame: bytes) -> bytes:
+    """The payload of one of the rooms' own frames: final, unmasked, with a 7-, 16- or
+    64-bit length (RFC 6455 section 5.2)."""
+    length = frame[1] & 0x7F
+    return frame[2 if length < 126 else 4 if length == 126 else 10 :]
+
+
+def _room_name(data: Any) -> str | None:
+    if isinstance(data, dict):
+        data = data.get("roomKey", data.get("room", data.get("key")))
+    return data if isinstance(data, str) else None
+
+
+def _stream_key(data: Any) -> str | None:
+    if isinstance(data, dict):
+        data = data.get("key", data.get("streamKey", data.get("roomKey")))
+    return data if isinstance(data, str) and 0 < len(data) <= SECRET_MAX else None
+
+
+@dataclass(eq=False)
+class _Client:
+    """One Socket.IO connection."""
+
+    sid: str
+    guest: Identity
+    peer: str
+    frames: TokenBucket
+    #: room key -> (room, member) for each room joined
+    rooms: dict[str, tuple[Room, Member]] = field(default_factory=dict)
+    #: stream key given to create_room -> room key (the broadcaster may use it as roomKey)
+    keys: dict[str, str] = field(default_factory=dict)
+    closed: bool = False
+
+
+class _Transport:
+    """A member's connection as the room sees it: writes become Socket.IO emits."""
+
+    __slots__ = ("client", "door", "room")
+
+    def __init__(self, door: SocketIODoor, client: _Client, room: str) -> None:
+        self.door = door
+        self.client = client
+        self.room = room
+
+    def write(self, data: bytes) -> None:
+        self.door.from_room(self.client, self.room, data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.door.backlog(self.client.sid)
+
+    def is_closing(self) -> bool:
+        return self.client.closed
+
+
+class SocketIODoor:
+    def __init__(self, chat: ChatService, platform: Platform, secret: bytes) -> None:
+        self.chat = chat
+        self.platform = platform
+        self.secret = secret
+        self.codec = SessionCodec(secret)
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            async_handlers=False,  # one client's events are handled in order
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        for event, handler in {
+            "connect": self._connect,
+            "disconnect": self._disconnect,
+            "join_room": self._join_room,
+            "comment": self._comment,
+            "upvote": self._upvote,
+            "create_room": self._create_room,
+            "close_room": self._close_room,
+        }.items():
+            self.sio.on(event, handler)
+        self.clients: dict[str, _Client] = {}
+        self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
+        self._last_batch: dict[str, bytes] = {}
+        self._sender: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_drop_log = 0.0
+        self.dropped = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def attach(self, app: web.Application) -> None:
+        """Serve the door on ``app`` at ``/socket.io/``, in front of its middlewares."""
+        self.sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
+        sio = self.sio
+
+        @web.middleware
+        async def door(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path == SOCKETIO_PATH:
+                response: web.StreamResponse = await sio.handle_request(request)
+                return response
+            return await handler(request)
+
+        app.middlewares.insert(0, door)
+        app.on_startup.append(self._start)
+
+    async def _start(self, _app: web.Application) -> None:
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    async def stop(self) -> None:
+        for sid in list(self.clients):
+            try:
+                async with asyncio.timeout(1.0):
+                    await self.sio.disconnect(sid)
+            except Exception as exc:  # shutting down: nothing left to save
+                log.debug("socket.io: disconnecting %s at shutdown: %r", sid, exc)
+        for sock in list(getattr(self.sio.eio, "sockets", {}).values()):
+            _wake(sock)
+        await self.sio.shutdown()
+        for task in [self._sender, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._sender, *self._tasks] if t is not None),
+                             return_exceptions=True)  # fmt: skip
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- out: from the rooms to Socket.IO -------------------------------------------------
+
+    def _emit(self, event: str, data: Any, to: str) -> None:
+        try:
+            self._outbox.put_nowait((event, data, to))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._last_drop_log > 10:
+                self._last_drop_log = now
+                log.warning("socket.io: %d emits waiting: dropping new ones", OUTBOX_MAX)
+
+    async def _send_loop(self) -> None:
+        while True:
+            event, data, to = await self._outbox.get()
+            try:
+                await self.sio.emit(event, data, to=to)
+            except Exception:  # one emit's failure must not stop the others
+                log.exception("socket.io: emitting %s failed", event)
+
+    def _engineio_socket(self, sid: str) -> Any:
+        """engine.io's socket of ``sid`` (its packet queue is the client's backlog)."""
+        try:
+            return self.sio.eio.sockets.get(self.sio.manager.eio_sid_from_sid(sid, "/"))
+        except (AttributeError, KeyError):
+            return None
+
+    def backlog(self, sid: str) -> int:
+        """About how many bytes wait to be sent to ``sid`` (engine.io's queue)."""
+        sock = self._engineio_socket(sid)
+        queue = getattr(sock, "queue", None)
+        return queue.qsize() * QUEUED_PACKET_BYTES if isinstance(queue, asyncio.Queue) else 0
+
+    def from_room(self, client: _Client, room: str, frame: bytes) -> None:
+        """What a room wrote to ``client``'s member in ``room``, as Socket.IO events."""
+        payload = unframe(frame)
+        if payload.startswith(b'{"type":"batch"'):
+            key = room.lower()
+            if self._last_batch.get(key) is frame:
+                return  # already emitted to the room's Socket.IO members
+            self._last_batch[key] = frame
+            for event in json.loads(payload)["events"]:
+                self._room_event(room, event)
+            return
+        obj = json.loads(payload)
+        kind = obj.get("type")
+        if kind == "error":
+            error = {k: v for k, v in obj.items() if k not in ("type", "nonce")}
+            self._emit("error", {"roomKey": room, **error}, client.sid)
+        elif kind == "permissions" and not obj.get("can_chat"):
+            notice = _NOTICES.get(str(obj.get("cannot_chat")), "You cannot chat here now.")
+            self._emit("notification", notice, client.sid)
+
+    def _room_event(self, room: str, event: dict[str, Any]) -> None:
+        to = _sio_room(room)
+        kind = event.get("type")
+        if kind == "message":
+            comment = {"roomKey": room, "id": event["id"], "text": event["text"],
+                       "user": event["user"], "guest": event["guest"],
+                       "badges": event["badges"], "at": event["at"]}  # fmt: skip
+            self._emit("comment", comment, to)
+        elif kind == "likes":
+            self._emit("upvote", {"roomKey": room, "count": event["count"],
+                                  "total": event["total"]}, to)  # fmt: skip
+        elif kind == "viewers":
+            self._emit("viewers", {"roomKey": room, "count": event["count"]}, to)
+        elif kind == "delete":
+            self._emit("comment_deleted", {"roomKey": room, "id": event["id"]}, to)
+        elif kind == "clear":
+            self._emit("chat_cleared", {"roomKey": room}, to)
+        elif kind in ("ban", "timeout"):
+            muted = {"roomKey": room, "user": event["user"], "until": event.get("until")}
+            self._emit("user_muted", muted, to)
+
+    def _error(self, client: _Client, room: str | None, code: ErrorCode, reason: str) -> None:
+        self._emit("error", {"roomKey": room, "code": code.value, "reason": reason}, client.sid)
+
+    # --- in: Socket.IO events -------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        request = environ.get("aiohttp.request")
+        peer = (request.remote if isinstance(request, web.Request) else None) or "?"
+        seed = sid
+        raw = request.cookies.get(COOKIE) if isinstance(request, web.Request) else None
+        session = self.codec.decode(raw, time.time()) if raw else None
+        if session is not None:  # a browser: the same guest as its WebSocket chat
+            seed = session.csrf
+        limits = self.chat.limits
+        loop = asyncio.get_running_loop()
+        self.clients[sid] = _Client(
+            sid,
+            Identity(guest_name(self.secret, seed)),
+            peer,
+            TokenBucket(limits.frame_rate, limits.frame_burst, loop.time()),
+        )
+        log.debug("socket.io %s: connected as %s", peer, self.clients[sid].guest.name)
+        return True
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        client = self.clients.pop(sid, None)
+        if client is None:
+            return
+        client.closed = True
+        # A long-polling client that said goodbye still has a GET waiting for packets:
+        # answer it now rather than at engine.io's poll timeout (45 s).
+        _wake(self._engineio_socket(sid))
+        for key in list(client.rooms):
+            self._leave(client, key)
+        log.info("socket.io %s: %s disconnected", client.peer, client.guest.name)
+
+    def _client(self, sid: str) -> _Client | None:
+        """The client, if it may send one more event now (a flood disconnects it)."""
+        client = self.clients.get(sid)
+        if client is None or client.closed:
+            return None
+        if client.frames.take(asyncio.get_running_loop().time()) > 0:
+            log.info("socket.io %s: %s disconnected: flooding", client.peer, client.guest.name)
+            self._close(client)
+            return None
+        return client
+
+    def _close(self, client: _Client, code: int = 0, reason: str = "") -> None:
+        if not client.closed:
+            client.closed = True
+            self._spawn(self.sio.disconnect(client.sid))
+
+    def _joined(self, client: _Client, name: str | None) -> tuple[Room, Member] | None:
+        if name is None:
+            return None
+        found = client.rooms.get(name.lower())
+        if found is None and name in client.keys:
+            found = client.rooms.get(client.keys[name])
+        return found
+
+    async def _join(
+        self, client: _Client, name: str | None, identity: Identity
+    ) -> tuple[Room, Member] | None:
+        """Put ``client`` in room ``name`` as ``identity``; refusals go to the client."""
+        if name is None or not valid_channel_name(name):
+            self._error(client, name, ErrorCode.BAD_REQUEST, "roomKey must be a channel name")
+            return None
+        joined = self._joined(client, name)
+        if joined is not None and joined[1].identity == identity:
+            return joined
+        if joined is None and len(client.rooms) >= MAX_ROOMS_PER_CLIENT:
+            self._error(client, name, ErrorCode.NOT_ALLOWED,
+                        f"at most {MAX_ROOMS_PER_CLIENT} rooms per connection")  # fmt: skip
+            return None
+        try:
+            canonical = await self.chat.resolve_room(name)
+        except DatabaseUnavailable:
+            self._error(client, name, ErrorCode.UNAVAILABLE, "chat is unavailable right now")
+            return None
+        if canonical is None:
+            self._error(client, name, ErrorCode.NOT_FOUND, "no such channel")
+            return None
+        if joined is not None:  # the same room under another identity: swap
+            self._leave(client, joined[0].key, keep_sio_room=True)
+        member = Member(
+            identity,
+            _Transport(self, client, canonical),
+            lambda code, reason: self._close(client, code, reason),
+            f"{client.peer} {identity.name} (socket.io)",
+        )
+        await self.sio.enter_room(client.sid, _sio_room(canonical))
+        try:
+            room = await self.chat.join(canonical, member)
+        except (RoomFull, DatabaseUnavailable) as exc:
+            await self.sio.leave_room(client.sid, _sio_room(canonical))
+            why = "the chat room is full" if isinstance(exc, RoomFull) else "chat is unavailable"
+            self._error(client, canonical, ErrorCode.UNAVAILABLE, why)
+            return None
+        if client.closed:  # disconnected while joining
+            self.chat.leave(room, member)
+            return None
+        client.rooms[room.key] = (room, member)
+        self._emit("viewers", {"roomKey": room.name, "count": room.viewers}, client.sid)
+        log.debug("chat %s: %s joined (socket.io)", room.name, member)
+        return room, member
+
+    def _leave(self, client: _Client, key: str, *, keep_sio_room: bool = False) -> None:
+        found = client.rooms.pop(key, None)
+        if found is None:
+            return
+        room, member = found
+        member.closed = True
+        self.chat.leave(room, member)
+        if not client.closed and not keep_sio_room:
+            self._spawn(self.sio.leave_room(client.sid, _sio_room(room.name)))
+        if not any(key in c.rooms for c in self.clients.values()):
+            self._last_batch.pop(key, None)
+
+    async def _join_room(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        client = self._client(sid)
+        if client is None:
+            return None
+        joined = await self._join(client, _room_name(args[0] if args else None), client.guest)
+        if joined is None:
+            return {"ok": False}
+        room, member = joined
+        return {"ok": True, "roomKey": room.name, "name": member.identity.name,
+                "viewers": room.viewers, "likes": room.likes_total}  # fmt: skip
+
+    async def _comment(self, sid: str, *args: Any) -> None:
+        client = self._client(sid)
+        if client is None:
+            return
+        data = args[0] if args else None
+        name = _room_name(data)
+        text = data.get("text", data.get("msg")) if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            self._error(client, name, ErrorCode.BAD_REQUEST, "comment needs {roomKey, text}")
+            return
+        # The original servers relayed comments to rooms the sender had not joined: join.
+        joined = self._joined(client, name) or await self._join(client, name, client.guest)
+        if joined is not None:
+            await self._handle(joined, Send(text))
+
+    async def _upvote(self, sid: str, *args: Any) -> None:
+        client = self._client(sid)
+        if client is None:
+            return
+        name = _room_name(args[0] if args else None)
+        joined = self._joined(client, name) or await self._join(client, name, client.guest)
+        if joined is not None:
+            await self._handle(joined, Like())
+
+    async def _handle(self, joined: tuple[Room, Member], command: Send | Like) -> None:
+        room, member = joined
+        try:
+            await self.chat.handle(room, member, command)
+        except Exception:  # a bug in one command must not leave the client half-dead
+            log.exception("chat %s: %s failed (socket.io)", room.name, command.type)
+
+    async def _create_room(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        client = self._client(sid)
+        if client is None:
+            return None
+        key = _stream_key(args[0] if args else None)
+        channel = await self._resolve_key(client, key)
+        if channel is None or key is None:
+            return {"ok": False, "error": "wrong stream key"}
+        try:
+            owner = await self.chat.identify(channel, client.guest.name)
+        except DatabaseUnavailable:
+            self._error(client, None, ErrorCode.UNAVAILABLE, "chat is unavailable right now")
+            return {"ok": False, "error": "unavailable"}
+        joined = await self._join(client, channel, owner)
+        if joined is None:
+            return {"ok": False}
+        room = joined[0]
+        client.keys[key] = room.key
+        log.info("chat %s: the broadcaster joined from %s (socket.io)", room.name, client.peer)
+        return {"ok": True, "roomKey": room.name}
+
+    async def _close_room(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        client = self._client(sid)
+        if client is None:
+            return None
+        key = _stream_key(args[0] if args else None)
+        channel = await self._resolve_key(client, key)
+        if channel is None or key is None:
+            return {"ok": False, "error": "wrong stream key"}
+        joined = self._joined(client, key) or self._joined(client, channel)
+        if joined is None:
+            self._error(client, channel, ErrorCode.NOT_FOUND, "create_room first")
+            return {"ok": False}
+        room = joined[0]
+        self._emit("room-closed", {"room": room.name, "roomKey": room.name}, _sio_room(room.name))
+        client.keys.pop(key, None)
+        await self.sio.leave_room(client.sid, _sio_room(room.name))
+        self._leave(client, room.key, keep_sio_room=True)
+        return {"ok": True}
+
+    async def _resolve_key(self, client: _Client, key: str | None) -> str | None:
+        """The channel whose stream key ``key`` is; a refusal goes to the client."""
+        try:
+            channel = await self.platform.resolve(key) if key is not None else None
+        except DatabaseUnavailable:
+            self._error(client, None, ErrorCode.UNAVAILABLE, "chat is unavailable right now")
+            return None
+        if channel is None:
+            log.warning("socket.io %s: refused: wrong stream key", client.peer)
+            self._error(client, None, ErrorCode.NOT_ALLOWED, "wrong stream key")
+        return channel
+
+
+def _wake(sock: Any) -> None:
+    """End the long-poll GET waiting on engine.io socket ``sock`` (an empty answer)."""
+    queue = getattr(sock, "queue", None)
+    if isinstance(queue, asyncio.Queue):
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(None)
+
+
+def _sio_room(room: str) -> str:
+    return "room:" + room.lower()

@@ -1,0 +1,295 @@
+"""Several nodes: two real ``strom serve`` processes share one database (an SQLite file in
+WAL mode, which several processes may open) and one Redis (the server on this machine,
+127.0.0.1:6379), with a key prefix of their own per test so runs do not collide. People
+chat on either node and see one room; a ban on one node applies on the other. Then the bus
+itself: viewer counts summed over nodes, and reconnection after Redis drops it.
+
+Redis unreachable: the tests fail in CI and are skipped elsewhere, saying why."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from strom.chat.events import LikesAdded, RoomEvent, ViewerCount
+from strom.chat.redis_bus import RedisBus
+from strom.store import Argon2Params, Store, User
+from tests.chat.conftest import PASSWORD, WAIT, Person
+
+REDIS_URL = os.environ.get("STROM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parents[2]
+START_WAIT = 30.0  # seconds for a node to start (imports, database, Redis)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The test Redis, if it answers (CI: it must)."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        message = f"Redis at {REDIS_URL} is unreachable ({exc}): start redis-server"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+@dataclass
+class Node:
+    """One ``strom serve`` process (what :class:`Person` needs of a server: the HTTP port
+    and the session secret)."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    secret: bytes
+    log: list[str] = field(default_factory=list)
+    http_port: int = 0
+    redis_up: asyncio.Event = field(default_factory=asyncio.Event)
+    _reader: asyncio.Task[None] | None = None
+
+    async def _read(self, up: asyncio.Future[int]) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.log.append(line)
+            found = re.search(r"is up: http://127\.0\.0\.1:(\d+)/", line)
+            if found and not up.done():
+                up.set_result(int(found.group(1)))
+            if "redis" in line and "connected" in line:
+                self.redis_up.set()
+        if not up.done():
+            up.set_exception(AssertionError(f"node {self.name} exited:\n" + "\n".join(self.log)))
+
+    async def started(self) -> Node:
+        up: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.get_running_loop().create_task(self._read(up))
+        async with asyncio.timeout(START_WAIT):
+            self.http_port = await up
+            await self.redis_up.wait()
+        return self
+
+    async def stop(self) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(15):
+                code = await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            code = await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+async def start_node(name: str, tmp: Path, database: str, secret: str, prefix: str) -> Node:
+    args = [
+        sys.executable, "-m", "strom", "serve",
+        "--host", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0",
+        "--data-dir", str(tmp / name), "--database-url", database,
+        "--secret-key", secret, "--redis-url", REDIS_URL, "--redis-prefix", prefix,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STROM_")}
+    process = await asyncio.create_subprocess_exec(
+        *args, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    return Node(name, process, secret.encode())
+
+
+@dataclass
+class Site:
+    a: Node
+    b: Node
+    users: dict[str, User]
+    people: list[Person] = field(default_factory=list)
+
+    def person(self, node: Node, username: str | None = None) -> Person:
+        person = Person(node, self.users[username] if username else None)  # type: ignore[arg-type]
+        self.people.append(person)
+        return person
+
+
+@pytest.fixture
+async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    store = await Store.open(database, argon2=Argon2Params.cheap())
+    try:
+        await store.migrate()
+        users = {
+            name: (await store.create_user(name, PASSWORD))[0] for name in ("Streamer", "viewer")
+        }
+    finally:
+        await store.close()
+    secret = secrets.token_hex(32)
+    prefix = f"strom-test-{secrets.token_hex(4)}"
+    nodes = [await start_node(n, tmp_path, database, secret, prefix) for n in ("a", "b")]
+    try:
+        a, b = await asyncio.gather(*(node.started() for node in nodes))
+        found = Site(a, b, users)
+        yield found
+        for person in found.people:
+            await person.close()
+    finally:
+        codes = [await node.stop() for node in nodes]
+    assert codes == [0, 0], "a node did not stop cleanly"
+
+
+async def test_two_nodes_share_one_room(site: Site) -> None:
+    guest_a = await site.person(site.a).join("streamer")
+    viewer_a = await site.person(site.a, "viewer").join("streamer")
+    guest_b = await site.person(site.b).join("Streamer")
+    owner_b = await site.person(site.b, "Streamer").join("streamer")
+
+    # A message typed on node A reaches a viewer on node B, and the other way round.
+    await guest_a.say("hello from A")
+    message = await guest_b.next("message", text="hello from A")
+    assert message["user"] == guest_a.welcome["permissions"]["name"]
+    assert message["guest"]
+    await owner_b.say("hi from B")
+    assert (await viewer_a.next("message", text="hi from B"))["badges"] == ["owner"]
+
+    # Likes on A are counted on B.
+    for _ in range(3):
+        await guest_a.send("like")
+    total = 0
+    while total < 3:
+        total = (await guest_b.next("likes"))["total"]
+    assert total == 3
+
+    # The owner on B bans a user who is on A: A knows at once, and refuses their next message.
+    await owner_b.send("ban", user="viewer", reason="spam")
+    assert await viewer_a.next("ban", user="viewer")
+    permissions = await viewer_a.next("permissions")
+    assert permissions["banned"]
+    await viewer_a.say("can I still talk?", nonce="v1")
+    refused = await viewer_a.error("banned")
+    assert refused["nonce"] == "v1"
+    await guest_a.say("after the ban")
+    await guest_b.next("message", text="after the ban")
+    assert not [m for m in guest_b.seen("message") if m["text"] == "can I still talk?"]
+
+    # Someone joining on B later gets the history both nodes wrote.
+    late = await site.person(site.b).join("streamer")
+    texts = [m["text"] for m in late.welcome["history"]]
+    assert texts == ["hello from A", "hi from B", "after the ban"]
+
+
+# --- the bus between two nodes, in one process --------------------------------------------
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.events: list[RoomEvent] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, event: RoomEvent) -> None:
+        self.events.append(event)
+        self.arrived.set()
+
+    async def until(self, check: Callable[[list[RoomEvent]], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not check(self.events):
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def viewers(events: list[RoomEvent]) -> int | None:
+    counts = [e.count for e in events if isinstance(e, ViewerCount)]
+    return counts[-1] if counts else None
+
+
+@pytest.fixture
+async def buses(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    prefix = f"strom-test-{secrets.token_hex(4)}"
+    opened: list[RedisBus] = []
+
+    async def make(**kwargs: Any) -> RedisBus:
+        bus = RedisBus(redis_url, prefix=prefix, **kwargs)
+        await bus.start()
+        async with asyncio.timeout(WAIT):
+            await bus.wait_connected()
+        opened.append(bus)
+        return bus
+
+    yield make
+    for bus in opened:
+        await bus.close()
+
+
+async def test_viewer_counts_are_summed_over_the_nodes(buses: Callable[..., Any]) -> None:
+    a: RedisBus = await buses(viewer_refresh=0.2)
+    b: RedisBus = await buses(viewer_refresh=0.2)
+    on_a, on_b = Collect(), Collect()
+    await a.subscribe("alice", on_a)
+    await b.subscribe("Alice", on_b)
+
+    a.publish("alice", ViewerCount(2))
+    b.publish("Alice", ViewerCount(3))
+    await on_a.until(lambda events: viewers(events) == 5)
+    await on_b.until(lambda events: viewers(events) == 5)
+    # A node that stops is no longer counted.
+    await a.close()
+    await on_b.until(lambda events: viewers(events) == 3)
+
+
+async def test_bus_reconnects_after_redis_drops_it(
+    buses: Callable[..., Any], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="strom.chat.redis_bus")
+    a: RedisBus = await buses()
+    b: RedisBus = await buses()
+    on_b = Collect()
+    await b.subscribe("alice", on_b)
+    await b.subscribe("bob", Collect())
+
+    lost = asyncio.Event()
+    watch = _Watch("connection lost", lost)
+    logging.getLogger("strom.chat.redis_bus").addHandler(watch)
+    admin = Redis.from_url(redis_url)
+    try:
+        for client in await admin.client_list():
+            if client.get("name") == f"strom-{b.node_id}":
+                await admin.client_kill_filter(_id=client["id"])
+    finally:
+        await admin.aclose()
+    try:
+        async with asyncio.timeout(WAIT):
+            await lost.wait()
+    finally:
+        logging.getLogger("strom.chat.redis_bus").removeHandler(watch)
+    # Events published while B was away are lost; once it is back, they flow again.
+    async with asyncio.timeout(WAIT):
+        while not on_b.events:
+            a.publish("alice", LikesAdded(1))
+            await asyncio.sleep(0.1)
+    assert b.connected
+    assert sum("connected" in r.message for r in caplog.records) >= 3  # a, b, b again
+
+
+class _Watch(logging.Handler):
+    """Sets ``event`` when a log line containing ``text`` is written."""
+
+    def __init__(self, text: str, event: asyncio.Event) -> None:
+        super().__init__()
+        self.text = text
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
