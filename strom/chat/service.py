@@ -266,7 +266,7 @@ class ChatService:
                 for b in bans
             },
             history=[_posted(name, moderators, m) for m in history],
-            viewers=channel.viewers if channel is not None else 0,
+            viewers=channel.viewers if channel is not None and channel.live else 0,
         )
         log.debug("chat %s: opened (%d messages of history)", name, len(history))
         return room
@@ -575,7 +575,7 @@ class ChatService:
             await asyncio.sleep(VIEWER_POLL_SECONDS)
             for room in list(self.rooms.values()):
                 channel = self.registry.get(room.name)
-                count = channel.viewers if channel is not None else 0
+                count = channel.viewers if channel is not None and channel.live else 0
                 if count != room.published_viewers:
                     room.published_viewers = count
                     self.bus.publish(room.name, ViewerCount(count))

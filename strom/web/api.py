@@ -13,6 +13,7 @@ from aiohttp import web
 from strom.settings import valid_channel_name
 from strom.store import StoreError
 from strom.web.auth import get_session, json_error
+from strom.web.follows import followed_channels
 from strom.web.openapi import document
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class Api:
         r.add_patch("/api/v1/me/channel", self.update_channel)
         r.add_post("/api/v1/me/stream-key", self.reset_key)
         r.add_get("/api/v1/me/health", self.health)
+        r.add_get("/api/v1/me/following", self.following)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(document())
@@ -172,6 +174,12 @@ class Api:
     async def health(self, request: web.Request) -> web.Response:
         username = await self._user(request)
         return web.json_response(self.server.platform.health(username))
+
+    async def following(self, request: web.Request) -> web.Response:
+        """Followed channels, live ones first: what the pages poll for go-live toasts."""
+        username = await self._user(request)
+        channels = await followed_channels(self.server, username)
+        return web.json_response({"channels": channels}, headers={"Cache-Control": "no-store"})
 
 
 def _json_http(status: int, reason: str) -> web.HTTPException:

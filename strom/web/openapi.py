@@ -88,6 +88,24 @@ _HEALTH = {
 }
 
 
+_FOLLOWED = {
+    "type": "object",
+    "description": "A followed channel. Live: the directory card's fields as well.",
+    "required": ["username", "live"],
+    "properties": {
+        "username": {"type": "string"},
+        "live": {"type": "boolean"},
+        "title": {"type": "string"},
+        "category": {"oneOf": [{"$ref": "#/components/schemas/CategoryRef"}, {"type": "null"}]},
+        "viewers": {"type": "integer", "minimum": 0},
+        "started_at": {"type": ["number", "null"]},
+        "thumbnail_url": {"type": ["string", "null"]},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+    },
+}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -116,6 +134,7 @@ def document() -> dict[str, Any]:
                 "Stream": _STREAM,
                 "Channel": _CHANNEL,
                 "Health": _HEALTH,
+                "FollowedChannel": _FOLLOWED,
             },
         },
         "paths": {
@@ -285,6 +304,27 @@ def document() -> dict[str, Any]:
                     "security": _AUTH,
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Health"}),
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/v1/me/following": {
+                "get": {
+                    "summary": "The channels you follow, live ones first (most viewers first)",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["channels"],
+                                "properties": {
+                                    "channels": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/FollowedChannel"},
+                                    }
+                                },
+                            }
+                        ),
                         **_errors(401),
                     },
                 }

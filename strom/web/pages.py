@@ -1,4 +1,5 @@
-"""Server-rendered pages: directory, categories, channel, sign-up/log-in, dashboard, admin."""
+"""Server-rendered pages: directory, categories, channel, following, sign-up/log-in, dashboard,
+admin."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from strom.settings import valid_channel_name
 from strom.store import StoreError
 from strom.web.auth import RateLimiter, get_session, login, logout
+from strom.web.follows import followed_channels
 from strom.web.render import render
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class Pages:
         r.add_post("/dashboard/stream-key", self.regenerate_key)
         r.add_post("/dashboard/tokens", self.create_token)
         r.add_post("/dashboard/tokens/{id}/revoke", self.revoke_token)
+        r.add_get("/following", self.following)
         r.add_get("/admin", self.admin)
         r.add_post("/admin/streams/{username}/stop", self.admin_stop)
         r.add_get("/live/{channel}", self.watch)
@@ -144,7 +147,26 @@ class Pages:
             return self.error(request, 404, f"There is no channel called {name}.")
         if view["username"] != name:
             raise web.HTTPFound(f"/{view['username']}")
-        return render(request, "channel.html", channel=view)
+        session = get_session(request)
+        store = self.server.store
+        following = (
+            session.logged_in
+            and session.username is not None
+            and store is not None
+            and session.username.lower() != name.lower()
+            and await store.is_following(session.username, name)
+        )
+        return render(request, "channel.html", channel=view, following=following)
+
+    async def following(self, request: web.Request) -> web.Response:
+        username = await self._require_user(request)
+        channels = await followed_channels(self.server, username, last_live=True)
+        return render(
+            request,
+            "following.html",
+            live=[c for c in channels if c["live"]],
+            offline=[c for c in channels if not c["live"]],
+        )
 
     async def watch(self, request: web.Request) -> web.Response:
         name = request.match_info["channel"]

@@ -1,178 +1,36 @@
-"""The site's pages in headless Chromium, against a stand-in server: the templates rendered
-with sample contexts (tests/web/samples.py), /static, and fake API endpoints whose answers
-each test sets. Checks what the page scripts do without a reload (directory, channel page,
-dashboard), that no page overflows a phone screen, and saves screenshots of every page at
-1280x720 and 390x844 to test-artifacts/pages-*.png."""
+"""The site's pages in headless Chromium, against a stand-in server (tests/e2e/fake_site.py):
+the templates rendered with sample contexts (tests/web/samples.py), /static, and fake API
+endpoints whose answers each test sets. Checks what the page scripts do without a reload
+(directory, channel page, dashboard), that no page overflows a phone screen, and saves
+screenshots of every page at 1280x720 and 390x844 to test-artifacts/pages-*.png."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
-import weakref
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+import time
 
 import pytest
-import pytest_asyncio
-from aiohttp import WSCloseCode, web
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.e2e.browser import ARTIFACTS, PageLog, launch_chromium, require_chromium
+from tests.e2e.browser import PageLog
+from tests.e2e.fake_site import (
+    DESKTOP,
+    PHONE,
+    FakeSite,
+    browser,
+    open_page,
+    page,
+    refresh,
+    shoot,
+    site,
+)
 from tests.web import samples
-from tests.web.samples import CSRF, NEW_KEY, PAGES, XSS_TEXT, XSS_TITLE
+from tests.web.samples import CSRF, NEW_KEY, XSS_TEXT, XSS_TITLE
+
+__all__ = ["browser", "page", "site"]  # fixtures
 
 # One Chromium for the whole module (these pages need no fresh browser, only fresh pages).
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
-
-STATIC = samples.TEMPLATES.parent / "static"
-PHONE = ViewportSize(width=390, height=844)
-DESKTOP = ViewportSize(width=1280, height=720)
-HUES = [262, 330, 190, 140, 25, 220]
-# The policy the app sends with every page (strom/web/render.py): no inline anything.
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-    "connect-src 'self' ws: wss:; style-src 'self'; worker-src 'self' blob:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-
-
-def thumbnail_svg(name: str, version: str) -> str:
-    """A stand-in video frame: a gradient, a horizon and the channel's name."""
-    hue = HUES[sum(map(ord, name + version)) % len(HUES)]
-    return (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180">'
-        f'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
-        f'<stop offset="0" stop-color="hsl({hue} 70% 55%)"/>'
-        f'<stop offset="1" stop-color="hsl({(hue + 60) % 360} 60% 20%)"/></linearGradient></defs>'
-        '<rect width="320" height="180" fill="url(#g)"/>'
-        '<path d="M0 130 L70 90 L120 115 L190 60 L260 105 L320 80 L320 180 L0 180z" '
-        'fill="rgb(0 0 0 / 0.35)"/>'
-        '<circle cx="250" cy="45" r="18" fill="rgb(255 255 255 / 0.7)"/>'
-        "</svg>"
-    )
-
-
-@dataclass
-class FakeSite:
-    """What the stand-in API answers; tests change these between refreshes."""
-
-    streams: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(samples.STREAMS))
-    channel: dict[str, Any] = field(default_factory=samples.channel)
-    health: dict[str, Any] = field(default_factory=lambda: {"live": False, "warnings": []})
-    patch_status: int = 200
-    patch_error: str = ""
-    patches: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
-    base_url: str = ""
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-
-async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
-    env = samples.environment()
-    sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-
-    async def page(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in PAGES:
-            raise web.HTTPNotFound
-        template, context = PAGES[name]
-        html = env.get_template(template).render(**context)
-        headers = {"Content-Security-Policy": CSP}
-        return web.Response(text=html, content_type="text/html", headers=headers)
-
-    async def thumb(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        version = request.query.get("v", "1")
-        return web.Response(text=thumbnail_svg(name, version), content_type="image/svg+xml")
-
-    async def streams(request: web.Request) -> web.Response:
-        return web.json_response({"streams": site.streams, "total": len(site.streams)})
-
-    async def channel(request: web.Request) -> web.Response:
-        return web.json_response(site.channel)
-
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response(site.health)
-
-    async def patch_channel(request: web.Request) -> web.Response:
-        site.patches.append((await request.json(), request.headers.get("X-CSRF-Token")))
-        if site.patch_status != 200:
-            return web.json_response({"error": site.patch_error}, status=site.patch_status)
-        return web.json_response(site.channel)
-
-    async def live_ws(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        sockets.add(ws)
-        await ws.send_str(json.dumps({"type": "offline"}))
-        async for _ in ws:
-            pass
-        return ws
-
-    async def close_sockets(_app: web.Application) -> None:
-        for ws in list(sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-
-    app = web.Application()
-    app.router.add_get("/_pages/{name}", page)
-    app.router.add_get("/thumbs/{name}.svg", thumb)
-    app.router.add_get("/api/v1/streams", streams)
-    app.router.add_get("/api/v1/channels/{name}", channel)
-    app.router.add_get("/api/v1/me/health", health)
-    app.router.add_patch("/api/v1/me/channel", patch_channel)
-    app.router.add_get("/live/{name}/ws", live_ws)
-    app.router.add_static("/static", STATIC)
-    app.on_shutdown.append(close_sockets)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    host, port = runner.addresses[0][:2]
-    site.base_url = f"http://{host}:{port}"
-    try:
-        yield site
-    finally:
-        await runner.cleanup()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as playwright:
-        chromium = await launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Browser, page_log: PageLog) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport=DESKTOP)
-    new_page = await context.new_page()
-    page_log.attach(new_page)
-    try:
-        yield new_page
-    finally:
-        await context.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def site() -> AsyncIterator[FakeSite]:
-    async for running in serve(FakeSite()):
-        yield running
-
-
-async def open_page(page: Page, site: FakeSite, name: str) -> None:
-    await page.goto(site.url(f"/_pages/{name}"))
-    await page.wait_for_load_state("networkidle")
-
-
-async def refresh(page: Page) -> None:
-    await page.evaluate("() => window.stromPage.refresh()")
 
 
 async def card_texts(page: Page) -> dict[str, dict[str, str]]:
@@ -191,11 +49,6 @@ async def card_texts(page: Page) -> dict[str, dict[str, str]]:
             }]))"""
     )
     return result
-
-
-async def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"pages-{name}.png"), full_page=full_page)
 
 
 # --- directory -------------------------------------------------------------------------
@@ -217,6 +70,7 @@ async def test_directory_updates_in_place(page: Page, page_log: PageLog, site: F
     alice = site.streams[0]
     alice.update(viewers=2000, title="New title", thumbnail_url="/thumbs/alice.svg?v=2")
     dave = samples.stream("dave", f"dave says {XSS_TEXT}", 5000, category=samples.CHESS)
+    dave["started_at"] = time.time() - 1800  # from now: samples.NOW is import time
     site.streams = [dave, alice, *site.streams[2:]]
     await refresh(page)
     await page.wait_for_function(
@@ -255,7 +109,11 @@ async def test_directory_updates_in_place(page: Page, page_log: PageLog, site: F
     assert not await page.locator("[data-role=empty]").is_visible()
     assert list(await card_texts(page)) == ["dave"]
     assert await page.evaluate("() => window.notReloaded") is True
-    assert set(requests) == {site.url("/api/v1/streams?sort=viewers")}
+    # (and the go-live notices' poll: this visitor is logged in)
+    assert set(requests) == {
+        site.url("/api/v1/streams?sort=viewers"),
+        site.url("/api/v1/me/following"),
+    }
     assert page_log.errors == []
 
 
@@ -278,7 +136,7 @@ async def test_channel_page_updates_without_reload(
         category={"slug": "just-chatting", "name": "Just Chatting"},
         live=True,
         viewers=1,
-        started_at=samples.NOW - 65,
+        started_at=time.time() - 65,
     )
     await refresh(page)
     assert await page.locator("[data-role=title]").inner_text() == "Endgame study"
@@ -397,8 +255,8 @@ async def test_dashboard_saves_stream_info_and_shows_health(
 
 SCREENSHOTS = [
     "directory", "directory-empty", "category-page", "search-no-results", "categories",
-    "channel-live", "channel-offline", "dashboard", "dashboard-new-secrets", "login",
-    "register", "admin", "error-404",
+    "channel-live", "channel-offline", "channel-following", "following", "following-empty",
+    "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
 ]  # fmt: skip
 
 

@@ -40,6 +40,7 @@ class SampleSession:
 
 ANONYMOUS = SampleSession()
 ALICE = SampleSession(logged_in=True, username="alice", is_admin=True)
+BOB = SampleSession(logged_in=True, username="bob_builds")
 HOSTILE_USER = SampleSession(logged_in=True, username=XSS_TEXT)
 
 
@@ -167,6 +168,16 @@ def dashboard(**overrides: Any) -> dict[str, Any]:
     return context
 
 
+FOLLOWING_LIVE = [
+    {**STREAMS[0], "live": True},
+    {**STREAMS[1], "live": True},
+]
+FOLLOWING_OFFLINE = [
+    {"username": "dave", "live": False, "title": "Chess club", "last_live_at": NOW - 86400 * 3},
+    {"username": "erin", "live": False, "title": XSS_TITLE, "last_live_at": NOW - 600},
+    {"username": "newcomer", "live": False, "title": "", "last_live_at": None},
+]
+
 ADMIN_STREAMS = [
     {
         "username": s["username"],
@@ -208,6 +219,19 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "categories": ("categories.html", common(ANONYMOUS, "/categories", categories=CATEGORIES)),
     "channel-live": ("channel.html", common(ANONYMOUS, "/alice", channel=channel())),
     "channel-offline": ("channel.html", common(ALICE, "/alice", channel=OFFLINE_CHANNEL)),
+    "channel-following": (
+        "channel.html",
+        common(BOB, "/alice", channel=channel(), following=True),
+    ),
+    "channel-not-following": (
+        "channel.html",
+        common(HOSTILE_USER, "/alice", channel=OFFLINE_CHANNEL, following=False),
+    ),
+    "following": (
+        "following.html",
+        common(BOB, "/following", live=FOLLOWING_LIVE, offline=FOLLOWING_OFFLINE),
+    ),
+    "following-empty": ("following.html", common(BOB, "/following", live=[], offline=[])),
     "dashboard": ("dashboard.html", common(ALICE, "/dashboard", **dashboard())),
     "dashboard-new-secrets": (
         "dashboard.html",

@@ -391,6 +391,123 @@ def test_watch_page_renders_with_only_a_channel_name() -> None:
     assert "Log in" in html
 
 
+def test_channel_page_chat_panel() -> None:
+    result = page("channel-live")
+    root = result.dom.one(data_channel_page=None)
+    chat = root.one("aside", data_chat=None)
+    assert chat.get("data-ws-path") == "/chat/alice/ws"
+    assert chat.get("data-login-url") == "/login?next=/alice"
+    assert chat.get("data-logged-in") == "false"
+    assert chat.get("data-can-moderate") == "false"  # the socket's welcome decides
+    log = chat.one("ol", data_chat_role="log")
+    assert (log.get("role"), log.get("aria-live")) == ("log", "polite")
+    assert log.children == []  # messages come from the socket, drawn by chat.js
+    text = chat.one("input", data_chat_role="input")
+    assert text.get("maxlength") == "500"
+    assert "disabled" in text.attrs  # until the socket says this visitor may write
+    assert chat.one(data_chat_role="status").get("role") == "alert"
+    like = chat.one("button", data_chat_role="like")
+    assert like.one(data_chat_role="likes").text() == "0"
+    assert like.get("data-bursts") == "0"
+    # Moderation tools and the message menu exist but are hidden until permitted.
+    for role in ("mod", "menu"):
+        assert "hidden" in chat.one(data_chat_role=role).attrs
+    mod = chat.one(data_chat_role="mod")
+    for mode in (
+        "slow_mode_on",
+        "slow_mode",
+        "followers_only",
+        "followers_min_minutes",
+        "block_links",
+        "require_account",
+    ):
+        assert mod.one("input", data_mode=mode)
+    assert mod.one("textarea", data_chat_role="words")
+    assert "owner-only" in (mod.one("form", data_chat_role="mods-form").get("class") or "")
+    for action in ("delete", "timeout", "ban", "clear", "modlog", "toggle-mod", "like"):
+        assert chat.find_all(data_chat_action=action), action
+    # The chat's forms are the script's: nothing is ever POSTed by them.
+    assert all(f.get("method") is None for f in chat.find_all("form"))
+    # The chat does not reuse the page's data-role names (channel.js owns those).
+    assert not chat.find_all(data_role=None)
+    assert len(root.find_all(data_role="viewers")) == 1
+    assert "/static/chat.js" in [s.get("src") for s in result.dom.find_all("script")]
+
+
+def test_chat_panel_paths_are_url_encoded() -> None:
+    result = render("channel.html", samples.common(channel=samples.channel(username=XSS_TEXT)))
+    chat = result.dom.one("aside", data_chat=None)
+    quoted = "%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"
+    assert chat.get("data-channel") == XSS_TEXT
+    assert chat.get("data-ws-path") == f"/chat/{quoted}/ws"
+    assert chat.get("data-login-url") == f"/login?next=/{quoted}"
+    assert not result.dom.find_all("img")
+
+
+def test_follow_button_for_each_visitor() -> None:
+    # Logged out: a link to log in that comes back here.
+    anonymous = page("channel-live").dom.one(data_channel_page=None)
+    link = anonymous.one("a", class_="follow-button")
+    assert link.get("href") == "/login?next=/alice"
+    assert "Follow" in link.text()
+    assert not anonymous.find_all("button", data_follow=None)
+    # Logged in and following / not following: a toggle for the follow endpoint.
+    following = page("channel-following").dom.one("button", data_follow=None)
+    assert following.get("data-follow-api") == "/api/v1/channels/alice/follow"
+    assert following.get("aria-pressed") == "true"
+    assert following.one(data_role="follow-label").text() == "Following"
+    not_following = page("channel-not-following").dom.one("button", data_follow=None)
+    assert not_following.get("aria-pressed") == "false"
+    assert not_following.one(data_role="follow-label").text() == "Follow"
+    # The streamer on their own channel: no follow button, a way to the dashboard.
+    own = page("channel-offline").dom.one(data_channel_page=None)
+    assert not own.find_all(class_="follow-button")
+    assert own.find_all("a", href="/dashboard")
+    # The follower count stays where channel.js updates it.
+    assert page("channel-following").dom.one(data_role="followers").text() == "42"
+
+
+def test_following_page_lists_live_channels_first() -> None:
+    result = page("following")
+    live = result.dom.one("ul", class_="following-live")
+    cards = [c for c in live.children if isinstance(c, Element)]
+    assert [c.get("data-username") for c in cards] == ["alice", "bob_builds"]
+    assert cards[0].one(data_role="viewers").text() == "1,234"
+    assert cards[0].one("img", data_role="thumbnail").get("src") == "/thumbs/alice.svg"
+    assert cards[1].one(data_role="title").text() == XSS_TITLE
+    rows = result.dom.one("ul", class_="channel-list").find_all("li")
+    assert [r.get("data-username") for r in rows] == ["dave", "erin", "newcomer"]
+    assert rows[0].one("a").get("href") == "/dave"
+    assert rows[0].one("time").get("data-ago") == str(samples.NOW - 86400 * 3)
+    assert rows[1].one(class_="channel-row-title").text() == XSS_TITLE
+    assert "Not live yet" in rows[2].text()
+    assert "2 live · 5 channels you follow" in result.body_text()
+    # Live cards come before the offline list.
+    order = [el.get("class") for el in result.dom.iter() if el.tag == "ul" and el.get("class")]
+    assert order.index("stream-grid following-live") < order.index("channel-list")
+    nav = result.dom.one("nav", class_="site-nav")
+    assert nav.one("a", href="/following").get("aria-current") == "page"
+
+
+def test_following_page_empty() -> None:
+    result = page("following-empty")
+    empty = result.dom.one(class_="empty-state")
+    assert "You don't follow anyone yet" in empty.text()
+    assert empty.find_all("a", href="/")
+    assert not result.dom.find_all("ul", class_="channel-list")
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_logged_in_pages_load_go_live_notices(name: str) -> None:
+    _, context = PAGES[name]
+    result = page(name)
+    scripts = [s.get("src") for s in result.dom.find_all("script")]
+    nav = {a.get("href") for a in result.dom.one("nav", class_="site-nav").find_all("a")}
+    logged_in = context["session"].logged_in
+    assert ("/static/notify.js" in scripts) == logged_in
+    assert ("/following" in nav) == logged_in
+
+
 # --- dashboard -------------------------------------------------------------------------
 
 

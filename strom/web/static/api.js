@@ -54,8 +54,9 @@ export class Poller {
     this.timer = 0;
     this.running = null;
     this.failing = false;
+    this.stopped = false;
     document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) this.now();
+      if (!document.hidden && !this.stopped) this.now();
     });
   }
 
@@ -64,8 +65,15 @@ export class Poller {
     return this;
   }
 
+  /** No more runs (a run in progress finishes). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
   schedule() {
     clearTimeout(this.timer);
+    if (this.stopped) return;
     this.timer = setTimeout(() => {
       if (document.hidden) return; // visibilitychange restarts us
       this.now();

@@ -1,8 +1,9 @@
 // The channel page (/{username}): keeps the title, description, category, viewer count,
-// uptime and live state current without a reload, from /api/v1/channels/{username}.
-// The player (player.js) looks after the video itself. Text goes in with textContent only.
+// uptime and live state current without a reload, from /api/v1/channels/{username}, and
+// runs the Follow button (POST / DELETE /api/v1/channels/{username}/follow). The player
+// (player.js) looks after the video, chat.js the chat. Text goes in with textContent only.
 
-import { fetchJson, Poller } from "./api.js";
+import { ApiError, fetchJson, Poller } from "./api.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
 
 class ChannelPage {
@@ -85,11 +86,63 @@ class ChannelPage {
   }
 }
 
+// Follow / Unfollow. Logged-out visitors get a plain link to /login?next= instead.
+class FollowButton {
+  constructor(button, page) {
+    this.button = button;
+    this.page = page;
+    this.label = button.querySelector('[data-role="follow-label"]');
+    this.status = page.role("follow-status");
+    this.busy = false;
+    button.addEventListener("click", () => this.toggle());
+    button.addEventListener("pointerenter", () => this.hover(true));
+    button.addEventListener("pointerleave", () => this.hover(false));
+  }
+
+  get following() {
+    return this.button.getAttribute("aria-pressed") === "true";
+  }
+
+  show(following) {
+    this.button.setAttribute("aria-pressed", String(following));
+    this.label.textContent = following ? "Following" : "Follow";
+  }
+
+  // "Following" reads "Unfollow" under the pointer, as on Twitch.
+  hover(inside) {
+    if (this.following && !this.busy) this.label.textContent = inside ? "Unfollow" : "Following";
+  }
+
+  async toggle() {
+    if (this.busy) return;
+    this.busy = true;
+    this.button.disabled = true;
+    if (this.status) this.status.textContent = "";
+    const follow = !this.following;
+    try {
+      const data = await fetchJson(this.button.dataset.followApi, { method: follow ? "POST" : "DELETE" });
+      this.show(Boolean(data?.following));
+      if (typeof data?.followers === "number") this.page.show({ follower_count: data.followers });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+        return;
+      }
+      if (this.status) this.status.textContent = err instanceof ApiError ? err.message : "Could not reach the server";
+    } finally {
+      this.busy = false;
+      this.button.disabled = false;
+    }
+  }
+}
+
 function boot() {
   const root = document.querySelector("[data-channel-page]");
   if (!root) return;
   const page = new ChannelPage(root);
   page.poller.start();
+  const follow = root.querySelector("button[data-follow]");
+  if (follow) new FollowButton(follow, page);
   window.stromPage = Object.freeze({ refresh: () => page.poller.now() });
 }
 
