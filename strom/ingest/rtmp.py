@@ -12,7 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.rtmp_play import RtmpPlayer
@@ -100,13 +100,14 @@ class RtmpConnection(asyncio.Protocol):
     # -- transport callbacks ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport (asyncio's or uvloop's, which does not subclass
+        # asyncio.Transport): it has write, pause_reading and get_write_buffer_size.
+        self._transport = cast("asyncio.Transport", transport)
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if len(self._server.connections) >= self._config.max_connections:
             log.warning("rtmp#%d %s refused: too many connections", self.id, self._peer)
-            transport.abort()
+            self._transport.abort()
             return
         self._server.connections.add(self)
         log.debug("rtmp#%d connection from %s", self.id, self._peer)
