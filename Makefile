@@ -8,8 +8,8 @@ serve:
 	.venv/bin/strom serve $(ARGS)
 
 lint:
-	.venv/bin/ruff check strom tests
-	.venv/bin/ruff format --check strom tests
+	.venv/bin/ruff check strom tests bench
+	.venv/bin/ruff format --check strom tests bench
 	.venv/bin/mypy
 
 test:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import shlex
 import sys
@@ -70,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="SO_RCVLOWAT (bytes) of the bulk viewers",
     )
     p.add_argument(
+        "--server-loop",
+        default=o.server_loop,
+        choices=["", "auto", "uvloop", "asyncio"],
+        help="Strom's event loop (STROM_EVENT_LOOP); default: the server's own default",
+    )
+    p.add_argument(
+        "--gen-loop",
+        default=o.gen_loop,
+        choices=["auto", "uvloop", "asyncio"],
+        help="the generator's event loop (auto: uvloop when installed)",
+    )
+    p.add_argument("--repeat", type=int, default=o.repeat, help="compare: rounds (median ratios)")
+    p.add_argument(
         "--profile",
         default="",
         help="py-spy the server during the steps with these viewer counts (e.g. 1000)",
@@ -99,6 +111,9 @@ def options(args: argparse.Namespace) -> run.Options:
         joins=args.joins,
         gen_procs=args.gen_procs,
         probes=args.probes,
+        repeat=args.repeat,
+        server_loop=args.server_loop,
+        gen_loop=args.gen_loop,
         bulk_lowat=args.bulk_lowat,
         profile_at=tuple(int(x) for x in args.profile.split(",") if x.strip()),
         bframes=2 if args.bframes else 0,
@@ -149,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in todo:
         print(f"== {name}: {SCENARIOS[name]}", flush=True)
         try:
-            result = asyncio.run(runners[name]())
+            result = run.run_loop(runners[name](), opts.gen_loop)
         except run.NginxMissing as exc:
             print(f"bench: nginx-rtmp reference skipped: {exc}", file=sys.stderr)
             continue

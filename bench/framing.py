@@ -22,13 +22,16 @@ from strom.delivery.ws import OPCODE_BINARY, frame_message
 
 
 async def run(mode: str, viewers: int, seconds: float, size: int) -> float:
-    sockets: list[web.WebSocketResponse] = []
+    sockets: list[asyncio.Transport] = []
+    senders: list[web.WebSocketResponse] = []
     ready = asyncio.Event()
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
-        sockets.append(ws)
+        assert request.transport is not None
+        sockets.append(request.transport)
+        senders.append(ws)
         if len(sockets) == viewers:
             ready.set()
         async for _ in ws:
@@ -61,15 +64,14 @@ async def run(mode: str, viewers: int, seconds: float, size: int) -> float:
         start = time.process_time()
         if mode == "preframed":
             framed = frame_message(OPCODE_BINARY, payload)
-            for ws in sockets:
-                transport = ws._req.transport  # type: ignore[union-attr]
+            for transport in sockets:
                 transport.write(framed)
         else:
-            for ws in sockets:
+            for ws in senders:
                 await ws.send_bytes(payload)
         spent += time.process_time() - start
         await asyncio.sleep(1 / 30)
-    for ws in sockets:
+    for ws in senders:
         await ws.close()
     await asyncio.gather(*clients, return_exceptions=True)
     await http.close()
@@ -85,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     for mode in ("send_bytes", "preframed", "send_bytes", "preframed"):
         us = asyncio.run(run(mode, args.viewers, args.seconds, args.size))
-        print(f"{mode:>10}: {us:6.1f} µs CPU per message per viewer")  # noqa: T201
+        print(f"{mode:>10}: {us:6.1f} µs CPU per message per viewer")
 
 
 if __name__ == "__main__":

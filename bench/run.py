@@ -15,10 +15,10 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import profile
 from bench.media import MediaFile, MediaSpec, ensure_media, load_flv
@@ -36,6 +36,7 @@ from bench.stats import (
 from bench.viewers import LoopLag, ViewerGroup, ViewerRecord, run_group
 
 log = logging.getLogger("bench")
+T = TypeVar("T")
 
 #: a generator process at this share of a core or more is the limit, not the server
 GEN_SATURATED = 0.9
@@ -61,6 +62,11 @@ class Options:
     joins: int = 500
     gen_procs: int = 1
     probes: int = 50
+    #: Strom's --event-loop (auto, uvloop, asyncio); "" leaves the server's default
+    server_loop: str = ""
+    #: the generator's own event loop: auto (uvloop when installed), uvloop, asyncio
+    gen_loop: str = "auto"
+    repeat: int = 1
     #: py-spy the server during the measurement window of steps with this many viewers
     profile_at: tuple[int, ...] = ()
     bulk_lowat: int = 32 * 1024
@@ -130,7 +136,8 @@ async def session(
     server: ServerProcess
     if name == "strom":
         keys = channels or {"bench": "bench-" + secrets.token_hex(8)}
-        strom = StromProcess(workdir, keys, host=opts.host, source=opts.strom_source)
+        env = {"STROM_EVENT_LOOP": opts.server_loop} if opts.server_loop else {}
+        strom = StromProcess(workdir, keys, host=opts.host, extra_env=env, source=opts.strom_source)
         await strom.start()
         server, rtmp_port, http_port = strom, strom.rtmp_port, strom.http_port
         metrics: tuple[str, int] | None = (opts.host, http_port)
@@ -200,7 +207,9 @@ async def run_workers(
         spec = tmp / f"worker{i}.json"
         out = tmp / f"worker{i}.pickle"
         out.unlink(missing_ok=True)
-        spec.write_text(json.dumps({"groups": [g.to_dict() for g in proc_groups]}))
+        spec.write_text(
+            json.dumps({"groups": [g.to_dict() for g in proc_groups], "loop": sess.opts.gen_loop})
+        )
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench", "worker", str(spec), str(out), cwd=ROOT
         )
@@ -330,6 +339,8 @@ def step_row(
         **analyze_group(records, sess.logs, window),
     }
     row["limits"] = limits(row, lag)
+    if sess.name == "strom" and row["server_loop_lag_max_ms"] is None:
+        row["limits"].append("no /metrics answer in the window (server too busy)")
     return row
 
 
@@ -411,20 +422,45 @@ async def scenario_viewers(opts: Options, server: str, kind: str, count: int) ->
 
 async def scenario_compare(opts: Options) -> dict[str, Any]:
     """The same number of viewers on Strom (WebSocket, RTMP play) and nginx-rtmp (RTMP
-    play), back to back in one session, so the ratios hold on a noisy machine."""
-    rows = []
-    notes = []
-    files = []
-    for server, kind in (("nginx", "rtmp"), ("strom", "ws"), ("strom", "rtmp")):
-        try:
-            result = await scenario_viewers(opts, server, kind, opts.viewers)
-        except NginxMissing as exc:
-            notes.append(f"nginx-rtmp reference skipped: {exc}")
-            continue
-        rows += result["rows"]
-        notes += result["notes"]
-        files += result["files"]
-    return {"rows": rows, "notes": notes, "ratios": ratios(rows), "files": files}
+    play), back to back in one session, so the ratios hold on a noisy machine;
+    ``--repeat`` rounds (the order rotating) give the median ratio of the rounds."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    files: list[Path] = []
+    runs: list[dict[str, Any]] = []
+    trio = [("nginx", "rtmp"), ("strom", "ws"), ("strom", "rtmp")]
+    for round_ in range(max(1, opts.repeat)):
+        order = trio[round_ % 3 :] + trio[: round_ % 3]
+        these = []
+        for server, kind in order:
+            try:
+                result = await scenario_viewers(opts, server, kind, opts.viewers)
+            except NginxMissing as exc:
+                notes.append(f"nginx-rtmp reference skipped: {exc}")
+                continue
+            except RuntimeError as exc:  # a server that did not start: keep the rest
+                notes.append(f"{server} {kind} round {round_ + 1} failed: {exc}"[:300])
+                continue
+            for row in result["rows"]:
+                row["label"] = f"round {round_ + 1}" if opts.repeat > 1 else ""
+            these += result["rows"]
+            notes += result["notes"]
+            files += result["files"]
+        rows += these
+        runs.append(ratios(these))
+    return {"rows": rows, "notes": notes, "ratios": median_ratios(runs), "files": files}
+
+
+def median_ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per comparison and metric, the median over rounds (a single round: itself)."""
+    out: dict[str, Any] = {}
+    for name in {k for run in runs for k in run}:
+        metrics = {m for run in runs for m in run.get(name, {})}
+        out[name] = {}
+        for metric in metrics:
+            values = [r[name][metric] for r in runs if r.get(name, {}).get(metric) is not None]
+            out[name][metric] = round(percentile(values, 50), 3) if values else None
+    return dict(sorted(out.items()))
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -460,9 +496,11 @@ async def scenario_publishers(opts: Options) -> dict[str, Any]:
         await asyncio.sleep(2)
         empty = sess.sampler.rss_kb("server", t0, time.monotonic())
         await sess.publish(keys, stagger=2.0 / n)
-        await asyncio.sleep(3)
+        # until the LL-HLS windows (6 segments of 2 s) are full: memory at steady state
+        await asyncio.sleep(15)
         base = await sess.idle_baseline()
         row = await viewer_step(sess, "ws", n, channels=list(keys), label="1 viewer/channel")
+        row["kb_per_viewer"] = None  # memory here is per channel, below
         frames_sent = sum(len(p.log) for p in sess.publishers)
         last = sess.sampler.samples[-1].metrics if sess.sampler.samples else {}
         frames_in = sum(c.get("frames_in", 0) for c in last.get("channels", []))
@@ -470,7 +508,7 @@ async def scenario_publishers(opts: Options) -> dict[str, Any]:
         row["publishers"] = {
             "count": n,
             "errors": sum(1 for p in sess.publishers if p.stats.error),
-            "server_cores_publishers_only": base.get("server_cores"),
+            "server_cores_publishers_only": _r(base.get("server_cores"), 3),
             "mb_per_channel": _r(
                 ((base.get("server_rss_kb") or 0) - (empty[1] if empty else 0)) / 1024 / n, 2
             ),
@@ -530,6 +568,19 @@ def _progress(row: dict[str, Any]) -> None:
     )
 
 
+def run_loop(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
+    """Run ``main`` on uvloop (``auto``: when installed) or asyncio's own loop."""
+    if loop != "asyncio":
+        try:
+            import uvloop  # noqa: PLC0415 - optional
+        except ImportError:
+            if loop == "uvloop":
+                raise
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def worker_main(spec_path: str, out_path: str) -> None:
     """``python -m bench worker SPEC OUT``: run the viewer groups of SPEC, pickle the
     records and this process's loop-lag samples to OUT."""
@@ -546,7 +597,7 @@ def worker_main(spec_path: str, out_path: str) -> None:
         lag.stop()
         return [r for rs in results for r in rs], list(lag.samples)
 
-    records, lag = asyncio.run(main())
+    records, lag = run_loop(main(), spec.get("loop", "auto"))
     tmp = Path(out_path + ".tmp")
     with tmp.open("wb") as f:
         pickle.dump({"records": records, "loop_lag": lag}, f)

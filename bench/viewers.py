@@ -23,6 +23,7 @@ import socket
 import time
 from array import array
 from dataclasses import dataclass, field
+from typing import cast
 
 from bench.http import HttpConnection
 from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
@@ -111,16 +112,16 @@ class _Throttle:
         self.t0 = 0.0
         self.paused = False
 
-    def after_read(self, transport: asyncio.BaseTransport, total: int, now: float) -> None:
+    def after_read(self, transport: asyncio.Transport, total: int, now: float) -> None:
         if not self.t0:
             self.t0 = now
         excess = total - self.burst - self.rate * (now - self.t0)
-        if excess > 0 and not self.paused and isinstance(transport, asyncio.ReadTransport):
+        if excess > 0 and not self.paused:
             self.paused = True
             transport.pause_reading()
             asyncio.get_running_loop().call_later(excess / self.rate, self._resume, transport)
 
-    def _resume(self, transport: asyncio.ReadTransport) -> None:
+    def _resume(self, transport: asyncio.Transport) -> None:
         self.paused = False
         if not transport.is_closing():
             transport.resume_reading()
@@ -152,8 +153,8 @@ class WsViewer(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, hence the cast
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.write(self._request)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -280,8 +281,8 @@ class RtmpViewer(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, hence the cast
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.write(self.client.start())
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -559,11 +560,11 @@ def _mark_slow(records: list[ViewerRecord], slow_count: int) -> None:
 
 
 def _mark_probes(records: list[ViewerRecord], probes: int) -> None:
-    """``probes`` exact viewers spread evenly over the healthy ones (slow viewers
-    always read as they are throttled)."""
+    """``probes`` exact viewers spread evenly over the healthy ones (slow viewers read
+    as they are throttled, and are no probes: their latency is their own doing)."""
     healthy = [r for r in records if not r.slow]
-    for rec in healthy:
-        rec.probe = probes < 0
+    for rec in records:
+        rec.probe = probes < 0 and not rec.slow
     if probes > 0:
         n = len(healthy)
         for k in range(min(probes, n)):

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from bench.publisher import SendLog
-from bench.run import split_groups
+from bench.run import median_ratios, ratios, split_groups
 from bench.stats import (
     SegmentSeen,
     Window,
@@ -153,3 +153,21 @@ def test_groups_split_over_worker_processes() -> None:
     assert all(p.start_at == 10.0 and p.join_window == 2.0 for p in flat)
     assert ViewerGroup.from_dict(g.to_dict()) == g
     assert split_groups([g], 1)[0] == [g]
+
+
+def test_ratios_against_nginx_and_their_median() -> None:
+    def row(server: str, kind: str, us: float, p50: float) -> dict[str, object]:
+        return {
+            "server": server, "kind": kind, "us_per_viewer_s": us,
+            "us_per_viewer_s_marginal": us - 10, "latency_ms": {"p50": p50, "p95": 2 * p50},
+            "join_ms": {"p50": 10.0},
+        }  # fmt: skip
+
+    one = ratios([row("nginx", "rtmp", 400, 10), row("strom", "ws", 200, 5)])
+    assert one["strom-ws/nginx-rtmp"]["cpu_per_viewer"] == 0.5
+    assert one["strom-ws/nginx-rtmp"]["latency_p95"] == 0.5
+    two = ratios([row("nginx", "rtmp", 400, 10), row("strom", "ws", 600, 5)])
+    three = ratios([row("nginx", "rtmp", 400, 10), row("strom", "ws", 300, 5)])
+    med = median_ratios([one, two, three])
+    assert med["strom-ws/nginx-rtmp"]["cpu_per_viewer"] == 0.75
+    assert ratios([row("strom", "ws", 1, 1)]) == {}

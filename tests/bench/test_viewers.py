@@ -5,6 +5,7 @@ message path interleave correctly at read boundaries)."""
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import pytest
 
@@ -15,9 +16,10 @@ from strom.media.model import VIDEO_TRACK_ID
 from tests.bench.conftest import Muxed
 
 
-class FakeTransport(asyncio.Transport):
+class FakeTransport:
+    """Duck-typed, like uvloop's transports (which are no asyncio.Transport)."""
+
     def __init__(self) -> None:
-        super().__init__()
         self.written = bytearray()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -59,7 +61,7 @@ async def test_every_frame_once_in_order(muxed: Muxed, read_size: int, coalesce:
     rec = ViewerRecord("ws", 0, "alice")
     viewer = WsViewer(rec, "127.0.0.1", 1, "/live/alice/ws", asyncio.Future())
     transport = FakeTransport()
-    viewer.connection_made(transport)
+    viewer.connection_made(cast(asyncio.Transport, transport))
     assert transport.written.startswith(b"GET /live/alice/ws HTTP/1.1\r\n")
     data = stream_of(muxed, coalesce)
     for i in range(0, len(data), read_size):
