@@ -13,7 +13,8 @@ import pytest
 
 from strom.server import StromServer
 from tests.chat.conftest import People
-from tests.conftest import make_settings
+from tests.conftest import MediaFile, make_settings, publish_args, run_process
+from tests.e2e.test_spine import wait_live
 
 
 async def test_join_post_and_see_it_everywhere(
@@ -200,17 +201,24 @@ async def test_likes_are_aggregated(server: StromServer, people: People) -> None
     assert late.welcome["likes"] == total
 
 
-async def test_viewer_count_follows_media_viewers(server: StromServer, people: People) -> None:
+async def test_viewer_count_follows_media_viewers(
+    server: StromServer, people: People, av_media: MediaFile
+) -> None:
     chat = await people.guest().join("alice")
     assert chat.welcome["viewers"] == 0
-    base = f"http://127.0.0.1:{server.http_port}"
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(f"{base}/live/alice/ws") as media:
-            assert (await media.receive_json())["type"] == "offline"
-            await chat.next("viewers", count=1)
-            # Chat sockets are not viewers.
-            await people.guest().join("alice")
-        await chat.next("viewers", count=0)
+    publisher = asyncio.create_task(run_process(*publish_args(av_media, server.rtmp_port)))
+    try:
+        await wait_live(server, "alice")
+        base = f"http://127.0.0.1:{server.http_port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{base}/live/alice/ws") as media:
+                assert (await media.receive_json())["type"] == "init"
+                await chat.next("viewers", count=1)
+                # Chat sockets are not viewers.
+                await people.guest().join("alice")
+            await chat.next("viewers", count=0)
+    finally:
+        await publisher
 
 
 async def test_close_codes(server: StromServer, people: People) -> None:
