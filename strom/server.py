@@ -23,6 +23,7 @@ from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
 from strom.live.registry import Registry, StaticStreamKeys, StreamKeyResolver
 from strom.notify import WebhookLimits, WebhookSender
 from strom.platform import Platform
+from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
 from strom.store import Store
@@ -94,6 +95,7 @@ class StromServer:
         self.chat: ChatService | None = None
         self.socketio: SocketIODoor | None = None
         self.webhooks: WebhookSender | None = None
+        self.recorder: Recorder | None = None
         self.started = time.time()
 
     async def start(self) -> None:
@@ -125,6 +127,13 @@ class StromServer:
             self.registry, self.store, static, self.thumbnails, webhooks=self.webhooks
         )
         keys = self._keys or self.platform
+        self.recorder = Recorder(
+            self.registry,
+            settings.data_dir / "recordings",
+            RecorderSettings.from_settings(settings),
+            broadcast_ids=self.platform.broadcast_id,
+        )
+        await self.recorder.start()
         bus: RedisBus | None = None
         if settings.redis_url:
             bus = RedisBus(
@@ -172,8 +181,9 @@ class StromServer:
         if self.rtmp is not None:
             await self.rtmp.stop()
         for channel in self.registry:
-            if channel.publisher is not None:
-                channel.release(channel.publisher)
+            channel.close()
+        if self.recorder is not None:
+            await self.recorder.stop()
         if self.ws_delivery is not None:
             await self.ws_delivery.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
         if self.socketio is not None:
@@ -232,6 +242,7 @@ class StromServer:
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
             "socketio_clients": len(self.socketio.clients) if self.socketio else 0,
             "redis": self._redis_metrics(),
+            "recordings": self.recorder.metrics() if self.recorder is not None else None,
             "channels": [
                 {
                     "name": c.name,

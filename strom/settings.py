@@ -80,6 +80,9 @@ class Settings:
         10.0, "a viewer that keeps skipping this long is disconnected"
     )
     max_viewers_per_channel: int = _opt(20_000, "most viewers of one channel at once")
+    reconnect_grace: float = _opt(
+        30.0, "seconds a broadcast waits for a dropped publisher to come back (0: end at once)"
+    )
     coalesce_audio: bool = _opt(
         True, "send audio with the next video frame (one write per video frame per viewer)"
     )
@@ -137,6 +140,17 @@ class Settings:
     webhook_allow_private: bool = _opt(
         False, "let webhooks reach loopback and private addresses (off: only public ones)"
     )
+
+    # --- recordings -------------------------------------------------------------------------
+    record: bool = _opt(True, "record every broadcast to the data dir (instant VOD and MP4)")
+    recordings_keep_days: float = _opt(0.0, "delete recordings older than this (0: keep forever)")
+    recordings_max_gb_per_channel: float = _opt(
+        0.0, "delete a channel's oldest recordings beyond this many GB (0: unlimited)"
+    )
+    recording_queue_max_bytes: int = _opt(
+        64 << 20, "bytes a recording may have waiting for the disk before it is stopped"
+    )
+    recording_fsync_seconds: float = _opt(5.0, "how often a recording is flushed to the disk")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

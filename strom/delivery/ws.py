@@ -6,7 +6,10 @@ Protocol (server to client; the client sends nothing but control frames):
 2. text ``{"type":"init","mime":"video/mp4; codecs=\\"...\\""}``, then one binary message
    with the init segment (``ftyp`` + ``moov``). Sent again if codec parameters change.
 3. one binary message per CMAF chunk (``moof`` + ``mdat``), starting at a keyframe.
-4. text ``{"type":"end"}`` and close 1000 when the broadcast ends.
+4. text ``{"type":"reconnecting"}`` if the publisher dropped and the broadcast waits for
+   it; ``{"type":"resumed"}`` when it is back with the same codec parameters (with new
+   ones, a new ``init`` comes instead); chunks then continue the same timeline.
+5. text ``{"type":"end"}`` and close 1000 when the broadcast ends.
 
 Server-to-client frames are unmasked (RFC 6455 section 5.1), so a chunk's frame is the
 same bytes for every viewer: it is framed once per chunk (:func:`chunk_frame`) and written
@@ -113,6 +116,12 @@ class WsViewer:
         elif verdict is Verdict.DROP:
             log.warning("ws viewer %s: too slow, disconnecting", self._peer)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+
+    def on_stall(self) -> None:
+        self._write(_text({"type": "reconnecting"}))
+
+    def on_resume(self) -> None:
+        self._write(_text({"type": "resumed"}))
 
     def on_end(self) -> None:
         self._write(_text({"type": "end"}))

@@ -79,6 +79,7 @@ class RtmpConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._last_data = self._loop.time()
         self._connected = False
+        self._ending = False
         self._timer: asyncio.TimerHandle | None = None
         self._pending: list[object] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -128,7 +129,9 @@ class RtmpConnection(asyncio.Protocol):
             self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
-        self._stop_publishing("connection closed")
+        # A connection lost without unpublishing may come back: the broadcast waits for
+        # it (reconnect grace) unless an operator or a protocol error ended it.
+        self._stop_publishing("connection lost", lost=not self._ending)
         for stream_id in list(self._players):
             self._on_stop_play(StopPlayRequest(stream_id))
         log.debug("rtmp#%d closed", self.id)
@@ -162,6 +165,7 @@ class RtmpConnection(asyncio.Protocol):
 
     def _fail(self, exc: ProtocolError) -> None:
         log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, exc)
+        self._ending = True  # a broken publisher ends its broadcast
         self._session.close_with_error(str(exc))
         self._flush()
         self._close()
@@ -173,6 +177,7 @@ class RtmpConnection(asyncio.Protocol):
     def disconnect(self, reason: str) -> None:
         """Stop this publisher (operator action): tell it why, then close."""
         log.warning("rtmp#%d %s: disconnected: %s", self.id, self._peer, reason)
+        self._ending = True
         self._session.close_with_error(reason)
         self._flush()
         self._close()
@@ -272,9 +277,13 @@ class RtmpConnection(asyncio.Protocol):
         if event.stream_id == self._publish_stream or self._publish_stream is None:
             self._stop_publishing("unpublished")
 
-    def _stop_publishing(self, why: str) -> None:
+    def _stop_publishing(self, why: str, *, lost: bool = False) -> None:
         channel, self._channel = self._channel, None
         self._publish_stream = None
+        if channel is not None and lost:
+            log.info("rtmp#%d %s: %s: publisher lost (%s)", self.id, self._peer, channel.name, why)
+            channel.publisher_lost(self)
+            return
         if channel is not None:
             log.info(
                 "rtmp#%d %s: %s stopped publishing (%s)", self.id, self._peer, channel.name, why

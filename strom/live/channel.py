@@ -36,6 +36,9 @@ class HubLimits:
     coalesce_audio: bool = True
     #: audio frames held at most, should video stall (~190 ms of AAC at 44.1 kHz)
     max_held_audio: int = 8
+    #: seconds a broadcast waits for its publisher to come back after a dropped
+    #: connection (no unpublish) before it ends; 0 ends at once
+    reconnect_grace: float = 30.0
     #: audio frames dropped while waiting for a video config before going audio-only
     audio_only_after_frames: int = 100
 
@@ -81,6 +84,10 @@ class Subscriber(Protocol):
 
     def on_end(self) -> None:
         """The broadcast ended."""
+
+    # Optional: ``on_stall()`` when the publisher dropped and the broadcast waits for it
+    # (reconnect grace), ``on_resume()`` when it is back with the same codec parameters
+    # (otherwise ``on_live`` comes with a new init segment).
 
 
 class Publisher(Protocol):
@@ -139,6 +146,8 @@ class ChannelState(enum.Enum):
     STARTING = "starting"
     #: init segment ready, chunks flowing
     LIVE = "live"
+    #: the publisher dropped without unpublishing; the broadcast waits for it
+    RECONNECTING = "reconnecting"
 
 
 class ChannelBusy(Exception):
@@ -181,6 +190,12 @@ class Channel:
         self._gop_bytes = 0
         self._has_video = False
         self._held: list[tuple[Track, Frame, bytes]] = []
+        # reconnect grace: where the timeline ended, the tracks before the drop, the
+        # offset (seconds) that makes a resumed publisher's timestamps continue it
+        self._timeline = 0.0
+        self._resuming: dict[int, Track] | None = None
+        self._offset = 0.0
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._hls_changed = asyncio.Event()
         self.frames_in = 0
         self.bytes_in = 0
@@ -205,8 +220,13 @@ class Channel:
 
     @property
     def idle(self) -> bool:
-        """Nobody publishes and nobody watches: the registry may forget this channel."""
-        return self.publisher is None and not self.subscribers
+        """Nobody publishes, nobody watches, no broadcast waits for its publisher: the
+        registry may forget this channel."""
+        return (
+            self.publisher is None
+            and not self.subscribers
+            and self.state is not ChannelState.RECONNECTING
+        )
 
     # -- viewers ---------------------------------------------------------------------------
 
@@ -241,6 +261,20 @@ class Channel:
         if self.publisher is not None:
             raise ChannelBusy(self.name)
         self.publisher = publisher
+        if self.state is ChannelState.RECONNECTING:
+            # The same broadcast goes on: viewers, broadcast id, HLS and the muxer stay.
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+                self._grace_timer = None
+            self._resuming = self.tracks
+            self.tracks = {}
+            self._has_video = False
+            log.info("channel %s: publisher is back, resuming the broadcast", self.name)
+            self._set_state(ChannelState.STARTING)
+            return
+        self._resuming = None
+        self._offset = 0.0
+        self._timeline = 0.0
         self.broadcast_id += 1
         self.started_at = self._clock()
         self.tracks = {}
@@ -279,7 +313,15 @@ class Channel:
             if not starts_gop and not self._audio_only_fallback(is_video):
                 return
             starts_gop = True
+            if self._resuming is not None:
+                # Continue the timeline just after where the dropped publisher left it.
+                self._offset = self._timeline + 0.1 - frame.dts / track.timescale
             self._start_media()
+        if self._offset:
+            shift = round(self._offset * track.timescale)
+            frame = Frame(frame.track_id, frame.dts + shift, frame.pts + shift,
+                          frame.keyframe, frame.data)  # fmt: skip
+        self._timeline = max(self._timeline, frame.dts / track.timescale)
         assert self._muxer is not None  # set by _start_media
         self.stats.add(frame, track, now)
         data = self._muxer.add_frame(frame)
@@ -339,6 +381,17 @@ class Channel:
         )
 
     def _start_media(self) -> None:
+        resuming, self._resuming = self._resuming, None
+        if resuming == self.tracks and self._muxer is not None:
+            # Same codec parameters: the viewers' decoders just carry on.
+            self._tracks_changed = False
+            self._held = []
+            self._set_state(ChannelState.LIVE)
+            for sub in list(self.subscribers):
+                on_resume = getattr(sub, "on_resume", None)
+                if on_resume is not None:
+                    on_resume()
+            return
         tracks = sorted(self.tracks.values(), key=lambda t: t.id)
         self._muxer = FragmentMuxer(tracks)
         self.init_segment = self._muxer.init_segment()
@@ -387,8 +440,46 @@ class Channel:
         if self.publisher is not publisher:
             return
         self.publisher = None
-        was_live = self.state is ChannelState.LIVE
-        if was_live:
+        self._end_broadcast()
+
+    def publisher_lost(self, publisher: Publisher) -> None:
+        """``publisher`` dropped without unpublishing (network, encoder restart): keep the
+        broadcast for ``reconnect_grace`` seconds; a claim in that time resumes it."""
+        if self.publisher is not publisher:
+            return
+        grace = self.limits.reconnect_grace
+        if grace <= 0 or self.state is not ChannelState.LIVE:
+            self.release(publisher)
+            return
+        self.publisher = None
+        self._flush_held(self._clock())
+        self._set_state(ChannelState.RECONNECTING)
+        self._grace_timer = asyncio.get_running_loop().call_later(grace, self._grace_over)
+        for sub in list(self.subscribers):
+            on_stall = getattr(sub, "on_stall", None)
+            if on_stall is not None:
+                on_stall()
+
+    def _grace_over(self) -> None:
+        self._grace_timer = None
+        if self.state is ChannelState.RECONNECTING:
+            log.info("channel %s: publisher did not come back in time", self.name)
+            self._end_broadcast()
+
+    def close(self) -> None:
+        """End whatever is going on (server shutdown)."""
+        if self.publisher is not None:
+            self.release(self.publisher)
+        elif self.state is ChannelState.RECONNECTING:
+            self._end_broadcast()
+
+    def _end_broadcast(self) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        self._resuming = None
+        was_live = self.state in (ChannelState.LIVE, ChannelState.RECONNECTING)
+        if self.state is ChannelState.LIVE:
             self._flush_held(self._clock())
         self._set_state(ChannelState.OFFLINE)
         self.gop = []

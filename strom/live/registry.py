@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
-from strom.live.channel import Channel, HubLimits
+from strom.live.channel import Channel, ChannelState, HubLimits
 from strom.media.hls import HlsSettings
 from strom.settings import Settings
 
@@ -59,6 +59,7 @@ class Registry:
                 gop_cache_max_bytes=settings.gop_cache_max_bytes,
                 max_viewers=settings.max_viewers_per_channel,
                 coalesce_audio=settings.coalesce_audio,
+                reconnect_grace=settings.reconnect_grace,
             ),
             HlsSettings(
                 part_target=settings.hls_part_target,
@@ -89,6 +90,8 @@ class Registry:
                 listener(channel)
             except Exception:  # a listener's bug must not break the stream
                 log.exception("channel %s: state listener failed", channel.name)
+        if channel.state is ChannelState.OFFLINE:
+            self.forget_if_idle(channel)
 
     def forget_if_idle(self, channel: Channel) -> None:
         """Drop an offline channel nobody watches, so memory follows real use. Its LL-HLS

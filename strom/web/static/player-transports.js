@@ -264,6 +264,10 @@ export class WsTransport {
     if (msg.type === "init") this.onInit(msg.mime);
     else if (msg.type === "offline") this.onOffline();
     else if (msg.type === "end") this.onEnd();
+    else if (msg.type === "reconnecting") {
+      // The streamer's encoder dropped; the broadcast waits for it (grace period).
+      this.player.setState("reconnecting", "The stream was interrupted; it resumes here automatically.");
+    } else if (msg.type === "resumed" && this.session) this.player.setState("playing");
   }
 
   onInit(mime) {

@@ -1,0 +1,123 @@
+"""Reconnect grace: a publisher whose connection drops (no unpublish) can come back within
+the grace period and the same broadcast goes on; after it, the broadcast ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from strom.live.channel import ChannelState
+from strom.server import StromServer
+from tests.conftest import (
+    CHANNEL,
+    MediaFile,
+    make_media,
+    make_settings,
+    need_tool,
+    publish_args,
+)
+from tests.e2e.test_spine import decode, wait_live
+
+pytestmark = pytest.mark.e2e
+
+
+async def start_publisher(media: MediaFile, port: int) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *publish_args(media, port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGKILL)  # no FCUnpublish, no deleteStream: the TCP link just drops
+    await proc.wait()
+
+
+class Watcher:
+    def __init__(self, url: str, out: Path) -> None:
+        self.url, self.out = url, out
+        self.texts: list[str] = []
+        self.chunks_by_phase: list[int] = [0]
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(self.url) as ws:
+            with self.out.open("wb") as f:
+                async for msg in ws:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        kind = json.loads(msg.data)["type"]
+                        self.texts.append(kind)
+                        if kind in ("reconnecting", "resumed", "init"):
+                            self.chunks_by_phase.append(0)
+                    elif msg.type is aiohttp.WSMsgType.BINARY:
+                        f.write(msg.data)
+                        self.chunks_by_phase[-1] += 1
+
+
+async def test_publisher_drop_within_grace_resumes_the_same_broadcast(
+    server: StromServer, tmp_path: Path, media_dir: Path
+) -> None:
+    need_tool("ffmpeg")
+    media = make_media(media_dir / "grace.flv", seconds=6.0, size="320x180")
+    watcher = Watcher(f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}/ws", tmp_path / "o.mp4")
+    task = asyncio.create_task(watcher.run())
+    first = await start_publisher(media, server.rtmp_port)
+    await wait_live(server)
+    channel = server.registry.get(CHANNEL)
+    assert channel is not None
+    broadcast = channel.broadcast_id
+    await asyncio.sleep(2.0)
+    await kill(first)
+    for _ in range(50):
+        if channel.state is ChannelState.RECONNECTING:
+            break
+        await asyncio.sleep(0.1)
+    assert channel.state is ChannelState.RECONNECTING  # not ended: waiting for the streamer
+    await asyncio.sleep(1.0)
+    second = await start_publisher(media, server.rtmp_port)
+    assert await second.wait() == 0
+    async with asyncio.timeout(15):
+        await task
+    # One broadcast: the viewer was told of the stall, then of the resumption, and saw
+    # media on both sides of it, on one timeline that decodes without an error.
+    assert channel.broadcast_id == broadcast
+    assert watcher.texts[:3] == ["offline", "init", "reconnecting"]
+    assert "resumed" in watcher.texts
+    assert watcher.texts[-1] == "end"
+    phases = watcher.chunks_by_phase
+    assert phases[1] > 30  # before the drop
+    assert phases[-1] > 30  # after the resumption
+    frames, errors = await decode(str(watcher.out))
+    assert errors == ""
+    assert frames > media.frames
+
+
+async def test_publisher_drop_past_grace_ends_the_broadcast(
+    tmp_path: Path, av_media: MediaFile
+) -> None:
+    server = StromServer(make_settings(tmp_path, reconnect_grace=1.0))
+    await server.start()
+    try:
+        watcher = Watcher(
+            f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}/ws", tmp_path / "o.mp4"
+        )
+        task = asyncio.create_task(watcher.run())
+        first = await start_publisher(av_media, server.rtmp_port)
+        await wait_live(server)
+        channel = server.registry.get(CHANNEL)
+        assert channel is not None
+        broadcast = channel.broadcast_id
+        await asyncio.sleep(1.0)
+        await kill(first)
+        async with asyncio.timeout(10):
+            await task  # the end comes by itself after the grace period
+        assert watcher.texts[-2:] == ["reconnecting", "end"]
+        assert channel.state is ChannelState.OFFLINE
+        assert channel.broadcast_id == broadcast
+    finally:
+        await server.stop()
