@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import report, run
+from bench import chatrun, report, run
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 SCENARIOS = {
@@ -25,6 +25,8 @@ SCENARIOS = {
     "rtmp": "--viewers RTMP-play viewers of Strom",
     "ws": "--viewers WebSocket viewers of Strom (one step)",
     "nginx": "--viewers RTMP-play viewers of nginx-rtmp, and its HLS",
+    "chat": "--chat-sockets (1000) guests in one chat room, --chat-senders (10) writing "
+    "--chat-rate (10) messages/s in all",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -80,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "uvloop", "asyncio"],
         help="the generator's event loop (auto: uvloop when installed)",
     )
+    p.add_argument("--chat-sockets", type=int, default=o.chat_sockets)
+    p.add_argument(
+        "--chat-rate", type=float, default=o.chat_rate, help="chat messages per second, in all"
+    )
+    p.add_argument("--chat-senders", type=int, default=o.chat_senders)
+    p.add_argument(
+        "--chat-lowat",
+        type=int,
+        default=o.chat_lowat,
+        help="SO_RCVLOWAT (bytes) of the chat sockets that are no probes (0: none)",
+    )
     p.add_argument("--repeat", type=int, default=o.repeat, help="compare: rounds (median ratios)")
     p.add_argument(
         "--profile",
@@ -115,6 +128,10 @@ def options(args: argparse.Namespace) -> run.Options:
         server_loop=args.server_loop,
         gen_loop=args.gen_loop,
         bulk_lowat=args.bulk_lowat,
+        chat_sockets=args.chat_sockets,
+        chat_rate=args.chat_rate,
+        chat_senders=args.chat_senders,
+        chat_lowat=args.chat_lowat,
         profile_at=tuple(int(x) for x in args.profile.split(",") if x.strip()),
         bframes=2 if args.bframes else 0,
         media_seconds=args.media_seconds,
@@ -136,6 +153,7 @@ def scenario_runners(
         "rtmp": lambda: run.scenario_viewers(opts, "strom", "rtmp", opts.viewers),
         "ws": lambda: run.scenario_viewers(opts, "strom", "ws", opts.viewers),
         "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),
+        "chat": lambda: chatrun.scenario_chat(opts),
     }
 
 

@@ -39,6 +39,25 @@ COLUMNS = (
 )  # fmt: skip
 
 
+CHAT_COLUMNS = (
+    ("sockets (senders, msg/s)", lambda r: f"{r['viewers']} ({r['senders']}, {r['rate']:g})"),
+    ("server CPU cores (idle sockets)",
+     lambda r: _pair(r["server_cores"], r["server_cores_idle_sockets"])),
+    ("µs CPU / delivery (marginal)",
+     lambda r: _pair(r["us_per_delivery"], r["us_per_delivery_marginal"])),
+    ("RSS MB (KB/socket)", lambda r: _pair(r["server_rss_mb"], r["kb_per_viewer"])),
+    ("delivered / expected (loss)",
+     lambda r: f"{r['received']} / {r['expected']} ({_v(r['loss'])})"),
+    ("latency p50/p95/p99 ms (probes)", lambda r: f"{_trio(r['latency_ms'])} ({r['probes']})"),
+    ("join p50/p95 ms", lambda r: f"{_v(r['join_ms'].get('p50'))} / {_v(r['join_ms'].get('p95'))}"),
+    ("behind / welcomed", lambda r: f"{r['behind']} / {r['welcomed']}"),
+    ("server loop lag max ms", lambda r: _v(r["server_loop_lag_max_ms"])),
+    ("generator cores (lag p99 ms)",
+     lambda r: _pair(r["gen_cores_total"], r["gen_loop_lag_ms"]["p99"])),
+    ("limits / notes", lambda r: "; ".join(r["limits"]) or "-"),
+)  # fmt: skip
+
+
 def _v(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -103,10 +122,11 @@ def markdown(scenario: str, result: dict[str, Any], info: dict[str, Any]) -> str
     ]
     rows = result.get("rows", [])
     if rows:
-        lines.append("| " + " | ".join(name for name, _ in COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
+        columns = CHAT_COLUMNS if rows[0]["kind"] == "chat" else COLUMNS
+        lines.append("| " + " | ".join(name for name, _ in columns) + " |")
+        lines.append("|" + "---|" * len(columns))
         for row in rows:
-            lines.append("| " + " | ".join(fn(row) for _, fn in COLUMNS) + " |")
+            lines.append("| " + " | ".join(fn(row) for _, fn in columns) + " |")
         lines.append("")
     for row in rows:
         lines += _details(row)
@@ -170,6 +190,17 @@ def _details(row: dict[str, Any]) -> list[str]:
         out += [f"  - {pct} % {name}" for name, pct in prof["own"][:10]]
         out.append("  top total time:")
         out += [f"  - {pct} % {name}" for name, pct in prof["total"][:10]]
+    if row["kind"] == "chat":
+        out.append(
+            f"- {who}: {row['sent_in_window']} messages sent in the window, "
+            f"{row['deliveries']} deliveries in it ({row['deliveries_expected']} for every "
+            f"welcomed socket); latency all sockets p50/p95/p99 "
+            f"{_trio(row['latency_all_ms'])} ms; duplicates {row['duplicates']}; sender "
+            f"lateness p50/p99 {row['send_late_ms']['p50']} / {row['send_late_ms']['p99']} ms; "
+            f"sender refusals {row['sender_refusals'] or 'none'}"
+        )
+        if row["sender_errors"]:
+            out.append(f"- {who}: sender errors {row['sender_errors'][:3]}")
     if "publishers" in row:
         p = row["publishers"]
         out.append(

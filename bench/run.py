@@ -70,6 +70,12 @@ class Options:
     #: py-spy the server during the measurement window of steps with this many viewers
     profile_at: tuple[int, ...] = ()
     bulk_lowat: int = 32 * 1024
+    #: the chat scenario: sockets in one room, messages a second in all, senders, and
+    #: SO_RCVLOWAT of the non-probe sockets (0: every socket reads each frame at once)
+    chat_sockets: int = 1000
+    chat_rate: float = 10.0
+    chat_senders: int = 10
+    chat_lowat: int = 0
     bframes: int = 0
     media_seconds: int = 60
     host: str = "127.0.0.1"
@@ -127,9 +133,13 @@ class Session:
 
 @contextlib.asynccontextmanager
 async def session(
-    name: str, opts: Options, channels: dict[str, str] | None = None
+    name: str,
+    opts: Options,
+    channels: dict[str, str] | None = None,
+    server_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Session]:
-    """Start ``name`` ("strom" or "nginx") on free ports, the sampler, and stop both."""
+    """Start ``name`` ("strom" or "nginx") on free ports, the sampler, and stop both;
+    ``server_env``: more STROM_* settings for Strom."""
     spec = MediaSpec(seconds=opts.media_seconds, bframes=opts.bframes)
     media = load_flv(ensure_media(spec))
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
@@ -137,6 +147,7 @@ async def session(
     if name == "strom":
         keys = channels or {"bench": "bench-" + secrets.token_hex(8)}
         env = {"STROM_EVENT_LOOP": opts.server_loop} if opts.server_loop else {}
+        env.update(server_env or {})
         strom = StromProcess(workdir, keys, host=opts.host, extra_env=env, source=opts.strom_source)
         await strom.start()
         server, rtmp_port, http_port = strom, strom.rtmp_port, strom.http_port
@@ -302,6 +313,25 @@ def step_row(
     gen_names: list[str],
     label: str = "",
 ) -> dict[str, Any]:
+    row = resource_row(sess, kind, count, window, lag, gen_names, label)
+    row.update(analyze_group(records, sess.logs, window))
+    row["limits"] = limits(row, lag)
+    if sess.name == "strom" and row["server_loop_lag_max_ms"] is None:
+        row["limits"].append("no /metrics answer in the window (server too busy)")
+    return row
+
+
+def resource_row(
+    sess: Session,
+    kind: str,
+    count: int,
+    window: Window,
+    lag: Sequence[float],
+    gen_names: list[str],
+    label: str = "",
+) -> dict[str, Any]:
+    """Server and generator CPU, memory and loop lag in ``window``, for ``count``
+    viewers (or chat sockets)."""
     s = sess.sampler
     t1, t2 = window.start, window.end
     server = s.cores("server", t1, t2)
@@ -336,15 +366,11 @@ def step_row(
         },
         "system_cores": _r(system, 3),
         "other_cores": _r(system - (server or 0) - gen_total, 3) if system is not None else None,
-        **analyze_group(records, sess.logs, window),
     }
-    row["limits"] = limits(row, lag)
-    if sess.name == "strom" and row["server_loop_lag_max_ms"] is None:
-        row["limits"].append("no /metrics answer in the window (server too busy)")
     return row
 
 
-def limits(row: dict[str, Any], lag: list[float]) -> list[str]:
+def limits(row: dict[str, Any], lag: Sequence[float]) -> list[str]:
     """What limited this step, in words: the generator, the server, or the box."""
     out = []
     busy = [k for k, v in row["gen_cores"].items() if v is not None and v >= GEN_SATURATED]

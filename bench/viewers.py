@@ -23,7 +23,7 @@ import socket
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from bench.http import HttpConnection
 from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
@@ -43,6 +43,9 @@ from bench.wire import (
     parse_response_head,
     ws_request,
 )
+
+if TYPE_CHECKING:
+    from bench.chat import ChatSocket
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +507,7 @@ class ViewerGroup:
     """``count`` viewers of one kind, connecting evenly over ``join_window`` seconds
     from ``start_at``, and leaving at ``stop_at`` (monotonic times)."""
 
-    kind: str  # "ws" | "rtmp" | "hls"
+    kind: str  # "ws" | "rtmp" | "hls" | "chat" (bench.chat)
     host: str
     port: int
     channels: tuple[str, ...]
@@ -583,8 +586,13 @@ async def _one(group: ViewerGroup, rec: ViewerRecord, at: float) -> None:
         return
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    proto: WsViewer | RtmpViewer
-    if group.kind == "ws":
+    proto: WsViewer | RtmpViewer | ChatSocket
+    if group.kind == "chat":
+        from bench.chat import ChatSocket  # noqa: PLC0415 - bench.chat imports this module
+
+        path = f"/chat/{rec.channel}/ws"
+        proto = ChatSocket(rec, group.host, group.port, path, done, lowat)
+    elif group.kind == "ws":
         path = f"/live/{rec.channel}/ws"
         proto = WsViewer(rec, group.host, group.port, path, done, slow_rate, lowat)
     elif group.kind == "rtmp":
