@@ -79,6 +79,11 @@ class Platform:
         elif channel.state is ChannelState.OFFLINE and channel.name in self._broadcasts:
             self._spawn(self._ended(channel.name, channel.peak_viewers))
 
+    def broadcast_id(self, name: str) -> int | None:
+        """The database id of ``name``'s current broadcast, once it is recorded."""
+        found = self._broadcasts.get(name)
+        return found if found is not None and found > 0 else None
+
     async def _went_live(self, name: str) -> None:
         assert self.store is not None
         try:

@@ -1,5 +1,13 @@
-"""What Strom makes of live channels besides delivering them: thumbnails (later: VOD)."""
+"""What Strom makes of live channels besides delivering them: thumbnails and recordings."""
 
+from strom.record.recorder import Recorder, RecorderSettings, Recording
 from strom.record.thumbnails import Thumbnail, ThumbnailWorker, render_thumbnail
 
-__all__ = ["Thumbnail", "ThumbnailWorker", "render_thumbnail"]
+__all__ = [
+    "Recorder",
+    "RecorderSettings",
+    "Recording",
+    "Thumbnail",
+    "ThumbnailWorker",
+    "render_thumbnail",
+]

@@ -52,6 +52,24 @@ def _is_text(value: str) -> bool:
     return True
 
 
+async def authenticated_user(server: StromServer, request: web.Request) -> str:
+    """The authenticated username, from a Bearer token or the session cookie (the CSRF
+    header is checked by the session middleware); a JSON 401 otherwise."""
+    auth = request.headers.get("Authorization", "")
+    store = server.store
+    if auth.startswith("Bearer ") and store is not None:
+        user = await store.resolve_api_token(auth.removeprefix("Bearer ").strip())
+        if user is None:
+            raise _json_http(401, "invalid or revoked API token")
+        return user.username
+    session = get_session(request)
+    if session.logged_in and session.username is not None and store is not None:
+        user = await store.get_user(session.username)
+        if user is not None and not user.suspended:
+            return user.username
+    raise _json_http(401, "log in or send an API token")
+
+
 class Api:
     def __init__(self, server: StromServer) -> None:
         self.server = server
@@ -112,20 +130,7 @@ class Api:
         )
 
     async def _user(self, request: web.Request) -> str:
-        """The authenticated username, from a Bearer token or the session cookie."""
-        auth = request.headers.get("Authorization", "")
-        store = self.server.store
-        if auth.startswith("Bearer ") and store is not None:
-            user = await store.resolve_api_token(auth.removeprefix("Bearer ").strip())
-            if user is None:
-                raise _json_http(401, "invalid or revoked API token")
-            return user.username
-        session = get_session(request)
-        if session.logged_in and session.username is not None and store is not None:
-            user = await store.get_user(session.username)
-            if user is not None and not user.suspended:
-                return user.username
-        raise _json_http(401, "log in or send an API token")
+        return await authenticated_user(self.server, request)
 
     async def me(self, request: web.Request) -> web.Response:
         username = await self._user(request)

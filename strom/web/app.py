@@ -12,6 +12,7 @@ from aiohttp import web
 from strom.chat import chat_routes
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
+from strom.record.http import routes as recording_routes
 from strom.settings import valid_channel_name
 from strom.web.api import Api
 from strom.web.auth import (
@@ -37,7 +38,9 @@ SERVER_KEY: web.AppKey[StromServer] = web.AppKey("strom_server")
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """JSON errors for the API and media paths; never a stack trace for anyone."""
-    machine = request.path.startswith(("/api/", "/live/", "/metrics", "/thumbnails/"))
+    machine = request.path.startswith(
+        ("/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/")
+    )
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -101,5 +104,6 @@ def create_app(server: StromServer) -> web.Application:
     pages.routes(app)
     Api(server).routes(app)
     chat_routes(app, server)
+    recording_routes(app, server)
     pages.channel_routes(app)
     return app

@@ -20,6 +20,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Forbidden (CSRF)",
         404: "Not found",
         413: "Request body too large",
+        409: "Conflict (still being recorded)",
         422: "Invalid value",
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
@@ -106,6 +107,27 @@ _FOLLOWED = {
 }
 
 
+_RECORDING = {
+    "type": "object",
+    "required": ["id", "channel", "started", "status", "duration", "bytes", "playlist_url"],
+    "properties": {
+        "id": {"type": "string"},
+        "channel": {"type": "string"},
+        "broadcast_id": {"type": ["integer", "null"]},
+        "started": {"type": "number"},
+        "ended": {"type": ["number", "null"]},
+        "status": {"type": "string", "enum": ["recording", "finished", "failed"]},
+        "duration": {"type": "number", "minimum": 0},
+        "bytes": {"type": "integer", "minimum": 0},
+        "playlist_url": {"type": "string", "description": "HLS playlist (EVENT while live)"},
+        "mp4_url": {
+            "type": ["string", "null"],
+            "description": "Downloadable MP4, once the broadcast is over",
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -135,6 +157,7 @@ def document() -> dict[str, Any]:
                 "Channel": _CHANNEL,
                 "Health": _HEALTH,
                 "FollowedChannel": _FOLLOWED,
+                "Recording": _RECORDING,
             },
         },
         "paths": {
@@ -198,6 +221,61 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Channel"}),
                         **_errors(404),
+                    },
+                }
+            },
+            "/api/v1/channels/{username}/recordings": {
+                "get": {
+                    "summary": "A channel's recordings, newest first",
+                    "parameters": [
+                        {
+                            "name": "username",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["recordings"],
+                                "properties": {
+                                    "recordings": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Recording"},
+                                    }
+                                },
+                            }
+                        ),
+                        **_errors(404),
+                    },
+                }
+            },
+            "/api/v1/me/recordings/{id}": {
+                "delete": {
+                    "summary": "Delete one of your recordings",
+                    "security": _AUTH,
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "pattern": "^[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?$",
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["deleted"],
+                                "properties": {"deleted": {"type": "string"}},
+                            }
+                        ),
+                        **_errors(401, 403, 404, 409),
                     },
                 }
             },

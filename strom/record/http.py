@@ -1,0 +1,146 @@
+"""Recordings over HTTP: the VOD playlist and its files, the MP4 download, the JSON list
+and deletion by the streamer. File work runs in threads; files go out with
+:class:`aiohttp.web.FileResponse` (sendfile, ranges)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from strom.record import storage
+from strom.record.remux import remux
+from strom.settings import valid_channel_name
+from strom.web.api import authenticated_user
+from strom.web.auth import json_error
+
+if TYPE_CHECKING:
+    from strom.record.recorder import Recorder
+    from strom.server import StromServer
+
+log = logging.getLogger(__name__)
+
+_ID = r"{id:[0-9]{8}-[0-9]{6}(?:-[0-9]{1,3})?}"
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class RecordingsHttp:
+    def __init__(self, server: StromServer) -> None:
+        self.server = server
+        self._remuxing: dict[Path, asyncio.Task[None]] = {}
+
+    @property
+    def root(self) -> Path:
+        recorder = self.recorder
+        if recorder is not None:
+            return recorder.root
+        return self.server.settings.data_dir / "recordings"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return getattr(self.server, "recorder", None)
+
+    def _path(self, request: web.Request) -> Path:
+        channel = request.match_info["channel"]
+        if not valid_channel_name(channel):
+            raise _not_found()
+        path = storage.recording_path(self.root, channel, request.match_info["id"])
+        if path is None:
+            raise _not_found()
+        return path
+
+    async def _load(self, path: Path) -> storage.RecordingInfo:
+        info = await asyncio.to_thread(storage.load, path)
+        if info is None:
+            raise _not_found()
+        return info
+
+    async def playlist(self, request: web.Request) -> web.StreamResponse:
+        info = await self._load(self._path(request))
+        headers = {"Cache-Control": "max-age=3600" if info.finished else "no-cache"}
+        return web.Response(
+            text=storage.vod_playlist(info),
+            content_type="application/vnd.apple.mpegurl",
+            headers=headers,
+        )
+
+    async def init(self, request: web.Request) -> web.StreamResponse:
+        path = self._path(request) / storage.init_name(int(request.match_info["n"]))
+        return _file(path, "video/mp4")
+
+    async def segment(self, request: web.Request) -> web.StreamResponse:
+        path = self._path(request) / storage.segment_name(int(request.match_info["seq"]))
+        return _file(path, "video/iso.segment")
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        path = self._path(request)
+        info = await self._load(path)
+        if not info.finished:
+            return json_error(409, "the broadcast is still being recorded")
+        if not info.segments:
+            return json_error(404, "the recording is empty")
+        out = path / storage.DOWNLOAD
+        if not out.is_file():
+            task = self._remuxing.get(path)
+            if task is None:  # one remux per recording, however many ask at once
+                task = asyncio.get_running_loop().create_task(
+                    asyncio.to_thread(remux, path, info.segments, out)
+                )
+                self._remuxing[path] = task
+                task.add_done_callback(lambda _t: self._remuxing.pop(path, None))
+            try:
+                await asyncio.shield(task)
+            except Exception:
+                log.exception("recording %s: could not make the MP4", path)
+                return json_error(500, "could not make the MP4")
+        filename = f"{info.channel}-{info.id}.mp4"
+        return _file(
+            out,
+            "video/mp4",
+            {"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    async def list(self, request: web.Request) -> web.Response:
+        name = request.match_info["username"]
+        if not valid_channel_name(name) or await self.server.channel_view(name) is None:
+            return json_error(404, f"no channel called {name!r}")
+        found = await asyncio.to_thread(storage.list_recordings, self.root, name)
+        return web.json_response(
+            {"recordings": [r.json() for r in found]}, headers={"Cache-Control": "no-cache"}
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        username = await authenticated_user(self.server, request)  # first: 401 for strangers
+        path = storage.recording_path(self.root, username, request.match_info["id"])
+        if path is None:  # not yours, or no such recording: the same answer
+            return json_error(404, "no such recording")
+        recorder = self.recorder
+        if recorder is not None and recorder.is_active(path):
+            return json_error(409, "the broadcast is still being recorded")
+        await asyncio.to_thread(storage.delete, path)
+        log.info("user %s deleted recording %s", username, path.name)
+        return web.json_response({"deleted": path.name}, headers=_NO_STORE)
+
+
+def _not_found() -> web.HTTPException:
+    return web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
+
+
+def _file(path: Path, content_type: str, headers: dict[str, str] | None = None) -> web.FileResponse:
+    if not path.is_file():
+        raise _not_found()
+    return web.FileResponse(path, headers={"Content-Type": content_type, **(headers or {})})
+
+
+def routes(app: web.Application, server: StromServer) -> None:
+    h = RecordingsHttp(server)
+    r = app.router
+    r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", h.playlist)
+    r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", h.init)
+    r.add_get(f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", h.segment)
+    r.add_get(f"/vod/{{channel}}/{_ID}.mp4", h.download)
+    r.add_get("/api/v1/channels/{username}/recordings", h.list)
+    r.add_delete("/api/v1/me/recordings/{id}", h.delete)

@@ -1,0 +1,214 @@
+"""Recordings end to end: real ffmpeg publishes; the VOD playlist (during and after the
+live) and the MP4 download play in real ffmpeg with every frame; a write error stops the
+recording, never the live; the owner deletes a recording; retention deletes old ones."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import aiohttp
+import pytest
+
+from strom.live.registry import Registry
+from strom.record import recorder as recorder_module
+from strom.record import storage
+from strom.record.recorder import Recorder, RecorderSettings
+from strom.server import StromServer
+from tests.conftest import CHANNEL, MediaFile, need_tool, publish_args, run_process
+from tests.e2e.test_spine import collect_ws, decode, wait_live
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "a long enough password"
+
+
+def base(server: StromServer) -> str:
+    return f"http://127.0.0.1:{server.http_port}"
+
+
+async def recordings(http: aiohttp.ClientSession, server: StromServer) -> list[dict[str, Any]]:
+    async with http.get(f"{base(server)}/api/v1/channels/{CHANNEL}/recordings") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    return list(body["recordings"])
+
+
+async def wait_recording(
+    http: aiohttp.ClientSession, server: StromServer, *, finished: bool, timeout: float = 15
+) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await recordings(http, server)
+            done = bool(found) and found[0]["status"] != "recording"
+            if found and found[0]["duration"] > 0 and done is finished:
+                return found[0]
+            await asyncio.sleep(0.1)
+
+
+async def probe_duration(url: str) -> float:
+    code, out = await run_process(
+        need_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration",
+        "-of", "default=nw=1:nk=1", url,
+    )  # fmt: skip
+    assert code == 0, out
+    return float(out.strip())
+
+
+@pytest.mark.parametrize("media_fixture", ["av_media", "video_only_media"])
+async def test_broadcast_is_recorded_and_plays_as_vod_and_mp4(
+    server: StromServer, media_fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    media: MediaFile = request.getfixturevalue(media_fixture)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    async with aiohttp.ClientSession() as http:
+        await wait_live(server)
+        # During the live: an EVENT playlist over the segments recorded so far.
+        live = await wait_recording(http, server, finished=False)
+        assert live["mp4_url"] is None
+        async with http.get(base(server) + live["playlist_url"]) as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text
+        assert "#EXT-X-ENDLIST" not in text
+        assert '#EXT-X-MAP:URI="init-1.mp4"' in text
+
+        code, log = await publisher
+        assert code == 0, log
+        rec = await wait_recording(http, server, finished=True)
+        assert rec["status"] == "finished"
+        assert rec["id"] == live["id"]
+        assert abs(rec["duration"] - media.frames / 30) < 0.2
+        async with http.get(base(server) + rec["playlist_url"]) as resp:
+            text = await resp.text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in text
+        assert text.endswith("#EXT-X-ENDLIST\n")
+
+    frames, errors = await decode(base(server) + rec["playlist_url"])
+    assert errors == ""
+    assert frames == media.frames
+
+    mp4_url = base(server) + rec["mp4_url"]
+    frames, errors = await decode(mp4_url)
+    assert errors == ""
+    assert frames == media.frames
+    assert abs(await probe_duration(mp4_url) - media.frames / 30) <= 0.2
+    # Seekable: ffmpeg starts 2 s in and decodes the rest.
+    frames, errors = await decode(mp4_url, "-ss", "2")
+    assert errors == ""
+    assert 0 < frames < media.frames
+
+
+async def test_write_error_stops_the_recording_not_the_live(
+    server: StromServer,
+    av_media: MediaFile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writes = 0
+
+    def disk_fills_up(f: BinaryIO, data: bytes) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 20:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        f.write(data)
+
+    monkeypatch.setattr(recorder_module, "write_chunk", disk_fills_up)
+    out = tmp_path / "ws.mp4"
+    viewer = asyncio.create_task(collect_ws(f"{base(server)}/live/{CHANNEL}/ws", out))
+    await asyncio.sleep(0.3)
+    with caplog.at_level(logging.ERROR, logger="strom.record.recorder"):
+        code, log = await run_process(*publish_args(av_media, server.rtmp_port))
+        assert code == 0, log
+        await viewer
+
+    frames, errors = await decode(str(out))
+    assert errors == ""
+    assert frames == av_media.frames  # the viewer got every frame
+    assert any("recording" in r.message and "No space left" in r.message for r in caplog.records), (
+        caplog.text
+    )
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base(server) + "/metrics") as resp:
+            metrics = await resp.json()
+        failed = metrics["recordings"]["failed"]
+        assert failed
+        assert failed[0]["channel"] == CHANNEL
+        assert "No space left" in failed[0]["error"]
+        rec = (await recordings(http, server))[0]
+        assert rec["status"] == "failed"
+
+
+def fake_recording(root: Path, channel: str, rec_id: str, started: float, size: int = 0) -> Path:
+    path = root / channel / rec_id
+    (path / storage.SEGMENTS).mkdir(parents=True)
+    (path / storage.SEGMENTS / "1.m4s").write_bytes(b"\0" * size)
+    (path / storage.init_name(1)).write_bytes(b"init")
+    line = {"seq": 1, "start": 0.0, "duration": 2.0, "bytes": size, "init": 1}
+    (path / storage.INDEX).write_text(json.dumps(line) + "\n")
+    storage.write_meta(path, {"started": started, "ended": started + 2, "status": "finished"})
+    return path
+
+
+async def test_only_the_owner_deletes_a_recording(server: StromServer) -> None:
+    store = server.store
+    assert store is not None
+    assert server.recorder is not None
+    await store.create_user("carol", PASSWORD)
+    await store.create_user("dave", PASSWORD)
+    carol = await store.create_api_token("carol", "t")
+    dave = await store.create_api_token("dave", "t")
+    path = fake_recording(server.recorder.root, "carol", "20240101-120000", time.time())
+    url = f"{base(server)}/api/v1/me/recordings/20240101-120000"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base(server)}/api/v1/channels/carol/recordings") as resp:
+            assert [r["id"] for r in (await resp.json())["recordings"]] == ["20240101-120000"]
+        async with http.delete(url) as resp:
+            assert resp.status == 403  # no session, no CSRF token: refused
+        async with http.delete(url, headers={"Authorization": f"Bearer {dave}"}) as resp:
+            assert resp.status == 404
+        assert path.exists()
+        async with http.delete(url, headers={"Authorization": f"Bearer {carol}"}) as resp:
+            assert resp.status == 200
+        assert not path.exists()
+        async with http.get(f"{base(server)}/vod/carol/20240101-120000/index.m3u8") as resp:
+            assert resp.status == 404
+
+
+async def test_retention_deletes_old_and_excess_recordings(tmp_path: Path) -> None:
+    root = tmp_path / "recordings"
+    now = time.time()
+    old = fake_recording(root, "alice", "20240101-120000", now - 10 * 86400)
+    older_big = fake_recording(root, "bob", "20240102-120000", now - 3600, size=3000)
+    newer_big = fake_recording(root, "bob", "20240103-120000", now - 60, size=3000)
+    fresh = fake_recording(root, "alice", "20240104-120000", now - 60)
+    settings = RecorderSettings(keep_days=1, max_bytes_per_channel=5000)
+    recorder = Recorder(Registry(), root, settings)
+    deleted = await recorder.apply_retention()
+    assert set(deleted) == {old, older_big}
+    assert fresh.exists()
+    assert newer_big.exists()
+    assert recorder.disk_bytes == storage.disk_usage(root)
+
+
+def test_a_writer_that_falls_behind_stops_the_recording(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = recorder_module.Recording(
+        "alice", tmp_path / "alice" / "20240101-120000", time.time(),
+        RecorderSettings(queue_max_bytes=1000),
+    )  # fmt: skip
+    # The writer thread is not started: nothing drains the queue.
+    assert rec.put((recorder_module._CHUNK, b"x" * 600, True, 0.0), 600)
+    with caplog.at_level(logging.ERROR, logger="strom.record.recorder"):
+        assert not rec.put((recorder_module._CHUNK, b"x" * 600, False, 0.03), 600)
+    assert rec.failed
+    assert "too slow" in caplog.text
+    assert rec._queued == 0  # the memory is let go
