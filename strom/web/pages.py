@@ -3,11 +3,14 @@ admin."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from strom.record import storage
 from strom.settings import valid_channel_name
 from strom.store import StoreError
 from strom.web.auth import RateLimiter, get_session, login, logout
@@ -27,6 +30,56 @@ RESERVED = frozenset(
         "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt",
     }
 )  # fmt: skip
+
+
+#: how many past broadcasts the channel page lists
+PAST_BROADCASTS = 20
+
+
+async def past_broadcasts(server: StromServer, name: str, title: str) -> list[dict[str, Any]]:
+    """The channel's finished recordings for its page, newest first: id, title (as it was
+    when the broadcast started, else the channel's), started (epoch s), duration (s), peak
+    viewers (None when unknown) and the VOD playlist URL."""
+    recorder = getattr(server, "recorder", None)
+    root = recorder.root if recorder is not None else server.settings.data_dir / "recordings"
+    try:
+        found = await asyncio.to_thread(storage.list_recordings, root, name)
+    except OSError:
+        log.exception("channel %s: could not list the recordings", name)
+        return []
+    found = [r for r in found if r.finished and r.segments][:PAST_BROADCASTS]
+    known: dict[int, tuple[str, int]] = {}
+    store = server.store
+    if store is not None and any(r.broadcast_id is not None for r in found):
+        try:
+            for b in await store.broadcasts(name, limit=100):
+                known[b.id] = (b.title, b.peak_viewers)
+        except StoreError:
+            log.exception("channel %s: could not read the broadcasts", name)
+    items = []
+    for r in found:
+        then = known.get(r.broadcast_id) if r.broadcast_id is not None else None
+        items.append(
+            {
+                "id": r.id,
+                "title": (then[0] if then else "") or title,
+                "started": r.started,
+                "duration": r.duration,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.started)),
+                "length": clock_text(r.duration),
+                "peak_viewers": then[1] if then else None,
+                "playlist_url": r.json()["playlist_url"],
+            }
+        )
+    return items
+
+
+def clock_text(seconds: float) -> str:
+    """1:02:03, 2:03, 0:05."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def rtmp_url(request: web.Request, server: StromServer) -> str:
@@ -156,7 +209,10 @@ class Pages:
             and session.username.lower() != name.lower()
             and await store.is_following(session.username, name)
         )
-        return render(request, "channel.html", channel=view, following=following)
+        broadcasts = await past_broadcasts(self.server, name, view.get("title") or "")
+        return render(
+            request, "channel.html", channel=view, following=following, recordings=broadcasts
+        )
 
     async def following(self, request: web.Request) -> web.Response:
         username = await self._require_user(request)

@@ -134,6 +134,30 @@ def channel(**overrides: Any) -> dict[str, Any]:
     return value
 
 
+#: the channel page's past broadcasts (pages.past_broadcasts), newest first
+RECORDINGS: list[dict[str, Any]] = [
+    {
+        "id": "20261123-180000",
+        "title": XSS_TEXT,
+        "started": NOW - 3600,
+        "duration": 3725.5,
+        "date": "2026-11-23 18:00 UTC",
+        "length": "1:02:05",
+        "peak_viewers": 1,
+        "playlist_url": "/vod/alice/20261123-180000/index.m3u8",
+    },
+    {
+        "id": "20261122-090000-2",
+        "title": XSS_TITLE,
+        "started": NOW - 90000,
+        "duration": 65.0,
+        "date": "2026-11-22 09:00 UTC",
+        "length": "1:05",
+        "peak_viewers": None,
+        "playlist_url": "/vod/alice/20261122-090000-2/index.m3u8",
+    },
+]
+
 OFFLINE_CHANNEL = channel(
     live=False,
     viewers=0,
@@ -218,7 +242,10 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "categories": ("categories.html", common(ANONYMOUS, "/categories", categories=CATEGORIES)),
     "channel-live": ("channel.html", common(ANONYMOUS, "/alice", channel=channel())),
-    "channel-offline": ("channel.html", common(ALICE, "/alice", channel=OFFLINE_CHANNEL)),
+    "channel-offline": (
+        "channel.html",
+        common(ALICE, "/alice", channel=OFFLINE_CHANNEL, recordings=RECORDINGS),
+    ),
     "channel-following": (
         "channel.html",
         common(BOB, "/alice", channel=channel(), following=True),

@@ -369,6 +369,47 @@ def test_channel_page_offline_says_when_it_was_last_live() -> None:
     assert "alice is offline" in re.sub(r"\s+", " ", offline.text())
 
 
+def test_channel_page_lists_past_broadcasts_as_text() -> None:
+    result = page("channel-offline")
+    section = result.dom.one(data_vod_list=None)
+    assert section.get("data-recordings-api") == "/api/v1/channels/alice/recordings"
+    links = section.find_all("a", class_="vod-link")
+    assert [a.get("href") for a in links] == [
+        "/alice?vod=20261123-180000",
+        "/alice?vod=20261122-090000-2",
+    ]
+    assert [a.get("data-playlist") for a in links] == [
+        r["playlist_url"] for r in samples.RECORDINGS
+    ]
+    # Hostile titles read as typed, and are no markup.
+    assert [a.one(data_role="vod-title").text() for a in links] == [XSS_TEXT, XSS_TITLE]
+    assert [a.one(data_role="vod-length").text() for a in links] == ["1:02:05", "1:05"]
+    first = re.sub(r"\s+", " ", links[0].text())
+    assert "2026-11-23 18:00 UTC" in first
+    assert "1 peak viewer" in first
+    assert "peak" not in links[1].text()
+    scripts = [s.get("src") for s in result.dom.find_all("script")]
+    assert "/static/vod.js" in scripts
+
+
+def test_channel_page_without_recordings_says_so() -> None:
+    result = page("channel-live")
+    section = result.dom.one(data_vod_list=None)
+    assert not section.find_all("a", class_="vod-link")
+    assert section.one(data_role="vod-empty").text() == "No past broadcasts yet."
+
+
+def test_player_has_vod_controls_and_the_recording_offer() -> None:
+    player = page("channel-live").dom.one(id="player")
+    bar = player.one(class_="vod-controls")
+    for control in ("play", "seek", "speed", "live"):
+        assert bar.find_all(data_vod=control), control
+    speeds = [o.get("value") for o in bar.one("select", data_vod="speed").find_all("option")]
+    assert speeds == ["0.5", "0.75", "1", "1.25", "1.5", "2"]
+    offer = player.one(class_="card card-ended").one(data_role="vod-offer")
+    assert offer.one("button", data_action="watch-recording").text() == "Watch the recording"
+
+
 def test_watch_page_keeps_the_player_contract() -> None:
     result = page("watch")
     player = result.dom.one(id="player")

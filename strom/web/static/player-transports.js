@@ -78,7 +78,7 @@ function backoffMs(attempt) {
   return base * (0.75 + Math.random() * 0.5); // jitter: viewers do not return in lockstep
 }
 
-function loadScript(src) {
+export function loadScript(src) {
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
     script.src = src;

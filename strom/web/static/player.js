@@ -11,7 +11,9 @@
 // No inline script and no framework: the page passes its configuration in the data-
 // attributes of #player; the state is mirrored to #player[data-state] for the CSS and
 // to window.stromPlayer for tests and debugging. The transports (WebSocket + MSE,
-// hls.js, native HLS) live in player-transports.js.
+// hls.js, native HLS) live in player-transports.js. vod.js plays recordings in the same
+// <video>: stromPlayer.suspend() stops the live transport (state "vod"), resume() goes
+// back to live; every state change is also a "strom:state" event on #player.
 
 import {
   canPlayNativeHls,
@@ -105,7 +107,25 @@ class Player {
     this.history.push(state);
     if (this.history.length > SETTINGS.historyLength) this.history.shift();
     this.root.dataset.state = state;
-    if (state !== "playing") this.video.playbackRate = 1;
+    if (state !== "playing" && state !== "vod") this.video.playbackRate = 1;
+    this.root.dispatchEvent(new CustomEvent("strom:state", { detail: state }));
+  }
+
+  // VOD mode (static/vod.js): the live transport lets go of the video, and takes it back.
+  suspend() {
+    if (this.transport) this.transport.stop();
+    this.transport = null;
+    delete this.root.dataset.transport;
+    this.detachMedia();
+    this.setState("vod");
+  }
+
+  resume() {
+    if (this.state !== "vod") return;
+    this.detachMedia();
+    this.video.playbackRate = 1;
+    this.setState("connecting");
+    this.useTransport(this.chooseTransport());
   }
 
   text(role, value) {
@@ -375,6 +395,9 @@ function boot() {
       return player.channel;
     },
     latency: () => player.latency(),
+    suspend: () => player.suspend(),
+    resume: () => player.resume(),
+    root,
     stats: () => player.stats(),
     video: player.video,
   });

@@ -1,0 +1,299 @@
+// Past broadcasts on the channel page: plays a recording (/vod/{channel}/{id}/index.m3u8)
+// in the page's player (player.js lets go of the video: window.stromPlayer.suspend()),
+// through the vendored hls.js or the browser's own HLS (Safari), with a seek bar,
+// play/pause, speed and "Back to live" while the channel is live. /{username}?vod={id}
+// opens a recording directly. When the live ends while we watch (player state "ended"),
+// the ended card offers the newest recording and switches to it after a few seconds.
+
+import { canPlayNativeHls, loadScript, mediaSourceClass } from "./player-transports.js";
+import { fetchJson } from "./api.js";
+
+const AUTO_SWITCH_S = 5; // the ended card's countdown before the recording starts
+const RECORDING_WAIT_MS = 1000; // between asks for the just-ended broadcast's recording
+const RECORDING_TRIES = 8;
+
+function clock(seconds) {
+  const total = Math.max(0, Math.floor(Number.isFinite(seconds) ? seconds : 0));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+class VodPlayer {
+  constructor(page, list, live) {
+    this.page = page;
+    this.list = list;
+    this.live = live; // window.stromPlayer
+    this.root = live.root;
+    this.video = live.video;
+    this.channel = page.dataset.username;
+    this.hls = null;
+    this.current = null; // the recording id playing
+    this.countdown = 0;
+    this.bar = this.root.querySelector(".vod-controls");
+    this.seek = this.bar.querySelector('[data-vod="seek"]');
+    this.speed = this.bar.querySelector('[data-vod="speed"]');
+    this.seeking = false;
+  }
+
+  start() {
+    this.list.addEventListener("click", (ev) => {
+      const link = ev.target.closest("a[data-vod-id]");
+      if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+      ev.preventDefault();
+      this.open(link.dataset.vodId, link.dataset.playlist, true);
+    });
+    this.bindControls();
+    this.root.addEventListener("strom:state", (ev) => this.onState(ev.detail));
+    const offer = this.root.querySelector('[data-action="watch-recording"]');
+    if (offer) offer.addEventListener("click", () => this.openNewest());
+    window.addEventListener("popstate", () => this.fromUrl(false));
+    this.fromUrl(false);
+    setInterval(() => this.showLiveButton(), 1000);
+  }
+
+  fromUrl(push) {
+    const id = new URL(window.location.href).searchParams.get("vod");
+    if (id) this.open(id, null, push);
+    else if (this.current) this.backToLive(false);
+  }
+
+  playlistUrl(id) {
+    return `/vod/${encodeURIComponent(this.channel)}/${encodeURIComponent(id)}/index.m3u8`;
+  }
+
+  async open(id, playlist, push) {
+    this.cancelOffer();
+    if (push) {
+      const url = new URL(window.location.href);
+      url.searchParams.set("vod", id);
+      history.pushState({ vod: id }, "", url);
+    }
+    this.destroy();
+    this.live.suspend();
+    this.current = id;
+    this.markCurrent();
+    const src = new URL(playlist || this.playlistUrl(id), window.location.href).href;
+    this.video.playbackRate = Number(this.speed.value) || 1;
+    try {
+      if (mediaSourceClass()) {
+        if (!window.Hls) await loadScript(this.root.dataset.hlsScript);
+        if (this.current !== id) return;
+        if (window.Hls.isSupported()) {
+          // startPosition 0: a recording still growing (an EVENT playlist) starts at its
+          // beginning too, not at its live edge.
+          this.hls = new window.Hls({ startPosition: 0, enableWorker: true });
+          this.hls.on(window.Hls.Events.ERROR, (_e, data) => {
+            if (data.fatal) console.warn("strom: recording playback failed:", data.details);
+          });
+          this.hls.loadSource(src);
+          this.hls.attachMedia(this.video);
+          this.play();
+          return;
+        }
+      }
+      if (canPlayNativeHls(this.video)) {
+        this.video.src = src;
+        this.play();
+        return;
+      }
+      throw new Error("this browser cannot play HLS");
+    } catch (err) {
+      console.warn("strom: cannot play the recording:", err);
+    }
+  }
+
+  play() {
+    const attempt = this.video.play();
+    if (attempt) attempt.catch((err) => err.name !== "AbortError" && console.warn("strom:", err));
+  }
+
+  destroy() {
+    if (this.hls) this.hls.destroy();
+    this.hls = null;
+  }
+
+  backToLive(push = true) {
+    this.destroy();
+    this.current = null;
+    this.markCurrent();
+    if (push) {
+      const url = new URL(window.location.href);
+      url.searchParams.delete("vod");
+      history.pushState({}, "", url);
+    }
+    this.live.resume();
+  }
+
+  // The recording of the live that just ended is not in the list the page came with.
+  addToList(rec) {
+    if (this.list.querySelector(`a[data-vod-id="${CSS.escape(String(rec.id))}"]`)) return;
+    let ul = this.list.querySelector(".vod-list");
+    if (!ul) {
+      ul = document.createElement("ul");
+      ul.className = "vod-list";
+      this.list.querySelector('[data-role="vod-empty"]')?.remove();
+      this.list.append(ul);
+    }
+    const link = document.createElement("a");
+    link.className = "vod-link";
+    link.href = `/${encodeURIComponent(this.channel)}?vod=${encodeURIComponent(rec.id)}`;
+    link.dataset.vodId = String(rec.id);
+    link.dataset.playlist = String(rec.playlist_url);
+    const title = document.createElement("span");
+    title.className = "vod-title";
+    title.dataset.role = "vod-title";
+    title.textContent = this.page.querySelector('[data-role="title"]')?.textContent || this.channel;
+    const facts = document.createElement("span");
+    facts.className = "vod-facts";
+    const started = new Date(Number(rec.started) * 1000);
+    facts.textContent = `${started.toLocaleString()} · ${clock(Number(rec.duration))}`;
+    link.append(title, facts);
+    const li = document.createElement("li");
+    li.className = "vod-item";
+    li.append(link);
+    ul.prepend(li);
+  }
+
+  markCurrent() {
+    for (const link of this.list.querySelectorAll("a[data-vod-id]")) {
+      if (link.dataset.vodId === this.current) link.setAttribute("aria-current", "true");
+      else link.removeAttribute("aria-current");
+    }
+  }
+
+  // --- controls ------------------------------------------------------------------
+
+  bindControls() {
+    const video = this.video;
+    const active = () => this.live.state === "vod";
+    this.bar.querySelector('[data-vod="play"]').addEventListener("click", () => {
+      if (video.paused) this.play();
+      else video.pause();
+    });
+    this.bar.querySelector('[data-vod="live"]').addEventListener("click", () => this.backToLive());
+    this.speed.addEventListener("change", () => {
+      video.playbackRate = Number(this.speed.value) || 1;
+    });
+    this.seek.addEventListener("input", () => {
+      this.seeking = true;
+      this.showTime(Number(this.seek.value));
+    });
+    this.seek.addEventListener("change", () => {
+      this.seeking = false;
+      if (active()) video.currentTime = Number(this.seek.value);
+    });
+    for (const name of ["timeupdate", "durationchange", "loadedmetadata", "play", "pause"]) {
+      video.addEventListener(name, () => active() && this.showProgress());
+    }
+    video.addEventListener("ratechange", () => {
+      // hls.js and the live player may reset the rate; keep the chosen speed.
+      const wanted = Number(this.speed.value) || 1;
+      if (active() && video.playbackRate !== wanted) video.playbackRate = wanted;
+    });
+    document.addEventListener("keydown", (ev) => {
+      if (!active() || ev.key !== " " || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (/^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(ev.target.tagName) || ev.target.isContentEditable) return;
+      ev.preventDefault();
+      if (video.paused) this.play();
+      else video.pause();
+    });
+  }
+
+  duration() {
+    const d = this.video.duration;
+    if (Number.isFinite(d)) return d;
+    const s = this.video.seekable;
+    return s.length ? s.end(s.length - 1) : 0;
+  }
+
+  showProgress() {
+    const d = this.duration();
+    this.seek.max = String(d);
+    if (!this.seeking) this.seek.value = String(this.video.currentTime);
+    this.showTime(this.video.currentTime);
+    const label = this.bar.querySelector('[data-role="vod-play-label"]');
+    label.textContent = this.video.paused ? "Play" : "Pause";
+  }
+
+  showTime(t) {
+    const el = this.bar.querySelector('[data-role="vod-time"]');
+    el.textContent = `${clock(t)} / ${clock(this.duration())}`;
+  }
+
+  showLiveButton() {
+    const button = this.bar.querySelector('[data-vod="live"]');
+    button.hidden = this.page.dataset.live !== "true";
+  }
+
+  // --- the end of a live ---------------------------------------------------------
+
+  onState(state) {
+    if (state === "ended") this.offerRecording();
+    else if (state !== "vod") this.cancelOffer();
+  }
+
+  offerRecording() {
+    const offer = this.root.querySelector('[data-role="vod-offer"]');
+    if (!offer) return;
+    offer.hidden = false;
+    let left = AUTO_SWITCH_S;
+    const note = offer.querySelector('[data-role="vod-countdown"]');
+    const step = () => {
+      note.textContent = `Starting in ${left} s…`;
+      if (left <= 0) {
+        this.cancelOffer();
+        this.openNewest();
+        return;
+      }
+      left -= 1;
+      this.countdown = setTimeout(step, 1000);
+    };
+    step();
+  }
+
+  cancelOffer() {
+    clearTimeout(this.countdown);
+    this.countdown = 0;
+    const offer = this.root.querySelector('[data-role="vod-offer"]');
+    if (offer) offer.hidden = true;
+  }
+
+  // The newest recording with something in it (the one just ended is written a moment
+  // after the end message, so ask a few times).
+  async openNewest() {
+    for (let i = 0; i < RECORDING_TRIES; i += 1) {
+      try {
+        const data = await fetchJson(this.list.dataset.recordingsApi);
+        const found = (data?.recordings ?? []).find((r) => r.duration > 0);
+        if (found && (found.status !== "recording" || i === RECORDING_TRIES - 1)) {
+          this.addToList(found);
+          this.open(found.id, found.playlist_url, true);
+          return;
+        }
+      } catch (err) {
+        console.warn("strom: could not list the recordings:", err);
+      }
+      await new Promise((resolve) => setTimeout(resolve, RECORDING_WAIT_MS));
+    }
+  }
+}
+
+function boot() {
+  const page = document.querySelector("[data-channel-page]");
+  const list = page?.querySelector("[data-vod-list]");
+  const live = window.stromPlayer;
+  if (!page || !list || !live || !live.root.querySelector(".vod-controls")) return;
+  const vod = new VodPlayer(page, list, live);
+  vod.start();
+  window.stromVod = Object.freeze({
+    get current() {
+      return vod.current;
+    },
+    open: (id) => vod.open(id, null, true),
+    backToLive: () => vod.backToLive(),
+  });
+}
+
+boot();

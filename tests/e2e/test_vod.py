@@ -1,0 +1,168 @@
+"""Past broadcasts in Chromium: real ffmpeg publishes to an account's channel; after the
+live the channel page lists the recording, which plays in the page's player (hls.js) and
+seeks; a viewer watching when the live ends is switched to the recording."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from strom.server import StromServer
+from tests.conftest import MediaFile, make_media, publish_args, run_process
+from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
+from tests.e2e.test_spine import wait_live
+
+pytestmark = pytest.mark.e2e
+
+USER = "vodder"
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def six_seconds(tmp_path_factory: pytest.TempPathFactory) -> MediaFile:
+    return make_media(tmp_path_factory.mktemp("vod") / "six.flv", seconds=6.0)
+
+
+def base(server: StromServer) -> str:
+    return f"http://127.0.0.1:{server.http_port}"
+
+
+async def stream_key(server: StromServer) -> str:
+    assert server.store is not None
+    _, key = await server.store.create_user(USER, PASSWORD)
+    return key
+
+
+async def wait_finished_recording(page: Page, server: StromServer) -> dict[str, Any]:
+    url = f"{base(server)}/api/v1/channels/{USER}/recordings"
+    async with asyncio.timeout(15):
+        while True:
+            resp = await page.request.get(url)
+            found = (await resp.json())["recordings"]
+            if found and found[0]["status"] != "recording" and found[0]["duration"] > 0:
+                return dict(found[0])
+            await asyncio.sleep(0.2)
+
+
+async def wait_advancing(page: Page, at_least: float) -> float:
+    """Wait until the video plays past ``at_least`` and its time still moves on."""
+    await page.wait_for_function(
+        "(t) => document.querySelector('#player video').currentTime > t",
+        arg=at_least,
+        timeout=10_000,
+    )
+    first = (await video_info(page))["currentTime"]
+    await page.wait_for_function(
+        "(t) => document.querySelector('#player video').currentTime > t + 0.3",
+        arg=first,
+        timeout=10_000,
+    )
+    return float(first)
+
+
+async def test_past_broadcast_is_listed_plays_and_seeks(
+    server: StromServer, page: Page, page_log: PageLog, six_seconds: MediaFile
+) -> None:
+    key = await stream_key(server)
+    code, out = await run_process(*publish_args(six_seconds, server.rtmp_port, key), timeout=30)
+    assert code == 0, out
+    recording = await wait_finished_recording(page, server)
+
+    await page.goto(f"{base(server)}/{USER}")
+    link = page.locator(f'a[data-vod-id="{recording["id"]}"]')
+    await link.wait_for()
+    assert (await page.locator(".past-broadcasts h2").inner_text()) == "Past broadcasts"
+    await link.click()
+    await wait_for_player_state(page, "vod")
+    assert page.url.endswith(f"/{USER}?vod={recording['id']}")
+    await wait_advancing(page, 0.5)
+    info = await video_info(page)
+    assert (info["videoWidth"], info["videoHeight"]) == (six_seconds.width, six_seconds.height)
+    assert info["transport"] is None  # the live transport let go of the video
+
+    # Seek to the middle with the seek bar: the time jumps there and keeps going.
+    middle = recording["duration"] / 2
+    await page.locator("#player").hover()
+    await page.locator('[data-vod="seek"]').fill(str(middle))
+    after = await wait_advancing(page, middle - 0.5)
+    assert after >= middle - 0.5
+    await page.locator('[data-vod="speed"]').select_option("2")
+    assert (await video_info(page))["playbackRate"] == 2
+    await screenshot(page, "vod-playing")
+
+    # /{username}?vod={id} opens the recording directly.
+    await page.goto(f"{base(server)}/{USER}?vod={recording['id']}")
+    await wait_for_player_state(page, "vod")
+    await wait_advancing(page, 0.3)
+    assert await page.evaluate("() => window.stromVod.current") == recording["id"]
+    assert not page_log.errors, page_log.errors
+
+
+async def test_viewer_is_switched_to_the_recording_when_the_live_ends(
+    server: StromServer, page: Page, page_log: PageLog, six_seconds: MediaFile
+) -> None:
+    key = await stream_key(server)
+    await page.goto(f"{base(server)}/{USER}")
+    await wait_for_player_state(page, "offline")
+    publisher = asyncio.create_task(
+        run_process(*publish_args(six_seconds, server.rtmp_port, key), timeout=30)
+    )
+    try:
+        await wait_live(server, USER)
+        await wait_for_player_state(page, "playing")
+        await wait_for_player_state(page, "ended", timeout_ms=15_000)
+        offer = page.locator('[data-action="watch-recording"]')
+        assert await offer.is_visible()
+        await screenshot(page, "vod-ended-offer")
+        # Without a click, the recording starts a few seconds later.
+        await wait_for_player_state(page, "vod", timeout_ms=15_000)
+        await wait_advancing(page, 0.5)
+        recording = await wait_finished_recording(page, server)
+        assert await page.evaluate("() => window.stromVod.current") == recording["id"]
+        assert (await video_info(page))["videoWidth"] == six_seconds.width
+        listed = page.locator(f'.past-broadcasts a[data-vod-id="{recording["id"]}"]')
+        assert await listed.get_attribute("aria-current") == "true"
+        await screenshot(page, "vod-after-live")
+    finally:
+        code, out = await publisher
+    assert code == 0, out
+    assert not page_log.errors, page_log.errors
+
+
+async def test_back_to_live_returns_to_the_live_player(
+    server: StromServer, page: Page, tmp_path: Path
+) -> None:
+    """While the channel is live, its recording so far plays as VOD and one click on
+    "Back to live" returns to the live player."""
+    key = await stream_key(server)
+    media = make_media(tmp_path / "long.flv", seconds=10.0)
+    publisher = asyncio.create_task(
+        run_process(*publish_args(media, server.rtmp_port, key), timeout=30)
+    )
+    try:
+        await wait_live(server, USER)
+        url = f"{base(server)}/api/v1/channels/{USER}/recordings"
+        async with asyncio.timeout(10):
+            while True:
+                found = (await (await page.request.get(url)).json())["recordings"]
+                if found and found[0]["duration"] > 0:
+                    break
+                await asyncio.sleep(0.2)
+        await page.goto(f"{base(server)}/{USER}?vod={found[0]['id']}")
+        await wait_for_player_state(page, "vod")
+        await wait_advancing(page, 0.2)
+        back = page.locator('[data-vod="live"]')
+        await back.wait_for(state="visible", timeout=5_000)
+        await back.click()
+        await wait_for_player_state(page, "playing")
+        assert "vod=" not in page.url
+        assert await page.evaluate("() => window.stromVod.current") is None
+    finally:
+        publisher.cancel()  # run_process kills ffmpeg
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
