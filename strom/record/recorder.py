@@ -139,6 +139,9 @@ class Recording:
         return True
 
     def finish(self, ended: float) -> None:
+        # Read on the event loop now: the platform forgets the id right after the end.
+        known = self._broadcast_id()
+        self._broadcast_id = lambda: known
         with self._cond:
             self._items.append((_END, ended))
             self._cond.notify()
