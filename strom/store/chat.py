@@ -9,17 +9,18 @@ translates a lost database into :class:`DatabaseUnavailable`. Rooms are named by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strom.store import queries as q
-from strom.store.errors import DatabaseUnavailable, InvalidInput
+from strom.store.engine import transaction
+from strom.store.errors import InvalidInput
 from strom.store.models import (
     CHAT_ACTION_MAX,
     CHAT_CHANNEL_MAX,
@@ -385,13 +386,8 @@ class ChatStore:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions.begin() as session:
-                yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._sessions)
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)

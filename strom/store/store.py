@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from strom.store import queries as q
 from strom.store import schema
 from strom.store import webhooks as wh
 from strom.store.categories import CATEGORY_NAME_MAX, slugify
-from strom.store.engine import connect
+from strom.store.engine import connect, transaction
 from strom.store.errors import (
     CategoryExists,
     DatabaseUnavailable,
@@ -561,13 +561,8 @@ class Store:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions.begin() as session:
-                yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._sessions)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
