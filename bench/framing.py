@@ -1,6 +1,8 @@
 """Micro-benchmark behind one design choice of the WebSocket fan-out: frame a chunk once
 and write the same bytes to every viewer's transport, versus aiohttp's per-viewer
-``send_bytes`` (which frames the message again for each viewer).
+``send_bytes`` (which frames the message again for each viewer); and ``merged2``: the
+same pre-framed bytes, two frames per write (every other frame waits one frame interval,
+33 ms at 30 fps), to price the one lever left on the send syscall.
 
 Usage: python -m bench.framing [--viewers 200] [--seconds 10] [--size 10000]
 
@@ -60,12 +62,21 @@ async def run(mode: str, viewers: int, seconds: float, size: int) -> float:
     payload = os.urandom(size)
     spent = 0.0
     messages = int(seconds * 30)
+    held = b""
     for _ in range(messages):
         start = time.process_time()
         if mode == "preframed":
             framed = frame_message(OPCODE_BINARY, payload)
             for transport in sockets:
                 transport.write(framed)
+        elif mode == "merged2":
+            framed = frame_message(OPCODE_BINARY, payload)
+            if held:
+                both, held = held + framed, b""
+                for transport in sockets:
+                    transport.write(both)
+            else:
+                held = framed
         else:
             for ws in senders:
                 await ws.send_bytes(payload)
@@ -85,7 +96,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--size", type=int, default=10_000)
     args = parser.parse_args()
-    for mode in ("send_bytes", "preframed", "send_bytes", "preframed"):
+    for mode in ("send_bytes", "preframed", "merged2", "send_bytes", "preframed", "merged2"):
         us = asyncio.run(run(mode, args.viewers, args.seconds, args.size))
         print(f"{mode:>10}: {us:6.1f} µs CPU per message per viewer")
 

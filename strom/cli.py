@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from strom import __version__
+from strom import __version__, client
 from strom.errors import StromError
 from strom.server import StromServer, database_url
 from strom.settings import Settings, load, options
@@ -54,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     reset = user_commands.add_parser("reset-key", help="print a new stream key for a user")
     reset.add_argument("name")
     _add_settings(reset)
+
+    stream = commands.add_parser(
+        "stream",
+        help="go live from this computer: screen, camera, microphone or a test pattern",
+        description="Stream to a Strom site: capture the screen and/or a camera (and a "
+        "microphone), encode H.264 + AAC and publish over RTMP, showing status, viewers "
+        "and chat while live.",
+    )
+    client.add_arguments(stream)
     return parser
 
 
@@ -141,6 +150,8 @@ def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "stream":
+        return client.main(args)
     values = {opt.name: getattr(args, opt.name) for opt in options()}
     try:
         settings = load(cli=values, config_file=args.config)

@@ -4,6 +4,7 @@
 
     StromError
      ├── ProtocolError              the peer sent something we cannot accept
+     │    ├── UnsupportedMedia      well-formed, in a codec or container variant not taken
      │    ├── AmfError              malformed AMF0/AMF3 value
      │    ├── RtmpError             RTMP handshake / chunk stream / command violation
      │    ├── FlvError              malformed FLV audio/video tag payload
@@ -24,6 +25,11 @@ class StromError(Exception):
 
 class ProtocolError(StromError):
     """The remote peer violated a protocol or container format."""
+
+
+class UnsupportedMedia(ProtocolError):
+    """Well-formed media in a codec or container variant Strom does not take (HTTP 415,
+    WebSocket close 1003), as opposed to corrupt media (400)."""
 
 
 class AmfError(ProtocolError):

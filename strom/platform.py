@@ -125,6 +125,13 @@ class Platform:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def wants_recording(self, name: str) -> bool:
+        """The streamer's recording switch (channels without an account: recorded)."""
+        if self.store is None:
+            return True
+        info = await self.store.channel(name)
+        return info is None or info.record_broadcasts
+
     def info_changed(self, info: ChannelInfo) -> None:
         """The streamer edited the channel: live views pick it up."""
         if info.username in self.infos:

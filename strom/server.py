@@ -19,7 +19,10 @@ from strom.chat.socketio import SocketIODoor
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.ws import WsDelivery
 from strom.errors import StromError
+from strom.ingest.jpeg_socketio import JpegStreamIngest, JpegStreamLimits
+from strom.ingest.push import PushIngest, PushLimits, transcoder_from_settings
 from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
+from strom.ingest.tcp import TcpIngest
 from strom.live.registry import Registry, StaticStreamKeys, StreamKeyResolver
 from strom.notify import WebhookLimits, WebhookSender
 from strom.platform import Platform
@@ -85,6 +88,9 @@ class StromServer:
         self.platform = Platform(self.registry, None)
         self.secret = b""
         self.rtmp: RtmpServer | None = None
+        #: push ingest without RTMP: HTTP PUT/POST, raw TCP ports, browser uploads
+        self.push: PushIngest | None = None
+        self.tcp_ingest: TcpIngest | None = None
         self.ws_delivery: WsDelivery | None = None
         self._runner: web.AppRunner | None = None
         self.http_port = settings.http_port
@@ -132,6 +138,7 @@ class StromServer:
             settings.data_dir / "recordings",
             RecorderSettings.from_settings(settings),
             broadcast_ids=self.platform.broadcast_id,
+            wants_recording=self.platform.wants_recording,
         )
         await self.recorder.start()
         bus: RedisBus | None = None
@@ -153,9 +160,21 @@ class StromServer:
         await self.chat.start()
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
+        self.push = PushIngest(
+            self.registry,
+            keys,
+            PushLimits.from_settings(settings),
+            transcoder=transcoder_from_settings(settings),
+        )
+        self.tcp_ingest = TcpIngest(self.push, settings.tcp_ingest)
+        await self.tcp_ingest.start(settings.host)
         app = create_app(self)
         if settings.socketio_door:
-            self.socketio = SocketIODoor(self.chat, self.platform, self.secret)
+            # The original desktop app goes live through the door, as JPEG frames.
+            streams = JpegStreamIngest(
+                self.registry, keys, JpegStreamLimits.from_settings(settings)
+            )
+            self.socketio = SocketIODoor(self.chat, self.platform, self.secret, streams)
             self.socketio.attach(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -180,6 +199,10 @@ class StromServer:
             await self.thumbnails.stop()
         if self.rtmp is not None:
             await self.rtmp.stop()
+        if self.push is not None:
+            self.push.close_all("server shutting down")
+        if self.tcp_ingest is not None:
+            await self.tcp_ingest.stop()
         for channel in self.registry:
             channel.close()
         if self.recorder is not None:
@@ -239,8 +262,14 @@ class StromServer:
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "max_rss_kb": usage.ru_maxrss,
             "rtmp_connections": len(self.rtmp.connections) if self.rtmp else 0,
+            "push_ingest": self.push.metrics() if self.push is not None else None,
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
             "socketio_clients": len(self.socketio.clients) if self.socketio else 0,
+            "socketio_streams": (
+                self.socketio.streams.metrics()
+                if self.socketio is not None and self.socketio.streams is not None
+                else None
+            ),
             "redis": self._redis_metrics(),
             "recordings": self.recorder.metrics() if self.recorder is not None else None,
             "channels": [

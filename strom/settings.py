@@ -13,7 +13,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,32 @@ class SettingsError(StromError):
     """A setting has a value Strom cannot use."""
 
 
+#: x264 presets Strom lets an operator choose (slower ones cannot keep up live).
+_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
+
+
+def parse_tcp_ingest(raw: Any) -> dict[int, str]:
+    """``PORT=CHANNEL`` items (raw TCP push ports), as a list, a comma-separated string
+    or a TOML table."""
+    if isinstance(raw, Mapping):
+        items = [f"{k}={v}" for k, v in raw.items()]
+    elif isinstance(raw, str):
+        items = [part for part in raw.split(",") if part.strip()]
+    else:
+        items = list(raw)
+    ports: dict[int, str] = {}
+    for item in items:
+        port, sep, name = str(item).strip().partition("=")
+        if not sep or not port.strip().isdigit() or not 0 <= int(port) <= 65535:
+            raise SettingsError("TCP ingest ports are given as PORT=CHANNEL")
+        if not valid_channel_name(name.strip()):
+            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        ports[int(port)] = name.strip()
+    return ports
 
 
 @dataclass(frozen=True)
@@ -151,6 +175,54 @@ class Settings:
         64 << 20, "bytes a recording may have waiting for the disk before it is stopped"
     )
     recording_fsync_seconds: float = _opt(5.0, "how often a recording is flushed to the disk")
+    dvr_window: float = _opt(
+        7200.0,
+        "seconds viewers may rewind a live broadcast (its recording so far; 0: no rewind)",
+    )
+    # --- push ingest (HTTP PUT/POST, raw TCP, browser WebSocket) ---------------------------
+    tcp_ingest: dict[int, str] = field(
+        default_factory=dict,
+        metadata={
+            "flag": "--tcp-ingest",
+            "help": "raw TCP push port for a channel, PORT=CHANNEL (repeatable; env: "
+            "comma-separated list); it accepts WebM, fragmented MP4, FLV or MPEG-TS",
+            "metavar": "PORT=CHANNEL",
+            "parse": parse_tcp_ingest,
+        },
+    )
+    ingest_max_bitrate: int = _opt(
+        25_000_000,
+        "bits per second a pushed stream may average (HTTP, TCP, WebSocket); faster: closed",
+    )
+    ingest_idle_timeout: float = _opt(
+        20.0, "seconds a pushed stream may send nothing before it counts as lost"
+    )
+    ingest_sniff_timeout: float = _opt(
+        10.0, "seconds a push may take to send its first bytes (or a browser its start message)"
+    )
+    ingest_max_connections: int = _opt(1000, "most push ingests (HTTP, TCP, WebSocket) at once")
+    ingest_ws_max_message: int = _opt(
+        4 << 20, "largest WebSocket message a browser upload may send (bytes); larger: close 1009"
+    )
+    # --- transcoding (VP8 pushes, the original desktop app's JPEG frames) -------------------
+    transcode_bitrate: int = _opt(
+        0, "H.264 bitrate (bit/s) when Strom encodes video itself; 0: chosen from the picture size"
+    )
+    transcode_queue_frames: int = _opt(
+        30, "frames waiting for a stream's H.264 encoder; beyond it frames are dropped"
+    )
+    transcode_preset: str = _opt(
+        "veryfast", "x264 preset when Strom encodes video itself (ultrafast: ~1/3 the CPU)"
+    )
+    transcode_max_pixels: int = _opt(
+        3840 * 2160, "largest picture (width x height) Strom decodes to re-encode it"
+    )
+    jpeg_stream_max_bytes: int = _opt(
+        1 << 20, "largest JPEG frame the original desktop app may send over Socket.IO (bytes)"
+    )
+    jpeg_stream_max_fps: float = _opt(
+        30.0, "JPEG frames per second a Socket.IO streamer may send; faster ones are dropped"
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -183,6 +255,19 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.webhook_timeout <= 0:
             raise SettingsError("webhook_timeout must be greater than 0")
+        for name in ("transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.jpeg_stream_max_fps <= 0:
+            raise SettingsError("jpeg_stream_max_fps must be greater than 0")
+        if self.transcode_preset not in _X264_PRESETS:
+            raise SettingsError(f"transcode_preset must be one of {', '.join(_X264_PRESETS)}")
+        for name in ("ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for name in ("ingest_idle_timeout", "ingest_sniff_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be greater than 0")
         if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
         if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
@@ -205,6 +290,7 @@ class Option:
     help: str
     metavar: str | None
     flag: str
+    parser: Callable[[Any], Any] | None = None
 
     @property
     def env(self) -> str:
@@ -212,6 +298,8 @@ class Option:
 
     def parse(self, raw: Any) -> Any:
         """Convert a string (env, CLI) or TOML value to this option's type."""
+        if self.parser is not None:
+            return self.parser(raw)
         if self.type is dict:
             return parse_stream_keys(raw)
         if self.type is bool and isinstance(raw, str):
@@ -237,6 +325,7 @@ def options() -> Iterator[Option]:
             help=f.metadata.get("help", ""),
             metavar=f.metadata.get("metavar"),
             flag=f.metadata.get("flag", "--" + f.name.replace("_", "-")),
+            parser=f.metadata.get("parse"),
         )
 
 

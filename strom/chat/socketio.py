@@ -16,6 +16,10 @@ client → server        effect
                        joins their channel's room as its owner; a wrong key is refused
 ``close_room``         ``"<stream key>"``: the broadcaster leaves; the room gets
                        ``room-closed``
+``start_stream``       the stream key (or ``{"key": ...}``): go live from the original
+                       desktop app; then ``frame`` (or ``stream_frame``) events, each a
+                       base64 JPEG, and ``stop_stream``. Handled by
+                       :mod:`strom.ingest.jpeg_socketio` (it sends ``viewer_count``)
 =====================  ==========================================================
 
 Server → client, to everyone in the room (one emit per room per batch, the same for all):
@@ -64,6 +68,7 @@ from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.server import guest_name
 from strom.chat.service import ChatService, RoomFull
+from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable
 from strom.store.security import SECRET_MAX
@@ -80,6 +85,7 @@ MAX_ROOMS_PER_CLIENT = 8
 OUTBOX_MAX = 10_000  # emits waiting to leave; beyond it new ones are dropped (with a log line)
 QUEUED_PACKET_BYTES = 512  # engine.io queues packets, not bytes: what one counts as
 MAX_PACKET_BYTES = 64 * 1024  # largest HTTP body or WebSocket message a client may send
+_DISCONNECT = "\0disconnect"  # in the outbox: disconnect the client, after its emits
 
 _NOTICES = {
     "banned": "You are banned from this chat.",
@@ -144,15 +150,26 @@ class _Transport:
 
 
 class SocketIODoor:
-    def __init__(self, chat: ChatService, platform: Platform, secret: bytes) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        platform: Platform,
+        secret: bytes,
+        streams: JpegStreamIngest | None = None,
+    ) -> None:
         self.chat = chat
         self.platform = platform
         self.secret = secret
         self.codec = SessionCodec(secret)
+        #: the original desktop app's JPEG streams (None: streaming through the door is off)
+        self.streams = streams
+        max_packet = MAX_PACKET_BYTES
+        if streams is not None:
+            max_packet = max(max_packet, streams.limits.max_packet_bytes)
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             async_handlers=False,  # one client's events are handled in order
-            max_http_buffer_size=MAX_PACKET_BYTES,
+            max_http_buffer_size=max_packet,
             logger=False,
             engineio_logger=False,
         )
@@ -166,6 +183,12 @@ class SocketIODoor:
             "close_room": self._close_room,
         }.items():
             self.sio.on(event, handler)
+        if streams is not None:
+            streams.door = self
+            self.sio.on(START_EVENT, self._start_stream)
+            self.sio.on(STOP_EVENT, self._stop_stream)
+            for event in FRAME_EVENTS:
+                self.sio.on(event, self._stream_frame)
         self.clients: dict[str, _Client] = {}
         self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
         self._last_batch: dict[str, bytes] = {}
@@ -195,6 +218,8 @@ class SocketIODoor:
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def stop(self) -> None:
+        if self.streams is not None:
+            await self.streams.close()
         for sid in list(self.clients):
             try:
                 async with asyncio.timeout(1.0):
@@ -231,6 +256,9 @@ class SocketIODoor:
         while True:
             event, data, to = await self._outbox.get()
             try:
+                if event == _DISCONNECT:
+                    await self.sio.disconnect(to)
+                    continue
                 await self.sio.emit(event, data, to=to)
             except Exception:  # one emit's failure must not stop the others
                 log.exception("socket.io: emitting %s failed", event)
@@ -315,6 +343,8 @@ class SocketIODoor:
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         client = self.clients.pop(sid, None)
+        if self.streams is not None:
+            self.streams.client_gone(sid)
         if client is None:
             return
         client.closed = True
@@ -488,6 +518,40 @@ class SocketIODoor:
         await self.sio.leave_room(client.sid, _sio_room(room.name))
         self._leave(client, room.key, keep_sio_room=True)
         return {"ok": True}
+
+    # --- the original desktop app's streams (strom.ingest.jpeg_socketio) ------------------
+
+    def emit_to(self, sid: str, event: str, data: Any) -> None:
+        self._emit(event, data, sid)
+
+    def disconnect(self, sid: str) -> None:
+        """Disconnect ``sid`` after what was emitted to it so far (the reason why)."""
+        client = self.clients.get(sid)
+        if client is not None and not client.closed:
+            client.closed = True
+            self._emit(_DISCONNECT, None, sid)
+
+    async def _start_stream(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        client = self._client(sid)
+        if client is None or self.streams is None:
+            return None
+        return await self.streams.start_stream(sid, client.peer, args[0] if args else None)
+
+    async def _stop_stream(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        client = self._client(sid)
+        if client is None or self.streams is None:
+            return None
+        return self.streams.stop_stream(sid)
+
+    async def _stream_frame(self, sid: str, *args: Any) -> None:
+        if self.streams is None:
+            return
+        if self.streams.is_streaming(sid):  # the stream's own frame rate limit applies
+            self.streams.frame(sid, args[0] if args else None)
+            return
+        client = self._client(sid)  # not streaming: counted like any other event
+        if client is not None:
+            self._error(client, None, ErrorCode.NOT_FOUND, "start_stream first")
 
     async def _resolve_key(self, client: _Client, key: str | None) -> str | None:
         """The channel whose stream key ``key`` is; a refusal goes to the client."""

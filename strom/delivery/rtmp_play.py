@@ -3,6 +3,11 @@
 Each chunk's FLV tag is chunked into RTMP once (fmt-0 header, absolute timestamp, our
 fixed outgoing chunk size and message stream 1) and the same bytes are written to every
 player using stream id 1, which is what every player gets from its first createStream.
+
+Only H.264 and AAC travel over RTMP play (:func:`strom.media.flv.can_carry`): a channel
+pushed as H.264 + Opus (a browser's MP4 recording) plays as video only, and a channel with
+no track FLV can carry (VP9/AV1 + Opus) refuses the player with ``NetStream.Play.Failed``
+saying why, then closes the connection.
 """
 
 from __future__ import annotations
@@ -55,7 +60,11 @@ def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
     shared = stream_id == SHARED_STREAM_ID
     if shared and chunk.rtmp_message is not None:
         return chunk.rtmp_message
-    data = b"".join(_encode(t, f, stream_id, chunk_size) for t, f in chunk.frames)
+    data = b"".join(
+        _encode(t, f, stream_id, chunk_size) for t, f in chunk.frames if flv.can_carry(t)
+    )
+    if not data:
+        return None
     if shared:
         chunk.rtmp_message = data
     return data
@@ -91,7 +100,19 @@ class RtmpPlayer:
             self._transport.write(data)
 
     def on_live(self, channel: Channel) -> None:
-        tracks = sorted(channel.tracks.values(), key=lambda t: t.id)
+        every = sorted(channel.tracks.values(), key=lambda t: t.id)
+        tracks = [t for t in every if flv.can_carry(t)]
+        if not tracks:
+            codecs = " + ".join(t.codec_string for t in every)
+            self._session.send_status(
+                self._stream_id, "error", "NetStream.Play.Failed",
+                f"this channel's codecs ({codecs}) cannot be played over RTMP; "
+                "watch it in a browser or over HLS",
+            )  # fmt: skip
+            self._flush()
+            self._dropped = True
+            self._on_drop(f"cannot play {codecs} over RTMP")
+            return
         first = channel.gop[0].frames[0] if channel.gop and channel.gop[0].frames else None
         ts = _ms(first[1].dts, first[0]) if first is not None else 0
         self._session.send_data(self._stream_id, "onMetaData", flv.metadata(tracks))

@@ -249,7 +249,7 @@ class RtmpConnection(asyncio.Protocol):
         self._channel = channel
         self._publish_stream = stream_id
         self._demuxer = FlvDemuxer()
-        self._session.accept_publish(stream_id)
+        self._session.accept_publish(stream_id, channel=name)
         log.info("rtmp#%d %s: publishing to %s", self.id, self._peer, name)
 
     def _on_media(self, event: MediaMessage) -> None:

@@ -310,7 +310,10 @@ class Channel:
         is_video = track.kind is TrackKind.VIDEO
         starts_gop = frame.keyframe if is_video else not self._has_video
         if self.state is not ChannelState.LIVE or self._tracks_changed:
-            if not starts_gop and not self._audio_only_fallback(is_video):
+            # Media starts at a video keyframe; with no video track (yet), audio starts
+            # it only once no video is coming (announced, or after many audio frames).
+            ready = frame.keyframe if is_video else self._audio_only_fallback(is_video)
+            if not ready:
                 return
             starts_gop = True
             if self._resuming is not None:

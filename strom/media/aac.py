@@ -172,3 +172,57 @@ def parse_audio_specific_config(asc: bytes) -> AacConfig:
 def codec_string(cfg: AacConfig) -> str:
     """The RFC 6381 ``codecs`` value, ``mp4a.40.<object type>`` (RFC 6381 3.3)."""
     return f"mp4a.40.{cfg.object_type}"
+
+
+# -- ADTS (ISO/IEC 14496-3 1.A.2, 1.A.3): the framing MPEG-TS carries AAC in ----------------
+
+ADTS_HEADER_SIZE = 7
+_ADTS_SYNC = 0xFFF
+
+
+@dataclass(frozen=True, slots=True)
+class AdtsHeader:
+    """One adts_fixed_header + adts_variable_header (1.A.2.2)."""
+
+    object_type: int
+    sampling_frequency_index: int
+    channel_configuration: int
+    #: header bytes before the raw data block (7, or 9 with a CRC)
+    header_size: int
+    #: the whole frame, header included (aac_frame_length)
+    frame_size: int
+
+
+def parse_adts_header(data: bytes, pos: int = 0) -> AdtsHeader:
+    """Parse the ADTS header at ``pos``; :class:`CodecError` if there is none."""
+    if pos + ADTS_HEADER_SIZE > len(data):
+        raise CodecError("ADTS header is truncated")
+    b = data[pos : pos + ADTS_HEADER_SIZE]
+    if (b[0] << 4 | b[1] >> 4) != _ADTS_SYNC:
+        raise CodecError("no ADTS syncword")
+    protection_absent = b[1] & 1
+    profile = b[2] >> 6  # object type - 1
+    index = b[2] >> 2 & 0x0F
+    channels = (b[2] & 1) << 2 | b[3] >> 6
+    frame_size = (b[3] & 3) << 11 | b[4] << 3 | b[5] >> 5
+    raw_blocks = b[6] & 3
+    header_size = ADTS_HEADER_SIZE if protection_absent else ADTS_HEADER_SIZE + 2
+    if index >= len(SAMPLE_RATES):
+        raise CodecError(f"ADTS sampling frequency index {index} is reserved")
+    if channels == 0:
+        raise CodecError("ADTS channel configuration 0 (in-band program config) is not supported")
+    if raw_blocks:
+        raise CodecError("ADTS frames of several raw data blocks are not supported")
+    if frame_size <= header_size:
+        raise CodecError(f"ADTS frame length {frame_size} is invalid")
+    return AdtsHeader(profile + 1, index, channels, header_size, frame_size)
+
+
+def adts_audio_specific_config(header: AdtsHeader) -> bytes:
+    """The two-byte AudioSpecificConfig an ADTS header implies (1.6.2.1)."""
+    value = (
+        header.object_type << 11
+        | header.sampling_frequency_index << 7
+        | header.channel_configuration << 3
+    )
+    return value.to_bytes(2, "big")

@@ -314,6 +314,15 @@ class FlvDemuxer:
 
 # -- muxing: neutral vocabulary -> payloads for RTMP play ---------------------------------
 
+#: The codecs classic FLV (and so RTMP play) carries.
+FLV_CODECS = frozenset({Codec.H264, Codec.AAC})
+
+
+def can_carry(track: Track) -> bool:
+    """Can FLV carry ``track``? (VP9, AV1 and Opus need Enhanced RTMP, which players
+    such as ffplay and VLC of this vintage do not speak.)"""
+    return track.codec in FLV_CODECS
+
 
 def video_sequence_header(track: Track) -> bytes:
     """The AVC sequence header payload (AVCPacketType 0) carrying ``track.config``."""

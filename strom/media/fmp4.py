@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from strom.errors import LocalProtocolError
-from strom.media import aac
+from strom.media import aac, opus
 from strom.media.model import Codec, Frame, Track, TrackKind
 
 #: Media timescale of video tracks (ISO/IEC 23000-19 recommends 90 kHz for video).
 VIDEO_TIMESCALE = 90_000
 #: Duration given to the first video sample, before any decode-time delta is known.
 DEFAULT_FRAME_RATE = 30
+#: Duration given to the first Opus sample: 20 ms, libopus's default frame.
+OPUS_DEFAULT_FRAME = 960
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -118,7 +120,12 @@ class FragmentMuxer:
         for track in self.tracks:
             if track.timescale <= 0:
                 raise LocalProtocolError(f"track {track.id} has no timescale")
-            if track.codec is Codec.H264 and track.kind is TrackKind.VIDEO:
+            if track.codec is Codec.VP8:
+                raise LocalProtocolError(
+                    f"fMP4 cannot carry VP8 (track {track.id}): it has no ISO BMFF binding;"
+                    " transcode it to H.264 first"
+                )
+            if track.codec in _VIDEO_ENTRIES and track.kind is TrackKind.VIDEO:
                 media_timescale = VIDEO_TIMESCALE
                 first_duration = VIDEO_TIMESCALE // DEFAULT_FRAME_RATE
                 traks.append(_video_trak(track))
@@ -127,7 +134,12 @@ class FragmentMuxer:
                     raise LocalProtocolError(f"audio track {track.id} has no sample rate")
                 media_timescale = track.sample_rate
                 first_duration = aac.parse_audio_specific_config(track.config).samples_per_frame
-                traks.append(_audio_trak(track))
+                traks.append(_audio_trak(track, _mp4a_entry(track), track.sample_rate))
+            elif track.codec is Codec.OPUS and track.kind is TrackKind.AUDIO:
+                # Opus in ISO BMFF 4.3: the media timescale is the 48 kHz output rate.
+                media_timescale = opus.SAMPLE_RATE
+                first_duration = OPUS_DEFAULT_FRAME
+                traks.append(_audio_trak(track, _opus_entry(track), opus.SAMPLE_RATE))
             else:
                 raise LocalProtocolError(
                     f"fMP4 cannot carry {track.kind.value} track {track.id} ({track.codec.value})"
@@ -137,7 +149,7 @@ class FragmentMuxer:
             )
         self._init = b"".join(
             (
-                _ftyp(),
+                _ftyp(self.tracks),
                 _box(
                     b"moov",
                     _mvhd(max(t.id for t in self.tracks) + 1),
@@ -205,10 +217,13 @@ class FragmentMuxer:
 # -- init segment boxes --------------------------------------------------------------------
 
 
-def _ftyp() -> bytes:
+def _ftyp(tracks: Sequence[Track]) -> bytes:
     # 4.3: iso6 covers tfdt v1 and signed trun offsets; CMAF's cmfc is not claimed because
-    # a CMAF track file holds one track and this stream may multiplex two.
-    return _box(b"ftyp", b"iso6", _U32.pack(0), b"iso6", b"isom", b"iso2", b"avc1", b"mp41")
+    # a CMAF track file holds one track and this stream may multiplex two. The AV1 and Opus
+    # bindings ask for their brands among the compatible ones.
+    codecs = {t.codec for t in tracks}
+    extra = [brand for codec, brand in _CODEC_BRANDS if codec in codecs]
+    return _box(b"ftyp", b"iso6", _U32.pack(0), b"iso6", b"isom", b"iso2", b"avc1", b"mp41", *extra)
 
 
 def _mvhd(next_track_id: int) -> bytes:
@@ -261,10 +276,13 @@ def _trak(
 def _video_trak(track: Track) -> bytes:
     if not (0 < track.width <= 0xFFFF and 0 < track.height <= 0xFFFF):
         raise LocalProtocolError(f"video track {track.id} has no picture size")
-    # 8.5.2.2 VisualSampleEntry + 14496-15 5.4.2.1 AVCSampleEntry ('avc1': parameter sets
-    # only in the avcC, as every Strom ingest delivers them).
-    avc1 = _box(
-        b"avc1",
+    kind, config_box = _VIDEO_ENTRIES[track.codec]
+    # 8.5.2.2 VisualSampleEntry, and the codec's configuration box:
+    # 14496-15 5.4.2.1 AVCSampleEntry ('avc1': parameter sets in the avcC, as every Strom
+    # ingest delivers them); VP codec binding 2.2 'vp09' + 'vpcC' (a FullBox, version 1);
+    # AV1 binding 2.2 'av01' + 'av1C'.
+    entry = _box(
+        kind,
         bytes(6),
         _U16.pack(1),  # data_reference_index
         bytes(16),  # pre_defined, reserved, pre_defined[3]
@@ -272,7 +290,7 @@ def _video_trak(track: Track) -> bytes:
         _U16.pack(1),  # frame_count
         bytes(32),  # compressorname
         struct.pack(">Hh", 0x0018, -1),  # depth, pre_defined
-        _box(b"avcC", track.config),
+        config_box(track.config),
     )
     vmhd = _full_box(b"vmhd", 0, 1, bytes(8))  # 12.1.2: graphicsmode copy, flags 1
     return _trak(
@@ -281,14 +299,31 @@ def _video_trak(track: Track) -> bytes:
         handler=b"vide",
         name=b"Strom video",
         media_header=vmhd,
-        entry=avc1,
+        entry=entry,
     )
 
 
-def _audio_trak(track: Track) -> bytes:
+def _audio_entry(kind: bytes, track: Track, rate: int, config: bytes) -> bytes:
     # 8.5.2.2 AudioSampleEntry: samplerate is 16.16, so rates above 65535 are written as 0
-    # (the decoder takes the rate from the AudioSpecificConfig anyway).
-    rate = track.sample_rate << 16 if track.sample_rate <= 0xFFFF else 0
+    # (the decoder takes the rate from its configuration record anyway).
+    rate_field = rate << 16 if rate <= 0xFFFF else 0
+    return _box(
+        kind,
+        bytes(6),
+        _U16.pack(1),  # data_reference_index
+        bytes(8),
+        struct.pack(">HHHHI", max(track.channels, 1), 16, 0, 0, rate_field),
+        config,
+    )
+
+
+def _opus_entry(track: Track) -> bytes:
+    # Opus in ISO BMFF 4.3.1: 'Opus' entry, samplerate 48000, then 'dOps' (a plain Box
+    # whose body starts with its own Version field, 4.3.2).
+    return _audio_entry(b"Opus", track, opus.SAMPLE_RATE, _box(b"dOps", track.config))
+
+
+def _mp4a_entry(track: Track) -> bytes:
     # 14496-14 5.6 esds: ES_Descriptor > DecoderConfigDescriptor (objectTypeIndication
     # 0x40 = MPEG-4 audio, streamType 5 = audio) > DecoderSpecificInfo (the ASC).
     esds = _full_box(
@@ -306,25 +341,30 @@ def _audio_trak(track: Track) -> bytes:
             _descriptor(6, b"\x02"),  # SLConfigDescriptor: predefined for MP4
         ),
     )
-    mp4a = _box(
-        b"mp4a",
-        bytes(6),
-        _U16.pack(1),  # data_reference_index
-        bytes(8),
-        struct.pack(">HHHHI", max(track.channels, 1), 16, 0, 0, rate),
-        esds,
-    )
+    return _audio_entry(b"mp4a", track, track.sample_rate, esds)
+
+
+def _audio_trak(track: Track, entry: bytes, timescale: int) -> bytes:
     smhd = _full_box(b"smhd", 0, 0, bytes(4))  # 12.2.2: balance 0
     return _trak(
         track,
-        timescale=track.sample_rate,
+        timescale=timescale,
         handler=b"soun",
         name=b"Strom audio",
         media_header=smhd,
-        entry=mp4a,
+        entry=entry,
     )
 
 
 def _trex(track_id: int) -> bytes:
     # 8.8.3: defaults are unused, every trun states duration, size and flags per sample.
     return _full_box(b"trex", 0, 0, struct.pack(">IIIII", track_id, 1, 0, 0, 0))
+
+
+#: Video codecs and their sample entry type and configuration box.
+_VIDEO_ENTRIES: dict[Codec, tuple[bytes, Callable[[bytes], bytes]]] = {
+    Codec.H264: (b"avc1", lambda config: _box(b"avcC", config)),
+    Codec.VP9: (b"vp09", lambda config: _full_box(b"vpcC", 1, 0, config)),
+    Codec.AV1: (b"av01", lambda config: _box(b"av1C", config)),
+}
+_CODEC_BRANDS = ((Codec.AV1, b"av01"), (Codec.OPUS, b"Opus"))

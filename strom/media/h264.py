@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from strom.errors import CodecError
 from strom.media.bits import BitReader
 
+NAL_TYPE_IDR = 5
 NAL_TYPE_SPS = 7
 NAL_TYPE_PPS = 8
 
@@ -43,6 +44,9 @@ class Sps:
     #: Displayed size in luma samples, after the frame cropping rectangle.
     width: int
     height: int
+    #: VUI max_num_reorder_frames (E.2.1): how many frames may precede a frame in decode
+    #: order and follow it in output order; ``None`` when the SPS does not say.
+    max_num_reorder_frames: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,12 @@ def parse_sps(nal: bytes) -> Sps:
     height = field_factor * height_map_units * 16 - crop_unit_y * (crop_top + crop_bottom)
     if width <= 0 or height <= 0:
         raise CodecError("SPS cropping leaves no picture")
+    reorder = None
+    if r.flag():  # vui_parameters_present_flag
+        try:
+            reorder = _vui_max_num_reorder_frames(r)
+        except CodecError:
+            reorder = None  # the picture size is what callers rely on; the VUI is a bonus
     return Sps(
         profile_idc=profile_idc,
         constraint_flags=constraint_flags,
@@ -156,7 +166,58 @@ def parse_sps(nal: bytes) -> Sps:
         bit_depth_chroma=bit_depth_chroma,
         width=width,
         height=height,
+        max_num_reorder_frames=reorder,
     )
+
+
+#: ISO/IEC 14496-10 E.2.2: cpb_cnt_minus1 is at most 31.
+_MAX_CPB_COUNT = 32
+_EXTENDED_SAR = 255
+
+
+def _skip_hrd_parameters(r: BitReader) -> None:
+    # E.1.2 hrd_parameters()
+    count = r.ue() + 1
+    if count > _MAX_CPB_COUNT:
+        raise CodecError("SPS HRD cpb count is too large")
+    r.u(8)  # bit_rate_scale, cpb_size_scale
+    for _ in range(count):
+        r.ue()  # bit_rate_value_minus1
+        r.ue()  # cpb_size_value_minus1
+        r.u(1)  # cbr_flag
+    r.u(20)  # four 5-bit delay lengths
+
+
+def _vui_max_num_reorder_frames(r: BitReader) -> int | None:
+    """Read vui_parameters() (E.1.1) up to max_num_reorder_frames."""
+    if r.flag() and r.u(8) == _EXTENDED_SAR:  # aspect_ratio_info_present_flag, idc
+        r.u(32)  # sar_width, sar_height
+    if r.flag():  # overscan_info_present_flag
+        r.u(1)
+    if r.flag():  # video_signal_type_present_flag
+        r.u(4)  # video_format, video_full_range_flag
+        if r.flag():  # colour_description_present_flag
+            r.u(24)
+    if r.flag():  # chroma_loc_info_present_flag
+        r.ue()
+        r.ue()
+    if r.flag():  # timing_info_present_flag
+        r.u(32 + 32 + 1)
+    nal_hrd = r.flag()
+    if nal_hrd:
+        _skip_hrd_parameters(r)
+    vcl_hrd = r.flag()
+    if vcl_hrd:
+        _skip_hrd_parameters(r)
+    if nal_hrd or vcl_hrd:
+        r.u(1)  # low_delay_hrd_flag
+    r.u(1)  # pic_struct_present_flag
+    if not r.flag():  # bitstream_restriction_flag
+        return None
+    r.u(1)  # motion_vectors_over_pic_boundaries_flag
+    for _ in range(4):  # max_bytes_per_pic_denom ... log2_max_mv_length_vertical
+        r.ue()
+    return r.ue()
 
 
 def _parameter_sets(
@@ -311,3 +372,34 @@ def build_avcc(sps: bytes, pps: bytes) -> bytes:
             )
         )
     return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessUnitScan:
+    """What the NAL unit headers of one access unit say."""
+
+    #: holds an IDR slice: a random access point
+    idr: bool
+    #: the first SPS and PPS carried in-band, if any
+    sps: bytes | None
+    pps: bytes | None
+
+
+def scan_access_unit(data: bytes) -> AccessUnitScan:
+    """Scan an access unit of 4-byte length-prefixed NAL units (no copies but the
+    parameter sets). Lengths must tile ``data``, as :func:`to_length_prefixed` checks."""
+    idr = False
+    sps = pps = None
+    pos, end = 0, len(data)
+    unpack = _U32.unpack_from
+    while pos + 4 < end:
+        size = unpack(data, pos)[0]
+        nal_type = data[pos + 4] & 0x1F
+        if nal_type == NAL_TYPE_IDR:
+            idr = True
+        elif nal_type == NAL_TYPE_SPS and sps is None:
+            sps = data[pos + 4 : pos + 4 + size]
+        elif nal_type == NAL_TYPE_PPS and pps is None:
+            pps = data[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+    return AccessUnitScan(idr, sps, pps)

@@ -2,13 +2,32 @@
 
 A :class:`Track` describes one elementary stream and carries its decoder configuration;
 a :class:`Frame` is one access unit of a track. Timestamps are integers in the track's
-``timescale`` (RTMP/FLV and WebM ingest use milliseconds, ``timescale=1000``).
+``timescale`` (RTMP/FLV and WebM ingest use milliseconds, ``timescale=1000``; MP4 keeps
+each track's ``mdhd`` timescale; MPEG-TS gives video 90 kHz and audio its sample rate).
 
 Sample data is stored the way ISO BMFF stores it, so muxing is a copy:
 
 * H.264: AVCC, i.e. NAL units each prefixed by a 4-byte big-endian length
   (ingests normalise other length sizes and Annex B to this).
 * AAC: one raw access unit (no ADTS header).
+* VP8, VP9: one frame as the encoder wrote it (a VP9 superframe counts as one).
+* AV1: one temporal unit of OBUs with size fields (the low-overhead format).
+* Opus: one Opus packet (RFC 6716 3), as Ogg, Matroska and MP4 store it.
+
+What :attr:`Track.config` holds, per codec (:mod:`strom.media.tracks` builds the
+records from what each container carries):
+
+=======  ========================================================================
+H.264    AVCDecoderConfigurationRecord, the ``avcC`` body (ISO/IEC 14496-15 5.3.3.1)
+AAC      AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1)
+VP8      nothing (``b""``): the picture size is in the track, the rest in-band
+VP9      VPCodecConfigurationRecord, the ``vpcC`` body after its version and flags
+         (VP Codec ISO Media File Format Binding 2.3, version 1)
+AV1      AV1CodecConfigurationRecord, the ``av1C`` body (AV1 Codec ISO Media File
+         Format Binding 2.3), configOBUs possibly empty
+Opus     OpusSpecificBox body, ``dOps`` (Encapsulation of Opus in ISO Base Media
+         File Format 4.3.2): big-endian, unlike Matroska's OpusHead
+=======  ========================================================================
 """
 
 from __future__ import annotations
@@ -25,6 +44,10 @@ class TrackKind(enum.Enum):
 class Codec(enum.Enum):
     H264 = "h264"
     AAC = "aac"
+    VP8 = "vp8"
+    VP9 = "vp9"
+    AV1 = "av1"
+    OPUS = "opus"
 
 
 #: Track ids used by every ingest, so deliveries can rely on them.
@@ -41,9 +64,10 @@ class Track:
     codec: Codec
     #: Units per second of :attr:`Frame.dts` and :attr:`Frame.pts` for this track.
     timescale: int
-    #: H.264: AVCDecoderConfigurationRecord (avcC). AAC: AudioSpecificConfig.
+    #: The decoder configuration record (see the table in the module docstring).
     config: bytes
-    #: RFC 6381 codecs parameter, e.g. ``avc1.64001f`` or ``mp4a.40.2``.
+    #: RFC 6381 codecs parameter: ``avc1.64001f``, ``mp4a.40.2``, ``vp8``,
+    #: ``vp09.00.10.08``, ``av01.0.04M.08``, ``opus``.
     codec_string: str
     width: int = 0
     height: int = 0

@@ -62,7 +62,7 @@ class RecordingsHttp:
         info = await self._load(self._path(request))
         headers = {"Cache-Control": "max-age=3600" if info.finished else "no-cache"}
         return web.Response(
-            text=storage.vod_playlist(info),
+            text=storage.vod_playlist(info, self.server.settings.dvr_window),
             content_type="application/vnd.apple.mpegurl",
             headers=headers,
         )

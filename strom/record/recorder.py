@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -335,11 +335,15 @@ class Recorder:
         root: Path,
         settings: RecorderSettings | None = None,
         broadcast_ids: Callable[[str], int | None] | None = None,
+        wants_recording: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.registry = registry
         self.root = root
         self.settings = settings or RecorderSettings()
         self._broadcast_ids = broadcast_ids or (lambda name: None)
+        #: the streamer's own switch, asked when a broadcast starts (None: record all)
+        self._wants_recording = wants_recording
+        self._asking: dict[str, asyncio.Task[None]] = {}
         self._subs: dict[str, _ChannelRecorder] = {}
         #: every recording started by this process that has not finished writing
         self.active: dict[Path, Recording] = {}
@@ -363,6 +367,8 @@ class Recorder:
     async def stop(self, timeout: float = 10.0) -> None:
         if self._retention is not None:
             self._retention.cancel()
+        for task in list(self._asking.values()):
+            task.cancel()
         for sub in list(self._subs.values()):
             sub.on_end()
         for rec in list(self.active.values()):
@@ -370,14 +376,39 @@ class Recorder:
         self._reap()
 
     def _on_state(self, channel: Channel) -> None:
+        name = channel.name
         if (
-            self.settings.enabled
-            and channel.state is ChannelState.LIVE
-            and channel.name not in self._subs
+            not self.settings.enabled
+            or channel.state is not ChannelState.LIVE
+            or name in self._subs
+            or name in self._asking
         ):
-            sub = _ChannelRecorder(self, channel)
-            self._subs[channel.name] = sub
-            channel.subscribe(sub, counted=False)
+            return
+        if self._wants_recording is None:
+            self._record(channel)
+            return
+        task = asyncio.get_running_loop().create_task(self._ask(channel))
+        self._asking[name] = task
+        task.add_done_callback(lambda _t: self._asking.pop(name, None))
+
+    async def _ask(self, channel: Channel) -> None:
+        """Record if the streamer wants it. The GOP cache covers the wait: subscribing a
+        moment after going live still starts the recording at the broadcast's keyframe."""
+        assert self._wants_recording is not None
+        try:
+            wanted = await self._wants_recording(channel.name)
+        except Exception:
+            log.exception("channel %s: recording switch unreadable; recording", channel.name)
+            wanted = True
+        if not wanted:
+            log.info("channel %s: not recorded (the streamer turned recording off)", channel.name)
+        elif channel.state is ChannelState.LIVE and channel.name not in self._subs:
+            self._record(channel)
+
+    def _record(self, channel: Channel) -> None:
+        sub = _ChannelRecorder(self, channel)
+        self._subs[channel.name] = sub
+        channel.subscribe(sub, counted=False)
 
     def _new_recording(self, channel: Channel) -> Recording:
         self._reap()

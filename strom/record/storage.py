@@ -198,6 +198,35 @@ def disk_usage(path: Path) -> int:
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class DiskReport:
+    """What the operator sees of the recordings on the admin page."""
+
+    #: channel -> (recordings, bytes), biggest first
+    channels: list[tuple[str, int, int]]
+    total_bytes: int
+    #: free and total bytes of the filesystem holding the recordings
+    free_bytes: int
+    disk_bytes: int
+
+
+def disk_report(root: Path) -> DiskReport:
+    channels = []
+    if root.is_dir():
+        for channel_dir in root.iterdir():
+            if channel_dir.is_dir():
+                count = sum(1 for p in channel_dir.iterdir() if RECORDING_ID.match(p.name))
+                channels.append((channel_dir.name, count, disk_usage(channel_dir)))
+    channels.sort(key=lambda c: (-c[2], c[0]))
+    probe = root if root.is_dir() else root.parent
+    try:
+        fs = shutil.disk_usage(probe)
+        free, size = fs.free, fs.total
+    except OSError:
+        free = size = 0
+    return DiskReport(channels, sum(c[2] for c in channels), free, size)
+
+
 def close_interrupted(root: Path, active: set[Path]) -> int:
     """Recordings still marked ``recording`` that no recorder writes (the process stopped
     without finishing them) become ``finished``: their segments play as they are."""
@@ -258,25 +287,43 @@ def apply_retention(
     return deleted
 
 
-def vod_playlist(info: RecordingInfo) -> str:
+def vod_playlist(info: RecordingInfo, window: float = 0.0) -> str:
     """An HLS media playlist (RFC 8216) over the stored segments: ``EVENT`` while the
     broadcast is recorded (4.3.3.5: segments are only appended), ``VOD`` with
     ``EXT-X-ENDLIST`` once it is over. ``EXT-X-MAP`` (4.3.2.5) names each init version and
-    ``EXT-X-DISCONTINUITY`` (4.3.2.3) marks every restart of the timeline."""
+    ``EXT-X-DISCONTINUITY`` (4.3.2.3) marks every restart of the timeline.
+
+    ``window`` (seconds, while recording): the DVR window. A broadcast longer than that
+    gets a sliding playlist of its last ``window`` seconds instead (no PLAYLIST-TYPE, the
+    media and discontinuity sequence numbers counting what slid out, 6.2.2)."""
     segments = info.segments
-    target = max((math.ceil(s.duration) for s in segments), default=1)
+    breaks = [
+        i > 0 and (seg.discontinuity or seg.init != segments[i - 1].init)
+        for i, seg in enumerate(segments)
+    ]
+    first = 0
+    if window > 0 and not info.finished:
+        span = 0.0
+        first = len(segments)
+        while first > 0 and span + segments[first - 1].duration <= window:
+            first -= 1
+            span += segments[first].duration
+        first = min(first, max(len(segments) - 1, 0))  # always the newest segment
+    shown = segments[first:]
+    target = max((math.ceil(s.duration) for s in shown), default=1)
+    playlist_type = "VOD" if info.finished else "EVENT"
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:7",
         f"#EXT-X-TARGETDURATION:{max(target, 1)}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        "#EXT-X-DISCONTINUITY-SEQUENCE:0",
-        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if info.finished else 'EVENT'}",
+        f"#EXT-X-MEDIA-SEQUENCE:{first}",
+        f"#EXT-X-DISCONTINUITY-SEQUENCE:{sum(breaks[: first + 1])}",
+        *([f"#EXT-X-PLAYLIST-TYPE:{playlist_type}"] if first == 0 else []),
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
     current_init = None
-    for i, seg in enumerate(segments):
-        if i > 0 and (seg.discontinuity or seg.init != current_init):
+    for i, seg in enumerate(shown, start=first):
+        if i > first and breaks[i]:
             lines.append("#EXT-X-DISCONTINUITY")
         if seg.init != current_init:
             lines.append(f'#EXT-X-MAP:URI="{init_name(seg.init)}"')

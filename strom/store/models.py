@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -125,6 +126,8 @@ class ChannelRow(Base):
     require_account_for_chat: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    #: the streamer's switch: record this channel's broadcasts (when the site records)
+    record_broadcasts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class BroadcastRow(Base):

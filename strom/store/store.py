@@ -247,6 +247,7 @@ class Store:
         description: str | None = None,
         category_slug: str | None = None,
         require_account_for_chat: bool | None = None,
+        record_broadcasts: bool | None = None,
     ) -> ChannelInfo:
         """Change what is given (``None``: leave as is; ``category_slug=""``: no
         category). Raises :class:`InvalidChannel`/:class:`UnknownCategory` (422)."""
@@ -259,6 +260,8 @@ class Store:
             )
         if require_account_for_chat is not None:
             values["require_account_for_chat"] = bool(require_account_for_chat)
+        if record_broadcasts is not None:
+            values["record_broadcasts"] = bool(record_broadcasts)
         async with self._transaction() as s:
             user_id = await q.user_id(s, username)
             if category_slug is not None:

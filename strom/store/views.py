@@ -49,6 +49,7 @@ class ChannelInfo:
     require_account_for_chat: bool
     stream_key_created_at: datetime
     last_broadcast: BroadcastInfo | None  # the newest one (ended or not)
+    record_broadcasts: bool = True
 
 
 @dataclass(frozen=True)

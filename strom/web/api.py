@@ -15,6 +15,7 @@ from strom.store import StoreError
 from strom.web.auth import get_session, json_error
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
+from strom.web.pages import rtmp_url
 
 if TYPE_CHECKING:
     from strom.server import StromServer
@@ -80,6 +81,7 @@ class Api:
         r.add_get("/api/v1/streams", self.streams)
         r.add_get("/api/v1/channels/{username}", self.channel)
         r.add_get("/api/v1/categories", self.categories)
+        r.add_get("/api/v1/ingest", self.ingest)
         r.add_get("/api/v1/me", self.me)
         r.add_patch("/api/v1/me/channel", self.update_channel)
         r.add_post("/api/v1/me/stream-key", self.reset_key)
@@ -129,6 +131,10 @@ class Api:
             }
         )
 
+    async def ingest(self, request: web.Request) -> web.Response:
+        """Where publishers connect (what ``strom stream --server URL`` asks for)."""
+        return web.json_response({"rtmp_url": rtmp_url(request, self.server)})
+
     async def _user(self, request: web.Request) -> str:
         return await authenticated_user(self.server, request)
 
@@ -147,9 +153,12 @@ class Api:
             return json_error(400, "the body must be a JSON object")
         if not isinstance(body, dict):
             return json_error(400, "the body must be a JSON object")
-        unknown = set(body) - {"title", "description", "category"}
+        unknown = set(body) - {"title", "description", "category", "record_broadcasts"}
         if unknown:
             return json_error(422, f"unknown fields: {', '.join(sorted(unknown))}")
+        record = body.get("record_broadcasts")
+        if record is not None and not isinstance(record, bool):
+            return json_error(422, "record_broadcasts must be true or false")
         for key in ("title", "description", "category"):
             value = body.get(key)
             if value is not None and not isinstance(value, str):
@@ -162,6 +171,7 @@ class Api:
                 title=body.get("title"),
                 description=body.get("description"),
                 category_slug=body.get("category"),
+                record_broadcasts=record,
             )
         except StoreError as exc:
             return json_error(exc.status, str(exc))

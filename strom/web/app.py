@@ -12,6 +12,7 @@ from aiohttp import web
 from strom.chat import chat_routes
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
+from strom.ingest.http import routes as ingest_routes
 from strom.record.http import routes as recording_routes
 from strom.settings import valid_channel_name
 from strom.web.api import Api
@@ -23,6 +24,7 @@ from strom.web.auth import (
     json_error,
     session_middleware,
 )
+from strom.web.download import Download
 from strom.web.pages import Pages
 from strom.web.render import render
 
@@ -39,7 +41,7 @@ SERVER_KEY: web.AppKey[StromServer] = web.AppKey("strom_server")
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """JSON errors for the API and media paths; never a stack trace for anyone."""
     machine = request.path.startswith(
-        ("/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/")
+        ("/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/", "/ingest/")
     )
     try:
         return await handler(request)
@@ -99,11 +101,13 @@ def create_app(server: StromServer) -> web.Application:
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
     app.router.add_get("/live/{channel}/{file}", media)
     app.router.add_get("/metrics", metrics)
+    ingest_routes(app, server)
     app.router.add_static("/static", HERE / "static", append_version=False)
     pages = Pages(server)
     pages.routes(app)
     Api(server).routes(app)
     chat_routes(app, server)
     recording_routes(app, server)
+    Download(server).routes(app)
     pages.channel_routes(app)
     return app

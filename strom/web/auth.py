@@ -28,6 +28,9 @@ COOKIE = "strom_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: paths whose requests authenticate by a secret in the URL, never by the cookie
+#: (``PUT /ingest/{stream key}`` from ffmpeg or curl): no CSRF token, bodies left unread
+CSRF_EXEMPT_PREFIXES = ("/ingest/",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -141,7 +144,8 @@ def session_middleware(codec: SessionCodec, *, secure_cookies: bool) -> web.midd
         fresh = session is None
         request[SESSION_KEY] = session or new_session()
         bearer = request.headers.get("Authorization", "").startswith("Bearer ")
-        if request.method in _UNSAFE and not bearer and not _csrf_ok(request):
+        exempt = bearer or request.path.startswith(CSRF_EXEMPT_PREFIXES)
+        if request.method in _UNSAFE and not exempt and not _csrf_ok(request):
             return json_error(403, "CSRF token missing or wrong; reload the page and retry")
         try:
             response = await handler(request)
@@ -180,9 +184,10 @@ def csrf_form_middleware() -> web.middleware:  # type: ignore[valid-type]
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in _UNSAFE and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
+        if (
+            request.method in _UNSAFE
+            and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+            and not request.path.startswith(CSRF_EXEMPT_PREFIXES)
         ):
             form = await request.post()
             value = form.get(CSRF_FIELD)

@@ -279,6 +279,22 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/ingest": {
+                "get": {
+                    "summary": "Where publishers connect (used by strom stream)",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["rtmp_url"],
+                                "properties": {
+                                    "rtmp_url": {"type": "string", "pattern": "^rtmp://"}
+                                },
+                            }
+                        )
+                    },
+                }
+            },
             "/api/v1/categories": {
                 "get": {
                     "summary": "Categories with live counts",
@@ -328,7 +344,7 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/me/channel": {
                 "patch": {
-                    "summary": "Edit your channel (title, description, category slug)",
+                    "summary": "Edit your channel (title, description, category, recording)",
                     "security": _AUTH,
                     "requestBody": {
                         "required": True,
@@ -348,6 +364,11 @@ def document() -> dict[str, Any]:
                                             "type": ["string", "null"],
                                             "description": "A slug from /api/v1/categories; "
                                             '"" for no category.',
+                                        },
+                                        "record_broadcasts": {
+                                            "type": ["boolean", "null"],
+                                            "description": "Record your broadcasts (past "
+                                            "broadcasts and rewind); from the next one.",
                                         },
                                     },
                                 }

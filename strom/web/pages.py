@@ -27,7 +27,7 @@ RESERVED = frozenset(
     {
         "admin", "api", "categories", "dashboard", "live", "login", "logout", "metrics",
         "register", "search", "static", "thumbnails", "settings", "help", "about", "following",
-        "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt",
+        "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt", "golive",
     }
 )  # fmt: skip
 
@@ -124,6 +124,7 @@ class Pages:
         r.add_post("/register", self.register)
         r.add_post("/logout", self.logout)
         r.add_get("/dashboard", self.dashboard)
+        r.add_get("/golive", self.golive)
         r.add_post("/dashboard/stream-key", self.regenerate_key)
         r.add_post("/dashboard/tokens", self.create_token)
         r.add_post("/dashboard/tokens/{id}/revoke", self.revoke_token)
@@ -357,6 +358,7 @@ class Pages:
             raise web.HTTPSeeOther("/login")
         rtmp = rtmp_url(request, self.server)
         tokens = await store.api_tokens(username)
+        info = await store.channel(username)
         return render(
             request,
             "dashboard.html",
@@ -376,6 +378,23 @@ class Pages:
                 for t in tokens
             ],
             new_api_token=new_api_token,
+            record_broadcasts=info.record_broadcasts if info is not None else True,
+            site_records=self.server.settings.record,
+        )
+
+    async def golive(self, request: web.Request) -> web.Response:
+        """Stream from the browser: static/golive.js captures, records and uploads to
+        ``/ingest/ws`` as the logged-in user."""
+        username = await self._require_user(request)
+        view = await self.server.channel_view(username)
+        if view is None:
+            logout(request)
+            raise web.HTTPSeeOther("/login")
+        return render(
+            request,
+            "golive.html",
+            channel=view,
+            reconnect_grace=self.server.settings.reconnect_grace,
         )
 
     async def regenerate_key(self, request: web.Request) -> web.Response:
@@ -419,7 +438,21 @@ class Pages:
             card = self.platform.stream_card(channel)
             card["bitrate_kbps"] = round(channel.stats.bitrate / 1000)
             streams.append(card)
-        return render(request, "admin.html", streams=streams)
+        recorder = self.server.recorder
+        disk = None
+        if recorder is not None:
+            disk = await asyncio.to_thread(storage.disk_report, recorder.root)
+        return render(
+            request,
+            "admin.html",
+            streams=streams,
+            disk=disk,
+            recordings=recorder.metrics() if recorder is not None else None,
+            retention={
+                "days": self.server.settings.recordings_keep_days,
+                "gb": self.server.settings.recordings_max_gb_per_channel,
+            },
+        )
 
     async def admin_stop(self, request: web.Request) -> web.StreamResponse:
         await self._require_admin(request)

@@ -168,6 +168,9 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
         followers = site.channel["follower_count"] + (1 if request.method == "POST" else 0)
         return web.json_response({"following": request.method == "POST", "followers": followers})
 
+    async def recordings(request: web.Request) -> web.Response:
+        return web.json_response({"recordings": []})
+
     async def close_sockets(_app: web.Application) -> None:
         for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -177,6 +180,7 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     app.router.add_get("/thumbs/{name}.svg", thumb)
     app.router.add_get("/api/v1/streams", streams)
     app.router.add_get("/api/v1/channels/{name}", channel)
+    app.router.add_get("/api/v1/channels/{name}/recordings", recordings)
     app.router.add_get("/api/v1/me/health", health)
     app.router.add_patch("/api/v1/me/channel", patch_channel)
     app.router.add_get("/live/{name}/ws", live_ws)

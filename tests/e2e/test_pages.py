@@ -217,7 +217,7 @@ async def test_dashboard_saves_stream_info_and_shows_health(
         assert site.patches == [
             (
                 {"title": "Blitz with viewers", "description": "Line 1\nLine 2",
-                 "category": "just-chatting"},
+                 "category": "just-chatting", "record_broadcasts": True},
                 CSRF,
             )
         ]  # fmt: skip
@@ -257,6 +257,7 @@ SCREENSHOTS = [
     "directory", "directory-empty", "category-page", "search-no-results", "categories",
     "channel-live", "channel-offline", "channel-following", "following", "following-empty",
     "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
+    "golive",
 ]  # fmt: skip
 
 

@@ -71,7 +71,12 @@ async def test_publisher_drop_within_grace_resumes_the_same_broadcast(
     channel = server.registry.get(CHANNEL)
     assert channel is not None
     broadcast = channel.broadcast_id
-    await asyncio.sleep(2.0)
+    # An LL-HLS viewer too (ffmpeg's HLS reader: it reloads the live playlist and reads
+    # its segments until EXT-X-ENDLIST), once the playlist lists a segment.
+    await asyncio.sleep(2.5)
+    base = f"http://127.0.0.1:{server.http_port}"
+    hls = asyncio.create_task(decode(f"{base}/live/{CHANNEL}/index.m3u8"))
+    await asyncio.sleep(0.5)
     await kill(first)
     for _ in range(50):
         if channel.state is ChannelState.RECONNECTING:
@@ -95,6 +100,26 @@ async def test_publisher_drop_within_grace_resumes_the_same_broadcast(
     frames, errors = await decode(str(watcher.out))
     assert errors == ""
     assert frames > media.frames
+    # The HLS viewer went on across the drop without reloading: frames from before the
+    # drop and from the second publisher, then the end.
+    async with asyncio.timeout(30):
+        hls_frames, hls_errors = await hls
+    assert hls_errors == ""
+    assert hls_frames > media.frames
+    # One broadcast, one recording: both publishers' media in it.
+    async with aiohttp.ClientSession() as http:
+        async with asyncio.timeout(10):
+            while True:
+                async with http.get(f"{base}/api/v1/channels/{CHANNEL}/recordings") as resp:
+                    found = (await resp.json())["recordings"]
+                if found and found[0]["status"] == "finished":
+                    break
+                await asyncio.sleep(0.1)
+    assert len(found) == 1
+    assert found[0]["duration"] > media.frames / 30 + 2
+    # The drop-out (over a second with no publisher) is not in the recording: it lasts
+    # as long as the frames the viewer got, back to back.
+    assert abs(found[0]["duration"] - frames / 30) < 0.5
 
 
 async def test_publisher_drop_past_grace_ends_the_broadcast(

@@ -134,35 +134,50 @@ async def test_viewer_is_switched_to_the_recording_when_the_live_ends(
     assert not page_log.errors, page_log.errors
 
 
-async def test_back_to_live_returns_to_the_live_player(
-    server: StromServer, page: Page, tmp_path: Path
+async def test_viewer_rewinds_the_live_and_returns_to_it(
+    server: StromServer, page: Page, page_log: PageLog, tmp_path: Path
 ) -> None:
-    """While the channel is live, its recording so far plays as VOD and one click on
-    "Back to live" returns to the live player."""
+    """DVR: on the live player "Rewind" plays the broadcast's recording so far, behind the
+    live edge with a seek bar; "Back to live" returns to the live player; ← rewinds too."""
     key = await stream_key(server)
-    media = make_media(tmp_path / "long.flv", seconds=10.0)
+    media = make_media(tmp_path / "long.flv", seconds=12.0)
     publisher = asyncio.create_task(
         run_process(*publish_args(media, server.rtmp_port, key), timeout=30)
     )
     try:
         await wait_live(server, USER)
-        url = f"{base(server)}/api/v1/channels/{USER}/recordings"
-        async with asyncio.timeout(10):
-            while True:
-                found = (await (await page.request.get(url)).json())["recordings"]
-                if found and found[0]["duration"] > 0:
-                    break
-                await asyncio.sleep(0.2)
-        await page.goto(f"{base(server)}/{USER}?vod={found[0]['id']}")
+        await page.goto(f"{base(server)}/{USER}")
+        await wait_for_player_state(page, "playing")
+        rewind = page.locator('[data-action="rewind"]')
+        # Shown once the recording holds a segment (a GOP after going live).
+        await rewind.wait_for(state="visible", timeout=10_000)
+        await page.wait_for_function(
+            "() => document.querySelector('#player video').currentTime > 3", timeout=10_000
+        )
+        await rewind.click()
         await wait_for_player_state(page, "vod")
+        assert await page.locator("#player").get_attribute("data-dvr") == "true"
+        assert "vod=" not in page.url  # a rewind is not a past broadcast
         await wait_advancing(page, 0.2)
+        behind = page.locator('[data-role="vod-behind"]')
+        assert await behind.is_visible()
+        assert (await behind.inner_text()).endswith("behind live")
+        assert float(await page.locator('[data-vod="seek"]').get_attribute("max") or 0) > 1
+        assert (await video_info(page))["transport"] is None  # the live player let go
+        await screenshot(page, "dvr-rewound")
+
         back = page.locator('[data-vod="live"]')
         await back.wait_for(state="visible", timeout=5_000)
         await back.click()
         await wait_for_player_state(page, "playing")
-        assert "vod=" not in page.url
         assert await page.evaluate("() => window.stromVod.current") is None
+        assert await page.locator("#player").get_attribute("data-dvr") == "false"
+
+        await page.locator("body").press("ArrowLeft")
+        await wait_for_player_state(page, "vod")
+        await wait_advancing(page, 0.2)
     finally:
         publisher.cancel()  # run_process kills ffmpeg
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
+    assert not page_log.errors, page_log.errors

@@ -165,6 +165,34 @@ def test_audio_only_broadcast_starts_on_audio(av_items: list[Track | Frame]) -> 
     assert "avc1" not in channel.mime
 
 
+def test_audio_before_the_video_track_waits_for_the_video(
+    av_items: list[Track | Frame],
+) -> None:
+    """A container that announces (or an encoder that sends) its audio first: the
+    broadcast starts at the first video keyframe with both tracks in one init segment,
+    not audio-only with a second init when the video comes."""
+    channel = Channel("alice")
+    viewer = Recorder()
+    channel.subscribe(viewer)
+    channel.claim(object())
+    audio_track = next(i for i in av_items if isinstance(i, Track) and i.kind is TrackKind.AUDIO)
+    audio = [i for i in av_items if isinstance(i, Frame) and i.track_id == AUDIO_TRACK_ID]
+    feed(channel, [audio_track, *audio[:20]])
+    assert viewer.events == []
+    feed(channel, av_items)
+    assert viewer.events.count("live") == 1
+    assert "avc1" in channel.mime
+    assert "mp4a" in channel.mime
+    # Without a video track, audio alone still starts once it is clear none is coming.
+    radio = Channel("radio")
+    listener = Recorder()
+    radio.subscribe(listener)
+    radio.claim(object())
+    feed(radio, [audio_track, *audio[:150]])
+    assert listener.events.count("live") == 1
+    assert "avc1" not in radio.mime
+
+
 def test_viewer_limit() -> None:
     channel = Channel("alice", HubLimits(max_viewers=1))
     channel.subscribe(Recorder())

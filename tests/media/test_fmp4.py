@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from strom.errors import LocalProtocolError
+from strom.media import tracks
+from strom.media.containers.mp4 import Mp4Demuxer
+from strom.media.containers.webm import WebmDemuxer
 from strom.media.flv import TAG_AUDIO, TAG_VIDEO, FlvDemuxer, FlvReader
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import (
@@ -24,7 +27,9 @@ from strom.media.model import (
     TrackKind,
     mime_type,
 )
+from strom.record.thumbnails import render_thumbnail
 from tests.conftest import make_media, need_tool
+from tests.media.container_media import DATA, encode, mux, tracks_of
 
 # -- a tiny ISO BMFF box walker ------------------------------------------------------------
 
@@ -42,7 +47,10 @@ CONTAINERS = {
     b"dref": 8,  # version/flags, entry_count
     b"stsd": 8,
     b"avc1": 78,  # VisualSampleEntry fields
+    b"vp09": 78,
+    b"av01": 78,
     b"mp4a": 28,  # AudioSampleEntry fields
+    b"Opus": 28,
 }
 
 
@@ -240,6 +248,52 @@ def test_unusable_tracks(tracks: list[Track]) -> None:
         FragmentMuxer(tracks)
 
 
+# -- VP9, AV1, Opus; VP8 refused ------------------------------------------------------------
+
+VPCC = bytes((0, 20, 0x80, 2, 2, 2, 0, 0))  # profile 0, level 2, 8-bit 4:2:0
+AV1C = bytes((0x81, 0x00, 0x0C, 0x00))
+DOPS = bytes((0, 2)) + (312).to_bytes(2, "big") + (48000).to_bytes(4, "big") + bytes(3)
+
+
+def test_vp9_av1_opus_sample_entries() -> None:
+    vp9 = tracks.vp9_track(VPCC, 320, 240, 1000)
+    av1 = tracks.av1_track(AV1C, 320, 240, 1000)
+    audio = tracks.opus_track(DOPS, 1000)
+    assert (vp9.codec_string, av1.codec_string, audio.codec_string) == (
+        "vp09.00.20.08",
+        "av01.0.00M.08",
+        "opus",
+    )
+    for video, entry, config in ((vp9, "vp09", "vpcC"), (av1, "av01", "av1C")):
+        init = root(FragmentMuxer([video, audio]).init_segment())
+        ftyp = init.one("ftyp").payload
+        assert b"Opus" in ftyp[8:]
+        assert (b"av01" in ftyp[8:]) is (video is av1)
+        video_trak, audio_trak = init.find("moov/trak")
+        sample_entry = video_trak.one(f"mdia/minf/stbl/stsd/{entry}")
+        assert struct.unpack_from(">HH", sample_entry.payload, 24) == (320, 240)
+        box = sample_entry.one(config).payload
+        # vpcC is a FullBox (version 1, flags 0); av1C a plain box
+        assert box == (b"\x01\x00\x00\x00" + VPCC if video is vp9 else AV1C)
+        assert struct.unpack_from(">I", audio_trak.one("mdia/mdhd").payload, 12)[0] == 48000
+        opus_entry = audio_trak.one("mdia/minf/stbl/stsd/Opus")
+        channels, bits, _, _, rate = struct.unpack_from(">HHHHI", opus_entry.payload, 16)
+        assert (channels, bits, rate >> 16) == (2, 16, 48000)
+        assert opus_entry.one("dOps").payload == DOPS
+
+
+def test_opus_chunks_count_48khz_samples() -> None:
+    muxer = FragmentMuxer([tracks.opus_track(DOPS, 1000)])
+    samples = [parse_chunk(muxer.add_frame(Frame(2, ms, ms, True, b"\xfc"))) for ms in (0, 20, 80)]
+    assert [s.decode_time for s in samples] == [0, 960, 3840]
+    assert [s.duration for s in samples] == [960, 960, 2880]
+
+
+def test_vp8_cannot_go_in_mp4() -> None:
+    with pytest.raises(LocalProtocolError, match=r"VP8.*transcode"):
+        FragmentMuxer([tracks.vp8_track(320, 240, 1000)])
+
+
 def test_frames_the_muxer_cannot_place() -> None:
     muxer = FragmentMuxer([VIDEO])
     with pytest.raises(LocalProtocolError):
@@ -419,3 +473,83 @@ async def test_chromium_mse_plays_the_stream(streams: dict[str, Stream], name: s
     assert result["playedTo"] >= 0.5
     if name != "audio-only":
         assert (result["width"], result["height"]) == (320, 180)
+
+
+# -- the new codecs reach viewers: Chromium's MSE and the thumbnail decoder ------------------
+
+
+@pytest.fixture(scope="module")
+def browser_streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, Path]]:
+    """2 s streams as a browser or ffmpeg pushes them, demuxed and muxed by Strom: the
+    MSE type and the fMP4 file. VP9 and AV1 come with Opus; H.264 + Opus is what
+    Chromium's MediaRecorder writes as MP4."""
+    tmp = tmp_path_factory.mktemp("fmp4-codecs")
+    sources = {
+        "vp9+opus": (WebmDemuxer, encode(tmp / "vp9.webm", "vp9", "opus", "-f", "webm")),
+        "av1+opus": (WebmDemuxer, encode(tmp / "av1.webm", "av1", "opus", "-f", "webm")),
+        "h264+opus": (Mp4Demuxer, DATA / "mediarecorder_h264_opus.mp4"),
+    }
+    out = {}
+    for name, (demuxer, path) in sources.items():
+        events = demuxer().feed(path.read_bytes())
+        mp4 = mux(events, tmp / f"{name}.mp4")
+        out[name] = (mime_type(list(tracks_of(events).values())), mp4)
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium")
+async def test_chromium_mse_plays_vp9_av1_and_opus(
+    browser_streams: dict[str, tuple[str, Path]],
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    results = {}
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        try:
+            page = await browser.new_page()
+            await page.set_content("<!doctype html><body></body>")
+            for name, (mime, mp4) in browser_streams.items():
+                data = base64.b64encode(mp4.read_bytes()).decode()
+                results[name] = (mime, await page.evaluate(MSE_SCRIPT, [data, mime]))
+        finally:
+            await browser.close()
+    for name, (mime, result) in results.items():
+        assert not result.get("unsupported"), f"Chromium does not support {mime}"
+        assert result["error"] is None, name
+        (start, end), *rest = result["ranges"]
+        assert rest == []
+        assert start < 0.15  # MediaRecorder's first audio frame comes ~40 ms in
+        assert end > 1.4
+        assert result["playedTo"] >= 0.5
+        assert (result["width"], result["height"]) == (320, 240)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["vp9+opus", "av1+opus"])
+def test_thumbnails_decode_vp9_and_av1(
+    browser_streams: dict[str, tuple[str, Path]], name: str
+) -> None:
+    """The thumbnail worker decodes an init segment + one keyframe chunk with PyAV."""
+    _, mp4 = browser_streams[name]
+    data = mp4.read_bytes()
+    moov_end = data.index(b"moof") - 4
+    picture = render_thumbnail(data[:moov_end] + _first_chunk(data[moov_end:]), width=160,
+                               quality=80)  # fmt: skip
+    assert (picture.width, picture.height) == (160, 120)
+    assert picture.jpeg.startswith(b"\xff\xd8")
+
+
+def _first_chunk(chunks: bytes) -> bytes:
+    """The first moof + mdat of the video track (track 1)."""
+    pos = 0
+    while pos < len(chunks):
+        moof_size = struct.unpack_from(">I", chunks, pos)[0]
+        mdat_size = struct.unpack_from(">I", chunks, pos + moof_size)[0]
+        chunk = chunks[pos : pos + moof_size + mdat_size]
+        if parse_chunk(chunk).track_id == VIDEO_TRACK_ID:
+            return chunk
+        pos += moof_size + mdat_size
+    raise AssertionError("no video chunk")

@@ -820,3 +820,22 @@ def test_ffmpeg_plays_across_a_discontinuity(tmp_path: Path) -> None:
     assert count(playlist, "v", "packets") == 2 * 120
     # ffmpeg's mov demuxer flags the frame where its clock goes back to 0 as discardable.
     assert count(playlist, "v") >= 2 * 120 - 1
+
+
+def test_a_part_is_listed_with_its_last_frame_not_a_frame_later() -> None:
+    """30 fps video alone (audio rides with video): the tenth frame completes a 0.333 s
+    part, and a blocking reload for that part is answerable the moment it arrives."""
+    stream = LiveHlsStream(HlsSettings(part_target=0.334))
+    stream.set_init(b"init")
+    for frame in range(10):
+        assert not stream.has(0, 0)
+        stream.add_chunk(b"v%d;" % frame, frame / FPS, frame == 0)
+    assert stream.has(0, 0)
+    assert stream.part(0, 0) == b"".join(b"v%d;" % f for f in range(10))
+    playlist = parse(stream.playlist())
+    assert [p.duration for p in playlist.open.parts] == [Decimal("0.33333")]
+    assert playlist.hint == "part0.1.m4s"
+    # The frame that was expected next starts the next part.
+    stream.add_chunk(b"v10;", 10 / FPS, False)
+    stream.flush()
+    assert stream.part(0, 1) == b"v10;"

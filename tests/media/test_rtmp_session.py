@@ -530,3 +530,21 @@ def test_client_reports_command_errors() -> None:
     client.play("x")
     _, events = pump(client, server)
     assert [type(e) for e in events] == [CommandError]
+
+
+def test_publish_start_names_the_channel_for_strom_clients() -> None:
+    """Strom's extension: the status object of Publish.Start carries the channel the key
+    publishes to (``strom stream`` shows its viewers and chat); other fields as usual."""
+    client, server = connected_pair()
+    client.publish("secret-key")
+    pump(client, server)
+    server.accept_publish(1, channel="alice")
+    _, (status,) = pump(client, server)
+    assert isinstance(status, StatusReceived)
+    assert status.code == "NetStream.Publish.Start"
+    assert status.information == {
+        "level": "status",
+        "code": "NetStream.Publish.Start",
+        "description": "secret-key is now published.",
+        "channel": "alice",
+    }

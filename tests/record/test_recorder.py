@@ -212,3 +212,49 @@ def test_a_writer_that_falls_behind_stops_the_recording(
     assert rec.failed
     assert "too slow" in caplog.text
     assert rec._queued == 0  # the memory is let go
+
+
+async def test_a_streamer_who_turns_recording_off_is_not_recorded(
+    server: StromServer, av_media: MediaFile
+) -> None:
+    """The dashboard's switch (PATCH record_broadcasts): off, a broadcast leaves no
+    recording; back on, the next one is recorded."""
+    store = server.store
+    assert store is not None
+    _, key = await store.create_user("erin", PASSWORD)
+    token = await store.create_api_token("erin", "t")
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"{base(server)}/api/v1/channels/erin/recordings"
+    async with aiohttp.ClientSession() as http:
+        async with http.patch(
+            f"{base(server)}/api/v1/me/channel", json={"record_broadcasts": "no"}, headers=auth
+        ) as resp:
+            assert resp.status == 422
+        async with http.patch(
+            f"{base(server)}/api/v1/me/channel", json={"record_broadcasts": False}, headers=auth
+        ) as resp:
+            assert resp.status == 200
+        info = await store.channel("erin")
+        assert info is not None
+        assert not info.record_broadcasts
+
+        code, out = await run_process(*publish_args(av_media, server.rtmp_port, key))
+        assert code == 0, out
+        async with http.get(url) as resp:
+            assert (await resp.json())["recordings"] == []
+        assert not (server.recorder.root / "erin").exists()  # type: ignore[union-attr]
+
+        async with http.patch(
+            f"{base(server)}/api/v1/me/channel", json={"record_broadcasts": True}, headers=auth
+        ) as resp:
+            assert resp.status == 200
+        code, out = await run_process(*publish_args(av_media, server.rtmp_port, key))
+        assert code == 0, out
+        async with asyncio.timeout(15):
+            while True:
+                async with http.get(url) as resp:
+                    found = (await resp.json())["recordings"]
+                if found and found[0]["status"] == "finished":
+                    break
+                await asyncio.sleep(0.1)
+        assert found[0]["duration"] > 0

@@ -10,6 +10,8 @@ from typing import Any
 
 import jinja2
 
+from strom.record.storage import DiskReport
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "strom" / "web" / "templates"
 
 XSS_TITLE = "<script>alert(1)</script>"
@@ -187,6 +189,8 @@ def dashboard(**overrides: Any) -> dict[str, Any]:
         ),
         "tokens": TOKENS,
         "new_api_token": None,
+        "record_broadcasts": True,
+        "site_records": True,
     }
     context.update(overrides)
     return context
@@ -278,7 +282,29 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         "register.html",
         common(ANONYMOUS, "/register", error=XSS_TITLE, username="new_user"),
     ),
-    "admin": ("admin.html", common(ALICE, "/admin", streams=ADMIN_STREAMS)),
+    "admin": (
+        "admin.html",
+        common(
+            ALICE,
+            "/admin",
+            streams=ADMIN_STREAMS,
+            disk=DiskReport(
+                [("bob_builds", 3, 3_400_000_000), (XSS_TEXT, 1, 2_000)],
+                3_400_002_000,
+                50_000_000_000,
+                250_000_000_000,
+            ),
+            recordings={
+                "enabled": True,
+                "active": [{"channel": "bob_builds", "id": "20261123-120000", "bytes": 1}],
+                "failed": [
+                    {"channel": XSS_TEXT, "id": "20261122-100000", "error": "disk full", "at": NOW}
+                ],
+                "disk_bytes": 3_400_002_000,
+            },
+            retention={"days": 30.0, "gb": 0.0},
+        ),
+    ),
     "admin-empty": ("admin.html", common(ALICE, "/admin", streams=[])),
     "error-404": (
         "error.html",
@@ -289,4 +315,32 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         common(ANONYMOUS, "/admin", status=403, message="Only administrators can see this page."),
     ),
     "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
+    "golive": (
+        "golive.html",
+        common(ALICE, "/golive", channel=channel(title=XSS_TITLE), reconnect_grace=30.0),
+    ),
+    "download": (
+        "download.html",
+        common(
+            ANONYMOUS,
+            "/download",
+            site=f"http://example.com{XSS_TEXT}",  # the Host header is the visitor's to choose
+            rtmp_url="rtmp://example.com:1935/live",
+            wheel_name="strom-0.1.0-py3-none-any.whl",
+            wheel_url="http://example.com:8080/download/strom-0.1.0-py3-none-any.whl",
+            logged_in=False,
+        ),
+    ),
+    "download-logged-in": (
+        "download.html",
+        common(
+            BOB,
+            "/download",
+            site="https://example.com",
+            rtmp_url="rtmp://example.com:1935/live",
+            wheel_name="strom-0.1.0-py3-none-any.whl",
+            wheel_url="https://example.com/download/strom-0.1.0-py3-none-any.whl",
+            logged_in=True,
+        ),
+    ),
 }

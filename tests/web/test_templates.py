@@ -408,6 +408,12 @@ def test_player_has_vod_controls_and_the_recording_offer() -> None:
     assert speeds == ["0.5", "0.75", "1", "1.25", "1.5", "2"]
     offer = player.one(class_="card card-ended").one(data_role="vod-offer")
     assert offer.one("button", data_action="watch-recording").text() == "Watch the recording"
+    # DVR: a rewind button on the live controls (shown by vod.js when there is a
+    # recording to rewind into) and the "behind live" readout in the recording bar.
+    rewind = player.one(class_="controls").one("button", data_action="rewind")
+    assert "hidden" in rewind.attrs
+    assert "Rewind" in rewind.text()
+    assert bar.one(data_role="vod-behind")
 
 
 def test_watch_page_keeps_the_player_contract() -> None:
@@ -565,6 +571,15 @@ def test_dashboard_forms_and_settings() -> None:
     assert select.one("option", selected=None).get("value") == "chess"
     assert select.find_all("option")[0].get("value") == ""
     assert info.one(data_role="save-status").get("role") == "status"
+    record = info.one("input", name="record_broadcasts")
+    assert "checked" in record.attrs
+    assert "disabled" not in record.attrs
+    ctx = PAGES["dashboard"][1]
+    off = render("dashboard.html", {**ctx, "record_broadcasts": False})
+    assert "checked" not in off.dom.one("input", name="record_broadcasts").attrs
+    unrecorded = render("dashboard.html", {**ctx, "site_records": False})
+    assert "disabled" in unrecorded.dom.one("input", name="record_broadcasts").attrs
+    assert "This site does not record broadcasts." in unrecorded.body_text()
     # Stream key: OBS settings and a regenerate form behind a confirm step.
     assert root.one("input", id="obs-server").get("value") == samples.RTMP_URL
     assert (
@@ -648,7 +663,7 @@ def test_register_form_states_the_rules() -> None:
 
 def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
     result = page("admin")
-    rows = result.dom.one("tbody").find_all("tr")
+    rows = result.dom.find_all("tbody")[0].find_all("tr")
     assert [r.get("data-username") for r in rows] == [s["username"] for s in samples.STREAMS]
     stop = rows[1].one("form")
     assert stop.get("action") == "/admin/streams/bob_builds/stop"
@@ -661,6 +676,21 @@ def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
     assert f"1920{TIMES}1080" in rows[1].text()
     assert XSS_TITLE in rows[1].text()
     assert "Nobody is live" in page("admin-empty").body_text()
+
+
+def test_admin_page_shows_the_recordings_disk_use() -> None:
+    result = page("admin")
+    summary = re.sub(r"\s+", " ", result.dom.one("p", **{"data-role": "disk-summary"}).text())
+    assert "3.4 GB in 4 recordings" in summary
+    assert "50.0 GB free of 250.0 GB on the disk" in summary
+    assert "kept 30.0 days" in summary
+    assert "1 recording now" in summary
+    rows = result.dom.one("table", **{"data-role": "disk-table"}).one("tbody").find_all("tr")
+    assert [r.find_all("td")[0].text() for r in rows] == ["bob_builds", XSS_TEXT]
+    assert rows[0].find_all("td")[2].text() == "3.4 GB"
+    alert = result.dom.one(class_="admin-recordings").one(role="alert")
+    assert f"{XSS_TEXT} 20261122-100000: disk full" in re.sub(r"\s+", " ", alert.text())
+    assert "Recordings" not in page("admin-empty").body_text()
 
 
 def test_error_pages() -> None:

@@ -247,6 +247,7 @@ class LiveHlsStream:
                 self._close_segment()
                 self._start_segment(edge, wallclock, independent=False)
         self._add_to_part(data, independent)
+        self._close_part_early(edge)
 
     def flush(self) -> None:
         """Close the open part and segment; the next segment starts at a keyframe."""
@@ -411,6 +412,18 @@ class LiveHlsStream:
         # spacing) would overshoot: parts stay <= PART-TARGET, and >= 85% of it (4.4.4.9).
         spacing = min(max(self._spacings, default=0), self._max_spacing)
         return now - self._part_start >= self._part_target - spacing
+
+    def _close_part_early(self, edge: int) -> None:
+        # The next chunk is expected one spacing from now; if it would close the part
+        # anyway, publish the part at once: a blocking reload for it is answered when
+        # its last frame arrives, not one frame later (the LL-HLS latency goal).
+        # (A part that ends a segment cut at max_segment is left to the next chunk.)
+        if self._spacings and self._open is not None:
+            expected = edge + self._spacings[-1]
+            fits = expected - self._part_start <= self._part_target
+            splits = expected - self._open.start + self._part_target > self._max_segment
+            if fits and not splits and self._part_due(expected):
+                self._close_part(expected)
 
     def _close_part(self, end: int) -> bool:
         """Publish the part being filled as ending at ``end``; False if it is empty or

@@ -253,6 +253,7 @@ class RtmpClientSession:
                     str(fields.get("level", "")),
                     str(fields.get("code", "")),
                     str(fields.get("description", "")),
+                    dict(fields),
                 )
             )
             return

@@ -99,6 +99,8 @@ class StatusReceived:
     level: str
     code: str
     description: str
+    #: the whole status object (e.g. Strom's ``channel`` on ``NetStream.Publish.Start``)
+    information: dict[str, object] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

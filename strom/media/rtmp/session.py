@@ -198,7 +198,10 @@ class RtmpServerSession:
         self._set_state(SessionState.CLOSED)  # the reply below is not held back
         self._command(0, Command("_error", self._connect_transaction, None, (info,)))
 
-    def accept_publish(self, stream_id: int) -> None:
+    def accept_publish(self, stream_id: int, channel: str = "") -> None:
+        """Start publishing. ``channel``, when given, is the channel the stream key
+        publishes to, told to the publisher in a ``channel`` field of the status object
+        (a Strom extension: its client uses it to show viewers and chat)."""
         stream = self._stream_in(stream_id, StreamState.PUBLISH_PENDING, "accept_publish")
         if stream is None:
             return
@@ -207,9 +210,11 @@ class RtmpServerSession:
         if stream.fc_published:
             info = {"code": "NetStream.Publish.Start", "description": stream.name}
             self._command(0, Command("onFCPublish", 0, None, (info,)))
+        extra = {"channel": channel} if channel else {}
         self.send_status(
-            stream_id, "status", "NetStream.Publish.Start", f"{stream.name} is now published."
-        )
+            stream_id, "status", "NetStream.Publish.Start", f"{stream.name} is now published.",
+            **extra,
+        )  # fmt: skip
 
     def reject_publish(self, stream_id: int, code: str, description: str) -> None:
         stream = self._stream_in(stream_id, StreamState.PUBLISH_PENDING, "reject_publish")
@@ -239,8 +244,10 @@ class RtmpServerSession:
         stream.state = StreamState.IDLE
         self.send_status(stream_id, "error", code, description)
 
-    def send_status(self, stream_id: int, level: str, code: str, description: str) -> None:
-        info = status_info(level, code, description)
+    def send_status(
+        self, stream_id: int, level: str, code: str, description: str, **extra: object
+    ) -> None:
+        info = status_info(level, code, description, **extra)
         self._command(stream_id, Command("onStatus", 0, None, (info,)))
 
     def send_media(self, stream_id: int, message_type: int, timestamp: int, payload: bytes) -> None:

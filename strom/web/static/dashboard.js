@@ -45,6 +45,7 @@ class StreamInfoForm {
       description: fields.description.value,
       category: fields.category.value, // "" is "no category" (null would mean "unchanged")
     };
+    if (!fields.record_broadcasts.disabled) body.record_broadcasts = fields.record_broadcasts.checked;
     this.button.disabled = true;
     this.say("Saving…", "busy");
     try {

@@ -4,6 +4,9 @@
 // play/pause, speed and "Back to live" while the channel is live. /{username}?vod={id}
 // opens a recording directly. When the live ends while we watch (player state "ended"),
 // the ended card offers the newest recording and switches to it after a few seconds.
+// DVR: while the channel is live and recorded, "Rewind" (or ←) plays the recording so
+// far (a sliding playlist of the last --dvr-window seconds) from REWIND_S behind its
+// edge, with the same seek bar; "Back to live" returns to the low-latency player.
 
 import { canPlayNativeHls, loadScript, mediaSourceClass } from "./player-transports.js";
 import { fetchJson } from "./api.js";
@@ -11,6 +14,9 @@ import { fetchJson } from "./api.js";
 const AUTO_SWITCH_S = 5; // the ended card's countdown before the recording starts
 const RECORDING_WAIT_MS = 1000; // between asks for the just-ended broadcast's recording
 const RECORDING_TRIES = 8;
+const REWIND_S = 30; // where "Rewind" starts, behind the recording's edge
+const SKIP_S = 10; // ← and → in the recording
+const DVR_LOOK_MS = 5000; // between asks for the live broadcast's recording
 
 function clock(seconds) {
   const total = Math.max(0, Math.floor(Number.isFinite(seconds) ? seconds : 0));
@@ -35,6 +41,10 @@ class VodPlayer {
     this.seek = this.bar.querySelector('[data-vod="seek"]');
     this.speed = this.bar.querySelector('[data-vod="speed"]');
     this.seeking = false;
+    this.rewindButton = this.root.querySelector('[data-action="rewind"]');
+    this.liveRecording = null; // the recording of the broadcast on air, if any
+    this.dvr = false; // playing the live broadcast's recording
+    this.lookingSince = 0;
   }
 
   start() {
@@ -51,6 +61,32 @@ class VodPlayer {
     window.addEventListener("popstate", () => this.fromUrl(false));
     this.fromUrl(false);
     setInterval(() => this.showLiveButton(), 1000);
+    this.rewindButton?.addEventListener("click", () => this.rewind());
+    this.lookForLiveRecording();
+    setInterval(() => this.lookForLiveRecording(), DVR_LOOK_MS);
+  }
+
+  // --- DVR -----------------------------------------------------------------------
+
+  async lookForLiveRecording() {
+    if (this.page.dataset.live !== "true") {
+      this.liveRecording = null;
+    } else if (!this.liveRecording || !this.dvr) {
+      try {
+        const data = await fetchJson(this.list.dataset.recordingsApi);
+        this.liveRecording =
+          (data?.recordings ?? []).find((r) => r.status === "recording" && r.duration > 0) ?? null;
+      } catch (err) {
+        console.warn("strom: could not list the recordings:", err);
+      }
+    }
+    if (this.rewindButton) this.rewindButton.hidden = !this.liveRecording;
+  }
+
+  rewind(seconds = REWIND_S) {
+    const rec = this.liveRecording;
+    if (!rec) return;
+    this.open(rec.id, rec.playlist_url, false, { behind: seconds });
   }
 
   fromUrl(push) {
@@ -63,7 +99,7 @@ class VodPlayer {
     return `/vod/${encodeURIComponent(this.channel)}/${encodeURIComponent(id)}/index.m3u8`;
   }
 
-  async open(id, playlist, push) {
+  async open(id, playlist, push, dvr = null) {
     this.cancelOffer();
     if (push) {
       const url = new URL(window.location.href);
@@ -73,6 +109,8 @@ class VodPlayer {
     this.destroy();
     this.live.suspend();
     this.current = id;
+    this.dvr = Boolean(dvr);
+    this.root.dataset.dvr = this.dvr ? "true" : "false";
     this.markCurrent();
     const src = new URL(playlist || this.playlistUrl(id), window.location.href).href;
     this.video.playbackRate = Number(this.speed.value) || 1;
@@ -82,8 +120,11 @@ class VodPlayer {
         if (this.current !== id) return;
         if (window.Hls.isSupported()) {
           // startPosition 0: a recording still growing (an EVENT playlist) starts at its
-          // beginning too, not at its live edge.
-          this.hls = new window.Hls({ startPosition: 0, enableWorker: true });
+          // beginning too, not at its live edge; a rewind starts `behind` its edge.
+          const where = dvr
+            ? { startPosition: -1, liveSyncDuration: dvr.behind }
+            : { startPosition: 0 };
+          this.hls = new window.Hls({ ...where, enableWorker: true });
           this.hls.on(window.Hls.Events.ERROR, (_e, data) => {
             if (data.fatal) console.warn("strom: recording playback failed:", data.details);
           });
@@ -117,6 +158,8 @@ class VodPlayer {
   backToLive(push = true) {
     this.destroy();
     this.current = null;
+    this.dvr = false;
+    this.root.dataset.dvr = "false";
     this.markCurrent();
     if (push) {
       const url = new URL(window.location.href);
@@ -193,11 +236,25 @@ class VodPlayer {
       if (active() && video.playbackRate !== wanted) video.playbackRate = wanted;
     });
     document.addEventListener("keydown", (ev) => {
-      if (!active() || ev.key !== " " || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
       if (/^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(ev.target.tagName) || ev.target.isContentEditable) return;
-      ev.preventDefault();
-      if (video.paused) this.play();
-      else video.pause();
+      if (!active()) {
+        // ← on the live player rewinds it (when the broadcast is being recorded).
+        if (ev.key === "ArrowLeft" && this.live.state === "playing" && this.liveRecording) {
+          ev.preventDefault();
+          this.rewind();
+        }
+        return;
+      }
+      if (ev.key === " ") {
+        ev.preventDefault();
+        if (video.paused) this.play();
+        else video.pause();
+      } else if (ev.key === "ArrowLeft" || ev.key === "ArrowRight") {
+        ev.preventDefault();
+        const step = ev.key === "ArrowLeft" ? -SKIP_S : SKIP_S;
+        video.currentTime = Math.min(Math.max(0, video.currentTime + step), this.duration());
+      }
     });
   }
 
@@ -220,6 +277,9 @@ class VodPlayer {
   showTime(t) {
     const el = this.bar.querySelector('[data-role="vod-time"]');
     el.textContent = `${clock(t)} / ${clock(this.duration())}`;
+    const behind = this.bar.querySelector('[data-role="vod-behind"]');
+    behind.hidden = !this.dvr;
+    if (this.dvr) behind.textContent = `${clock(this.duration() - t)} behind live`;
   }
 
   showLiveButton() {

@@ -1,0 +1,6 @@
+"""``strom stream``: Strom's own streaming client (capture, encode, publish over RTMP)."""
+
+from strom.client.app import main, stream
+from strom.client.config import ClientConfig, ClientError, add_arguments, config_from_args
+
+__all__ = ["ClientConfig", "ClientError", "add_arguments", "config_from_args", "main", "stream"]

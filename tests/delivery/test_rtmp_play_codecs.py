@@ -1,0 +1,123 @@
+"""RTMP play of channels pushed with codecs FLV cannot carry (browser pushes: VP9, AV1,
+Opus): H.264 + Opus plays as video only; VP9 + Opus refuses the player with a status that
+says why. Driven with Chromium's MediaRecorder captures through the real hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from strom.delivery.backpressure import ViewerLimits
+from strom.delivery.rtmp_play import RtmpPlayer, rtmp_message
+from strom.live.channel import Channel, Chunk
+from strom.media import flv
+from strom.media.containers.mp4 import Mp4Demuxer
+from strom.media.containers.webm import WebmDemuxer
+from strom.media.model import Frame, Track, TrackKind
+from strom.media.rtmp import MESSAGE_TYPE_VIDEO, VIDEO_CSID, encode_message
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CHUNK_SIZE = 4096
+
+
+class FakeSession:
+    """What RtmpPlayer calls on its RtmpServerSession, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def send_data(self, *args: Any) -> None:
+        self.calls.append(("data", args))
+
+    def send_media(self, *args: Any) -> None:
+        self.calls.append(("media", args))
+
+    def send_status(self, *args: Any) -> None:
+        self.calls.append(("status", args))
+
+    def data_to_send(self) -> bytes:
+        return b""
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _player(drops: list[str]) -> tuple[RtmpPlayer, FakeSession, FakeTransport]:
+    session, transport = FakeSession(), FakeTransport()
+    player = RtmpPlayer(
+        session,  # type: ignore[arg-type]
+        1,
+        transport,  # type: ignore[arg-type]
+        limits=ViewerLimits(),
+        chunk_size=CHUNK_SIZE,
+        clock=lambda: 0.0,
+        on_drop=drops.append,
+        label="test",
+    )
+    return player, session, transport
+
+
+def _live(events: list[Track | Frame]) -> Channel:
+    channel = Channel("browser")
+    channel.claim(object())
+    for event in events:
+        if isinstance(event, Track):
+            channel.set_track(event)
+        else:
+            channel.add_frame(event)
+    assert channel.live
+    return channel
+
+
+def test_vp9_and_opus_refuse_the_player_saying_why() -> None:
+    channel = _live(WebmDemuxer().feed((DATA / "mediarecorder_vp9_opus.webm").read_bytes()))
+    drops: list[str] = []
+    player, session, transport = _player(drops)
+    channel.subscribe(player)
+    (kind, (stream_id, level, code, description)), *_ = session.calls
+    assert (kind, stream_id, level, code) == ("status", 1, "error", "NetStream.Play.Failed")
+    assert "vp09.00.20.08 + opus" in description
+    assert "browser or over HLS" in description
+    assert drops == ["cannot play vp09.00.20.08 + opus over RTMP"]
+    assert transport.written == []  # the GOP cache is not sent to a refused player
+
+
+def test_h264_and_opus_play_as_video_only() -> None:
+    channel = _live(Mp4Demuxer().feed((DATA / "mediarecorder_h264_opus.mp4").read_bytes()))
+    drops: list[str] = []
+    player, session, transport = _player(drops)
+    channel.subscribe(player)
+    assert drops == []
+    (_, (_, name, metadata)), (_, header) = session.calls
+    assert name == "onMetaData"
+    assert "videocodecid" in metadata
+    assert "audiocodecid" not in metadata
+    assert header[1] == MESSAGE_TYPE_VIDEO  # one sequence header: the video's
+    assert transport.written  # the GOP cache went out
+    chunks: list[Chunk] = list(channel.gop)
+    for chunk in chunks:
+        expected = b"".join(
+            encode_message(
+                VIDEO_CSID,
+                MESSAGE_TYPE_VIDEO,
+                1,
+                f.dts * 1000 // t.timescale,
+                flv.video_frame(f),
+                CHUNK_SIZE,
+            )
+            for t, f in chunk.frames
+            if t.kind is TrackKind.VIDEO
+        )
+        assert rtmp_message(chunk, 1, CHUNK_SIZE) == (expected or None)
+    assert any(t.kind is TrackKind.AUDIO for c in chunks for t, _ in c.frames)

@@ -1,0 +1,255 @@
+"""The original desktop app goes live through the Socket.IO door: python-socketio's own
+client sends ``start_stream`` and base64 JPEG frames (made by FFmpeg's mjpeg encoder); a
+WebSocket viewer of the channel gets H.264 that real ffmpeg decodes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from strom.live.channel import ChannelState
+from strom.server import StromServer
+from tests.conftest import CHANNEL, STREAM_KEY, make_settings, need_tool, run_process
+from tests.media.pictures import make_jpeg
+
+WAIT = 10.0  # seconds: a bound on waiting for an event, never a timing assertion
+FPS = 10
+
+
+class DesktopApp:
+    """The original desktop client: a python-socketio client keeping what it receives."""
+
+    def __init__(self, server: StromServer) -> None:
+        self.url = f"http://127.0.0.1:{server.http_port}"
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._arrived = asyncio.Event()
+        for name in ("viewer_count", "error"):
+            self.sio.on(name, functools.partial(self._got, name))
+
+    async def _got(self, name: str, *args: Any) -> None:
+        self.events.append((name, args[0] if args else None))
+        self._arrived.set()
+
+    async def next(self, name: str, **match: Any) -> Any:
+        """The next ``name`` event (with those fields) not returned before."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                for i, (got, data) in enumerate(self.events):
+                    fields = data if isinstance(data, dict) else {}
+                    if got == name and all(fields.get(k) == v for k, v in match.items()):
+                        del self.events[i]
+                        return data
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def seen(self, name: str) -> list[Any]:
+        return [data for got, data in self.events if got == name]
+
+    async def call(self, event: str, data: Any) -> Any:
+        return await self.sio.call(event, data, timeout=WAIT)
+
+    async def send_frames(self, count: int, size: tuple[int, int], start: int = 0) -> None:
+        """``count`` JPEG frames at about ``FPS``, as data URLs."""
+        for i in range(start, start + count):
+            jpeg = base64.b64encode(make_jpeg(*size, index=i)).decode()
+            await self.sio.emit("frame", "data:image/jpeg;base64," + jpeg)
+            await asyncio.sleep(1 / FPS)
+
+
+@pytest.fixture
+async def apps() -> AsyncIterator[list[DesktopApp]]:
+    opened: list[DesktopApp] = []
+    yield opened
+    for app in opened:
+        await app.sio.disconnect()
+
+
+async def open_app(server: StromServer, apps: list[DesktopApp]) -> DesktopApp:
+    app = DesktopApp(server)
+    apps.append(app)
+    await app.sio.connect(app.url, wait_timeout=WAIT)
+    return app
+
+
+async def watch(url: str, out: Path) -> list[dict[str, Any]]:
+    """A browser's player: each init segment starts a new file ``out.N.mp4`` (a new
+    picture size is a new init), chunks follow it; returns the text messages."""
+    texts: list[dict[str, Any]] = []
+    files: list[bytearray] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        async with asyncio.timeout(60):
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    texts.append(json.loads(msg.data))
+                    if texts[-1]["type"] == "init":
+                        files.append(bytearray())
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    files[-1] += msg.data
+    for i, data in enumerate(files):
+        out.with_suffix(f".{i}.mp4").write_bytes(data)
+    return texts
+
+
+async def probe(path: Path) -> dict[str, Any]:
+    code, out = await run_process(
+        need_tool("ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+        "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json",
+        str(path),
+    )  # fmt: skip
+    assert code == 0, out
+    stream: dict[str, Any] = json.loads(out)["streams"][0]
+    return stream
+
+
+async def until(ready: Callable[[], bool]) -> None:
+    """Wait (bounded) until ``ready()``: a state the server reaches on its own."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            if ready():
+                return
+            await asyncio.sleep(0.02)
+
+
+async def frames_in(server: StromServer, count: int) -> None:
+    """Wait until the channel has taken ``count`` frames (the encoder works behind)."""
+    channel = server.registry.get(CHANNEL)
+    assert channel is not None
+    await until(lambda: channel.frames_in >= count)
+
+
+async def test_the_desktop_app_goes_live_with_jpeg_frames(
+    server: StromServer, apps: list[DesktopApp], tmp_path: Path
+) -> None:
+    app = await open_app(server, apps)
+    ack = await app.call("start_stream", STREAM_KEY)
+    assert ack == {"ok": True, "roomKey": CHANNEL}
+    assert (await app.next("viewer_count")) == {"roomKey": CHANNEL, "count": 0}
+
+    viewer = asyncio.create_task(watch(f"{app.url}/live/{CHANNEL}/ws", tmp_path / "ws"))
+    # The viewer is counted, and the app is told (on change, within a second or so).
+    assert (await app.next("viewer_count", count=1))["roomKey"] == CHANNEL
+    await app.send_frames(15, (160, 96))
+
+    # Bad frames are refused with a reason; the stream goes on.
+    await app.sio.emit("frame", "this is not base64!")
+    assert "base64" in (await app.next("error", code="bad_request"))["reason"]
+    await app.sio.emit("frame", base64.b64encode(b"GIF89a not a jpeg").decode())
+    assert "not a JPEG" in (await app.next("error", code="bad_request"))["reason"]
+    await app.sio.emit("frame", "data:image/png;base64,iVBORw0KGgo=")
+    assert "image/png" in (await app.next("error", code="bad_request"))["reason"]
+
+    # A new picture size: a new track (the player gets a new init segment); binary frames
+    # and the stream_frame name work too.
+    for i in range(15):
+        await app.sio.emit("stream_frame", make_jpeg(128, 64, index=i))
+        await asyncio.sleep(1 / FPS)
+    await frames_in(server, 30)
+    assert (await app.call("stop_stream", None)) == {"ok": True}
+    texts = await viewer
+
+    assert [t["type"] for t in texts] == ["offline", "init", "init", "end"]
+    assert texts[1]["mime"].startswith('video/mp4; codecs="avc1.')
+    first, second = await probe(tmp_path / "ws.0.mp4"), await probe(tmp_path / "ws.1.mp4")
+    assert first == {"codec_name": "h264", "width": 160, "height": 96, "nb_read_frames": "15"}
+    assert second == {"codec_name": "h264", "width": 128, "height": 64, "nb_read_frames": "15"}
+    assert server.registry.get(CHANNEL) is None  # ended and forgotten
+    assert len(app.seen("error")) == 0
+
+
+async def test_a_wrong_key_puts_nothing_live(
+    server: StromServer, apps: list[DesktopApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    app = await open_app(server, apps)
+    ack = await app.call("start_stream", {"key": "not-the-key-123456"})
+    assert ack["ok"] is False
+    error = await app.next("error", code="not_allowed")
+    assert error["reason"] == "wrong stream key"
+    await app.sio.emit("frame", base64.b64encode(make_jpeg(64, 64)).decode())
+    assert (await app.next("error", code="not_found"))["reason"] == "start_stream first"
+    assert server.registry.live() == []
+    assert "not-the-key-123456" not in caplog.text
+    assert app.seen("viewer_count") == []
+
+
+@pytest.fixture
+async def small_server(tmp_path: Path) -> AsyncIterator[StromServer]:
+    settings = make_settings(tmp_path, jpeg_stream_max_fps=5.0, jpeg_stream_max_bytes=20_000)
+    srv = StromServer(settings)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def test_limits_busy_channel_and_reconnect(
+    small_server: StromServer, apps: list[DesktopApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = small_server
+    app = await open_app(server, apps)
+    assert (await app.call("start_stream", {"key": STREAM_KEY}))["ok"]
+    await app.next("viewer_count", count=0)
+
+    # Frames faster than 5 fps are dropped (counted), the others go live.
+    for i in range(12):
+        await app.sio.emit("frame", base64.b64encode(make_jpeg(64, 48, index=i)).decode())
+    await frames_in(server, 1)
+    assert server.socketio is not None
+    streams = server.socketio.streams
+    assert streams is not None
+    await until(lambda: streams.metrics()["dropped"] + streams.metrics()["frames"] == 12)
+    metrics = streams.metrics()
+    assert metrics["dropped"] > 0
+    assert metrics["frames"] < 12
+    # Too large a frame, and too large a picture: refused with a reason. (Each after a
+    # pause, to be under the rate limit again.)
+    await asyncio.sleep(0.5)
+    await app.sio.emit("frame", b"\xff\xd8" + bytes(20_000))
+    error = await app.next("error", code="bad_request")
+    assert "exceeds the limit of 20000 bytes" in error["reason"]
+    huge = bytearray(make_jpeg(64, 48))
+    sof = huge.index(b"\xff\xc0")
+    huge[sof + 5 : sof + 9] = b"\xff\xff\xff\xff"  # 65535 x 65535 in a tiny file
+    await asyncio.sleep(0.5)
+    await app.sio.emit("frame", bytes(huge))
+    error = await app.next("error", code="bad_request")
+    assert "65535x65535 exceeds the limit" in error["reason"]
+
+    # The channel is busy for anyone else.
+    other = await open_app(server, apps)
+    refused = await other.call("start_stream", STREAM_KEY)
+    assert refused["ok"] is False
+    assert "already live" in (await other.next("error", code="not_allowed"))["reason"]
+
+    # A disconnect without stop_stream: the broadcast waits for the app to come back.
+    channel = server.registry.get(CHANNEL)
+    assert channel is not None
+    await until(lambda: channel.live)
+    await app.sio.disconnect()
+    await until(lambda: channel.state is ChannelState.RECONNECTING)
+    assert (await other.call("start_stream", STREAM_KEY))["ok"]
+    before = channel.frames_in
+    await other.send_frames(3, (64, 48))
+    await until(lambda: channel.frames_in > before and channel.live)
+    assert server.registry.get(CHANNEL) is channel  # the same broadcast, resumed
+
+    # An administrator stops the broadcast: the app is told why, the channel goes offline.
+    assert channel.publisher is not None
+    channel.publisher.disconnect("stopped by a site administrator")
+    error = await other.next("error", code="not_allowed")
+    assert error["reason"] == "stopped by a site administrator"
+    assert channel.state is ChannelState.OFFLINE
+    await until(lambda: not other.sio.connected)
+    assert STREAM_KEY not in caplog.text
