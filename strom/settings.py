@@ -217,6 +217,9 @@ class Settings:
     transcode_max_pixels: int = _opt(
         3840 * 2160, "largest picture (width x height) Strom decodes to re-encode it"
     )
+    transcode_max_streams: int = _opt(
+        4, "pushed VP8 streams transcoded at once (each ~0.4 core at 720p30); more: refused"
+    )
     jpeg_stream_max_bytes: int = _opt(
         1 << 20, "largest JPEG frame the original desktop app may send over Socket.IO (bytes)"
     )

@@ -50,6 +50,13 @@ class UnsupportedMedia(errors.UnsupportedMedia):
     """Not a container (or codec) push ingest takes."""
 
 
+class TranscodersBusy(LimitExceeded):
+    """Every transcoding slot is taken: try later, or send a codec that needs none."""
+
+    http_status = 503
+    ws_close = 1013  # try again later
+
+
 class RateExceeded(LimitExceeded):
     """The pusher sends faster than ``ingest_max_bitrate`` on average."""
 
@@ -142,6 +149,8 @@ class PushLimits:
     sniff_timeout: float = 10.0
     max_connections: int = 1000
     ws_max_message: int = 4 << 20
+    #: VP8 pushes transcoded at once (CPU-bound: each is a decoder and an x264)
+    max_transcodes: int = 4
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PushLimits:
@@ -151,6 +160,7 @@ class PushLimits:
             sniff_timeout=settings.ingest_sniff_timeout,
             max_connections=settings.ingest_max_connections,
             ws_max_message=settings.ingest_ws_max_message,
+            max_transcodes=settings.transcode_max_streams,
         )
 
 
@@ -208,6 +218,8 @@ class PushIngest:
         self.transcoder = transcoder
         self.publishers: set[PushPublisher] = set()
         self.stats = PushStats()
+        #: publishers whose video is being transcoded now (bounded: max_transcodes)
+        self.transcoding: set[PushPublisher] = set()
 
     @property
     def full(self) -> bool:
@@ -458,10 +470,17 @@ class PushPublisher:
             return
         self._close_transcoder()
         codec = track.codec.value.upper()
+        busy = self.ingest.transcoding
+        if len(busy) >= self.ingest.limits.max_transcodes:
+            raise TranscodersBusy(
+                f"the server is already transcoding {len(busy)} {codec} streams, its limit; "
+                "try again later, or send H.264, VP9 or AV1"
+            )
         log.info("%s: %s video is transcoded to H.264", self.label, codec)
         self._transcoder = self.ingest.transcoder(
             track, self._transcoded, f"{self.label} {codec}->H.264"
         )
+        busy.add(self)
         self._vp8_track = track
         self._awaiting_video = True
 
@@ -479,6 +498,7 @@ class PushPublisher:
 
     def _close_transcoder(self) -> None:
         transcoder, self._transcoder = self._transcoder, None
+        self.ingest.transcoding.discard(self)
         self._vp8_track = None
         self._awaiting_video = False
         if transcoder is not None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.errors import CodecError
 from strom.record import storage
 from strom.record.remux import remux
+from strom.record.thumbnails import recording_thumbnail
 from strom.settings import valid_channel_name
 from strom.web.api import authenticated_user
 from strom.web.auth import json_error
@@ -31,6 +34,7 @@ class RecordingsHttp:
     def __init__(self, server: StromServer) -> None:
         self.server = server
         self._remuxing: dict[Path, asyncio.Task[None]] = {}
+        self._picturing: dict[Path, asyncio.Task[None]] = {}
 
     @property
     def root(self) -> Path:
@@ -103,6 +107,28 @@ class RecordingsHttp:
             {"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        """The finished recording's picture, made once (in a thread) and kept beside it."""
+        path = self._path(request)
+        out = path / storage.THUMBNAIL
+        if not out.is_file():
+            info = await self._load(path)
+            if not info.finished or not info.segments:
+                raise _not_found()
+            task = self._picturing.get(path)
+            if task is None:
+                task = asyncio.get_running_loop().create_task(
+                    asyncio.to_thread(_write_thumbnail, path, info.segments, out)
+                )
+                self._picturing[path] = task
+                task.add_done_callback(lambda _t: self._picturing.pop(path, None))
+            try:
+                await asyncio.shield(task)
+            except (CodecError, OSError) as exc:
+                log.warning("recording %s: no thumbnail: %s", path, exc)
+                raise _not_found() from exc
+        return _file(out, "image/jpeg", {"Cache-Control": "max-age=86400"})
+
     async def list(self, request: web.Request) -> web.Response:
         name = request.match_info["username"]
         if not valid_channel_name(name) or await self.server.channel_view(name) is None:
@@ -125,6 +151,13 @@ class RecordingsHttp:
         return web.json_response({"deleted": path.name}, headers=_NO_STORE)
 
 
+def _write_thumbnail(path: Path, segments: tuple[storage.Segment, ...], out: Path) -> None:
+    picture = recording_thumbnail(path, segments)
+    part = out.with_name(out.name + ".part")
+    part.write_bytes(picture.jpeg)
+    os.replace(part, out)
+
+
 def _not_found() -> web.HTTPException:
     return web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
 
@@ -142,5 +175,6 @@ def routes(app: web.Application, server: StromServer) -> None:
     r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", h.init)
     r.add_get(f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", h.segment)
     r.add_get(f"/vod/{{channel}}/{_ID}.mp4", h.download)
+    r.add_get(f"/vod/{{channel}}/{_ID}/thumbnail.jpg", h.thumbnail)
     r.add_get("/api/v1/channels/{username}/recordings", h.list)
     r.add_delete("/api/v1/me/recordings/{id}", h.delete)

@@ -7,6 +7,7 @@ thread (``asyncio.to_thread``). The layout is documented in ``docs/recordings.md
     recordings/{channel}/{id}/segments/{seq}.m4s  one GOP (or more) of moof+mdat chunks
     recordings/{channel}/{id}/index.jsonl         one line per complete segment
     recordings/{channel}/{id}/download.mp4        the progressive MP4, made on first request
+    recordings/{channel}/{id}/thumbnail.jpg       its picture, made on first request
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 META = "recording.json"
 INDEX = "index.jsonl"
 DOWNLOAD = "download.mp4"
+THUMBNAIL = "thumbnail.jpg"
 SEGMENTS = "segments"
 
 #: recording ids: the UTC start time, with a suffix if two start in the same second
@@ -93,6 +95,7 @@ class RecordingInfo:
             "bytes": self.bytes,
             "playlist_url": f"{base}/index.m3u8",
             "mp4_url": f"{base}.mp4" if self.finished and self.segments else None,
+            "thumbnail_url": f"{base}/thumbnail.jpg" if self.finished and self.segments else None,
         }
 
 

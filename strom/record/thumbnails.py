@@ -23,11 +23,12 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
+from pathlib import Path
 
 import av
 import av.error
@@ -36,6 +37,8 @@ from strom.errors import CodecError, StromError
 from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.media.model import TrackKind
+from strom.record import storage
+from strom.record.storage import Segment
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,20 @@ def render_thumbnail(data: bytes, *, width: int, quality: int) -> Picture:
     if not jpeg:
         raise CodecError("the JPEG encoder produced nothing")
     return Picture(jpeg, out_width, out_height)
+
+
+def recording_thumbnail(
+    path: Path, segments: Sequence[Segment], *, width: int = 320, quality: int = 80
+) -> Picture:
+    """The picture of a finished recording: the keyframe that starts the segment a third
+    of the way in (the first seconds are often a black or a title card). Blocking: run
+    it in a worker thread. :class:`~strom.errors.CodecError` if none decodes."""
+    if not segments:
+        raise CodecError("the recording is empty")
+    segment = segments[len(segments) // 3]
+    data = (path / storage.init_name(segment.init)).read_bytes()
+    data += (path / storage.segment_name(segment.seq)).read_bytes()
+    return render_thumbnail(data, width=width, quality=quality)
 
 
 @dataclass(slots=True, eq=False)

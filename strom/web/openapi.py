@@ -124,6 +124,10 @@ _RECORDING = {
             "type": ["string", "null"],
             "description": "Downloadable MP4, once the broadcast is over",
         },
+        "thumbnail_url": {
+            "type": ["string", "null"],
+            "description": "JPEG picture of the recording, once the broadcast is over",
+        },
     },
 }
 

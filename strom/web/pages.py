@@ -69,6 +69,7 @@ async def past_broadcasts(server: StromServer, name: str, title: str) -> list[di
                 "length": clock_text(r.duration),
                 "peak_viewers": then[1] if then else None,
                 "playlist_url": r.json()["playlist_url"],
+                "thumbnail_url": r.json()["thumbnail_url"],
             }
         )
     return items

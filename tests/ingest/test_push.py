@@ -17,6 +17,7 @@ from strom.ingest.push import (
     PushPublisher,
     PushState,
     RateExceeded,
+    TranscodersBusy,
     UnsupportedMedia,
     http_status,
     ws_close_code,
@@ -292,6 +293,40 @@ async def test_vp8_goes_through_the_transcoder(monkeypatch: pytest.MonkeyPatch) 
     assert channel.live
     pub.finish()
     assert transcoder.closed
+
+
+async def test_transcodes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VP8 pushes beyond transcode_max_streams are refused with 503 / close 1013, and a
+    slot frees when a transcoded push ends."""
+    track = Track(VIDEO_TRACK_ID, TrackKind.VIDEO, Codec.VP8, 1000, b"", "vp8", 320, 180)
+    audio = Track(2, TrackKind.AUDIO, Codec.AAC, 1000, b"\x12\x10", "mp4a.40.2",
+                  sample_rate=44100, channels=2)  # fmt: skip
+    frames = [Frame(VIDEO_TRACK_ID, t, t, t == 0, b"vp8") for t in range(0, 100, 33)]
+
+    class Demuxer:
+        def feed(self, data: bytes) -> list[Track | Frame]:
+            return [track, audio, *frames]
+
+    monkeypatch.setattr(push_module, "open_demuxer", lambda kind: Demuxer())
+    ingest = make_ingest(max_transcodes=1)
+    ingest.transcoder = lambda t, out, label: FakeTranscoder(t, out)
+    header = b"FLV\x01" + bytes(20)
+
+    def vp8_push(name: str) -> PushPublisher:
+        return ingest.publisher(name, transport="test", peer="here", now=0.0, close=Hangups())
+
+    first = vp8_push("alice")
+    first.feed(header, now=0.0)
+    second = vp8_push("bob")
+    with pytest.raises(TranscodersBusy) as refused:
+        second.feed(header, now=0.0)
+    assert "limit" in str(refused.value)
+    assert http_status(refused.value) == 503
+    assert ws_close_code(refused.value) == 1013
+    first.finish()
+    third = vp8_push("carol")
+    third.feed(header, now=0.0)
+    assert ingest.transcoding == {third}
 
 
 DATA = Path(__file__).resolve().parents[1] / "data"

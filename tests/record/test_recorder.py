@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
+import av
 import pytest
 
 from strom.live.registry import Registry
@@ -92,6 +94,19 @@ async def test_broadcast_is_recorded_and_plays_as_vod_and_mp4(
     frames, errors = await decode(base(server) + rec["playlist_url"])
     assert errors == ""
     assert frames == media.frames
+
+    # Its picture for the past-broadcasts list: a JPEG of the video, made once.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(base(server) + rec["thumbnail_url"]) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.content_type == "image/jpeg"
+        jpeg = await resp.read()
+    with av.open(io.BytesIO(jpeg)) as picture:
+        frame = next(picture.decode(video=0))
+    assert frame.width == 320
+    assert frame.height == round(320 * media.height / media.width / 2) * 2
 
     mp4_url = base(server) + rec["mp4_url"]
     frames, errors = await decode(mp4_url)

@@ -147,6 +147,7 @@ RECORDINGS: list[dict[str, Any]] = [
         "length": "1:02:05",
         "peak_viewers": 1,
         "playlist_url": "/vod/alice/20261123-180000/index.m3u8",
+        "thumbnail_url": "/vod/alice/20261123-180000/thumbnail.jpg",
     },
     {
         "id": "20261122-090000-2",
@@ -157,6 +158,7 @@ RECORDINGS: list[dict[str, Any]] = [
         "length": "1:05",
         "peak_viewers": None,
         "playlist_url": "/vod/alice/20261122-090000-2/index.m3u8",
+        "thumbnail_url": None,
     },
 ]
 

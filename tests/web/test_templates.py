@@ -388,6 +388,10 @@ def test_channel_page_lists_past_broadcasts_as_text() -> None:
     assert "2026-11-23 18:00 UTC" in first
     assert "1 peak viewer" in first
     assert "peak" not in links[1].text()
+    thumb = links[0].one("img", class_="vod-thumb")
+    assert thumb.get("src") == "/vod/alice/20261123-180000/thumbnail.jpg"
+    assert thumb.get("alt") == ""  # decorative: the title says what it is
+    assert not links[1].find_all("img")
     scripts = [s.get("src") for s in result.dom.find_all("script")]
     assert "/static/vod.js" in scripts
 

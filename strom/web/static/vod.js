@@ -192,6 +192,16 @@ class VodPlayer {
     facts.className = "vod-facts";
     const started = new Date(Number(rec.started) * 1000);
     facts.textContent = `${started.toLocaleString()} · ${clock(Number(rec.duration))}`;
+    if (rec.thumbnail_url) {
+      const thumb = document.createElement("img");
+      thumb.className = "vod-thumb";
+      thumb.src = String(rec.thumbnail_url);
+      thumb.alt = "";
+      thumb.loading = "lazy";
+      thumb.width = 160;
+      thumb.height = 90;
+      link.append(thumb);
+    }
     link.append(title, facts);
     const li = document.createElement("li");
     li.className = "vod-item";
