@@ -82,7 +82,7 @@ def remux(path: Path, segments: tuple[Segment, ...], out: Path) -> None:
                     in_band: bytes | None = None
                     for s in src.streams:
                         if s.type in ("video", "audio") and s.type not in streams:
-                            streams[s.type] = dst.add_stream_from_template(s)
+                            streams[s.type] = _output_stream(dst, s)
                             if s.type == "video":
                                 first_extradata = bytes(s.codec_context.extradata or b"")
                         elif s.type == "video":
@@ -121,6 +121,23 @@ def remux(path: Path, segments: tuple[Segment, ...], out: Path) -> None:
     finally:
         for tmp in (part, source):
             tmp.unlink(missing_ok=True)
+
+
+def _output_stream(dst: Any, template: Any) -> Any:
+    """An output stream for ``template``'s packets. PyAV copies a template through an
+    encoder of the decoder's name, which fails where only a decoder exists (AV1 is read
+    by libdav1d); such a stream is added as a bare mux stream (the MP4 muxer takes the
+    AV1 configuration from the first keyframe's sequence header)."""
+    try:
+        return dst.add_stream_from_template(template)
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        codec = template.codec_context.codec
+        if template.type != "video":
+            raise
+        log.info("recording: %s has no encoder here; muxing it as is", codec.name)
+        return dst.add_mux_stream(
+            codec.canonical_name, width=template.width, height=template.height
+        )
 
 
 def _with_prefix(packet: Any, prefix: bytes) -> Any:
