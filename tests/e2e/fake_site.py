@@ -171,6 +171,10 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     async def recordings(request: web.Request) -> web.Response:
         return web.json_response({"recordings": []})
 
+    async def recording_thumb(request: web.Request) -> web.Response:
+        svg = thumbnail_svg(request.match_info["channel"], request.match_info["id"])
+        return web.Response(text=svg, content_type="image/svg+xml")
+
     async def close_sockets(_app: web.Application) -> None:
         for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -181,6 +185,7 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     app.router.add_get("/api/v1/streams", streams)
     app.router.add_get("/api/v1/channels/{name}", channel)
     app.router.add_get("/api/v1/channels/{name}/recordings", recordings)
+    app.router.add_get("/vod/{channel}/{id}/thumbnail.jpg", recording_thumb)
     app.router.add_get("/api/v1/me/health", health)
     app.router.add_patch("/api/v1/me/channel", patch_channel)
     app.router.add_get("/live/{name}/ws", live_ws)
