@@ -18,7 +18,6 @@ import av
 from av.audio.resampler import AudioResampler
 from av.video.frame import PictureType
 
-from strom.errors import CodecError
 from strom.media import aac, h264
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
 
@@ -59,24 +58,6 @@ class VideoSettings:
         return ":".join(params)
 
 
-def _parameter_sets(extradata: bytes) -> tuple[bytes, bytes]:
-    """The SPS and PPS NAL units of libx264's Annex B global header."""
-    sps = pps = b""
-    data = h264.annexb_to_avcc(extradata)
-    pos = 0
-    while pos + 4 <= len(data):
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        nal = data[pos + 4 : pos + 4 + size]
-        pos += 4 + size
-        if nal and nal[0] & 0x1F == h264.NAL_TYPE_SPS and not sps:
-            sps = nal
-        elif nal and nal[0] & 0x1F == h264.NAL_TYPE_PPS and not pps:
-            pps = nal
-    if not sps or not pps:
-        raise CodecError("the H.264 encoder gave no SPS/PPS")
-    return sps, pps
-
-
 class VideoEncoder:
     """H.264 encoder; :meth:`request_keyframe` may be called from any thread."""
 
@@ -99,8 +80,7 @@ class VideoEncoder:
             options["crf"] = str(settings.quality if settings.quality is not None else 23)
         ctx.options = options
         ctx.open()
-        sps, pps = _parameter_sets(bytes(ctx.extradata or b""))
-        config = h264.build_avcc(sps, pps)
+        config = h264.avcc_from_extradata(bytes(ctx.extradata or b""))
         self.track = Track(
             id=VIDEO_TRACK_ID,
             kind=TrackKind.VIDEO,

@@ -25,6 +25,7 @@ from strom.media.model import (
     Track,
     TrackKind,
 )
+from strom.media.timeline import WrappingClock
 
 TAG_AUDIO = 8
 TAG_VIDEO = 9
@@ -90,9 +91,6 @@ _AAC_SEQUENCE_PREFIX = bytes((_AAC_FLAGS, _SEQUENCE_HEADER))
 _AAC_RAW_PREFIX = bytes((_AAC_FLAGS, _CODED_FRAMES))
 
 _SI24_MIN, _SI24_MAX = -(1 << 23), (1 << 23) - 1
-#: RTMP 1.0 section 4: adjacent timestamps are within 2^31 - 1 ms, so larger jumps wrapped.
-_WRAP = 1 << 32
-_HALF_WRAP = 1 << 31
 
 
 class PayloadTooLarge(FlvError, LimitExceeded):
@@ -106,27 +104,6 @@ def _si24(payload: bytes, pos: int) -> int:
 
 def _fourcc(payload: bytes) -> str:
     return payload[1:5].decode("latin-1")
-
-
-class _Timeline:
-    """Extends 32-bit millisecond timestamps across their wrap (every ~49.7 days)."""
-
-    __slots__ = ("_epoch", "_last")
-
-    def __init__(self) -> None:
-        self._epoch = 0
-        self._last: int | None = None
-
-    def extend(self, timestamp: int) -> int:
-        raw = timestamp & (_WRAP - 1)
-        last = self._last
-        if last is not None:
-            if raw < last - _HALF_WRAP:  # wrapped forwards
-                self._epoch += _WRAP
-            elif raw > last + _HALF_WRAP:  # a late timestamp from before the last wrap
-                return raw + self._epoch - _WRAP
-        self._last = raw
-        return raw + self._epoch
 
 
 class FlvDemuxer:
@@ -144,7 +121,8 @@ class FlvDemuxer:
         self._avcc: bytes | None = None  # as received, to recognise a repeat
         self._length_size = 4
         self._asc: bytes | None = None
-        self._timeline = _Timeline()
+        # RTMP 1.0 section 4: adjacent timestamps are within 2^31 - 1 ms; larger jumps wrapped.
+        self._timeline = WrappingClock(32)
 
     def _check_size(self, payload: bytes) -> None:
         if len(payload) > self.max_payload_size:

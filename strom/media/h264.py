@@ -403,3 +403,20 @@ def scan_access_unit(data: bytes) -> AccessUnitScan:
             pps = data[pos + 4 : pos + 4 + size]
         pos += 4 + size
     return AccessUnitScan(idr, sps, pps)
+
+
+def avcc_from_extradata(extradata: bytes) -> bytes:
+    """An avcC record with 4-byte NAL lengths from an H.264 encoder's extradata.
+
+    libx264 with the global header flag gives Annex B SPS and PPS (and sometimes an SEI,
+    which avcC has no room for); other encoders give an avcC record already.
+    """
+    if not extradata:
+        raise CodecError("the encoder gave no SPS/PPS")
+    if extradata[0] == 1:
+        parse_avcc(extradata)
+        return normalize_avcc(extradata)
+    scan = scan_access_unit(annexb_to_avcc(extradata))
+    if scan.sps is None or scan.pps is None:
+        raise CodecError("the encoder's extradata lacks an SPS or a PPS")
+    return build_avcc(scan.sps, scan.pps)

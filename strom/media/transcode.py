@@ -36,7 +36,7 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
 from strom.errors import CodecError, LimitExceeded, ProtocolError
-from strom.media import h264
+from strom.media import h264, vpx
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ _BITS_PER_PIXEL = 3
 MIN_BITRATE = 300_000
 MAX_BITRATE = 8_000_000
 
-_NAL_TYPE_MASK = 0x1F
 _LOG_EVERY = 10.0  # seconds between repeated warnings of one transcoder
 
 #: PyAV decoder for each codec a transcoder takes (by :class:`Codec` value).
@@ -71,35 +70,6 @@ DECODERS = {"h264": "h264", "vp8": "vp8", "vp9": "vp9", "av1": "libdav1d"}
 def default_bitrate(width: int, height: int) -> int:
     """The H.264 bitrate Strom uses for a ``width`` x ``height`` picture by default."""
     return max(MIN_BITRATE, min(MAX_BITRATE, width * height * _BITS_PER_PIXEL))
-
-
-def _annexb_nal_units(data: bytes) -> list[bytes]:
-    avcc = h264.annexb_to_avcc(data)
-    units, pos = [], 0
-    while pos < len(avcc):
-        size = int.from_bytes(avcc[pos : pos + 4], "big")
-        units.append(avcc[pos + 4 : pos + 4 + size])
-        pos += 4 + size
-    return units
-
-
-def avcc_from_extradata(extradata: bytes) -> bytes:
-    """An avcC record with 4-byte NAL lengths from an encoder's extradata.
-
-    libx264 with the global header flag gives Annex B SPS and PPS (and sometimes an SEI,
-    which avcC has no room for); other encoders give an avcC record already.
-    """
-    if not extradata:
-        raise CodecError("the encoder gave no SPS/PPS")
-    if extradata[0] == 1:
-        h264.parse_avcc(extradata)
-        return h264.normalize_avcc(extradata)
-    units = _annexb_nal_units(extradata)
-    sps = next((u for u in units if u[0] & _NAL_TYPE_MASK == h264.NAL_TYPE_SPS), None)
-    pps = next((u for u in units if u[0] & _NAL_TYPE_MASK == h264.NAL_TYPE_PPS), None)
-    if sps is None or pps is None:
-        raise CodecError("the encoder's extradata lacks an SPS or a PPS")
-    return h264.build_avcc(sps, pps)
 
 
 class H264Encoder:
@@ -168,7 +138,7 @@ class H264Encoder:
         }
         codec.open()
         extradata = bytes(codec.extradata or b"")
-        config = avcc_from_extradata(extradata)
+        config = h264.avcc_from_extradata(extradata)
         # Packets follow the extradata's form: length-prefixed after an avcC, else Annex B.
         self._length_size = h264.parse_avcc(extradata).length_size if extradata[0] == 1 else 0
         cfg = h264.parse_avcc(config)
@@ -497,10 +467,10 @@ class PictureTranscoder:
 
     def _check_size(self, frame: Frame) -> None:
         """Refuse a VP8 keyframe declaring too large a picture before decoding it."""
-        if self._decoder.name != "vp8" or not frame.keyframe:
+        if self._decoder.name != "vp8" or not vpx.vp8_is_keyframe(frame.data):
             return
-        size = vp8_keyframe_size(frame.data)
-        if size is not None and size[0] * size[1] > self.max_pixels:
+        size = vpx.vp8_picture_size(frame.data)
+        if size[0] * size[1] > self.max_pixels:
             raise LimitExceeded(
                 f"VP8 picture of {size[0]}x{size[1]} exceeds the limit of {self.max_pixels} pixels"
             )
@@ -537,15 +507,3 @@ class VideoTranscoder(PictureTranscoder):
             extradata=track.config if decoder == "h264" else b"",
             label=label or f"transcode {track.codec.value}",
         )
-
-
-def vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
-    """The picture size a VP8 keyframe declares (RFC 6386 9.1), or ``None`` if ``data`` is
-    not a keyframe."""
-    # 3-byte frame tag (bit 0: 0 for a keyframe), start code 9D 01 2A, then 14-bit
-    # width and height, each with a 2-bit scaling factor on top.
-    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
-        return None
-    width = int.from_bytes(data[6:8], "little") & 0x3FFF
-    height = int.from_bytes(data[8:10], "little") & 0x3FFF
-    return width, height

@@ -13,15 +13,13 @@ from pathlib import Path
 import av
 import pytest
 
-from strom.media import h264
+from strom.media import h264, vpx
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
 from strom.media.transcode import (
     H264Encoder,
     PictureTranscoder,
     VideoTranscoder,
-    avcc_from_extradata,
-    vp8_keyframe_size,
 )
 from tests.conftest import need_tool, run_process
 from tests.media.pictures import make_picture
@@ -116,9 +114,9 @@ def test_extradata_in_either_form_becomes_avcc() -> None:
     assert isinstance(track, Track)
     cfg = h264.parse_avcc(track.config)
     annexb = b"".join(b"\x00\x00\x00\x01" + n for n in (*cfg.sps, b"\x06\x05\x01\x80", *cfg.pps))
-    assert avcc_from_extradata(annexb) == track.config  # the SEI has no place in avcC
+    assert h264.avcc_from_extradata(annexb) == track.config  # the SEI has no place in avcC
     two_byte = bytes([*track.config[:4], 0xFD]) + track.config[5:]
-    assert avcc_from_extradata(two_byte) == track.config
+    assert h264.avcc_from_extradata(two_byte) == track.config
 
 
 # -- VP8 -> H.264 ----------------------------------------------------------------------------
@@ -307,8 +305,8 @@ async def test_a_broken_frame_is_reported_and_the_stream_goes_on(vp8_webm: Path)
 
 async def test_a_picture_too_large_is_refused_before_decoding(vp8_webm: Path) -> None:
     track, frames = vp8_frames(vp8_webm)
-    assert vp8_keyframe_size(frames[0].data) == (160, 96)
-    assert vp8_keyframe_size(frames[1].data) is None  # not a keyframe
+    assert vpx.vp8_picture_size(frames[0].data) == (160, 96)
+    assert not vpx.vp8_is_keyframe(frames[1].data)
     got = Collector()
     transcoder = VideoTranscoder(
         track, on_output=got.output, on_error=got.error, max_pixels=160 * 95

@@ -34,6 +34,7 @@ from strom.errors import (
 )
 from strom.media import aac, h264, tracks
 from strom.media.model import Frame, Track, TrackKind
+from strom.media.timeline import WrappingClock
 
 PACKET_SIZE = 188
 SYNC_BYTE = 0x47
@@ -93,26 +94,6 @@ def _timestamp(data: bytes | bytearray, pos: int) -> int:
     return (b[0] >> 1 & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1
 
 
-class _Timeline:
-    """Unwraps 33-bit 90 kHz timestamps: the program clock wraps every ~26.5 hours."""
-
-    __slots__ = ("_epoch", "_last")
-
-    def __init__(self) -> None:
-        self._epoch = 0
-        self._last: int | None = None
-
-    def extend(self, raw: int) -> int:
-        last = self._last
-        if last is not None:
-            if raw < last - _HALF_WRAP:  # wrapped forwards
-                self._epoch += _WRAP
-            elif raw > last + _HALF_WRAP:  # a late timestamp from before the last wrap
-                return raw + self._epoch - _WRAP
-        self._last = raw
-        return raw + self._epoch
-
-
 @dataclass(slots=True)
 class _Stream:
     """One elementary stream: its PES being assembled and what its frames need."""
@@ -148,7 +129,7 @@ class TsDemuxer:
         self._pmt_version: int | None = None
         self._sections: dict[int, bytearray] = {}
         self._streams: dict[int, _Stream] = {}
-        self._timeline = _Timeline()
+        self._timeline = WrappingClock(33)
         self._failed = False
         self._out: list[Track | Frame] = []
 
