@@ -1,5 +1,6 @@
-# The two commands of the README. Both install what they need first (scripts/bootstrap).
-.PHONY: serve test lint
+# The two commands of the README. Both install what they need first (scripts/bootstrap),
+# Python packages from uv.lock only.
+.PHONY: serve test lint upgrade fuzz
 
 ARGS ?=
 
@@ -16,3 +17,17 @@ test:
 	@scripts/bootstrap test
 	$(MAKE) --no-print-directory lint
 	.venv/bin/python -m pytest $(ARGS)
+
+# The one deliberate way forward: re-resolve every Python dependency to the newest
+# versions pyproject.toml allows and rewrite uv.lock. Review the diff, run `make test`,
+# commit both.
+upgrade:
+	@scripts/bootstrap serve
+	.venv-tools/bin/uv lock --upgrade
+	@scripts/bootstrap test
+
+# Coverage-guided fuzzing with atheris, outside the suite: `make fuzz ARGS="rtmp_chunk
+# -max_total_time=600"`; `make fuzz` alone lists the targets.
+fuzz:
+	@scripts/bootstrap fuzz
+	.venv/bin/python -m tests.fuzz.atheris_main $(ARGS)

@@ -416,7 +416,7 @@ class RedisBus:
                 self._connected.clear()
                 self._pubsub = None
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX)
 
