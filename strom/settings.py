@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.errors import StromError
+from strom.ratelimit import IPNetwork, parse_networks
 
 
 class SettingsError(StromError):
@@ -85,6 +86,11 @@ class Settings:
     )
     secure_cookies: bool = _opt(False, "mark cookies Secure (set when served over HTTPS)")
     login_attempts_per_minute: int = _opt(10, "login attempts per client address and per user")
+    connection_limit_exempt: str = _opt(
+        "",
+        "comma-separated networks (CIDR) whose clients are not limited per address: a "
+        "reverse proxy, a load generator (e.g. 127.0.0.0/8,::1)",
+    )
     # --- RTMP limits ---------------------------------------------------------------------
     rtmp_max_chunk_size: int = _opt(1 << 20, "largest Set Chunk Size accepted from a peer")
     rtmp_max_message_size: int = _opt(8 << 20, "largest RTMP message accepted (bytes)")
@@ -227,6 +233,10 @@ class Settings:
         30.0, "JPEG frames per second a Socket.IO streamer may send; faster ones are dropped"
     )
 
+    @property
+    def limit_exempt_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.connection_limit_exempt.split(","))
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -277,6 +287,10 @@ class Settings:
             raise SettingsError("redis_prefix must be a word without spaces")
         if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
             raise SettingsError("public_url must start with http:// or https://")
+        try:
+            parse_networks(self.connection_limit_exempt.split(","))
+        except ValueError as exc:
+            raise SettingsError(f"connection_limit_exempt: {exc}") from None
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             raise SettingsError(f"unknown event loop {self.event_loop!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

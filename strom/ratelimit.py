@@ -1,0 +1,155 @@
+"""Rate and connection limits: one home for token buckets and per-address slots.
+
+Nothing here reads a clock or touches a socket: callers pass ``now`` in (the event loop's
+``loop.time()`` or ``time.monotonic()``), so every limit is testable with a fake time.
+
+* :class:`TokenBucket` — ``burst`` actions at once, refilled at ``rate`` per second.
+* :class:`KeyedBuckets` — one bucket per key (address, user), bounded in memory.
+* :class:`AddressSlots` — at most N open connections per client address (IPv4 exact,
+  IPv6 per /64: one subscriber usually holds a whole /64), plus networks an operator
+  exempts (a reverse proxy, a load generator).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; one per action."""
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last = now
+
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens: 0.0 if there were enough, else the seconds until there
+        will be (nothing is taken then)."""
+        if now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return 0.0
+        return (cost - self._tokens) / self.rate
+
+
+class KeyedBuckets:
+    """A :class:`TokenBucket` per key, the least recently used forgotten past ``max_keys``
+    (forgetting one hands its key a full bucket: a bounded, never-locking error)."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, key: str, now: float, cost: float = 1.0) -> float:
+        """0.0 if ``key`` may act now, else the seconds it must wait."""
+        bucket = self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst, now)
+        self._buckets[key] = bucket
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return bucket.take(now, cost)
+
+    def allow(self, key: str, now: float) -> bool:
+        return self.take(key, now) == 0.0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def address_key(host: str) -> str:
+    """The key a client address is counted under: IPv4 (and IPv4-mapped IPv6) exactly,
+    other IPv6 by its /64; anything unparsable (a Unix socket) as itself."""
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+def parse_networks(raw: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """CIDR strings (``127.0.0.0/8``, ``::1``) to networks; ValueError on a bad one."""
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in raw if item.strip())
+
+
+def in_networks(host: str, networks: tuple[IPNetwork, ...]) -> bool:
+    if not networks:
+        return False
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+@dataclass(frozen=True)
+class SlotLimits:
+    #: connections open at once from one address (0: no per-address limit)
+    per_address: int
+    #: connections open at once in all (0: no limit)
+    total: int = 0
+    #: addresses not counted per address (still counted in the total)
+    exempt: tuple[IPNetwork, ...] = ()
+
+
+class AddressSlots:
+    """Open connections counted per client address.
+
+    ``acquire(host)`` returns None when the connection may proceed (the caller must
+    ``release(host)`` exactly once when it closes), else the reason it is refused.
+    """
+
+    def __init__(self, limits: SlotLimits) -> None:
+        self.limits = limits
+        self._open: dict[str, int] = {}
+        self.total = 0
+        self.refused = 0
+
+    def acquire(self, host: str) -> str | None:
+        limits = self.limits
+        if limits.total and self.total >= limits.total:
+            self.refused += 1
+            return "too many connections"
+        key = address_key(host)
+        count = self._open.get(key, 0)
+        limited = limits.per_address and count >= limits.per_address
+        if limited and not in_networks(host, limits.exempt):
+            self.refused += 1
+            return f"too many connections from {key} (at most {limits.per_address})"
+        self._open[key] = count + 1
+        self.total += 1
+        return None
+
+    def release(self, host: str) -> None:
+        key = address_key(host)
+        count = self._open.get(key, 0)
+        if count <= 1:
+            self._open.pop(key, None)
+        else:
+            self._open[key] = count - 1
+        if count:
+            self.total -= 1
+
+    def count(self, host: str) -> int:
+        return self._open.get(address_key(host), 0)
+
+    def __len__(self) -> int:
+        """How many addresses hold a connection now."""
+        return len(self._open)

@@ -1,0 +1,58 @@
+"""strom.ratelimit: token buckets and per-address connection slots, with time passed in."""
+
+from __future__ import annotations
+
+from strom.ratelimit import (
+    AddressSlots,
+    KeyedBuckets,
+    SlotLimits,
+    TokenBucket,
+    address_key,
+    parse_networks,
+)
+
+
+def test_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take(0.0) == 0.5  # one token comes back after half a second
+    assert bucket.take(0.5) == 0.0
+
+
+def test_keyed_buckets_are_independent_and_bounded() -> None:
+    buckets = KeyedBuckets(rate=1.0, burst=1, max_keys=2)
+    assert buckets.allow("a", 0.0)
+    assert not buckets.allow("a", 0.0)
+    assert buckets.allow("b", 0.0)
+    buckets.allow("c", 0.0)
+    assert len(buckets) == 2
+
+
+def test_address_key_groups_ipv6_by_64_and_unmaps_ipv4() -> None:
+    assert address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("2001:db8:1:2:3::4") == address_key("2001:db8:1:2:ffff::1")
+    assert address_key("2001:db8:1:2:3::4") != address_key("2001:db8:1:3::1")
+
+
+def test_slots_refuse_past_the_per_address_limit_and_free_on_release() -> None:
+    slots = AddressSlots(SlotLimits(per_address=2, total=3))
+    assert slots.acquire("10.0.0.1") is None
+    assert slots.acquire("10.0.0.1") is None
+    reason = slots.acquire("10.0.0.1")
+    assert reason is not None
+    assert "10.0.0.1" in reason
+    assert slots.acquire("10.0.0.2") is None
+    assert slots.acquire("10.0.0.3") == "too many connections"  # the total
+    slots.release("10.0.0.1")
+    assert slots.acquire("10.0.0.1") is None
+    assert slots.refused == 2
+
+
+def test_exempt_networks_are_counted_but_not_limited_per_address() -> None:
+    slots = AddressSlots(SlotLimits(per_address=1, exempt=parse_networks(["127.0.0.0/8"])))
+    assert slots.acquire("127.0.0.1") is None
+    assert slots.acquire("127.0.0.1") is None
+    assert slots.count("127.0.0.1") == 2
+    assert slots.acquire("10.0.0.1") is None
+    assert slots.acquire("10.0.0.1") is not None
