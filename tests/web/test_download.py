@@ -67,15 +67,16 @@ async def test_served_wheel_installs_and_runs(server: StromServer, tmp_path: Pat
     assert f"strom-{__version__}.dist-info/RECORD" in names
     assert not any("__pycache__" in n for n in names)
 
-    # A fresh environment, offline: the wheel alone (no dependencies fetched), with this
+    # A fresh environment, as the download page has users make it (`python3 -m venv`,
+    # then its own pip), offline: the wheel alone (no dependencies fetched), with this
     # environment's packages reachable for its imports.
     venv = tmp_path / "venv"
-    code, out = await run_process(sys.executable, "-m", "venv", "--without-pip", str(venv))
+    code, out = await run_process(sys.executable, "-m", "venv", str(venv))
     assert code == 0, out
     python = venv / "bin" / "python"
     code, out = await run_process(
-        sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-        "--no-index", "--quiet", str(wheel),
+        str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
+        "--disable-pip-version-check", str(wheel),
     )  # fmt: skip
     assert code == 0, out
     site = await asyncio.to_thread(lambda: next((venv / "lib").glob("python3*/site-packages")))
