@@ -49,6 +49,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_user_sessions_created_at"), table_name="user_sessions")
-    op.drop_index(op.f("ix_user_sessions_user_id"), table_name="user_sessions")
+    # Its indexes go with it (MySQL refuses to drop the user_id one alone: the foreign key
+    # needs it).
     op.drop_table("user_sessions")
