@@ -282,7 +282,8 @@ class Pages:
         user = await store.authenticate(username, password) if store is not None else None
         if user is None:
             self.throttle.failed(username, address, loop.time())
-            log.info("login failed for %r from %s", username, address)
+            # Not the name typed: people type their password in that box too.
+            log.info("login failed from %s", address)
             return render(
                 request,
                 "login.html",
@@ -323,6 +324,8 @@ class Pages:
         store = self.server.store
         if store is None:
             return self.error(request, 404, "Accounts are not enabled on this server.")
+        if get_session(request).via_token:
+            return self.error(request, 400, "Sign up from a browser, without an API token.")
         verdict = self.throttle.check_address(_client(request), asyncio.get_running_loop().time())
         if verdict.retry_after:
             return self._throttled(request, "register.html", verdict, username=username)
@@ -386,7 +389,8 @@ class Pages:
             return await self._dashboard(request, status=exc.status, account_error=str(exc))
         user = await store.get_user(username)
         assert user is not None
-        await login(request, user)  # the old session ended with the others
+        if not get_session(request).via_token:  # (an API token keeps working; no cookie)
+            await login(request, user)  # the old session ended with the others
         return await self._dashboard(
             request, notice="Password changed. You were logged out everywhere else."
         )
