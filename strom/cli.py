@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     reset = user_commands.add_parser("reset-key", help="print a new stream key for a user")
     reset.add_argument("name")
     _add_settings(reset)
+    password = user_commands.add_parser(
+        "set-password", help="set a user's password (their sessions end)"
+    )
+    password.add_argument("name")
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    _add_settings(password)
+    for command, text in (
+        ("suspend", "suspend a user: no log-in, API token or stream key; sessions end"),
+        ("reinstate", "lift a user's suspension"),
+        ("logout", "end every session of a user (log them out everywhere)"),
+    ):
+        sub = user_commands.add_parser(command, help=text)
+        sub.add_argument("name")
+        _add_settings(sub)
 
     stream = commands.add_parser(
         "stream",
@@ -116,22 +132,39 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if embedded:
             await store.migrate()
-        if args.user_command == "create":
-            if args.password_stdin:
-                password = sys.stdin.readline().rstrip("\n")
-            else:
-                password = getpass.getpass(f"Password for {args.name}: ")
-            user, key = await store.create_user(args.name, password, admin=args.admin)
-            print(f"created {user.username}{' (admin)' if user.is_admin else ''}")
+        # The static channels' names are not for accounts (the server refuses them too).
+        store.reserve_names(settings.stream_keys)
+        command = args.user_command
+        if command == "create":
+            password = _read_password(args)
+            created, key = await store.create_user(args.name, password, admin=args.admin)
+            print(f"created {created.username}{' (admin)' if created.is_admin else ''}")
+            print(f"stream key: {key}")
+            return 0
+        user = await store.get_user(args.name)
+        if user is None:
+            print(f"strom: no user called {args.name}", file=sys.stderr)
+            return 1
+        if command == "reset-key":
+            print(f"stream key: {await store.reset_stream_key(user.username)}")
+        elif command == "set-password":
+            await store.set_password(user.username, _read_password(args))
+            print(f"password of {user.username} set; their sessions ended")
+        elif command in ("suspend", "reinstate"):
+            await store.set_suspended(user.username, command == "suspend")
+            print(f"{user.username} {command}{'ed' if command == 'suspend' else 'd'}")
         else:
-            if await store.get_user(args.name) is None:
-                print(f"strom: no user called {args.name}", file=sys.stderr)
-                return 1
-            key = await store.reset_stream_key(args.name)
-        print(f"stream key: {key}")
+            ended = await store.sessions.end_all(user.id)
+            print(f"{user.username} logged out everywhere ({ended} sessions ended)")
     finally:
         await store.close()
     return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"Password for {args.name}: ")
 
 
 def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:

@@ -43,6 +43,9 @@ class Platform:
         self.registry = registry
         self.store = store
         self.static_keys = static_keys
+        self._static_names = frozenset(
+            n.lower() for n in (static_keys.names if static_keys is not None else ())
+        )
         self.thumbnails = thumbnails
         #: tells followers' webhooks when a channel goes live
         self.webhooks = webhooks
@@ -62,7 +65,15 @@ class Platform:
             if name is not None:
                 return name
         if self.store is not None:
-            return await self.store.resolve(key)
+            name = await self.store.resolve(key)
+            if name is not None and name.lower() in self._static_names:
+                # Start-up and sign-up keep this from happening; a node configured
+                # differently from the one that created the account must not let it in.
+                log.warning(
+                    "channel %s: an account's key refused, a static channel has its name", name
+                )
+                return None
+            return name
         return None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

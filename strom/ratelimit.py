@@ -5,6 +5,8 @@ Nothing here reads a clock or touches a socket: callers pass ``now`` in (the eve
 
 * :class:`TokenBucket` — ``burst`` actions at once, refilled at ``rate`` per second.
 * :class:`KeyedBuckets` — one bucket per key (address, user), bounded in memory.
+* :class:`LeakyCounts` — a count per key that drains at a steady rate (recent failures
+  of an account, say), never refusing anything itself.
 * :class:`AddressSlots` — at most N open connections per client address (IPv4 exact,
   IPv6 per /64: one subscriber usually holds a whole /64), plus networks an operator
   exempts (a reverse proxy, a load generator).
@@ -34,11 +36,17 @@ class TokenBucket:
     def take(self, now: float, cost: float = 1.0) -> float:
         """Take ``cost`` tokens: 0.0 if there were enough, else the seconds until there
         will be (nothing is taken then)."""
+        wait = self.wait(now, cost)
+        if wait == 0.0:
+            self._tokens -= cost
+        return wait
+
+    def wait(self, now: float, cost: float = 1.0) -> float:
+        """The seconds until ``cost`` tokens are there (0.0: now), taking none."""
         if now > self._last:
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
             self._last = now
         if self._tokens >= cost:
-            self._tokens -= cost
             return 0.0
         return (cost - self._tokens) / self.rate
 
@@ -64,8 +72,46 @@ class KeyedBuckets:
     def allow(self, key: str, now: float) -> bool:
         return self.take(key, now) == 0.0
 
+    def wait(self, key: str, now: float, cost: float = 1.0) -> float:
+        """The seconds ``key`` must wait for ``cost`` tokens (0.0: none), taking none."""
+        bucket = self._buckets.get(key)
+        return bucket.wait(now, cost) if bucket is not None else 0.0
+
+    def forget(self, key: str) -> None:
+        """Give ``key`` a full bucket again."""
+        self._buckets.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class LeakyCounts:
+    """A count per key that drains at ``rate`` per second down to zero; the least
+    recently touched keys are forgotten past ``max_keys`` (their count back to zero)."""
+
+    def __init__(self, rate: float, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self._max_keys = max_keys
+        self._counts: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def level(self, key: str, now: float) -> float:
+        found = self._counts.get(key)
+        if found is None:
+            return 0.0
+        count, last = found
+        return max(0.0, count - max(0.0, now - last) * self.rate)
+
+    def add(self, key: str, now: float, amount: float = 1.0) -> float:
+        """Add ``amount`` to ``key``'s count; returns the new count."""
+        count = self.level(key, now) + amount
+        self._counts.pop(key, None)
+        self._counts[key] = (count, now)
+        while len(self._counts) > self._max_keys:
+            self._counts.popitem(last=False)
+        return count
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
 
 def address_key(host: str) -> str:

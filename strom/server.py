@@ -30,6 +30,7 @@ from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
 from strom.store import Store
+from strom.store.sessions import SessionLimits
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
 
@@ -38,6 +39,33 @@ log = logging.getLogger(__name__)
 
 class SchemaOutOfDate(StromError):
     """An external database needs ``strom db upgrade`` before this version can use it."""
+
+
+class ChannelNameClash(StromError):
+    """A static channel (``--stream-key NAME=KEY``) has the name of an account."""
+
+
+async def check_static_names(store: Store, names: Sequence[str]) -> None:
+    """Reserve the static channels' names (sign-up and ``strom user create`` refuse them,
+    in any case) and refuse to start if an account already has one of them.
+
+    Why refuse to start rather than drop that one static key: a channel name must mean
+    one channel, and Strom cannot tell which of the two the operator meant. Served
+    anyway, the name would be the account's page, chat room and recordings while the
+    operator's key went live on it; dropped, the operator's channel would be gone behind
+    one log line while whoever registered the name kept it (the operator may well be
+    streaming to it from a script that retries forever). Stopping with the reason is
+    the loud, safe failure: nothing runs under an ambiguous name, and the operator picks
+    another static name."""
+    store.reserve_names(names)
+    for name in names:
+        user = await store.get_user(name)
+        if user is not None:
+            raise ChannelNameClash(
+                f"the static channel {name!r} (--stream-key {name}=...) has the name of the "
+                f"account {user.username!r}: one name cannot be both. Give the static "
+                "channel another name"
+            )
 
 
 class LoopLagMonitor:
@@ -112,7 +140,7 @@ class StromServer:
             else load_or_create_secret(settings.data_dir)
         )
         url, embedded = database_url(settings)
-        self.store = await Store.open(url)
+        self.store = await Store.open(url, sessions=SessionLimits.from_settings(settings))
         status = await self.store.schema_status()
         if not status.up_to_date:
             if not embedded:
@@ -122,6 +150,11 @@ class StromServer:
                     f"{status.head}: run `strom db upgrade` first"
                 )
             await self.store.migrate()
+        try:
+            await check_static_names(self.store, list(settings.stream_keys))
+        except ChannelNameClash:
+            await self.store.close()
+            raise
         closed = await self.store.close_unfinished_broadcasts()
         if closed:
             log.info("closed %d broadcasts left open by the last run", closed)
@@ -158,6 +191,10 @@ class StromServer:
             static_channels=self.static_channels,
         )
         await self.chat.start()
+        chat = self.chat
+        # An account logged out everywhere (suspended, new password, "log out
+        # everywhere") keeps no chat socket open on this node either.
+        self.store.sessions.listeners.append(chat.disconnect_user)
         self.rtmp = RtmpServer(self.registry, keys, RtmpServerConfig.from_settings(settings))
         self.rtmp_port = await self.rtmp.start(settings.host, settings.rtmp_port)
         self.push = PushIngest(

@@ -85,7 +85,28 @@ class Settings:
         metadata={"help": "secret for signing sessions (default: generated in the data dir)"},
     )
     secure_cookies: bool = _opt(False, "mark cookies Secure (set when served over HTTPS)")
-    login_attempts_per_minute: int = _opt(10, "login attempts per client address and per user")
+    login_attempts_per_minute: int = _opt(
+        10, "log-in and sign-up attempts per client address per minute, any account"
+    )
+    login_failures_per_account_address: int = _opt(
+        5,
+        "wrong passwords for one account from one address before that address must wait "
+        "(429; one more try every 15/N minutes)",
+    )
+    login_delay_after_failures: int = _opt(
+        10,
+        "wrong passwords for one account from anywhere (per 15 minutes) after which its "
+        "log-ins from addresses it has not logged in from are delayed (never refused)",
+    )
+    login_delay_max: float = _opt(
+        10.0, "longest delay (seconds) before a log-in for an account under attack is checked"
+    )
+    session_days: float = _opt(30.0, "days a log-in lasts before the user must log in again")
+    session_cache_seconds: float = _opt(
+        5.0,
+        "seconds a node trusts a session it looked up in the database: a log-out or "
+        "suspension on another node takes effect within this (0: look up every request)",
+    )
     connection_limit_exempt: str = _opt(
         "",
         "comma-separated networks (CIDR) whose clients are not limited per address: a "
@@ -263,6 +284,15 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        for name in (
+            "login_attempts_per_minute",
+            "login_failures_per_account_address",
+            "login_delay_after_failures",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.session_days <= 0:
+            raise SettingsError("session_days must be greater than 0")
         for name in ("redis_queue_max", "webhook_concurrency"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")

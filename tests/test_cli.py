@@ -59,6 +59,78 @@ async def test_user_create_and_reset_key(
     assert "no user called nobody" in out
 
 
+async def test_user_create_refuses_a_static_channel_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data-dir", str(tmp_path), "--stream-key", "demo=operator-key-123"]
+    for name in ("demo", "DEMO", "Demo"):
+        code, out = await _in_thread(
+            run,
+            ["user", "create", name, "--password-stdin", *data],
+            capsys,
+            "a very good password\n",
+        )
+        assert code == 1, out
+        assert f"the name '{name}' belongs to a channel of this site" in out
+    code, out = await _in_thread(
+        run, ["user", "create", "demo", "--password-stdin", "--data-dir", str(tmp_path)],
+        capsys, "a very good password\n",
+    )  # fmt: skip
+    assert code == 0, out  # no static channel of that name on this site: a fine name
+    # And now the operator cannot add the static key without renaming it.
+    code, out = await _in_thread(run, ["serve", *data, "--http-port", "0", "--rtmp-port", "0",
+                                       "--host", "127.0.0.1"], capsys)  # fmt: skip
+    assert code == 1
+    assert "static channel 'demo'" in out
+    assert "account 'demo'" in out
+
+
+async def test_user_commands_end_sessions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'strom.db'}"
+    code, out = await _in_thread(
+        run, ["user", "create", "Kim", "--password-stdin", *data], capsys, "a very good password\n"
+    )
+    assert code == 0, out
+
+    async def new_session() -> str:
+        store = await Store.open(url)
+        try:
+            user = await store.get_user("kim")
+            assert user is not None
+            return (await store.sessions.create(user.id))[0]
+        finally:
+            await store.close()
+
+    async def valid(token: str) -> bool:
+        store = await Store.open(url)
+        try:
+            return await store.sessions.resolve(token) is not None
+        finally:
+            await store.close()
+
+    for argv, stdin, said in (
+        (["user", "logout", "kim"], "", "Kim logged out everywhere (1 sessions ended)"),
+        (["user", "set-password", "kim", "--password-stdin"], "another good one\n",
+         "password of Kim set"),
+        (["user", "suspend", "kim"], "", "Kim suspended"),
+    ):  # fmt: skip
+        token = await new_session()
+        code, out = await _in_thread(run, [*argv, *data], capsys, stdin)
+        assert code == 0, out
+        assert said in out
+        assert not await valid(token)
+    code, out = await _in_thread(run, ["user", "reinstate", "kim", *data], capsys)
+    assert (code, out.strip()) == (0, "Kim reinstated")
+    store = await Store.open(url)
+    try:
+        assert await store.authenticate("kim", "another good one") is not None
+    finally:
+        await store.close()
+
+
 async def test_serve_refuses_an_out_of_date_external_database(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'external.db'}"
     store = await Store.open(url)

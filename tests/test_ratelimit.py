@@ -5,6 +5,7 @@ from __future__ import annotations
 from strom.ratelimit import (
     AddressSlots,
     KeyedBuckets,
+    LeakyCounts,
     SlotLimits,
     TokenBucket,
     address_key,
@@ -26,6 +27,31 @@ def test_keyed_buckets_are_independent_and_bounded() -> None:
     assert buckets.allow("b", 0.0)
     buckets.allow("c", 0.0)
     assert len(buckets) == 2
+
+
+def test_wait_peeks_without_taking_and_forget_refills() -> None:
+    buckets = KeyedBuckets(rate=0.5, burst=2)
+    assert buckets.wait("a", 0.0) == 0.0  # an unknown key waits for nothing...
+    assert len(buckets) == 0  # ...and is not remembered for asking
+    assert buckets.take("a", 0.0) == buckets.take("a", 0.0) == 0.0
+    assert buckets.wait("a", 0.0) == 2.0
+    assert buckets.wait("a", 0.0) == 2.0  # asking took nothing
+    assert buckets.wait("a", 1.0) == 1.0
+    buckets.forget("a")
+    assert buckets.wait("a", 1.0) == 0.0
+
+
+def test_leaky_counts_drain_and_are_bounded() -> None:
+    counts = LeakyCounts(rate=1.0, max_keys=2)
+    assert counts.add("a", 0.0) == 1.0
+    assert counts.add("a", 0.0) == 2.0
+    assert counts.level("a", 1.5) == 0.5
+    assert counts.level("a", 10.0) == 0.0
+    assert counts.add("a", 10.0, 3.0) == 3.0
+    counts.add("b", 10.0)
+    counts.add("c", 10.0)
+    assert len(counts) == 2
+    assert counts.level("a", 10.0) == 0.0  # the least recently touched went
 
 
 def test_address_key_groups_ipv6_by_64_and_unmaps_ipv4() -> None:

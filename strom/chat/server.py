@@ -35,7 +35,7 @@ from strom.chat.room import Member, Room
 from strom.chat.service import ChatService, RoomFull
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable, InvalidInput, NotFound, User
-from strom.web.auth import get_session, json_error
+from strom.web.auth import bearer_refused, get_session, json_error
 
 if TYPE_CHECKING:
     from strom.server import StromServer
@@ -190,13 +190,11 @@ class ChatEndpoints:
     # --- JSON endpoints ------------------------------------------------------------------
 
     async def _user(self, request: web.Request) -> User | None:
-        """The authenticated user: an API token or the session cookie."""
+        """The authenticated user: an API token or the session cookie (both looked up
+        by the session middleware; a refused token is nobody, whatever the cookie)."""
         store = self.server.store
-        if store is None:
+        if store is None or bearer_refused(request):
             return None
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            return await store.resolve_api_token(auth.removeprefix("Bearer ").strip())
         session = get_session(request)
         if not session.logged_in or session.username is None:
             return None

@@ -100,15 +100,53 @@ def live_body(channel: str, title: str, url: str, started_at: float) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+#: IPv6 ranges refused outright: IPv4-compatible addresses (``::a.b.c.d``, deprecated by
+#: RFC 4291 §2.5.5.1: nothing public lives there, and ``::7f00:1`` is loopback's twin),
+#: SIIT's IPv4-translated ``::ffff:0:a.b.c.d`` (RFC 2765) and the local-use NAT64 prefix
+#: (RFC 8215), whose translator is the site's own.
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(net) for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48")
+)
+#: the well-known NAT64 prefix (RFC 6052): the last 32 bits are the IPv4 destination
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (``::ffff:a.b.c.d``),
+    6to4 (``2002:AABB:CCDD::/48``), Teredo (``2001::/32``: server and client) and NAT64
+    (``64:ff9b::/96``)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def is_public_address(address: str) -> bool:
     """False for loopback, private, link-local, shared (100.64/10), multicast, reserved
-    and unspecified addresses, IPv4-mapped IPv6 ones included."""
+    and unspecified addresses, and for IPv6 addresses that lead to such an IPv4 address
+    (IPv4-mapped, 6to4, Teredo, NAT64) or to an IPv4 address at all by a deprecated or
+    local-only translation (IPv4-compatible ``::/96``, SIIT, local-use NAT64)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # a socket reaches the IPv4 address itself
+            return _public(ip.ipv4_mapped)
+        if any(ip in net for net in _REFUSED_V6):
+            return False
+        if not all(_public(v4) for v4 in embedded_ipv4(ip)):
+            return False
+    return _public(ip)
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 

@@ -272,3 +272,27 @@ class UserWebhookRow(Base):
     url: Mapped[str] = mapped_column(String(WEBHOOK_URL_MAX))
     secret: Mapped[str] = mapped_column(String(WEBHOOK_SECRET_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- log-in sessions (migration 0005) --------------------------------------------------------
+
+SESSION_AGENT_MAX = 200  # the browser's User-Agent, cut to this length
+SESSION_ADDRESS_MAX = 64  # an IPv6 address with its zone fits in 46
+
+
+class UserSessionRow(Base):
+    """A logged-in browser: the SHA-256 of the random token its signed cookie carries.
+    Deleting the row ends the session on every node (within their cache time)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    #: when the user logged in; the session ends ``session_days`` later (indexed: purges)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_agent: Mapped[str] = mapped_column(
+        String(SESSION_AGENT_MAX), default="", server_default=""
+    )
+    address: Mapped[str] = mapped_column(String(SESSION_ADDRESS_MAX), default="", server_default="")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from strom.store.errors import (
     DatabaseUnavailable,
     InvalidCategory,
     InvalidInput,
+    InvalidUsername,
     SchemaOutOfDate,
     TooManyTokens,
     UnknownUser,
@@ -58,6 +59,7 @@ from strom.store.security import (
     secret_hash,
     username_key,
 )
+from strom.store.sessions import SessionLimits, SessionStore
 from strom.store.views import (
     ApiTokenInfo,
     BroadcastInfo,
@@ -90,12 +92,17 @@ class Store:
         engine: AsyncEngine,
         passwords: Passwords,
         clock: Callable[[], datetime] | None = None,
+        sessions: SessionLimits | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._passwords = passwords
         self._clock = clock or (lambda: datetime.now(UTC))
         self._hash_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+        #: log-in sessions (:mod:`strom.store.sessions`)
+        self.sessions = SessionStore(self._transaction, self._now, sessions)
+        #: names (lower case) no account may take: the static channels of this site
+        self.reserved_names: frozenset[str] = frozenset()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -107,15 +114,17 @@ class Store:
         create_dirs: bool = True,
         argon2: Argon2Params | None = None,
         clock: Callable[[], datetime] | None = None,
+        sessions: SessionLimits | None = None,
     ) -> Store:
         """Connect to ``url`` (checked at once: :class:`DatabaseUnavailable` if it cannot).
 
         SQLite: the file's directory is created if ``create_dirs``; every connection gets
         WAL journaling (readers do not block the writer), foreign keys and a busy timeout.
-        ``argon2`` sets the password-hash cost (default: RFC 9106 parameters)."""
+        ``argon2`` sets the password-hash cost (default: RFC 9106 parameters), ``sessions``
+        how long log-ins last and how long a node caches them."""
         engine = await connect(url, create_dirs=create_dirs)
         passwords = await asyncio.to_thread(Passwords, argon2)
-        return cls(engine, passwords, clock)
+        return cls(engine, passwords, clock, sessions)
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -152,12 +161,21 @@ class Store:
 
     # --- users -------------------------------------------------------------------------
 
+    def reserve_names(self, names: Iterable[str]) -> None:
+        """Refuse these names (any case) to new accounts: the site's static channels
+        (``--stream-key NAME=KEY``), which an account of the same name would take over."""
+        self.reserved_names = frozenset(name.lower() for name in names)
+
     async def create_user(
         self, username: str, password: str, *, admin: bool = False
     ) -> tuple[User, str]:
         """Register ``username`` with its channel. Returns the user and the channel's
         stream key, which exists nowhere else from now on: show it once."""
         check_username(username)
+        if username_key(username) in self.reserved_names:
+            raise InvalidUsername(
+                f"the name {username!r} belongs to a channel of this site: choose another"
+            )
         check_password(password, username)
         if await self._user_row(username) is not None:  # fail fast, before hashing
             raise UsernameTaken(username)
@@ -208,9 +226,14 @@ class Store:
         return q.user_view(row, last_online_at=values["last_online_at"])
 
     async def set_password(self, username: str, password: str) -> None:
+        """A new password; every session of the user ends with the old one (the web page
+        that changed it then starts a fresh session for the browser that did)."""
         check_password(password, username)
         password_hash = await self._hashing(self._passwords.hash, password)
-        await self._update_user(username, password_hash=password_hash)
+        await self._update_user(
+            username, end_sessions="password changed", password_hash=password_hash
+        )
+        log.info("password of %s changed; their sessions ended", username)
 
     async def get_user(self, username: str) -> User | None:
         """Look-up ignoring case: ``alice`` finds ``Alice``."""
@@ -224,8 +247,10 @@ class Store:
             )
 
     async def set_suspended(self, username: str, suspended: bool) -> None:
-        """A suspended user cannot log in, use API tokens or publish with their key."""
-        await self._update_user(username, suspended=suspended)
+        """A suspended user cannot log in, use API tokens or publish with their key;
+        suspending ends their sessions (reinstating does not bring them back)."""
+        ended = "account suspended" if suspended else None
+        await self._update_user(username, end_sessions=ended, suspended=suspended)
         log.info("user %s %s", username, "suspended" if suspended else "reinstated")
 
     async def set_admin(self, username: str, admin: bool) -> None:
@@ -588,12 +613,22 @@ class Store:
                 select(UserRow).where(UserRow.username_key == username_key(username))
             )
 
-    async def _update_user(self, username: str, **values: Any) -> None:
+    async def _update_user(
+        self, username: str, *, end_sessions: str | None = None, **values: Any
+    ) -> None:
+        """Change the user's row; with ``end_sessions`` (the reason), end their sessions in
+        the same transaction. Their sessions cached on this node are forgotten either way
+        (they carry the user as it was)."""
         async with self._transaction() as s:
-            result = await s.execute(
-                update(UserRow)
-                .where(UserRow.username_key == username_key(username))
-                .values(**values)
+            user_id = await s.scalar(
+                select(UserRow.id).where(UserRow.username_key == username_key(username))
             )
-            if not getattr(result, "rowcount", 0):
+            if user_id is None:
                 raise UnknownUser(username)
+            await s.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+            if end_sessions is not None:
+                await self.sessions.end_all_in(s, user_id)
+        if end_sessions is not None:
+            self.sessions.ended_all(user_id, end_sessions)
+        else:
+            self.sessions.cache.forget_user(user_id)

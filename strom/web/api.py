@@ -12,10 +12,10 @@ from aiohttp import web
 
 from strom.settings import valid_channel_name
 from strom.store import StoreError
-from strom.web.auth import get_session, json_error
+from strom.web.auth import Session, bearer_refused, get_session, json_error, logout
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
-from strom.web.pages import rtmp_url
+from strom.web.pages import row_id, rtmp_url
 
 if TYPE_CHECKING:
     from strom.server import StromServer
@@ -54,20 +54,14 @@ def _is_text(value: str) -> bool:
 
 
 async def authenticated_user(server: StromServer, request: web.Request) -> str:
-    """The authenticated username, from a Bearer token or the session cookie (the CSRF
-    header is checked by the session middleware); a JSON 401 otherwise."""
-    auth = request.headers.get("Authorization", "")
-    store = server.store
-    if auth.startswith("Bearer ") and store is not None:
-        user = await store.resolve_api_token(auth.removeprefix("Bearer ").strip())
-        if user is None:
-            raise _json_http(401, "invalid or revoked API token")
-        return user.username
+    """The authenticated username: the API token's user, or the cookie session's (the
+    session middleware looked both up and checked the CSRF header); a JSON 401 otherwise.
+    A request that offers a bad token gets 401 even with a logged-in cookie."""
+    if bearer_refused(request):
+        raise _json_http(401, "invalid or revoked API token")
     session = get_session(request)
-    if session.logged_in and session.username is not None and store is not None:
-        user = await store.get_user(session.username)
-        if user is not None and not user.suspended:
-            return user.username
+    if session.logged_in and session.username is not None:
+        return session.username
     raise _json_http(401, "log in or send an API token")
 
 
@@ -87,6 +81,9 @@ class Api:
         r.add_post("/api/v1/me/stream-key", self.reset_key)
         r.add_get("/api/v1/me/health", self.health)
         r.add_get("/api/v1/me/following", self.following)
+        r.add_get("/api/v1/me/sessions", self.sessions)
+        r.add_delete("/api/v1/me/sessions", self.end_sessions)
+        r.add_delete("/api/v1/me/sessions/{id}", self.end_session)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(document())
@@ -137,6 +134,10 @@ class Api:
 
     async def _user(self, request: web.Request) -> str:
         return await authenticated_user(self.server, request)
+
+    async def _me(self, request: web.Request) -> Session:
+        await self._user(request)
+        return get_session(request)
 
     async def me(self, request: web.Request) -> web.Response:
         username = await self._user(request)
@@ -195,6 +196,52 @@ class Api:
         username = await self._user(request)
         channels = await followed_channels(self.server, username)
         return web.json_response({"channels": channels}, headers={"Cache-Control": "no-store"})
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        """Where the user is logged in (browsers; API tokens are listed on the dashboard)."""
+        me = await self._me(request)
+        assert self.server.store is not None
+        assert me.user_id is not None
+        found = await self.server.store.sessions.list(me.user_id)
+        return web.json_response(
+            {
+                "sessions": [
+                    {
+                        "id": s.id,
+                        "created_at": s.created_at.timestamp(),
+                        "last_seen_at": s.last_seen_at.timestamp(),
+                        "user_agent": s.user_agent,
+                        "address": s.address,
+                        "current": s.id == me.session_id,
+                    }
+                    for s in found
+                ]
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def end_sessions(self, request: web.Request) -> web.Response:
+        """Log out everywhere: every session of the user ends, the caller's included."""
+        me = await self._me(request)
+        assert self.server.store is not None
+        assert me.user_id is not None
+        ended = await self.server.store.sessions.end_all(me.user_id)
+        log.info("user %s logged out everywhere (API, %d sessions)", me.username, ended)
+        await logout(request)
+        return web.json_response({"ended": ended})
+
+    async def end_session(self, request: web.Request) -> web.Response:
+        me = await self._me(request)
+        assert self.server.store is not None
+        assert me.user_id is not None
+        session_id = row_id(request.match_info["id"])
+        if session_id is None:
+            return json_error(404, "no such session")
+        if not await self.server.store.sessions.end_one(me.user_id, session_id):
+            return json_error(404, "no such session")
+        if session_id == me.session_id:
+            await logout(request)
+        return web.json_response({"ended": 1})
 
 
 def _json_http(status: int, reason: str) -> web.HTTPException:

@@ -71,13 +71,14 @@ def _channel(request: web.Request) -> str:
 
 
 def create_app(server: StromServer) -> web.Application:
-    codec = SessionCodec(server.secret)
+    assert server.store is not None, "the store opens before the app is built"
+    codec = SessionCodec(server.secret, max_age=server.settings.session_days * 86400)
     app = web.Application(
         client_max_size=64 * 1024,
         middlewares=[
             error_middleware,
             csrf_form_middleware(),
-            session_middleware(codec, secure_cookies=server.settings.secure_cookies),
+            session_middleware(codec, server.store, secure_cookies=server.settings.secure_cookies),
         ],
     )
     app[SERVER_KEY] = server

@@ -1,11 +1,21 @@
-"""Sessions, CSRF protection and rate limits for the web application.
+"""Sessions, CSRF protection and API tokens for the web application.
 
-Sessions are signed cookies (HMAC-SHA256 over a small JSON document, with an issue time
-and a maximum age), so any process that shares the secret can read them. Every session,
-anonymous ones included, carries a CSRF token: a state-changing request made with the
-cookie must echo it in the ``csrf_token`` form field or the ``X-CSRF-Token`` header.
-API clients that authenticate with ``Authorization: Bearer`` tokens send no cookie and
-are exempt.
+A browser holds one signed cookie (HMAC-SHA256 over a small JSON document with an issue
+time): its CSRF token and, once it has logged in, a session token. The session itself is
+a row in the database (:mod:`strom.store.sessions`), so log-out, a password change, a
+suspension or "log out everywhere" end it on every node: the signature proves the cookie
+is ours, the row that it is still valid. Anonymous visitors have the cookie only.
+
+Every cookie session, anonymous ones included, carries a CSRF token: a state-changing
+request made with the cookie must echo it in the ``csrf_token`` form field or the
+``X-CSRF-Token`` header. A request that a valid ``Authorization: Bearer`` API token
+authenticates needs none, and its cookie is ignored entirely (neither read nor written):
+browsers never add that header by themselves, so such a request cannot be forged. A
+bogus token exempts nothing: the request is judged by its cookie, CSRF check included.
+
+Media paths (media WebSockets, LL-HLS, recordings, static files, thumbnails) neither look
+the session up nor set a cookie: they need no identity, and a viewer pulls several a
+second.
 """
 
 from __future__ import annotations
@@ -14,15 +24,24 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
+import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from strom.store import DatabaseUnavailable, Store
+
+if TYPE_CHECKING:
+    from strom.store import User
+
+log = logging.getLogger(__name__)
 
 COOKIE = "strom_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -31,6 +50,8 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: paths whose requests authenticate by a secret in the URL, never by the cookie
 #: (``PUT /ingest/{stream key}`` from ffmpeg or curl): no CSRF token, bodies left unread
 CSRF_EXEMPT_PREFIXES = ("/ingest/",)
+#: media paths: no session look-up, no cookie (``/live/{channel}`` itself is a page)
+_MEDIA = re.compile(r"/(?:static|vod|thumbnails)/|/metrics$|/live/[^/]+/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,11 +71,20 @@ def load_or_create_secret(data_dir: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Session:
+    """The request's identity: a browser's cookie session (anonymous or logged in), or the
+    user of a valid API token (``via_token``)."""
+
     csrf: str
     user_id: int | None = None
     username: str | None = None
     is_admin: bool = False
     issued: float = 0.0
+    #: the log-in's token, carried by the cookie (the database keeps its hash only)
+    token: str | None = None
+    #: the log-in's row id (the sessions list marks "this browser" with it)
+    session_id: int | None = None
+    #: authenticated by an API token: no cookie read or written, no CSRF token needed
+    via_token: bool = False
 
     @property
     def logged_in(self) -> bool:
@@ -64,9 +94,13 @@ class Session:
 SESSION_KEY = web.RequestKey("strom_session", Session)
 _DIRTY = web.RequestKey("strom_session_dirty", bool)
 _FORM_CSRF = web.RequestKey("strom_form_csrf", str)
+_BEARER_REFUSED = web.RequestKey("strom_bearer_refused", bool)
+_STORE = web.RequestKey("strom_session_store", Store)
 
 
 class SessionCodec:
+    """The cookie: ``{"c": CSRF token, "s": session token or null, "t": issued}``, signed."""
+
     def __init__(self, secret: bytes, max_age: float = 30 * 86400) -> None:
         self._key = hashlib.sha256(b"strom-session\0" + secret).digest()
         self.max_age = max_age
@@ -75,31 +109,26 @@ class SessionCodec:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
     def encode(self, session: Session) -> str:
-        doc = {
-            "c": session.csrf,
-            "u": session.user_id,
-            "n": session.username,
-            "a": session.is_admin,
-            "t": int(session.issued),
-        }
+        doc = {"c": session.csrf, "s": session.token, "t": int(session.issued)}
         body = base64.urlsafe_b64encode(json.dumps(doc, separators=(",", ":")).encode())
         sig = base64.urlsafe_b64encode(self._sign(body))
         return (body + b"." + sig).decode()
 
     def decode(self, value: str, now: float) -> Session | None:
+        """The cookie's session, not yet looked up (anonymous until the store says whose
+        its token is); ``None`` if it is forged, unreadable or too old."""
         try:
             body, _, sig = value.encode().partition(b".")
             if not hmac.compare_digest(base64.urlsafe_b64decode(sig), self._sign(body)):
                 return None
             doc = json.loads(base64.urlsafe_b64decode(body))
+            token = doc.get("s")  # absent from cookies made before sessions were stored
             session = Session(
                 csrf=str(doc["c"]),
-                user_id=doc["u"] if isinstance(doc["u"], int) else None,
-                username=doc["n"] if isinstance(doc["n"], str) else None,
-                is_admin=doc["a"] is True,
                 issued=float(doc["t"]),
+                token=token if isinstance(token, str) and token else None,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
         if now - session.issued > self.max_age:
             return None
@@ -120,52 +149,139 @@ def set_session(request: web.Request, session: Session) -> None:
     request[_DIRTY] = True
 
 
-def login(request: web.Request, user_id: int, username: str, is_admin: bool) -> None:
-    # A fresh CSRF token on login: a token seen before authentication is not reused.
+def bearer_refused(request: web.Request) -> bool:
+    """Whether the request offered an API token that is unknown, revoked or whose user
+    is suspended (the API answers 401 rather than acting on the cookie)."""
+    return bool(request.get(_BEARER_REFUSED, False))
+
+
+async def login(request: web.Request, user: User) -> None:
+    """Start a session for ``user`` in this browser: a new row, a new session token and a
+    new CSRF token (none seen before authentication is reused; Django's
+    ``cycle_key``). A session the browser had before ends."""
+    current = request[SESSION_KEY]
+    if current.via_token:
+        raise web.HTTPBadRequest(text="Log in from a browser, without an API token.")
+    sessions = request[_STORE].sessions
+    if current.token is not None:
+        await sessions.end(current.token)
+    token, info = await sessions.create(
+        user.id,
+        user_agent=request.headers.get("User-Agent", ""),
+        address=request.remote or "",
+    )
     set_session(
         request,
-        replace(new_session(), user_id=user_id, username=username, is_admin=is_admin),
+        replace(
+            new_session(),
+            user_id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
+            token=token,
+            session_id=info.id,
+        ),
     )
 
 
-def logout(request: web.Request) -> None:
-    set_session(request, new_session())
+async def logout(request: web.Request) -> None:
+    """End this browser's session (its row goes: the cookie no longer logs anyone in,
+    on any node) and give it a fresh anonymous one."""
+    current = request[SESSION_KEY]
+    if current.token is not None:
+        await request[_STORE].sessions.end(current.token)
+    if not current.via_token:
+        set_session(request, new_session())
 
 
 def json_error(status: int, reason: str, **extra: object) -> web.Response:
     return web.json_response({"error": reason, **extra}, status=status)
 
 
-def session_middleware(codec: SessionCodec, *, secure_cookies: bool) -> web.middleware:  # type: ignore[valid-type]
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+def session_middleware(
+    codec: SessionCodec, store: Store, *, secure_cookies: bool
+) -> web.middleware:  # type: ignore[valid-type]
+    sessions = store.sessions
+
+    async def identify(request: web.Request) -> tuple[Session, bool]:
+        """The request's session and whether its cookie must be (re)written."""
+        token = _bearer_token(request)
+        if token is not None:
+            user = await store.resolve_api_token(token)
+            if user is not None:
+                session = Session(
+                    csrf="", user_id=user.id, username=user.username,
+                    is_admin=user.is_admin, via_token=True,
+                )  # fmt: skip
+                return session, False
+            request[_BEARER_REFUSED] = True
+        raw = request.cookies.get(COOKIE)
+        cookie = codec.decode(raw, time.time()) if raw else None
+        if cookie is None:
+            return new_session(), True
+        if cookie.token is None:
+            return cookie, False
+        found = await sessions.resolve(cookie.token)
+        if found is None:  # ended (log-out, elsewhere) or expired: anonymous, same CSRF
+            return replace(cookie, token=None), True
+        user = found.user
+        session = replace(
+            cookie,
+            user_id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
+            session_id=found.session.id,
+        )
+        return session, False
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = request.cookies.get(COOKIE)
-        session = codec.decode(raw, time.time()) if raw else None
-        fresh = session is None
-        request[SESSION_KEY] = session or new_session()
-        bearer = request.headers.get("Authorization", "").startswith("Bearer ")
-        exempt = bearer or request.path.startswith(CSRF_EXEMPT_PREFIXES)
+        request[_STORE] = store
+        if _MEDIA.match(request.path):
+            raw = request.cookies.get(COOKIE)
+            request[SESSION_KEY] = (codec.decode(raw, time.time()) if raw else None) or Session(
+                csrf=""
+            )
+            return await handler(request)
+        try:
+            session, rewrite = await identify(request)
+        except DatabaseUnavailable:
+            log.warning("%s %s: no session look-up, the database is unavailable",
+                        request.method, request.path)  # fmt: skip
+            return json_error(503, "the site's database is unavailable; try again shortly")
+        request[SESSION_KEY] = session
+        if rewrite:
+            request[_DIRTY] = True
+        exempt = session.via_token or request.path.startswith(CSRF_EXEMPT_PREFIXES)
         if request.method in _UNSAFE and not exempt and not _csrf_ok(request):
+            if bearer_refused(request) and COOKIE not in request.cookies:
+                return json_error(401, "invalid or revoked API token")
             return json_error(403, "CSRF token missing or wrong; reload the page and retry")
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # redirects after login/logout carry the cookie
-            _store(request, exc, fresh)
+            _store(request, exc)
             raise
-        _store(request, response, fresh)
+        _store(request, response)
         return response
 
-    def _store(request: web.Request, response: web.StreamResponse, fresh: bool) -> None:
-        if (fresh or request.get(_DIRTY)) and not response.prepared:
-            response.set_cookie(
-                COOKIE,
-                codec.encode(request[SESSION_KEY]),
-                max_age=int(codec.max_age),
-                httponly=True,
-                samesite="Lax",
-                secure=secure_cookies or request.secure,
-                path="/",
-            )
+    def _store(request: web.Request, response: web.StreamResponse) -> None:
+        session = request[SESSION_KEY]
+        if session.via_token or not request.get(_DIRTY) or response.prepared:
+            return
+        response.set_cookie(
+            COOKIE,
+            codec.encode(session),
+            max_age=int(codec.max_age),
+            httponly=True,
+            samesite="Lax",
+            secure=secure_cookies or request.secure,
+            path="/",
+        )
 
     return middleware
 
@@ -176,7 +292,11 @@ def _csrf_ok(request: web.Request) -> bool:
     if supplied is None:
         # Form posts: the field is read by the handler via request.post(); peek here.
         supplied = request.get(_FORM_CSRF)
-    return supplied is not None and hmac.compare_digest(supplied.encode(), expected.encode())
+    return (
+        bool(expected)
+        and supplied is not None
+        and hmac.compare_digest(supplied.encode(), expected.encode())
+    )
 
 
 def csrf_form_middleware() -> web.middleware:  # type: ignore[valid-type]
@@ -196,36 +316,3 @@ def csrf_form_middleware() -> web.middleware:  # type: ignore[valid-type]
         return await handler(request)
 
     return middleware
-
-
-class RateLimiter:
-    """Token buckets per key (client address, username), bounded in memory."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 100_000,
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        self._buckets[key] = (tokens, now)
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
-        return allowed
-
-    def retry_after(self, key: str) -> float:
-        tokens, _ = self._buckets.get(key, (float(self.burst), 0.0))
-        return max(0.0, (1.0 - tokens) / self.rate)

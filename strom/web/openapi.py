@@ -107,6 +107,20 @@ _FOLLOWED = {
 }
 
 
+_SESSION = {
+    "type": "object",
+    "required": ["id", "created_at", "last_seen_at", "user_agent", "address", "current"],
+    "properties": {
+        "id": {"type": "integer"},
+        "created_at": {"type": "number", "description": "Log-in time (Unix seconds)"},
+        "last_seen_at": {"type": "number", "description": "Last use, within minutes"},
+        "user_agent": {"type": "string"},
+        "address": {"type": "string"},
+        "current": {"type": "boolean", "description": "The session making this request"},
+    },
+}
+
+
 _RECORDING = {
     "type": "object",
     "required": ["id", "channel", "started", "status", "duration", "bytes", "playlist_url"],
@@ -408,6 +422,63 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Health"}),
                         **_errors(401),
+                    },
+                }
+            },
+            "/api/v1/me/sessions": {
+                "get": {
+                    "summary": "Where you are logged in: your browser sessions",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["sessions"],
+                                "properties": {
+                                    "sessions": {"type": "array", "items": _SESSION},
+                                },
+                            }
+                        ),
+                        **_errors(401),
+                    },
+                },
+                "delete": {
+                    "summary": "Log out everywhere: end every browser session (yours too)",
+                    "description": "API tokens are not affected.",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["ended"],
+                                "properties": {"ended": {"type": "integer", "minimum": 0}},
+                            }
+                        ),
+                        **_errors(401, 403),
+                    },
+                },
+            },
+            "/api/v1/me/sessions/{id}": {
+                "delete": {
+                    "summary": "End one of your browser sessions",
+                    "security": _AUTH,
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["ended"],
+                                "properties": {"ended": {"type": "integer", "minimum": 0}},
+                            }
+                        ),
+                        **_errors(401, 403, 404),
                     },
                 }
             },

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from strom.record import storage
 from strom.settings import valid_channel_name
 from strom.store import StoreError
-from strom.web.auth import RateLimiter, get_session, login, logout
+from strom.web.auth import get_session, login, logout
 from strom.web.follows import followed_channels
 from strom.web.render import render
+from strom.web.safe_redirect import safe_next
+from strom.web.throttle import LoginLimits, LoginThrottle, Verdict
 
 if TYPE_CHECKING:
     from strom.server import StromServer
@@ -95,23 +99,27 @@ def ffmpeg_command(rtmp: str, key: str | None) -> str:
     )
 
 
-def _safe_next(value: str | None) -> str:
-    # Only local paths: never redirect a user to another site after logging in.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/dashboard"
-
-
 def _client(request: web.Request) -> str:
     return request.remote or "?"
+
+
+def row_id(text: str) -> int | None:
+    """A row id from a URL: a positive number that fits an INTEGER column everywhere."""
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value < 2**31 else None
+
+
+def _retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 class Pages:
     def __init__(self, server: StromServer) -> None:
         self.server = server
         self.platform = server.platform
-        per_minute = server.settings.login_attempts_per_minute
-        self.login_limits = RateLimiter(rate=per_minute / 60, burst=per_minute)
+        self.throttle = LoginThrottle(LoginLimits.from_settings(server.settings))
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -129,6 +137,9 @@ class Pages:
         r.add_post("/dashboard/stream-key", self.regenerate_key)
         r.add_post("/dashboard/tokens", self.create_token)
         r.add_post("/dashboard/tokens/{id}/revoke", self.revoke_token)
+        r.add_post("/dashboard/password", self.change_password)
+        r.add_post("/dashboard/sessions/{id}/end", self.end_session)
+        r.add_post("/dashboard/logout-everywhere", self.logout_everywhere)
         r.add_get("/following", self.following)
         r.add_get("/admin", self.admin)
         r.add_post("/admin/streams/{username}/stop", self.admin_stop)
@@ -249,32 +260,30 @@ class Pages:
     # -- accounts --------------------------------------------------------------------------
 
     async def login_form(self, request: web.Request) -> web.Response:
-        return render(
-            request, "login.html", error=None, username="", next=request.query.get("next")
-        )
+        wanted = request.query.get("next")
+        next_url = safe_next(wanted, "") if wanted else None
+        return render(request, "login.html", error=None, username="", next=next_url or None)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         username = str(form.get("username", ""))[:64]
         password = str(form.get("password", ""))[:1024]
-        next_url = _safe_next(str(form.get("next", "")) or None)
+        next_url = safe_next(str(form.get("next", "")) or None)
         store = self.server.store
-        limited = not (
-            self.login_limits.allow(f"ip:{_client(request)}")
-            and self.login_limits.allow(f"user:{username.lower()}")
-        )
-        if limited:
-            log.warning("login rate limit hit from %s", _client(request))
-            return render(
-                request,
-                "login.html",
-                status=429,
-                error="Too many attempts. Wait a minute and try again.",
-                username=username,
-                next=next_url,
-            )
+        address = _client(request)
+        loop = asyncio.get_running_loop()
+        verdict = self.throttle.check_login(username, address, loop.time())
+        if verdict.retry_after:
+            return self._throttled(request, "login.html", verdict, username=username, next=next_url)
+        if verdict.delay:
+            log.info("login for %r from %s: delayed %.1f s (many wrong passwords for it)",
+                     username, address, verdict.delay)  # fmt: skip
+            await asyncio.sleep(verdict.delay)
         user = await store.authenticate(username, password) if store is not None else None
         if user is None:
+            self.throttle.failed(username, address, loop.time())
+            # Not the name typed: people type their password in that box too.
+            log.info("login failed from %s", address)
             return render(
                 request,
                 "login.html",
@@ -283,9 +292,26 @@ class Pages:
                 username=username,
                 next=next_url,
             )
-        await store.touch_last_online(user.id)  # type: ignore[union-attr]
-        login(request, user.id, user.username, user.is_admin)
+        self.throttle.succeeded(username, address, loop.time())
+        await login(request, user)
+        log.info("user %s logged in from %s", user.username, address)
         raise web.HTTPSeeOther(next_url)
+
+    def _throttled(
+        self, request: web.Request, template: str, verdict: Verdict, **context: Any
+    ) -> web.Response:
+        log.warning("%s from %s refused: %s", request.path, _client(request), verdict.reason)
+        wait = max(1, math.ceil(verdict.retry_after))
+        when = f"{wait} seconds" if wait < 120 else f"{math.ceil(wait / 60)} minutes"
+        response = render(
+            request,
+            template,
+            status=429,
+            error=f"Too many attempts. Wait {when} and try again.",
+            **context,
+        )
+        response.headers.update(_retry_after(verdict.retry_after))
+        return response
 
     async def register_form(self, request: web.Request) -> web.Response:
         return render(request, "register.html", error=None, username="")
@@ -298,14 +324,11 @@ class Pages:
         store = self.server.store
         if store is None:
             return self.error(request, 404, "Accounts are not enabled on this server.")
-        if not self.login_limits.allow(f"ip:{_client(request)}"):
-            return render(
-                request,
-                "register.html",
-                status=429,
-                error="Too many attempts. Wait a minute and try again.",
-                username=username,
-            )
+        if get_session(request).via_token:
+            return self.error(request, 400, "Sign up from a browser, without an API token.")
+        verdict = self.throttle.check_address(_client(request), asyncio.get_running_loop().time())
+        if verdict.retry_after:
+            return self._throttled(request, "register.html", verdict, username=username)
         error = None
         if username.lower() in RESERVED:
             error = "That name is reserved. Choose another."
@@ -319,26 +342,96 @@ class Pages:
         if error is not None:
             return render(request, "register.html", status=422, error=error, username=username)
         log.info("new user %s", user.username)
-        login(request, user.id, user.username, user.is_admin)
+        await login(request, user)
         return await self._dashboard(request, new_stream_key=key)
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
-        logout(request)
+        await logout(request)
         raise web.HTTPSeeOther("/")
+
+    async def change_password(self, request: web.Request) -> web.StreamResponse:
+        """The current password, then the new one twice. Every session of the account
+        ends, this browser gets a fresh one (Django's ``update_session_auth_hash``)."""
+        username = await self._require_user(request)
+        store = self.server.store
+        assert store is not None
+        form = await request.post()
+        current = str(form.get("current_password", ""))[:1024]
+        new = str(form.get("new_password", ""))[:1024]
+        confirm = str(form.get("new_password_confirm", ""))[:1024]
+        address = _client(request)
+        loop = asyncio.get_running_loop()
+        # A stolen session must not become a way to guess the password: the same limits
+        # as the log-in form.
+        verdict = self.throttle.check_login(username, address, loop.time())
+        if verdict.retry_after:
+            wait = max(1, math.ceil(verdict.retry_after))
+            return await self._dashboard(
+                request,
+                status=429,
+                account_error=f"Too many attempts. Wait {wait} seconds and try again.",
+                headers=_retry_after(verdict.retry_after),
+            )
+        await asyncio.sleep(verdict.delay)
+        if await store.authenticate(username, current) is None:
+            self.throttle.failed(username, address, loop.time())
+            return await self._dashboard(
+                request, status=422, account_error="Your current password is not right."
+            )
+        self.throttle.succeeded(username, address, loop.time())
+        if new != confirm:
+            return await self._dashboard(
+                request, status=422, account_error="The new passwords do not match."
+            )
+        try:
+            await store.set_password(username, new)
+        except StoreError as exc:
+            return await self._dashboard(request, status=exc.status, account_error=str(exc))
+        user = await store.get_user(username)
+        assert user is not None
+        if not get_session(request).via_token:  # (an API token keeps working; no cookie)
+            await login(request, user)  # the old session ended with the others
+        return await self._dashboard(
+            request, notice="Password changed. You were logged out everywhere else."
+        )
+
+    async def end_session(self, request: web.Request) -> web.StreamResponse:
+        """End one of your sessions (the list on the dashboard)."""
+        await self._require_user(request)
+        session = get_session(request)
+        store = self.server.store
+        assert store is not None
+        assert session.user_id is not None
+        session_id = row_id(request.match_info["id"])
+        if session_id is None:
+            return self.error(request, 404, "No such session.")
+        await store.sessions.end_one(session.user_id, session_id)
+        if session_id == session.session_id:
+            await logout(request)
+            raise web.HTTPSeeOther("/login")
+        raise web.HTTPSeeOther("/dashboard#sessions-title")
+
+    async def logout_everywhere(self, request: web.Request) -> web.StreamResponse:
+        """End every session of this account, this browser's included."""
+        username = await self._require_user(request)
+        session = get_session(request)
+        store = self.server.store
+        assert store is not None
+        assert session.user_id is not None
+        ended = await store.sessions.end_all(session.user_id)
+        log.info("user %s logged out everywhere (%d sessions)", username, ended)
+        await logout(request)
+        raise web.HTTPSeeOther("/login")
 
     # -- dashboard ---------------------------------------------------------------------------
 
     async def _require_user(self, request: web.Request) -> str:
-        """The logged-in user's name; a suspended or deleted account is logged out."""
+        """The logged-in user's name (the session middleware found the session valid: a
+        suspended account has none left)."""
         session = get_session(request)
         if not session.logged_in or session.username is None:
-            raise web.HTTPSeeOther(f"/login?next={request.path}")
-        store = self.server.store
-        user = await store.get_user(session.username) if store is not None else None
-        if user is None or user.suspended:
-            logout(request)
-            raise web.HTTPSeeOther("/login")
-        return user.username
+            raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
+        return session.username
 
     async def dashboard(self, request: web.Request) -> web.Response:
         return await self._dashboard(request)
@@ -349,20 +442,40 @@ class Pages:
         *,
         new_stream_key: str | None = None,
         new_api_token: str | None = None,
+        status: int = 200,
+        account_error: str | None = None,
+        notice: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> web.Response:
         username = await self._require_user(request)
+        session = get_session(request)
         store = self.server.store
         assert store is not None
         view = await self.server.channel_view(username)
         if view is None:
-            logout(request)
+            await logout(request)
             raise web.HTTPSeeOther("/login")
         rtmp = rtmp_url(request, self.server)
         tokens = await store.api_tokens(username)
         info = await store.channel(username)
-        return render(
+        sessions = await store.sessions.list(session.user_id) if session.user_id else []
+        response = render(
             request,
             "dashboard.html",
+            status=status,
+            notice=notice,
+            account_error=account_error,
+            sessions=[
+                {
+                    "id": s.id,
+                    "created_at": s.created_at.timestamp(),
+                    "last_seen_at": s.last_seen_at.timestamp(),
+                    "user_agent": s.user_agent,
+                    "address": s.address,
+                    "current": s.id == session.session_id,
+                }
+                for s in sessions
+            ],
             channel=view,
             categories=[{"slug": c.slug, "name": c.name} for c in await store.categories()],
             new_stream_key=new_stream_key,
@@ -382,6 +495,8 @@ class Pages:
             record_broadcasts=info.record_broadcasts if info is not None else True,
             site_records=self.server.settings.record,
         )
+        response.headers.update(headers or {})
+        return response
 
     async def golive(self, request: web.Request) -> web.Response:
         """Stream from the browser: static/golive.js captures, records and uploads to
@@ -389,7 +504,7 @@ class Pages:
         username = await self._require_user(request)
         view = await self.server.channel_view(username)
         if view is None:
-            logout(request)
+            await logout(request)
             raise web.HTTPSeeOther("/login")
         return render(
             request,
@@ -416,9 +531,8 @@ class Pages:
     async def revoke_token(self, request: web.Request) -> web.StreamResponse:
         username = await self._require_user(request)
         assert self.server.store is not None
-        try:
-            token_id = int(request.match_info["id"])
-        except ValueError:
+        token_id = row_id(request.match_info["id"])
+        if token_id is None:
             return self.error(request, 404, "No such token.")
         await self.server.store.revoke_api_token(username, token_id)
         raise web.HTTPSeeOther("/dashboard")
@@ -426,10 +540,8 @@ class Pages:
     # -- admin -------------------------------------------------------------------------------
 
     async def _require_admin(self, request: web.Request) -> None:
-        username = await self._require_user(request)
-        store = self.server.store
-        user = await store.get_user(username) if store is not None else None
-        if user is None or not user.is_admin:
+        await self._require_user(request)
+        if not get_session(request).is_admin:
             raise web.HTTPForbidden(text="Only site administrators can do this.")
 
     async def admin(self, request: web.Request) -> web.Response:

@@ -104,26 +104,27 @@ class Person:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     http: aiohttp.ClientSession | None = None
     clients: list[ChatClient] = field(default_factory=list)
+    #: the log-in session's token (made in the server's store when not given)
+    token: str | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.http_port}"
 
-    def session(self) -> aiohttp.ClientSession:
+    async def session(self) -> aiohttp.ClientSession:
+        """An HTTP client with this person's cookie: for an account, a real log-in
+        session (a row in the store, as the log-in form makes)."""
         if self.http is None:
-            session = Session(
-                csrf=self.csrf,
-                user_id=self.user.id if self.user else None,
-                username=self.user.username if self.user else None,
-                is_admin=self.user.is_admin if self.user else False,
-                issued=time.time(),
-            )
+            if self.user is not None and self.token is None:
+                assert self.server.store is not None
+                self.token, _ = await self.server.store.sessions.create(self.user.id)
+            session = Session(csrf=self.csrf, token=self.token, issued=time.time())
             cookie = SessionCodec(self.server.secret).encode(session)
             self.http = aiohttp.ClientSession(cookies={COOKIE: cookie})
         return self.http
 
     async def join(self, channel: str) -> ChatClient:
-        ws = await self.session().ws_connect(f"{self.base}/chat/{channel}/ws")
+        ws = await (await self.session()).ws_connect(f"{self.base}/chat/{channel}/ws")
         client = ChatClient(ws)
         client.welcome = await client.next("welcome")
         self.clients.append(client)
@@ -131,7 +132,7 @@ class Person:
 
     async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         headers = {CSRF_HEADER: self.csrf} if method != "GET" else {}
-        async with self.session().request(
+        async with (await self.session()).request(
             method, self.base + path, headers=headers, **kwargs
         ) as resp:
             return resp.status, await resp.json()

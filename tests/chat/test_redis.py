@@ -117,10 +117,15 @@ class Site:
     a: Node
     b: Node
     users: dict[str, User]
+    tokens: dict[str, str]
     people: list[Person] = field(default_factory=list)
 
     def person(self, node: Node, username: str | None = None) -> Person:
-        person = Person(node, self.users[username] if username else None)  # type: ignore[arg-type]
+        person = Person(
+            node,  # type: ignore[arg-type]
+            self.users[username] if username else None,
+            token=self.tokens[username] if username else None,
+        )
         self.people.append(person)
         return person
 
@@ -134,6 +139,8 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         users = {
             name: (await store.create_user(name, PASSWORD))[0] for name in ("Streamer", "viewer")
         }
+        # Log-in sessions live in the shared database: either node accepts them.
+        tokens = {name: (await store.sessions.create(u.id))[0] for name, u in users.items()}
     finally:
         await store.close()
     secret = secrets.token_hex(32)
@@ -141,7 +148,7 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     nodes = [await start_node(n, tmp_path, database, secret, prefix) for n in ("a", "b")]
     try:
         a, b = await asyncio.gather(*(node.started() for node in nodes))
-        found = Site(a, b, users)
+        found = Site(a, b, users, tokens)
         yield found
         for person in found.people:
             await person.close()

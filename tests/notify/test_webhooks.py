@@ -21,6 +21,7 @@ from aiohttp import web
 from strom.live.channel import Channel
 from strom.media.model import Frame, Track
 from strom.notify import WebhookLimits, WebhookSender
+from strom.notify.webhooks import is_public_address
 from strom.server import StromServer
 from tests.conftest import MediaFile, make_settings
 from tests.live.test_channel import read_flv
@@ -180,6 +181,47 @@ async def test_private_addresses_are_refused_by_default(
     assert len(failures) == 3
     assert all("public address" in line for line in failures)
     assert not any("s3cret" in line or "/hook" in line for line in failures)
+
+
+# IPv6 addresses that lead to a private IPv4 one (or to IPv4 by a deprecated or site-local
+# translation), each refused; and their public twins, allowed.
+IPV6_TO_PRIVATE = [
+    "::7f00:1",  # IPv4-compatible 127.0.0.1 (was accepted: is_global says True)
+    "::a00:1",  # IPv4-compatible 10.0.0.1
+    "::8.8.8.8",  # IPv4-compatible at all: deprecated, refused outright
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::ffff:0:7f00:1",  # SIIT IPv4-translated
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+    "64:ff9b:1::808:808",  # local-use NAT64
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo
+]
+IPV6_PUBLIC = ["::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808", "2606:4700::1111"]
+
+
+def test_ipv6_forms_of_private_ipv4_addresses_are_not_public() -> None:
+    for address in IPV6_TO_PRIVATE:
+        assert not is_public_address(address), address
+    for address in IPV6_PUBLIC:
+        assert is_public_address(address), address
+
+
+async def test_ipv6_literals_leading_to_loopback_are_refused(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = WebhookSender(_Source([]), WebhookLimits(retry_delay=0.01))
+    try:
+        for address in ("::7f00:1", "::ffff:7f00:1", "64:ff9b::7f00:1", "2002:7f00:1::1"):
+            url = f"http://[{address}]:{receiver.port}/hook"
+            assert not await sender.deliver(url, "s3cret", b"{}")
+    finally:
+        await sender.stop()
+    assert receiver.calls == []
+    refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(refusals) == 4
+    assert all("not a public address" in line for line in refusals)
 
 
 async def test_no_redirects_no_retry_for_client_errors_one_for_timeouts(

@@ -18,7 +18,8 @@ CHAT_TABLES = {
     "chat_messages", "chat_moderators", "chat_bans", "chat_moderation_log", "chat_settings",
 }  # fmt: skip
 WEBHOOK_TABLES = {"user_webhooks"}
-HEAD = "0004"
+SESSION_TABLES = {"user_sessions"}
+HEAD = "0005"
 
 
 async def _tables(store: Store) -> set[str]:
@@ -32,7 +33,9 @@ async def test_migrations_from_empty_reach_head(store: Store) -> None:
     assert status.up_to_date
     assert status.current == status.head == HEAD
     assert "up to date" in status.describe()
-    assert await _tables(store) >= TABLES | CHAT_TABLES | WEBHOOK_TABLES | {"alembic_version"}
+    assert await _tables(store) >= TABLES | CHAT_TABLES | WEBHOOK_TABLES | SESSION_TABLES | {
+        "alembic_version"
+    }
     await store.check_schema()  # no error
     await store.migrate()  # again: nothing to do, nothing breaks
     assert (await store.schema_status()).up_to_date
@@ -44,7 +47,7 @@ async def test_downgrade_to_base_and_upgrade_again(store: Store) -> None:
         status = await store.schema_status()
         assert status.empty
         assert not status.up_to_date
-        assert not (await _tables(store) & (TABLES | CHAT_TABLES | WEBHOOK_TABLES))
+        assert not (await _tables(store) & (TABLES | CHAT_TABLES | WEBHOOK_TABLES | SESSION_TABLES))
         with pytest.raises(SchemaOutOfDate, match="strom db upgrade") as exc:
             await store.check_schema()
         assert exc.value.status == 503

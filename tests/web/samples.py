@@ -174,6 +174,18 @@ TOKENS = [
     {"id": 8, "name": "laptop", "created_at": NOW - 3600, "last_used_at": None},
 ]
 
+SESSIONS = [
+    {
+        "id": 3, "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+        "address": "192.0.2.7", "created_at": NOW - 86400, "last_seen_at": NOW - 60,
+        "current": True,
+    },
+    {
+        "id": 4, "user_agent": XSS_TEXT, "address": "2001:db8::1",
+        "created_at": NOW - 86400 * 9, "last_seen_at": NOW - 86400 * 2, "current": False,
+    },
+]  # fmt: skip
+
 NEW_KEY = "live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 NEW_TOKEN = "strom_tok_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
@@ -193,6 +205,9 @@ def dashboard(**overrides: Any) -> dict[str, Any]:
         "new_api_token": None,
         "record_broadcasts": True,
         "site_records": True,
+        "sessions": SESSIONS,
+        "notice": None,
+        "account_error": None,
     }
     context.update(overrides)
     return context

@@ -17,9 +17,14 @@ KEY = re.compile(r'data-role="stream-key"\s+type="text"\s+value="([^"]+)"')
 class Browser:
     """A cookie-keeping HTTP client that behaves like a person's browser."""
 
-    def __init__(self, server: StromServer) -> None:
+    def __init__(self, server: StromServer, address: str = "127.0.0.1") -> None:
+        """``address``: the client's own (127.0.0.2 etc.: Linux routes all of 127/8 to the
+        loopback, so one machine plays several clients the server tells apart)."""
         self.base = f"http://127.0.0.1:{server.http_port}"
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+        )
         self.csrf = ""
 
     async def get(self, path: str) -> tuple[int, str]:

@@ -214,8 +214,9 @@ async def test_schemathesis_against_the_running_api(server: StromServer, tmp_pat
         if label.split()[1].startswith("/api/v1/me"):
             # The token really authenticates; without it, only refusals.
             if who == "token":
-                # (deleting a recording: the fuzzer's ids name none, so 404 is the answer)
-                ok = {200, 404} if label == "DELETE /api/v1/me/recordings/{id}" else {200}
+                # (deleting a recording or a session: the fuzzer's ids name none, so 404)
+                by_id = ("DELETE /api/v1/me/recordings/{id}", "DELETE /api/v1/me/sessions/{id}")
+                ok = {200, 404} if label in by_id else {200}
                 assert ok & statuses, (label, statuses)
             else:
                 assert statuses <= {401, 403}, (label, statuses)

@@ -608,7 +608,7 @@ def test_dashboard_forms_and_settings() -> None:
     assert root.one("form", action="/dashboard/tokens").one("input", name="name")
     assert root.one("form", action="/dashboard/tokens/7/revoke").get("method") == "post"
     assert root.one("form", action="/dashboard/tokens/8/revoke")
-    assert XSS_TEXT in root.one("table").text()
+    assert XSS_TEXT in root.one("table", data_role="tokens").text()
     assert not result.dom.find_all(data_role="stream-key")
     assert not result.dom.find_all(data_role="api-token")
     assert "won't be shown again" not in result.html
@@ -630,12 +630,32 @@ def test_dashboard_shows_new_secrets_once_with_copy_buttons() -> None:
 def test_dashboard_regenerate_form_is_the_only_way_to_a_new_key() -> None:
     forms = page("dashboard").dom.find_all("form", method="post")
     assert sorted(f.get("action") or "" for f in forms) == [
+        "/dashboard/logout-everywhere",
+        "/dashboard/password",
+        "/dashboard/sessions/3/end",
+        "/dashboard/sessions/4/end",
         "/dashboard/stream-key",
         "/dashboard/tokens",
         "/dashboard/tokens/7/revoke",
         "/dashboard/tokens/8/revoke",
         "/logout",
     ]
+
+
+def test_dashboard_lists_sessions_and_logs_out_everywhere() -> None:
+    result = page("dashboard")
+    table = result.dom.one("table", data_role="sessions")
+    rows = table.find_all("tr")[1:]
+    assert len(rows) == 2
+    assert "This browser" in rows[0].text()
+    assert "This browser" not in rows[1].text()
+    assert "192.0.2.7" in rows[0].text()
+    assert XSS_TEXT in rows[1].text()  # a hostile User-Agent stays text
+    everywhere = result.dom.one("form", action="/dashboard/logout-everywhere")
+    assert "Yes, log out everywhere" in everywhere.text()
+    password = result.dom.one("form", action="/dashboard/password")
+    names = {i.get("name") for i in password.find_all("input")}
+    assert {"current_password", "new_password", "new_password_confirm", "csrf_token"} <= names
 
 
 # --- accounts, admin, errors -----------------------------------------------------------
