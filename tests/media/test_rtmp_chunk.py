@@ -158,9 +158,9 @@ def test_set_chunk_size_mid_stream() -> None:
         + encode_message(2, 1, 0, 0, (1).to_bytes(4, "big"), 4096)
         + encode_message(6, 9, 1, 80, b"tiny", 1)
     )
-    messages = read_both(data)
+    messages = read_both(data, min_chunk_size=1)  # the spec's minimum, not the default
     assert [m.payload for m in messages if m.message_type == 9] == [big, big, b"tiny"]
-    reader = ChunkReader()
+    reader = ChunkReader(min_chunk_size=1)
     reader.receive_data(data)
     assert reader.chunk_size == 1
 
