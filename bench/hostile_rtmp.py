@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import statistics
 import sys
 import time
@@ -47,11 +48,27 @@ MIB = 1024 * KIB
 
 
 async def rtmp_open(
-    port: int, host: str = "127.0.0.1", *, local_host: str | None = None
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    local_host: str | None = None,
+    receive_buffer: int | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A TCP connection that has finished a plain RTMP handshake (spec 5.2)."""
-    local = (local_host, 0) if local_host else None
-    reader, writer = await asyncio.open_connection(host, port, local_addr=local)
+    """A TCP connection that has finished a plain RTMP handshake (spec 5.2).
+    ``receive_buffer``: the socket's SO_RCVBUF, set before connecting (a client that
+    reads nothing then stops the server's writes soon)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    if local_host:
+        sock.bind((local_host, 0))
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except OSError:
+        sock.close()
+        raise
+    reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(b"\x03" + bytes(HANDSHAKE_SIZE))  # C0 + C1 (time 0, zero, zero bytes)
     s0s1s2 = await reader.readexactly(1 + 2 * HANDSHAKE_SIZE)
     writer.write(s0s1s2[1 : 1 + HANDSHAKE_SIZE])  # C2 echoes S1

@@ -270,7 +270,9 @@ class RtmpConnection(asyncio.Protocol):
         self._flush()
 
     def _fail(self, exc: ProtocolError) -> None:
-        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, exc)
+        # str(exc), not exc: a log record that keeps the exception (a test's capture, a
+        # buffering handler) would keep its traceback, and this connection with it.
+        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, str(exc))
         self._ending = True  # a broken publisher ends its broadcast
         self._session.close_with_error(str(exc))
         self._flush()
