@@ -407,7 +407,8 @@ async def probe_deadlines(port: int, give_up: float = 90.0) -> None:
     print(f"deadlines: trickled handshake (1 byte/s) closed after {_fmt(trickled, give_up)}")
 
 
-async def _publish(ffmpeg: str, media: Path, port: int, key: str) -> asyncio.subprocess.Process:
+async def publish_loop(ffmpeg: str, media: Path, port: int, key: str) -> asyncio.subprocess.Process:
+    """ffmpeg publishing ``media`` in real time, looped until killed."""
     return await asyncio.create_subprocess_exec(
         ffmpeg, "-v", "error", "-stream_loop", "-1", "-re", "-i", str(media),
         "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}",
@@ -448,7 +449,7 @@ async def main(argv: list[str] | None = None) -> int:
                 print("stall: skipped, ffmpeg is not installed")
             else:
                 media = ensure_media(MediaSpec(seconds=10, size="640x360", video_kbps=800))
-                publisher = await _publish(ffmpeg, media, server.rtmp_port, key)
+                publisher = await publish_loop(ffmpeg, media, server.rtmp_port, key)
                 steps.append(
                     lambda: probe_stall(base, server.rtmp_port, "alice", chunk_size=args.chunk_size)
                 )
