@@ -30,7 +30,6 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,8 +126,9 @@ async def memory_hog(
     local_host: str | None = None,
 ) -> float | None:
     """Issue 11 §2.1: ``messages`` unfinished messages of ``message_size`` bytes, ``sent``
-    bytes of each, then one byte every ``trickle_every`` s. Returns the seconds from the
-    TCP connect until the server closed it (None: still open after ``give_up``)."""
+    bytes of each (a multiple of ``chunk_size``, so that every chunk is whole), then one
+    byte every ``trickle_every`` s. Returns the seconds from the TCP connect until the
+    server closed it (None: still open after ``give_up``)."""
     start = time.monotonic()
     try:
         reader, writer = await rtmp_open(port, local_host=local_host)
@@ -433,32 +433,26 @@ async def main(argv: list[str] | None = None) -> int:
     server = StromProcess(args.workdir, {"alice": key}, source=args.source.resolve())
     await server.start()
     base = f"http://127.0.0.1:{server.http_port}"
-    publisher = None
     try:
-        print(
-            f"strom serve from {args.source} (pid {server.pid}), RSS {rss_mib(server.pid):.0f} MiB"
-        )
-        steps: list[Callable[[], Awaitable[None]]] = []
+        rss = rss_mib(server.pid)
+        print(f"strom serve from {args.source} (pid {server.pid}), RSS {rss:.0f} MiB")
+        # in this order: the memory probe before any broadcast (which grows the RSS)
         if "memory" in probes:
-            steps.append(lambda: probe_memory(server.pid, server.rtmp_port, give_up=args.give_up))
+            await probe_memory(server.pid, server.rtmp_port, give_up=args.give_up)
         if "deadlines" in probes:
-            steps.append(lambda: probe_deadlines(server.rtmp_port, args.give_up))
-        if "stall" in probes:
-            ffmpeg = shutil.which("ffmpeg")
-            if ffmpeg is None:
-                print("stall: skipped, ffmpeg is not installed")
-            else:
-                media = ensure_media(MediaSpec(seconds=10, size="640x360", video_kbps=800))
-                publisher = await publish_loop(ffmpeg, media, server.rtmp_port, key)
-                steps.append(
-                    lambda: probe_stall(base, server.rtmp_port, "alice", chunk_size=args.chunk_size)
-                )
-        for step in steps:
-            await step()
+            await probe_deadlines(server.rtmp_port, args.give_up)
+        ffmpeg = shutil.which("ffmpeg")
+        if "stall" in probes and ffmpeg is None:
+            print("stall: skipped, ffmpeg is not installed")
+        elif "stall" in probes and ffmpeg is not None:
+            media = ensure_media(MediaSpec(seconds=10, size="640x360", video_kbps=800))
+            publisher = await publish_loop(ffmpeg, media, server.rtmp_port, key)
+            try:
+                await probe_stall(base, server.rtmp_port, "alice", chunk_size=args.chunk_size)
+            finally:
+                publisher.kill()
+                await publisher.wait()
     finally:
-        if publisher is not None and publisher.returncode is None:
-            publisher.kill()
-            await publisher.wait()
         await server.stop()
         print(server.log_tail(8), file=sys.stderr)
     return 0

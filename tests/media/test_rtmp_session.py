@@ -616,11 +616,11 @@ def test_bounded_steps_raise_the_limits_before_the_media_behind_a_publish() -> N
     peer = RawPeer()
     keyframe = b"\x17\x01" + bytes(200_000)
     lump = b"".join(
-        encode_message(3, 20, stream_id, 0, bytes(Command(*command)), 128)
+        encode_message(3, 20, stream_id, 0, bytes(command), 128)
         for stream_id, command in [
-            (0, ("connect", 1.0, {"app": "live"})),
-            (0, ("createStream", 2.0, None)),
-            (1, ("publish", 0.0, None, ("key", "live"))),
+            (0, Command("connect", 1.0, {"app": "live"})),
+            (0, Command("createStream", 2.0, None)),
+            (1, Command("publish", 0.0, None, ("key", "live"))),
         ]
     ) + encode_message(6, 9, 1, 40, keyframe, 128)
     server = peer.server
