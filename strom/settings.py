@@ -20,12 +20,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.errors import StromError
+from strom.media.rtmp.session import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
 
 
 class SettingsError(StromError):
     """A setting has a value Strom cannot use."""
 
+
+#: RTMP limits have their defaults in the sans-IO session, which tests use without settings.
+_RTMP = RtmpLimits()
 
 #: x264 presets Strom lets an operator choose (slower ones cannot keep up live).
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
@@ -113,12 +117,58 @@ class Settings:
         "reverse proxy, a load generator (e.g. 127.0.0.0/8,::1)",
     )
     # --- RTMP limits ---------------------------------------------------------------------
-    rtmp_max_chunk_size: int = _opt(1 << 20, "largest Set Chunk Size accepted from a peer")
-    rtmp_max_message_size: int = _opt(8 << 20, "largest RTMP message accepted (bytes)")
-    rtmp_handshake_timeout: float = _opt(10.0, "seconds to finish handshake and connect")
+    rtmp_max_chunk_size: int = _opt(
+        _RTMP.max_chunk_size, "largest Set Chunk Size accepted from a peer (bytes)"
+    )
+    rtmp_min_chunk_size: int = _opt(
+        _RTMP.min_chunk_size,
+        "smallest Set Chunk Size accepted from a peer (bytes; the spec's default is 128, "
+        "smaller ones only multiply the server's work); smaller: refused, closed",
+    )
+    rtmp_max_message_size: int = _opt(
+        _RTMP.max_message_size, "largest RTMP message a publisher may send (bytes)"
+    )
+    rtmp_max_pending_bytes: int = _opt(
+        _RTMP.max_pending_bytes,
+        "bytes of unfinished RTMP messages buffered for one publisher, all chunk streams",
+    )
+    rtmp_preauth_max_message_size: int = _opt(
+        _RTMP.preauth_max_message_size,
+        "largest RTMP message accepted until a publish is accepted, and from players "
+        "(commands only; bytes)",
+    )
+    rtmp_preauth_max_pending_bytes: int = _opt(
+        _RTMP.preauth_max_pending_bytes,
+        "bytes of unfinished RTMP messages buffered until a publish is accepted, and for players",
+    )
+    rtmp_read_step_bytes: int = _opt(
+        64 << 10,
+        "bytes of one RTMP connection's input parsed per event-loop turn (every chunk "
+        "counts as 128 at least); the rest waits for the next turn, so that no client "
+        "holds up the others",
+    )
+    rtmp_preauth_read_rate: int = _opt(
+        64 << 10,
+        "bytes per second read from an RTMP connection until a publish is accepted, and "
+        "from players (every chunk counts as 128 at least); a faster client waits "
+        "(0: no limit)",
+    )
+    rtmp_handshake_timeout: float = _opt(
+        10.0, "seconds from accepting an RTMP connection to its handshake and connect"
+    )
+    rtmp_start_timeout: float = _opt(
+        20.0,
+        "seconds an RTMP connection may stay without an accepted publish or play (from "
+        "accepting it, or from the end of its last one)",
+    )
     rtmp_idle_timeout: float = _opt(20.0, "seconds without data before a publisher is dropped")
     rtmp_out_chunk_size: int = _opt(4096, "chunk size Strom uses for what it sends")
     max_connections: int = _opt(10_000, "most RTMP connections open at once")
+    rtmp_max_connections_per_address: int = _opt(
+        10,
+        "most RTMP connections open at once from one client address (IPv6: one /64; "
+        "0: no limit; see connection_limit_exempt)",
+    )
     # --- hub and viewers ------------------------------------------------------------------
     gop_cache_max_bytes: int = _opt(8 << 20, "most bytes kept for late joiners (last GOP)")
     viewer_skip_bytes: int = _opt(
@@ -308,6 +358,21 @@ class Settings:
         for name in ("ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        for name in ("rtmp_handshake_timeout", "rtmp_start_timeout", "rtmp_idle_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be greater than 0")
+        for name in ("rtmp_read_step_bytes", "rtmp_preauth_max_message_size"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for prefix in ("rtmp_", "rtmp_preauth_"):
+            if getattr(self, prefix + "max_pending_bytes") < getattr(
+                self, prefix + "max_message_size"
+            ):
+                raise SettingsError(
+                    f"{prefix}max_pending_bytes must be at least {prefix}max_message_size"
+                )
+        if not 1 <= self.rtmp_min_chunk_size <= self.rtmp_max_chunk_size:
+            raise SettingsError("rtmp_min_chunk_size must be 1 to rtmp_max_chunk_size")
         for name in ("ingest_idle_timeout", "ingest_sniff_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be greater than 0")

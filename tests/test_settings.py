@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from strom.cli import build_parser, main
+from strom.ingest.rtmp import RtmpServerConfig
+from strom.media.rtmp import RtmpLimits
 from strom.settings import Settings, SettingsError, load
 
 
@@ -56,3 +58,25 @@ def test_bad_values_are_refused_clearly(environ: dict[str, str], message: str) -
 def test_cli_reports_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--http-port", "nope"]) == 2
     assert "http_port" in capsys.readouterr().err
+
+
+def test_rtmp_defaults_have_one_home() -> None:
+    """The RTMP limits the server runs with by default are the sans-IO session's own
+    defaults (issue 11: the settings said 8 MiB, RtmpLimits 16 MiB)."""
+    assert RtmpServerConfig.from_settings(Settings()).limits == RtmpLimits()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rtmp_min_chunk_size": 0}, "rtmp_min_chunk_size"),
+        ({"rtmp_min_chunk_size": 2 << 20}, "rtmp_min_chunk_size"),
+        ({"rtmp_preauth_max_pending_bytes": 1000}, "rtmp_preauth_max_pending_bytes"),
+        ({"rtmp_max_pending_bytes": 1 << 20}, "rtmp_max_pending_bytes"),
+        ({"rtmp_start_timeout": 0}, "rtmp_start_timeout"),
+        ({"rtmp_read_step_bytes": 0}, "rtmp_read_step_bytes"),
+    ],
+)
+def test_rtmp_limits_that_cannot_work_are_refused(values: dict[str, int], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings(**values)  # type: ignore[arg-type]

@@ -127,8 +127,8 @@ class RtmpPlayer:
         self._gate.restart()
 
     def on_chunk(self, chunk: Chunk) -> None:
-        if self._dropped:
-            return
+        if self._dropped or self._transport.is_closing():
+            return  # uvloop raises on a write to a closed transport (into the publisher)
         verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
         if verdict is Verdict.SEND:
             data = rtmp_message(chunk, self._stream_id, self._chunk_size)

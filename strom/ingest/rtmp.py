@@ -3,6 +3,12 @@
 A thin asyncio adapter around the sans-IO :class:`~strom.media.rtmp.RtmpServerSession`:
 it moves bytes, arms timers and routes the session's events to the hub. Each connection
 logs with its id; protocol errors close that connection only, after telling the peer.
+
+No client can hold the server: connections are counted per address (and in all) before
+a byte is read; the handshake and connect, and then a publish or play, must come within
+absolute deadlines that trickled bytes do not extend; input is parsed a bounded step at
+a time, reading paused until the next loop turn; and what a client makes us write waits
+for it to read (reading pauses meanwhile), or is dropped with the connection at close.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from strom.media.rtmp import (
     PublishRequest,
     RtmpLimits,
     RtmpServerSession,
+    SessionState,
     StopPlayRequest,
     UnpublishRequest,
 )
+from strom.ratelimit import AddressSlots, SlotLimits, TokenBucket
 from strom.settings import Settings, valid_channel_name
 
 log = logging.getLogger(__name__)
@@ -39,28 +47,46 @@ log = logging.getLogger(__name__)
 #: the RTMP application name: rtmp://HOST/live/{key}
 APP = "live"
 _ids = itertools.count(1)
+#: Refused connections are logged at most this often (lines per second, and a burst):
+#: a flood of connection attempts must not become a flood of log lines.
+_REFUSAL_LOG_RATE = 1.0
+_REFUSAL_LOG_BURST = 5
 
 
 @dataclass(frozen=True)
 class RtmpServerConfig:
     limits: RtmpLimits
     viewer_limits: ViewerLimits
+    slots: SlotLimits
     handshake_timeout: float
+    start_timeout: float
     idle_timeout: float
-    max_connections: int
+    read_step_bytes: int
+    preauth_read_rate: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RtmpServerConfig:
         return cls(
             limits=RtmpLimits(
                 max_chunk_size=settings.rtmp_max_chunk_size,
+                min_chunk_size=settings.rtmp_min_chunk_size,
                 max_message_size=settings.rtmp_max_message_size,
+                max_pending_bytes=settings.rtmp_max_pending_bytes,
+                preauth_max_message_size=settings.rtmp_preauth_max_message_size,
+                preauth_max_pending_bytes=settings.rtmp_preauth_max_pending_bytes,
                 out_chunk_size=settings.rtmp_out_chunk_size,
             ),
             viewer_limits=ViewerLimits.from_settings(settings),
+            slots=SlotLimits(
+                per_address=settings.rtmp_max_connections_per_address,
+                total=settings.max_connections,
+                exempt=settings.limit_exempt_networks,
+            ),
             handshake_timeout=settings.rtmp_handshake_timeout,
+            start_timeout=settings.rtmp_start_timeout,
             idle_timeout=settings.rtmp_idle_timeout,
-            max_connections=settings.max_connections,
+            read_step_bytes=settings.rtmp_read_step_bytes,
+            preauth_read_rate=settings.rtmp_preauth_read_rate,
         )
 
 
@@ -73,14 +99,22 @@ class RtmpConnection(asyncio.Protocol):
         self._server = server
         self._config = server.config
         self.id = next(_ids)
-        self._session = RtmpServerSession(self._config.limits)
+        self._session = RtmpServerSession(self._config.limits, conn_id=str(self.id))
         self._transport: asyncio.Transport | None = None
         self._peer = "?"
+        self.host = ""  # the address counted in the server's slots
         self._loop = asyncio.get_running_loop()
-        self._last_data = self._loop.time()
+        self._accepted_at = self._last_data = self._loop.time()
+        self._idle_since = self._accepted_at  # no publish or play running since then
         self._connected = False
         self._ending = False
         self._timer: asyncio.TimerHandle | None = None
+        self._next_step: asyncio.Handle | None = None
+        self._paused: set[str] = set()  # why reading is paused: parse, publish, write, rate
+        rate = self._config.preauth_read_rate
+        burst = max(rate, self._config.read_step_bytes)
+        self._read_rate = TokenBucket(rate, burst, self._accepted_at) if rate else None
+        self._rate_timer: asyncio.TimerHandle | None = None
         self._pending: list[object] | None = None
         self._task: asyncio.Task[None] | None = None
         # publishing
@@ -105,28 +139,36 @@ class RtmpConnection(asyncio.Protocol):
         # asyncio.Transport): it has write, pause_reading and get_write_buffer_size.
         self._transport = cast("asyncio.Transport", transport)
         peer = transport.get_extra_info("peername")
+        self.host = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        if len(self._server.connections) >= self._config.max_connections:
-            log.warning("rtmp#%d %s refused: too many connections", self.id, self._peer)
+        if not self._server.admit(self):
+            # Nothing is read from a refused connection: no RTMP answer is possible
+            # before a handshake, and doing one would spend what the limit protects.
             self._transport.abort()
             return
-        self._server.connections.add(self)
         log.debug("rtmp#%d connection from %s", self.id, self._peer)
         self._timer = self._loop.call_later(1.0, self._tick)
 
     def data_received(self, data: bytes) -> None:
         self._last_data = self._loop.time()
-        try:
-            events = self._session.receive_data(data)
-        except ProtocolError as exc:
-            self._fail(exc)
-            return
-        self._dispatch(list(events))
+        self._step(data)
+
+    def pause_writing(self) -> None:
+        # The peer does not read what we write (replies, acknowledgements, pongs): stop
+        # reading what makes us write more until it has caught up.
+        self._pause("write")
+
+    def resume_writing(self) -> None:
+        self._resume("write")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._server.forget(self)
+        for timer in (self._timer, self._rate_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._next_step is not None:
+            self._next_step.cancel()
+            self._next_step = None
         if self._task is not None:
             self._task.cancel()
         # A connection lost without unpublishing may come back: the broadcast waits for
@@ -138,9 +180,74 @@ class RtmpConnection(asyncio.Protocol):
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def _step(self, data: bytes = b"") -> None:
+        """Parse one bounded step of input and route its events; if input is left,
+        the next step runs on the next loop turn, with reading paused meanwhile."""
+        if self._next_step is not None:  # bytes arrived before the step was due
+            self._next_step.cancel()
+            self._next_step = None
+        work = self._session.input_work
+        try:
+            events = self._session.receive_data(data, max_bytes=self._config.read_step_bytes)
+        except ProtocolError as exc:
+            self._fail(exc)
+            return
+        self._dispatch(list(events))
+        if self._session.preauth and self._read_rate is not None:
+            self._charge(self._session.input_work - work)
+        self._continue()
+
+    def _continue(self) -> None:
+        if self._task is not None or "rate" in self._paused or self._closing():
+            return  # answering a publish, or over the read rate: goes on when done
+        if self._session.input_pending:
+            self._pause("parse")
+            if self._next_step is None:
+                self._next_step = self._loop.call_soon(self._step)
+        else:
+            self._resume("parse")
+
+    def _charge(self, work: int) -> None:
+        """Count a step's work against the read rate of a connection that has not
+        published; past it, reading and parsing wait until the work is paid for."""
+        assert self._read_rate is not None
+        work = min(work, self._read_rate.burst)
+        wait = self._read_rate.take(self._loop.time(), work) if work else 0.0
+        if wait > 0.0:
+            self._pause("rate")
+            self._rate_timer = self._loop.call_later(wait, self._charge_again, work)
+
+    def _charge_again(self, work: int) -> None:
+        self._rate_timer = None
+        assert self._read_rate is not None
+        wait = self._read_rate.take(self._loop.time(), work)
+        if wait > 0.0:
+            self._rate_timer = self._loop.call_later(wait, self._charge_again, work)
+            return
+        # Resuming then pausing again at once (input left to parse) is harmless: nothing
+        # is read before the loop polls the socket.
+        self._resume("rate")
+        self._continue()
+
+    def _pause(self, reason: str) -> None:
+        if not self._paused and self._transport is not None and not self._closing():
+            self._transport.pause_reading()
+        self._paused.add(reason)
+
+    def _resume(self, reason: str) -> None:
+        if reason not in self._paused:
+            return
+        self._paused.discard(reason)
+        if not self._paused and self._transport is not None and not self._closing():
+            self._transport.resume_reading()
+
+    def _closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
     def _flush(self) -> None:
         data = self._session.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
+        if data and not self._closing():
+            assert self._transport is not None
             self._transport.write(data)
 
     def _dispatch(self, events: list[object]) -> None:
@@ -150,8 +257,7 @@ class RtmpConnection(asyncio.Protocol):
                     # Resolving the key may need the database: pause reading, finish the
                     # events after it (they are for this stream and must stay in order).
                     self._pending = events[i + 1 :]
-                    assert self._transport is not None
-                    self._transport.pause_reading()
+                    self._pause("publish")
                     self._task = self._loop.create_task(self._publish(event))
                     self._flush()
                     return
@@ -164,15 +270,23 @@ class RtmpConnection(asyncio.Protocol):
         self._flush()
 
     def _fail(self, exc: ProtocolError) -> None:
-        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, exc)
+        # str(exc), not exc: a log record that keeps the exception (a test's capture, a
+        # buffering handler) would keep its traceback, and this connection with it.
+        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, str(exc))
         self._ending = True  # a broken publisher ends its broadcast
         self._session.close_with_error(str(exc))
         self._flush()
         self._close()
 
     def _close(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            # The peer is not reading: a graceful close would wait for it forever.
+            transport.abort()
+        else:
+            transport.close()
 
     def disconnect(self, reason: str) -> None:
         """Stop this publisher (operator action): tell it why, then close."""
@@ -182,19 +296,32 @@ class RtmpConnection(asyncio.Protocol):
         self._flush()
         self._close()
 
+    def _expire(self, why: str) -> None:
+        """A deadline passed: log it, tell the peer where RTMP lets us, close."""
+        log.warning("rtmp#%d %s: %s, closing", self.id, self._peer, why)
+        self._session.close_with_error(why)
+        self._flush()
+        self._close()
+
     def _tick(self) -> None:
-        """Once a second: handshake/connect and idle timeouts."""
+        """Once a second: the deadlines. They are absolute (from accepting the
+        connection, or from the end of its last publish or play), so bytes trickled in
+        one at a time do not extend them; only a publisher is timed by its silence."""
+        self._timer = None
         now = self._loop.time()
-        idle = now - self._last_data
-        if not self._connected and idle > self._config.handshake_timeout:
-            log.warning("rtmp#%d %s: no connect in time, closing", self.id, self._peer)
-            self._close()
+        config = self._config
+        if self._session.streaming:
+            self._idle_since = now
+        if not self._connected and now - self._accepted_at > config.handshake_timeout:
+            step = "handshake" if self._session.state is SessionState.HANDSHAKE else "connect"
+            self._expire(f"no {step} within {config.handshake_timeout:g} s")
             return
-        if self._channel is not None and idle > self._config.idle_timeout:
-            log.warning(
-                "rtmp#%d %s: publisher sent nothing for %.0f s, closing", self.id, self._peer, idle
-            )
-            self._close()
+        if now - self._idle_since > config.start_timeout:
+            self._expire(f"no publish or play within {config.start_timeout:g} s")
+            return
+        idle = now - self._last_data
+        if self._channel is not None and idle > config.idle_timeout:
+            self._expire(f"publisher sent nothing for {idle:.0f} s")
             return
         self._timer = self._loop.call_later(1.0, self._tick)
 
@@ -218,8 +345,8 @@ class RtmpConnection(asyncio.Protocol):
             self._dispatch(pending)
         finally:
             self._task = None
-            if self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+        self._resume("publish")
+        self._continue()  # the input behind the publish, read with the limits it earned
 
     def _start_publishing(self, stream_id: int, name: str | None) -> None:
         if name is None:
@@ -345,11 +472,33 @@ class RtmpServer:
         self.keys = keys
         self.config = config
         self.connections: set[RtmpConnection] = set()
+        self.slots = AddressSlots(config.slots)
         self._server: asyncio.Server | None = None
+        self._loop = asyncio.get_running_loop()
+        self._refusal_log = TokenBucket(_REFUSAL_LOG_RATE, _REFUSAL_LOG_BURST, self._loop.time())
+        self._refused_unlogged = 0
+
+    def admit(self, conn: RtmpConnection) -> bool:
+        """Count ``conn`` in (per address and in all), or say why not in the log."""
+        reason = self.slots.acquire(conn.host)
+        if reason is None:
+            self.connections.add(conn)
+            return True
+        if self._refusal_log.take(self._loop.time()) == 0.0:
+            more, self._refused_unlogged = self._refused_unlogged, 0
+            also = f" ({more} more refused since the last such line)" if more else ""
+            log.warning("rtmp#%d %s refused: %s%s", conn.id, conn.host, reason, also)
+        else:
+            self._refused_unlogged += 1
+        return False
+
+    def forget(self, conn: RtmpConnection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self.slots.release(conn.host)
 
     async def start(self, host: str, port: int) -> int:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: RtmpConnection(self), host, port)
+        self._server = await self._loop.create_server(lambda: RtmpConnection(self), host, port)
         sock = self._server.sockets[0]
         return int(sock.getsockname()[1])
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strom.media.rtmp import ChunkReader, RtmpMessage, RtmpServerSession, ServerEvent
+from strom.media.rtmp import (
+    ChunkReader,
+    ConnectRequest,
+    PlayRequest,
+    PublishRequest,
+    RtmpMessage,
+    RtmpServerSession,
+    ServerEvent,
+)
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE
 from strom.media.rtmp.messages import Command, MessageType
 
@@ -25,6 +33,30 @@ def replay(data: bytes, step: int | None) -> list[ServerEvent]:
     events: list[ServerEvent] = []
     for i in range(0, len(data), step):
         events += session.receive_data(data[i : i + step])
+    return events
+
+
+def replay_in_steps(data: bytes, max_bytes: int, feed: int | None = None) -> list[ServerEvent]:
+    """Feed ``data`` (``feed`` bytes at a time, or in one lump) as the server's event loop
+    does: bounded steps of ``max_bytes``, each request answered (accepted) before the
+    next step; returns every event."""
+    session = RtmpServerSession()
+    events: list[ServerEvent] = []
+    step = feed or len(data)
+    for i in range(0, len(data), step):
+        new = session.receive_data(data[i : i + step], max_bytes=max_bytes)
+        while True:
+            for event in new:
+                if isinstance(event, ConnectRequest):
+                    session.accept_connect()
+                elif isinstance(event, PublishRequest):
+                    session.accept_publish(event.stream_id)
+                elif isinstance(event, PlayRequest):
+                    session.accept_play(event.stream_id)
+            events += new
+            if not session.input_pending:
+                break
+            new = session.receive_data(b"", max_bytes=max_bytes)
     return events
 
 

@@ -17,7 +17,7 @@ from strom.media.rtmp import (
 )
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE, ServerHandshake
 from strom.media.rtmp.messages import MessageType, SetChunkSize
-from tests.media.rtmp_replay import DATA, chunk_messages, commands, replay
+from tests.media.rtmp_replay import DATA, chunk_messages, commands, replay, replay_in_steps
 
 CAPTURES = {
     # file: (audio messages, video messages), sequence headers included
@@ -121,3 +121,13 @@ def test_round_trip_through_encode_message(
     for i in range(len(data)):
         trickle += reader.receive_data(data[i : i + 1])
     assert trickle == messages
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.rtmp")))
+@pytest.mark.parametrize("feed", [None, 1000], ids=["lump", "1000-byte reads"])
+def test_real_clients_pass_the_limits_in_bounded_steps(name: str, feed: int | None) -> None:
+    """ffmpeg, librtmp (OBS's RTMP code, as GStreamer's rtmpsink) and GStreamer's
+    rtmp2sink, read the way the server reads: small pre-publish limits, the default
+    chunk size floor, steps of 4 KiB. The same events as one unbounded read."""
+    data = (DATA / name).read_bytes()
+    assert replay_in_steps(data, 4096, feed) == replay(data, None)

@@ -6,6 +6,7 @@ import pytest
 
 from strom.errors import LimitExceeded, RtmpError
 from strom.media.rtmp.chunk import (
+    CHUNK_COST,
     ChunkReader,
     ChunkStream,
     ChunkWriter,
@@ -158,9 +159,9 @@ def test_set_chunk_size_mid_stream() -> None:
         + encode_message(2, 1, 0, 0, (1).to_bytes(4, "big"), 4096)
         + encode_message(6, 9, 1, 80, b"tiny", 1)
     )
-    messages = read_both(data)
+    messages = read_both(data, min_chunk_size=1)  # the spec's minimum, not the default
     assert [m.payload for m in messages if m.message_type == 9] == [big, big, b"tiny"]
-    reader = ChunkReader()
+    reader = ChunkReader(min_chunk_size=1)
     reader.receive_data(data)
     assert reader.chunk_size == 1
 
@@ -224,6 +225,70 @@ def test_unfinished_messages_are_bounded_in_total() -> None:
     )
     with pytest.raises(LimitExceeded, match="unfinished"):
         ChunkReader(max_pending_bytes=1000).receive_data(data)
+
+
+@pytest.mark.parametrize("size", [1, 2, 64, 127])
+def test_a_chunk_size_below_the_floor_is_refused(size: int) -> None:
+    # Issue 11: 1-byte chunks cost the server ~130 times the work per byte.
+    data = encode_message(2, 1, 0, 0, size.to_bytes(4, "big"), 128)
+    with pytest.raises(LimitExceeded, match="below the 128 byte minimum"):
+        ChunkReader().receive_data(data)
+
+
+def test_the_spec_default_chunk_size_is_the_floor() -> None:
+    reader = ChunkReader()
+    reader.receive_data(encode_message(2, 1, 0, 0, (128).to_bytes(4, "big"), 128))
+    assert reader.chunk_size == 128
+
+
+def _mixed_stream() -> bytes:
+    big = bytes(range(256)) * 40  # 10 KiB: 80 chunks of 128
+    out = bytearray()
+    for i in range(20):
+        out += encode_message(6, 9, 1, i * 33, big, 128)
+        out += encode_message(4, 8, 1, i * 21, b"a" * (i % 3), 128)
+    return bytes(out)
+
+
+def test_a_budget_bounds_each_call_and_loses_nothing() -> None:
+    data = _mixed_stream()
+    whole = ChunkReader().receive_data(data)
+    reader = ChunkReader()
+    got = reader.receive_data(data, max_bytes=4096)
+    works = [reader.work]
+    while reader.stopped_early:
+        before = reader.work
+        got += reader.receive_data(max_bytes=4096)
+        works.append(reader.work - before)
+    assert got == whole
+    assert len(works) > 20
+    # a call stops at the first chunk that reaches the budget: less than one more chunk
+    assert max(works) < 4096 + CHUNK_COST + 18
+    assert reader.buffered == 0
+
+
+def test_tiny_messages_each_count_as_a_chunk() -> None:
+    # 1000 one-byte messages, 2 bytes each on the wire (a type-3 header repeats the
+    # previous one's): a budget of ten chunks reads ten of them.
+    data = encode_message(3, 19, 0, 0, b"x", 128) + (b"\xc3" + b"x") * 999
+    reader = ChunkReader()
+    assert len(reader.receive_data(data, max_bytes=10 * CHUNK_COST)) == 10
+    assert reader.stopped_early
+    assert reader.buffered == len(data) - 13 - 9 * 2
+
+
+def test_reading_pauses_after_a_message_type_so_limits_can_change() -> None:
+    # A server reads up to the publish command, accepts it, raises the message limit,
+    # and only then reads the keyframe behind it.
+    data = encode_message(3, 20, 1, 0, b"publish", 128) + encode_message(
+        6, 9, 1, 0, bytes(5000), 128
+    )
+    reader = ChunkReader(max_message_size=1000)
+    assert [m.payload for m in reader.receive_data(data, pause_after={20})] == [b"publish"]
+    assert reader.stopped_early
+    reader.max_message_size = 8000
+    assert [len(m.payload) for m in reader.receive_data(pause_after={20})] == [5000]
+    assert not reader.stopped_early
 
 
 def _random_messages(rng: random.Random, count: int) -> list[RtmpMessage]:

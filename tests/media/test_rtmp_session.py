@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
-from strom.errors import LocalProtocolError, RtmpError
+from strom.errors import LimitExceeded, LocalProtocolError, RtmpError
 from strom.media.amf import UNDEFINED, EcmaArray, encode_amf0, encode_amf3
 from strom.media.rtmp import (
     ClientState,
@@ -548,3 +549,108 @@ def test_publish_start_names_the_channel_for_strom_clients() -> None:
         "description": "secret-key is now published.",
         "channel": "alice",
     }
+
+
+# ------------------------------------------------ what a peer may make us hold (issue 11)
+
+
+def test_before_a_publish_messages_are_small() -> None:
+    """Issue 11: a client that never authenticated announced 8 MiB messages and had the
+    server buffer 28 MiB. Until a publish is accepted, 32 KiB is the most."""
+    peer = RawPeer()
+    assert peer.send(19, bytes(32 << 10)) == []  # a shared object message, ignored
+    with pytest.raises(LimitExceeded, match="exceeds the 32768 byte limit"):
+        peer.send(19, bytes((32 << 10) + 1))
+
+
+def test_before_a_publish_unfinished_bytes_are_small() -> None:
+    peer = RawPeer()
+    peer.server.receive_data(encode_message(2, 1, 0, 0, (4096).to_bytes(4, "big"), 128))
+
+    def six_of_eight_chunks(csid: int) -> bytes:
+        return encode_message(csid, 19, 0, 0, bytes(8 * 4096), 4096)[: 12 + 6 * 4097 - 1]
+
+    peer.server.receive_data(six_of_eight_chunks(3) + six_of_eight_chunks(4))  # 48 KiB
+    with pytest.raises(LimitExceeded, match="unfinished"):
+        peer.server.receive_data(six_of_eight_chunks(5))  # 72 KiB > 64 KiB
+
+
+def _publishing_peer(accept: bool) -> tuple[RawPeer, int]:
+    peer = RawPeer()
+    peer.connect()
+    stream_id = peer.create_stream()
+    peer.command("publish", 0, None, "key", "live", stream_id=stream_id)
+    if accept:
+        peer.server.accept_publish(stream_id)
+    else:
+        peer.server.reject_publish(stream_id, "NetStream.Publish.BadName", "unknown key")
+    peer.replies()
+    return peer, stream_id
+
+
+def test_an_accepted_publish_may_send_big_messages() -> None:
+    peer, stream_id = _publishing_peer(accept=True)
+    keyframe = b"\x17\x01" + bytes(1 << 20)
+    (event,) = peer.send(9, keyframe, stream_id=stream_id, csid=6)
+    assert event == MediaMessage(stream_id, 9, 0, keyframe)
+
+
+def test_a_refused_publish_and_a_player_stay_small() -> None:
+    peer, stream_id = _publishing_peer(accept=False)
+    with pytest.raises(LimitExceeded, match="32768 byte limit"):
+        peer.send(9, bytes(40_000), stream_id=stream_id, csid=6)
+    player = RawPeer()
+    player.connect()
+    stream_id = player.create_stream()
+    player.command("play", 0, None, "alice", stream_id=stream_id)
+    player.server.accept_play(stream_id)
+    assert player.server.streaming
+    with pytest.raises(LimitExceeded, match="32768 byte limit"):
+        player.send(19, bytes(40_000), stream_id=stream_id)
+
+
+def test_bounded_steps_raise_the_limits_before_the_media_behind_a_publish() -> None:
+    """An impatient publisher sends its whole start and a 200 KiB keyframe at once. Read
+    in steps, the session stops after each command: the keyframe is read after the
+    publish was accepted, with the publisher's limits."""
+    peer = RawPeer()
+    keyframe = b"\x17\x01" + bytes(200_000)
+    lump = b"".join(
+        encode_message(3, 20, stream_id, 0, bytes(command), 128)
+        for stream_id, command in [
+            (0, Command("connect", 1.0, {"app": "live"})),
+            (0, Command("createStream", 2.0, None)),
+            (1, Command("publish", 0.0, None, ("key", "live"))),
+        ]
+    ) + encode_message(6, 9, 1, 40, keyframe, 128)
+    server = peer.server
+    assert server.receive_data(lump, max_bytes=64 << 10) == [
+        ConnectRequest("live", "", 0, {"app": "live"})
+    ]
+    assert server.input_pending
+    server.accept_connect()
+    assert server.receive_data(b"", max_bytes=64 << 10) == []  # createStream: answered
+    assert server.receive_data(b"", max_bytes=64 << 10) == [PublishRequest(1, "key", "live")]
+    server.accept_publish(1)
+    events: list[object] = []
+    while server.input_pending:
+        events += server.receive_data(b"", max_bytes=64 << 10)
+    assert events == [MediaMessage(1, 9, 40, keyframe)]
+
+
+def test_a_flood_of_tiny_messages_is_read_a_bounded_step_at_a_time() -> None:
+    """Each step reads at most ~64 KiB worth of chunks, every chunk counted as 128
+    bytes: 10,000 four-byte acknowledgements take ~20 steps, not one."""
+    peer = RawPeer()
+    peer.connect()
+    flood = encode_message(2, 3, 0, 0, bytes(4), 128) + (b"\xc2" + bytes(4)) * 9_999
+    server = peer.server
+    steps = [server.input_work]
+    server.receive_data(flood, max_bytes=64 << 10)
+    while server.input_pending:
+        steps.append(server.input_work)
+        server.receive_data(b"", max_bytes=64 << 10)
+    steps.append(server.input_work)
+    work = [b - a for a, b in itertools.pairwise(steps)]
+    assert len(work) == 20
+    assert max(work) <= 64 << 10

@@ -11,10 +11,16 @@ basic header of every following type-3 chunk, while some encoders do not. A type
 chunk is taken to carry them iff the 4 bytes there equal the value expected (the
 header's timestamp field, or the message's absolute timestamp). Deciding needs those
 4 bytes, so such a chunk is only read once 4 bytes follow its basic header.
+
+The reader is also where a hostile peer would make the server work or buffer without
+bound, so everything it does is bounded: the peer's chunk size from below as well as
+above (a 1-byte chunk size multiplies the per-chunk work ~130 times), message sizes,
+unfinished bytes, chunk streams, and with ``max_bytes`` the work done per call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +37,14 @@ from strom.media.rtmp.messages import (
 
 #: Spec 5.4.1: until a Set Chunk Size says otherwise, chunks carry at most 128 bytes.
 DEFAULT_CHUNK_SIZE: Final = 128
+#: The smallest Set Chunk Size a reader accepts by default. The spec allows 1, but no
+#: encoder sends less than its default of 128, and SRS refuses smaller ones too
+#: (ossrs/srs#541): with 1-byte chunks a peer costs ~130 times the work per byte.
+MIN_CHUNK_SIZE: Final = DEFAULT_CHUNK_SIZE
+#: What one chunk counts against a ``max_bytes`` budget at least: parsing a chunk header
+#: costs about as much as copying this many payload bytes, so a budget bounds the work
+#: even of chunks that carry a byte or nothing (the last chunk of a message may be tiny).
+CHUNK_COST: Final = DEFAULT_CHUNK_SIZE
 MAX_CSID: Final = 65599  # spec 5.3.1.1: 3-byte basic header, 64 + 0xFFFF
 _EXTENDED: Final = 0xFFFFFF
 _MASK32: Final = 0xFFFFFFFF
@@ -180,36 +194,74 @@ class ChunkReader:
     depend on them; those messages are still returned, so the output is the complete
     message sequence. ``max_chunk_streams`` counts every chunk stream id the peer has
     used (their header state must be kept for later type 1-3 headers);
-    ``max_pending_bytes`` bounds the unfinished messages of all of them together.
+    ``max_pending_bytes`` bounds the unfinished messages of all of them together. The
+    message and pending bounds are plain attributes: a server raises them once the peer
+    has earned it (an accepted publish).
     """
 
     def __init__(
         self,
         *,
         max_chunk_size: int = 1 << 20,
-        max_message_size: int = 16 << 20,
+        min_chunk_size: int = MIN_CHUNK_SIZE,
+        max_message_size: int = 8 << 20,
         max_chunk_streams: int = 64,
-        max_pending_bytes: int = 32 << 20,
+        max_pending_bytes: int = 16 << 20,
     ) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_chunk_size = max_chunk_size
+        self.min_chunk_size = min_chunk_size
         self.max_message_size = max_message_size
         self.max_chunk_streams = max_chunk_streams
         self.max_pending_bytes = max_pending_bytes
+        #: True when the last ``receive_data`` stopped early (``max_bytes`` spent or a
+        #: ``pause_after`` message read) with input left: call again to go on.
+        self.stopped_early = False
+        #: The work of every call so far: bytes read, each chunk counted as at least
+        #: :data:`CHUNK_COST` (what ``max_bytes`` budgets).
+        self.work = 0
         self._streams: dict[int, _Incoming] = {}
         self._buffer = bytearray()
         self._pending = 0  # bytes held in unfinished messages, all chunk streams
 
-    def receive_data(self, data: bytes) -> list[RtmpMessage]:
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not parsed yet (at most one partial chunk, unless the last
+        call stopped early)."""
+        return len(self._buffer)
+
+    def receive_data(
+        self,
+        data: bytes = b"",
+        *,
+        max_bytes: int | None = None,
+        pause_after: Collection[int] = (),
+    ) -> list[RtmpMessage]:
+        """Buffer ``data`` and return the messages the buffered chunks complete.
+
+        ``max_bytes`` bounds the work of this call: parsing stops once that many bytes
+        (each chunk counted as at least :data:`CHUNK_COST`) have been read, and once a
+        message of a type in ``pause_after`` is complete, so that the caller can act on
+        it (say, change the limits) before later chunks are read. What is left stays
+        buffered: ``stopped_early`` tells, and the next call goes on with it.
+        """
         buf = self._buffer
         buf += data
         messages: list[RtmpMessage] = []
-        pos = 0
+        pos = spent = 0
+        self.stopped_early = False
         try:
             while used := self._read_chunk(buf, pos, messages):
                 pos += used
+                spent += max(used, CHUNK_COST)
+                if (max_bytes is not None and spent >= max_bytes) or (
+                    pause_after and messages and messages[-1].message_type in pause_after
+                ):
+                    self.stopped_early = pos < len(buf)
+                    break
         finally:
             del buf[:pos]
+            self.work += spent
         return messages
 
     def _state(self, csid: int) -> _Incoming:
@@ -312,6 +364,10 @@ class ChunkReader:
                 raise LimitExceeded(
                     f"peer chunk size {size} exceeds the {self.max_chunk_size} byte limit"
                 )
+            if size < self.min_chunk_size:
+                raise LimitExceeded(
+                    f"peer chunk size {size} is below the {self.min_chunk_size} byte minimum"
+                )
             self.chunk_size = size
         elif message.message_type == MessageType.ABORT:
             state = self._streams.get(AbortMessage.parse(message.payload).csid)
@@ -340,9 +396,16 @@ class ChunkStream:
         self.announced_window = 0
         self._acked_at = 0
 
-    def receive_data(self, data: bytes) -> list[RtmpMessage]:
+    def receive_data(
+        self,
+        data: bytes = b"",
+        *,
+        max_bytes: int | None = None,
+        pause_after: Collection[int] = (),
+    ) -> list[RtmpMessage]:
+        """Like :meth:`ChunkReader.receive_data`, without the control messages."""
         messages = []
-        for message in self.reader.receive_data(data):
+        for message in self.reader.receive_data(data, max_bytes=max_bytes, pause_after=pause_after):
             kind = message.message_type
             if kind == MessageType.WINDOW_ACK_SIZE:
                 self.peer_window = WindowAckSize.parse(message.payload).size

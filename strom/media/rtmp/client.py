@@ -99,6 +99,7 @@ class RtmpClientSession:
         self._handshake = ClientHandshake(random_bytes, digest=digest)
         reader = ChunkReader(
             max_chunk_size=limits.max_chunk_size,
+            min_chunk_size=limits.min_chunk_size,
             max_message_size=limits.max_message_size,
             max_chunk_streams=limits.max_chunk_streams,
             max_pending_bytes=limits.max_pending_bytes,

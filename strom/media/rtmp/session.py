@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 from strom.errors import LocalProtocolError, RtmpError
 from strom.media.amf import UNDEFINED
-from strom.media.rtmp.chunk import ChunkReader, ChunkStream, ChunkWriter, RtmpMessage
+from strom.media.rtmp.chunk import (
+    MIN_CHUNK_SIZE,
+    ChunkReader,
+    ChunkStream,
+    ChunkWriter,
+    RtmpMessage,
+)
 from strom.media.rtmp.events import (
     ConnectRequest,
     DataMessage,
@@ -61,12 +67,24 @@ FMS_CAPABILITIES = 31.0
 
 @dataclass(frozen=True)
 class RtmpLimits:
+    """What one connection may make us buffer. The defaults are Strom's defaults: the
+    settings (``rtmp_*``) take theirs from here.
+
+    Until a publish is accepted, a peer has shown no stream key and only sends commands
+    (a player never sends more: acknowledgements, pings, play/pause), so it gets the
+    small ``preauth_*`` bounds; an accepted publish raises them to ``max_message_size``
+    and ``max_pending_bytes`` for its media.
+    """
+
     max_chunk_size: int = 1 << 20  # bound on the peer's Set Chunk Size (spec max 0x7FFFFFFF)
-    max_message_size: int = 16 << 20  # bound on one reassembled message
+    min_chunk_size: int = MIN_CHUNK_SIZE  # floor on the peer's Set Chunk Size (spec min 1)
+    max_message_size: int = 8 << 20  # bound on one reassembled message, publishing
+    max_pending_bytes: int = 16 << 20  # unfinished messages buffered, all chunk streams
+    preauth_max_message_size: int = 32 << 10  # the same two until a publish is accepted
+    preauth_max_pending_bytes: int = 64 << 10
     max_chunk_streams: int = 64
     window_ack_size: int = 2_500_000  # what we announce
     out_chunk_size: int = 4096  # what we announce and use for everything we send
-    max_pending_bytes: int = 32 << 20  # unfinished messages buffered, all chunk streams
     max_streams: int = 16  # message streams (createStream) open at once
 
 
@@ -88,7 +106,9 @@ class StreamState(enum.Enum):
 
 _PUBLISHING = frozenset({StreamState.PUBLISH_PENDING, StreamState.PUBLISHING})
 _PLAYING = frozenset({StreamState.PLAY_PENDING, StreamState.PLAYING})
+_STREAMING = frozenset({StreamState.PUBLISHING, StreamState.PLAYING})
 _ACTIVE = frozenset({SessionState.CONNECT_PENDING, SessionState.CONNECTED})
+_COMMAND_TYPES = frozenset({MessageType.COMMAND_AMF0.value, MessageType.COMMAND_AMF3.value})
 
 
 @dataclass
@@ -124,12 +144,16 @@ class RtmpServerSession:
         self.conn_id = conn_id
         self.state = SessionState.HANDSHAKE
         self.app = ""
+        #: True until a publish is accepted: the ``preauth_*`` limits apply (and stay for
+        #: a player, which only ever sends commands and acknowledgements).
+        self.preauth = True
         self._handshake = ServerHandshake(random_bytes)
         reader = ChunkReader(
             max_chunk_size=limits.max_chunk_size,
-            max_message_size=limits.max_message_size,
+            min_chunk_size=limits.min_chunk_size,
+            max_message_size=min(limits.preauth_max_message_size, limits.max_message_size),
             max_chunk_streams=limits.max_chunk_streams,
-            max_pending_bytes=limits.max_pending_bytes,
+            max_pending_bytes=min(limits.preauth_max_pending_bytes, limits.max_pending_bytes),
         )
         # No header compression: AUDIO_CSID/VIDEO_CSID must stay type 0 so that the
         # application may interleave encode_message() bytes of its own.
@@ -143,8 +167,16 @@ class RtmpServerSession:
 
     # ----------------------------------------------------------------- bytes in, out
 
-    def receive_data(self, data: bytes) -> list[ServerEvent]:
-        """Feed bytes from the peer; returns the events they complete, in order."""
+    def receive_data(self, data: bytes, *, max_bytes: int | None = None) -> list[ServerEvent]:
+        """Feed bytes from the peer; returns the events they complete, in order.
+
+        Without ``max_bytes`` every complete message is read (later requests handled as
+        if the pending one were accepted, see the module docstring). With it, one call
+        reads about ``max_bytes`` of input at most, and stops after each command: an
+        event loop then answers a request (and an accepted publish raises the limits)
+        before the bytes behind it are read. :attr:`input_pending` says when to call
+        again, with ``b""``, to go on.
+        """
         events: list[ServerEvent] = []
         if self.state is SessionState.CLOSED:
             return events
@@ -154,9 +186,29 @@ class RtmpServerSession:
             if not self._handshake.complete:
                 return events
             self._set_state(SessionState.AWAIT_CONNECT)
-        for message in self._chunks.receive_data(data):
+        pause_after = _COMMAND_TYPES if max_bytes is not None else ()
+        for message in self._chunks.receive_data(
+            data, max_bytes=max_bytes, pause_after=pause_after
+        ):
             self._dispatch(message, events)
         return events
+
+    @property
+    def input_pending(self) -> bool:
+        """Whether the last budgeted ``receive_data`` left input unread (its budget spent
+        or a command to answer first)."""
+        return self.state is not SessionState.CLOSED and self._chunks.reader.stopped_early
+
+    @property
+    def input_work(self) -> int:
+        """The chunk-stream input read so far, each chunk counted as at least
+        :data:`~strom.media.rtmp.chunk.CHUNK_COST` bytes (the unit of ``max_bytes``)."""
+        return self._chunks.reader.work
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a publish or a play is accepted and running on one of the streams."""
+        return any(s.state in _STREAMING for s in self._streams.values())
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer; clears the queue."""
@@ -206,6 +258,11 @@ class RtmpServerSession:
         if stream is None:
             return
         stream.state = StreamState.PUBLISHING
+        # The peer showed a valid stream key: from now on it may send media.
+        self.preauth = False
+        reader = self._chunks.reader
+        reader.max_message_size = self.limits.max_message_size
+        reader.max_pending_bytes = self.limits.max_pending_bytes
         self._user_control(UserControlEvent.STREAM_BEGIN, stream_id)
         if stream.fc_published:
             info = {"code": "NetStream.Publish.Start", "description": stream.name}
