@@ -33,6 +33,7 @@ from strom.store import Store
 from strom.store.sessions import SessionLimits
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
+from strom.web.connections import ConnectionGuard, GuardedSite, HttpLimits
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class StromServer:
         self.push: PushIngest | None = None
         self.tcp_ingest: TcpIngest | None = None
         self.ws_delivery: WsDelivery | None = None
+        #: the HTTP listener's header deadline and per-address connection cap
+        self.http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
         self._runner: web.AppRunner | None = None
         self.http_port = settings.http_port
         self.rtmp_port = settings.rtmp_port
@@ -213,14 +216,16 @@ class StromServer:
             )
             self.socketio = SocketIODoor(self.chat, self.platform, self.secret, streams)
             self.socketio.attach(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.http_guard.limits.keepalive_timeout,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.http_port)
+        site = GuardedSite(self._runner, self.http_guard, settings.host, settings.http_port)
         await site.start()
-        # asyncio's or uvloop's server: both list their sockets (port 0: the one chosen)
-        sockets = getattr(site._server, "sockets", None) or ()
-        if sockets:
-            self.http_port = int(sockets[0].getsockname()[1])
+        self.http_port = site.bound_port
         self.lag.start()
         self.thumbnails.start()
         host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
@@ -298,6 +303,7 @@ class StromServer:
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "max_rss_kb": usage.ru_maxrss,
+            "http_connections": self.http_guard.metrics(),
             "rtmp_connections": len(self.rtmp.connections) if self.rtmp else 0,
             "push_ingest": self.push.metrics() if self.push is not None else None,
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
