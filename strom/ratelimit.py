@@ -216,11 +216,14 @@ class RefusalLog:
     def warning(self, kind: str, now: float, msg: str, *args: object) -> None:
         """Log ``msg % args`` as a warning unless ``kind`` was logged too often lately."""
         if not self._buckets.allow(kind, now):
-            if kind in self._unlogged or len(self._unlogged) < 1000:
-                self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
+            if kind in self._unlogged:
+                self._unlogged[kind] += 1
+            elif len(self._unlogged) < 1000:
+                self._unlogged[kind] = 1
+                self._logger.warning("more %s refusals: counted, not logged, for a while", kind)
             return
         unlogged = self._unlogged.pop(kind, 0)
         if unlogged:
-            msg += " (and %d more %s refusals not logged)"
+            msg += " (%d more %s refusals since the last line, not logged)"
             args = (*args, unlogged, kind)
         self._logger.warning(msg, *args)

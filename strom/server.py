@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__
 from strom.chat import ChatLimits, ChatService
+from strom.chat.engineio_sessions import SessionLimits
 from strom.chat.redis_bus import RedisBus
 from strom.chat.socketio import SocketIODoor
 from strom.delivery.backpressure import ViewerLimits
@@ -214,7 +215,13 @@ class StromServer:
             streams = JpegStreamIngest(
                 self.registry, keys, JpegStreamLimits.from_settings(settings)
             )
-            self.socketio = SocketIODoor(self.chat, self.platform, self.secret, streams)
+            self.socketio = SocketIODoor(
+                self.chat,
+                self.platform,
+                self.secret,
+                streams,
+                limits=SessionLimits.from_settings(settings),
+            )
             self.socketio.attach(app)
         self._runner = web.AppRunner(
             app,
@@ -308,6 +315,7 @@ class StromServer:
             "push_ingest": self.push.metrics() if self.push is not None else None,
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
             "socketio_clients": len(self.socketio.clients) if self.socketio else 0,
+            "socketio_sessions": self.socketio.sessions.metrics() if self.socketio else None,
             "socketio_streams": (
                 self.socketio.streams.metrics()
                 if self.socketio is not None and self.socketio.streams is not None

@@ -13,6 +13,7 @@ from strom.chat import chat_routes
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
 from strom.ingest.http import routes as ingest_routes
+from strom.ratelimit import SlotLimits
 from strom.record.http import routes as recording_routes
 from strom.settings import valid_channel_name
 from strom.web.api import Api
@@ -82,7 +83,11 @@ def create_app(server: StromServer) -> web.Application:
         ],
     )
     app[SERVER_KEY] = server
-    ws = WsDelivery(server.registry, server.viewer_limits)
+    settings = server.settings
+    viewers_per_address = SlotLimits(
+        per_address=settings.ws_max_viewers_per_address, exempt=settings.limit_exempt_networks
+    )
+    ws = WsDelivery(server.registry, server.viewer_limits, viewers_per_address)
     hls = HlsDelivery(server.registry)
     server.ws_delivery = ws
 
