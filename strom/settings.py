@@ -316,6 +316,11 @@ class Settings:
         "seconds an idle keep-alive HTTP connection is kept; the next request head must be "
         "complete within it",
     )
+    http_body_timeout: float = _opt(
+        30.0,
+        "seconds a request body (forms, JSON) may take to arrive in full (slower: 408); "
+        "pushed streams have their own timeouts",
+    )
     http_max_connections_per_address: int = _opt(
         1000,
         "HTTP connections (WebSockets included) open at once from one address, IPv6 per /64; "
@@ -423,6 +428,7 @@ class Settings:
         for name in (
             "http_header_timeout",
             "http_keepalive_timeout",
+            "http_body_timeout",
             "socketio_connect_timeout",
             "socketio_poll_timeout",
         ):

@@ -69,6 +69,8 @@ ACCEPTED_MIME_TYPES = frozenset(
         "video/mp4", "audio/mp4", "video/x-flv", "video/mp2t",
     }
 )  # fmt: skip
+#: where pushes go (their bodies are streamed, read as they arrive)
+INGEST_PATH = "/ingest/"
 #: seconds between status messages to a browser uploader
 STATUS_INTERVAL = 1.0
 #: WebSocket close code: busy, come back later (RFC 6455 section 7.4.1, IANA registry)
@@ -89,9 +91,9 @@ class IngestHttp:
         self.ingest = ingest
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_get("/ingest/ws", self.websocket)
-        app.router.add_put("/ingest/{key}", self.push)
-        app.router.add_post("/ingest/{key}", self.push)
+        app.router.add_get(INGEST_PATH + "ws", self.websocket)
+        app.router.add_put(INGEST_PATH + "{key}", self.push)
+        app.router.add_post(INGEST_PATH + "{key}", self.push)
 
     # -- PUT / POST ------------------------------------------------------------------------
 

@@ -17,7 +17,10 @@ nothing bounds how many connections one address opens. Every accepted connection
   (:meth:`ConnectionGuard.watch`);
 * later heads on a kept-alive connection are bounded by aiohttp's keep-alive timer, which
   runs from the end of the previous answer and is not pushed back by bytes received: the
-  next head must be complete within ``http_keepalive_timeout``.
+  next head must be complete within ``http_keepalive_timeout``;
+* a request body (forms and JSON: at most the app's 64 KiB) must arrive in full within
+  ``http_body_timeout`` of its head (:func:`body_deadline_middleware`), else 408; streamed
+  bodies (push ingest) have their own idle timeouts.
 
 Only bytes received pass through the wrapper (one call per read); answers and media are
 written straight to the transport, as before. The client's address is the socket's peer:
@@ -29,16 +32,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: how long a refused connection stays open to read (and drop) what its client still
 #: sends: closing with unread bytes would reset the connection before the answer is read
@@ -51,6 +57,8 @@ class HttpLimits:
     header_timeout: float = 10.0
     #: seconds an idle kept-alive connection waits for its next complete request head
     keepalive_timeout: float = 15.0
+    #: seconds a (small, not streamed) request body may take to arrive in full
+    body_timeout: float = 30.0
     #: connections open at once per client address (0: no limit)
     max_per_address: int = 1000
     exempt: tuple[IPNetwork, ...] = ()
@@ -60,6 +68,7 @@ class HttpLimits:
         return cls(
             header_timeout=settings.http_header_timeout,
             keepalive_timeout=settings.http_keepalive_timeout,
+            body_timeout=settings.http_body_timeout,
             max_per_address=settings.http_max_connections_per_address,
             exempt=settings.limit_exempt_networks,
         )
@@ -89,6 +98,7 @@ class ConnectionGuard:
         self._watched: set[int] = set()
         self.refusals = RefusalLog(log)
         self.header_timeouts = 0
+        self.body_timeouts = 0
 
     def protocol_factory(self, server: web.Server) -> Callable[[], asyncio.Protocol]:
         """What the listening socket makes per connection: aiohttp's protocol, guarded."""
@@ -122,6 +132,7 @@ class ConnectionGuard:
             "addresses": len(self.slots),
             "refused": self.slots.refused,
             "header_timeouts": self.header_timeouts,
+            "body_timeouts": self.body_timeouts,
         }
 
 
@@ -239,6 +250,41 @@ class GuardedConnection(asyncio.Protocol):
         if handler is not None:
             self._guard._awaiting.pop(handler, None)
             handler.connection_lost(exc)
+
+
+def body_deadline_middleware(guard: ConnectionGuard, streamed: tuple[str, ...]) -> Middleware:
+    """Read a request's body before its handler runs, within the guard's ``body_timeout``
+    (a body trickled in never finishes); paths starting with one of ``streamed`` read
+    their bodies as they come, under their own timeouts."""
+    timeout = guard.limits.body_timeout
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists and not request.path.startswith(streamed):
+            try:
+                async with asyncio.timeout(timeout):
+                    if request.content_type == "multipart/form-data":
+                        await request.post()  # parsed once, kept for the handler
+                    else:
+                        await request.read()  # kept for the handler's post(), json()
+            except TimeoutError:
+                guard.body_timeouts += 1
+                guard.refusals.warning(
+                    "http body timeout",
+                    asyncio.get_running_loop().time(),
+                    "http %s %s %s: the body did not arrive within %g s",
+                    request.remote,
+                    request.method,
+                    request.path,
+                    timeout,
+                )
+                error = f"the request body did not arrive within {timeout:g} s"
+                response = web.json_response({"error": error}, status=408)
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return middleware
 
 
 class GuardedSite(web.BaseSite):

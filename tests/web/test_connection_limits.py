@@ -1,7 +1,8 @@
 """The HTTP listener's guard, against the real server on loopback from raw sockets: a
 request head trickled in byte by byte is cut off at the header deadline (with a 408), the
-next head on a kept-alive connection is bounded too, and one address cannot hold more than
-its share of connections, while other clients (and other addresses) are served."""
+next head on a kept-alive connection is bounded too, so is a trickled form body, and one
+address cannot hold more than its share of connections, while other clients (and other
+addresses) are served."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ SLACK = 2.0  # seconds: a bound on the server's timer and the loop, not a measur
 
 @pytest.fixture
 async def strict(tmp_path: Path) -> AsyncIterator[StromServer]:
-    """A server with a short header deadline, a short keep-alive and 3 connections per
-    address."""
+    """A server with short header and body deadlines, a short keep-alive and 3
+    connections per address."""
     srv = StromServer(
         make_settings(
             tmp_path,
             http_header_timeout=1.5,
             http_keepalive_timeout=2.0,
+            http_body_timeout=1.5,
             http_max_connections_per_address=3,
         )
     )
@@ -118,6 +120,32 @@ async def test_next_head_on_a_kept_alive_connection_is_bounded_too(
         writer.close()
     assert held < 2.0 + SLACK
     assert answer == b""  # an answer was already sent on this connection: just closed
+
+
+async def test_trickled_request_body_is_cut_off_at_the_deadline(strict: StromServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict.http_port)
+    try:
+        # A complete head announcing a small form, whose body then trickles in.
+        writer.write(
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000\r\n\r\n"
+        )
+        started = time.monotonic()
+        answer = b""
+        while not answer:
+            assert time.monotonic() - started < 1.5 + SLACK, "still reading the body"
+            writer.write(b"a")
+            try:
+                answer = await asyncio.wait_for(reader.read(4096), 0.3)
+            except TimeoutError:
+                continue
+        held = time.monotonic() - started
+    finally:
+        writer.close()
+    assert 1.5 - 0.3 <= held < 1.5 + SLACK
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b'{"error": "the request body did not arrive within 1.5 s"}')
+    assert strict.metrics()["http_connections"]["body_timeouts"] == 1
 
 
 async def test_connections_per_address_are_capped(strict: StromServer) -> None:
