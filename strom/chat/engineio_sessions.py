@@ -14,7 +14,9 @@ hands it every request on ``/socket.io/``):
   after its handshake is closed;
 * a long-polling session with no request for ``socketio_poll_timeout`` seconds is closed:
   a live polling client always has a GET waiting, or sends the next one at once (an
-  upgraded session's WebSocket is one long request, so it never idles this way).
+  upgraded session's WebSocket is one long request, so it never idles this way);
+* a session has at most one polling GET and one POST in flight (a second is refused with
+  400, as Engine.IO's reference server does).
 
 The count follows Engine.IO's own ``connect`` and ``disconnect`` events, so a session is
 released exactly once however it ends.
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -73,6 +75,8 @@ class EngineIOSession:
     last_seen: float
     #: requests of this session being served now (an upgraded WebSocket is one)
     in_flight: int = 0
+    #: the long-polling requests being served now: "poll" (a GET), "send" (a POST)
+    polling: set[str] = field(default_factory=set)
     #: connected to Socket.IO (its namespace), not only to Engine.IO
     joined: bool = False
     #: Engine.IO's session id, once it made the session
@@ -143,11 +147,19 @@ class EngineIOSessions:
             session = None  # Engine.IO answers it (a bad request)
         if session is None:
             return await handle(request)
+        kind = _polling_kind(request)
+        if kind is not None:
+            if kind in session.polling:
+                # One GET and one POST at a time, as Engine.IO's reference server has it:
+                # and so one session holds at most one slow body.
+                return json_error(400, f"overlapping {kind} requests in one session")
+            session.polling.add(kind)
         session.in_flight += 1
         try:
             return await handle(request)
         finally:
             session.in_flight -= 1
+            session.polling.discard(kind or "")
             session.last_seen = loop.time()
             if session.sid is None:  # the handshake made no session
                 self._release(session)
@@ -226,6 +238,15 @@ class EngineIOSessions:
             "refused": self.slots.refused,
             "expired": self.expired,
         }
+
+
+def _polling_kind(request: web.Request) -> str | None:
+    """ "poll" for a long-polling GET, "send" for a POST, None for a WebSocket upgrade."""
+    if request.method == "POST":
+        return "send"
+    if request.method == "GET" and "upgrade" not in request.headers.get("Connection", "").lower():
+        return "poll"
+    return None
 
 
 def wake(sock: Any) -> None:

@@ -194,3 +194,28 @@ async def test_a_polling_session_that_stops_polling_is_closed(server: StromServe
             assert (metrics["open"], metrics["expired"]) == (1, 1)
         finally:
             await app.disconnect()
+
+
+async def test_overlapping_polls_of_one_session_are_refused(server: StromServer) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + HANDSHAKE) as resp:
+            sid = json.loads((await resp.text())[1:])["sid"]
+        url = f"{base}/socket.io/?EIO=4&transport=polling&sid={sid}"
+        async with http.post(url, data=b"40") as resp:
+            assert resp.status == 200
+        async with http.get(url) as resp:
+            assert (await resp.text()).startswith("40")
+        waiting = asyncio.create_task(http.get(url))  # a long poll: nothing to send yet
+        await asyncio.sleep(0.3)
+        async with http.get(url) as resp:
+            assert resp.status == 400
+            assert await resp.json() == {"error": "overlapping poll requests in one session"}
+        # A send alongside the waiting poll is normal, and answers it.
+        async with http.post(url, data=b'42["join_room","alice"]') as resp:
+            assert resp.status == 200
+        async with asyncio.timeout(WAIT):
+            answer = await waiting
+        assert answer.status == 200
+        assert "viewers" in await answer.text()
+        answer.release()
