@@ -322,9 +322,10 @@ class Settings:
         "pushed streams have their own timeouts",
     )
     http_max_connections_per_address: int = _opt(
-        1000,
+        2000,
         "HTTP connections (WebSockets included) open at once from one address, IPv6 per /64; "
-        "more: 429 and close (0: no limit)",
+        "more: 429 and close (0: no limit). Room for the media and chat sockets of a NAT's "
+        "viewers and their page loads",
     )
     ws_max_viewers_per_address: int = _opt(
         500,

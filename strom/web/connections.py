@@ -60,7 +60,7 @@ class HttpLimits:
     #: seconds a (small, not streamed) request body may take to arrive in full
     body_timeout: float = 30.0
     #: connections open at once per client address (0: no limit)
-    max_per_address: int = 1000
+    max_per_address: int = 2000
     exempt: tuple[IPNetwork, ...] = ()
 
     @classmethod
