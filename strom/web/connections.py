@@ -94,7 +94,7 @@ class ConnectionGuard:
             SlotLimits(per_address=limits.max_per_address, exempt=limits.exempt)
         )
         #: aiohttp's protocol -> its guard, while its first request head is awaited
-        self._awaiting: dict[asyncio.BaseProtocol, GuardedConnection] = {}
+        self.awaiting_head: dict[asyncio.BaseProtocol, GuardedConnection] = {}
         self._watched: set[int] = set()
         self.refusals = RefusalLog(log)
         self.header_timeouts = 0
@@ -119,7 +119,7 @@ class ConnectionGuard:
         def request_factory(
             message: Any, payload: Any, protocol: Any, writer: Any, task: Any
         ) -> web.BaseRequest:
-            conn = self._awaiting.pop(protocol, None)
+            conn = self.awaiting_head.pop(protocol, None)
             if conn is not None:
                 conn.head_complete()
             return make_request(message, payload, protocol, writer, task)
@@ -168,7 +168,7 @@ class GuardedConnection(asyncio.Protocol):
             return
         self._counted = True
         handler = self._handler = self._server()
-        guard._awaiting[handler] = self
+        guard.awaiting_head[handler] = self
         self._timer = loop.call_later(guard.limits.header_timeout, self._head_late)
         handler.connection_made(transport)
 
@@ -181,7 +181,7 @@ class GuardedConnection(asyncio.Protocol):
         self._timer = None
         guard = self._guard
         if self._handler is not None:
-            guard._awaiting.pop(self._handler, None)
+            guard.awaiting_head.pop(self._handler, None)
         limit = guard.limits.header_timeout
         if not self._received:  # a browser's unused pre-connection, as often as not
             log.debug("http %s closed: no request within %g s", self._host, limit)
@@ -248,7 +248,7 @@ class GuardedConnection(asyncio.Protocol):
         handler, self._handler = self._handler, None
         self._transport = None
         if handler is not None:
-            self._guard._awaiting.pop(handler, None)
+            self._guard.awaiting_head.pop(handler, None)
             handler.connection_lost(exc)
 
 
