@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__
 from strom.chat import ChatLimits, ChatService
-from strom.chat.engineio_sessions import SessionLimits
+from strom.chat.engineio_sessions import EngineIOLimits
 from strom.chat.redis_bus import RedisBus
 from strom.chat.socketio import SocketIODoor
 from strom.delivery.backpressure import ViewerLimits
@@ -220,7 +220,7 @@ class StromServer:
                 self.platform,
                 self.secret,
                 streams,
-                limits=SessionLimits.from_settings(settings),
+                limits=EngineIOLimits.from_settings(settings),
             )
             self.socketio.attach(app)
         self._runner = web.AppRunner(

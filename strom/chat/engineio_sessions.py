@@ -44,7 +44,7 @@ SWEEP_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
-class SessionLimits:
+class EngineIOLimits:
     #: sessions open at once (0: no limit)
     max_sessions: int = 10_000
     #: sessions open at once per client address (0: no limit)
@@ -56,7 +56,7 @@ class SessionLimits:
     poll_timeout: float = 15.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SessionLimits:
+    def from_settings(cls, settings: Settings) -> EngineIOLimits:
         return cls(
             max_sessions=settings.socketio_max_sessions,
             max_per_address=settings.socketio_max_sessions_per_address,
@@ -84,7 +84,7 @@ class EngineIOSession:
     #: holds a slot in the per-address count
     counted: bool = True
 
-    def expired(self, now: float, limits: SessionLimits) -> str | None:
+    def expired(self, now: float, limits: EngineIOLimits) -> str | None:
         """Why this session should be closed now, if it should."""
         if not self.joined and now - self.opened > limits.connect_timeout:
             return f"no Socket.IO connect within {limits.connect_timeout:g} s"
@@ -102,7 +102,7 @@ RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class EngineIOSessions:
     """The sessions of one Engine.IO server (``socketio.AsyncServer.eio``)."""
 
-    def __init__(self, eio: Any, limits: SessionLimits) -> None:
+    def __init__(self, eio: Any, limits: EngineIOLimits) -> None:
         self.eio = eio
         self.limits = limits
         self.slots = AddressSlots(

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from aiohttp import web
 
-from strom.chat.engineio_sessions import EngineIOSessions, SessionLimits, wake
+from strom.chat.engineio_sessions import EngineIOLimits, EngineIOSessions, wake
 from strom.chat.limits import TokenBucket
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
@@ -157,7 +157,7 @@ class SocketIODoor:
         platform: Platform,
         secret: bytes,
         streams: JpegStreamIngest | None = None,
-        limits: SessionLimits | None = None,
+        limits: EngineIOLimits | None = None,
     ) -> None:
         self.chat = chat
         self.platform = platform
@@ -176,7 +176,7 @@ class SocketIODoor:
             engineio_logger=False,
         )
         #: Engine.IO sessions, bounded per address and in all, expired when unused
-        self.sessions = EngineIOSessions(self.sio.eio, limits or SessionLimits())
+        self.sessions = EngineIOSessions(self.sio.eio, limits or EngineIOLimits())
         for event, handler in {
             "connect": self._connect,
             "disconnect": self._disconnect,
