@@ -109,21 +109,8 @@ class StromProcess(ServerProcess):
         self.rtmp_port = free_port(host)
         self.extra_env = extra_env or {}
 
-    def exempt_networks(self) -> str:
-        """Loopback, and the address the benchmark talks to when it is not loopback."""
-        networks = ["127.0.0.0/8", "::1"]
-        with contextlib.suppress(ValueError):  # a host name: loopback, as good as any
-            address = ipaddress.ip_address(self.host)
-            if not address.is_unspecified:
-                networks.append(str(address))
-        return ",".join(dict.fromkeys(networks))
-
     async def start(self) -> None:
         env = dict(os.environ)
-        # The load generator opens thousands of connections from this machine: it is not
-        # a hostile client, so it is not limited per address. (Through the environment: an
-        # older checkout being compared ignores a setting it does not know.)
-        env["STROM_CONNECTION_LIMIT_EXEMPT"] = self.exempt_networks()
         env.update(self.extra_env)
         # all keys through the environment: a --stream-key flag would replace them
         env["STROM_STREAM_KEYS"] = ",".join(f"{c}={k}" for c, k in self.keys.items())
@@ -160,6 +147,19 @@ class StromProcess(ServerProcess):
                 raise RuntimeError(f"strom did not answer /metrics:\n{self.log_tail()}")
             await asyncio.sleep(0.2)
         await wait_tcp(self.host, self.rtmp_port)
+
+
+def load_generator_exempt(host: str) -> dict[str, str]:
+    """The environment that exempts the load generator from Strom's per-address limits:
+    it opens thousands of connections from this machine (loopback, or ``host``) and is not
+    a hostile client. (A setting in the environment: an older checkout being compared
+    ignores one it does not know, where it would refuse an unknown flag.)"""
+    networks = ["127.0.0.0/8", "::1"]
+    with contextlib.suppress(ValueError):  # a host name: loopback, as good as any
+        address = ipaddress.ip_address(host)
+        if not address.is_unspecified:
+            networks.append(str(address))
+    return {"STROM_CONNECTION_LIMIT_EXEMPT": ",".join(dict.fromkeys(networks))}
 
 
 def find_nginx() -> tuple[str, str] | str:
