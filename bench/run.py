@@ -25,7 +25,14 @@ from bench.media import MediaFile, MediaSpec, ensure_media, load_flv
 from bench.plainhls import poll_segments
 from bench.publisher import RtmpPublisher, SendLog
 from bench.sampler import Sampler
-from bench.servers import ROOT, NginxProcess, ServerProcess, StromProcess, find_nginx
+from bench.servers import (
+    ROOT,
+    NginxProcess,
+    ServerProcess,
+    StromProcess,
+    find_nginx,
+    load_generator_exempt,
+)
 from bench.stats import (
     Window,
     analyze_group,
@@ -146,7 +153,9 @@ async def session(
     server: ServerProcess
     if name == "strom":
         keys = channels or {"bench": "bench-" + secrets.token_hex(8)}
-        env = {"STROM_EVENT_LOOP": opts.server_loop} if opts.server_loop else {}
+        env = load_generator_exempt(opts.host)
+        if opts.server_loop:
+            env["STROM_EVENT_LOOP"] = opts.server_loop
         env.update(server_env or {})
         strom = StromProcess(workdir, keys, host=opts.host, extra_env=env, source=opts.strom_source)
         await strom.start()

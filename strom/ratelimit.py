@@ -10,11 +10,13 @@ Nothing here reads a clock or touches a socket: callers pass ``now`` in (the eve
 * :class:`AddressSlots` — at most N open connections per client address (IPv4 exact,
   IPv6 per /64: one subscriber usually holds a whole /64), plus networks an operator
   exempts (a reverse proxy, a load generator).
+* :class:`RefusalLog` — log lines about refused clients, rate-limited per kind.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -199,3 +201,29 @@ class AddressSlots:
     def __len__(self) -> int:
         """How many addresses hold a connection now."""
         return len(self._open)
+
+
+class RefusalLog:
+    """Log lines for refused clients that a flood cannot multiply: per kind of refusal,
+    ``burst`` lines at once and then one per ``interval`` seconds; each line that follows
+    a silence says how many refusals went unlogged (time passed in, like the rest)."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0, burst: int = 5) -> None:
+        self._logger = logger
+        self._buckets = KeyedBuckets(1.0 / interval, burst, max_keys=1000)
+        self._unlogged: dict[str, int] = {}
+
+    def warning(self, kind: str, now: float, msg: str, *args: object) -> None:
+        """Log ``msg % args`` as a warning unless ``kind`` was logged too often lately."""
+        if not self._buckets.allow(kind, now):
+            if kind in self._unlogged:
+                self._unlogged[kind] += 1
+            elif len(self._unlogged) < 1000:
+                self._unlogged[kind] = 1
+                self._logger.warning("more %s refusals: counted, not logged, for a while", kind)
+            return
+        unlogged = self._unlogged.pop(kind, 0)
+        if unlogged:
+            msg += " (%d more %s refusals since the last line, not logged)"
+            args = (*args, unlogged, kind)
+        self._logger.warning(msg, *args)

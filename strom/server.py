@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__
 from strom.chat import ChatLimits, ChatService
+from strom.chat.engineio_sessions import EngineIOLimits
 from strom.chat.redis_bus import RedisBus
 from strom.chat.socketio import SocketIODoor
 from strom.delivery.backpressure import ViewerLimits
@@ -33,6 +34,7 @@ from strom.store import Store
 from strom.store.sessions import SessionLimits
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
+from strom.web.connections import ConnectionGuard, GuardedSite, HttpLimits
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class StromServer:
         self.push: PushIngest | None = None
         self.tcp_ingest: TcpIngest | None = None
         self.ws_delivery: WsDelivery | None = None
+        #: the HTTP listener's header deadline and per-address connection cap
+        self.http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
         self._runner: web.AppRunner | None = None
         self.http_port = settings.http_port
         self.rtmp_port = settings.rtmp_port
@@ -211,16 +215,24 @@ class StromServer:
             streams = JpegStreamIngest(
                 self.registry, keys, JpegStreamLimits.from_settings(settings)
             )
-            self.socketio = SocketIODoor(self.chat, self.platform, self.secret, streams)
+            self.socketio = SocketIODoor(
+                self.chat,
+                self.platform,
+                self.secret,
+                streams,
+                limits=EngineIOLimits.from_settings(settings),
+            )
             self.socketio.attach(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.http_guard.limits.keepalive_timeout,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.http_port)
+        site = GuardedSite(self._runner, self.http_guard, settings.host, settings.http_port)
         await site.start()
-        # asyncio's or uvloop's server: both list their sockets (port 0: the one chosen)
-        sockets = getattr(site._server, "sockets", None) or ()
-        if sockets:
-            self.http_port = int(sockets[0].getsockname()[1])
+        self.http_port = site.bound_port
         self.lag.start()
         self.thumbnails.start()
         host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
@@ -298,10 +310,12 @@ class StromServer:
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "max_rss_kb": usage.ru_maxrss,
+            "http_connections": self.http_guard.metrics(),
             "rtmp_connections": len(self.rtmp.connections) if self.rtmp else 0,
             "push_ingest": self.push.metrics() if self.push is not None else None,
             "ws_viewers": self.ws_delivery.viewers if self.ws_delivery else 0,
             "socketio_clients": len(self.socketio.clients) if self.socketio else 0,
+            "socketio_sessions": self.socketio.sessions.metrics() if self.socketio else None,
             "socketio_streams": (
                 self.socketio.streams.metrics()
                 if self.socketio is not None and self.socketio.streams is not None

@@ -303,6 +303,56 @@ class Settings:
     jpeg_stream_max_fps: float = _opt(
         30.0, "JPEG frames per second a Socket.IO streamer may send; faster ones are dropped"
     )
+    # --- HTTP connections, and connections per client address -----------------------------
+    # (HTTP, media and chat WebSockets, Socket.IO, push ingest; the RTMP server has its own.
+    # Addresses in connection_limit_exempt are not counted per address.)
+    http_header_timeout: float = _opt(
+        10.0,
+        "seconds from accepting an HTTP connection to its complete first request head; bytes "
+        "trickled in do not extend it (past it: 408 and close)",
+    )
+    http_keepalive_timeout: float = _opt(
+        15.0,
+        "seconds an idle keep-alive HTTP connection is kept; the next request head must be "
+        "complete within it",
+    )
+    http_body_timeout: float = _opt(
+        30.0,
+        "seconds a request body (forms, JSON) may take to arrive in full (slower: 408); "
+        "pushed streams have their own timeouts",
+    )
+    http_max_connections_per_address: int = _opt(
+        2000,
+        "HTTP connections (WebSockets included) open at once from one address, IPv6 per /64; "
+        "more: 429 and close (0: no limit). Room for the media and chat sockets of a NAT's "
+        "viewers and their page loads",
+    )
+    ws_max_viewers_per_address: int = _opt(
+        500,
+        "media WebSocket viewers from one address at once (many viewers can share a NAT); "
+        "more: close 1013 (0: no limit)",
+    )
+    chat_max_sockets_per_address: int = _opt(
+        500, "chat WebSockets from one address at once; more: close 1013 (0: no limit)"
+    )
+    ingest_max_connections_per_address: int = _opt(
+        5,
+        "push ingests (HTTP, TCP, WebSocket) from one address at once, counted before the "
+        "stream key is checked; more: 429 or close 1013 (0: no limit)",
+    )
+    socketio_max_sessions: int = _opt(
+        10_000, "Engine.IO sessions (the Socket.IO door) open at once; more: 503 (0: no limit)"
+    )
+    socketio_max_sessions_per_address: int = _opt(
+        100, "Engine.IO sessions open at once from one address; more: 429 (0: no limit)"
+    )
+    socketio_connect_timeout: float = _opt(
+        10.0, "seconds a new Engine.IO session has to connect to Socket.IO before it is closed"
+    )
+    socketio_poll_timeout: float = _opt(
+        15.0,
+        "seconds a long-polling Socket.IO session may go without a request before it is closed",
+    )
 
     @property
     def limit_exempt_networks(self) -> tuple[IPNetwork, ...]:
@@ -374,6 +424,15 @@ class Settings:
         if not 1 <= self.rtmp_min_chunk_size <= self.rtmp_max_chunk_size:
             raise SettingsError("rtmp_min_chunk_size must be 1 to rtmp_max_chunk_size")
         for name in ("ingest_idle_timeout", "ingest_sniff_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be greater than 0")
+        for name in (
+            "http_header_timeout",
+            "http_keepalive_timeout",
+            "http_body_timeout",
+            "socketio_connect_timeout",
+            "socketio_poll_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be greater than 0")
         if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from strom.ratelimit import (
     AddressSlots,
     KeyedBuckets,
     LeakyCounts,
+    RefusalLog,
     SlotLimits,
     TokenBucket,
     address_key,
@@ -82,3 +87,23 @@ def test_exempt_networks_are_counted_but_not_limited_per_address() -> None:
     assert slots.count("127.0.0.1") == 2
     assert slots.acquire("10.0.0.1") is None
     assert slots.acquire("10.0.0.1") is not None
+
+
+def test_refusal_log_writes_a_few_lines_per_flood_and_counts_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.refusals")
+    refusals = RefusalLog(logger, interval=10.0, burst=2)
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        for i in range(1000):  # a flood in one instant
+            refusals.warning("chat", 0.0, "chat %s refused", i)
+        refusals.warning("push", 0.0, "push refused")  # another kind has its own budget
+        refusals.warning("chat", 10.0, "chat %s refused", "later")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "chat 0 refused",
+        "chat 1 refused",
+        "more chat refusals: counted, not logged, for a while",
+        "push refused",
+        "chat later refused (998 more chat refusals since the last line, not logged)",
+    ]

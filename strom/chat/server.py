@@ -5,7 +5,8 @@ frames, and hands parsed commands to the :class:`~strom.chat.service.ChatService
 Close codes (RFC 6455 section 7.4.1), each with a reason the client can show:
 1000/1001 normal / server shutting down, 1003 a frame that is not a JSON command (or is
 binary), 1008 flooding or too slow to keep up, 1009 a frame over the size limit, 1011
-chat storage unavailable, 1013 room full.
+chat storage unavailable, 1013 room full or too many chat sockets from one address
+(``chat_max_sockets_per_address``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from strom.chat.protocol import (
 )
 from strom.chat.room import Member, Room
 from strom.chat.service import ChatService, RoomFull
+from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable, InvalidInput, NotFound, User
 from strom.web.auth import bearer_refused, get_session, json_error
@@ -79,6 +81,15 @@ class ChatEndpoints:
     def __init__(self, server: StromServer) -> None:
         self.server = server
         self._closing: set[asyncio.Task[Any]] = set()
+        settings = server.settings
+        #: chat sockets per client address, counted before any database work
+        self.slots = AddressSlots(
+            SlotLimits(
+                per_address=settings.chat_max_sockets_per_address,
+                exempt=settings.limit_exempt_networks,
+            )
+        )
+        self._refusals = RefusalLog(log)
 
     def _service(self) -> ChatService:
         service = self.server.chat
@@ -92,6 +103,22 @@ class ChatEndpoints:
 
     async def socket(self, request: web.Request) -> web.StreamResponse:
         service = self._service()
+        host = request.remote or ""
+        refusal = self.slots.acquire(host)
+        if refusal is not None:
+            now = asyncio.get_running_loop().time()
+            self._refusals.warning("chat socket", now, "chat %s refused: %s", host, refusal)
+            ws = ChatSocket(compress=False, timeout=5.0)
+            await ws.prepare(request)
+            reason = refusal.encode()[:CLOSE_REASON_MAX]
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
+            return ws
+        try:
+            return await self._socket(request, service)
+        finally:
+            self.slots.release(host)
+
+    async def _socket(self, request: web.Request, service: ChatService) -> web.StreamResponse:
         name = request.match_info["channel"]
         session = get_session(request)
         username = session.username if session.logged_in and same_origin(request) else None

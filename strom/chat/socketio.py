@@ -46,13 +46,13 @@ room has. Emits leave in order from one task, through a bounded queue.
 
 The door sits in front of the session and CSRF middlewares (:meth:`SocketIODoor.attach`):
 Socket.IO's long-polling transport POSTs without a CSRF token, and its session id (``sid``
-in the query) is what authenticates a poll.
+in the query) is what authenticates a poll. Engine.IO sessions are bounded per address and
+in all, and expire when unused (:mod:`strom.chat.engineio_sessions`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from aiohttp import web
 
+from strom.chat.engineio_sessions import EngineIOLimits, EngineIOSessions, wake
 from strom.chat.limits import TokenBucket
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
@@ -156,6 +157,7 @@ class SocketIODoor:
         platform: Platform,
         secret: bytes,
         streams: JpegStreamIngest | None = None,
+        limits: EngineIOLimits | None = None,
     ) -> None:
         self.chat = chat
         self.platform = platform
@@ -173,6 +175,8 @@ class SocketIODoor:
             logger=False,
             engineio_logger=False,
         )
+        #: Engine.IO sessions, bounded per address and in all, expired when unused
+        self.sessions = EngineIOSessions(self.sio.eio, limits or EngineIOLimits())
         for event, handler in {
             "connect": self._connect,
             "disconnect": self._disconnect,
@@ -193,6 +197,7 @@ class SocketIODoor:
         self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
         self._last_batch: dict[str, bytes] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_drop_log = 0.0
         self.dropped = 0
@@ -207,15 +212,16 @@ class SocketIODoor:
         @web.middleware
         async def door(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path == SOCKETIO_PATH:
-                response: web.StreamResponse = await sio.handle_request(request)
-                return response
+                return await self.sessions.handle(request, sio.handle_request)
             return await handler(request)
 
         app.middlewares.insert(0, door)
         app.on_startup.append(self._start)
 
     async def _start(self, _app: web.Application) -> None:
-        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+        loop = asyncio.get_running_loop()
+        self._sender = loop.create_task(self._send_loop())
+        self._expiry = loop.create_task(self.sessions.run())
 
     async def stop(self) -> None:
         if self.streams is not None:
@@ -227,13 +233,12 @@ class SocketIODoor:
             except Exception as exc:  # shutting down: nothing left to save
                 log.debug("socket.io: disconnecting %s at shutdown: %r", sid, exc)
         for sock in list(getattr(self.sio.eio, "sockets", {}).values()):
-            _wake(sock)
+            wake(sock)
         await self.sio.shutdown()
-        for task in [self._sender, *self._tasks]:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in [self._sender, *self._tasks] if t is not None),
-                             return_exceptions=True)  # fmt: skip
+        tasks = [t for t in (self._sender, self._expiry, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -323,6 +328,7 @@ class SocketIODoor:
     # --- in: Socket.IO events -------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self.sessions.joined(environ)
         request = environ.get("aiohttp.request")
         peer = (request.remote if isinstance(request, web.Request) else None) or "?"
         seed = sid
@@ -350,7 +356,7 @@ class SocketIODoor:
         client.closed = True
         # A long-polling client that said goodbye still has a GET waiting for packets:
         # answer it now rather than at engine.io's poll timeout (45 s).
-        _wake(self._engineio_socket(sid))
+        wake(self._engineio_socket(sid))
         for key in list(client.rooms):
             self._leave(client, key)
         log.info("socket.io %s: %s disconnected", client.peer, client.guest.name)
@@ -564,14 +570,6 @@ class SocketIODoor:
             log.warning("socket.io %s: refused: wrong stream key", client.peer)
             self._error(client, None, ErrorCode.NOT_ALLOWED, "wrong stream key")
         return channel
-
-
-def _wake(sock: Any) -> None:
-    """End the long-poll GET waiting on engine.io socket ``sock`` (an empty answer)."""
-    queue = getattr(sock, "queue", None)
-    if isinstance(queue, asyncio.Queue):
-        with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(None)
 
 
 def _sio_room(room: str) -> str:

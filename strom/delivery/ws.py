@@ -11,6 +11,9 @@ Protocol (server to client; the client sends nothing but control frames):
    ones, a new ``init`` comes instead); chunks then continue the same timeline.
 5. text ``{"type":"end"}`` and close 1000 when the broadcast ends.
 
+A viewer of a full channel, or one more from an address that already has
+``ws_max_viewers_per_address`` viewers open, is closed at once with 1013 and the reason.
+
 Server-to-client frames are unmasked (RFC 6455 section 5.1), so a chunk's frame is the
 same bytes for every viewer: it is framed once per chunk (:func:`chunk_frame`) and written
 straight to each viewer's transport. Text and close frames go the same way so ordering
@@ -29,6 +32,7 @@ from aiohttp import WSCloseCode, web
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
 from strom.live.channel import Channel, Chunk, TooManyViewers
+from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits
 
 if TYPE_CHECKING:
     from strom.live.registry import Registry
@@ -39,7 +43,9 @@ OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
 #: close codes this endpoint uses besides 1000/1001
 CLOSE_TOO_SLOW = WSCloseCode.POLICY_VIOLATION  # 1008
-CLOSE_FULL = WSCloseCode.TRY_AGAIN_LATER  # 1013
+CLOSE_FULL = WSCloseCode.TRY_AGAIN_LATER  # 1013 (a full channel, too many from one address)
+#: a close frame's payload is at most 125 bytes, the code included (RFC 6455 section 5.5)
+CLOSE_REASON_MAX = 123
 
 
 def frame_message(opcode: int, payload: bytes) -> bytes:
@@ -138,10 +144,15 @@ class WsViewer:
 
 
 class WsDelivery:
-    def __init__(self, registry: Registry, limits: ViewerLimits) -> None:
+    def __init__(
+        self, registry: Registry, limits: ViewerLimits, slots: SlotLimits | None = None
+    ) -> None:
         self._registry = registry
         self._limits = limits
         self._viewers: set[WsViewer] = set()
+        #: viewers per client address (generous: a NAT can hide a whole audience)
+        self.slots = AddressSlots(slots or SlotLimits(per_address=0))
+        self._refusals = RefusalLog(log)
 
     @property
     def viewers(self) -> int:
@@ -149,6 +160,23 @@ class WsDelivery:
 
     async def handle(self, request: web.Request, channel_name: str) -> web.StreamResponse:
         ws = web.WebSocketResponse(compress=False, max_msg_size=4096, timeout=5.0)
+        host = request.remote or ""
+        refusal = self.slots.acquire(host)
+        if refusal is not None:
+            now = asyncio.get_running_loop().time()
+            self._refusals.warning("ws viewer", now, "ws viewer %s/%s refused: %s",
+                                   host, channel_name, refusal)  # fmt: skip
+            await ws.prepare(request)
+            await ws.close(code=CLOSE_FULL, message=refusal.encode()[:CLOSE_REASON_MAX])
+            return ws
+        try:
+            return await self._watch(request, ws, channel_name)
+        finally:
+            self.slots.release(host)
+
+    async def _watch(
+        self, request: web.Request, ws: web.WebSocketResponse, channel_name: str
+    ) -> web.StreamResponse:
         await ws.prepare(request)
         transport = request.transport
         if transport is None:  # the client went away during the upgrade

@@ -10,7 +10,8 @@ streamed body)::
 A complete body ends the broadcast; a connection dropped mid-body leaves it in the
 reconnect grace. Answers are JSON: 200 ``{"channel", "bytes", "frames"}`` at the end;
 403 unknown stream key, 409 already live, 415 unsupported container, 400 corrupt data,
-413 past a size limit, 429 faster than ``ingest_max_bitrate``, 408 idle, 503 full.
+413 past a size limit, 429 faster than ``ingest_max_bitrate`` or too many pushes from one
+address (``ingest_max_connections_per_address``), 408 idle, 503 full.
 
 **WebSocket** (``GET /ingest/ws``), for the browser's MediaRecorder and for scripts.
 Client to server: a text ``{"type":"start","mime":"video/webm;codecs=vp9,opus"}`` (with
@@ -21,7 +22,8 @@ begins a new container stream (a restarted MediaRecorder). Server to client:
 ``{"type":"ready","channel":NAME}``, then about once a second ``{"type":"status",
 "state","viewers","bitrate","fps","uptime","broadcast"}``; on a problem
 ``{"type":"error","reason"}`` and a close with 1008 (authentication, busy, idle), 1003
-(unsupported or corrupt media) or 1009 (too big, too fast). A socket that drops without
+(unsupported or corrupt media), 1009 (too big, too fast) or 1013 (the server is full, or
+too many pushes from one address: try again later). A socket that drops without
 ``stop`` leaves the broadcast in the reconnect grace, and a new socket's ``start`` within
 it resumes the same broadcast (replacing the old socket if the server still thinks it is
 open).
@@ -67,8 +69,12 @@ ACCEPTED_MIME_TYPES = frozenset(
         "video/mp4", "audio/mp4", "video/x-flv", "video/mp2t",
     }
 )  # fmt: skip
+#: where pushes go (their bodies are streamed, read as they arrive)
+INGEST_PATH = "/ingest/"
 #: seconds between status messages to a browser uploader
 STATUS_INTERVAL = 1.0
+#: WebSocket close code: busy, come back later (RFC 6455 section 7.4.1, IANA registry)
+WS_TRY_LATER = 1013
 
 
 def _peer(request: web.Request) -> str:
@@ -85,14 +91,23 @@ class IngestHttp:
         self.ingest = ingest
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_get("/ingest/ws", self.websocket)
-        app.router.add_put("/ingest/{key}", self.push)
-        app.router.add_post("/ingest/{key}", self.push)
+        app.router.add_get(INGEST_PATH + "ws", self.websocket)
+        app.router.add_put(INGEST_PATH + "{key}", self.push)
+        app.router.add_post(INGEST_PATH + "{key}", self.push)
 
     # -- PUT / POST ------------------------------------------------------------------------
 
     async def push(self, request: web.Request) -> web.StreamResponse:
-        response = await self._push(request)
+        host = request.remote or ""
+        now = asyncio.get_running_loop().time()
+        refusal = self.ingest.admit(host, "http", _peer(request), now)
+        if refusal is not None:
+            response: web.StreamResponse = json_error(429, refusal)
+        else:
+            try:
+                response = await self._push(request)
+            finally:
+                self.ingest.leave(host)
         # One push per connection. An answer given before the body ended (an error) must
         # not leave the client sending into the void: hang up once it is written, rather
         # than let the server linger reading the rest of the body.
@@ -175,12 +190,18 @@ class IngestHttp:
         await ws.prepare(request)
         peer = _peer(request)
         uploader = WsUploader(self, request, ws, peer)
+        host = request.remote or ""
+        refusal = self.ingest.admit(host, "ws", peer, asyncio.get_running_loop().time())
+        if refusal is not None:
+            await uploader.refuse(refusal, WS_TRY_LATER)
+            return ws
         try:
             await uploader.run()
         except ConnectionError:
             pass
         finally:
             uploader.done()
+            self.ingest.leave(host)
         return ws
 
 
@@ -205,7 +226,7 @@ class WsUploader:
         self._status: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[Any] | None = None
 
-    async def _refuse(self, reason: str, code: int) -> None:
+    async def refuse(self, reason: str, code: int) -> None:
         if self.ws.closed:
             return
         with contextlib.suppress(ConnectionError):
@@ -218,14 +239,14 @@ class WsUploader:
         if ingest.full:
             ingest.refused()
             log.warning("push ws %s refused: too many push ingests", self.peer)
-            await self._refuse("too many streams are being pushed; try again later", 1013)
+            await self.refuse("too many streams are being pushed; try again later", WS_TRY_LATER)
             return
         try:
             name = await self._start()
         except _Refused as exc:
             ingest.refused()
             log.warning("push ws %s refused: %s", self.peer, exc)
-            await self._refuse(str(exc), exc.code)
+            await self.refuse(str(exc), exc.code)
             return
         loop = asyncio.get_running_loop()
         pub = self.pub = ingest.publisher(
@@ -237,7 +258,7 @@ class WsUploader:
         except ChannelBusy:
             reason = f"channel {name} is already live"
             pub.fail(Exception(reason))
-            await self._refuse(reason, WS_POLICY)
+            await self.refuse(reason, WS_POLICY)
             return
         await self.ws.send_json({"type": "ready", "channel": name})
         self._status = loop.create_task(self._send_status())
@@ -329,7 +350,7 @@ class WsUploader:
     async def _error(self, reason: str, code: int) -> None:
         await self._stop_status()
         if not self.ws.closed:
-            await self._refuse(reason, code)
+            await self.refuse(reason, code)
 
     def _hang_up(self, reason: str) -> None:
         """The publisher was disconnected (operator) or replaced (a newer socket)."""

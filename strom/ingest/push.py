@@ -34,6 +34,7 @@ from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.containers import SNIFF_BYTES, ContainerKind, Demuxer, open_demuxer, sniff
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
+from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ class PushLimits:
     ws_max_message: int = 4 << 20
     #: VP8 pushes transcoded at once (CPU-bound: each is a decoder and an x264)
     max_transcodes: int = 4
+    #: push connections per client address, counted before the key is checked (0: no limit)
+    max_per_address: int = 5
+    #: networks not counted per address
+    exempt: tuple[IPNetwork, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PushLimits:
@@ -161,6 +166,8 @@ class PushLimits:
             max_connections=settings.ingest_max_connections,
             ws_max_message=settings.ingest_ws_max_message,
             max_transcodes=settings.transcode_max_streams,
+            max_per_address=settings.ingest_max_connections_per_address,
+            exempt=settings.limit_exempt_networks,
         )
 
 
@@ -220,10 +227,29 @@ class PushIngest:
         self.stats = PushStats()
         #: publishers whose video is being transcoded now (bounded: max_transcodes)
         self.transcoding: set[PushPublisher] = set()
+        #: push connections per client address, whatever carries them
+        self.slots = AddressSlots(
+            SlotLimits(per_address=self.limits.max_per_address, exempt=self.limits.exempt)
+        )
+        self._refusals = RefusalLog(log)
 
     @property
     def full(self) -> bool:
         return len(self.publishers) >= self.limits.max_connections
+
+    def admit(self, host: str, transport: str, peer: str, now: float) -> str | None:
+        """Count one more push connection from ``host``, before anything else is done for
+        it: None if it may go on (the adapter then calls :meth:`leave` exactly once), else
+        why it is refused (logged here, a flood in a few lines)."""
+        reason = self.slots.acquire(host)
+        if reason is not None:
+            self.stats.refused += 1
+            self._refusals.warning("push", now, "push %s %s refused: %s", transport, peer, reason)
+        return reason
+
+    def leave(self, host: str) -> None:
+        """A connection :meth:`admit` let in has closed."""
+        self.slots.release(host)
 
     async def resolve(self, key: str) -> str | None:
         """Stream key → channel name (``None``: unknown; the caller logs without the key)."""

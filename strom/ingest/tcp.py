@@ -4,7 +4,8 @@ For the simplest setups (``ffmpeg ... -f mpegts tcp://HOST:PORT``): raw TCP carr
 stream key, so the operator chooses the channel per port (bind it to a trusted network).
 The connection carries WebM/Matroska, fragmented MP4, FLV or MPEG-TS, sniffed. EOF ends
 the broadcast; a reset or an idle connection leaves it in the reconnect grace; anything
-unsupported or corrupt closes the connection with a log line. Nothing is ever sent back.
+unsupported or corrupt closes the connection with a log line. Nothing is ever sent back;
+a connection beyond ``ingest_max_connections_per_address`` from one address is closed at once.
 """
 
 from __future__ import annotations
@@ -58,6 +59,24 @@ class TcpIngest:
     ) -> None:
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        host = str(peername[0]) if peername else ""
+        ingest = self.ingest
+        loop = asyncio.get_running_loop()
+        if ingest.admit(host, "tcp", peer, loop.time()) is not None:
+            writer.transport.abort()
+            return
+        try:
+            await self._publish(channel, reader, writer, peer)
+        finally:
+            ingest.leave(host)
+
+    async def _publish(
+        self,
+        channel: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
         ingest = self.ingest
         if ingest.full:
             ingest.refused()

@@ -12,7 +12,9 @@ from aiohttp import web
 from strom.chat import chat_routes
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
+from strom.ingest.http import INGEST_PATH
 from strom.ingest.http import routes as ingest_routes
+from strom.ratelimit import SlotLimits
 from strom.record.http import routes as recording_routes
 from strom.settings import valid_channel_name
 from strom.web.api import Api
@@ -24,6 +26,7 @@ from strom.web.auth import (
     json_error,
     session_middleware,
 )
+from strom.web.connections import body_deadline_middleware
 from strom.web.download import Download
 from strom.web.pages import Pages
 from strom.web.render import render
@@ -77,12 +80,18 @@ def create_app(server: StromServer) -> web.Application:
         client_max_size=64 * 1024,
         middlewares=[
             error_middleware,
+            # bodies read in full, in time, before the CSRF check or a handler reads them
+            body_deadline_middleware(server.http_guard, streamed=(INGEST_PATH,)),
             csrf_form_middleware(),
             session_middleware(codec, server.store, secure_cookies=server.settings.secure_cookies),
         ],
     )
     app[SERVER_KEY] = server
-    ws = WsDelivery(server.registry, server.viewer_limits)
+    settings = server.settings
+    viewers_per_address = SlotLimits(
+        per_address=settings.ws_max_viewers_per_address, exempt=settings.limit_exempt_networks
+    )
+    ws = WsDelivery(server.registry, server.viewer_limits, viewers_per_address)
     hls = HlsDelivery(server.registry)
     server.ws_delivery = ws
 
