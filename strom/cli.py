@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Coroutine
@@ -97,7 +98,30 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(opt.flag, **kwargs)  # type: ignore[arg-type]
 
 
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard limit, as nginx's
+    ``worker_rlimit_nofile`` does: every viewer is a socket, and a 1024 soft limit would
+    refuse viewers long before any of Strom's own limits. Returns (before, after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+            return soft, soft
+        return soft, target
+    return soft, soft
+
+
 async def _serve(settings: Settings) -> None:
+    before, after = raise_open_file_limit()
+    if after < 4096:
+        log.warning(
+            "open files are limited to %d: that many viewers at most (raise `ulimit -n`)", after
+        )
+    elif after != before:
+        log.debug("open-file limit raised from %d to %d", before, after)
     server = StromServer(settings)
     await server.start()
     stop = asyncio.Event()

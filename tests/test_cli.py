@@ -145,3 +145,18 @@ async def test_serve_refuses_an_out_of_date_external_database(tmp_path: Path) ->
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     # main() runs its own event loop; keep it off the test's loop.
     return await asyncio.to_thread(fn, *args)
+
+
+def test_serve_raises_the_open_file_limit_to_the_hard_limit() -> None:
+    """Every viewer is a socket: the soft limit (often 1024) must not cap the audience."""
+    import resource  # noqa: PLC0415
+
+    from strom.cli import raise_open_file_limit  # noqa: PLC0415
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        raise_open_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
