@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from strom.ratelimit import TokenBucket
 from strom.settings import Settings
 
 MAX_SENDERS = 50_000  # per room
@@ -49,28 +50,6 @@ class ChatLimits:
             max_members=settings.chat_max_members_per_room,
             member_drop_bytes=settings.chat_member_drop_bytes,
         )
-
-
-class TokenBucket:
-    """``burst`` tokens, refilled at ``rate`` per second; one per action."""
-
-    __slots__ = ("_last", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = float(burst)
-        self._last = now
-
-    def take(self, now: float) -> float:
-        """Take a token: 0.0 if there was one, else the seconds until there will be."""
-        if now > self._last:
-            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-            self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
 
 
 class _Sender:

@@ -44,12 +44,13 @@ from strom.chat.events import (
     ViewerCount,
     dumps,
 )
-from strom.chat.limits import ChatLimits, SenderLimits, TokenBucket
+from strom.chat.limits import ChatLimits, SenderLimits
 from strom.chat.moderation import Restriction, Standing, WordFilter
 from strom.chat.protocol import (
     PROTOCOL_VERSION,
 )
 from strom.delivery.ws import OPCODE_TEXT, frame_message
+from strom.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 

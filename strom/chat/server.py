@@ -24,7 +24,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from strom.chat.events import (
     ErrorEvent,
 )
-from strom.chat.limits import TokenBucket
 from strom.chat.protocol import (
     GUEST_PREFIX,
     MODLOG_MAX,
@@ -34,7 +33,7 @@ from strom.chat.protocol import (
 )
 from strom.chat.room import Member, Room
 from strom.chat.service import ChatService, RoomFull
-from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits
+from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits, TokenBucket
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable, InvalidInput, NotFound, User
 from strom.web.auth import bearer_refused, get_session, json_error

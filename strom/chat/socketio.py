@@ -64,12 +64,12 @@ import socketio
 from aiohttp import web
 
 from strom.chat.engineio_sessions import EngineIOLimits, EngineIOSessions, wake
-from strom.chat.limits import TokenBucket
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.server import guest_name
 from strom.chat.service import ChatService, RoomFull
 from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
+from strom.ratelimit import TokenBucket
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable
 from strom.store.security import SECRET_MAX

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from strom.chat.limits import TokenBucket
 from strom.chat.protocol import ErrorCode
 from strom.errors import CodecError
 from strom.live.channel import Channel, ChannelBusy
@@ -43,6 +42,7 @@ from strom.media.transcode import (
     DEFAULT_QUEUE_FRAMES,
     PictureTranscoder,
 )
+from strom.ratelimit import TokenBucket
 from strom.settings import Settings
 from strom.store import DatabaseUnavailable
 from strom.store.security import SECRET_MAX

@@ -39,7 +39,7 @@ from strom.media.rtmp import (
     StopPlayRequest,
     UnpublishRequest,
 )
-from strom.ratelimit import AddressSlots, SlotLimits, TokenBucket
+from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits, TokenBucket
 from strom.settings import Settings, valid_channel_name
 
 log = logging.getLogger(__name__)
@@ -475,8 +475,7 @@ class RtmpServer:
         self.slots = AddressSlots(config.slots)
         self._server: asyncio.Server | None = None
         self._loop = asyncio.get_running_loop()
-        self._refusal_log = TokenBucket(_REFUSAL_LOG_RATE, _REFUSAL_LOG_BURST, self._loop.time())
-        self._refused_unlogged = 0
+        self._refusals = RefusalLog(log, interval=1.0 / _REFUSAL_LOG_RATE, burst=_REFUSAL_LOG_BURST)
 
     def admit(self, conn: RtmpConnection) -> bool:
         """Count ``conn`` in (per address and in all), or say why not in the log."""
@@ -484,12 +483,14 @@ class RtmpServer:
         if reason is None:
             self.connections.add(conn)
             return True
-        if self._refusal_log.take(self._loop.time()) == 0.0:
-            more, self._refused_unlogged = self._refused_unlogged, 0
-            also = f" ({more} more refused since the last such line)" if more else ""
-            log.warning("rtmp#%d %s refused: %s%s", conn.id, conn.host, reason, also)
-        else:
-            self._refused_unlogged += 1
+        self._refusals.warning(
+            "rtmp connection",
+            self._loop.time(),
+            "rtmp#%d %s refused: %s",
+            conn.id,
+            conn.host,
+            reason,
+        )
         return False
 
     def forget(self, conn: RtmpConnection) -> None:

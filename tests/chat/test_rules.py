@@ -15,7 +15,7 @@ from strom.chat.events import (
     MessagePosted,
     RoomModes,
 )
-from strom.chat.limits import ChatLimits, SenderLimits, TokenBucket
+from strom.chat.limits import ChatLimits, SenderLimits
 from strom.chat.moderation import (
     Restriction,
     Sender,
@@ -30,6 +30,7 @@ from strom.chat.protocol import (
     ErrorCode,
 )
 from strom.chat.room import Identity, Member, Room
+from strom.ratelimit import TokenBucket
 
 VIEWER = Standing()
 MOD = Standing(is_moderator=True)
