@@ -4,10 +4,16 @@ stopped together."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import resource
+import secrets
+import socket
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -30,6 +36,7 @@ from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
 from strom.store import Store
+from strom.store.models import NODE_ID_MAX
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
 
@@ -71,6 +78,28 @@ class LoopLagMonitor:
                 self.max_recent = max(self.max_recent, peak)
 
 
+#: another node's open broadcast is closed by a restarting node only when its heartbeat is
+#: this many intervals old (that node is gone); until then it may well be live elsewhere
+STALE_HEARTBEATS = 30
+
+
+def load_or_create_node_id(data_dir: Path) -> str:
+    """This node's id, kept in the data directory: the broadcasts it runs carry it, so
+    after a crash it closes its own and never another node's live ones. (The cluster
+    work will want the same id for the live map; a copied data dir copies it too.)"""
+    path = data_dir / "node-id"
+    with contextlib.suppress(FileNotFoundError):
+        found = path.read_text().strip()
+        if found:
+            return found[:NODE_ID_MAX]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node = f"{socket.gethostname()[:40]}-{secrets.token_hex(6)}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(node + "\n")
+    os.replace(tmp, path)
+    return node
+
+
 def database_url(settings: Settings) -> tuple[str, bool]:
     """The database URL, and whether it is the embedded default (SQLite in the data dir)."""
     if settings.database_url:
@@ -102,6 +131,7 @@ class StromServer:
         self.socketio: SocketIODoor | None = None
         self.webhooks: WebhookSender | None = None
         self.recorder: Recorder | None = None
+        self.node_id = ""
         self.started = time.time()
 
     async def start(self) -> None:
@@ -122,15 +152,19 @@ class StromServer:
                     f"{status.head}: run `strom db upgrade` first"
                 )
             await self.store.migrate()
-        closed = await self.store.close_unfinished_broadcasts()
-        if closed:
-            log.info("closed %d broadcasts left open by the last run", closed)
+        self.node_id = load_or_create_node_id(settings.data_dir)
         static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
         self.static_channels = static.names if static is not None else []
         self.thumbnails = ThumbnailWorker(self.registry)
         self.webhooks = WebhookSender(self.store, WebhookLimits.from_settings(settings))
         self.platform = Platform(
-            self.registry, self.store, static, self.thumbnails, webhooks=self.webhooks
+            self.registry,
+            self.store,
+            static,
+            self.thumbnails,
+            webhooks=self.webhooks,
+            node=self.node_id,
+            heartbeat=settings.broadcast_heartbeat,
         )
         keys = self._keys or self.platform
         self.recorder = Recorder(
@@ -140,7 +174,10 @@ class StromServer:
             broadcast_ids=self.platform.broadcast_id,
             wants_recording=self.platform.wants_recording,
         )
+        self.platform.broadcast_listeners.append(self.recorder.broadcast_recorded)
         await self.recorder.start()
+        await self._close_broadcasts_left_open()
+        self.platform.start()
         bus: RedisBus | None = None
         if settings.redis_url:
             bus = RedisBus(
@@ -192,6 +229,29 @@ class StromServer:
         log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
         for name in self.static_channels:
             log.info("channel %s: watch at http://%s:%d/live/%s", name, host, self.http_port, name)
+
+    async def _close_broadcasts_left_open(self) -> None:
+        """A crash or ``kill -9`` left this node's broadcasts open: end each when it was
+        last on air (the heartbeat, or the last media its recording kept), never now."""
+        assert self.store is not None
+        assert self.recorder is not None
+        last_media = {
+            r.broadcast_id: datetime.fromtimestamp(r.ended, UTC)
+            for r in self.recorder.interrupted
+            if r.broadcast_id is not None and r.ended is not None
+        }
+        closed = await self.store.close_unfinished_broadcasts(
+            self.node_id,
+            last_media=last_media,
+            stale_after=timedelta(seconds=STALE_HEARTBEATS * self.settings.broadcast_heartbeat),
+        )
+        for broadcast_id, ended in sorted(closed.items()):
+            log.info(
+                "broadcast %d was left open by the last run: ended at %s (%s)",
+                broadcast_id,
+                ended.isoformat(timespec="seconds"),
+                "its recording's last media" if broadcast_id in last_media else "last heartbeat",
+            )
 
     async def stop(self) -> None:
         self.lag.stop()

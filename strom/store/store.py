@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from strom.store import queries as q
 from strom.store import schema
@@ -342,8 +343,10 @@ class Store:
 
     # --- broadcasts --------------------------------------------------------------------
 
-    async def start_broadcast(self, username: str) -> int:
-        """Record that ``username`` went live; remembers the title and category now."""
+    async def start_broadcast(self, username: str, node: str | None = None) -> int:
+        """Record that ``username`` went live on ``node``; remembers the title and category
+        now. The broadcast counts as seen on air now (see :meth:`broadcasts_seen`)."""
+        now = self._now()
         async with self._transaction() as s:
             channel = await s.scalar(
                 select(ChannelRow)
@@ -354,7 +357,9 @@ class Store:
                 raise UnknownUser(username)
             row = BroadcastRow(
                 channel_id=channel.id,
-                started_at=self._now(),
+                started_at=now,
+                last_seen_at=now,
+                node=node,
                 title=channel.title,
                 category_id=channel.category_id,
                 peak_viewers=0,
@@ -380,16 +385,57 @@ class Store:
                 .values(peak_viewers=viewers)
             )
 
-    async def close_unfinished_broadcasts(self) -> int:
-        """At start-up: end the broadcasts a previous process left open (it crashed or was
-        killed). Returns how many."""
+    async def broadcasts_seen(self, peaks: Mapping[int, int]) -> None:
+        """The live node's heartbeat (broadcast id -> peak viewers so far): each of these
+        broadcasts still open is marked on air now and its peak raised, in one transaction.
+        What a crash leaves behind is then at most one heartbeat old."""
+        if not peaks:
+            return
+        now = self._now()
         async with self._transaction() as s:
-            result = await s.execute(
-                update(BroadcastRow)
-                .where(BroadcastRow.ended_at.is_(None))
-                .values(ended_at=self._now())
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+            for broadcast_id, peak in sorted(peaks.items()):  # one lock order for all nodes
+                await s.execute(
+                    update(BroadcastRow)
+                    .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
+                    .values(last_seen_at=now, peak_viewers=q.raised_peak(peak))
+                )
+
+    async def close_unfinished_broadcasts(
+        self,
+        node: str | None = None,
+        *,
+        last_media: Mapping[int, datetime] | None = None,
+        stale_after: timedelta | None = None,
+    ) -> dict[int, datetime]:
+        """At start-up: end the broadcasts a previous run left open (it crashed or was
+        killed), each at the last moment it is known to have been on air, never at the
+        restart: the later of its heartbeat (``last_seen_at``) and the last media its
+        recording wrote (``last_media``: broadcast id -> time), at most now. Returns when
+        each broadcast closed ended (id -> ended_at).
+
+        ``node``: only this node's broadcasts (and those without a node, from before
+        migration 0006); another node's only once its heartbeat is older than
+        ``stale_after`` (that node is gone), so a restart never ends a broadcast another
+        node is still running. ``None``: every open broadcast."""
+        now = self._now()
+        hints = last_media or {}
+        async with self._transaction() as s:
+            where: list[ColumnElement[bool]] = [BroadcastRow.ended_at.is_(None)]
+            if node is not None:
+                seen = func.coalesce(BroadcastRow.last_seen_at, BroadcastRow.started_at)
+                where.append(
+                    or_(
+                        BroadcastRow.node == node,
+                        BroadcastRow.node.is_(None),
+                        *([seen < now - stale_after] if stale_after is not None else []),
+                    )
+                )
+            rows = (await s.scalars(select(BroadcastRow).where(*where))).all()
+            closed: dict[int, datetime] = {}
+            for row in rows:
+                known = [t for t in (row.last_seen_at, hints.get(row.id)) if t is not None]
+                row.ended_at = closed[row.id] = min(max([row.started_at, *known]), now)
+            return closed
 
     async def broadcasts(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
         """The channel's broadcasts, newest first (at most ``limit``, capped at 100)."""

@@ -18,7 +18,7 @@ CHAT_TABLES = {
     "chat_messages", "chat_moderators", "chat_bans", "chat_moderation_log", "chat_settings",
 }  # fmt: skip
 WEBHOOK_TABLES = {"user_webhooks"}
-HEAD = "0004"
+HEAD = "0006"
 
 
 async def _tables(store: Store) -> set[str]:
