@@ -39,6 +39,7 @@ from strom.store import Store
 from strom.store.models import NODE_ID_MAX
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
+from strom.web.request_errors import http_server_logger
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,9 @@ class StromServer:
             )
             self.socketio = SocketIODoor(self.chat, self.platform, self.secret, streams)
             self.socketio.attach(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=http_server_logger()
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.http_port)
         await site.start()

@@ -1,0 +1,601 @@
+"""The ``soak`` scenario (issue 11): minutes of churn, then the question whether the
+server gives everything back.
+
+The load, all from this process, every client with a random lifetime:
+
+- ``--soak-publishers`` real-time RTMP publishers (:class:`RtmpPublisher`), one per
+  channel, each publishing for 6-40 s and then ending one of three ways: unpublishing
+  (the broadcast ends), closing without unpublishing or resetting the connection (the
+  server's reconnect grace keeps the broadcast; the publisher comes back after 0.2 s to
+  twice the grace, so about half resume it and half find it ended);
+- ``--soak-viewers`` viewers joining and leaving (WebSocket 60 %, RTMP play 25 %,
+  LL-HLS 15 %), 2-30 s each, leaving cleanly or by dropping the connection;
+- ``--soak-chat`` chat sockets joining a room, writing a few messages, leaving, and a
+  third as many Socket.IO clients (the apps' door) doing the same;
+- garbage (:mod:`bench.garbage`), ``--garbage-rate`` clients a second, at most
+  :data:`GARBAGE_IN_FLIGHT` at once.
+
+Phases: a cold look at the idle server; a warm-up round of the same load (a fifth of the
+run, 20-60 s) so that what a server allocates once (imports, pools, caches) is in the
+baseline; the settle; the **baseline** (server RSS and open file descriptors, from
+/proc); ``--minutes`` of load; the settle again, until RSS and descriptors are back
+within tolerance of the baseline and steady, or ``--settle`` seconds have passed.
+
+It passes when descriptors are back within :attr:`SoakPlan.fd_tolerance` (the server's
+socket, file and pipe count), RSS within :attr:`SoakPlan.rss_tolerance_mb` or
+:attr:`SoakPlan.rss_tolerance_share` of the baseline (CPython's allocator keeps some
+arenas), ``/metrics`` shows no connection left, and the server's log has no traceback
+and no ERROR line. Server CPU, loop lag (its ``/metrics``), RSS growth during the load,
+the generator's own CPU and what every kind of client saw are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import secrets
+import shutil
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from bench import garbage
+from bench.media import MediaFile
+from bench.publisher import Ending, RtmpPublisher
+from bench.run import Options, Session, _r, session
+from bench.stats import percentile
+from bench.viewers import LoopLag, RtmpViewer, ViewerRecord, WsViewer, hls_viewer
+from bench.wire import (
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    WireError,
+    WsMessage,
+    WsScanner,
+    check_ws_upgrade,
+    client_frame,
+    parse_response_head,
+    ws_request,
+)
+
+#: garbage clients connected at once, at most
+GARBAGE_IN_FLIGHT = 24
+JUNK_CHANNEL = "soakjunk"
+#: log lines that fail the soak
+_FAILING = re.compile(r"Traceback|\b(ERROR|CRITICAL)\b")
+_WARNING = re.compile(r"\bWARNING\b")
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    minutes: float = 2.0
+    #: warm-up seconds (0: a fifth of the run, 20-60 s)
+    warmup: float = 0.0
+    publishers: int = 3
+    viewers: int = 20
+    chat_sockets: int = 12
+    garbage_rate: float = 3.0
+    #: longest settle after the load (seconds); it ends early once back to the baseline
+    settle_max: float = 90.0
+    #: samples (one a second) RSS and descriptors must hold still to count as settled
+    stable_samples: int = 6
+    reconnect_grace: float = 4.0
+    fd_tolerance: int = 2
+    rss_tolerance_mb: float = 16.0
+    rss_tolerance_share: float = 0.10
+    seed: int = 1
+
+    @classmethod
+    def from_options(cls, opts: Options) -> SoakPlan:
+        return cls(
+            minutes=opts.soak_minutes,
+            warmup=opts.soak_warmup,
+            publishers=opts.soak_publishers,
+            viewers=opts.soak_viewers,
+            chat_sockets=opts.soak_chat,
+            garbage_rate=opts.garbage_rate,
+            settle_max=opts.soak_settle,
+            fd_tolerance=opts.soak_fd_tolerance,
+            rss_tolerance_mb=opts.soak_rss_tolerance_mb,
+            seed=opts.soak_seed,
+        )
+
+    @property
+    def warmup_seconds(self) -> float:
+        return self.warmup or min(60.0, max(20.0, self.minutes * 60 / 5))
+
+    def rss_allowance_kb(self, baseline_kb: int) -> int:
+        return round(max(self.rss_tolerance_mb * 1024, baseline_kb * self.rss_tolerance_share))
+
+
+@dataclass
+class Tally:
+    """What the clients saw, by kind: outcomes, and the media and chat that got through."""
+
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)
+    video_frames: Counter[str] = field(default_factory=Counter)
+    chat_sent: int = 0
+    chat_received: int = 0
+    frames_sent: int = 0
+
+    def add(self, kind: str, outcome: str) -> None:
+        self.outcomes.setdefault(kind, Counter())[outcome[:70]] += 1
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "clients": {k: dict(v.most_common()) for k, v in sorted(self.outcomes.items())},
+            "video_frames_received": dict(self.video_frames),
+            "video_frames_sent": self.frames_sent,
+            "chat_sent": self.chat_sent,
+            "chat_events_received": self.chat_received,
+        }
+
+
+class SoakLoad:
+    """Runs the client mix against one server until a given time."""
+
+    def __init__(
+        self,
+        sess: Session,
+        plan: SoakPlan,
+        keys: dict[str, str],
+        media: MediaFile,
+        rng: random.Random,
+    ) -> None:
+        self.sess = sess
+        self.plan = plan
+        self.host = sess.opts.host
+        self.keys = keys
+        self.channels = sorted(keys)
+        self.media = media
+        self.rng = rng
+        self.tally = Tally()
+        self.target = garbage.Target(
+            self.host, sess.http_port, sess.rtmp_port, self.channels[0], sess.junk_key
+        )
+        self._n = 0
+
+    async def run(self, seconds: float) -> None:
+        stop_at = time.monotonic() + seconds
+        plan = self.plan
+        viewers = plan.viewers
+        hls = round(viewers * 0.15)
+        rtmp = round(viewers * 0.25)
+        slots: list[Callable[[random.Random, float], Coroutine[Any, Any, None]]] = []
+        slots += [self._publisher_slot(c) for c in self.channels]
+        slots += [self._ws_viewer] * (viewers - hls - rtmp)
+        slots += [self._rtmp_viewer] * rtmp
+        slots += [self._hls_viewer] * hls
+        slots += [self._chat] * plan.chat_sockets
+        slots += [self._socketio] * max(1, plan.chat_sockets // 3)
+        tasks = [
+            asyncio.create_task(self._repeat(slot, random.Random(self.rng.random()), stop_at))
+            for slot in slots
+        ]
+        tasks.append(asyncio.create_task(self._garbage(random.Random(self.rng.random()), stop_at)))
+        await asyncio.gather(*tasks)
+
+    async def _repeat(
+        self,
+        client: Callable[[random.Random, float], Coroutine[Any, Any, None]],
+        rng: random.Random,
+        stop_at: float,
+    ) -> None:
+        """One client after another in this slot, with a pause between them."""
+        await asyncio.sleep(rng.uniform(0, 2))
+        while time.monotonic() < stop_at - 0.5:
+            try:
+                await client(rng, stop_at)
+            except (OSError, TimeoutError) as exc:
+                self.tally.add(getattr(client, "__name__", "client"), type(exc).__name__)
+            await asyncio.sleep(min(rng.uniform(0.1, 2.0), max(0.0, stop_at - time.monotonic())))
+
+    def _life(self, rng: random.Random, low: float, high: float, stop_at: float) -> float:
+        return max(0.1, min(rng.uniform(low, high), stop_at - time.monotonic()))
+
+    # -- publishers ----------------------------------------------------------------------
+
+    def _publisher_slot(
+        self, channel: str
+    ) -> Callable[[random.Random, float], Coroutine[Any, Any, None]]:
+        async def publisher(rng: random.Random, stop_at: float) -> None:
+            ending = cast(Ending, rng.choices(["unpublish", "close", "reset"], [4, 3, 3])[0])
+            until = time.monotonic() + self._life(rng, 6, 40, stop_at)
+            pub = RtmpPublisher(self.host, self.sess.rtmp_port, self.keys[channel], self.media)
+            stats = await pub.run(until, ending)
+            self.tally.frames_sent += stats.frames
+            self.tally.add("publisher", f"error: {stats.error}" if stats.error else ending)
+            if ending != "unpublish":  # back within the grace, or after it
+                grace = self.plan.reconnect_grace
+                await asyncio.sleep(self._life(rng, 0.2, 2 * grace, stop_at))
+
+        publisher.__name__ = "publisher"
+        return publisher
+
+    # -- viewers -------------------------------------------------------------------------
+
+    async def _protocol_viewer(
+        self, kind: str, rng: random.Random, stop_at: float, make: Callable[..., Any]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._n += 1
+        rec = ViewerRecord(kind, self._n, rng.choice(self.channels))
+        done: asyncio.Future[None] = loop.create_future()
+        proto = make(rec, done)
+        port = self.sess.rtmp_port if kind == "rtmp" else self.sess.http_port
+        rec.t_start = time.monotonic()
+        await asyncio.wait_for(loop.create_connection(lambda: proto, self.host, port), 5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(done), self._life(rng, 2, 30, stop_at))
+        if rng.random() < 0.5:
+            proto.close()
+        elif proto.transport is not None:
+            proto.transport.abort()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done, 2.0)
+        self.tally.video_frames[kind] += len(rec.ts)
+        self.tally.add(kind, rec.error or ("ended" if rec.ended else "left"))
+
+    async def _ws_viewer(self, rng: random.Random, stop_at: float) -> None:
+        host, port = self.host, self.sess.http_port
+        await self._protocol_viewer(
+            "ws",
+            rng,
+            stop_at,
+            lambda rec, done: WsViewer(rec, host, port, f"/live/{rec.channel}/ws", done),
+        )
+
+    async def _rtmp_viewer(self, rng: random.Random, stop_at: float) -> None:
+        host, port = self.host, self.sess.rtmp_port
+        await self._protocol_viewer(
+            "rtmp", rng, stop_at, lambda rec, done: RtmpViewer(rec, host, port, "live", done)
+        )
+
+    async def _hls_viewer(self, rng: random.Random, stop_at: float) -> None:
+        self._n += 1
+        rec = ViewerRecord("hls", self._n, rng.choice(self.channels))
+        until = time.monotonic() + self._life(rng, 3, 30, stop_at)
+        path = f"/live/{rec.channel}/index.m3u8"
+        await hls_viewer(rec, self.host, self.sess.http_port, path, until)
+        self.tally.video_frames["hls"] += len(rec.ts)
+        self.tally.add("hls", rec.error or "left")
+
+    # -- chat ----------------------------------------------------------------------------
+
+    async def _websocket(
+        self, path: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[WsMessage], WsScanner]:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.sess.http_port), 5.0
+        )
+        writer.write(ws_request(self.host, self.sess.http_port, path))
+        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+        check_ws_upgrade(parse_response_head(raw[:-4]))
+        inbox: list[WsMessage] = []
+        return reader, writer, inbox, WsScanner(keep=-1, on_message=inbox.append)
+
+    async def _converse(
+        self,
+        kind: str,
+        path: str,
+        rng: random.Random,
+        stop_at: float,
+        on_text: Callable[[bytes, asyncio.StreamWriter], None],
+        say: Callable[[int], bytes],
+    ) -> None:
+        """A WebSocket member: says something every few seconds, answers pings, leaves."""
+        try:
+            reader, writer, inbox, scanner = await self._websocket(path)
+        except (WireError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            self.tally.add(kind, f"connect: {exc}")
+            return
+        deadline = time.monotonic() + self._life(rng, 3, 30, stop_at)
+        next_say = time.monotonic() + rng.uniform(0.5, 2.0)
+        said = 0
+        outcome = "left"
+        try:
+            while (now := time.monotonic()) < deadline:
+                try:
+                    data = await asyncio.wait_for(
+                        reader.read(65536), max(0.05, min(deadline, next_say) - now)
+                    )
+                except TimeoutError:
+                    data = None
+                if data == b"":
+                    outcome = "closed by server"
+                    break
+                if data:
+                    scanner.feed(data)
+                for msg in inbox:
+                    if msg.opcode == OP_TEXT:
+                        on_text(msg.head, writer)
+                    elif msg.opcode == OP_PING:
+                        writer.write(client_frame(OP_PONG, msg.head[:125]))
+                    elif msg.opcode == OP_CLOSE:
+                        code = int.from_bytes(msg.head[:2], "big") if len(msg.head) > 1 else 0
+                        outcome = f"closed by server {code}"
+                inbox.clear()
+                if outcome != "left":
+                    break
+                if time.monotonic() >= next_say and said < 6:
+                    said += 1
+                    self.tally.chat_sent += 1
+                    writer.write(garbage.frame(0x1, say(said)))
+                    next_say = time.monotonic() + rng.uniform(1.5, 4.0)
+        except (WireError, ValueError) as exc:
+            outcome = f"protocol: {exc}"
+        finally:
+            if rng.random() < 0.5 and not writer.is_closing():
+                writer.write(client_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
+                writer.close()
+            else:
+                writer.transport.abort()
+        self.tally.add(kind, outcome)
+
+    async def _chat(self, rng: random.Random, stop_at: float) -> None:
+        channel = rng.choice(self.channels)
+
+        def on_text(text: bytes, _writer: asyncio.StreamWriter) -> None:
+            if text.startswith(b'{"type":"batch"'):
+                self.tally.chat_received += text.count(b'"type":"message"')
+
+        def say(n: int) -> bytes:
+            return json.dumps({"type": "send", "text": f"soak says {n}", "nonce": f"s{n}"}).encode()
+
+        await self._converse("chat", f"/chat/{channel}/ws", rng, stop_at, on_text, say)
+
+    async def _socketio(self, rng: random.Random, stop_at: float) -> None:
+        """The apps' door: Engine.IO 4 over WebSocket, Socket.IO 5 packets."""
+        channel = rng.choice(self.channels)
+
+        def on_text(text: bytes, writer: asyncio.StreamWriter) -> None:
+            if text.startswith(b"0{"):  # Engine.IO open: connect the default namespace
+                writer.write(garbage.frame(0x1, b"40"))
+            elif text.startswith(b"40"):
+                join = json.dumps(["join_room", channel]).encode()
+                writer.write(garbage.frame(0x1, b"42" + join))
+            elif text == b"2":  # Engine.IO ping
+                writer.write(garbage.frame(0x1, b"3"))
+            elif text.startswith(b'42["comment"'):
+                self.tally.chat_received += 1
+
+        def say(n: int) -> bytes:
+            comment = ["comment", {"roomKey": channel, "text": f"door says {n}"}]
+            return b"42" + json.dumps(comment).encode()
+
+        path = "/socket.io/?EIO=4&transport=websocket"
+        await self._converse("socketio", path, rng, stop_at, on_text, say)
+
+    # -- garbage -------------------------------------------------------------------------
+
+    async def _garbage(self, rng: random.Random, stop_at: float) -> None:
+        running: set[asyncio.Task[None]] = set()
+        kinds = sorted(garbage.KINDS)
+
+        async def one(kind: str, seed: float) -> None:
+            outcome = await garbage.run_one(kind, self.target, random.Random(seed))
+            self.tally.add(f"garbage {kind}", outcome)
+
+        while time.monotonic() < stop_at:
+            await asyncio.sleep(rng.expovariate(self.plan.garbage_rate))
+            if len(running) < GARBAGE_IN_FLIGHT and time.monotonic() < stop_at:
+                task = asyncio.create_task(one(rng.choice(kinds), rng.random()))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+# -- the numbers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Level:
+    """The server at rest: median RSS and descriptors of a few samples."""
+
+    rss_kb: int
+    fds: int
+    t: float
+
+    def json(self) -> dict[str, Any]:
+        return {"rss_mb": _r(self.rss_kb / 1024, 1), "fds": self.fds}
+
+
+def level(sess: Session, last: int = 5) -> Level:
+    samples = [s for s in sess.sampler.samples if "server" in s.fds][-last:]
+    if not samples:
+        raise RuntimeError("no samples of the server's descriptors")
+    return Level(
+        round(statistics.median(s.rss_kb["server"] for s in samples)),
+        round(statistics.median(s.fds["server"] for s in samples)),
+        samples[-1].t,
+    )
+
+
+def _steady(sess: Session, count: int) -> bool:
+    """RSS and descriptors held (near) still over the last ``count`` samples."""
+    samples = [s for s in sess.sampler.samples if "server" in s.fds][-count:]
+    if len(samples) < count:
+        return False
+    fds = [s.fds["server"] for s in samples]
+    rss = [s.rss_kb["server"] for s in samples]
+    return max(fds) - min(fds) <= 1 and max(rss) - min(rss) <= 2048
+
+
+async def settle(sess: Session, plan: SoakPlan, back_to: Level | None) -> tuple[Level, float, bool]:
+    """Wait for the server to come to rest (and, given ``back_to``, back within the
+    tolerance of it): the level then, the seconds it took, and whether it got there."""
+    t0 = time.monotonic()
+    await asyncio.sleep(plan.stable_samples + 1)
+    while True:
+        now = level(sess)
+        home = back_to is None or within(now, back_to, plan)
+        if home and _steady(sess, plan.stable_samples):
+            return now, time.monotonic() - t0, True
+        if time.monotonic() - t0 >= plan.settle_max:
+            return now, time.monotonic() - t0, False
+        await asyncio.sleep(1.0)
+
+
+def within(now: Level, baseline: Level, plan: SoakPlan) -> bool:
+    return (
+        now.fds <= baseline.fds + plan.fd_tolerance
+        and now.rss_kb <= baseline.rss_kb + plan.rss_allowance_kb(baseline.rss_kb)
+    )
+
+
+def rss_slope_mb_per_min(sess: Session, t1: float, t2: float) -> float | None:
+    """Least-squares slope of the server's RSS during the load (MB per minute)."""
+    points = [(s.t, s.rss_kb["server"] / 1024) for s in sess.sampler.window(t1, t2)]
+    if len(points) < 10:
+        return None
+    mean_t = statistics.fmean(p[0] for p in points)
+    mean_v = statistics.fmean(p[1] for p in points)
+    var = sum((p[0] - mean_t) ** 2 for p in points)
+    if var == 0:
+        return None
+    cov = sum((p[0] - mean_t) * (p[1] - mean_v) for p in points)
+    return cov / var * 60
+
+
+def server_log(text: str) -> dict[str, Any]:
+    """Tracebacks and ERROR lines (each a failure), WARNING lines by kind."""
+    lines = text.splitlines()
+    failing = [line for line in lines if _FAILING.search(line)]
+    tracebacks = []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            j = i + 1
+            while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
+                j += 1
+            tracebacks.append(lines[j] if j < len(lines) else "?")
+    warnings: Counter[str] = Counter()
+    for line in lines:
+        if _WARNING.search(line):
+            # "date time WARNING logger: message": the message with its numbers taken out
+            text_part = line.split(" WARNING ", 1)[-1]
+            warnings[re.sub(r"\d+", "#", text_part)[:110]] += 1
+    return {
+        "tracebacks": len(tracebacks),
+        "traceback_exceptions": dict(Counter(tracebacks).most_common(10)),
+        "error_lines": len(failing) - sum(1 for x in failing if x.startswith("Traceback")),
+        "first_errors": failing[:10],
+        "warnings": sum(warnings.values()),
+        "warning_kinds": dict(warnings.most_common(15)),
+    }
+
+
+def _metric_values(sess: Session, key: str, t1: float, t2: float) -> list[float]:
+    return [float(s.metrics[key]) for s in sess.sampler.window(t1, t2) if key in s.metrics]
+
+
+def _open_connections(metrics: dict[str, Any]) -> dict[str, int]:
+    return {
+        "rtmp_connections": int(metrics.get("rtmp_connections") or 0),
+        "ws_viewers": int(metrics.get("ws_viewers") or 0),
+        "socketio_clients": int(metrics.get("socketio_clients") or 0),
+        "live_channels": sum(
+            1 for c in metrics.get("channels", []) if c.get("state") not in ("offline", None)
+        ),
+    }
+
+
+async def scenario_soak(opts: Options) -> dict[str, Any]:
+    plan = SoakPlan.from_options(opts)
+    rng = random.Random(plan.seed)
+    keys = {f"soak{i}": f"soak-{i}-{secrets.token_hex(8)}" for i in range(plan.publishers)}
+    junk_key = f"junk-{secrets.token_hex(8)}"
+    # a short reconnect grace, so that it expires within the run too (loopback is exempt
+    # from per-address limits: bench.servers.StromProcess)
+    env = {"STROM_RECONNECT_GRACE": f"{plan.reconnect_grace:g}"}
+    failures: list[str] = []
+    async with session(
+        "strom", opts, channels={**keys, JUNK_CHANNEL: junk_key}, server_env=env, small_media=True
+    ) as sess:
+        sess.junk_key = junk_key
+        sess.sampler.fd_targets = {"server"}
+        load = SoakLoad(sess, plan, keys, sess.media, rng)
+        gen_lag = LoopLag()
+        gen_lag.start()
+        await asyncio.sleep(4)
+        cold = level(sess, 3)
+        print(f"  soak: cold {cold.json()}; warming up {plan.warmup_seconds:.0f} s", flush=True)
+        await load.run(plan.warmup_seconds)
+        baseline, settled_s, _ = await settle(sess, plan, None)
+        print(f"  soak: baseline {baseline.json()} after {settled_s:.0f} s", flush=True)
+        load.tally = Tally()  # count the measured run only
+        lag_from = len(gen_lag.samples)
+        t1 = time.monotonic()
+        await load.run(plan.minutes * 60)
+        t2 = time.monotonic()
+        gen_lag_samples = list(gen_lag.samples[lag_from:])
+        peak_rss = max((s.rss_kb["server"] for s in sess.sampler.window(t1, t2)), default=0)
+        peak_fds = max((s.fds.get("server", 0) for s in sess.sampler.window(t1, t2)), default=0)
+        print(f"  soak: load done (peak RSS {peak_rss / 1024:.0f} MB, {peak_fds} fds)", flush=True)
+        end, back_s, back = await settle(sess, plan, baseline)
+        gen_lag.stop()
+        last = sess.sampler.samples[-1].metrics if sess.sampler.samples else {}
+        alive = sess.server.alive()
+        server_cores = sess.sampler.cores("server", t1, t2)
+        gen_cores = sess.sampler.cores("self:gen-main", t1, t2)
+        lag_max = _metric_values(sess, "loop_lag_max_ms", t1, t2)
+        lag_now = _metric_values(sess, "loop_lag_ms", t1, t2)
+        sess.files.append(sess.server.log_path)
+    log_text = sess.server.log_path.read_text(errors="replace")
+    shutil.rmtree(sess.workdir / "data", ignore_errors=True)  # the recordings: gigabytes
+    logged = server_log(log_text)
+    left_open = _open_connections(last)
+    if not alive:
+        failures.append("the server died")
+    if not back:
+        failures.append(
+            f"not back to the baseline after {plan.settle_max:.0f} s: fds {end.fds} "
+            f"(baseline {baseline.fds}, ±{plan.fd_tolerance}), RSS {end.rss_kb / 1024:.1f} MB "
+            f"(baseline {baseline.rss_kb / 1024:.1f} MB, "
+            f"+{plan.rss_allowance_kb(baseline.rss_kb) / 1024:.0f} MB allowed)"
+        )
+    if logged["tracebacks"]:
+        failures.append(f"{logged['tracebacks']} tracebacks in the server log")
+    if logged["error_lines"]:
+        failures.append(f"{logged['error_lines']} ERROR lines in the server log")
+    if any(left_open.values()):
+        failures.append(f"connections left in /metrics: {left_open}")
+    tally = load.tally.json()
+    if not sum(tally["video_frames_received"].values()) or not tally["chat_events_received"]:
+        failures.append("the load did not get through (no video or no chat received)")
+    soak = {
+        "passed": not failures,
+        "failures": failures,
+        "plan": plan.__dict__,
+        "load_seconds": round(t2 - t1, 1),
+        "cold": cold.json(),
+        "baseline": baseline.json(),
+        "baseline_settle_s": round(settled_s, 1),
+        "peak": {"rss_mb": _r(peak_rss / 1024, 1), "fds": peak_fds},
+        "end": end.json(),
+        "end_settle_s": round(back_s, 1),
+        "rss_delta_mb": _r((end.rss_kb - baseline.rss_kb) / 1024, 1),
+        "fds_delta": end.fds - baseline.fds,
+        "rss_allowance_mb": _r(plan.rss_allowance_kb(baseline.rss_kb) / 1024, 1),
+        "rss_slope_mb_per_min": _r(rss_slope_mb_per_min(sess, t1, t2), 2),
+        "server_cores": _r(server_cores, 3),
+        "server_loop_lag_ms": {
+            "max": _r(max(lag_max, default=0.0), 1),
+            "p95_of_samples": _r(percentile(lag_now, 95), 1),
+        },
+        "gen_cores": _r(gen_cores, 3),
+        "gen_loop_lag_ms": {
+            "p99": _r(percentile(gen_lag_samples, 99) * 1000, 1),
+            "max": _r(max(gen_lag_samples, default=0.0) * 1000, 1),
+        },
+        "left_open": left_open,
+        "server_log": logged,
+        **tally,
+    }
+    return {"soak": soak, "notes": sess.notes, "files": sess.files}
