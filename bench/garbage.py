@@ -76,14 +76,33 @@ async def _drain_until_closed(
             data = await asyncio.wait_for(reader.read(_READ), left)
             if not data:
                 return "closed by server", first
-            if len(first) < 512:
-                first += data[: 512 - len(first)]
+            if len(first) < 4096:
+                first += data[: 4096 - len(first)]
     except TimeoutError:
         return f"held {hold:.0f} s", first
     except (ConnectionError, OSError):
         return "reset by server", first
     finally:
         writer.transport.abort()
+
+
+def _ws_outcome(first: bytes, outcome: str) -> str:
+    """The server's close frame among the first frames it sent (RFC 6455 5.5.1), if any:
+    a server that closes waits for the client's close frame before hanging up, which a
+    garbage client never sends."""
+    pos = 0
+    while pos + 2 <= len(first):
+        opcode, n = first[pos] & 0x0F, first[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n, pos = int.from_bytes(first[pos : pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(first[pos : pos + 8], "big"), pos + 8
+        if opcode == 0x8:
+            code = int.from_bytes(first[pos : pos + 2], "big") if n >= 2 else 1005
+            return f"ws close {code}"
+        pos += n
+    return outcome
 
 
 def _http_status(first: bytes, outcome: str) -> str:
@@ -233,8 +252,8 @@ async def ws_oversized(t: Target, rng: random.Random) -> str:
         writer.write(frame(0x1, rng.randbytes(64 * 1024), length=64 << 20))
     else:
         writer.write(frame(0x2, rng.randbytes(256 * 1024)))
-    outcome, _ = await _drain_until_closed(reader, writer, 5.0)
-    return outcome
+    outcome, first = await _drain_until_closed(reader, writer, 5.0)
+    return _ws_outcome(first, outcome)
 
 
 def _bad_frames(rng: random.Random) -> list[bytes]:
@@ -261,8 +280,8 @@ async def ws_bad_frames(t: Target, rng: random.Random) -> str:
         return f"upgrade {status}"
     for data in rng.sample(_bad_frames(rng), rng.randint(1, 3)):
         writer.write(data)
-    outcome, _ = await _drain_until_closed(reader, writer, 5.0)
-    return outcome
+    outcome, first = await _drain_until_closed(reader, writer, 5.0)
+    return _ws_outcome(first, outcome)
 
 
 # -- Socket.IO ---------------------------------------------------------------------------
@@ -299,8 +318,8 @@ async def socketio_bad_packets(t: Target, rng: random.Random) -> str:
         opcode = 0x2 if rng.random() < 0.2 else 0x1
         writer.write(frame(opcode, data))
         await asyncio.sleep(rng.uniform(0, 0.2))
-    outcome, _ = await _drain_until_closed(reader, writer, rng.uniform(0.5, 4.0))
-    return outcome
+    outcome, first = await _drain_until_closed(reader, writer, rng.uniform(0.5, 4.0))
+    return _ws_outcome(first, outcome)
 
 
 async def socketio_abandoned_polling(t: Target, rng: random.Random) -> str:
@@ -363,8 +382,8 @@ async def ingest_ws_garbage(t: Target, rng: random.Random) -> str:
         ]
     )
     writer.write(frame(0x1, start) + frame(0x2, rng.randbytes(rng.randint(1, 50_000))))
-    outcome, _ = await _drain_until_closed(reader, writer, 5.0)
-    return outcome
+    outcome, first = await _drain_until_closed(reader, writer, 5.0)
+    return _ws_outcome(first, outcome)
 
 
 KINDS: dict[str, Client] = {

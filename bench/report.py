@@ -169,8 +169,16 @@ def soak_lines(s: dict[str, Any]) -> list[str]:
         f"{_v(s['peak']['rss_mb'])} | {_v(s['end']['rss_mb'])} | {_v(s['rss_delta_mb'])} "
         f"(allowed {_v(s['rss_allowance_mb'])}) |",
         f"| open fds | {s['cold']['fds']} | {s['baseline']['fds']} | {s['peak']['fds']} | "
-        f"{s['end']['fds']} | {s['fds_delta']:+d} (allowed +{plan['fd_tolerance']}) |",
+        f"{s['end']['fds']} | {s['fds_delta']:+d} |",
+        f"| of them the database pool's | {s['cold']['db_fds']} | {s['baseline']['db_fds']} | "
+        f"- | {s['end']['db_fds']} | {s['end']['db_fds'] - s['baseline']['db_fds']:+d} |",
+        f"| other fds | {s['cold']['fds'] - s['cold']['db_fds']} | "
+        f"{s['baseline']['fds'] - s['baseline']['db_fds']} | - | "
+        f"{s['end']['fds'] - s['end']['db_fds']} | {s['other_fds_delta']:+d} "
+        f"(allowed +{plan['fd_tolerance']}) |",
         "",
+        f"- descriptors that differ from the baseline: {s.get('fds_changed') or 'none'}; "
+        f"database pool at the end: {s.get('database_pool')}",
         f"- settled: baseline after {s['baseline_settle_s']} s, back after the load in "
         f"{s['end_settle_s']} s; RSS slope during the load {_v(s['rss_slope_mb_per_min'])} "
         f"MB/min",

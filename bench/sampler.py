@@ -67,6 +67,24 @@ def count_fds(pid: int, proc: Path = PROC) -> int | None:
         return None
 
 
+def fd_kinds(pid: int, proc: Path = PROC) -> dict[str, int]:
+    """What ``pid``'s open descriptors are: sockets, pipes, anon inodes by kind, files by
+    path (for telling what a descriptor leak leaks)."""
+    kinds: dict[str, int] = {}
+    try:
+        entries = list(os.scandir(proc / str(pid) / "fd"))
+    except OSError:
+        return kinds
+    for entry in entries:
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            continue
+        kind = target.split(":[", 1)[0] if target.startswith(("socket:", "pipe:")) else target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def all_stats(proc: Path = PROC) -> dict[int, ProcStat]:
     stats: dict[int, ProcStat] = {}
     for entry in proc.iterdir():

@@ -49,6 +49,7 @@ from bench import garbage
 from bench.media import MediaFile
 from bench.publisher import Ending, RtmpPublisher
 from bench.run import Options, Session, _r, session
+from bench.sampler import fd_kinds
 from bench.stats import percentile
 from bench.viewers import LoopLag, RtmpViewer, ViewerRecord, WsViewer, hls_viewer
 from bench.wire import (
@@ -397,24 +398,43 @@ class SoakLoad:
 
 @dataclass(frozen=True)
 class Level:
-    """The server at rest: median RSS and descriptors of a few samples."""
+    """The server at rest: median RSS and descriptors of a few samples; of those
+    descriptors, the ones the database's connection pool holds (SQLite files: the pool
+    keeps up to its size of idle connections, a working set, not a leak) and the pool's
+    connections still checked out (with nothing running: a leak)."""
 
     rss_kb: int
     fds: int
     t: float
+    db_fds: int = 0
+    db_checked_out: int = 0
+
+    @property
+    def other_fds(self) -> int:
+        return self.fds - self.db_fds
 
     def json(self) -> dict[str, Any]:
-        return {"rss_mb": _r(self.rss_kb / 1024, 1), "fds": self.fds}
+        return {
+            "rss_mb": _r(self.rss_kb / 1024, 1),
+            "fds": self.fds,
+            "db_fds": self.db_fds,
+            "db_checked_out": self.db_checked_out,
+        }
 
 
 def level(sess: Session, last: int = 5) -> Level:
     samples = [s for s in sess.sampler.samples if "server" in s.fds][-last:]
     if not samples:
         raise RuntimeError("no samples of the server's descriptors")
+    database = str(sess.workdir / "data" / "strom.db")
+    kinds = fd_kinds(sess.server.pid)
+    pool = samples[-1].metrics.get("database") or {}
     return Level(
         round(statistics.median(s.rss_kb["server"] for s in samples)),
         round(statistics.median(s.fds["server"] for s in samples)),
         samples[-1].t,
+        db_fds=sum(n for kind, n in kinds.items() if kind.startswith(database)),
+        db_checked_out=int(pool.get("checked_out") or 0),
     )
 
 
@@ -444,8 +464,11 @@ async def settle(sess: Session, plan: SoakPlan, back_to: Level | None) -> tuple[
 
 
 def within(now: Level, baseline: Level, plan: SoakPlan) -> bool:
+    """Back to the baseline: the descriptors other than the database pool's within
+    ``fd_tolerance``, no database connection checked out, RSS within the allowance."""
     return (
-        now.fds <= baseline.fds + plan.fd_tolerance
+        now.other_fds <= baseline.other_fds + plan.fd_tolerance
+        and now.db_checked_out == 0
         and now.rss_kb <= baseline.rss_kb + plan.rss_allowance_kb(baseline.rss_kb)
     )
 
@@ -528,6 +551,7 @@ async def scenario_soak(opts: Options) -> dict[str, Any]:
         print(f"  soak: cold {cold.json()}; warming up {plan.warmup_seconds:.0f} s", flush=True)
         await load.run(plan.warmup_seconds)
         baseline, settled_s, _ = await settle(sess, plan, None)
+        fds_at_baseline = fd_kinds(sess.server.pid)
         print(f"  soak: baseline {baseline.json()} after {settled_s:.0f} s", flush=True)
         load.tally = Tally()  # count the measured run only
         lag_from = len(gen_lag.samples)
@@ -539,6 +563,7 @@ async def scenario_soak(opts: Options) -> dict[str, Any]:
         peak_fds = max((s.fds.get("server", 0) for s in sess.sampler.window(t1, t2)), default=0)
         print(f"  soak: load done (peak RSS {peak_rss / 1024:.0f} MB, {peak_fds} fds)", flush=True)
         end, back_s, back = await settle(sess, plan, baseline)
+        fds_at_end = fd_kinds(sess.server.pid)
         gen_lag.stop()
         last = sess.sampler.samples[-1].metrics if sess.sampler.samples else {}
         alive = sess.server.alive()
@@ -555,9 +580,10 @@ async def scenario_soak(opts: Options) -> dict[str, Any]:
         failures.append("the server died")
     if not back:
         failures.append(
-            f"not back to the baseline after {plan.settle_max:.0f} s: fds {end.fds} "
-            f"(baseline {baseline.fds}, ±{plan.fd_tolerance}), RSS {end.rss_kb / 1024:.1f} MB "
-            f"(baseline {baseline.rss_kb / 1024:.1f} MB, "
+            f"not back to the baseline after {plan.settle_max:.0f} s: fds {end.other_fds} "
+            f"besides the database's (baseline {baseline.other_fds}, +{plan.fd_tolerance}), "
+            f"{end.db_checked_out} database connections checked out, RSS "
+            f"{end.rss_kb / 1024:.1f} MB (baseline {baseline.rss_kb / 1024:.1f} MB, "
             f"+{plan.rss_allowance_kb(baseline.rss_kb) / 1024:.0f} MB allowed)"
         )
     if logged["tracebacks"]:
@@ -582,6 +608,13 @@ async def scenario_soak(opts: Options) -> dict[str, Any]:
         "end_settle_s": round(back_s, 1),
         "rss_delta_mb": _r((end.rss_kb - baseline.rss_kb) / 1024, 1),
         "fds_delta": end.fds - baseline.fds,
+        "other_fds_delta": end.other_fds - baseline.other_fds,
+        "database_pool": last.get("database"),
+        "fds_changed": {
+            kind: fds_at_end.get(kind, 0) - fds_at_baseline.get(kind, 0)
+            for kind in sorted(set(fds_at_baseline) | set(fds_at_end))
+            if fds_at_end.get(kind, 0) != fds_at_baseline.get(kind, 0)
+        },
         "rss_allowance_mb": _r(plan.rss_allowance_kb(baseline.rss_kb) / 1024, 1),
         "rss_slope_mb_per_min": _r(rss_slope_mb_per_min(sess, t1, t2), 2),
         "server_cores": _r(server_cores, 3),

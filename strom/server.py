@@ -335,6 +335,7 @@ class StromServer:
             ),
             "redis": self._redis_metrics(),
             "recordings": self.recorder.metrics() if self.recorder is not None else None,
+            "database": self.store.pool_status() if self.store is not None else None,
             "channels": [
                 {
                     "name": c.name,

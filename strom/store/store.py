@@ -125,6 +125,23 @@ class Store:
     def engine(self) -> AsyncEngine:
         return self._engine
 
+    def pool_status(self) -> dict[str, int]:
+        """The connection pool: its size, connections in use and idle in it, overflow
+        (connections beyond the size, closed when given back). Empty for pools that keep
+        none. A connection in use with nothing running is a leak."""
+        pool = self._engine.pool
+        counts = {}
+        for name, method in (
+            ("size", "size"),
+            ("checked_out", "checkedout"),
+            ("idle", "checkedin"),
+            ("overflow", "overflow"),
+        ):
+            fn = getattr(pool, method, None)
+            if callable(fn):
+                counts[name] = int(fn())
+        return counts
+
     @property
     def embedded(self) -> bool:
         """SQLite: the database belongs to this process, so it may migrate it freely."""

@@ -111,3 +111,13 @@ async def test_a_short_soak_comes_back_to_its_baseline(tmp_path: Path) -> None:
 
 def _machine() -> dict[str, object]:
     return {"nproc": 2, "cpu": "test", "python": "3", "strom_commit": "abc"}
+
+
+def test_a_servers_close_frame_is_recognised() -> None:
+    text = bytes((0x81, 3)) + b"abc"
+    close = bytes((0x88, 4)) + (1008).to_bytes(2, "big") + b"no"
+    assert garbage._ws_outcome(text + close, "held 5 s") == "ws close 1008"
+    assert garbage._ws_outcome(text, "held 5 s") == "held 5 s"
+    assert garbage._ws_outcome(bytes((0x88, 0)), "x") == "ws close 1005"
+    long_text = bytes((0x81, 126)) + (300).to_bytes(2, "big") + b"t" * 300
+    assert garbage._ws_outcome(long_text + close, "x") == "ws close 1008"
