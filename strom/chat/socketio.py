@@ -340,7 +340,9 @@ class SocketIODoor:
             return  # the rest of a long-polling payload whose session was just closed
         # A binary attachment completes a packet checked when it came (its placeholders).
         if eio_sid not in self.sio._binary_packet:
-            problem = socketio_packet_problem(data)
+            problem = socketio_packet_problem(
+                data, lambda ns: self.sio.manager.sid_from_eio_sid(eio_sid, ns) is not None
+            )
             if problem is not None:
                 environ = self.sio.environ.get(eio_sid) or {}
                 peer = getattr(environ.get("aiohttp.request"), "remote", None) or "?"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode
@@ -97,9 +98,12 @@ async def close_websocket(eio_sid: str, reason: str) -> None:
         await sock.close(code=WSCloseCode.POLICY_VIOLATION, message=reason.encode()[:120])
 
 
-def socketio_packet_problem(data: Any) -> str | None:
+def socketio_packet_problem(
+    data: Any, connected: Callable[[str], bool] = lambda namespace: True
+) -> str | None:
     """Why the Socket.IO packet ``data`` (one Engine.IO message's payload) cannot be
-    dispatched, or None if it can. Parses it the way the library will."""
+    dispatched, or None if it can. Parses it the way the library will; ``connected``
+    says whether the client is connected to a namespace (binary packets need it)."""
     try:
         pkt = sio_packet.Packet(encoded_packet=data)
     except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
@@ -111,6 +115,8 @@ def socketio_packet_problem(data: Any) -> str | None:
         if not isinstance(args, list) or not args or not isinstance(args[0], str):
             return "an event is a list starting with its name"
     if pkt.packet_type in (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK):
+        if not connected(pkt.namespace or "/"):
+            return "a binary packet before connecting"
         count = pkt.attachment_count
         if count < 1:
             return "a binary packet without attachments"

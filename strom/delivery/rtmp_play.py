@@ -127,7 +127,7 @@ class RtmpPlayer:
         self._gate.restart()
 
     def on_chunk(self, chunk: Chunk) -> None:
-        if self._dropped:
+        if self._dropped or self._transport.is_closing():  # gone (see WsViewer.on_chunk)
             return
         verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
         if verdict is Verdict.SEND:

@@ -54,6 +54,12 @@ def test_malformed_packets_are_named(data: str | bytes) -> None:
     assert socketio_packet_problem(data)
 
 
+def test_binary_packets_need_a_connected_namespace() -> None:
+    binary = '51-["frame",{"_placeholder":true,"num":0}]'
+    assert socketio_packet_problem(binary, lambda ns: False) == "a binary packet before connecting"
+    assert socketio_packet_problem(binary, lambda ns: ns == "/") is None
+
+
 def record(msg: str, level: int, exc: BaseException | None) -> logging.LogRecord:
     exc_info = (type(exc), exc, None) if exc is not None else None
     return logging.LogRecord("x", level, __file__, 1, msg, (), exc_info)
@@ -97,7 +103,7 @@ async def engineio_socket(server: StromServer) -> aiohttp.ClientWebSocketRespons
 @pytest.mark.parametrize(
     "garbage",
     ["42[", "4Z", "42", '42{"a":1}', "451-[\"frame\",{\"_placeholder\":true,\"num\":7}]",
-     "9999", "x", "b!!"],
+     "9999", "x", "b!!", "451/elsewhere,[\"frame\",{\"_placeholder\":true,\"num\":0}]"],
 )  # fmt: skip
 async def test_a_malformed_packet_closes_the_session_cleanly(
     server: StromServer, garbage: str, caplog: pytest.LogCaptureFixture
