@@ -243,10 +243,12 @@ class StromServer:
             for r in self.recorder.interrupted
             if r.broadcast_id is not None and r.ended is not None
         }
+        beat = self.settings.broadcast_heartbeat
         closed = await self.store.close_unfinished_broadcasts(
             self.node_id,
             last_media=last_media,
-            stale_after=timedelta(seconds=STALE_HEARTBEATS * self.settings.broadcast_heartbeat),
+            # without heartbeats nothing tells a gone node from a live one
+            stale_after=timedelta(seconds=STALE_HEARTBEATS * beat) if beat > 0 else None,
         )
         for broadcast_id, ended in sorted(closed.items()):
             log.info(

@@ -15,13 +15,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
 
+from strom.store import crashes, schema
 from strom.store import queries as q
-from strom.store import schema
 from strom.store import webhooks as wh
 from strom.store.categories import CATEGORY_NAME_MAX, slugify
 from strom.store.engine import connect, transaction
@@ -408,14 +407,8 @@ class Store:
         What a crash leaves behind is then at most one heartbeat old."""
         if not peaks:
             return
-        now = self._now()
         async with self._transaction() as s:
-            for broadcast_id, peak in sorted(peaks.items()):  # one lock order for all nodes
-                await s.execute(
-                    update(BroadcastRow)
-                    .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
-                    .values(last_seen_at=now, peak_viewers=q.raised_peak(peak))
-                )
+            await crashes.mark_seen(s, peaks, self._now())
 
     async def close_unfinished_broadcasts(
         self,
@@ -434,25 +427,10 @@ class Store:
         migration 0006); another node's only once its heartbeat is older than
         ``stale_after`` (that node is gone), so a restart never ends a broadcast another
         node is still running. ``None``: every open broadcast."""
-        now = self._now()
-        hints = last_media or {}
         async with self._transaction() as s:
-            where: list[ColumnElement[bool]] = [BroadcastRow.ended_at.is_(None)]
-            if node is not None:
-                seen = func.coalesce(BroadcastRow.last_seen_at, BroadcastRow.started_at)
-                where.append(
-                    or_(
-                        BroadcastRow.node == node,
-                        BroadcastRow.node.is_(None),
-                        *([seen < now - stale_after] if stale_after is not None else []),
-                    )
-                )
-            rows = (await s.scalars(select(BroadcastRow).where(*where))).all()
-            closed: dict[int, datetime] = {}
-            for row in rows:
-                known = [t for t in (row.last_seen_at, hints.get(row.id)) if t is not None]
-                row.ended_at = closed[row.id] = min(max([row.started_at, *known]), now)
-            return closed
+            return await crashes.close_left_open(
+                s, self._now(), node, last_media or {}, stale_after
+            )
 
     async def broadcasts(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
         """The channel's broadcasts, newest first (at most ``limit``, capped at 100)."""
