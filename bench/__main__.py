@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import chatrun, report, run
+from bench import chatrun, report, run, soak
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 SCENARIOS = {
@@ -27,6 +27,9 @@ SCENARIOS = {
     "nginx": "--viewers RTMP-play viewers of nginx-rtmp, and its HLS",
     "chat": "--chat-sockets (1000) guests in one chat room, --chat-senders (10) writing "
     "--chat-rate (10) messages/s in all",
+    "soak": "--minutes (2) of churn: --soak-publishers dropping and reconnecting, "
+    "--soak-viewers and --soak-chat sockets joining and leaving, --garbage-rate hostile "
+    "clients a second; the server's RSS and descriptors must come back to the baseline",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -93,6 +96,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=o.chat_lowat,
         help="SO_RCVLOWAT (bytes) of the chat sockets that are no probes (0: none)",
     )
+    p.add_argument("--minutes", type=float, default=o.soak_minutes, help="soak: minutes of load")
+    p.add_argument(
+        "--soak-warmup",
+        type=float,
+        default=o.soak_warmup,
+        help="soak: warm-up seconds before the baseline (0: a fifth of the run, 20-60 s)",
+    )
+    p.add_argument("--soak-publishers", type=int, default=o.soak_publishers)
+    p.add_argument(
+        "--soak-viewers",
+        type=int,
+        default=o.soak_viewers,
+        help="soak: viewers at once (WebSocket 60 %%, RTMP 25 %%, LL-HLS 15 %%)",
+    )
+    p.add_argument(
+        "--soak-chat",
+        type=int,
+        default=o.soak_chat,
+        help="soak: chat sockets at once (and a third as many Socket.IO clients)",
+    )
+    p.add_argument(
+        "--garbage-rate", type=float, default=o.garbage_rate, help="soak: hostile clients a second"
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=o.soak_settle,
+        help="soak: longest wait for the server to come back to its baseline (s)",
+    )
+    p.add_argument("--fd-tolerance", type=int, default=o.soak_fd_tolerance)
+    p.add_argument(
+        "--rss-tolerance-mb",
+        type=float,
+        default=o.soak_rss_tolerance_mb,
+        help="soak: RSS above the baseline still accepted (or 10 %% of it)",
+    )
+    p.add_argument("--seed", type=int, default=o.soak_seed, help="soak: random seed")
     p.add_argument("--repeat", type=int, default=o.repeat, help="compare: rounds (median ratios)")
     p.add_argument(
         "--profile",
@@ -135,6 +175,16 @@ def options(args: argparse.Namespace) -> run.Options:
         profile_at=tuple(int(x) for x in args.profile.split(",") if x.strip()),
         bframes=2 if args.bframes else 0,
         media_seconds=args.media_seconds,
+        soak_minutes=args.minutes,
+        soak_warmup=args.soak_warmup,
+        soak_publishers=args.soak_publishers,
+        soak_viewers=args.soak_viewers,
+        soak_chat=args.soak_chat,
+        garbage_rate=args.garbage_rate,
+        soak_settle=args.settle,
+        soak_fd_tolerance=args.fd_tolerance,
+        soak_rss_tolerance_mb=args.rss_tolerance_mb,
+        soak_seed=args.seed,
         out_root=args.out,
         strom_source=args.strom_src.resolve(),
     )
@@ -154,6 +204,7 @@ def scenario_runners(
         "ws": lambda: run.scenario_viewers(opts, "strom", "ws", opts.viewers),
         "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),
         "chat": lambda: chatrun.scenario_chat(opts),
+        "soak": lambda: soak.scenario_soak(opts),
     }
 
 
@@ -179,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["compare", "ramp", "publishers", "slow", "joins", "hls"]
     todo = names if args.scenario == "all" else [args.scenario]
     command = "python -m bench " + shlex.join(argv)
+    status = 0
     for name in todo:
         print(f"== {name}: {SCENARIOS[name]}", flush=True)
         try:
@@ -187,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: nginx-rtmp reference skipped: {exc}", file=sys.stderr)
             continue
         report.write(name, result, command, opts.out_root)
-    return 0
+        if not result.get("soak", {}).get("passed", True):
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

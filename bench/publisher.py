@@ -15,6 +15,7 @@ import logging
 import time
 from array import array
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bench.media import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, MediaFile, is_config
 from strom.media.rtmp import (
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: past this many unsent bytes the publisher waits for the socket (the server is slow)
 WRITE_HIGH_WATER = 4 << 20
+
+#: how a publisher ends: cleanly, or dropped without unpublishing (FIN or RST)
+Ending = Literal["unpublish", "close", "reset"]
 
 
 class SendLog:
@@ -122,17 +126,20 @@ class RtmpPublisher:
         self._events: list[object] = []
         self._got_event = asyncio.Event()
 
-    async def run(self, stop_at: float) -> PublisherStats:
-        """Connect, publish, stream in real time until ``stop_at`` (monotonic), close."""
+    async def run(self, stop_at: float, ending: Ending = "unpublish") -> PublisherStats:
+        """Connect, publish, stream in real time until ``stop_at`` (monotonic), then end:
+        ``unpublish`` (deleteStream, then close), or drop like a crashed encoder or a lost
+        network: ``close`` (FIN, no unpublish) or ``reset`` (RST, no unpublish)."""
         reader, writer = await asyncio.open_connection(self.host, self.port)
         self._writer = writer
         pump = asyncio.create_task(self._read(reader))
         try:
             await self._start()
             await self._stream(stop_at)
-            with contextlib.suppress(Exception):
-                self.session.unpublish()
-                self._flush()
+            if ending == "unpublish":
+                with contextlib.suppress(Exception):
+                    self.session.unpublish()
+                    self._flush()
         except (OSError, PublishError) as exc:
             self.stats.error = str(exc) or type(exc).__name__
             log.warning("publisher %s: %s", self.stats.channel, self.stats.error)
@@ -140,7 +147,10 @@ class RtmpPublisher:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            writer.close()
+            if ending == "reset":
+                writer.transport.abort()
+            else:
+                writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         return self.stats

@@ -146,9 +146,64 @@ def markdown(scenario: str, result: dict[str, Any], info: dict[str, Any]) -> str
                 f"| {name} | {_v(r['cpu_per_viewer'])} | {_v(r['cpu_per_viewer_marginal'])} | "
                 f"{_v(r['latency_p50'])} | {_v(r['latency_p95'])} | {_v(r['join_p50'])} |"
             )
+    if "soak" in result:
+        lines += soak_lines(result["soak"])
     for note in result.get("notes", []):
         lines.append(f"- note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def soak_lines(s: dict[str, Any]) -> list[str]:
+    """The soak's verdict, its memory and descriptor figures, and what the clients saw."""
+    plan = s["plan"]
+    verdict = "**PASS**" if s["passed"] else "**FAIL**: " + "; ".join(s["failures"])
+    log = s["server_log"]
+    lines = [
+        f"Soak {verdict}. {s['load_seconds']:g} s of load: {plan['publishers']} publishers, "
+        f"{plan['viewers']} viewers, {plan['chat_sockets']} chat sockets (+ Socket.IO), "
+        f"{plan['garbage_rate']:g} garbage clients/s (seed {plan['seed']}).",
+        "",
+        "| | cold | baseline (after warm-up) | peak (load) | end | end - baseline |",
+        "|---|---|---|---|---|---|",
+        f"| server RSS MB | {_v(s['cold']['rss_mb'])} | {_v(s['baseline']['rss_mb'])} | "
+        f"{_v(s['peak']['rss_mb'])} | {_v(s['end']['rss_mb'])} | {_v(s['rss_delta_mb'])} "
+        f"(allowed {_v(s['rss_allowance_mb'])}) |",
+        f"| open fds | {s['cold']['fds']} | {s['baseline']['fds']} | {s['peak']['fds']} | "
+        f"{s['end']['fds']} | {s['fds_delta']:+d} |",
+        f"| of them the database pool's | {s['cold']['db_fds']} | {s['baseline']['db_fds']} | "
+        f"- | {s['end']['db_fds']} | {s['end']['db_fds'] - s['baseline']['db_fds']:+d} |",
+        f"| other fds | {s['cold']['fds'] - s['cold']['db_fds']} | "
+        f"{s['baseline']['fds'] - s['baseline']['db_fds']} | - | "
+        f"{s['end']['fds'] - s['end']['db_fds']} | {s['other_fds_delta']:+d} "
+        f"(allowed +{plan['fd_tolerance']}) |",
+        "",
+        f"- descriptors that differ from the baseline: {s.get('fds_changed') or 'none'}; "
+        f"database pool at the end: {s.get('database_pool')}",
+        f"- settled: baseline after {s['baseline_settle_s']} s, back after the load in "
+        f"{s['end_settle_s']} s; RSS slope during the load {_v(s['rss_slope_mb_per_min'])} "
+        f"MB/min",
+        f"- server: {_v(s['server_cores'])} cores, loop lag max "
+        f"{_v(s['server_loop_lag_ms']['max'])} ms (p95 of samples "
+        f"{_v(s['server_loop_lag_ms']['p95_of_samples'])} ms); left open {s['left_open']}",
+        f"- generator: {_v(s['gen_cores'])} cores, loop lag p99 / max "
+        f"{_v(s['gen_loop_lag_ms']['p99'])} / {_v(s['gen_loop_lag_ms']['max'])} ms",
+        f"- server log: {log['tracebacks']} tracebacks, {log['error_lines']} ERROR lines, "
+        f"{log['warnings']} warnings",
+    ]
+    lines += [f"  - traceback: {name} x{n}" for name, n in log["traceback_exceptions"].items()]
+    lines += [f"  - `{line[:160]}`" for line in log["first_errors"][:5]]
+    lines += [f"  - warning x{n}: `{kind}`" for kind, n in log["warning_kinds"].items()]
+    frames = ", ".join(f"{k} {v}" for k, v in s["video_frames_received"].items())
+    lines.append(
+        f"- media: {s['video_frames_sent']} video frames published; received by viewers: "
+        f"{frames or 'none'}; chat: {s['chat_sent']} sent, {s['chat_events_received']} "
+        "messages received"
+    )
+    lines.append("- clients (outcome x count):")
+    for kind, outcomes in s["clients"].items():
+        shown = ", ".join(f"{o} x{n}" for o, n in list(outcomes.items())[:6])
+        lines.append(f"  - {kind}: {shown}")
+    return lines
 
 
 def _details(row: dict[str, Any]) -> list[str]:

@@ -52,6 +52,8 @@ GEN_LAG_LIMIT = 0.05
 #: the server at this share of its one core is saturated
 SERVER_SATURATED = 0.95
 WORKER_START = 3.0  # seconds from spawning workers to their first connection
+#: the soak's media: 20 s of 640x360 at 600 kbit/s (a keyframe every 2 s)
+SMALL_MEDIA = MediaSpec(seconds=20, size="640x360", video_kbps=600, audio_kbps=64)
 
 
 @dataclass
@@ -85,6 +87,19 @@ class Options:
     chat_lowat: int = 0
     bframes: int = 0
     media_seconds: int = 60
+    #: the soak scenario (bench.soak.SoakPlan): minutes of load, warm-up seconds (0:
+    #: automatic), publishers, viewers, chat sockets, garbage clients a second, the
+    #: longest settle, the tolerances of the return to the baseline, the random seed
+    soak_minutes: float = 2.0
+    soak_warmup: float = 0.0
+    soak_publishers: int = 3
+    soak_viewers: int = 20
+    soak_chat: int = 12
+    garbage_rate: float = 3.0
+    soak_settle: float = 90.0
+    soak_fd_tolerance: int = 2
+    soak_rss_tolerance_mb: float = 16.0
+    soak_seed: int = 1
     host: str = "127.0.0.1"
     out_root: Path = ROOT / "bench" / "results"
     strom_source: Path = ROOT
@@ -108,6 +123,8 @@ class Session:
     baseline: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    #: the stream key of a channel kept for broken pushes (the soak's garbage)
+    junk_key: str = ""
 
     async def publish(self, keys: dict[str, str], stagger: float = 0.0) -> None:
         """Start one real-time publisher per channel (``channel -> key``)."""
@@ -144,10 +161,15 @@ async def session(
     opts: Options,
     channels: dict[str, str] | None = None,
     server_env: dict[str, str] | None = None,
+    *,
+    small_media: bool = False,
 ) -> AsyncIterator[Session]:
     """Start ``name`` ("strom" or "nginx") on free ports, the sampler, and stop both;
-    ``server_env``: more STROM_* settings for Strom."""
-    spec = MediaSpec(seconds=opts.media_seconds, bframes=opts.bframes)
+    ``server_env``: more STROM_* settings for Strom; ``small_media``: publish
+    :data:`SMALL_MEDIA` (many broadcasts and recordings) instead of the 720p test media."""
+    spec = (
+        SMALL_MEDIA if small_media else MediaSpec(seconds=opts.media_seconds, bframes=opts.bframes)
+    )
     media = load_flv(ensure_media(spec))
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     server: ServerProcess

@@ -1,6 +1,7 @@
 """Once a second: CPU time (utime+stime from /proc/PID/stat, over each process tree) and
-RSS (VmRSS) of the server and of the load generator's processes, the machine's busy
-share (/proc/stat), and Strom's own event-loop lag from its ``/metrics``."""
+RSS (VmRSS) of the server and of the load generator's processes, open file descriptors
+(/proc/PID/fd) of the targets asked for, the machine's busy share (/proc/stat), and
+Strom's own event-loop lag from its ``/metrics``."""
 
 from __future__ import annotations
 
@@ -58,6 +59,32 @@ def read_rss_kb(pid: int, proc: Path = PROC) -> int:
         return 0
 
 
+def count_fds(pid: int, proc: Path = PROC) -> int | None:
+    """Open file descriptors of ``pid`` (entries of /proc/PID/fd), None if unreadable."""
+    try:
+        return sum(1 for _ in os.scandir(proc / str(pid) / "fd"))
+    except OSError:
+        return None
+
+
+def fd_kinds(pid: int, proc: Path = PROC) -> dict[str, int]:
+    """What ``pid``'s open descriptors are: sockets, pipes, anon inodes by kind, files by
+    path (for telling what a descriptor leak leaks)."""
+    kinds: dict[str, int] = {}
+    try:
+        entries = list(os.scandir(proc / str(pid) / "fd"))
+    except OSError:
+        return kinds
+    for entry in entries:
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            continue
+        kind = target.split(":[", 1)[0] if target.startswith(("socket:", "pipe:")) else target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def all_stats(proc: Path = PROC) -> dict[int, ProcStat]:
     stats: dict[int, ProcStat] = {}
     for entry in proc.iterdir():
@@ -107,6 +134,8 @@ class Sample:
     sys_busy: int
     sys_total: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: open file descriptors of the targets in ``Sampler.fd_targets`` (the process alone)
+    fds: dict[str, int] = field(default_factory=dict)
 
 
 class Sampler:
@@ -122,6 +151,8 @@ class Sampler:
         self.interval = interval
         self.metrics_at = metrics
         self.targets: dict[str, int] = {}
+        #: targets whose open file descriptors are counted too
+        self.fd_targets: set[str] = set()
         self.samples: list[Sample] = []
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -146,8 +177,14 @@ class Sampler:
                 rss[name] = read_rss_kb(pid)
             else:
                 cpu[name], rss[name] = tree_usage(pid, stats)
+        fds: dict[str, int] = {}
+        for name in self.fd_targets:
+            target = self.targets.get(name)
+            count = count_fds(target) if target is not None else None
+            if count is not None:
+                fds[name] = count
         busy, total = system_jiffies()
-        sample = Sample(self._clock(), cpu, rss, busy, total)
+        sample = Sample(self._clock(), cpu, rss, busy, total, fds=fds)
         self.samples.append(sample)
         return sample
 

@@ -115,6 +115,9 @@ class StromProcess(ServerProcess):
         # all keys through the environment: a --stream-key flag would replace them
         env["STROM_STREAM_KEYS"] = ",".join(f"{c}={k}" for c, k in self.keys.items())
         env["PYTHONPATH"] = str(self.source)
+        # Every bench client comes from loopback, hundreds at once: no per-address limits
+        # there (an environment variable, which an older Strom from --strom-src ignores).
+        env.setdefault("STROM_CONNECTION_LIMIT_EXEMPT", "127.0.0.0/8,::1")
         self._spawn(
             [
                 sys.executable,

@@ -4,14 +4,16 @@ and the broadcasts table kept in step with the channels' live state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from strom.live.channel import Channel, ChannelState
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.media.model import TrackKind
+from strom.store.errors import StoreError
 
 if TYPE_CHECKING:
     from strom.notify import WebhookSender
@@ -30,6 +32,11 @@ def _category(info: ChannelInfo | None) -> dict[str, str] | None:
     return {"slug": info.category.slug, "name": info.category.name}
 
 
+#: told a broadcast's database id once it is recorded: (channel, hub broadcast number
+#: (:attr:`Channel.broadcast_id` when it went live), database id)
+BroadcastListener = Callable[[Channel, int, int], None]
+
+
 class Platform:
     def __init__(
         self,
@@ -39,6 +46,8 @@ class Platform:
         thumbnails: ThumbnailWorker | None = None,
         *,
         webhooks: WebhookSender | None = None,
+        node: str | None = None,
+        heartbeat: float = 10.0,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -49,12 +58,24 @@ class Platform:
         self.thumbnails = thumbnails
         #: tells followers' webhooks when a channel goes live
         self.webhooks = webhooks
+        #: this node's id, written on its broadcasts (whose they are after a crash)
+        self.node = node
+        #: seconds between the notes in the database that live broadcasts are still on
+        #: air (with their peak viewers): after a crash they end at the last note
+        self.heartbeat = heartbeat
         #: what the directory shows of each live channel (title, category...), kept
         #: current on go-live and on every edit, so listing needs no query
         self.infos: dict[str, ChannelInfo] = {}
+        #: told each broadcast's database id (the recorder writes it into the recording)
+        self.broadcast_listeners: list[BroadcastListener] = []
         self._broadcasts: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
         registry.listeners.append(self._on_state)
+
+    def start(self) -> None:
+        if self.store is not None and self.heartbeat > 0:
+            self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -86,7 +107,7 @@ class Platform:
             return
         if channel.state is ChannelState.LIVE and channel.name not in self._broadcasts:
             self._broadcasts[channel.name] = -1  # started; id follows
-            self._spawn(self._went_live(channel.name))
+            self._spawn(self._went_live(channel, channel.broadcast_id))
         elif channel.state is ChannelState.OFFLINE and channel.name in self._broadcasts:
             self._spawn(self._ended(channel.name, channel.peak_viewers))
 
@@ -95,23 +116,28 @@ class Platform:
         found = self._broadcasts.get(name)
         return found if found is not None and found > 0 else None
 
-    async def _went_live(self, name: str) -> None:
+    async def _went_live(self, channel: Channel, number: int) -> None:
         assert self.store is not None
+        name = channel.name
         try:
             info = await self.store.channel(name)
             if info is None:  # a static channel without an account: nothing to record
                 self._broadcasts.pop(name, None)
                 return
             self.infos[name] = info
-            self._broadcasts[name] = await self.store.start_broadcast(name)
+            broadcast_id = await self.store.start_broadcast(name, self.node)
+            self._broadcasts[name] = broadcast_id
         except Exception:
             self._broadcasts.pop(name, None)
             log.exception("channel %s: could not record the broadcast start", name)
             return
+        for listener in self.broadcast_listeners:
+            try:
+                listener(channel, number, broadcast_id)
+            except Exception:
+                log.exception("channel %s: a broadcast listener failed", name)
         if self.webhooks is not None:
-            channel = self.registry.get(name)
-            started = channel.started_at if channel is not None else None
-            self.webhooks.went_live(name, info.title or name, started or time.time())
+            self.webhooks.went_live(name, info.title or name, channel.started_at or time.time())
 
     async def _ended(self, name: str, peak: int) -> None:
         assert self.store is not None
@@ -129,7 +155,32 @@ class Platform:
         except Exception:
             log.exception("channel %s: could not record the broadcast end", name)
 
+    async def _beat(self) -> None:
+        """Every ``heartbeat`` seconds, one transaction: each broadcast on air here is
+        seen now, with its peak viewers (a crash then loses at most one interval of
+        both). A broadcast waiting for its publisher is not on air: after a crash it ends
+        when its media stopped."""
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            peaks = {
+                broadcast_id: channel.peak_viewers
+                for channel in self.registry.live()
+                if (broadcast_id := self._broadcasts.get(channel.name, -1)) > 0
+            }
+            try:
+                await self.store.broadcasts_seen(peaks)
+            except StoreError as exc:
+                log.warning("broadcasts: heartbeat not recorded: %s", exc)
+            except Exception:
+                log.exception("broadcasts: heartbeat not recorded")
+
     async def stop(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
         for channel in self.registry:
             if channel.name in self._broadcasts and self.store is not None:
                 await self._ended(channel.name, channel.peak_viewers)

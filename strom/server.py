@@ -4,10 +4,16 @@ stopped together."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import resource
+import secrets
+import socket
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -31,10 +37,12 @@ from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
 from strom.store import Store
+from strom.store.models import NODE_ID_MAX
 from strom.store.sessions import SessionLimits
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
 from strom.web.connections import ConnectionGuard, GuardedSite, HttpLimits
+from strom.web.request_errors import http_server_logger
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +109,28 @@ class LoopLagMonitor:
                 self.max_recent = max(self.max_recent, peak)
 
 
+#: another node's open broadcast is closed by a restarting node only when its heartbeat is
+#: this many intervals old (that node is gone); until then it may well be live elsewhere
+STALE_HEARTBEATS = 30
+
+
+def load_or_create_node_id(data_dir: Path) -> str:
+    """This node's id, kept in the data directory: the broadcasts it runs carry it, so
+    after a crash it closes its own and never another node's live ones. (The cluster
+    work will want the same id for the live map; a copied data dir copies it too.)"""
+    path = data_dir / "node-id"
+    with contextlib.suppress(FileNotFoundError):
+        found = path.read_text().strip()
+        if found:
+            return found[:NODE_ID_MAX]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node = f"{socket.gethostname()[:40]}-{secrets.token_hex(6)}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(node + "\n")
+    os.replace(tmp, path)
+    return node
+
+
 def database_url(settings: Settings) -> tuple[str, bool]:
     """The database URL, and whether it is the embedded default (SQLite in the data dir)."""
     if settings.database_url:
@@ -134,6 +164,7 @@ class StromServer:
         self.socketio: SocketIODoor | None = None
         self.webhooks: WebhookSender | None = None
         self.recorder: Recorder | None = None
+        self.node_id = ""
         self.started = time.time()
 
     async def start(self) -> None:
@@ -159,15 +190,19 @@ class StromServer:
         except ChannelNameClash:
             await self.store.close()
             raise
-        closed = await self.store.close_unfinished_broadcasts()
-        if closed:
-            log.info("closed %d broadcasts left open by the last run", closed)
+        self.node_id = load_or_create_node_id(settings.data_dir)
         static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
         self.static_channels = static.names if static is not None else []
         self.thumbnails = ThumbnailWorker(self.registry)
         self.webhooks = WebhookSender(self.store, WebhookLimits.from_settings(settings))
         self.platform = Platform(
-            self.registry, self.store, static, self.thumbnails, webhooks=self.webhooks
+            self.registry,
+            self.store,
+            static,
+            self.thumbnails,
+            webhooks=self.webhooks,
+            node=self.node_id,
+            heartbeat=settings.broadcast_heartbeat,
         )
         keys = self._keys or self.platform
         self.recorder = Recorder(
@@ -177,7 +212,10 @@ class StromServer:
             broadcast_ids=self.platform.broadcast_id,
             wants_recording=self.platform.wants_recording,
         )
+        self.platform.broadcast_listeners.append(self.recorder.broadcast_recorded)
         await self.recorder.start()
+        await self._close_broadcasts_left_open()
+        self.platform.start()
         bus: RedisBus | None = None
         if settings.redis_url:
             bus = RedisBus(
@@ -228,6 +266,7 @@ class StromServer:
             access_log=None,
             handle_signals=False,
             keepalive_timeout=self.http_guard.limits.keepalive_timeout,
+            logger=http_server_logger(),
         )
         await self._runner.setup()
         site = GuardedSite(self._runner, self.http_guard, settings.host, settings.http_port)
@@ -241,6 +280,31 @@ class StromServer:
         log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
         for name in self.static_channels:
             log.info("channel %s: watch at http://%s:%d/live/%s", name, host, self.http_port, name)
+
+    async def _close_broadcasts_left_open(self) -> None:
+        """A crash or ``kill -9`` left this node's broadcasts open: end each when it was
+        last on air (the heartbeat, or the last media its recording kept), never now."""
+        assert self.store is not None
+        assert self.recorder is not None
+        last_media = {
+            r.broadcast_id: datetime.fromtimestamp(r.ended, UTC)
+            for r in self.recorder.interrupted
+            if r.broadcast_id is not None and r.ended is not None
+        }
+        beat = self.settings.broadcast_heartbeat
+        closed = await self.store.close_unfinished_broadcasts(
+            self.node_id,
+            last_media=last_media,
+            # without heartbeats nothing tells a gone node from a live one
+            stale_after=timedelta(seconds=STALE_HEARTBEATS * beat) if beat > 0 else None,
+        )
+        for broadcast_id, ended in sorted(closed.items()):
+            log.info(
+                "broadcast %d was left open by the last run: ended at %s (%s)",
+                broadcast_id,
+                ended.isoformat(timespec="seconds"),
+                "its recording's last media" if broadcast_id in last_media else "last heartbeat",
+            )
 
     async def stop(self) -> None:
         self.lag.stop()
@@ -323,6 +387,7 @@ class StromServer:
             ),
             "redis": self._redis_metrics(),
             "recordings": self.recorder.metrics() if self.recorder is not None else None,
+            "database": self.store.pool_status() if self.store is not None else None,
             "channels": [
                 {
                     "name": c.name,

@@ -184,6 +184,11 @@ class Settings:
     reconnect_grace: float = _opt(
         30.0, "seconds a broadcast waits for a dropped publisher to come back (0: end at once)"
     )
+    broadcast_heartbeat: float = _opt(
+        10.0,
+        "seconds between notes in the database that a broadcast is still on air (and its "
+        "peak viewers): after a crash it ends at the last one, or its recording's last media",
+    )
     coalesce_audio: bool = _opt(
         True, "send audio with the next video frame (one write per video frame per viewer)"
     )

@@ -68,6 +68,12 @@ from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.server import guest_name
 from strom.chat.service import ChatService, RoomFull
+from strom.chat.socketio_guard import (
+    GuardedWebSocket,
+    close_websocket,
+    library_logger,
+    socketio_packet_problem,
+)
 from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
 from strom.ratelimit import TokenBucket
 from strom.settings import valid_channel_name
@@ -172,11 +178,16 @@ class SocketIODoor:
             async_mode="aiohttp",
             async_handlers=False,  # one client's events are handled in order
             max_http_buffer_size=max_packet,
-            logger=False,
-            engineio_logger=False,
+            logger=library_logger("socketio"),
+            engineio_logger=library_logger("engineio"),
         )
         #: Engine.IO sessions, bounded per address and in all, expired when unused
         self.sessions = EngineIOSessions(self.sio.eio, limits or EngineIOLimits())
+        # Malformed packets end the client's session with one log line (socketio_guard):
+        # engine.io's WebSocket transport checks each packet's type, and every Socket.IO
+        # packet is checked before python-socketio dispatches it.
+        self.sio.eio._async = {**self.sio.eio._async, "websocket": GuardedWebSocket}
+        self.sio.eio.on("message", self._checked_message)
         for event, handler in {
             "connect": self._connect,
             "disconnect": self._disconnect,
@@ -326,6 +337,28 @@ class SocketIODoor:
         self._emit("error", {"roomKey": room, "code": code.value, "reason": reason}, client.sid)
 
     # --- in: Socket.IO events -------------------------------------------------------------
+
+    async def _checked_message(self, eio_sid: str, data: Any) -> None:
+        """engine.io's message handler: python-socketio's own, for well-formed packets."""
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or eio_sid not in self.sio.environ:
+            return  # the rest of a long-polling payload whose session was just closed
+        # A binary attachment completes a packet checked when it came (its placeholders).
+        if eio_sid not in self.sio._binary_packet:
+            problem = socketio_packet_problem(
+                data, lambda ns: self.sio.manager.sid_from_eio_sid(eio_sid, ns) is not None
+            )
+            if problem is not None:
+                environ = self.sio.environ.get(eio_sid) or {}
+                peer = getattr(environ.get("aiohttp.request"), "remote", None) or "?"
+                log.warning("socket.io %s: %s: disconnected", peer, problem)
+                # Not eio.disconnect(): it waits until the close packet is sent, which
+                # never happens once _disconnect has woken the socket's writer (and a
+                # long-polling client may never poll again).
+                await sock.close(wait=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
+                await close_websocket(eio_sid, "malformed Socket.IO packet")
+                return
+        await self.sio._handle_eio_message(eio_sid, data)
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         self.sessions.joined(environ)

@@ -105,6 +105,10 @@ class WsViewer:
 
     def on_chunk(self, chunk: Chunk) -> None:
         transport = self._transport
+        if transport.is_closing():
+            # Gone; connection_lost unsubscribes it soon. (uvloop raises on a write to a
+            # closed transport, and that would reach the publisher feeding this chunk.)
+            return
         buffered = transport.get_write_buffer_size()
         if (
             buffered <= self._skip_bytes

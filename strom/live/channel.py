@@ -436,7 +436,14 @@ class Channel:
             if hls.revision != before:
                 self._wake_hls()
         for sub in list(self.subscribers):
-            sub.on_chunk(chunk)
+            try:
+                sub.on_chunk(chunk)
+            except Exception:
+                # A subscriber's bug must not reach the publisher whose frame this is
+                # (its connection would die, and every viewer with it): that subscriber
+                # goes, with its traceback in the log.
+                log.exception("channel %s: %r failed on a chunk; unsubscribed", self.name, sub)
+                self.unsubscribe(sub)
 
     def release(self, publisher: Publisher) -> None:
         """End the broadcast of ``publisher`` (no-op for anyone else)."""

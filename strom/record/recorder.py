@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 from strom.live.channel import Channel, ChannelState, Chunk
 from strom.live.registry import Registry
-from strom.record import storage
+from strom.record import salvage, storage
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def write_chunk(f: BinaryIO, data: bytes) -> None:
 
 
 # Items the event loop queues for the writer thread.
-_INIT, _CHUNK, _END = 0, 1, 2
+_INIT, _CHUNK, _END, _META = 0, 1, 2, 3
 
 
 class Recording:
@@ -80,13 +80,14 @@ class Recording:
         path: Path,
         started: float,
         settings: RecorderSettings,
-        broadcast_id: Callable[[], int | None] = lambda: None,
+        broadcast_id: int | None = None,
     ) -> None:
         self.channel = channel
         self.path = path
         self.id = path.name
         self.started = started
         self.settings = settings
+        #: the broadcast's database id (None until the platform has it; guarded by _cond)
         self._broadcast_id = broadcast_id
         self._items: collections.deque[tuple[Any, ...]] = collections.deque()
         self._cond = threading.Condition()
@@ -138,10 +139,16 @@ class Recording:
             self._cond.notify()
         return True
 
+    def set_broadcast_id(self, broadcast_id: int) -> None:
+        """The broadcast's database id is known: the writer puts it in the meta file at
+        once (atomically replaced), so a crash from now on keeps the link."""
+        with self._cond:
+            if self._broadcast_id == broadcast_id:
+                return
+            self._broadcast_id = broadcast_id
+        self.put((_META,), 0)
+
     def finish(self, ended: float) -> None:
-        # Read on the event loop now: the platform forgets the id right after the end.
-        known = self._broadcast_id()
-        self._broadcast_id = lambda: known
         with self._cond:
             self._items.append((_END, ended))
             self._cond.notify()
@@ -181,6 +188,8 @@ class Recording:
                     self._chunk(item[1], item[2], item[3])
                 elif item[0] == _INIT:
                     self._new_init(item[1])
+                elif item[0] == _META:
+                    self._write_meta(storage.RECORDING, None)
                 else:
                     ended = item[1]
                     self._close_segment(None)
@@ -203,6 +212,8 @@ class Recording:
             self.done.set()
 
     def _write_meta(self, status: str, ended: float | None) -> None:
+        with self._cond:
+            broadcast_id = self._broadcast_id
         storage.write_meta(
             self.path,
             {
@@ -210,7 +221,7 @@ class Recording:
                 "started": self.started,
                 "ended": ended,
                 "status": status,
-                "broadcast_id": self._broadcast_id(),
+                "broadcast_id": broadcast_id,
                 "error": self.error,
             },
         )
@@ -286,6 +297,8 @@ class _ChannelRecorder:
         self.recorder = recorder
         self.channel = channel
         self.recording: Recording | None = None
+        #: the channel's broadcast number the recording belongs to
+        self.number = 0
         self._last_init: bytes | None = None
         self._chunks_since_init = 0
 
@@ -294,6 +307,7 @@ class _ChannelRecorder:
         if init is None:
             return
         if self.recording is None:
+            self.number = channel.broadcast_id
             self.recording = self.recorder._new_recording(channel)
         elif init is self._last_init and self._chunks_since_init == 0:
             return  # the same announcement twice (subscribed while going live)
@@ -350,15 +364,19 @@ class Recorder:
         #: recordings that stopped early, newest last (for /metrics), bounded
         self.failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
         self._noted: set[Path] = set()
+        #: recordings the last run left unfinished (a crash), closed by :meth:`start`
+        self.interrupted: list[storage.RecordingInfo] = []
         self.disk_bytes = 0
         self._retention: asyncio.Task[None] | None = None
         registry.listeners.append(self._on_state)
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        closed = await asyncio.to_thread(storage.close_interrupted, self.root, set(self.active))
-        if closed:
-            log.info("recordings: closed %d left unfinished by the last run", closed)
+        self.interrupted = await asyncio.to_thread(
+            salvage.close_interrupted, self.root, set(self.active)
+        )
+        if self.interrupted:
+            log.info("recordings: closed %d left unfinished by the last run", len(self.interrupted))
         await self.apply_retention()
         self._retention = asyncio.get_running_loop().create_task(self._retention_loop())
         for channel in self.registry.live():
@@ -424,12 +442,21 @@ class Recorder:
             path,
             channel.started_at or now,
             self.settings,
-            broadcast_id=lambda: self._broadcast_ids(name),
+            broadcast_id=self._broadcast_ids(name),  # else it comes with broadcast_recorded
         )
         self.active[path] = rec
         rec.start()
         log.info("channel %s: recording to %s", name, path)
         return rec
+
+    def broadcast_recorded(self, channel: Channel, number: int, broadcast_id: int) -> None:
+        """The platform stored ``channel``'s broadcast ``number`` as ``broadcast_id``: its
+        recording (if it has started) gets the id in its meta file now, not at the end."""
+        sub = self._subs.get(channel.name)
+        if sub is None or sub.channel is not channel or sub.recording is None:
+            return  # not recorded, or not yet (a recording starting later asks for the id)
+        if sub.number == number:
+            sub.recording.set_broadcast_id(broadcast_id)
 
     def _detach(self, sub: _ChannelRecorder) -> None:
         if self._subs.get(sub.channel.name) is sub:

@@ -230,31 +230,6 @@ def disk_report(root: Path) -> DiskReport:
     return DiskReport(channels, sum(c[2] for c in channels), free, size)
 
 
-def close_interrupted(root: Path, active: set[Path]) -> int:
-    """Recordings still marked ``recording`` that no recorder writes (the process stopped
-    without finishing them) become ``finished``: their segments play as they are."""
-    closed = 0
-    if not root.is_dir():
-        return closed
-    for channel_dir in root.iterdir():
-        if not channel_dir.is_dir():
-            continue
-        for path in channel_dir.iterdir():
-            if path in active or not RECORDING_ID.match(path.name):
-                continue
-            try:
-                meta = json.loads((path / META).read_text())
-                if meta.get("status") == RECORDING:
-                    index = path / INDEX
-                    meta["ended"] = index.stat().st_mtime if index.exists() else meta["started"]
-                    meta["status"] = FINISHED
-                    write_meta(path, meta)
-                    closed += 1
-            except (OSError, ValueError, KeyError):
-                continue
-    return closed
-
-
 def apply_retention(
     root: Path, keep_days: float, max_bytes_per_channel: int, active: set[Path], now: float
 ) -> list[Path]:

@@ -38,6 +38,7 @@ TITLE_MAX = 140
 DESCRIPTION_MAX = 2000
 TOKEN_NAME_MAX = 64
 HASH_LENGTH = 64  # hex SHA-256
+NODE_ID_MAX = 64
 PASSWORD_HASH_MAX = 255  # an argon2id PHC string is ~100 characters
 
 # Deterministic constraint names on every database, so later migrations can name what
@@ -143,6 +144,10 @@ class BroadcastRow(Base):
         ForeignKey("categories.id", ondelete="SET NULL"), index=True
     )
     peak_viewers: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # migration 0006: the live node's heartbeat while the broadcast is on air, and which
+    # node that is (None: written before 0006, or by a process without a node id)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    node: Mapped[str | None] = mapped_column(String(NODE_ID_MAX))
 
 
 class ApiTokenRow(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -19,8 +19,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from strom.store import crashes, schema
 from strom.store import queries as q
-from strom.store import schema
 from strom.store import webhooks as wh
 from strom.store.categories import CATEGORY_NAME_MAX, slugify
 from strom.store.engine import connect, transaction
@@ -132,6 +132,23 @@ class Store:
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    def pool_status(self) -> dict[str, int]:
+        """The connection pool: its size, connections in use and idle in it, overflow
+        (connections beyond the size, closed when given back). Empty for pools that keep
+        none. A connection in use with nothing running is a leak."""
+        pool = self._engine.pool
+        counts = {}
+        for name, method in (
+            ("size", "size"),
+            ("checked_out", "checkedout"),
+            ("idle", "checkedin"),
+            ("overflow", "overflow"),
+        ):
+            fn = getattr(pool, method, None)
+            if callable(fn):
+                counts[name] = int(fn())
+        return counts
 
     @property
     def embedded(self) -> bool:
@@ -367,8 +384,10 @@ class Store:
 
     # --- broadcasts --------------------------------------------------------------------
 
-    async def start_broadcast(self, username: str) -> int:
-        """Record that ``username`` went live; remembers the title and category now."""
+    async def start_broadcast(self, username: str, node: str | None = None) -> int:
+        """Record that ``username`` went live on ``node``; remembers the title and category
+        now. The broadcast counts as seen on air now (see :meth:`broadcasts_seen`)."""
+        now = self._now()
         async with self._transaction() as s:
             channel = await s.scalar(
                 select(ChannelRow)
@@ -379,7 +398,9 @@ class Store:
                 raise UnknownUser(username)
             row = BroadcastRow(
                 channel_id=channel.id,
-                started_at=self._now(),
+                started_at=now,
+                last_seen_at=now,
+                node=node,
                 title=channel.title,
                 category_id=channel.category_id,
                 peak_viewers=0,
@@ -405,16 +426,36 @@ class Store:
                 .values(peak_viewers=viewers)
             )
 
-    async def close_unfinished_broadcasts(self) -> int:
-        """At start-up: end the broadcasts a previous process left open (it crashed or was
-        killed). Returns how many."""
+    async def broadcasts_seen(self, peaks: Mapping[int, int]) -> None:
+        """The live node's heartbeat (broadcast id -> peak viewers so far): each of these
+        broadcasts still open is marked on air now and its peak raised, in one transaction.
+        What a crash leaves behind is then at most one heartbeat old."""
+        if not peaks:
+            return
         async with self._transaction() as s:
-            result = await s.execute(
-                update(BroadcastRow)
-                .where(BroadcastRow.ended_at.is_(None))
-                .values(ended_at=self._now())
+            await crashes.mark_seen(s, peaks, self._now())
+
+    async def close_unfinished_broadcasts(
+        self,
+        node: str | None = None,
+        *,
+        last_media: Mapping[int, datetime] | None = None,
+        stale_after: timedelta | None = None,
+    ) -> dict[int, datetime]:
+        """At start-up: end the broadcasts a previous run left open (it crashed or was
+        killed), each at the last moment it is known to have been on air, never at the
+        restart: the later of its heartbeat (``last_seen_at``) and the last media its
+        recording wrote (``last_media``: broadcast id -> time), at most now. Returns when
+        each broadcast closed ended (id -> ended_at).
+
+        ``node``: only this node's broadcasts (and those without a node, from before
+        migration 0006); another node's only once its heartbeat is older than
+        ``stale_after`` (that node is gone), so a restart never ends a broadcast another
+        node is still running. ``None``: every open broadcast."""
+        async with self._transaction() as s:
+            return await crashes.close_left_open(
+                s, self._now(), node, last_media or {}, stale_after
             )
-            return int(getattr(result, "rowcount", 0) or 0)
 
     async def broadcasts(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
         """The channel's broadcasts, newest first (at most ``limit``, capped at 100)."""

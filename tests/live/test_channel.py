@@ -220,3 +220,27 @@ def test_slow_viewer_skips_to_next_keyframe_then_is_dropped() -> None:
     now[0] = 6.0
     assert gate.admit(_chunk(True), 150) is Verdict.DROP  # skipping for too long
     assert gate.admit(_chunk(True), 1001) is Verdict.DROP  # or far too much buffered
+
+
+class Broken(Recorder):
+    """A subscriber with a bug: it raises on its third chunk."""
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        super().on_chunk(chunk)
+        if len(self.chunks) == 3:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+def test_a_failing_subscriber_never_reaches_the_publisher(
+    av_items: list[Track | Frame], caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = Channel("alice")
+    healthy, broken = Recorder(), Broken()
+    channel.subscribe(healthy)
+    channel.subscribe(broken)
+    channel.claim(object())  # type: ignore[arg-type]
+    feed(channel, av_items)  # no exception reaches the publisher's feed
+    assert len(broken.chunks) == 3
+    assert broken not in channel.subscribers
+    assert len(healthy.chunks) > 100  # every other viewer goes on
+    assert "failed on a chunk; unsubscribed" in caplog.text

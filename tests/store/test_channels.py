@@ -162,9 +162,56 @@ async def test_unfinished_broadcasts_are_closed_at_start_up(store: Store) -> Non
     await store.start_broadcast("Alice")
     done = await store.start_broadcast("bob")
     await store.end_broadcast(done, 1)
-    assert await store.close_unfinished_broadcasts() == 1
+    assert len(await store.close_unfinished_broadcasts()) == 1
     assert all(b.ended_at is not None for b in await store.broadcasts("Alice"))
-    assert await store.close_unfinished_broadcasts() == 0
+    assert await store.close_unfinished_broadcasts() == {}
+
+
+async def test_a_crashed_broadcast_ends_when_it_was_last_on_air(
+    make_store: Callable[..., Awaitable[Store]],
+) -> None:
+    """The heartbeat (and a recording's last media) say when a broadcast left open by a
+    killed process was last on air; the restart time never counts as broadcast time."""
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    now = [t0]
+    store = await make_store(clock=lambda: now[0])
+    for name in ("Alice", "bob", "carol", "dave"):
+        await store.create_user(name, PASSWORD)
+    alice = await store.start_broadcast("Alice", "node-a")
+    bob = await store.start_broadcast("bob", "node-a")
+    carol = await store.start_broadcast("carol", "node-b")  # another node, still live
+    dave = await store.start_broadcast("dave")  # no node: from before migration 0006
+    now[0] = t0 + timedelta(seconds=20)
+    await store.broadcasts_seen({alice: 7, bob: 2, carol: 4})
+    await store.broadcasts_seen({alice: 3})  # a peak is never lowered
+    now[0] = t0 + timedelta(seconds=30)
+    await store.broadcasts_seen({carol: 4, 999_999: 1})  # an unknown id is ignored
+    # node-a is killed at t0 + 25 s and comes back a minute later.
+    now[0] = t0 + timedelta(seconds=85)
+    closed = await store.close_unfinished_broadcasts(
+        "node-a",
+        last_media={
+            bob: t0 + timedelta(seconds=24.5),  # its recording's last write
+            alice: t0 + timedelta(seconds=5),  # older than the heartbeat: the later wins
+            dave: t0 + timedelta(hours=1),  # after now (a clock step): capped
+        },
+        stale_after=timedelta(minutes=5),
+    )
+    assert closed == {
+        alice: t0 + timedelta(seconds=20),
+        bob: t0 + timedelta(seconds=24.5),
+        dave: t0 + timedelta(seconds=85),
+    }
+    (a,) = await store.broadcasts("alice")
+    assert (a.ended_at, a.peak_viewers) == (t0 + timedelta(seconds=20), 7)
+    (c,) = await store.broadcasts("carol")
+    assert (c.ended_at, c.peak_viewers) == (None, 4)  # node-b's live broadcast: left alone
+    await store.broadcasts_seen({alice: 50})  # a late heartbeat does not reopen or raise
+    assert (await store.broadcasts("alice"))[0].peak_viewers == 7
+    # node-b never comes back: once its heartbeat is stale, any node closes it.
+    now[0] = t0 + timedelta(minutes=10)
+    closed = await store.close_unfinished_broadcasts("node-a", stale_after=timedelta(minutes=5))
+    assert closed == {carol: t0 + timedelta(seconds=30)}
 
 
 async def test_follows(store: Store) -> None:
