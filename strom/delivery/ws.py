@@ -114,15 +114,12 @@ class WsViewer:
             buffered <= self._skip_bytes
             and not self._gate.waiting_keyframe
             and self._close_task is None
-            and not transport.is_closing()
         ):
             # The hot path, once per chunk per viewer: one check, one write.
             transport.write(chunk.ws_frame or chunk_frame(chunk))
             return
-        if self._close_task is not None or transport.is_closing():
-            # Gone, and not unsubscribed yet (its handler has not run since): uvloop
-            # raises on a write to a closed transport, into the publisher's callback.
-            return
+        if self._close_task is not None:
+            return  # closing: nothing more to send
         verdict = self._gate.admit(chunk, buffered)
         if verdict is Verdict.SEND:
             transport.write(chunk_frame(chunk))
