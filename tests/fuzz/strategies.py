@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests.fuzz.targets import Split
@@ -24,14 +24,12 @@ settings.register_profile(
     deadline=500,  # milliseconds per example; generous for a loaded machine
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
     "fuzz-long",
     max_examples=1600,
     deadline=2000,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 _PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "fuzz")
 #: The settings every fuzz test runs with (not loaded globally: other tests keep theirs).
