@@ -26,10 +26,18 @@ def test_crasher_file(path: Path) -> None:
     check(TARGETS[path.name.split("-")[0]], data, derived_split(data))
 
 
-#: (target, input, split) found by the fuzzers, small enough to read.
+#: An old-style AAC CodecID (A_AAC/MPEG4/LC) whose SamplingFrequency is +inf.
+WEBM_AAC_RATE_INF = bytes.fromhex(
+    "1a45dfa3874282847765626d1853806701ffffffffffffff1654ae6ba7aea5d78101838102868e415f"
+    "4141432f4d504547342f4c43e18db5887ff00000000000009f8101"
+)
+
+#: (target, input, split) found by fuzzing or by review, small enough to read.
 INLINE = [
-    # av1.parse_sequence_header(b"") indexed the OBU header byte: IndexError.
+    # av1.parse_sequence_header(b"") indexed the OBU header byte: IndexError (fuzzing).
     pytest.param("av1", b"", (), id="av1-empty-obu"),
+    # int(inf) for the rate's table index: OverflowError (review).
+    pytest.param("webm", WEBM_AAC_RATE_INF, (), id="webm-aac-sampling-frequency-inf"),
 ]
 
 
