@@ -15,6 +15,8 @@ it checks on every input:
   length fields grow from 1 to 4 bytes), at most one event per byte, replies at most
   16x, and the text of every decoded value (``repr``) at most 128x, so that no consumer
   walking what a parser returned (a log line, ``str()``) does more than linear work;
+* what a streaming parser holds between calls stays within its limits (one chunk, tag,
+  element, box, sample or packet buffered; pending bytes, chunk streams, samples);
 * a streaming parser gives the same result whatever the split of its input (one lump,
   byte by byte, random pieces) - a result that depends on TCP segmentation is a bug;
 * a demuxed :class:`~strom.media.model.Track` is one the hub can carry (its fMP4 init
@@ -38,6 +40,9 @@ from strom.ingest.upload import control_type, parse_start
 from strom.media import aac, av1, h264, jpeg, opus, tracks, vpx
 from strom.media.amf import decode_amf0, decode_amf3
 from strom.media.containers import ContainerKind, FlvStreamDemuxer, open_demuxer, sniff
+from strom.media.containers.mp4 import Mp4Demuxer
+from strom.media.containers.mpegts import PACKET_SIZE, TsDemuxer
+from strom.media.containers.webm import WebmDemuxer
 from strom.media.flv import FlvDemuxer
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.hls import LiveHlsStream
@@ -155,6 +160,30 @@ def check_media(items: Sequence[object], fed: int) -> None:
     assert frame_bytes <= FRAME_EXPANSION * fed + SLACK, f"{frame_bytes} frame bytes from {fed}"
 
 
+def check_state(parser: object) -> None:
+    """What a streaming parser holds between calls stays within its configured limits (a
+    buffer is at most one unit - chunk, tag, element, box, sample, packet - plus its
+    header), however its input was cut."""
+    if isinstance(parser, ChunkReader):
+        assert len(parser._buffer) <= parser.max_chunk_size + 18, len(parser._buffer)
+        assert parser._pending <= parser.max_pending_bytes
+        assert len(parser._streams) <= parser.max_chunk_streams
+    elif isinstance(parser, FlvStreamDemuxer):
+        reader = parser._reader
+        assert len(reader._buf) <= max(reader.max_tag_size + 15, 1028), len(reader._buf)
+    elif isinstance(parser, WebmDemuxer):
+        assert len(parser._buf) <= parser.max_element_size + 12, len(parser._buf)
+        assert len(parser._stack) <= 2  # a Segment and a Cluster
+    elif isinstance(parser, Mp4Demuxer):
+        unit = max(parser.max_box_size, parser.max_sample_size)
+        assert len(parser._buf) <= unit + 16, len(parser._buf)
+        assert len(parser._pending) <= parser.max_fragment_samples
+    elif isinstance(parser, TsDemuxer):
+        assert len(parser._buf) < PACKET_SIZE
+        assert all(len(section) <= 1024 + PACKET_SIZE for section in parser._sections.values())
+        assert all(len(s.pes) <= parser.max_pes_size for s in parser._streams.values())
+
+
 # -- RTMP -----------------------------------------------------------------------------------
 
 
@@ -183,6 +212,7 @@ def rtmp_chunk(data: bytes, split: Split, out: Output) -> None:
         for piece in pieces(data, split):
             calls += 1
             out += chunks.receive_data(piece)
+            check_state(chunks.reader)
     finally:
         payload = sum(len(m.payload) for m in out if not isinstance(m, str))
         assert payload <= len(data), f"{payload} payload bytes from {len(data)}"
@@ -217,6 +247,7 @@ def rtmp_session(data: bytes, split: Split, out: Output) -> None:
                     else:
                         out += demuxer.audio(event.timestamp, event.payload)
             sent += len(session.data_to_send())
+            check_state(session._chunks.reader)
     except ProtocolError as exc:
         session.close_with_error(str(exc))  # what the adapter does; must not fail
         raise
@@ -302,6 +333,7 @@ def _demux(make: Callable[[], object], data: bytes, split: Split, out: Output) -
     try:
         for piece in pieces(data, split):
             out += demuxer.feed(piece)  # type: ignore[attr-defined]
+            check_state(demuxer)
         flush = getattr(demuxer, "flush", None)
         if flush is not None:
             out += flush()
