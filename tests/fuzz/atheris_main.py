@@ -16,7 +16,8 @@ captures on every start; crashes, timeouts and out-of-memory inputs are written 
 becomes a regression test in ``tests/fuzz/test_regressions.py``.
 
 Defaults added unless given: ``-timeout=10`` (seconds per input: work must be bounded),
-``-rss_limit_mb=2048``, ``-max_len=32768`` (the seeds are the captures' first 16 KiB).
+``-rss_limit_mb=2048``, ``-max_len=32768`` (the seeds are the captures' first 16 KiB),
+and ``-dict=`` the target's token dictionary in ``tests/fuzz/dicts/``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main(argv: list[str]) -> int:
     name = argv[1]
     target = fuzz_targets.TARGETS[name]
     args = [argv[0], *argv[2:]]
-    for default in DEFAULTS:
+    dictionary = fuzz_targets.DICTIONARIES / f"{target.dictionary}.dict"
+    for default in (*DEFAULTS, f"-dict={dictionary}"):
         if not any(a.startswith(default.split("=")[0] + "=") for a in args):
             args.append(default)
     replay = [a for a in argv[2:] if not a.startswith("-")]

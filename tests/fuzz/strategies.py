@@ -1,7 +1,7 @@
 """Hypothesis strategies for fuzzing: random bytes, and golden captures mutated the way
 coverage-guided fuzzers do (bit flips, interesting bytes, truncations, splices, cut and
-duplicated ranges, length fields bumped by one or set to extremes), fed in one lump, byte
-by byte or in random pieces.
+duplicated ranges, length fields bumped by one or set to extremes, tokens of the target's
+libFuzzer dictionary written in), fed in one lump, byte by byte or in random pieces.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``fuzz`` (default) keeps the whole fuzz suite to about
 half a minute on a busy two-core machine, derandomized so that ``make test`` is
@@ -51,13 +51,13 @@ def random_bytes(max_size: int = 512) -> st.SearchStrategy[bytes]:
 
 
 @st.composite
-def _mutate(draw: st.DrawFn, seeds: Sequence[bytes]) -> bytes:
+def _mutate(draw: st.DrawFn, seeds: Sequence[bytes], tokens: Sequence[bytes]) -> bytes:
     data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 4))):
         size = len(data)
         pos = draw(st.integers(0, max(size - 1, 0)))
         op = draw(st.sampled_from(("flip", "byte", "truncate", "splice", "cut", "dup",
-                                   "length", "insert")))  # fmt: skip
+                                   "length", "insert", "token", "token")))  # fmt: skip
         if op == "flip" and size:
             data[pos] ^= 1 << draw(st.integers(0, 7))
         elif op == "byte" and size:
@@ -84,9 +84,15 @@ def _mutate(draw: st.DrawFn, seeds: Sequence[bytes]) -> bytes:
             data[pos : pos + len(field)] = (value & top).to_bytes(len(field), order)
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "token" and tokens:
+            # A dictionary token (a command name, a marker, an infinite double...),
+            # written over the bytes there or inserted.
+            token = draw(st.sampled_from(tokens))
+            end = pos + len(token) if draw(st.booleans()) else pos
+            data[pos:end] = token
     return bytes(data)
 
 
-def mutated(seeds: Sequence[bytes]) -> st.SearchStrategy[bytes]:
+def mutated(seeds: Sequence[bytes], tokens: Sequence[bytes] = ()) -> st.SearchStrategy[bytes]:
     """A golden capture with a few mutations (or none)."""
-    return st.one_of(st.sampled_from(seeds), _mutate(seeds))
+    return st.one_of(st.sampled_from(seeds), _mutate(seeds, tokens))

@@ -29,9 +29,11 @@ Time and memory per byte are bounded by hypothesis' ``deadline`` and atheris'
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from strom.chat.events import decode_room_event
 from strom.chat.protocol import Send, clean_text, is_encodable, mentions, parse_command
@@ -487,11 +489,30 @@ def hls_name(data: bytes, split: Split, out: Output) -> None:
 # -- the table ---------------------------------------------------------------------------------
 
 
+DICTIONARIES = Path(__file__).resolve().parent / "dicts"
+
+
+@functools.cache
+def tokens(dictionary: str) -> tuple[bytes, ...]:
+    """The tokens of a libFuzzer dictionary in ``tests/fuzz/dicts/`` (``name="\\xNN..."``
+    lines): command names, markers, IDs and special values that random mutation rarely
+    spells."""
+    out = []
+    for line in (DICTIONARIES / f"{dictionary}.dict").read_text().splitlines():
+        if line.startswith("#") or '"' not in line:
+            continue
+        quoted = line[line.index('"') + 1 : line.rindex('"')]
+        out.append(quoted.encode("latin-1").decode("unicode_escape").encode("latin-1"))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
     feed: Callable[[bytes, Split, Output], None]
     seeds: Callable[[], Sequence[bytes]]
+    #: the dictionary of tokens (``tests/fuzz/dicts/NAME.dict``) both fuzzers use
+    dictionary: str = "media"
     #: the input is a byte stream fed in pieces (the split matters, and must not)
     streaming: bool = False
     #: one result whatever the split; False where the application's answers interleave
@@ -506,20 +527,31 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("rtmp_handshake", rtmp_handshake, seeds.rtmp_handshakes, streaming=True),
-        Target("rtmp_chunk", rtmp_chunk, seeds.rtmp_chunk_streams, streaming=True),
-        Target("rtmp_session", rtmp_session, seeds.rtmp_captures, streaming=True),
+        Target(
+            "rtmp_handshake",
+            rtmp_handshake,
+            seeds.rtmp_handshakes,
+            streaming=True,
+            dictionary="rtmp",
+        ),
+        Target(
+            "rtmp_chunk", rtmp_chunk, seeds.rtmp_chunk_streams, streaming=True, dictionary="rtmp"
+        ),
+        Target(
+            "rtmp_session", rtmp_session, seeds.rtmp_captures, streaming=True, dictionary="rtmp"
+        ),
         Target(
             "rtmp_client",
             rtmp_client,
             seeds.rtmp_server_replies,
             streaming=True,
             split_invariant=False,
+            dictionary="rtmp",
         ),
-        Target("rtmp_messages", rtmp_messages, seeds.rtmp_payloads),
-        Target("amf0", amf0, seeds.amf0_payloads),
-        Target("amf3", amf3, seeds.amf3_payloads),
-        Target("flv_payloads", flv_payloads, seeds.flv_payload_records),
+        Target("rtmp_messages", rtmp_messages, seeds.rtmp_payloads, dictionary="rtmp"),
+        Target("amf0", amf0, seeds.amf0_payloads, dictionary="rtmp"),
+        Target("amf3", amf3, seeds.amf3_payloads, dictionary="rtmp"),
+        Target("flv_payloads", flv_payloads, seeds.flv_payload_records, dictionary="rtmp"),
         Target("flv_stream", flv_stream, seeds.flv_streams, streaming=True),
         Target("webm", webm, lambda: seeds.container_seeds(".webm", ".mkv"), streaming=True),
         Target("mp4", mp4, lambda: seeds.container_seeds(".mp4"), streaming=True),
@@ -531,10 +563,10 @@ TARGETS: dict[str, Target] = {
         Target("vpx", vpx_config, seeds.vpx_seeds),
         Target("av1", av1_config, seeds.av1_seeds),
         Target("jpeg", jpeg_header, seeds.jpeg_seeds),
-        Target("chat_command", chat_command, seeds.chat_commands),
-        Target("chat_room_event", chat_room_event, seeds.room_events),
-        Target("ingest_upload", ingest_upload, seeds.upload_messages),
-        Target("hls_name", hls_name, seeds.hls_names),
+        Target("chat_command", chat_command, seeds.chat_commands, dictionary="text"),
+        Target("chat_room_event", chat_room_event, seeds.room_events, dictionary="text"),
+        Target("ingest_upload", ingest_upload, seeds.upload_messages, dictionary="text"),
+        Target("hls_name", hls_name, seeds.hls_names, dictionary="text"),
     )
 }
 

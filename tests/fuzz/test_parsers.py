@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.strategies import FUZZ, mutated, random_bytes, splits
-from tests.fuzz.targets import TARGETS, Target, check, run
+from tests.fuzz.targets import TARGETS, Target, check, run, tokens
 
 #: Seeds are cut to this size in the suite: the interesting part of a capture (handshake,
 #: commands, headers, first frames) comes first, and a byte-by-byte feed stays quick.
@@ -41,7 +41,8 @@ def test_random_bytes(name: str, data: bytes, split: tuple[int, ...]) -> None:
 @given(choice=st.data(), split=splits)
 def test_mutated_captures(name: str, choice: st.DataObject, split: tuple[int, ...]) -> None:
     target = TARGETS[name]
-    _feed(target, choice.draw(mutated(_seeds(target)), label="input"), split)
+    data = choice.draw(mutated(_seeds(target), tokens(target.dictionary)), label="input")
+    _feed(target, data, split)
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
