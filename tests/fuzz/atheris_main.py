@@ -36,7 +36,7 @@ SEED_BYTES = 16384
 
 
 def _usage(targets: dict[str, object]) -> int:
-    print(__doc__.split("\n\n")[1] if __doc__ else "")
+    print("\n\n".join((__doc__ or "").split("\n\n")[1:3]).replace("::", ":"))
     print("targets:")
     for name, target in targets.items():
         print(f"  {name:16} {target.doc}")  # type: ignore[attr-defined]
@@ -61,7 +61,11 @@ def main(argv: list[str]) -> int:
     with atheris.instrument_imports(include=["strom"]):
         from tests.fuzz import targets as fuzz_targets  # noqa: PLC0415
 
-    if len(argv) < 2 or argv[1].startswith("-") or argv[1] not in fuzz_targets.TARGETS:
+    if len(argv) < 2:
+        _usage(fuzz_targets.TARGETS)
+        return 0
+    if argv[1] not in fuzz_targets.TARGETS:
+        print(f"unknown target {argv[1]!r}")
         return _usage(fuzz_targets.TARGETS)
     name = argv[1]
     target = fuzz_targets.TARGETS[name]
