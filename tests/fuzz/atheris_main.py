@@ -4,7 +4,7 @@ Usage, from the repository root (``make fuzz`` installs atheris first)::
 
     make fuzz                                          # list the targets
     make fuzz ARGS="rtmp_chunk -max_total_time=600"    # fuzz one for ten minutes
-    .venv/bin/python -m tests.fuzz.atheris_main webm -runs=100000 -jobs=1
+    .venv/bin/python -m tests.fuzz.atheris_main webm -runs=100000
     .venv/bin/python -m tests.fuzz.atheris_main mp4 .fuzz-crashes/mp4/crash-...  # replay
 
 Each target is the function the in-suite tests call (:mod:`tests.fuzz.targets`): only
