@@ -213,7 +213,7 @@ def decode_room_event(raw: bytes) -> RoomEvent:
             for f in dataclasses.fields(cls)
         }
         return cls(**kwargs)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise MalformedMessage(f"not a room event: {exc}") from None
 
 

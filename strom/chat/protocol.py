@@ -328,7 +328,8 @@ def parse_command(data: str | bytes, max_bytes: int) -> Command:
         raise FrameTooLarge(f"frame of {size} bytes: the limit is {max_bytes}")
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: "[[[[..." nests deeper than the C decoder recurses.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedMessage("not JSON: send one JSON object per text frame") from None
     if not isinstance(obj, dict):
         raise MalformedMessage("not a JSON object")

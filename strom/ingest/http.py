@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -46,13 +45,13 @@ from strom.errors import LimitExceeded, ProtocolError
 from strom.ingest.push import (
     WS_POLICY,
     WS_TOO_BIG,
-    WS_UNSUPPORTED,
     PushIngest,
     PushPublisher,
     PushState,
     http_status,
     ws_close_code,
 )
+from strom.ingest.upload import StartRefused, control_type, parse_start
 from strom.live.channel import ChannelBusy
 from strom.web.api import authenticated_user
 from strom.web.auth import json_error
@@ -62,13 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: what a browser's MediaRecorder (or a script) may announce; the bytes are sniffed anyway
-ACCEPTED_MIME_TYPES = frozenset(
-    {
-        "video/webm", "audio/webm", "video/x-matroska", "audio/x-matroska",
-        "video/mp4", "audio/mp4", "video/x-flv", "video/mp2t",
-    }
-)  # fmt: skip
 #: where pushes go (their bodies are streamed, read as they arrive)
 INGEST_PATH = "/ingest/"
 #: seconds between status messages to a browser uploader
@@ -273,21 +265,11 @@ class WsUploader:
         if msg.type is not WSMsgType.TEXT:
             raise _Refused('the first message must be {"type":"start",...}')
         try:
-            start = json.loads(msg.data)
-        except ValueError:
-            start = None
-        if not isinstance(start, dict) or start.get("type") != "start":
-            raise _Refused('the first message must be {"type":"start",...}')
-        mime = start.get("mime", "")
-        if not isinstance(mime, str) or (
-            mime and mime.partition(";")[0].strip().lower() not in ACCEPTED_MIME_TYPES
-        ):
-            raise _Refused(
-                "unsupported media type; record WebM, MP4, FLV or MPEG-TS", WS_UNSUPPORTED
-            )
-        key = start.get("key")
-        if key is not None:
-            name = await self.ingest.resolve(key) if isinstance(key, str) else None
+            start = parse_start(msg.data)
+        except StartRefused as exc:
+            raise _Refused(str(exc), ws_close_code(exc)) from None
+        if start.key is not None:
+            name = await self.ingest.resolve(start.key)
             if name is None:
                 raise _Refused("unknown stream key")  # never logged with the key
             return name
@@ -332,11 +314,7 @@ class WsUploader:
 
     async def _control(self, pub: PushPublisher, data: str) -> bool:
         """A text message after the start; True when the socket is done."""
-        try:
-            message = json.loads(data)
-        except ValueError:
-            message = None
-        kind = message.get("type") if isinstance(message, dict) else None
+        kind = control_type(data)
         if kind == "stop":
             await pub.drain()
             pub.finish()

@@ -24,6 +24,13 @@ AMF3 ByteArray        ``bytes``
 Every read is bounds-checked against the message it comes from and nesting depth is
 bounded, so a hostile peer gets an :class:`~strom.errors.AmfError`, never a crash or a
 huge allocation: any length or count must fit in the bytes that are actually left.
+
+References (AMF0 2.9, AMF3 2.2) make the decoded values a graph that shares objects: a
+few hundred bytes of arrays referring twice to the previous one would print, compare or
+re-encode as gigabytes. So a message's values, written out in full with every reference
+replaced by what it refers to, may be at most :data:`MAX_EXPANSION` times the message
+(plus a little), and nest at most ``max_depth`` deep through references too: whatever
+walks them afterwards (a log line, ``str()``) does work linear in the bytes received.
 """
 
 from __future__ import annotations
@@ -38,6 +45,13 @@ from strom.errors import AmfError, LocalProtocolError
 
 #: Default bound on nested objects/arrays in one value.
 MAX_DEPTH: Final = 32
+#: Bound on a message's values written out in full (references replaced by what they
+#: refer to), as a multiple of the message's size, plus :data:`_EXPANSION_ALLOWANCE`.
+MAX_EXPANSION: Final = 8
+_EXPANSION_ALLOWANCE: Final = 1024
+
+#: A complex value's size written out in full, and how many levels it nests.
+_Shape = tuple[int, int]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -98,13 +112,18 @@ def _ms_from_date(value: datetime) -> float:
 class _Reader:
     """A bounds-checked cursor over one message."""
 
-    __slots__ = ("data", "depth", "max_depth", "pos")
+    __slots__ = ("data", "depth", "expanded", "max_depth", "max_expanded", "pos", "reach")
 
     def __init__(self, data: bytes, max_depth: int) -> None:
         self.data = data
         self.pos = 0
         self.depth = 0
         self.max_depth = max_depth
+        #: bytes that references stand for, beyond the message itself
+        self.expanded = 0
+        self.max_expanded = MAX_EXPANSION * len(data) + _EXPANSION_ALLOWANCE
+        #: the deepest nesting reached, through references too
+        self.reach = 0
 
     @property
     def remaining(self) -> int:
@@ -142,9 +161,33 @@ class _Reader:
         self.depth += 1
         if self.depth > self.max_depth:
             raise AmfError(f"AMF nesting deeper than {self.max_depth}")
+        self.reach = max(self.reach, self.depth)
 
     def leave(self) -> None:
         self.depth -= 1
+
+    def begin(self) -> tuple[int, int, int]:
+        """Start measuring a complex value (before entering it)."""
+        mark = (self.pos, self.expanded, self.reach)
+        self.reach = self.depth
+        return mark
+
+    def end(self, mark: tuple[int, int, int]) -> _Shape:
+        """The shape of the value begun at ``mark`` (after leaving it)."""
+        pos, expanded, reach = mark
+        shape = (self.pos - pos + self.expanded - expanded, self.reach - self.depth)
+        self.reach = max(reach, self.reach)
+        return shape
+
+    def follow(self, shape: _Shape) -> None:
+        """A reference to a value of ``shape``: it counts as if written out here."""
+        size, height = shape
+        self.expanded += size
+        if self.expanded > self.max_expanded:
+            raise AmfError(f"AMF references expand the message beyond {MAX_EXPANSION}x its size")
+        if self.depth + height > self.max_depth:
+            raise AmfError(f"AMF nesting deeper than {self.max_depth} through a reference")
+        self.reach = max(self.reach, self.depth + height)
 
 
 _U16 = struct.Struct(">H")
@@ -162,6 +205,7 @@ class _Amf0Decoder:
         self.r = reader
         # AMF0 section 2.9: complex values are numbered in order of appearance.
         self.objects: list[object] = []
+        self.shapes: dict[int, _Shape] = {}
         self.in_progress: set[int] = set()
 
     def value(self) -> object:
@@ -197,6 +241,7 @@ class _Amf0Decoder:
             index = int(r.unpack(_U16)[0])
             if index >= len(self.objects) or index in self.in_progress:
                 raise AmfError(f"AMF0 reference {index} is not a completed object")
+            r.follow(self.shapes[index])
             return self.objects[index]
         if marker == _AVMPLUS:
             # Section 3.1: the value that follows is AMF3, with its own reference tables.
@@ -213,6 +258,7 @@ class _Amf0Decoder:
     def _properties(self, target: dict[str, object]) -> dict[str, object]:
         index = self._register(target)
         r = self.r
+        mark = r.begin()
         r.enter()
         while True:
             key = r.utf8(int(r.unpack(_U16)[0]))
@@ -221,6 +267,7 @@ class _Amf0Decoder:
                 break
             target[key] = self.value()
         r.leave()
+        self.shapes[index] = r.end(mark)
         self.in_progress.discard(index)
         return target
 
@@ -229,10 +276,12 @@ class _Amf0Decoder:
         n = r.count(int(r.unpack(_U32)[0]))
         items: list[object] = []
         index = self._register(items)
+        mark = r.begin()
         r.enter()
         for _ in range(n):
             items.append(self.value())
         r.leave()
+        self.shapes[index] = r.end(mark)
         self.in_progress.discard(index)
         return items
 
@@ -315,6 +364,7 @@ class _Amf3Decoder:
         # AMF3 section 2.2: three reference tables.
         self.strings: list[str] = []
         self.objects: list[object] = []
+        self.shapes: dict[int, _Shape] = {}
         self.in_progress: set[int] = set()
         self.traits: list[tuple[str, bool, list[str]]] = []
 
@@ -340,11 +390,14 @@ class _Amf3Decoder:
     def _string_ref(self, index: int) -> str:
         if index >= len(self.strings):
             raise AmfError(f"AMF3 string reference {index} out of range")
-        return self.strings[index]
+        text = self.strings[index]
+        self.r.follow((len(text), 0))
+        return text
 
     def _object_ref(self, index: int) -> object:
         if index >= len(self.objects) or index in self.in_progress:
             raise AmfError(f"AMF3 object reference {index} is not a completed object")
+        self.r.follow(self.shapes[index])
         return self.objects[index]
 
     def _register(self, value: object) -> int:
@@ -382,9 +435,12 @@ class _Amf3Decoder:
         header = self.u29()
         if not header & 1:
             return self._object_ref(header >> 1)
+        index = len(self.objects)  # where the handler files this value
+        mark = self.r.begin()
         self.r.enter()
         result = handler(marker, header >> 1)
         self.r.leave()
+        self.shapes[index] = self.r.end(mark)
         return result
 
     def _xml(self, _marker: int, length: int) -> object:

@@ -121,6 +121,8 @@ def obus(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def _payload(obu: bytes) -> bytes:
+    if not obu:
+        raise CodecError("AV1 OBU is empty")
     pos = 2 if obu[0] & 0x04 else 1
     if obu[0] & 0x02:
         _, pos = _leb128(obu, pos)

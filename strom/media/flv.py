@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from strom.errors import CodecError, FlvError, LimitExceeded, LocalProtocolError, ProtocolError
-from strom.media import aac, h264
+from strom.media import h264, tracks
 from strom.media.model import (
     AUDIO_TRACK_ID,
     VIDEO_TRACK_ID,
@@ -193,20 +193,10 @@ class FlvDemuxer:
     def _avc_sequence_header(self, record: bytes) -> list[Track | Frame]:
         if record == self._avcc:
             return []
-        cfg = h264.parse_avcc(record)  # CodecError on a malformed record
+        # CodecError on a malformed record; frames are normalised to 4-byte NAL lengths,
+        # and the track's record says so.
+        track, self._length_size = tracks.h264_track(record, _MS)
         self._avcc = record
-        self._length_size = cfg.length_size
-        track = Track(
-            id=VIDEO_TRACK_ID,
-            kind=TrackKind.VIDEO,
-            codec=Codec.H264,
-            timescale=_MS,
-            # Frames are normalised to 4-byte NAL lengths; the record must say so.
-            config=h264.normalize_avcc(record),
-            codec_string=h264.codec_string(cfg),
-            width=cfg.width,
-            height=cfg.height,
-        )
         return [track]
 
     def _avc_frame(
@@ -266,18 +256,8 @@ class FlvDemuxer:
     def _aac_sequence_header(self, asc: bytes) -> list[Track | Frame]:
         if asc == self._asc:
             return []
-        cfg = aac.parse_audio_specific_config(asc)  # CodecError on a malformed config
+        track = tracks.aac_track(asc, _MS)  # CodecError on a malformed config
         self._asc = asc
-        track = Track(
-            id=AUDIO_TRACK_ID,
-            kind=TrackKind.AUDIO,
-            codec=Codec.AAC,
-            timescale=_MS,
-            config=asc,
-            codec_string=aac.codec_string(cfg),
-            sample_rate=cfg.sample_rate,
-            channels=cfg.channels,
-        )
         return [track]
 
     def _aac_frame(self, timestamp: int, data: bytes) -> list[Track | Frame]:

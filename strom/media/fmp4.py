@@ -16,7 +16,7 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 
-from strom.errors import LocalProtocolError
+from strom.errors import LocalProtocolError, ProtocolError
 from strom.media import aac, opus
 from strom.media.model import Codec, Frame, Track, TrackKind
 
@@ -61,6 +61,7 @@ _MOOF_SIZE = 8 + _MFHD_SIZE + _TRAF_SIZE
 _CHUNK_HEADER_SIZE = _MOOF_SIZE + 8
 _MAX_SAMPLE_SIZE = 0xFFFFFFFF - 8
 _MIN_S32, _MAX_S32 = -(1 << 31), (1 << 31) - 1
+_MAX_U32, _MAX_U64 = (1 << 32) - 1, (1 << 64) - 1
 
 
 def _box(kind: bytes, *parts: bytes) -> bytes:
@@ -170,19 +171,28 @@ class FragmentMuxer:
         return self._init
 
     def add_frame(self, frame: Frame) -> bytes:
-        """One chunk, ``moof`` + ``mdat``, holding ``frame`` alone."""
+        """One chunk, ``moof`` + ``mdat``, holding ``frame`` alone.
+
+        A frame's times come from the publisher: times that fMP4 cannot write (a decode
+        time below zero or beyond 64 bits, a composition offset beyond 32 bits) raise
+        :class:`~strom.errors.ProtocolError`, which ingest adapters answer by closing the
+        publisher with a reason, as for any malformed input.
+        """
         state = self._states.get(frame.track_id)
         if state is None:
             raise LocalProtocolError(f"frame for unknown track {frame.track_id}")
         num, den = state.scale_num, state.scale_den
         # Both times round down the same way, so order in either timeline is kept.
         dts = frame.dts * num // den
-        if dts < 0:
-            raise LocalProtocolError(f"negative decode time {frame.dts}")
+        if not 0 <= dts < _MAX_U64:  # (a repeated time below moves on by one)
+            raise ProtocolError(
+                f"decode time {frame.dts} of track {frame.track_id} is out of range"
+            )
         source_dts, last = dts, state.last_dts
         if last is not None:
             if dts > last:
-                state.duration = dts - last
+                # A jump of more than 13 hours (at 90 kHz) only stretches one sample.
+                state.duration = min(dts - last, _MAX_U32)
             elif source_dts >= state.last_source_dts:
                 # A repeated decode time. Decode times must advance (8.6.1.2: one per
                 # sample, in decode order) or ffmpeg's mp4 reader drops the sample; and
@@ -194,7 +204,7 @@ class FragmentMuxer:
         state.last_source_dts = source_dts
         offset = frame.pts * num // den - dts
         if not _MIN_S32 <= offset <= _MAX_S32:
-            raise LocalProtocolError(f"composition offset {offset} does not fit 32 bits")
+            raise ProtocolError(f"composition offset {offset} does not fit 32 bits")
         state.last_dts = dts
         data = frame.data
         size = len(data)

@@ -11,13 +11,20 @@ it cannot use.
 
 from __future__ import annotations
 
+from strom.errors import CodecError
 from strom.media import aac, av1, h264, opus, vpx
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Track, TrackKind
+
+#: ISO/IEC 14496-12 8.5.2.2: a VisualSampleEntry's width and height are 16-bit (and the
+#: hub muxes every track into fMP4), so a bigger picture cannot be carried.
+MAX_PICTURE_SIDE = 0xFFFF
 
 
 def _video(
     codec: Codec, timescale: int, config: bytes, codec_string: str, *, width: int, height: int
 ) -> Track:
+    if not (0 < width <= MAX_PICTURE_SIDE and 0 < height <= MAX_PICTURE_SIDE):
+        raise CodecError(f"{codec.value} picture size {width}x{height} is not 1..65535 pixels")
     return Track(
         id=VIDEO_TRACK_ID,
         kind=TrackKind.VIDEO,

@@ -75,7 +75,16 @@ def test_commands_round_trip(command: object) -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    ["not json", "[1, 2]", '"text"', "{}", '{"type": 5}', '{"text": "no type"}', "\udcff"],
+    [
+        "not json",
+        "[1, 2]",
+        '"text"',
+        "{}",
+        '{"type": 5}',
+        '{"text": "no type"}',
+        "\udcff",
+        "[" * 2000,  # deeper than json.loads recurses: used to raise RecursionError
+    ],
 )
 def test_malformed_frames_close_1003(frame: str) -> None:
     with pytest.raises(MalformedMessage) as exc:
@@ -159,7 +168,12 @@ def test_room_events_survive_the_bus(event: object) -> None:
 
 
 def test_bad_bus_bytes_are_refused() -> None:
-    for raw in (b"x", b'{"event": "nope", "data": {}}', b'{"event": "likes", "data": {}}'):
+    for raw in (
+        b"x",
+        b'{"event": "nope", "data": {}}',
+        b'{"event": "likes", "data": {}}',
+        b"[" * 5000,
+    ):
         with pytest.raises(MalformedMessage):
             decode_room_event(raw)
 

@@ -150,6 +150,10 @@ async def test_websocket_refusals(server: StromServer, flv: bytes) -> None:
         async with http.ws_connect(url) as ws:
             await ws.send_json({**start, "key": "not-a-real-key-999"})
             assert await refusal(ws) == ("unknown stream key", 1008)
+        async with http.ws_connect(url) as ws:  # JSON nested deeper than json.loads recurses
+            await ws.send_str("[" * 5000)
+            reason, code = await refusal(ws)
+            assert (code, "start" in reason) == (1008, True)
         async with http.ws_connect(url) as ws:
             await ws.send_json(start)
             await ws.send_bytes(b"<html>" + bytes(5000))
@@ -171,4 +175,4 @@ async def test_websocket_refusals(server: StromServer, flv: bytes) -> None:
     assert server.push is not None
     metrics = server.push.metrics()
     assert metrics["active"] == 0
-    assert (metrics["refused"], metrics["failed"], metrics["lost"]) == (3, 2, 1)
+    assert (metrics["refused"], metrics["failed"], metrics["lost"]) == (4, 2, 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from strom.errors import LocalProtocolError
+from strom.errors import LocalProtocolError, ProtocolError
 from strom.media import tracks
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.containers.webm import WebmDemuxer
@@ -296,10 +296,23 @@ def test_vp8_cannot_go_in_mp4() -> None:
 
 def test_frames_the_muxer_cannot_place() -> None:
     muxer = FragmentMuxer([VIDEO])
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError):  # our bug: the hub knows its tracks
         muxer.add_frame(Frame(AUDIO_TRACK_ID, 0, 0, True, b"x"))
-    with pytest.raises(LocalProtocolError):
-        muxer.add_frame(Frame(VIDEO_TRACK_ID, -1, 0, True, b"x"))
+    # The publisher's times, unwritable in fMP4: a protocol error ends that publisher.
+    for dts, pts in ((-1, 0), (0, 1 << 40), (1 << 62, 1 << 62)):
+        with pytest.raises(ProtocolError) as caught:
+            muxer.add_frame(Frame(VIDEO_TRACK_ID, dts, pts, True, b"x"))
+        assert not isinstance(caught.value, LocalProtocolError)
+
+
+def test_a_huge_jump_in_decode_time_stretches_one_sample() -> None:
+    """Found by fuzzing: a 14-hour jump made the sample duration overflow 32 bits."""
+    muxer = FragmentMuxer([VIDEO])
+    muxer.add_frame(Frame(VIDEO_TRACK_ID, 0, 0, True, b"x"))
+    chunk = parse_chunk(muxer.add_frame(Frame(VIDEO_TRACK_ID, 14 * 3_600_000, 14 * 3_600_000,
+                                               True, b"x")))  # fmt: skip
+    assert chunk.decode_time == 14 * 3600 * 90_000
+    assert chunk.duration == 0xFFFFFFFF
 
 
 # -- end to end: FLV from ffmpeg -> FlvReader -> FlvDemuxer -> FragmentMuxer -> decoders -----

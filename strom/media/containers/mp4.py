@@ -492,6 +492,11 @@ class Mp4Demuxer:
         per_sample = 4 * (has_duration + has_size + has_flags + has_cts)
         if len(trun) < pos + count * per_sample:
             raise Mp4Error("'trun' box is shorter than its sample count says")
+        if not per_sample and not run.size:
+            # Samples that all take the tfhd/trex defaults and are empty: nothing to queue,
+            # only time passes. A loop would cost a turn per sample for 8 bytes of trun.
+            run.dts += count * run.duration
+            return
         if len(run.out) + count > self.max_fragment_samples:
             raise LimitExceeded(
                 f"MP4 fragment of more than {self.max_fragment_samples} samples exceeds the limit"

@@ -604,7 +604,7 @@ def _aac_lc_config(rate: float, channels: int) -> bytes:
     """An AAC-LC AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1) for an old-style CodecID."""
     try:
         index = aac.SAMPLE_RATES.index(int(rate))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a table rate, NaN, infinite
         raise CodecError(f"AAC sampling frequency {rate} has no index") from None
     if not 0 < channels <= 7:
         raise CodecError(f"AAC channel count {channels} has no configuration")

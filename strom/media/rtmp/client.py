@@ -277,7 +277,8 @@ class RtmpClientSession:
     def _on_stream_created(
         self, value: object, pending: _Pending, events: list[ClientEvent]
     ) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        # A message stream id is 32 bits (spec 5.3.1.2.1); not NaN, not infinite.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value < 2**32:
             raise RtmpError(f"createStream _result carries no stream id: {value!r}")
         stream_id = self.stream_id = int(value)
         self.stream_name = pending.name

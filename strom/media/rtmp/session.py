@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,7 +126,8 @@ _CommandHandler = Callable[["RtmpServerSession", RtmpMessage, Command, list[Serv
 
 
 def _number(value: object, default: float = 0.0) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    # Finite only: the caller may int() it (an AMF0 number may be NaN or infinite).
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return default
 
@@ -354,9 +356,9 @@ class RtmpServerSession:
             return None
         if stream is not None and stream.state is state:
             return stream
-        if 0 < stream_id < self._next_stream_id and (
-            stream is None or stream.state is StreamState.IDLE
-        ):
+        if 0 < stream_id < self._next_stream_id:
+            # Deleted, closed, or asked something else of since (publish, closeStream,
+            # play on one stream in one packet): the peer moved on.
             logger.debug("rtmp[%s] %s: stream %d already gone", self.conn_id, what, stream_id)
             return None
         problem = "unknown" if stream is None else stream.state.value
