@@ -92,7 +92,7 @@ def create_app(server: StromServer) -> web.Application:
         per_address=settings.ws_max_viewers_per_address, exempt=settings.limit_exempt_networks
     )
     ws = WsDelivery(server.registry, server.viewer_limits, viewers_per_address)
-    hls = HlsDelivery(server.registry)
+    hls = HlsDelivery.from_settings(server.registry, settings)
     server.ws_delivery = ws
 
     async def live_ws(request: web.Request) -> web.StreamResponse:

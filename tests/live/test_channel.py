@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
-from strom.live.channel import Channel, ChannelBusy, Chunk, HubLimits, TooManyViewers
+from strom.delivery.hls import HlsRendition
+from strom.live.channel import Channel, ChannelBusy, HubLimits, Subscriber, TooManyViewers
+from strom.live.chunk import Chunk
 from strom.media.flv import FlvDemuxer, FlvReader
+from strom.media.hls import HlsSettings
 from strom.media.model import AUDIO_TRACK_ID, Frame, Track, TrackKind
 from tests.conftest import MediaFile
 
@@ -30,7 +33,7 @@ def av_items(av_media: MediaFile) -> list[Track | Frame]:
     return read_flv(av_media.path)
 
 
-class Recorder:
+class Recorder(Subscriber):
     def __init__(self) -> None:
         self.events: list[str] = []
         self.chunks: list[Chunk] = []
@@ -136,6 +139,8 @@ def test_codec_change_sends_new_init(av_items: list[Track | Frame]) -> None:
     channel = Channel("alice")
     viewer = Recorder()
     channel.subscribe(viewer)
+    hls = HlsRendition(channel, HlsSettings())
+    channel.subscribe(hls, internal=True)
     channel.claim(object())
     feed(channel, av_items)
     assert viewer.events.count("live") == 1
@@ -143,8 +148,7 @@ def test_codec_change_sends_new_init(av_items: list[Track | Frame]) -> None:
     channel.set_track(dataclasses.replace(audio, channels=1, config=bytes([0x12, 0x08])))
     feed(channel, [i for i in av_items if isinstance(i, Frame)][:60])
     assert viewer.events.count("live") == 2
-    assert channel.hls is not None
-    assert "#EXT-X-DISCONTINUITY" in channel.hls.playlist()
+    assert "#EXT-X-DISCONTINUITY" in hls.stream.playlist()
 
 
 def test_audio_only_broadcast_starts_on_audio(av_items: list[Track | Frame]) -> None:
