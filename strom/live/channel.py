@@ -54,8 +54,9 @@ class Subscriber(Protocol):
 
     Subclass it: the type checker then holds a subscriber to the whole protocol, and the
     optional callbacks (:meth:`on_stall`, :meth:`on_resume`) default to nothing. A
-    callback that raises is logged and its subscriber unsubscribed; it never reaches the
-    publisher whose frame it was given.
+    callback that raises while the channel fans out is logged and its subscriber
+    unsubscribed: it never reaches the publisher whose frame it was given. (Raised from
+    :meth:`Channel.subscribe`, it reaches the caller of that.)
     """
 
     def on_live(self, channel: Channel) -> None:
