@@ -349,16 +349,14 @@ class Channel:
         )
 
     def _start_media(self) -> None:
-        """The frame path can start the viewers: resume, or a new init segment."""
-        if self._resuming == self.tracks and self._assembler is not None:
-            # Same codec parameters: the same muxer goes on, the viewers' decoders too.
-            self._resume_media()
-            return
-        self._assembler = ChunkAssembler(
-            list(self.tracks.values()),
-            coalesce_audio=self.limits.coalesce_audio,
-            max_held_audio=self.limits.max_held_audio,
-        )
+        """The frame path can start the viewers: a publisher back with the same codec
+        parameters goes on with the same muxer; otherwise a new one, a new init segment."""
+        if self._resuming != self.tracks or self._assembler is None:
+            self._assembler = ChunkAssembler(
+                list(self.tracks.values()),
+                coalesce_audio=self.limits.coalesce_audio,
+                max_held_audio=self.limits.max_held_audio,
+            )
         self.start_media(self._assembler.tracks, self._assembler.init_segment)
 
     def _flush_held(self) -> None:
@@ -372,11 +370,20 @@ class Channel:
     def start_media(self, tracks: Sequence[Track], init_segment: bytes) -> None:
         """Media begins, or its codec parameters changed: ``init_segment`` (of ``tracks``)
         goes to every subscriber (``on_live``), and the chunks of :meth:`add_chunk` follow,
-        the first one a keyframe."""
-        self._resuming = None
+        the first one a keyframe. A publisher back after a stall (:meth:`claim` in the
+        reconnect grace) with the same init segment resumes instead (``on_resume``): the
+        viewers' decoders carry on."""
+        resuming, self._resuming = self._resuming, None
         self._tracks_changed = False
         self.tracks = {t.id: t for t in tracks}
         self._has_video = any(t.kind is TrackKind.VIDEO for t in tracks)
+        # Whoever subscribes while the state changes (a state listener attaching the
+        # LL-HLS rendition or the recorder) is told by subscribe(), once.
+        subscribers = list(self.subscribers)
+        if resuming is not None and init_segment == self.init_segment:
+            self._set_state(ChannelState.LIVE)
+            self._tell(subscribers, lambda sub: sub.on_resume())
+            return
         self.init_segment = init_segment
         self.mime = mime_type(tuple(tracks))
         self.gop = []
@@ -387,18 +394,8 @@ class Channel:
             self.mime,
             self.broadcast_id,
         )
-        # Whoever subscribes while the state changes (a state listener attaching the
-        # LL-HLS rendition or the recorder) gets on_live from subscribe(), once.
-        subscribers = list(self.subscribers)
         self._set_state(ChannelState.LIVE)
         self._tell(subscribers, lambda sub: sub.on_live(self))
-
-    def _resume_media(self) -> None:
-        self._resuming = None
-        self._tracks_changed = False
-        subscribers = list(self.subscribers)
-        self._set_state(ChannelState.LIVE)
-        self._tell(subscribers, lambda sub: sub.on_resume())
 
     def add_chunk(self, chunk: Chunk) -> None:
         """Fan ``chunk`` out while the channel is live: into the GOP cache (a keyframe

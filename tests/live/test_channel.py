@@ -374,16 +374,17 @@ def test_the_registry_forgets_a_channel_its_last_follower_left_at_the_end(
     assert forgotten == [channel]
 
 
-def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
+async def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
     av_items: list[Track | Frame],
 ) -> None:
     """What an edge pulling from its origin does: the origin's init segment and chunk
-    bytes go into a second channel without a remux, and its viewers (late joiners too)
-    get exactly what the origin's viewers got."""
+    bytes go into a second channel without a remux, stall and resumption included, and
+    its viewers (late joiners too) get exactly what the origin's viewers got."""
     origin, edge = Channel("alice"), Channel("alice")
-    at_origin, at_edge = Recorder(), Recorder()
+    at_origin, at_edge = Stalls(), Stalls()
     origin.subscribe(at_origin)
     edge.subscribe(at_edge)
+    pull = object()
 
     class Relay(Subscriber):
         def on_live(self, channel: Channel) -> None:
@@ -396,12 +397,21 @@ def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
             edge.add_chunk(Chunk(chunk.data, chunk.track, (), chunk.keyframe, chunk.time,
                                  chunk.received))  # fmt: skip
 
+        def on_stall(self) -> None:
+            edge.publisher_lost(pull)  # type: ignore[arg-type]
+
+        def on_resume(self) -> None:
+            edge.claim(pull)  # type: ignore[arg-type]
+            assert origin.init_segment is not None
+            edge.start_media(list(origin.tracks.values()), origin.init_segment)
+
         def on_end(self) -> None:
             edge.close()
 
     origin.subscribe(Relay(), internal=True)
-    edge.claim(object())  # type: ignore[arg-type]
-    origin.claim(publisher := object())  # type: ignore[arg-type]
+    edge.claim(pull)  # type: ignore[arg-type]
+    origin.claim(first := object())  # type: ignore[arg-type]
+    tracks = [i for i in av_items if isinstance(i, Track)]
     half = len(av_items) // 2
     feed(origin, av_items[:half])
     assert edge.live
@@ -409,9 +419,15 @@ def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
     assert edge.mime == origin.mime
     late = Recorder()
     edge.subscribe(late)
-    feed(origin, av_items[half:])
-    origin.release(publisher)  # type: ignore[arg-type]
+    origin.publisher_lost(first)  # type: ignore[arg-type]
+    origin.claim(second := object())  # type: ignore[arg-type]
+    feed(origin, tracks + av_items[half:])
+    origin.release(second)  # type: ignore[arg-type]
     assert [c.data for c in at_edge.chunks] == [c.data for c in at_origin.chunks]
     assert late.chunks[0].keyframe
     assert [c.data for c in late.chunks] == [c.data for c in at_origin.chunks][-len(late.chunks) :]
-    assert at_edge.events[-1] == late.events[-1] == "end"
+    told = [e for e in at_origin.events if e != "chunk"]
+    assert told == ["live", "stall", "resume", "end"]
+    assert [e for e in at_edge.events if e != "chunk"] == told
+    assert late.events.count("live") == 1
+    assert late.events[-1] == "end"
