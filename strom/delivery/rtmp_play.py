@@ -70,8 +70,7 @@ def _encode(track: Track, frame: Frame, stream_id: int, chunk_size: int) -> byte
 class FlvOverRtmp:
     """A chunk's frames as FLV tags in RTMP messages on message stream ``stream_id``,
     chunked at ``chunk_size`` (a :class:`~strom.live.chunk.ChunkEncoder`); empty when no
-    frame of the chunk can travel over RTMP. Get instances from :func:`flv_over_rtmp`:
-    equal parameters give the very same object, so it hashes at C speed."""
+    frame of the chunk can travel over RTMP."""
 
     stream_id: int
     chunk_size: int
@@ -84,9 +83,11 @@ class FlvOverRtmp:
         )
 
 
-@functools.lru_cache(maxsize=64)
-def flv_over_rtmp(stream_id: int, chunk_size: int) -> FlvOverRtmp:
-    return FlvOverRtmp(stream_id, chunk_size)
+@functools.cache
+def _shared(chunk_size: int) -> FlvOverRtmp:
+    """The encoder of the shared stream id at ``chunk_size`` (a server uses one size):
+    always the same object, so a chunk's cache finds it by identity, at C speed."""
+    return FlvOverRtmp(SHARED_STREAM_ID, chunk_size)
 
 
 def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
@@ -95,8 +96,10 @@ def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
     another id (rare) gets its own, not kept."""
     if not chunk.frames:  # relayed chunks carry no frames
         return None
-    encoder = flv_over_rtmp(stream_id, chunk_size)
-    data = chunk.encoded(encoder) if stream_id == SHARED_STREAM_ID else encoder(chunk)
+    if stream_id == SHARED_STREAM_ID:
+        data = chunk.encoded(_shared(chunk_size))
+    else:
+        data = FlvOverRtmp(stream_id, chunk_size)(chunk)
     return data or None
 
 
