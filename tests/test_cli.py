@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from strom.cli import main
-from strom.server import SchemaOutOfDate, StromServer
-from strom.store import Store
+from strom.server import StromServer
+from strom.store import SchemaOutOfDate, Store
 from tests.conftest import make_settings
 
 

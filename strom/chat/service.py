@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +68,7 @@ from strom.chat.room import Identity, Member, Room
 from strom.live.registry import Registry
 from strom.store import DatabaseUnavailable, Store, StoreError
 from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
+from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class ChatService:
         self.static_channels = list(static_channels)
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("chat")
         self._poller: asyncio.Task[None] | None = None
         self._handlers: dict[type[Any], Callable[[Room, Member, Any], Awaitable[None]]] = {
             Send: self._send,
@@ -147,19 +148,13 @@ class ChatService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         self.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self.bus.close()
 
     def close_all(self, code: int, reason: str) -> None:
         for room in list(self.rooms.values()):
             for member in list(room.members):
                 member.close(code, reason)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- rooms and members ---------------------------------------------------------------
 
@@ -214,7 +209,7 @@ class ChatService:
             if self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
             if room.subscription is not None:
-                self._spawn(room.subscription.close())
+                self._tasks.spawn(room.subscription.close())
 
     async def _open(self, name: str) -> Room:
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from strom.settings import Settings, section, setting
 from strom.store import queries as q
 from strom.store.models import (
     SESSION_ADDRESS_MAX,
@@ -36,18 +36,19 @@ from strom.store.models import (
 from strom.store.security import SECRET_MAX, same_hash, secret_hash
 from strom.store.views import User
 
-if TYPE_CHECKING:
-    from strom.settings import Settings
-
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def _days_to_seconds(days: float) -> float:
+    return days * 86400.0
 
 
 @dataclass(frozen=True)
 class SessionLimits:
     #: seconds from log-in until the session ends (Django: 2 weeks; here 30 days)
-    max_age: float = 30 * 86400.0
+    max_age: float = setting("session_days", _days_to_seconds)
     #: seconds a node trusts a session it looked up (0: ask the database every time)
-    cache_seconds: float = 5.0
+    cache_seconds: float = setting("session_cache_seconds")
     #: ``last_seen_at`` is written at most this often per session (seconds)
     touch_interval: float = 300.0
     #: sessions one user may hold; logging in beyond it ends the least recently used
@@ -57,10 +58,7 @@ class SessionLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionLimits:
-        return cls(
-            max_age=settings.session_days * 86400.0,
-            cache_seconds=settings.session_cache_seconds,
-        )
+        return section(cls, settings)
 
 
 @dataclass(frozen=True)

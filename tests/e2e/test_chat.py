@@ -220,7 +220,7 @@ async def test_two_viewers_chat_moderation_likes_follow_and_go_live(
     try:
         for _ in range(100):
             channel = server.registry.get(STREAMER)
-            if channel is not None and channel.live and STREAMER in server.platform.infos:
+            if channel is not None and channel.live and STREAMER in server.directory.infos:
                 break
             await asyncio.sleep(0.1)
         await following.evaluate("() => window.stromNotify.poll()")

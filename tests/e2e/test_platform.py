@@ -123,7 +123,7 @@ async def test_regenerating_the_key_keeps_the_live_broadcast(
     # ...but the broadcast that started with it runs to its end.
     code, log = await publisher
     assert code == 0, log
-    assert await server.platform.resolve(new_key) == "Yuki"
+    assert await server.keys.resolve(new_key) == "Yuki"
     for _ in range(50):  # the end is recorded right after the publisher leaves
         broadcasts = await server.store.broadcasts("Yuki")
         if broadcasts and broadcasts[0].ended_at is not None:

@@ -65,10 +65,10 @@ async def test_update_channel_validation(store: Store) -> None:
     for kwargs, field in cases:
         with pytest.raises(InvalidChannel) as exc:
             await store.update_channel("Alice", **kwargs)  # type: ignore[arg-type]
-        assert (exc.value.status, exc.value.field) == (422, field)
+        assert (exc.value.http_status, exc.value.field) == (422, field)
     with pytest.raises(UnknownCategory) as unknown:
         await store.update_channel("Alice", title="changed", category_slug="no-such-thing")
-    assert unknown.value.status == 422
+    assert unknown.value.http_status == 422
     assert await store.channel("Alice") == before  # a refused update changes nothing
     assert (await store.update_channel("Alice", title="x" * 140)).title == "x" * 140
     assert (await store.update_channel("Alice", description="y" * 2000)).description == "y" * 2000
@@ -114,11 +114,11 @@ async def test_add_category(store: Store) -> None:
     assert added in await store.categories()
     with pytest.raises(CategoryExists) as exc:
         await store.add_category("retro speedruns", is_game=True)
-    assert exc.value.status == 409
+    assert exc.value.http_status == 409
     for bad in ("", "!!!", "x" * 65):
         with pytest.raises(InvalidCategory) as invalid:
             await store.add_category(bad, is_game=True)
-        assert invalid.value.status == 422
+        assert invalid.value.http_status == 422
 
 
 async def test_broadcasts(store: Store) -> None:

@@ -123,11 +123,11 @@ async def test_api_token_limits(store: Store) -> None:
     for bad in ("", "   ", "x" * 65, "tab\x00name"):
         with pytest.raises(InvalidInput) as exc:
             await store.create_api_token("Alice", bad)
-        assert exc.value.status == 422
+        assert exc.value.http_status == 422
     for i in range(MAX_API_TOKENS_PER_USER):
         await store.create_api_token("Alice", f"token {i}")
     with pytest.raises(TooManyTokens) as too_many:
         await store.create_api_token("Alice", "one more")
-    assert too_many.value.status == 409
+    assert too_many.value.http_status == 409
     with pytest.raises(UnknownUser):
         await store.create_api_token("nobody", "x")

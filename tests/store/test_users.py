@@ -56,7 +56,7 @@ async def test_usernames_are_unique_ignoring_case(store: Store) -> None:
     for twin in ("alice", "ALICE", "aLiCe"):
         with pytest.raises(UsernameTaken) as exc:
             await store.create_user(twin, PASSWORD)
-        assert exc.value.status == 409
+        assert exc.value.http_status == 409
     found = await store.get_user("aLICE")
     assert found is not None
     assert found.username == "Alice"  # displayed as registered
@@ -69,7 +69,7 @@ async def test_username_rules(store: Store) -> None:
     for name in bad:
         with pytest.raises(InvalidUsername) as exc:
             await store.create_user(name, PASSWORD)
-        assert exc.value.status == 422
+        assert exc.value.http_status == 422
         assert exc.value.field == "username"
     for name in ("abc", "a" * 25, "under_score_9", "9lives"):
         user, _ = await store.create_user(name, PASSWORD)
@@ -90,7 +90,7 @@ async def test_password_rules(store: Store) -> None:
     ):
         with pytest.raises(WeakPassword) as exc:
             await store.create_user("Alice123", password)
-        assert exc.value.status == 422
+        assert exc.value.http_status == 422
         assert exc.value.field == "password"
     assert await store.get_user("Alice123") is None
 
@@ -131,7 +131,7 @@ async def test_suspended_users_cannot_log_in(store: Store) -> None:
     assert await store.authenticate("Alice", PASSWORD) is not None
     with pytest.raises(UnknownUser) as exc:
         await store.set_suspended("nobody", True)
-    assert exc.value.status == 404
+    assert exc.value.http_status == 404
 
 
 async def test_hash_is_upgraded_when_the_cost_changes(

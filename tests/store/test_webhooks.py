@@ -49,7 +49,7 @@ async def test_urls_strom_will_not_call_are_refused(store: Store, url: str) -> N
     await store.create_user("Fan", PASSWORD)
     with pytest.raises(InvalidInput) as exc:
         await store.set_webhook("Fan", url)
-    assert exc.value.status == 422
+    assert exc.value.http_status == 422
     assert exc.value.field == "webhook_url"
     assert await store.webhook("Fan") is None
 

@@ -177,5 +177,5 @@ async def test_suspended_user_cannot_publish_or_log_in(
 
     # Reinstated: the same key and password work again.
     await store.set_suspended("troll", False)
-    assert await server.platform.resolve(key) == "troll"
+    assert await server.keys.resolve(key) == "troll"
     await logged_in(server, browsers, "troll")

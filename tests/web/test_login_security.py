@@ -11,7 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from strom.server import ChannelNameClash, StromServer
+from strom.channels import ChannelNameClash
+from strom.server import StromServer
 from strom.store import Store
 from tests.conftest import make_settings
 from tests.web.test_accounts import Browser

@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
@@ -26,9 +25,8 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from schemathesis import Case, GenerationMode
 from schemathesis.errors import FailureGroup
 
-from strom.record.http import routes as recording_routes
 from strom.server import StromServer
-from strom.web.api import Api
+from strom.web.app import create_app
 from strom.web.openapi import document
 from tests.conftest import make_media, publish_args
 
@@ -74,10 +72,8 @@ async def test_served_document_is_valid_openapi_31(server: StromServer) -> None:
         validate(broken, cls=OpenAPIV31SpecValidator)
 
 
-def test_every_api_route_is_documented() -> None:
-    app = web.Application()
-    Api(None).routes(app)  # type: ignore[arg-type]  # routes() only registers handlers
-    recording_routes(app, None)  # type: ignore[arg-type]
+async def test_every_api_route_is_documented(server: StromServer) -> None:
+    app = create_app(server.site)  # the app every node serves (it only routes)
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
@@ -172,7 +168,7 @@ def _given(
 async def wait_live(server: StromServer, name: str, publisher: asyncio.subprocess.Process) -> None:
     for _ in range(200):
         channel = server.registry.get(name)
-        if channel is not None and channel.live and name in server.platform.infos:
+        if channel is not None and channel.live and name in server.directory.infos:
             return
         if publisher.returncode is not None:
             break

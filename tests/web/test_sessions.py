@@ -242,7 +242,7 @@ async def test_a_bogus_bearer_header_does_not_skip_csrf(
         f"{alice.base}/dashboard/stream-key", headers={"Authorization": "Bearer x"}
     ) as resp:
         assert resp.status == 403  # was 200 with a new key: CSRF skipped, the cookie used
-    assert await server.platform.resolve(key) == "gwen"  # the key did not change
+    assert await server.keys.resolve(key) == "gwen"  # the key did not change
     async with alice.http.patch(
         f"{alice.base}/api/v1/me/channel",
         json={"title": "pwned"},
@@ -276,9 +276,9 @@ async def test_a_valid_token_acts_as_its_user_and_the_cookie_is_ignored(
         assert COOKIE not in resp.cookies  # no cookie written for a token request
     found = KEY.search(html)
     assert found is not None
-    assert await server.platform.resolve(found.group(1)) == "hanna"
-    assert await server.platform.resolve(hanna_key) is None
-    assert await server.platform.resolve(mallory_key) == "mallory"  # hers is untouched
+    assert await server.keys.resolve(found.group(1)) == "hanna"
+    assert await server.keys.resolve(hanna_key) is None
+    assert await server.keys.resolve(mallory_key) == "mallory"  # hers is untouched
     status, me = await mallory.api("GET", "/api/v1/me", headers=bearer)
     assert (status, me["username"]) == (200, "hanna")  # type: ignore[index]
     status, me = await mallory.api("GET", "/api/v1/me")

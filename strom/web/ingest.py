@@ -35,29 +35,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from strom.errors import LimitExceeded, ProtocolError
-from strom.ingest.push import (
+from strom.errors import (
     WS_POLICY,
     WS_TOO_BIG,
-    PushIngest,
-    PushPublisher,
-    PushState,
-    http_status,
-    ws_close_code,
+    WS_TRY_LATER,
+    ApiError,
+    LimitExceeded,
+    ProtocolError,
 )
+from strom.ingest.push import PushIngest, PushPublisher, PushState
 from strom.ingest.upload import StartRefused, control_type, parse_start
 from strom.live.channel import ChannelBusy
-from strom.web.api import authenticated_user
-from strom.web.auth import json_error
-
-if TYPE_CHECKING:
-    from strom.server import StromServer
+from strom.web.auth import authenticated_user
+from strom.web.errors import json_error, same_origin
+from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +61,6 @@ log = logging.getLogger(__name__)
 INGEST_PATH = "/ingest/"
 #: seconds between status messages to a browser uploader
 STATUS_INTERVAL = 1.0
-#: WebSocket close code: busy, come back later (RFC 6455 section 7.4.1, IANA registry)
-WS_TRY_LATER = 1013
 
 
 def _peer(request: web.Request) -> str:
@@ -78,8 +72,8 @@ def _peer(request: web.Request) -> str:
 
 
 class IngestHttp:
-    def __init__(self, server: StromServer, ingest: PushIngest) -> None:
-        self.server = server
+    def __init__(self, site: Site, ingest: PushIngest) -> None:
+        self.site = site
         self.ingest = ingest
 
     def routes(self, app: web.Application) -> None:
@@ -145,7 +139,7 @@ class IngestHttp:
             return json_error(409, f"channel {name} is already live")
         except ProtocolError as exc:
             pub.fail(exc)
-            return json_error(http_status(exc), str(exc))
+            return json_error(exc.http_status, str(exc))
         except HttpProcessingError as exc:  # malformed chunked framing and the like
             pub.fail(exc)
             return json_error(400, "malformed HTTP body")
@@ -163,18 +157,6 @@ class IngestHttp:
         return web.json_response({"channel": name, "bytes": pub.bytes_in, "frames": pub.frames_in})
 
     # -- WebSocket -------------------------------------------------------------------------
-
-    def same_origin(self, request: web.Request) -> bool:
-        """A browser always sends ``Origin`` on a WebSocket: it must be this site (no
-        cross-site page may stream with a visitor's session). Scripts send none."""
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True
-        netloc = urlsplit(origin).netloc.lower()
-        allowed = {request.host.lower()}
-        if self.server.settings.public_url:
-            allowed.add(urlsplit(self.server.settings.public_url).netloc.lower())
-        return netloc in allowed
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         limits = self.ingest.limits
@@ -267,17 +249,17 @@ class WsUploader:
         try:
             start = parse_start(msg.data)
         except StartRefused as exc:
-            raise _Refused(str(exc), ws_close_code(exc)) from None
+            raise _Refused(str(exc), exc.ws_close) from None
         if start.key is not None:
             name = await self.ingest.resolve(start.key)
             if name is None:
                 raise _Refused("unknown stream key")  # never logged with the key
             return name
-        if not self.http.same_origin(self.request):
+        if not same_origin(self.request, self.http.site.settings.public_url):
             raise _Refused("cross-site upload refused: the page is not from this site")
         try:
-            return await authenticated_user(self.http.server, self.request)
-        except web.HTTPException:
+            return authenticated_user(self.request)
+        except ApiError:
             raise _Refused("log in, or send a stream key in the start message") from None
 
     async def _receive(self, pub: PushPublisher) -> None:
@@ -310,7 +292,7 @@ class WsUploader:
             await self._error("the channel was taken by another publisher", WS_POLICY)
         except ProtocolError as exc:
             pub.fail(exc)
-            await self._error(str(exc), ws_close_code(exc))
+            await self._error(str(exc), exc.ws_close)
 
     async def _control(self, pub: PushPublisher, data: str) -> bool:
         """A text message after the start; True when the socket is done."""
@@ -383,7 +365,6 @@ class WsUploader:
             self.pub.lost("socket gone")
 
 
-def routes(app: web.Application, server: StromServer) -> None:
-    """Register the push ingest routes (``server.push`` must exist)."""
-    assert server.push is not None
-    IngestHttp(server, server.push).routes(app)
+def routes(app: web.Application, site: Site) -> None:
+    """Register the push ingest routes."""
+    IngestHttp(site, site.push).routes(app)
