@@ -65,6 +65,7 @@ from strom.chat.protocol import (
     mentions,
 )
 from strom.chat.room import Identity, Member, Room
+from strom.errors import StromError
 from strom.live.registry import Registry
 from strom.store import DatabaseUnavailable, Store, StoreError
 from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
@@ -92,7 +93,7 @@ class _Target:
     standing: Standing
 
 
-class _Refused(Exception):
+class CommandRefused(StromError):
     """A command is refused: answered with an error event to its sender."""
 
     def __init__(self, code: ErrorCode, reason: str) -> None:
@@ -300,7 +301,7 @@ class ChatService:
         """Carry out one command; refusals go back to ``member`` as ``error`` events."""
         try:
             await self._handlers[type(command)](room, member, command)
-        except _Refused as refused:
+        except CommandRefused as refused:
             self._refuse(room, member, ErrorEvent(refused.code, refused.reason, command.nonce))
         except DatabaseUnavailable:
             log.warning("chat %s: database unavailable for %s", room.name, command.type)
@@ -375,7 +376,7 @@ class ChatService:
     def _moderator(self, room: Room, member: Member) -> Standing:
         standing = room.standing(member.identity)
         if not standing.can_moderate:
-            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner and moderators can do that")
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, "only the owner and moderators can do that")
         return standing
 
     async def _target(self, room: Room, name: str) -> _Target:
@@ -383,7 +384,7 @@ class ChatService:
             return _Target(name, f"g:{name}", None, Standing())
         user = await self.store.get_user(name)
         if user is None:
-            raise _Refused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
         ident = Identity(user.username, user.id, user.is_admin)
         return _Target(user.username, ident.key, user.id, room.standing(ident))
 
@@ -393,7 +394,7 @@ class ChatService:
         actor = self._moderator(room, member)
         target = await self._target(room, name)
         if not may_act_on(actor, target.standing):
-            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
         cs = self.chat_store
         until = time.time() + seconds if seconds is not None else None
         by = member.identity.name
@@ -432,7 +433,7 @@ class ChatService:
         self._moderator(room, member)
         target = await self._target(room, command.user)
         if not await self.chat_store.unban(room.name, target.key):
-            raise _Refused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
         by = member.identity.name
         await self.chat_store.log(room.name, by, "unban", target.name)
         log.info("chat %s: %s unban %s", room.name, by, target.name)
@@ -442,16 +443,18 @@ class ChatService:
         actor = self._moderator(room, member)
         message = await self.chat_store.message(room.name, command.id)
         if message is None:
-            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         author = (
             room.standing(Identity(message.author, message.user_id, message.author_is_admin))
             if message.user_id is not None
             else Standing()
         )
         if not may_act_on(actor, author):
-            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages")
+            raise CommandRefused(
+                ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages"
+            )
         if not await self.chat_store.delete_message(room.name, command.id):
-            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         by = member.identity.name
         await self.chat_store.log(room.name, by, "delete", message.author, f"message {command.id}")
         self.bus.publish(room.name, MessageDeleted(command.id, by))
@@ -473,11 +476,13 @@ class ChatService:
             if (value := getattr(command, name)) is not None
         }  # fmt: skip
         if not changes:
-            raise _Refused(ErrorCode.BAD_REQUEST, "set_modes needs at least one mode to change")
+            raise CommandRefused(
+                ErrorCode.BAD_REQUEST, "set_modes needs at least one mode to change"
+            )
         modes = dataclasses.replace(room.modes, **changes)
         if modes.require_account != room.modes.require_account:
             if await self.store.channel(room.name) is None:
-                raise _Refused(
+                raise CommandRefused(
                     ErrorCode.BAD_REQUEST,
                     "this channel has no account to keep that setting: guests may always write",
                 )
@@ -512,12 +517,12 @@ class ChatService:
 
     async def _appoint(self, room: Room, member: Member, name: str, added: bool) -> None:
         if not may_appoint(room.standing(member.identity)):
-            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner can appoint moderators")
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, "only the owner can appoint moderators")
         target = await self._target(room, name)
         if target.user_id is None:
-            raise _Refused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
+            raise CommandRefused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
         if target.standing.is_owner:
-            raise _Refused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
+            raise CommandRefused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
         cs = self.chat_store
         changed = await (
             cs.add_moderator(room.name, target.user_id)
@@ -526,7 +531,7 @@ class ChatService:
         )
         if not changed:
             state = "already" if added else "not"
-            raise _Refused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
+            raise CommandRefused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
         by = member.identity.name
         await cs.log(room.name, by, "mod" if added else "unmod", target.name)
         log.info("chat %s: %s %s %s", room.name, by, "mod" if added else "unmod", target.name)

@@ -47,6 +47,7 @@ from strom.errors import (
     ApiError,
     LimitExceeded,
     ProtocolError,
+    StromError,
 )
 from strom.ingest.push import PushIngest, PushPublisher, PushState
 from strom.ingest.upload import StartRefused, control_type, parse_start
@@ -179,10 +180,12 @@ class IngestHttp:
         return ws
 
 
-class _Refused(Exception):
+class UploadRefused(StromError):
+    """A browser upload refused before it starts: closed with ``ws_close`` and the reason."""
+
     def __init__(self, reason: str, code: int = WS_POLICY) -> None:
         super().__init__(reason)
-        self.code = code
+        self.ws_close = code
 
 
 class WsUploader:
@@ -217,10 +220,10 @@ class WsUploader:
             return
         try:
             name = await self._start()
-        except _Refused as exc:
+        except UploadRefused as exc:
             ingest.refused()
             log.warning("push ws %s refused: %s", self.peer, exc)
-            await self.refuse(str(exc), exc.code)
+            await self.refuse(str(exc), exc.ws_close)
             return
         loop = asyncio.get_running_loop()
         pub = self.pub = ingest.publisher(
@@ -243,24 +246,24 @@ class WsUploader:
         try:
             msg = await self.ws.receive(timeout=self.ingest.limits.sniff_timeout)
         except TimeoutError:
-            raise _Refused("no start message in time") from None
+            raise UploadRefused("no start message in time") from None
         if msg.type is not WSMsgType.TEXT:
-            raise _Refused('the first message must be {"type":"start",...}')
+            raise UploadRefused('the first message must be {"type":"start",...}')
         try:
             start = parse_start(msg.data)
         except StartRefused as exc:
-            raise _Refused(str(exc), exc.ws_close) from None
+            raise UploadRefused(str(exc), exc.ws_close) from None
         if start.key is not None:
             name = await self.ingest.resolve(start.key)
             if name is None:
-                raise _Refused("unknown stream key")  # never logged with the key
+                raise UploadRefused("unknown stream key")  # never logged with the key
             return name
         if not same_origin(self.request, self.http.site.settings.public_url):
-            raise _Refused("cross-site upload refused: the page is not from this site")
+            raise UploadRefused("cross-site upload refused: the page is not from this site")
         try:
             return authenticated_user(self.request)
         except ApiError:
-            raise _Refused("log in, or send a stream key in the start message") from None
+            raise UploadRefused("log in, or send a stream key in the start message") from None
 
     async def _receive(self, pub: PushPublisher) -> None:
         loop = asyncio.get_running_loop()
