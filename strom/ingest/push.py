@@ -34,7 +34,7 @@ from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.containers import SNIFF_BYTES, ContainerKind, Demuxer, open_demuxer, sniff
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
+from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits, TokenBucket
 from strom.settings import Settings, exempt_networks, section, setting
 
 log = logging.getLogger(__name__)
@@ -124,22 +124,6 @@ class PushLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> PushLimits:
         return section(cls, settings)
-
-
-class RateBucket:
-    """A token bucket of bytes; ``now`` is passed in."""
-
-    def __init__(self, bytes_per_second: float, burst_seconds: float, now: float) -> None:
-        self.rate = bytes_per_second
-        self.depth = bytes_per_second * burst_seconds
-        self._tokens = self.depth
-        self._last = now
-
-    def take(self, size: int, now: float) -> bool:
-        self._tokens = min(self.depth, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        self._tokens -= size
-        return self._tokens >= 0
 
 
 @dataclass
@@ -291,7 +275,8 @@ class PushPublisher:
         self._demuxer: Demuxer | None = None
         self._gate = TrackGate()
         limits = ingest.limits
-        self._bucket = RateBucket(limits.max_bitrate / 8, limits.burst_seconds, now)
+        rate = limits.max_bitrate / 8  # bytes per second
+        self._bucket = TokenBucket(rate, int(rate * limits.burst_seconds), now)
         self._transcoder: Transcoder | None = None
         self._vp8_track: Track | None = None
         #: audio waits for the transcoder's first picture (the viewer cannot start before
@@ -357,7 +342,7 @@ class PushPublisher:
             return
         self.bytes_in += len(data)
         self.ingest.stats.bytes_in += len(data)
-        if not self._bucket.take(len(data), now):
+        if not self._bucket.spend(now, len(data)):
             raise RateExceeded(
                 f"faster than the limit of {self.ingest.limits.max_bitrate // 1000} kbit/s"
             )

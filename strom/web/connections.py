@@ -41,6 +41,7 @@ from aiohttp.typedefs import Middleware
 
 from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
 from strom.settings import Settings, exempt_networks, section, setting
+from strom.web.errors import json_error
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ def body_deadline_middleware(guard: ConnectionGuard, streamed: tuple[str, ...]) 
                     timeout,
                 )
                 error = f"the request body did not arrive within {timeout:g} s"
-                response = web.json_response({"error": error}, status=408)
+                response = json_error(408, error)
                 response.force_close()
                 return response
         return await handler(request)
