@@ -68,7 +68,7 @@ from strom.chat.room import Identity, Member, Room
 from strom.errors import StromError
 from strom.live.registry import Registry
 from strom.store import DatabaseUnavailable, Store, StoreError
-from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
+from strom.store.chat import ChatMessageInfo, ChatSettingsInfo
 from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class ChatService:
     ) -> None:
         self.limits = limits
         self.store = store
-        self.chat_store = ChatStore(store.engine)
+        self.chat_store = store.chat
         self.registry = registry
         self.bus: RoomBus = bus or LocalBus()
         self.static_channels = list(static_channels)
@@ -169,7 +169,7 @@ class ChatService:
 
     async def resolve_room(self, name: str) -> str | None:
         """The room of channel ``name`` (its canonical spelling), if there is such a channel."""
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is not None:
             return user.username
         for static in self.static_channels:
@@ -180,7 +180,7 @@ class ChatService:
     async def identify(self, username: str | None, guest_name: str) -> Identity:
         """A logged-in session's user as they stand now (an account deleted since chats
         as the guest it would be)."""
-        user = await self.store.get_user(username) if username else None
+        user = await self.store.users.get(username) if username else None
         if user is None:
             return Identity(guest_name)
         return Identity(user.username, user.id, user.is_admin, user.suspended)
@@ -234,7 +234,7 @@ class ChatService:
     async def _modes(self, name: str) -> RoomModes:
         """The room's modes as stored (``require_account`` lives on the channel)."""
         stored = await self.chat_store.settings(name)
-        info = await self.store.channel(name)
+        info = await self.store.channels.get(name)
         return RoomModes(
             slow_mode=stored.slow_mode_seconds,
             followers_only=stored.followers_only,
@@ -382,7 +382,7 @@ class ChatService:
     async def _target(self, room: Room, name: str) -> _Target:
         if is_guest_name(name):
             return _Target(name, f"g:{name}", None, Standing())
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is None:
             raise CommandRefused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
         ident = Identity(user.username, user.id, user.is_admin)
@@ -481,12 +481,12 @@ class ChatService:
             )
         modes = dataclasses.replace(room.modes, **changes)
         if modes.require_account != room.modes.require_account:
-            if await self.store.channel(room.name) is None:
+            if await self.store.channels.get(room.name) is None:
                 raise CommandRefused(
                     ErrorCode.BAD_REQUEST,
                     "this channel has no account to keep that setting: guests may always write",
                 )
-            await self.store.update_channel(
+            await self.store.channels.update(
                 room.name, require_account_for_chat=modes.require_account
             )
         await self._save_modes(
@@ -556,7 +556,7 @@ class ChatService:
 
     async def standing(self, name: str, username: str) -> Standing:
         """``username``'s rank in room ``name`` (for the JSON endpoints)."""
-        user = await self.store.get_user(username)
+        user = await self.store.users.get(username)
         if user is None or user.suspended:
             return Standing()
         room = self.room(name)

@@ -1,25 +1,22 @@
 """Chat persistence: messages, moderators, bans and timeouts, the moderation log and each
 room's modes.
 
-:class:`ChatStore` shares the :class:`~strom.store.Store`'s engine (``ChatStore(store.engine)``)
-and follows its rules: every method runs one short transaction, returns frozen views, and
-translates a lost database into :class:`DatabaseUnavailable`. Rooms are named by channel
-(any case: the key is the name in lower case), so static channels have rooms too.
+:class:`ChatStore` is reached as ``Store.chat`` and follows the store's rules: every
+method runs one short transaction, returns frozen views, and translates a lost database
+into :class:`DatabaseUnavailable`. Rooms are named by channel (any case: the key is the
+name in lower case), so static channels have rooms too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strom.store import queries as q
-from strom.store.engine import transaction
+from strom.store.engine import Database
 from strom.store.errors import InvalidInput
 from strom.store.models import (
     CHAT_ACTION_MAX,
@@ -95,9 +92,10 @@ class ChatSettingsInfo:
 
 
 class ChatStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._clock = clock or (lambda: datetime.now(UTC))
+    """The chat tables. Reached as ``Store.chat``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- messages ----------------------------------------------------------------------
 
@@ -112,10 +110,10 @@ class ChatStore:
             user_id=user_id,
             author=author[:CHAT_NAME_MAX],
             text=text,
-            created_at=self._now(),
+            created_at=self._db.now(),
             deleted=False,
         )
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             s.add(row)
             await s.flush()
         return ChatMessageInfo(row.id, user_id, row.author, False, text, row.created_at)
@@ -125,7 +123,7 @@ class ChatStore:
         limit = max(0, min(int(limit), MAX_PAGE))
         if limit == 0:
             return []
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             rows = await s.execute(
                 select(ChatMessageRow, UserRow.is_admin)
                 .outerjoin(UserRow, UserRow.id == ChatMessageRow.user_id)
@@ -141,7 +139,7 @@ class ChatStore:
         return found
 
     async def message(self, channel: str, message_id: int) -> ChatMessageInfo | None:
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             found = (
                 await s.execute(
                     select(ChatMessageRow, UserRow.is_admin)
@@ -160,7 +158,7 @@ class ChatStore:
 
     async def delete_message(self, channel: str, message_id: int) -> bool:
         """Mark one message deleted; ``False`` if the room has no such (undeleted) message."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(
@@ -180,7 +178,7 @@ class ChatStore:
             if user_id is not None
             else (ChatMessageRow.user_id.is_(None) & (ChatMessageRow.author == author))
         )
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(ChatMessageRow.channel == chat_key(channel), ~ChatMessageRow.deleted, who)
@@ -190,7 +188,7 @@ class ChatStore:
 
     async def clear(self, channel: str) -> int:
         """Mark every message of the room deleted; returns how many."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(ChatMessageRow.channel == chat_key(channel), ~ChatMessageRow.deleted)
@@ -202,7 +200,7 @@ class ChatStore:
 
     async def moderators(self, channel: str) -> dict[int, str]:
         """The room's moderators: user id -> username."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             rows = await s.execute(
                 select(UserRow.id, UserRow.username)
                 .join(ChatModeratorRow, ChatModeratorRow.user_id == UserRow.id)
@@ -214,17 +212,17 @@ class ChatStore:
         """``False`` if they already were one."""
         key = chat_key(channel)
         try:
-            async with self._transaction() as s:
+            async with self._db.transaction() as s:
                 if await s.get(ChatModeratorRow, (key, user_id)) is not None:
                     return False
-                s.add(ChatModeratorRow(channel=key, user_id=user_id, created_at=self._now()))
+                s.add(ChatModeratorRow(channel=key, user_id=user_id, created_at=self._db.now()))
                 await s.flush()
                 return True
         except IntegrityError:  # the same appointment at the same moment
             return False
 
     async def remove_moderator(self, channel: str, user_id: int) -> bool:
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 delete(ChatModeratorRow).where(
                     ChatModeratorRow.channel == chat_key(channel),
@@ -237,8 +235,8 @@ class ChatStore:
 
     async def bans(self, channel: str) -> list[ChatBanInfo]:
         """The bans and the timeouts not yet over."""
-        now = self._now()
-        async with self._transaction() as s:
+        now = self._db.now()
+        async with self._db.transaction() as s:
             rows = await s.scalars(
                 select(ChatBanRow).where(
                     ChatBanRow.channel == chat_key(channel),
@@ -270,11 +268,11 @@ class ChatStore:
             until=until,
             reason=reason[:CHAT_DETAIL_MAX],
             by=by[:CHAT_NAME_MAX],
-            created_at=self._now(),
+            created_at=self._db.now(),
         )
         for attempt in range(2):
             try:
-                async with self._transaction() as s:
+                async with self._db.transaction() as s:
                     await s.execute(
                         delete(ChatBanRow).where(
                             ChatBanRow.channel == key, ChatBanRow.target == target
@@ -291,7 +289,7 @@ class ChatStore:
 
     async def unban(self, channel: str, target: str) -> bool:
         """Lift a ban or timeout; ``False`` if there was none."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 delete(ChatBanRow).where(
                     ChatBanRow.channel == chat_key(channel), ChatBanRow.target == target
@@ -310,9 +308,9 @@ class ChatStore:
             action=action[:CHAT_ACTION_MAX],
             target=target[:CHAT_NAME_MAX] if target is not None else None,
             detail=detail[:CHAT_DETAIL_MAX],
-            created_at=self._now(),
+            created_at=self._db.now(),
         )
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             s.add(row)
             await s.flush()
         return _log_view(row)
@@ -320,7 +318,7 @@ class ChatStore:
     async def moderation_log(self, channel: str, limit: int = 100) -> list[ModerationLogEntry]:
         """The newest ``limit`` entries, newest first."""
         limit = max(1, min(int(limit), MAX_PAGE))
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             rows = await s.scalars(
                 select(ChatModerationLogRow)
                 .where(ChatModerationLogRow.channel == chat_key(channel))
@@ -332,7 +330,7 @@ class ChatStore:
     # --- modes -------------------------------------------------------------------------
 
     async def settings(self, channel: str) -> ChatSettingsInfo:
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             row = await s.get(ChatSettingsRow, chat_key(channel))
             if row is None:
                 return ChatSettingsInfo()
@@ -354,12 +352,12 @@ class ChatStore:
             "followers_min_minutes": max(0, int(settings.followers_min_minutes)),
             "blocked_words": "\n".join(words),
             "block_links": bool(settings.block_links),
-            "updated_at": self._now(),
+            "updated_at": self._db.now(),
         }
         key = chat_key(channel)
         for attempt in range(2):
             try:
-                async with self._transaction() as s:
+                async with self._db.transaction() as s:
                     row = await s.get(ChatSettingsRow, key)
                     if row is None:
                         s.add(ChatSettingsRow(channel=key, **values))
@@ -375,7 +373,7 @@ class ChatStore:
 
     async def followed_at(self, user_id: int, channel: str) -> datetime | None:
         """Since when ``user_id`` follows ``channel`` (``None``: not a follower)."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             found: datetime | None = await s.scalar(
                 select(FollowRow.created_at).where(
                     FollowRow.follower_id == user_id,
@@ -383,14 +381,6 @@ class ChatStore:
                 )
             )
             return found
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return transaction(self._sessions)
-
-    def _now(self) -> datetime:
-        return self._clock().astimezone(UTC)
 
 
 _BAN_COLUMNS = (

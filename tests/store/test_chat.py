@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from strom.store import InvalidInput, Store
-from strom.store.chat import ChatSettingsInfo, ChatStore
+from strom.store.chat import ChatSettingsInfo
 
 PASSWORD = "a long enough password"
 
 
 async def test_messages_history_and_deletion(store: Store) -> None:
-    alice, _ = await store.create_user("Alice", PASSWORD, admin=True)
-    chat = ChatStore(store.engine)
+    alice, _ = await store.users.create("Alice", PASSWORD, admin=True)
+    chat = store.chat
     first = await chat.add_message("alice", alice.id, "Alice", "hello 🌊 <b>world</b>")
     second = await chat.add_message("ALICE", None, "guest-000123", "hi from a guest")
     third = await chat.add_message("alice", alice.id, "Alice", "third")
@@ -46,9 +46,9 @@ async def test_messages_history_and_deletion(store: Store) -> None:
 
 
 async def test_moderators_bans_and_log(store: Store) -> None:
-    await store.create_user("owner", PASSWORD)
-    mod, _ = await store.create_user("mod_one", PASSWORD)
-    chat = ChatStore(store.engine)
+    await store.users.create("owner", PASSWORD)
+    mod, _ = await store.users.create("mod_one", PASSWORD)
+    chat = store.chat
     assert await chat.add_moderator("owner", mod.id)
     assert not await chat.add_moderator("OWNER", mod.id)
     assert await chat.moderators("owner") == {mod.id: "mod_one"}
@@ -91,9 +91,9 @@ async def test_moderators_bans_and_log(store: Store) -> None:
 
 
 async def test_settings_and_follow_age(store: Store) -> None:
-    await store.create_user("streamer", PASSWORD)
-    fan, _ = await store.create_user("fan", PASSWORD)
-    chat = ChatStore(store.engine)
+    await store.users.create("streamer", PASSWORD)
+    fan, _ = await store.users.create("fan", PASSWORD)
+    chat = store.chat
     assert await chat.settings("streamer") == ChatSettingsInfo()
     wanted = ChatSettingsInfo(
         slow_mode_seconds=30,
@@ -108,7 +108,7 @@ async def test_settings_and_follow_age(store: Store) -> None:
     assert await chat.settings("streamer") == ChatSettingsInfo(slow_mode_seconds=5)
 
     assert await chat.followed_at(fan.id, "streamer") is None
-    await store.follow("fan", "streamer")
+    await store.follows.follow("fan", "streamer")
     since = await chat.followed_at(fan.id, "STREAMER")
     assert since is not None
     assert abs((datetime.now(UTC) - since).total_seconds()) < 60
