@@ -5,6 +5,8 @@ Both sides are named by username (any case); a user cannot follow their own chan
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -65,6 +67,18 @@ class FollowStore:
                 )
             )
             return found is not None
+
+    async def followed_at(self, user_id: int, channel: str) -> datetime | None:
+        """Since when ``user_id`` follows ``channel`` (``None``: not a follower): the
+        chat's followers-only mode asks this for every message."""
+        async with self._db.transaction() as s:
+            found: datetime | None = await s.scalar(
+                select(FollowRow.created_at).where(
+                    FollowRow.follower_id == user_id,
+                    FollowRow.channel_id == q.channel_id_select(channel).scalar_subquery(),
+                )
+            )
+            return found
 
     async def follower_count(self, channel: str) -> int:
         async with self._db.transaction() as s:

@@ -14,7 +14,9 @@ translated there, once):
 ``store.follows``         who follows which channel (:mod:`.follows`)
 ``store.tokens``          API tokens (:mod:`.tokens`)
 ``store.webhooks``        go-live webhooks (:mod:`.webhooks`)
-``store.chat``            chat messages, moderation, room modes (:mod:`.chat`)
+``store.chat``            chat messages and room modes (:mod:`.chat`)
+``store.moderation``      chat moderators, bans and timeouts, moderation log
+                          (:mod:`.moderation`)
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.
@@ -35,6 +37,7 @@ from strom.store.chat import ChatStore
 from strom.store.engine import Database, connect
 from strom.store.errors import SchemaOutOfDate
 from strom.store.follows import FollowStore
+from strom.store.moderation import ModerationStore
 from strom.store.security import Argon2Params, Passwords
 from strom.store.sessions import SessionLimits, SessionStore
 from strom.store.tokens import ApiTokenStore
@@ -63,6 +66,7 @@ class Store:
         self.tokens = ApiTokenStore(self._db)
         self.webhooks = WebhookStore(self._db)
         self.chat = ChatStore(self._db)
+        self.moderation = ModerationStore(self._db)
 
     @classmethod
     async def open(

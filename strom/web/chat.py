@@ -249,7 +249,7 @@ class ChatEndpoints:
             await store.follows.follow(user.username, channel)
         else:
             await store.follows.unfollow(user.username, channel)
-        since = await service.chat_store.followed_at(user.id, channel) if follow else None
+        since = await service.store.follows.followed_at(user.id, channel) if follow else None
         service.follow_changed(channel, user.id, since)
         followers = await store.follows.follower_count(channel)
         return web.json_response({"following": follow, "followers": followers})

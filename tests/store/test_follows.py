@@ -1,6 +1,9 @@
-"""Follows: who follows which channel, counted and listed, never twice, never oneself."""
+"""Follows: who follows which channel and since when, counted and listed, never twice,
+never oneself."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,3 +34,13 @@ async def test_follows(store: Store) -> None:
         await store.follows.follow("bob", "nobody")
     with pytest.raises(UnknownUser):
         await store.follows.follow("nobody", "bob")
+
+
+async def test_follow_age(store: Store) -> None:
+    await store.users.create("streamer", PASSWORD)
+    fan, _ = await store.users.create("fan", PASSWORD)
+    assert await store.follows.followed_at(fan.id, "streamer") is None
+    await store.follows.follow("fan", "streamer")
+    since = await store.follows.followed_at(fan.id, "STREAMER")
+    assert since is not None
+    assert abs((datetime.now(UTC) - since).total_seconds()) < 60
