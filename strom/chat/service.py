@@ -406,10 +406,8 @@ class ChatService:
         )
         await self.store.chat.delete_messages_by(room.name, target.user_id, target.name)
         action = "ban" if seconds is None else "timeout"
-        detail = f"{seconds} s" if seconds is not None else ""
-        await self.store.moderation.log(
-            room.name, by, action, target.name, f"{detail} {reason}".strip()
-        )
+        note = f"{seconds} s {reason}" if seconds is not None else reason
+        await self.store.moderation.log(room.name, by, action, target.name, note.strip())
         log.info("chat %s: %s %s %s", room.name, by, action, target.name)
         self.bus.publish(
             room.name,
@@ -524,16 +522,14 @@ class ChatService:
             raise CommandRefused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
         if target.standing.is_owner:
             raise CommandRefused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
-        changed = await (
-            self.store.moderation.add_moderator(room.name, target.user_id)
-            if added
-            else self.store.moderation.remove_moderator(room.name, target.user_id)
-        )
+        moderation = self.store.moderation
+        appoint = moderation.add_moderator if added else moderation.remove_moderator
+        changed = await appoint(room.name, target.user_id)
         if not changed:
             state = "already" if added else "not"
             raise CommandRefused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
         by = member.identity.name
-        await self.store.moderation.log(room.name, by, "mod" if added else "unmod", target.name)
+        await moderation.log(room.name, by, "mod" if added else "unmod", target.name)
         log.info("chat %s: %s %s %s", room.name, by, "mod" if added else "unmod", target.name)
         self.bus.publish(room.name, ModeratorChanged(target.name, target.user_id, added, by))
 
