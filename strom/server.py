@@ -231,7 +231,7 @@ class StromServer:
         node_id = load_or_create_node_id(settings.data_dir)
         registry = Registry.from_settings(settings)
 
-        webhooks = WebhookSender(store, WebhookLimits.from_settings(settings))
+        webhooks = WebhookSender(store.webhooks, WebhookLimits.from_settings(settings))
         stack.push_async_callback(webhooks.stop)
         thumbnails = ThumbnailWorker(registry)
         directory = Directory(registry, store, thumbnails, keys.static_names)

@@ -106,7 +106,7 @@ class Broadcasts:
 
     async def wants_recording(self, name: str) -> bool:
         """The streamer's recording switch (channels without an account: recorded)."""
-        info = await self.store.channel(name)
+        info = await self.store.channels.get(name)
         return info is None or info.record_broadcasts
 
     async def close_left_open(self, last_media: Mapping[int, datetime]) -> dict[int, datetime]:
@@ -114,7 +114,7 @@ class Broadcasts:
         last on air (``last_media``: what its recording kept, by broadcast id; else the
         heartbeat), never now. Returns {broadcast id: when it ended}."""
         beat = self.heartbeat
-        closed = await self.store.close_unfinished_broadcasts(
+        closed = await self.store.broadcasts.close_unfinished(
             self.node,
             last_media=last_media,
             # without heartbeats nothing tells a gone node from a live one
@@ -141,12 +141,12 @@ class Broadcasts:
     async def _went_live(self, channel: Channel, number: int) -> None:
         name = channel.name
         try:
-            info = await self.store.channel(name)
+            info = await self.store.channels.get(name)
             if info is None:  # a static channel without an account: nothing to record
                 self._rows.pop(name, None)
                 return
             self.directory.remember(info)
-            broadcast_id = await self.store.start_broadcast(name, self.node)
+            broadcast_id = await self.store.broadcasts.start(name, self.node)
             self._rows[name] = broadcast_id
         except Exception:
             self._rows.pop(name, None)
@@ -171,7 +171,7 @@ class Broadcasts:
         if broadcast_id is None or broadcast_id < 0:
             return
         try:
-            await self.store.end_broadcast(broadcast_id, peak)
+            await self.store.broadcasts.end(broadcast_id, peak)
         except Exception:
             log.exception("channel %s: could not record the broadcast end", name)
 
@@ -188,7 +188,7 @@ class Broadcasts:
                 if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
             }
             try:
-                await self.store.broadcasts_seen(peaks)
+                await self.store.broadcasts.seen(peaks)
             except StoreError as exc:
                 log.warning("broadcasts: heartbeat not recorded: %s", exc)
             except Exception:

@@ -54,10 +54,10 @@ class Directory:
 
     async def channel_view(self, name: str) -> dict[str, Any] | None:
         """What a channel page shows, or None if there is no such channel."""
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is not None:
-            info = await self.store.channel(user.username)
-            followers = await self.store.follower_count(user.username)
+            info = await self.store.channels.get(user.username)
+            followers = await self.store.follows.follower_count(user.username)
             return self._view(user.username, info, followers)
         if name in self.static_channels:
             return self._view(name, None)

@@ -37,7 +37,7 @@ class StreamKeys:
             name = await self.static.resolve(key)
             if name is not None:
                 return name
-        name = await self.store.resolve(key)
+        name = await self.store.channels.resolve(key)
         if name is not None and self.is_static(name):
             # Start-up and sign-up keep this from happening; a node configured differently
             # from the one that created the account must not let it in.
@@ -57,9 +57,9 @@ class StreamKeys:
         operator may well be streaming to it from a script that retries forever).
         Stopping with the reason is the loud, safe failure: nothing runs under an
         ambiguous name, and the operator picks another static name."""
-        self.store.reserve_names(self.static_names)
+        self.store.users.reserve_names(self.static_names)
         for name in self.static_names:
-            user = await self.store.get_user(name)
+            user = await self.store.users.get(name)
             if user is not None:
                 raise ChannelNameClash(
                     f"the static channel {name!r} (--stream-key {name}=...) has the name of "

@@ -68,7 +68,7 @@ from strom.chat.room import Identity, Member, Room
 from strom.errors import StromError
 from strom.live.registry import Registry
 from strom.store import DatabaseUnavailable, Store, StoreError
-from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
+from strom.store.chat import ChatMessageInfo, ChatSettingsInfo
 from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ class ChatService:
     ) -> None:
         self.limits = limits
         self.store = store
-        self.chat_store = ChatStore(store.engine)
         self.registry = registry
         self.bus: RoomBus = bus or LocalBus()
         self.static_channels = list(static_channels)
@@ -169,7 +168,7 @@ class ChatService:
 
     async def resolve_room(self, name: str) -> str | None:
         """The room of channel ``name`` (its canonical spelling), if there is such a channel."""
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is not None:
             return user.username
         for static in self.static_channels:
@@ -180,7 +179,7 @@ class ChatService:
     async def identify(self, username: str | None, guest_name: str) -> Identity:
         """A logged-in session's user as they stand now (an account deleted since chats
         as the guest it would be)."""
-        user = await self.store.get_user(username) if username else None
+        user = await self.store.users.get(username) if username else None
         if user is None:
             return Identity(guest_name)
         return Identity(user.username, user.id, user.is_admin, user.suspended)
@@ -188,7 +187,7 @@ class ChatService:
     async def join(self, name: str, member: Member) -> Room:
         """Put ``member`` in room ``name`` (opened if needed) and welcome it."""
         if member.identity.user_id is not None:
-            followed = await self.chat_store.followed_at(member.identity.user_id, name)
+            followed = await self.store.follows.followed_at(member.identity.user_id, name)
             member.followed_at = followed.timestamp() if followed is not None else None
             member.follow_checked = time.monotonic()
         while True:
@@ -233,8 +232,8 @@ class ChatService:
 
     async def _modes(self, name: str) -> RoomModes:
         """The room's modes as stored (``require_account`` lives on the channel)."""
-        stored = await self.chat_store.settings(name)
-        info = await self.store.channel(name)
+        stored = await self.store.chat.settings(name)
+        info = await self.store.channels.get(name)
         return RoomModes(
             slow_mode=stored.slow_mode_seconds,
             followers_only=stored.followers_only,
@@ -245,11 +244,10 @@ class ChatService:
         )
 
     async def _load(self, name: str) -> Room:
-        cs = self.chat_store
         modes = await self._modes(name)
-        moderators = await cs.moderators(name)
-        bans = await cs.bans(name)
-        history = await cs.recent_messages(name, self.limits.history)
+        moderators = await self.store.moderation.moderators(name)
+        bans = await self.store.moderation.bans(name)
+        history = await self.store.chat.recent_messages(name, self.limits.history)
         channel = self.registry.get(name)
         room = Room(
             name,
@@ -332,7 +330,7 @@ class ChatService:
             # They may have followed since (on another node, say): look again, rarely.
             member.follow_checked = mono
             assert ident.user_id is not None
-            followed = await self.chat_store.followed_at(ident.user_id, room.name)
+            followed = await self.store.follows.followed_at(ident.user_id, room.name)
             member.followed_at = followed.timestamp() if followed is not None else None
         sender = Sender(ident.key, ident.guest, standing, ident.suspended, member.followed_at)
         text, refusal = message_refusal(
@@ -349,7 +347,7 @@ class ChatService:
             self._refuse(room, member, refusal.event(command.nonce))
             return
         room.senders.record(ident.key, text, mono)
-        stored = await self.chat_store.add_message(room.name, ident.user_id, ident.name, text)
+        stored = await self.store.chat.add_message(room.name, ident.user_id, ident.name, text)
         self.bus.publish(
             room.name,
             MessagePosted(
@@ -382,7 +380,7 @@ class ChatService:
     async def _target(self, room: Room, name: str) -> _Target:
         if is_guest_name(name):
             return _Target(name, f"g:{name}", None, Standing())
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is None:
             raise CommandRefused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
         ident = Identity(user.username, user.id, user.is_admin)
@@ -395,10 +393,9 @@ class ChatService:
         target = await self._target(room, name)
         if not may_act_on(actor, target.standing):
             raise CommandRefused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
-        cs = self.chat_store
         until = time.time() + seconds if seconds is not None else None
         by = member.identity.name
-        await cs.ban(
+        await self.store.moderation.ban(
             room.name,
             target.key,
             user_id=target.user_id,
@@ -407,10 +404,10 @@ class ChatService:
             reason=reason,
             by=by,
         )
-        await cs.delete_messages_by(room.name, target.user_id, target.name)
+        await self.store.chat.delete_messages_by(room.name, target.user_id, target.name)
         action = "ban" if seconds is None else "timeout"
-        detail = f"{seconds} s" if seconds is not None else ""
-        await cs.log(room.name, by, action, target.name, f"{detail} {reason}".strip())
+        note = f"{seconds} s {reason}" if seconds is not None else reason
+        await self.store.moderation.log(room.name, by, action, target.name, note.strip())
         log.info("chat %s: %s %s %s", room.name, by, action, target.name)
         self.bus.publish(
             room.name,
@@ -432,16 +429,16 @@ class ChatService:
     async def _unban(self, room: Room, member: Member, command: Unban) -> None:
         self._moderator(room, member)
         target = await self._target(room, command.user)
-        if not await self.chat_store.unban(room.name, target.key):
+        if not await self.store.moderation.unban(room.name, target.key):
             raise CommandRefused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "unban", target.name)
+        await self.store.moderation.log(room.name, by, "unban", target.name)
         log.info("chat %s: %s unban %s", room.name, by, target.name)
         self.bus.publish(room.name, UserUnrestricted(target.name, target.key, by))
 
     async def _delete(self, room: Room, member: Member, command: Delete) -> None:
         actor = self._moderator(room, member)
-        message = await self.chat_store.message(room.name, command.id)
+        message = await self.store.chat.message(room.name, command.id)
         if message is None:
             raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         author = (
@@ -453,17 +450,19 @@ class ChatService:
             raise CommandRefused(
                 ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages"
             )
-        if not await self.chat_store.delete_message(room.name, command.id):
+        if not await self.store.chat.delete_message(room.name, command.id):
             raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "delete", message.author, f"message {command.id}")
+        await self.store.moderation.log(
+            room.name, by, "delete", message.author, f"message {command.id}"
+        )
         self.bus.publish(room.name, MessageDeleted(command.id, by))
 
     async def _clear(self, room: Room, member: Member, command: Clear) -> None:
         self._moderator(room, member)
-        count = await self.chat_store.clear(room.name)
+        count = await self.store.chat.clear(room.name)
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "clear", None, f"{count} messages")
+        await self.store.moderation.log(room.name, by, "clear", None, f"{count} messages")
         log.info("chat %s: %s cleared the chat", room.name, by)
         self.bus.publish(room.name, ChatCleared(by))
 
@@ -481,12 +480,12 @@ class ChatService:
             )
         modes = dataclasses.replace(room.modes, **changes)
         if modes.require_account != room.modes.require_account:
-            if await self.store.channel(room.name) is None:
+            if await self.store.channels.get(room.name) is None:
                 raise CommandRefused(
                     ErrorCode.BAD_REQUEST,
                     "this channel has no account to keep that setting: guests may always write",
                 )
-            await self.store.update_channel(
+            await self.store.channels.update(
                 room.name, require_account_for_chat=modes.require_account
             )
         await self._save_modes(
@@ -501,7 +500,7 @@ class ChatService:
         await self._save_modes(room, member, modes, f"{len(command.words)} blocked words")
 
     async def _save_modes(self, room: Room, member: Member, modes: RoomModes, detail: str) -> None:
-        await self.chat_store.save_settings(
+        await self.store.chat.save_settings(
             room.name,
             ChatSettingsInfo(
                 slow_mode_seconds=modes.slow_mode,
@@ -512,7 +511,7 @@ class ChatService:
             ),
         )
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "modes", None, detail)
+        await self.store.moderation.log(room.name, by, "modes", None, detail)
         self.bus.publish(room.name, ModesChanged(modes, by))
 
     async def _appoint(self, room: Room, member: Member, name: str, added: bool) -> None:
@@ -523,17 +522,14 @@ class ChatService:
             raise CommandRefused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
         if target.standing.is_owner:
             raise CommandRefused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
-        cs = self.chat_store
-        changed = await (
-            cs.add_moderator(room.name, target.user_id)
-            if added
-            else cs.remove_moderator(room.name, target.user_id)
-        )
+        moderation = self.store.moderation
+        appoint = moderation.add_moderator if added else moderation.remove_moderator
+        changed = await appoint(room.name, target.user_id)
         if not changed:
             state = "already" if added else "not"
             raise CommandRefused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
         by = member.identity.name
-        await cs.log(room.name, by, "mod" if added else "unmod", target.name)
+        await moderation.log(room.name, by, "mod" if added else "unmod", target.name)
         log.info("chat %s: %s %s %s", room.name, by, "mod" if added else "unmod", target.name)
         self.bus.publish(room.name, ModeratorChanged(target.name, target.user_id, added, by))
 
@@ -549,18 +545,20 @@ class ChatService:
         member.send(ModLog(entries, command.nonce).to_client())
 
     async def moderation_log(self, name: str, limit: int) -> tuple[ModLogItem, ...]:
-        found = await self.chat_store.moderation_log(name, limit)
+        found = await self.store.moderation.log_entries(name, limit)
         return tuple(
             ModLogItem(_ms(e.created_at), e.actor, e.action, e.target, e.detail) for e in found
         )
 
     async def standing(self, name: str, username: str) -> Standing:
         """``username``'s rank in room ``name`` (for the JSON endpoints)."""
-        user = await self.store.get_user(username)
+        user = await self.store.users.get(username)
         if user is None or user.suspended:
             return Standing()
         room = self.room(name)
-        moderators = room.moderators if room is not None else await self.chat_store.moderators(name)
+        moderators = (
+            room.moderators if room is not None else await self.store.moderation.moderators(name)
+        )
         return Standing(
             is_owner=user.username.lower() == name.lower(),
             is_moderator=user.id in moderators,

@@ -62,9 +62,9 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class WebhookSource(Protocol):
-    """Where the sender finds who to call (the :class:`~strom.store.Store`)."""
+    """Where the sender finds who to call (``Store.webhooks``)."""
 
-    async def webhooks_for_followers(self, channel: str) -> list[tuple[str, str]]: ...
+    async def for_followers(self, channel: str) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ class WebhookSender:
     async def notify_live(self, channel: str, title: str, started_at: float) -> int:
         """Call every follower's webhook; returns how many answered with success."""
         try:
-            hooks = await self.source.webhooks_for_followers(channel)
+            hooks = await self.source.for_followers(channel)
         except Exception as exc:
             log.warning("channel %s: webhooks not sent: cannot read them (%s)", channel, exc)
             return 0

@@ -92,7 +92,7 @@ class Api:
     async def categories(self, request: web.Request) -> web.Response:
         store = self.site.store
         counts = self.site.directory.live_counts()
-        cats = await store.categories()
+        cats = await store.channels.categories()
         return web.json_response(
             {
                 "categories": [
@@ -145,7 +145,7 @@ class Api:
             if value is not None and not _is_text(value):
                 raise ApiError(422, f"{key} is not valid Unicode text")
         # A StoreError (unknown category, too long...) answers with its own status.
-        info = await store.update_channel(
+        info = await store.channels.update(
             username,
             title=body.get("title"),
             description=body.get("description"),
@@ -158,7 +158,7 @@ class Api:
 
     async def reset_key(self, request: web.Request) -> web.Response:
         username = await self._user(request)
-        key = await self.site.store.reset_stream_key(username)
+        key = await self.site.store.channels.reset_stream_key(username)
         log.info("user %s regenerated their stream key (API)", username)
         return web.json_response({"stream_key": key}, headers={"Cache-Control": "no-store"})
 

@@ -218,7 +218,7 @@ def session_middleware(
         """The request's session and whether its cookie must be (re)written."""
         token = _bearer_token(request)
         if token is not None:
-            user = await store.resolve_api_token(token)
+            user = await store.tokens.resolve(token)
             if user is not None:
                 session = Session(
                     csrf="", user_id=user.id, username=user.username,

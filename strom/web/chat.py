@@ -207,7 +207,7 @@ class ChatEndpoints:
         session = get_session(request)
         if not session.logged_in or session.username is None:
             return None
-        user = await store.get_user(session.username)
+        user = await store.users.get(session.username)
         return user if user is not None and not user.suspended else None
 
     async def _channel(self, request: web.Request) -> str | None:
@@ -216,7 +216,7 @@ class ChatEndpoints:
         store = self.site.store
         if not valid_channel_name(name):
             return None
-        user = await store.get_user(name)
+        user = await store.users.get(name)
         return user.username if user is not None else None
 
     async def follow_status(self, request: web.Request) -> web.Response:
@@ -225,8 +225,8 @@ class ChatEndpoints:
         if channel is None:
             raise ApiError(404, "no such channel")
         user = await self._user(request)
-        following = user is not None and await store.is_following(user.username, channel)
-        followers = await store.follower_count(channel)
+        following = user is not None and await store.follows.is_following(user.username, channel)
+        followers = await store.follows.follower_count(channel)
         return web.json_response({"following": following, "followers": followers})
 
     async def follow(self, request: web.Request) -> web.Response:
@@ -246,12 +246,12 @@ class ChatEndpoints:
             raise ApiError(401, "log in to follow channels")
         # InvalidInput (422) and NotFound (404) answer with their own status.
         if follow:
-            await store.follow(user.username, channel)
+            await store.follows.follow(user.username, channel)
         else:
-            await store.unfollow(user.username, channel)
-        since = await service.chat_store.followed_at(user.id, channel) if follow else None
+            await store.follows.unfollow(user.username, channel)
+        since = await service.store.follows.followed_at(user.id, channel) if follow else None
         service.follow_changed(channel, user.id, since)
-        followers = await store.follower_count(channel)
+        followers = await store.follows.follower_count(channel)
         return web.json_response({"following": follow, "followers": followers})
 
     async def modlog(self, request: web.Request) -> web.Response:

@@ -23,7 +23,7 @@ async def followed_channels(
     directory card's fields (title, category, viewers, started_at, thumbnail_url...);
     with ``last_live``, offline ones ``title`` and ``last_live_at`` (UNIX seconds or None)."""
     store = site.store
-    names = (await store.followed_channels(username))[:MAX_LISTED]
+    names = (await store.follows.followed_channels(username))[:MAX_LISTED]
     live: list[dict[str, Any]] = []
     offline: list[dict[str, Any]] = []
     for name in names:
@@ -33,7 +33,7 @@ async def followed_channels(
             continue
         entry: dict[str, Any] = {"username": name, "live": False}
         if last_live:
-            info = await store.channel(name)
+            info = await store.channels.get(name)
             last = info.last_broadcast if info is not None else None
             entry["title"] = info.title if info is not None else ""
             entry["last_live_at"] = (

@@ -54,7 +54,7 @@ async def test_downgrade_to_base_and_upgrade_again(store: Store) -> None:
     finally:
         await store.migrate()
     assert (await store.schema_status()).up_to_date
-    assert any(c.slug == "just-chatting" for c in await store.categories())  # seeded again
+    assert any(c.slug == "just-chatting" for c in await store.channels.categories())  # seeded again
 
 
 async def test_schema_from_a_newer_strom_is_reported(store: Store) -> None:

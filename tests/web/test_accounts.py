@@ -196,7 +196,7 @@ async def test_suspension_ends_an_open_session(server: StromServer, alice: Brows
     status, _ = await alice.api("GET", "/api/v1/me")
     assert status == 200
     assert server.store is not None
-    await server.store.set_suspended("grace", True)
+    await server.store.users.set_suspended("grace", True)
     status, _ = await alice.api("GET", "/api/v1/me")
     assert status == 401
     async with alice.http.get(alice.base + "/dashboard", allow_redirects=False) as resp:

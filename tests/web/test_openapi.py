@@ -180,10 +180,10 @@ async def wait_live(server: StromServer, name: str, publisher: asyncio.subproces
 async def test_schemathesis_against_the_running_api(server: StromServer, tmp_path: Path) -> None:
     store = server.store
     assert store is not None
-    _, key = await store.create_user("fuzzed", PASSWORD)
-    token = await store.create_api_token("fuzzed", "schemathesis")
-    category = (await store.categories())[0]
-    await store.update_channel("fuzzed", title="Fuzzing live", category_slug=category.slug)
+    _, key = await store.users.create("fuzzed", PASSWORD)
+    token = await store.tokens.create("fuzzed", "schemathesis")
+    category = (await store.channels.categories())[0]
+    await store.channels.update("fuzzed", title="Fuzzing live", category_slug=category.slug)
     # Live while it runs, so the stream list, the channel and health answers are full ones.
     media = make_media(tmp_path / "long.flv", seconds=60.0, size="320x180", bitrate="300k")
     publisher = await asyncio.create_subprocess_exec(
@@ -224,8 +224,8 @@ async def test_inputs_schemathesis_does_not_generate(server: StromServer) -> Non
     Both are documented answers, never a 500."""
     store = server.store
     assert store is not None
-    await store.create_user("edgy", PASSWORD)
-    token = await store.create_api_token("edgy", "edge cases")
+    await store.users.create("edgy", PASSWORD)
+    token = await store.tokens.create("edgy", "edge cases")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     url = base_url(server) + "/api/v1/me/channel"
     documented = document()["paths"]["/api/v1/me/channel"]["patch"]["responses"]
@@ -244,6 +244,6 @@ async def test_inputs_schemathesis_does_not_generate(server: StromServer) -> Non
                 assert str(status) in documented
                 if status >= 400:
                     assert isinstance(answer["error"], str)
-    info = await store.channel("edgy")
+    info = await store.channels.get("edgy")
     assert info is not None
     assert info.title == "still fine"

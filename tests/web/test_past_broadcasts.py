@@ -31,10 +31,14 @@ def record(root: Path, day: int, *, status: str, seconds: list[float], bid: int 
     (path / storage.INDEX).write_text("".join(line + "\n" for line in lines))
 
 
-class FakeStore:
-    async def broadcasts(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
+class FakeBroadcasts:
+    async def list(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
         then = datetime.fromtimestamp(STARTED, UTC)
         return [BroadcastInfo(7, username, "Then", None, then, then, 12)]
+
+
+class FakeStore:
+    broadcasts = FakeBroadcasts()
 
 
 def fake_site(data_dir: Path, store: Any) -> Any:

@@ -64,7 +64,7 @@ class AccountPages:
             log.info("login for %r from %s: delayed %.1f s (many wrong passwords for it)",
                      username, address, verdict.delay)  # fmt: skip
             await asyncio.sleep(verdict.delay)
-        user = await store.authenticate(username, password)
+        user = await store.users.authenticate(username, password)
         if user is None:
             self.throttle.failed(username, address, loop.time())
             # Not the name typed: people type their password in that box too.
@@ -121,7 +121,7 @@ class AccountPages:
             error = "The passwords do not match."
         if error is None:
             try:
-                user, key = await store.create_user(username, password)
+                user, key = await store.users.create(username, password)
             except StoreError as exc:
                 error = str(exc)
         if error is not None:

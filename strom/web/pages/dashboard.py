@@ -66,8 +66,8 @@ class DashboardPages:
             await logout(request)
             raise web.HTTPSeeOther("/login")
         rtmp = rtmp_url(request, self.site.rtmp_port)
-        tokens = await store.api_tokens(username)
-        info = await store.channel(username)
+        tokens = await store.tokens.list(username)
+        info = await store.channels.get(username)
         sessions = await store.sessions.list(session.user_id) if session.user_id else []
         response = render(
             request,
@@ -87,7 +87,9 @@ class DashboardPages:
                 for s in sessions
             ],
             channel=view,
-            categories=[{"slug": c.slug, "name": c.name} for c in await store.categories()],
+            categories=[
+                {"slug": c.slug, "name": c.name} for c in await store.channels.categories()
+            ],
             new_stream_key=new_stream_key,
             rtmp_url=rtmp,
             obs={"server": rtmp, "key_hint": "the key shown once when you created it"},
@@ -125,7 +127,7 @@ class DashboardPages:
 
     async def regenerate_key(self, request: web.Request) -> web.Response:
         username = require_user(request)
-        key = await self.site.store.reset_stream_key(username)
+        key = await self.site.store.channels.reset_stream_key(username)
         log.info("user %s regenerated their stream key", username)
         return await self.render(request, new_stream_key=key)
 
@@ -133,7 +135,7 @@ class DashboardPages:
         username = require_user(request)
         form = await request.post()
         name = str(form.get("name", "")).strip()[:64] or "strom stream"
-        token = await self.site.store.create_api_token(username, name)
+        token = await self.site.store.tokens.create(username, name)
         return await self.render(request, new_api_token=token)
 
     async def revoke_token(self, request: web.Request) -> web.StreamResponse:
@@ -141,7 +143,7 @@ class DashboardPages:
         token_id = row_id(request.match_info["id"])
         if token_id is None:
             return error_page(request, 404, "No such token.")
-        await self.site.store.revoke_api_token(username, token_id)
+        await self.site.store.tokens.revoke(username, token_id)
         raise web.HTTPSeeOther("/dashboard")
 
     async def change_password(self, request: web.Request) -> web.StreamResponse:
@@ -167,7 +169,7 @@ class DashboardPages:
                 headers=_retry_after(verdict.retry_after),
             )
         await asyncio.sleep(verdict.delay)
-        if await store.authenticate(username, current) is None:
+        if await store.users.authenticate(username, current) is None:
             self.throttle.failed(username, address, loop.time())
             return await self.render(
                 request, status=422, account_error="Your current password is not right."
@@ -178,10 +180,10 @@ class DashboardPages:
                 request, status=422, account_error="The new passwords do not match."
             )
         try:
-            await store.set_password(username, new)
+            await store.users.set_password(username, new)
         except StoreError as exc:
             return await self.render(request, status=exc.http_status, account_error=str(exc))
-        user = await store.get_user(username)
+        user = await store.users.get(username)
         assert user is not None
         if not get_session(request).via_token:  # (an API token keeps working; no cookie)
             await login(request, user)  # the old session ended with the others

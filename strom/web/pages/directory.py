@@ -43,7 +43,7 @@ async def past_broadcasts(site: Site, name: str, title: str) -> list[dict[str, A
     store = site.store
     if any(r.broadcast_id is not None for r in found):
         try:
-            for b in await store.broadcasts(name, limit=100):
+            for b in await store.broadcasts.list(name, limit=100):
                 known[b.id] = (b.title, b.peak_viewers)
         except StoreError:
             log.exception("channel %s: could not read the broadcasts", name)
@@ -88,7 +88,7 @@ class DirectoryPages:
         store = self.site.store
         slug = request.match_info.get("slug")
         category = None
-        categories = await store.categories()
+        categories = await store.channels.categories()
         if slug is not None:
             category = next((c for c in categories if c.slug == slug), None)
             if category is None:
@@ -116,7 +116,7 @@ class DirectoryPages:
     async def categories(self, request: web.Request) -> web.Response:
         store = self.site.store
         counts = self.site.directory.live_counts()
-        cats = await store.categories()
+        cats = await store.channels.categories()
         return render(
             request,
             "categories.html",
@@ -149,7 +149,7 @@ class DirectoryPages:
             session.logged_in
             and session.username is not None
             and session.username.lower() != name.lower()
-            and await store.is_following(session.username, name)
+            and await store.follows.is_following(session.username, name)
         )
         broadcasts = await past_broadcasts(self.site, name, view.get("title") or "")
         return render(
