@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, cast
 
+from bench.records import ViewerRecord, set_lowat
 from bench.stats import Window, summary
-from bench.viewers import ViewerRecord, set_lowat
 from bench.wire import (
     OP_CLOSE,
     OP_PING,

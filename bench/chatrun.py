@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from bench.chat import ChatLog, ChatSocket, analyze_chat, per_delivery_us, send_command
+from bench.records import ViewerRecord
 from bench.run import (
     WORKER_START,
     Options,
@@ -27,7 +28,7 @@ from bench.run import (
     session,
 )
 from bench.stats import Window, percentile
-from bench.viewers import LoopLag, ViewerGroup, ViewerRecord
+from bench.viewers import LoopLag, ViewerGroup
 
 CHANNEL = "bench"
 IDLE_SECONDS = 3.0

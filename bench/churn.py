@@ -28,8 +28,9 @@ from typing import Any, cast
 from bench import garbage
 from bench.media import MediaFile
 from bench.publisher import Ending, RtmpPublisher
+from bench.records import ViewerRecord
 from bench.run import Session
-from bench.viewers import RtmpViewer, ViewerRecord, WsViewer, hls_viewer
+from bench.viewers import RtmpViewer, WsViewer, hls_viewer
 from bench.wire import (
     OP_CLOSE,
     OP_PING,

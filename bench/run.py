@@ -24,6 +24,7 @@ from bench import profile
 from bench.media import MediaFile, MediaSpec, ensure_media, load_flv
 from bench.plainhls import poll_segments
 from bench.publisher import RtmpPublisher, SendLog
+from bench.records import ViewerRecord
 from bench.sampler import Sampler
 from bench.servers import (
     ROOT,
@@ -40,7 +41,7 @@ from bench.stats import (
     percentile,
     segment_delays,
 )
-from bench.viewers import LoopLag, ViewerGroup, ViewerRecord, run_group
+from bench.viewers import LoopLag, ViewerGroup, run_group
 
 log = logging.getLogger("bench")
 T = TypeVar("T")

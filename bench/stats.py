@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.publisher import SendLog
-from bench.viewers import ViewerRecord
+from bench.records import ViewerRecord
 
 STALL_SECONDS = 1.0
 BEHIND_SECONDS = 1.0

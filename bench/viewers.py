@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 from array import array
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass
+from typing import cast
 
+from bench.chat import ChatSocket
 from bench.http import HttpConnection
 from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
 from bench.playlist import MediaPlaylist, Part, parse_media_playlist
+from bench.records import PartRecord, ViewerRecord, set_lowat
 from bench.rtmpplay import RtmpPlayClient
 from bench.wire import (
     OP_BINARY,
@@ -44,66 +45,12 @@ from bench.wire import (
     ws_request,
 )
 
-if TYPE_CHECKING:
-    from bench.chat import ChatSocket
-
 log = logging.getLogger(__name__)
 
 #: one receive buffer for every BufferedProtocol of the process: asyncio fills it and
 #: calls buffer_updated() before it asks any other protocol for a buffer
 _SHARED = memoryview(bytearray(256 * 1024))
 _MAX_HANDSHAKE = 16 * 1024
-
-
-@dataclass(slots=True)
-class PartRecord:
-    msn: int
-    index: int
-    #: when the playlist that first listed it arrived, and when its last byte arrived
-    listed: float
-    arrived: float
-    #: video timestamps (ms) of its first and last frame; -1 without video
-    first_ts: int
-    last_ts: int
-    video_frames: int
-
-
-@dataclass(slots=True)
-class ViewerRecord:
-    """What one viewer saw. Times are ``time.monotonic()``."""
-
-    kind: str
-    index: int
-    channel: str
-    slow: bool = False
-    #: a probe reads every frame as it comes (exact arrival times); the others read in
-    #: bulk once playing (see set_lowat)
-    probe: bool = True
-    t_start: float = 0.0  # connect started
-    t_connected: float = 0.0  # upgrade / play accepted / first playlist
-    t_first_key: float = 0.0  # the first keyframe had fully arrived
-    first_key_ts: int = -1
-    #: every video frame: timestamp (ms, the publisher's) and arrival time
-    ts: array[int] = field(default_factory=lambda: array("q"))
-    t: array[float] = field(default_factory=lambda: array("d"))
-    audio: int = 0
-    bytes: int = 0
-    unparsed: int = 0
-    ended: bool = False
-    error: str = ""
-    t_end: float = 0.0
-    parts: list[PartRecord] = field(default_factory=list)
-    #: HLS: playlist requests, and how long blocking ones were held by the server
-    playlist_requests: int = 0
-
-    def video(self, ts: int, now: float, keyframe: bool) -> None:
-        if self.first_key_ts < 0:
-            if not keyframe:
-                return  # a player cannot start before a keyframe: not delivered yet
-            self.first_key_ts = ts
-            self.t_first_key = now
-        self.ts.append(ts)
-        self.t.append(now)
 
 
 class _Throttle:
@@ -349,17 +296,6 @@ class RtmpViewer(asyncio.BufferedProtocol):
 _END_CODES = ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop")
 
 
-def set_lowat(transport: asyncio.BaseTransport, nbytes: int) -> None:
-    """Let the kernel wake this socket's reader only once ``nbytes`` are waiting
-    (SO_RCVLOWAT, honoured by epoll for TCP): a *bulk* viewer then costs the generator a
-    few wake-ups a second instead of one per frame, at the price of arrival times that
-    are late by up to that much data (probe viewers keep exact ones)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, nbytes)
-
-
 # -- LL-HLS ---------------------------------------------------------------------------------
 
 
@@ -588,8 +524,6 @@ async def _one(group: ViewerGroup, rec: ViewerRecord, at: float) -> None:
     done: asyncio.Future[None] = loop.create_future()
     proto: WsViewer | RtmpViewer | ChatSocket
     if group.kind == "chat":
-        from bench.chat import ChatSocket  # noqa: PLC0415 - bench.chat imports this module
-
         path = f"/chat/{rec.channel}/ws"
         proto = ChatSocket(rec, group.host, group.port, path, done, lowat)
     elif group.kind == "ws":

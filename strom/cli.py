@@ -157,25 +157,25 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
         if embedded:
             await store.migrate()
         # The static channels' names are not for accounts (the server refuses them too).
-        store.reserve_names(settings.stream_keys)
+        store.users.reserve_names(settings.stream_keys)
         command = args.user_command
         if command == "create":
             password = _read_password(args)
-            created, key = await store.create_user(args.name, password, admin=args.admin)
+            created, key = await store.users.create(args.name, password, admin=args.admin)
             print(f"created {created.username}{' (admin)' if created.is_admin else ''}")
             print(f"stream key: {key}")
             return 0
-        user = await store.get_user(args.name)
+        user = await store.users.get(args.name)
         if user is None:
             print(f"strom: no user called {args.name}", file=sys.stderr)
             return 1
         if command == "reset-key":
-            print(f"stream key: {await store.reset_stream_key(user.username)}")
+            print(f"stream key: {await store.channels.reset_stream_key(user.username)}")
         elif command == "set-password":
-            await store.set_password(user.username, _read_password(args))
+            await store.users.set_password(user.username, _read_password(args))
             print(f"password of {user.username} set; their sessions ended")
         elif command in ("suspend", "reinstate"):
-            await store.set_suspended(user.username, command == "suspend")
+            await store.users.set_suspended(user.username, command == "suspend")
             print(f"{user.username} {command}{'ed' if command == 'suspend' else 'd'}")
         else:
             ended = await store.sessions.end_all(user.id)

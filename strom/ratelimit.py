@@ -52,6 +52,15 @@ class TokenBucket:
             return 0.0
         return (cost - self._tokens) / self.rate
 
+    def spend(self, now: float, cost: float) -> bool:
+        """Spend ``cost`` tokens even past empty (for a size known once it has arrived,
+        like bytes read): False while the bucket is in debt."""
+        if now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+        self._tokens -= cost
+        return self._tokens >= 0
+
 
 class KeyedBuckets:
     """A :class:`TokenBucket` per key, the least recently used forgotten past ``max_keys``

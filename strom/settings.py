@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.errors import StromError
-from strom.media.rtmp.session import RtmpLimits
+from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
 
 
@@ -361,7 +361,7 @@ class Settings:
 
     @property
     def limit_exempt_networks(self) -> tuple[IPNetwork, ...]:
-        return parse_networks(self.connection_limit_exempt.split(","))
+        return exempt_networks(self.connection_limit_exempt)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -556,3 +556,40 @@ def load(
         if raw is not None:
             values[name] = by_name[name].parse(raw)
     return Settings(**values)
+
+
+# -- the services' slices of the settings ------------------------------------------------------
+
+_T = typing.TypeVar("_T")
+
+
+def exempt_networks(raw: str) -> tuple[IPNetwork, ...]:
+    """``connection_limit_exempt`` as networks."""
+    return parse_networks(raw.split(","))
+
+
+def setting(name: str, convert: Callable[[Any], Any] | None = None) -> Any:
+    """A field of a service's limits dataclass that mirrors the setting ``name``: its
+    default is that setting's (declared once, in :class:`Settings`) and :func:`section`
+    fills it from the settings (through ``convert`` if the service wants another unit)."""
+    spec = Settings.__dataclass_fields__[name]
+    default = (
+        spec.default if spec.default_factory is dataclasses.MISSING else spec.default_factory()
+    )
+    if convert is not None:
+        default = convert(default)
+    return field(default=default, metadata={"setting": name, "convert": convert})
+
+
+def section(cls: type[_T], settings: Settings) -> _T:
+    """An instance of the limits dataclass ``cls``, each :func:`setting` field read from
+    ``settings`` (fields that mirror no setting keep their defaults)."""
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = spec.metadata.get("setting")
+        if name is None:
+            continue
+        value = getattr(settings, name)
+        convert = spec.metadata.get("convert")
+        values[spec.name] = convert(value) if convert is not None else value
+    return cls(**values)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from strom.cli import main
-from strom.server import SchemaOutOfDate, StromServer
-from strom.store import Store
+from strom.server import StromServer
+from strom.store import SchemaOutOfDate, Store
 from tests.conftest import make_settings
 
 
@@ -47,9 +47,9 @@ async def test_user_create_and_reset_key(
     assert new_key != key
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'strom.db'}")
     try:
-        assert await store.resolve(key) is None  # the old key no longer publishes
-        assert await store.resolve(new_key) == "Operator"
-        user = await store.get_user("operator")
+        assert await store.channels.resolve(key) is None  # the old key no longer publishes
+        assert await store.channels.resolve(new_key) == "Operator"
+        user = await store.users.get("operator")
         assert user is not None
         assert user.is_admin
     finally:
@@ -98,7 +98,7 @@ async def test_user_commands_end_sessions(
     async def new_session() -> str:
         store = await Store.open(url)
         try:
-            user = await store.get_user("kim")
+            user = await store.users.get("kim")
             assert user is not None
             return (await store.sessions.create(user.id))[0]
         finally:
@@ -126,7 +126,7 @@ async def test_user_commands_end_sessions(
     assert (code, out.strip()) == (0, "Kim reinstated")
     store = await Store.open(url)
     try:
-        assert await store.authenticate("kim", "another good one") is not None
+        assert await store.users.authenticate("kim", "another good one") is not None
     finally:
         await store.close()
 

@@ -107,3 +107,13 @@ def test_refusal_log_writes_a_few_lines_per_flood_and_counts_the_rest(
         "push refused",
         "chat later refused (998 more chat refusals since the last line, not logged)",
     ]
+
+
+def test_spending_goes_into_debt_and_the_rate_pays_it_back() -> None:
+    """Bytes are counted once read: a large read may overdraw, and the bucket says so
+    until the rate has paid the debt back."""
+    bucket = TokenBucket(rate=100.0, burst=100, now=0.0)
+    assert bucket.spend(0.0, 80)
+    assert not bucket.spend(0.0, 70)  # 50 in debt
+    assert not bucket.spend(0.4, 0)  # -10
+    assert bucket.spend(0.6, 0)

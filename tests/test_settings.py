@@ -80,3 +80,35 @@ def test_rtmp_defaults_have_one_home() -> None:
 def test_rtmp_limits_that_cannot_work_are_refused(values: dict[str, int], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings(**values)  # type: ignore[arg-type]
+
+
+def test_services_take_their_defaults_and_values_from_the_settings() -> None:
+    """Each service's limits mirror settings declared once: built from default settings
+    they equal their own defaults, and a changed setting reaches them."""
+    from strom.chat.limits import ChatLimits  # noqa: PLC0415
+    from strom.delivery.backpressure import ViewerLimits  # noqa: PLC0415
+    from strom.ingest.jpeg_socketio import JpegStreamLimits  # noqa: PLC0415
+    from strom.ingest.push import PushLimits  # noqa: PLC0415
+    from strom.notify.webhooks import WebhookLimits  # noqa: PLC0415
+    from strom.record.recorder import RecorderSettings  # noqa: PLC0415
+    from strom.store.sessions import SessionLimits  # noqa: PLC0415
+    from strom.web.connections import HttpLimits  # noqa: PLC0415
+    from strom.web.socketio.sessions import EngineIOLimits  # noqa: PLC0415
+    from strom.web.throttle import LoginLimits  # noqa: PLC0415
+
+    sections = (
+        ChatLimits, ViewerLimits, JpegStreamLimits, PushLimits, WebhookLimits,
+        RecorderSettings, SessionLimits, HttpLimits, EngineIOLimits, LoginLimits,
+    )  # fmt: skip
+    for cls in sections:
+        assert cls.from_settings(Settings()) == cls(), cls.__name__
+    changed = Settings(
+        viewer_skip_bytes=123_456,
+        session_days=2.0,
+        recordings_max_gb_per_channel=1.5,
+        connection_limit_exempt="10.0.0.0/8",
+    )
+    assert ViewerLimits.from_settings(changed).skip_bytes == 123_456
+    assert SessionLimits.from_settings(changed).max_age == 2 * 86400
+    assert RecorderSettings.from_settings(changed).max_bytes_per_channel == int(1.5 * (1 << 30))
+    assert [str(n) for n in PushLimits.from_settings(changed).exempt] == ["10.0.0.0/8"]

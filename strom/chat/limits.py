@@ -12,44 +12,32 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from strom.ratelimit import TokenBucket
-from strom.settings import Settings
+from strom.settings import Settings, section, setting
 
 MAX_SENDERS = 50_000  # per room
 
 
 @dataclass(frozen=True)
 class ChatLimits:
-    max_chars: int = 500
-    max_frame_bytes: int = 8192
-    rate: float = 1.0  # messages per second per sender (refill)
-    burst: int = 5
-    duplicate_seconds: float = 30.0
-    like_rate: float = 5.0
-    like_burst: int = 10
-    frame_rate: float = 20.0  # inbound frames per second per socket (any type)
-    frame_burst: int = 50
-    history: int = 50
-    batch_interval: float = 0.15
-    max_members: int = 20_000
-    member_drop_bytes: int = 1 << 20
+    max_chars: int = setting("chat_message_max_chars")
+    max_frame_bytes: int = setting("chat_max_frame_bytes")
+    rate: float = setting("chat_rate")  # messages per second per sender (refill)
+    burst: int = setting("chat_burst")
+    duplicate_seconds: float = setting("chat_duplicate_seconds")
+    like_rate: float = setting("chat_like_rate")
+    like_burst: int = setting("chat_like_burst")
+    frame_rate: float = setting(
+        "chat_frames_per_second"
+    )  # inbound frames per second per socket (any type)
+    frame_burst: int = setting("chat_frames_burst")
+    history: int = setting("chat_history")
+    batch_interval: float = setting("chat_batch_interval")
+    max_members: int = setting("chat_max_members_per_room")
+    member_drop_bytes: int = setting("chat_member_drop_bytes")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatLimits:
-        return cls(
-            max_chars=settings.chat_message_max_chars,
-            max_frame_bytes=settings.chat_max_frame_bytes,
-            rate=settings.chat_rate,
-            burst=settings.chat_burst,
-            duplicate_seconds=settings.chat_duplicate_seconds,
-            like_rate=settings.chat_like_rate,
-            like_burst=settings.chat_like_burst,
-            frame_rate=settings.chat_frames_per_second,
-            frame_burst=settings.chat_frames_burst,
-            history=settings.chat_history,
-            batch_interval=settings.chat_batch_interval,
-            max_members=settings.chat_max_members_per_room,
-            member_drop_bytes=settings.chat_member_drop_bytes,
-        )
+        return section(cls, settings)
 
 
 class _Sender:

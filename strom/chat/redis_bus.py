@@ -197,6 +197,15 @@ class RedisBus:
     def __repr__(self) -> str:
         return f"<RedisBus {redact_url(self.url)} node={self.node_id}>"
 
+    def metrics(self) -> dict[str, object]:
+        return {
+            "node": self.node_id,
+            "connected": self.connected,
+            "published": self.published,
+            "received": self.received,
+            "dropped": self.dropped,
+        }
+
     @property
     def connected(self) -> bool:
         """Whether this node hears the others now (its subscription is up)."""

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,9 +65,11 @@ from strom.chat.protocol import (
     mentions,
 )
 from strom.chat.room import Identity, Member, Room
+from strom.errors import StromError
 from strom.live.registry import Registry
 from strom.store import DatabaseUnavailable, Store, StoreError
-from strom.store.chat import ChatMessageInfo, ChatSettingsInfo, ChatStore
+from strom.store.chat import ChatMessageInfo, ChatSettingsInfo
+from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class _Target:
     standing: Standing
 
 
-class _Refused(Exception):
+class CommandRefused(StromError):
     """A command is refused: answered with an error event to its sender."""
 
     def __init__(self, code: ErrorCode, reason: str) -> None:
@@ -112,13 +114,12 @@ class ChatService:
     ) -> None:
         self.limits = limits
         self.store = store
-        self.chat_store = ChatStore(store.engine)
         self.registry = registry
         self.bus: RoomBus = bus or LocalBus()
         self.static_channels = list(static_channels)
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("chat")
         self._poller: asyncio.Task[None] | None = None
         self._handlers: dict[type[Any], Callable[[Room, Member, Any], Awaitable[None]]] = {
             Send: self._send,
@@ -147,19 +148,13 @@ class ChatService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         self.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self.bus.close()
 
     def close_all(self, code: int, reason: str) -> None:
         for room in list(self.rooms.values()):
             for member in list(room.members):
                 member.close(code, reason)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- rooms and members ---------------------------------------------------------------
 
@@ -173,7 +168,7 @@ class ChatService:
 
     async def resolve_room(self, name: str) -> str | None:
         """The room of channel ``name`` (its canonical spelling), if there is such a channel."""
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is not None:
             return user.username
         for static in self.static_channels:
@@ -184,7 +179,7 @@ class ChatService:
     async def identify(self, username: str | None, guest_name: str) -> Identity:
         """A logged-in session's user as they stand now (an account deleted since chats
         as the guest it would be)."""
-        user = await self.store.get_user(username) if username else None
+        user = await self.store.users.get(username) if username else None
         if user is None:
             return Identity(guest_name)
         return Identity(user.username, user.id, user.is_admin, user.suspended)
@@ -192,7 +187,7 @@ class ChatService:
     async def join(self, name: str, member: Member) -> Room:
         """Put ``member`` in room ``name`` (opened if needed) and welcome it."""
         if member.identity.user_id is not None:
-            followed = await self.chat_store.followed_at(member.identity.user_id, name)
+            followed = await self.store.follows.followed_at(member.identity.user_id, name)
             member.followed_at = followed.timestamp() if followed is not None else None
             member.follow_checked = time.monotonic()
         while True:
@@ -214,7 +209,7 @@ class ChatService:
             if self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
             if room.subscription is not None:
-                self._spawn(room.subscription.close())
+                self._tasks.spawn(room.subscription.close())
 
     async def _open(self, name: str) -> Room:
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
@@ -237,8 +232,8 @@ class ChatService:
 
     async def _modes(self, name: str) -> RoomModes:
         """The room's modes as stored (``require_account`` lives on the channel)."""
-        stored = await self.chat_store.settings(name)
-        info = await self.store.channel(name)
+        stored = await self.store.chat.settings(name)
+        info = await self.store.channels.get(name)
         return RoomModes(
             slow_mode=stored.slow_mode_seconds,
             followers_only=stored.followers_only,
@@ -249,11 +244,10 @@ class ChatService:
         )
 
     async def _load(self, name: str) -> Room:
-        cs = self.chat_store
         modes = await self._modes(name)
-        moderators = await cs.moderators(name)
-        bans = await cs.bans(name)
-        history = await cs.recent_messages(name, self.limits.history)
+        moderators = await self.store.moderation.moderators(name)
+        bans = await self.store.moderation.bans(name)
+        history = await self.store.chat.recent_messages(name, self.limits.history)
         channel = self.registry.get(name)
         room = Room(
             name,
@@ -305,7 +299,7 @@ class ChatService:
         """Carry out one command; refusals go back to ``member`` as ``error`` events."""
         try:
             await self._handlers[type(command)](room, member, command)
-        except _Refused as refused:
+        except CommandRefused as refused:
             self._refuse(room, member, ErrorEvent(refused.code, refused.reason, command.nonce))
         except DatabaseUnavailable:
             log.warning("chat %s: database unavailable for %s", room.name, command.type)
@@ -336,7 +330,7 @@ class ChatService:
             # They may have followed since (on another node, say): look again, rarely.
             member.follow_checked = mono
             assert ident.user_id is not None
-            followed = await self.chat_store.followed_at(ident.user_id, room.name)
+            followed = await self.store.follows.followed_at(ident.user_id, room.name)
             member.followed_at = followed.timestamp() if followed is not None else None
         sender = Sender(ident.key, ident.guest, standing, ident.suspended, member.followed_at)
         text, refusal = message_refusal(
@@ -353,7 +347,7 @@ class ChatService:
             self._refuse(room, member, refusal.event(command.nonce))
             return
         room.senders.record(ident.key, text, mono)
-        stored = await self.chat_store.add_message(room.name, ident.user_id, ident.name, text)
+        stored = await self.store.chat.add_message(room.name, ident.user_id, ident.name, text)
         self.bus.publish(
             room.name,
             MessagePosted(
@@ -380,15 +374,15 @@ class ChatService:
     def _moderator(self, room: Room, member: Member) -> Standing:
         standing = room.standing(member.identity)
         if not standing.can_moderate:
-            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner and moderators can do that")
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, "only the owner and moderators can do that")
         return standing
 
     async def _target(self, room: Room, name: str) -> _Target:
         if is_guest_name(name):
             return _Target(name, f"g:{name}", None, Standing())
-        user = await self.store.get_user(name)
+        user = await self.store.users.get(name)
         if user is None:
-            raise _Refused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no user called {name!r}")
         ident = Identity(user.username, user.id, user.is_admin)
         return _Target(user.username, ident.key, user.id, room.standing(ident))
 
@@ -398,11 +392,10 @@ class ChatService:
         actor = self._moderator(room, member)
         target = await self._target(room, name)
         if not may_act_on(actor, target.standing):
-            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
-        cs = self.chat_store
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, f"you cannot act on {target.name}")
         until = time.time() + seconds if seconds is not None else None
         by = member.identity.name
-        await cs.ban(
+        await self.store.moderation.ban(
             room.name,
             target.key,
             user_id=target.user_id,
@@ -411,10 +404,10 @@ class ChatService:
             reason=reason,
             by=by,
         )
-        await cs.delete_messages_by(room.name, target.user_id, target.name)
+        await self.store.chat.delete_messages_by(room.name, target.user_id, target.name)
         action = "ban" if seconds is None else "timeout"
-        detail = f"{seconds} s" if seconds is not None else ""
-        await cs.log(room.name, by, action, target.name, f"{detail} {reason}".strip())
+        note = f"{seconds} s {reason}" if seconds is not None else reason
+        await self.store.moderation.log(room.name, by, action, target.name, note.strip())
         log.info("chat %s: %s %s %s", room.name, by, action, target.name)
         self.bus.publish(
             room.name,
@@ -436,36 +429,40 @@ class ChatService:
     async def _unban(self, room: Room, member: Member, command: Unban) -> None:
         self._moderator(room, member)
         target = await self._target(room, command.user)
-        if not await self.chat_store.unban(room.name, target.key):
-            raise _Refused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
+        if not await self.store.moderation.unban(room.name, target.key):
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"{target.name} is not banned or timed out")
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "unban", target.name)
+        await self.store.moderation.log(room.name, by, "unban", target.name)
         log.info("chat %s: %s unban %s", room.name, by, target.name)
         self.bus.publish(room.name, UserUnrestricted(target.name, target.key, by))
 
     async def _delete(self, room: Room, member: Member, command: Delete) -> None:
         actor = self._moderator(room, member)
-        message = await self.chat_store.message(room.name, command.id)
+        message = await self.store.chat.message(room.name, command.id)
         if message is None:
-            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         author = (
             room.standing(Identity(message.author, message.user_id, message.author_is_admin))
             if message.user_id is not None
             else Standing()
         )
         if not may_act_on(actor, author):
-            raise _Refused(ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages")
-        if not await self.chat_store.delete_message(room.name, command.id):
-            raise _Refused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
+            raise CommandRefused(
+                ErrorCode.NOT_ALLOWED, f"you cannot delete {message.author}'s messages"
+            )
+        if not await self.store.chat.delete_message(room.name, command.id):
+            raise CommandRefused(ErrorCode.NOT_FOUND, f"no message {command.id} in this chat")
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "delete", message.author, f"message {command.id}")
+        await self.store.moderation.log(
+            room.name, by, "delete", message.author, f"message {command.id}"
+        )
         self.bus.publish(room.name, MessageDeleted(command.id, by))
 
     async def _clear(self, room: Room, member: Member, command: Clear) -> None:
         self._moderator(room, member)
-        count = await self.chat_store.clear(room.name)
+        count = await self.store.chat.clear(room.name)
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "clear", None, f"{count} messages")
+        await self.store.moderation.log(room.name, by, "clear", None, f"{count} messages")
         log.info("chat %s: %s cleared the chat", room.name, by)
         self.bus.publish(room.name, ChatCleared(by))
 
@@ -478,15 +475,17 @@ class ChatService:
             if (value := getattr(command, name)) is not None
         }  # fmt: skip
         if not changes:
-            raise _Refused(ErrorCode.BAD_REQUEST, "set_modes needs at least one mode to change")
+            raise CommandRefused(
+                ErrorCode.BAD_REQUEST, "set_modes needs at least one mode to change"
+            )
         modes = dataclasses.replace(room.modes, **changes)
         if modes.require_account != room.modes.require_account:
-            if await self.store.channel(room.name) is None:
-                raise _Refused(
+            if await self.store.channels.get(room.name) is None:
+                raise CommandRefused(
                     ErrorCode.BAD_REQUEST,
                     "this channel has no account to keep that setting: guests may always write",
                 )
-            await self.store.update_channel(
+            await self.store.channels.update(
                 room.name, require_account_for_chat=modes.require_account
             )
         await self._save_modes(
@@ -501,7 +500,7 @@ class ChatService:
         await self._save_modes(room, member, modes, f"{len(command.words)} blocked words")
 
     async def _save_modes(self, room: Room, member: Member, modes: RoomModes, detail: str) -> None:
-        await self.chat_store.save_settings(
+        await self.store.chat.save_settings(
             room.name,
             ChatSettingsInfo(
                 slow_mode_seconds=modes.slow_mode,
@@ -512,28 +511,25 @@ class ChatService:
             ),
         )
         by = member.identity.name
-        await self.chat_store.log(room.name, by, "modes", None, detail)
+        await self.store.moderation.log(room.name, by, "modes", None, detail)
         self.bus.publish(room.name, ModesChanged(modes, by))
 
     async def _appoint(self, room: Room, member: Member, name: str, added: bool) -> None:
         if not may_appoint(room.standing(member.identity)):
-            raise _Refused(ErrorCode.NOT_ALLOWED, "only the owner can appoint moderators")
+            raise CommandRefused(ErrorCode.NOT_ALLOWED, "only the owner can appoint moderators")
         target = await self._target(room, name)
         if target.user_id is None:
-            raise _Refused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
+            raise CommandRefused(ErrorCode.BAD_REQUEST, "guests cannot be moderators")
         if target.standing.is_owner:
-            raise _Refused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
-        cs = self.chat_store
-        changed = await (
-            cs.add_moderator(room.name, target.user_id)
-            if added
-            else cs.remove_moderator(room.name, target.user_id)
-        )
+            raise CommandRefused(ErrorCode.BAD_REQUEST, "the owner moderates their room already")
+        moderation = self.store.moderation
+        appoint = moderation.add_moderator if added else moderation.remove_moderator
+        changed = await appoint(room.name, target.user_id)
         if not changed:
             state = "already" if added else "not"
-            raise _Refused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
+            raise CommandRefused(ErrorCode.BAD_REQUEST, f"{target.name} is {state} a moderator")
         by = member.identity.name
-        await cs.log(room.name, by, "mod" if added else "unmod", target.name)
+        await moderation.log(room.name, by, "mod" if added else "unmod", target.name)
         log.info("chat %s: %s %s %s", room.name, by, "mod" if added else "unmod", target.name)
         self.bus.publish(room.name, ModeratorChanged(target.name, target.user_id, added, by))
 
@@ -549,18 +545,20 @@ class ChatService:
         member.send(ModLog(entries, command.nonce).to_client())
 
     async def moderation_log(self, name: str, limit: int) -> tuple[ModLogItem, ...]:
-        found = await self.chat_store.moderation_log(name, limit)
+        found = await self.store.moderation.log_entries(name, limit)
         return tuple(
             ModLogItem(_ms(e.created_at), e.actor, e.action, e.target, e.detail) for e in found
         )
 
     async def standing(self, name: str, username: str) -> Standing:
         """``username``'s rank in room ``name`` (for the JSON endpoints)."""
-        user = await self.store.get_user(username)
+        user = await self.store.users.get(username)
         if user is None or user.suspended:
             return Standing()
         room = self.room(name)
-        moderators = room.moderators if room is not None else await self.chat_store.moderators(name)
+        moderators = (
+            room.moderators if room is not None else await self.store.moderation.moderators(name)
+        )
         return Standing(
             is_owner=user.username.lower() == name.lower(),
             is_moderator=user.id in moderators,

@@ -13,22 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strom.live.chunk import Chunk
-from strom.settings import Settings
+from strom.settings import Settings, section, setting
 
 
 @dataclass(frozen=True)
 class ViewerLimits:
-    skip_bytes: int = 1 << 20
-    drop_bytes: int = 8 << 20
-    drop_seconds: float = 10.0
+    skip_bytes: int = setting("viewer_skip_bytes")
+    drop_bytes: int = setting("viewer_drop_bytes")
+    drop_seconds: float = setting("viewer_drop_seconds")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ViewerLimits:
-        return cls(
-            skip_bytes=settings.viewer_skip_bytes,
-            drop_bytes=settings.viewer_drop_bytes,
-            drop_seconds=settings.viewer_drop_seconds,
-        )
+        return section(cls, settings)
 
 
 class Verdict(enum.Enum):

@@ -2,10 +2,10 @@
 
 The original desktop client spoke Socket.IO: ``start_stream`` with the stream key, then
 one event per frame carrying a base64 JPEG, at its own frame rate and picture size. The
-Socket.IO door (:mod:`strom.chat.socketio`) hands those events to
+Socket.IO door (:mod:`strom.web.socketio.door`) hands those events to
 :class:`JpegStreamIngest`, which makes such a client a real streamer: the JPEGs are
 decoded and encoded as H.264 in a worker thread
-(:class:`~strom.media.transcode.PictureTranscoder`), and the channel is fed like any
+(:class:`~strom.ingest.transcode.PictureTranscoder`), and the channel is fed like any
 other ingest feeds it (viewers, LL-HLS, recording, chat and the directory see a normal
 broadcast). The protocol is documented in ``docs/chat-protocol.md``.
 
@@ -32,18 +32,15 @@ from typing import Any, Protocol
 
 from strom.chat.protocol import ErrorCode
 from strom.errors import CodecError
+from strom.ingest.transcode import (
+    PictureTranscoder,
+)
 from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.jpeg import parse_jpeg_header
 from strom.media.model import VIDEO_TRACK_ID, Frame, Track
-from strom.media.transcode import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_PRESET,
-    DEFAULT_QUEUE_FRAMES,
-    PictureTranscoder,
-)
 from strom.ratelimit import TokenBucket
-from strom.settings import Settings
+from strom.settings import Settings, section, setting
 from strom.store import DatabaseUnavailable
 from strom.store.security import SECRET_MAX
 
@@ -75,24 +72,17 @@ class FrameRefused(Exception):
 
 @dataclass(frozen=True)
 class JpegStreamLimits:
-    max_frame_bytes: int = 1 << 20
-    max_fps: float = 30.0
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frame_bytes: int = setting("jpeg_stream_max_bytes")
+    max_fps: float = setting("jpeg_stream_max_fps")
+    max_pixels: int = setting("transcode_max_pixels")
     #: H.264 bitrate (bit/s); 0: chosen from the picture size
-    bitrate: int = 0
-    queue_frames: int = DEFAULT_QUEUE_FRAMES
-    preset: str = DEFAULT_PRESET
+    bitrate: int = setting("transcode_bitrate")
+    queue_frames: int = setting("transcode_queue_frames")
+    preset: str = setting("transcode_preset")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JpegStreamLimits:
-        return cls(
-            max_frame_bytes=settings.jpeg_stream_max_bytes,
-            max_fps=settings.jpeg_stream_max_fps,
-            max_pixels=settings.transcode_max_pixels,
-            bitrate=settings.transcode_bitrate,
-            queue_frames=settings.transcode_queue_frames,
-            preset=settings.transcode_preset,
-        )
+        return section(cls, settings)
 
     @property
     def max_base64_chars(self) -> int:

@@ -1,19 +1,19 @@
 """Push ingest without RTMP: one container byte stream in, one channel fed.
 
-HTTP ``PUT``/``POST /ingest/{key}`` (:mod:`strom.ingest.http`), a raw TCP port bound to
+HTTP ``PUT``/``POST /ingest/{key}`` (:mod:`strom.web.ingest`), a raw TCP port bound to
 a channel (:mod:`strom.ingest.tcp`) and the browser's ``/ingest/ws`` upload all carry the
 same thing: WebM/Matroska, fragmented MP4, FLV or MPEG-TS bytes, in order. Each is a thin
 adapter around one :class:`PushPublisher`, which
 
 * sniffs the container from the first bytes (never trusting a file name or a header),
 * claims the channel and feeds it the demuxed tracks and frames (VP8 video, which fMP4
-  cannot carry, through a :class:`~strom.media.transcode.VideoTranscoder`),
+  cannot carry, through a :class:`~strom.ingest.transcode.VideoTranscoder`),
 * bounds the average rate (a token bucket; time is passed in, so it is testable), and
 * ends the broadcast on a deliberate end (:meth:`~PushPublisher.finish`), or leaves it
   in the reconnect grace when the connection dropped (:meth:`~PushPublisher.lost`).
 
 Errors are :class:`~strom.errors.ProtocolError` subclasses carrying the HTTP status and
-the WebSocket close code an adapter answers with (:func:`http_status`, :func:`ws_close_code`).
+the WebSocket close code an adapter answers with (their ``http_status`` and ``ws_close``).
 Nothing here logs or keeps a stream key.
 """
 
@@ -28,66 +28,30 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from strom import errors
-from strom.errors import LimitExceeded, ProtocolError
+from strom.errors import ProtocolError, RateExceeded
 from strom.ingest.trackgate import TrackGate
 from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.containers import SNIFF_BYTES, ContainerKind, Demuxer, open_demuxer, sniff
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
-from strom.settings import Settings
+from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits, TokenBucket
+from strom.settings import Settings, exempt_networks, section, setting
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
-#: WebSocket close codes (RFC 6455 section 7.4.1)
-WS_POLICY = 1008
-WS_UNSUPPORTED = 1003
-WS_TOO_BIG = 1009
 
-
-class UnsupportedMedia(errors.UnsupportedMedia):
+class UnsupportedContainer(errors.UnsupportedMedia):
     """Not a container (or codec) push ingest takes."""
 
 
-class TranscodersBusy(LimitExceeded):
+class TranscodersBusy(errors.Busy):
     """Every transcoding slot is taken: try later, or send a codec that needs none."""
-
-    http_status = 503
-    ws_close = 1013  # try again later
-
-
-class RateExceeded(LimitExceeded):
-    """The pusher sends faster than ``ingest_max_bitrate`` on average."""
-
-    http_status = 429
-    ws_close = WS_TOO_BIG
-
-
-def http_status(exc: ProtocolError) -> int:
-    """The HTTP status a push ends with for ``exc``: 415 unsupported, 429 too fast,
-    413 beyond a size limit, 400 corrupt."""
-    status = getattr(exc, "http_status", None)
-    if isinstance(status, int):
-        return status
-    if isinstance(exc, errors.UnsupportedMedia):
-        return 415
-    return 413 if isinstance(exc, LimitExceeded) else 400
-
-
-def ws_close_code(exc: ProtocolError) -> int:
-    """The WebSocket close code for ``exc``: 1009 past a limit, 1003 otherwise."""
-    code = getattr(exc, "ws_close", None)
-    if isinstance(code, int):
-        return code
-    if isinstance(exc, errors.UnsupportedMedia):
-        return WS_UNSUPPORTED
-    return WS_TOO_BIG if isinstance(exc, LimitExceeded) else WS_UNSUPPORTED
 
 
 class Transcoder(Protocol):
-    """What push ingest needs of :class:`strom.media.transcode.VideoTranscoder`."""
+    """What push ingest needs of :class:`strom.ingest.transcode.VideoTranscoder`."""
 
     #: frames fed, dropped (queue full), that failed, and frames delivered
     frames_in: int
@@ -114,9 +78,9 @@ def default_transcoder(
     """A PyAV → H.264 transcoder in a worker thread (imported on first use: PyAV is heavy),
     shaped by the ``transcode_*`` settings."""
     try:
-        from strom.media.transcode import VideoTranscoder  # noqa: PLC0415
+        from strom.ingest.transcode import VideoTranscoder  # noqa: PLC0415
     except ImportError as exc:
-        raise UnsupportedMedia(
+        raise UnsupportedContainer(
             "VP8 video needs transcoding, which this server cannot do; send VP9, AV1 or H.264"
         ) from exc
     if settings is None:
@@ -142,49 +106,24 @@ def transcoder_from_settings(settings: Settings) -> TranscoderFactory:
 @dataclass(frozen=True)
 class PushLimits:
     #: average bits per second a push may send (token bucket refill)
-    max_bitrate: int = 25_000_000
+    max_bitrate: int = setting("ingest_max_bitrate")
     #: seconds of ``max_bitrate`` a push may send at once (the bucket's depth): a short
     #: file pushed without ``-re`` fits, a long one is cut off
     burst_seconds: float = 5.0
-    idle_timeout: float = 20.0
-    sniff_timeout: float = 10.0
-    max_connections: int = 1000
-    ws_max_message: int = 4 << 20
+    idle_timeout: float = setting("ingest_idle_timeout")
+    sniff_timeout: float = setting("ingest_sniff_timeout")
+    max_connections: int = setting("ingest_max_connections")
+    ws_max_message: int = setting("ingest_ws_max_message")
     #: VP8 pushes transcoded at once (CPU-bound: each is a decoder and an x264)
-    max_transcodes: int = 4
+    max_transcodes: int = setting("transcode_max_streams")
     #: push connections per client address, counted before the key is checked (0: no limit)
-    max_per_address: int = 5
+    max_per_address: int = setting("ingest_max_connections_per_address")
     #: networks not counted per address
-    exempt: tuple[IPNetwork, ...] = ()
+    exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PushLimits:
-        return cls(
-            max_bitrate=settings.ingest_max_bitrate,
-            idle_timeout=settings.ingest_idle_timeout,
-            sniff_timeout=settings.ingest_sniff_timeout,
-            max_connections=settings.ingest_max_connections,
-            ws_max_message=settings.ingest_ws_max_message,
-            max_transcodes=settings.transcode_max_streams,
-            max_per_address=settings.ingest_max_connections_per_address,
-            exempt=settings.limit_exempt_networks,
-        )
-
-
-class RateBucket:
-    """A token bucket of bytes; ``now`` is passed in."""
-
-    def __init__(self, bytes_per_second: float, burst_seconds: float, now: float) -> None:
-        self.rate = bytes_per_second
-        self.depth = bytes_per_second * burst_seconds
-        self._tokens = self.depth
-        self._last = now
-
-    def take(self, size: int, now: float) -> bool:
-        self._tokens = min(self.depth, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        self._tokens -= size
-        return self._tokens >= 0
+        return section(cls, settings)
 
 
 @dataclass
@@ -336,7 +275,8 @@ class PushPublisher:
         self._demuxer: Demuxer | None = None
         self._gate = TrackGate()
         limits = ingest.limits
-        self._bucket = RateBucket(limits.max_bitrate / 8, limits.burst_seconds, now)
+        rate = limits.max_bitrate / 8  # bytes per second
+        self._bucket = TokenBucket(rate, int(rate * limits.burst_seconds), now)
         self._transcoder: Transcoder | None = None
         self._vp8_track: Track | None = None
         #: audio waits for the transcoder's first picture (the viewer cannot start before
@@ -402,7 +342,7 @@ class PushPublisher:
             return
         self.bytes_in += len(data)
         self.ingest.stats.bytes_in += len(data)
-        if not self._bucket.take(len(data), now):
+        if not self._bucket.spend(now, len(data)):
             raise RateExceeded(
                 f"faster than the limit of {self.ingest.limits.max_bitrate // 1000} kbit/s"
             )
@@ -411,7 +351,7 @@ class PushPublisher:
             kind = sniff(self._prefix[:SNIFF_BYTES])
             if kind is None:
                 if len(self._prefix) >= SNIFF_BYTES:
-                    raise UnsupportedMedia(
+                    raise UnsupportedContainer(
                         "unsupported or unrecognised container; "
                         "send WebM/Matroska, fragmented MP4, FLV or MPEG-TS"
                     )
@@ -534,11 +474,11 @@ class PushPublisher:
 
     def finish(self) -> None:
         """The stream ended on purpose (body complete, EOF, ``stop``): so does the broadcast.
-        Raises :class:`UnsupportedMedia` if not even the container was recognised."""
+        Raises :class:`UnsupportedContainer` if not even the container was recognised."""
         if self.state is PushState.ENDED:
             return
         if self._demuxer is None:
-            raise UnsupportedMedia(
+            raise UnsupportedContainer(
                 "the stream ended before its container was recognised"
                 if self._prefix
                 else "empty stream"
@@ -588,4 +528,6 @@ def _open(kind: ContainerKind) -> Demuxer:
     try:
         return open_demuxer(kind)
     except NotImplementedError:
-        raise UnsupportedMedia(f"{kind.value} push is not supported by this server yet") from None
+        raise UnsupportedContainer(
+            f"{kind.value} push is not supported by this server yet"
+        ) from None

@@ -3,7 +3,7 @@
 The client opens with ``{"type":"start","mime":"video/webm;codecs=vp9,opus"}`` (plus a
 ``"key"`` from scripts), sends the container bytes as binary messages, and may later
 send ``{"type":"stop"}`` or another ``start``. The parsing lives here, apart from the
-aiohttp adapter (:mod:`strom.ingest.http`), so that it is tested and fuzzed as bytes.
+aiohttp adapter (:mod:`strom.web.ingest`), so that it is tested and fuzzed as bytes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from strom.errors import ProtocolError, UnsupportedMedia
-from strom.ingest.push import WS_POLICY, WS_UNSUPPORTED
+from strom.errors import WS_POLICY, WS_UNSUPPORTED_DATA, ProtocolError, UnsupportedMedia
 
 #: what a browser's MediaRecorder (or a script) may announce; the bytes are sniffed anyway
 ACCEPTED_MIME_TYPES = frozenset(
@@ -32,7 +31,7 @@ class StartRefused(ProtocolError):
 class UnsupportedUpload(StartRefused, UnsupportedMedia):
     """A start message announcing a media type push ingest does not take (1003)."""
 
-    ws_close = WS_UNSUPPORTED
+    ws_close = WS_UNSUPPORTED_DATA
 
 
 @dataclass(frozen=True, slots=True)

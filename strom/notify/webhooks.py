@@ -39,10 +39,9 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -50,7 +49,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from strom import __version__
-from strom.settings import Settings
+from strom.settings import Settings, section, setting
+from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +62,24 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class WebhookSource(Protocol):
-    """Where the sender finds who to call (the :class:`~strom.store.Store`)."""
+    """Where the sender finds who to call (``Store.webhooks``)."""
 
-    async def webhooks_for_followers(self, channel: str) -> list[tuple[str, str]]: ...
+    async def for_followers(self, channel: str) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
 class WebhookLimits:
-    timeout: float = 5.0  # seconds per attempt, connecting included
-    concurrency: int = 8  # requests at once
-    allow_private: bool = False  # let webhooks reach loopback and private addresses
+    timeout: float = setting("webhook_timeout")  # seconds per attempt, connecting included
+    concurrency: int = setting("webhook_concurrency")  # requests at once
+    allow_private: bool = setting(
+        "webhook_allow_private"
+    )  # let webhooks reach loopback and private addresses
     retry_delay: float = 1.0  # seconds before the one retry
     cooldown: float = 300.0  # seconds: a channel that goes live again sooner notifies nobody
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookLimits:
-        return cls(
-            timeout=settings.webhook_timeout,
-            concurrency=settings.webhook_concurrency,
-            allow_private=settings.webhook_allow_private,
-        )
+        return section(cls, settings)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -199,7 +197,7 @@ class WebhookSender:
         self.public_url = public_url
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("webhooks")
         self._last_notice: dict[str, float] = {}
         self.sent = 0
         self.failed = 0
@@ -224,18 +222,10 @@ class WebhookSender:
         return self._session, self._slots
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close(cancel=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- events --------------------------------------------------------------------------
 
@@ -250,12 +240,12 @@ class WebhookSender:
                      channel, self.limits.cooldown)  # fmt: skip
             return
         self._last_notice[channel.lower()] = now
-        self._spawn(self.notify_live(channel, title, started_at))
+        self._tasks.spawn(self.notify_live(channel, title, started_at))
 
     async def notify_live(self, channel: str, title: str, started_at: float) -> int:
         """Call every follower's webhook; returns how many answered with success."""
         try:
-            hooks = await self.source.webhooks_for_followers(channel)
+            hooks = await self.source.for_followers(channel)
         except Exception as exc:
             log.warning("channel %s: webhooks not sent: cannot read them (%s)", channel, exc)
             return 0

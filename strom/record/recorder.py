@@ -35,7 +35,7 @@ from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry
 from strom.record import salvage, storage
-from strom.settings import Settings
+from strom.settings import Settings, section, setting
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +43,23 @@ log = logging.getLogger(__name__)
 RETENTION_INTERVAL = 3600.0
 
 
+def _gb_to_bytes(gb: float) -> int:
+    return int(gb * (1 << 30))
+
+
 @dataclass(frozen=True)
 class RecorderSettings:
-    enabled: bool = True
-    keep_days: float = 0.0
-    max_bytes_per_channel: int = 0
-    queue_max_bytes: int = 64 << 20
-    fsync_interval: float = 5.0
+    enabled: bool = setting("record")
+    keep_days: float = setting("recordings_keep_days")
+    max_bytes_per_channel: int = setting("recordings_max_gb_per_channel", _gb_to_bytes)
+    queue_max_bytes: int = setting("recording_queue_max_bytes")
+    fsync_interval: float = setting("recording_fsync_seconds")
     #: shortest segment: keyframes closer than this stay in one segment (audio-only)
     min_segment: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RecorderSettings:
-        return cls(
-            enabled=settings.record,
-            keep_days=settings.recordings_keep_days,
-            max_bytes_per_channel=int(settings.recordings_max_gb_per_channel * (1 << 30)),
-            queue_max_bytes=settings.recording_queue_max_bytes,
-            fsync_interval=settings.recording_fsync_seconds,
-        )
+        return section(cls, settings)
 
 
 def write_chunk(f: BinaryIO, data: bytes) -> None:

@@ -1,7 +1,10 @@
-"""Strom's database: accounts, channels, stream keys, categories, broadcasts, follows.
+"""Strom's database: accounts, channels, stream keys, categories, broadcasts, follows,
+API tokens, webhooks, log-in sessions and chat.
 
-SQLAlchemy 2 (async) over SQLite (default), MariaDB/MySQL or PostgreSQL; the schema is
-managed by the Alembic migrations shipped in ``strom/store/migrations``.
+:class:`Store` opens it and hands out one repository per aggregate (``store.users``,
+``store.channels``...: :mod:`strom.store.store`). SQLAlchemy 2 (async) over SQLite
+(default), MariaDB/MySQL or PostgreSQL; the schema is managed by the Alembic migrations
+shipped in ``strom/store/migrations``.
 """
 
 from strom.store.engine import default_url, redact

@@ -1,44 +1,32 @@
-"""Chat persistence: messages, moderators, bans and timeouts, the moderation log and each
-room's modes.
+"""Chat persistence: messages and each room's modes. Reached as ``Store.chat`` (the
+moderators, bans and moderation log are ``Store.moderation``: :mod:`.moderation`).
 
-:class:`ChatStore` shares the :class:`~strom.store.Store`'s engine (``ChatStore(store.engine)``)
-and follows its rules: every method runs one short transaction, returns frozen views, and
-translates a lost database into :class:`DatabaseUnavailable`. Rooms are named by channel
-(any case: the key is the name in lower case), so static channels have rooms too.
+Rooms are named by channel (any case: the key is the name in lower case,
+:func:`chat_key`), so static channels have rooms too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from strom.store import queries as q
-from strom.store.engine import transaction
+from strom.store.engine import Database
 from strom.store.errors import InvalidInput
 from strom.store.models import (
-    CHAT_ACTION_MAX,
     CHAT_CHANNEL_MAX,
-    CHAT_DETAIL_MAX,
     CHAT_NAME_MAX,
-    CHAT_TARGET_MAX,
-    ChatBanRow,
     ChatMessageRow,
-    ChatModerationLogRow,
-    ChatModeratorRow,
     ChatSettingsRow,
-    FollowRow,
     UserRow,
 )
 
 #: longest message the store accepts; the chat's own limit (a setting) is lower
 CHAT_TEXT_MAX = 4000
 MAX_BLOCKED_WORDS = 500
+#: most messages (or moderation log entries) read at once
 MAX_PAGE = 500
 
 
@@ -61,29 +49,6 @@ class ChatMessageInfo:
 
 
 @dataclass(frozen=True)
-class ChatBanInfo:
-    """A ban (``until`` None) or a timeout of ``target`` (``u:<id>`` or ``g:<guest>``)."""
-
-    target: str
-    user_id: int | None
-    target_name: str
-    until: datetime | None
-    reason: str
-    by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ModerationLogEntry:
-    id: int
-    actor: str
-    action: str
-    target: str | None
-    detail: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class ChatSettingsInfo:
     """A room's modes as stored (the defaults: everything off)."""
 
@@ -95,9 +60,10 @@ class ChatSettingsInfo:
 
 
 class ChatStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._clock = clock or (lambda: datetime.now(UTC))
+    """The ``chat_messages`` and ``chat_settings`` tables."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- messages ----------------------------------------------------------------------
 
@@ -112,10 +78,10 @@ class ChatStore:
             user_id=user_id,
             author=author[:CHAT_NAME_MAX],
             text=text,
-            created_at=self._now(),
+            created_at=self._db.now(),
             deleted=False,
         )
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             s.add(row)
             await s.flush()
         return ChatMessageInfo(row.id, user_id, row.author, False, text, row.created_at)
@@ -125,7 +91,7 @@ class ChatStore:
         limit = max(0, min(int(limit), MAX_PAGE))
         if limit == 0:
             return []
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             rows = await s.execute(
                 select(ChatMessageRow, UserRow.is_admin)
                 .outerjoin(UserRow, UserRow.id == ChatMessageRow.user_id)
@@ -141,7 +107,7 @@ class ChatStore:
         return found
 
     async def message(self, channel: str, message_id: int) -> ChatMessageInfo | None:
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             found = (
                 await s.execute(
                     select(ChatMessageRow, UserRow.is_admin)
@@ -160,7 +126,7 @@ class ChatStore:
 
     async def delete_message(self, channel: str, message_id: int) -> bool:
         """Mark one message deleted; ``False`` if the room has no such (undeleted) message."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(
@@ -180,7 +146,7 @@ class ChatStore:
             if user_id is not None
             else (ChatMessageRow.user_id.is_(None) & (ChatMessageRow.author == author))
         )
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(ChatMessageRow.channel == chat_key(channel), ~ChatMessageRow.deleted, who)
@@ -190,7 +156,7 @@ class ChatStore:
 
     async def clear(self, channel: str) -> int:
         """Mark every message of the room deleted; returns how many."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 update(ChatMessageRow)
                 .where(ChatMessageRow.channel == chat_key(channel), ~ChatMessageRow.deleted)
@@ -198,141 +164,10 @@ class ChatStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    # --- moderators --------------------------------------------------------------------
-
-    async def moderators(self, channel: str) -> dict[int, str]:
-        """The room's moderators: user id -> username."""
-        async with self._transaction() as s:
-            rows = await s.execute(
-                select(UserRow.id, UserRow.username)
-                .join(ChatModeratorRow, ChatModeratorRow.user_id == UserRow.id)
-                .where(ChatModeratorRow.channel == chat_key(channel))
-            )
-            return {int(uid): str(name) for uid, name in rows}
-
-    async def add_moderator(self, channel: str, user_id: int) -> bool:
-        """``False`` if they already were one."""
-        key = chat_key(channel)
-        try:
-            async with self._transaction() as s:
-                if await s.get(ChatModeratorRow, (key, user_id)) is not None:
-                    return False
-                s.add(ChatModeratorRow(channel=key, user_id=user_id, created_at=self._now()))
-                await s.flush()
-                return True
-        except IntegrityError:  # the same appointment at the same moment
-            return False
-
-    async def remove_moderator(self, channel: str, user_id: int) -> bool:
-        async with self._transaction() as s:
-            result = await s.execute(
-                delete(ChatModeratorRow).where(
-                    ChatModeratorRow.channel == chat_key(channel),
-                    ChatModeratorRow.user_id == user_id,
-                )
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    # --- bans and timeouts -------------------------------------------------------------
-
-    async def bans(self, channel: str) -> list[ChatBanInfo]:
-        """The bans and the timeouts not yet over."""
-        now = self._now()
-        async with self._transaction() as s:
-            rows = await s.scalars(
-                select(ChatBanRow).where(
-                    ChatBanRow.channel == chat_key(channel),
-                    ChatBanRow.until.is_(None) | (ChatBanRow.until > now),
-                )
-            )
-            return [_ban_view(r) for r in rows]
-
-    async def ban(
-        self,
-        channel: str,
-        target: str,
-        *,
-        user_id: int | None,
-        target_name: str,
-        until: datetime | None,
-        reason: str,
-        by: str,
-    ) -> ChatBanInfo:
-        """Ban (``until`` None) or time out ``target``, replacing what was there."""
-        if not 0 < len(target) <= CHAT_TARGET_MAX:
-            raise InvalidInput("bad ban target", "target")
-        key = chat_key(channel)
-        row = ChatBanRow(
-            channel=key,
-            target=target,
-            user_id=user_id,
-            target_name=target_name[:CHAT_NAME_MAX],
-            until=until,
-            reason=reason[:CHAT_DETAIL_MAX],
-            by=by[:CHAT_NAME_MAX],
-            created_at=self._now(),
-        )
-        for attempt in range(2):
-            try:
-                async with self._transaction() as s:
-                    await s.execute(
-                        delete(ChatBanRow).where(
-                            ChatBanRow.channel == key, ChatBanRow.target == target
-                        )
-                    )
-                    s.add(row)
-                    await s.flush()
-                break
-            except IntegrityError:  # another node banned the same target at this moment
-                if attempt:
-                    raise
-                row = ChatBanRow(**{c: getattr(row, c) for c in _BAN_COLUMNS})
-        return _ban_view(row)
-
-    async def unban(self, channel: str, target: str) -> bool:
-        """Lift a ban or timeout; ``False`` if there was none."""
-        async with self._transaction() as s:
-            result = await s.execute(
-                delete(ChatBanRow).where(
-                    ChatBanRow.channel == chat_key(channel), ChatBanRow.target == target
-                )
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    # --- moderation log ----------------------------------------------------------------
-
-    async def log(
-        self, channel: str, actor: str, action: str, target: str | None, detail: str = ""
-    ) -> ModerationLogEntry:
-        row = ChatModerationLogRow(
-            channel=chat_key(channel),
-            actor=actor[:CHAT_NAME_MAX],
-            action=action[:CHAT_ACTION_MAX],
-            target=target[:CHAT_NAME_MAX] if target is not None else None,
-            detail=detail[:CHAT_DETAIL_MAX],
-            created_at=self._now(),
-        )
-        async with self._transaction() as s:
-            s.add(row)
-            await s.flush()
-        return _log_view(row)
-
-    async def moderation_log(self, channel: str, limit: int = 100) -> list[ModerationLogEntry]:
-        """The newest ``limit`` entries, newest first."""
-        limit = max(1, min(int(limit), MAX_PAGE))
-        async with self._transaction() as s:
-            rows = await s.scalars(
-                select(ChatModerationLogRow)
-                .where(ChatModerationLogRow.channel == chat_key(channel))
-                .order_by(ChatModerationLogRow.id.desc())
-                .limit(limit)
-            )
-            return [_log_view(r) for r in rows]
-
     # --- modes -------------------------------------------------------------------------
 
     async def settings(self, channel: str) -> ChatSettingsInfo:
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             row = await s.get(ChatSettingsRow, chat_key(channel))
             if row is None:
                 return ChatSettingsInfo()
@@ -354,12 +189,12 @@ class ChatStore:
             "followers_min_minutes": max(0, int(settings.followers_min_minutes)),
             "blocked_words": "\n".join(words),
             "block_links": bool(settings.block_links),
-            "updated_at": self._now(),
+            "updated_at": self._db.now(),
         }
         key = chat_key(channel)
         for attempt in range(2):
             try:
-                async with self._transaction() as s:
+                async with self._db.transaction() as s:
                     row = await s.get(ChatSettingsRow, key)
                     if row is None:
                         s.add(ChatSettingsRow(channel=key, **values))
@@ -370,59 +205,3 @@ class ChatStore:
             except IntegrityError:  # another node created the row first: update it
                 if attempt:
                     raise
-
-    # --- follows -----------------------------------------------------------------------
-
-    async def followed_at(self, user_id: int, channel: str) -> datetime | None:
-        """Since when ``user_id`` follows ``channel`` (``None``: not a follower)."""
-        async with self._transaction() as s:
-            found: datetime | None = await s.scalar(
-                select(FollowRow.created_at).where(
-                    FollowRow.follower_id == user_id,
-                    FollowRow.channel_id == q.channel_id_select(channel).scalar_subquery(),
-                )
-            )
-            return found
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return transaction(self._sessions)
-
-    def _now(self) -> datetime:
-        return self._clock().astimezone(UTC)
-
-
-_BAN_COLUMNS = (
-    "channel",
-    "target",
-    "user_id",
-    "target_name",
-    "until",
-    "reason",
-    "by",
-    "created_at",
-)
-
-
-def _ban_view(row: ChatBanRow) -> ChatBanInfo:
-    return ChatBanInfo(
-        target=row.target,
-        user_id=row.user_id,
-        target_name=row.target_name,
-        until=row.until,
-        reason=row.reason,
-        by=row.by,
-        created_at=row.created_at,
-    )
-
-
-def _log_view(row: ChatModerationLogRow) -> ModerationLogEntry:
-    return ModerationLogEntry(
-        id=row.id,
-        actor=row.actor,
-        action=row.action,
-        target=row.target,
-        detail=row.detail,
-        created_at=row.created_at,
-    )

@@ -1,11 +1,13 @@
 """From a database URL to a checked :class:`~sqlalchemy.ext.asyncio.AsyncEngine`, with
-the settings each kind of database wants."""
+the settings each kind of database wants, and the :class:`Database` every repository of
+the store runs its transactions through."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -90,12 +93,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One short transaction; a lost or refused database becomes :class:`DatabaseUnavailable`
-    (503) at this one boundary."""
-    try:
-        async with sessions.begin() as session:
-            yield session
-    except (OperationalError, InterfaceError) as exc:
-        raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+class Database:
+    """What every repository of the store shares: the engine, one short transaction at
+    a time, and the time (UTC, from the clock given).
+
+    A lost or refused database becomes :class:`DatabaseUnavailable` (503) here, at this
+    one boundary, for every repository."""
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One short transaction (an ORM session), committed when the block ends."""
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction on a bare connection (the migrations run on it)."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(UTC)

@@ -19,7 +19,7 @@
                ├── InvalidCategory
                └── UnknownCategory
 
-``status`` is the HTTP status a web handler answers with; the message is safe to show to
+``http_status`` is the HTTP status a web handler answers with; the message is safe to show to
 the user who made the request (it never contains a secret).
 """
 
@@ -29,19 +29,19 @@ from strom.errors import StromError
 
 
 class StoreError(StromError):
-    status = 500
+    http_status = 500
 
 
 class DatabaseUnavailable(StoreError):
-    status = 503
+    http_status = 503
 
 
 class SchemaOutOfDate(StoreError):
-    status = 503
+    http_status = 503
 
 
 class NotFound(StoreError):
-    status = 404
+    http_status = 404
 
 
 class UnknownUser(NotFound):
@@ -51,7 +51,7 @@ class UnknownUser(NotFound):
 
 
 class Conflict(StoreError):
-    status = 409
+    http_status = 409
 
 
 class UsernameTaken(Conflict):
@@ -69,7 +69,7 @@ class TooManyTokens(Conflict):
 
 
 class InvalidInput(StoreError):
-    status = 422
+    http_status = 422
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)

@@ -1,5 +1,5 @@
-"""Look-ups and row-to-view conversions shared by the :class:`~strom.store.Store`'s
-methods. Each async helper runs inside the caller's session (transaction)."""
+"""Look-ups and row-to-view conversions shared by the store's repositories. Each async
+helper runs inside the caller's session (transaction)."""
 
 from __future__ import annotations
 

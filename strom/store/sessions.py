@@ -18,15 +18,15 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from strom.settings import Settings, section, setting
 from strom.store import queries as q
+from strom.store.engine import Database
 from strom.store.models import (
     SESSION_ADDRESS_MAX,
     SESSION_AGENT_MAX,
@@ -36,18 +36,17 @@ from strom.store.models import (
 from strom.store.security import SECRET_MAX, same_hash, secret_hash
 from strom.store.views import User
 
-if TYPE_CHECKING:
-    from strom.settings import Settings
 
-Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+def _days_to_seconds(days: float) -> float:
+    return days * 86400.0
 
 
 @dataclass(frozen=True)
 class SessionLimits:
     #: seconds from log-in until the session ends (Django: 2 weeks; here 30 days)
-    max_age: float = 30 * 86400.0
+    max_age: float = setting("session_days", _days_to_seconds)
     #: seconds a node trusts a session it looked up (0: ask the database every time)
-    cache_seconds: float = 5.0
+    cache_seconds: float = setting("session_cache_seconds")
     #: ``last_seen_at`` is written at most this often per session (seconds)
     touch_interval: float = 300.0
     #: sessions one user may hold; logging in beyond it ends the least recently used
@@ -57,10 +56,7 @@ class SessionLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionLimits:
-        return cls(
-            max_age=settings.session_days * 86400.0,
-            cache_seconds=settings.session_cache_seconds,
-        )
+        return section(cls, settings)
 
 
 @dataclass(frozen=True)
@@ -150,13 +146,11 @@ class SessionStore:
 
     def __init__(
         self,
-        transaction: Transaction,
-        clock: Callable[[], datetime],
+        db: Database,
         limits: SessionLimits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._transaction = transaction
-        self._clock = clock
+        self._db = db
         self.limits = limits or SessionLimits()
         self._monotonic = monotonic
         self.cache = SessionCache(self.limits.cache_seconds, self.limits.cache_max)
@@ -171,8 +165,8 @@ class SessionStore:
         what its user may see of it. Also deletes every expired session, and this user's
         least recently used ones past ``max_per_user``."""
         token = new_session_token()
-        now = self._clock()
-        async with self._transaction() as s:
+        now = self._db.now()
+        async with self._db.transaction() as s:
             await s.execute(
                 delete(UserSessionRow).where(UserSessionRow.created_at < self._cutoff())
             )
@@ -212,8 +206,8 @@ class SessionStore:
         if cached is not None:
             return cached
         epoch = self.cache.epoch
-        now = self._clock()
-        async with self._transaction() as s:
+        now = self._db.now()
+        async with self._db.transaction() as s:
             found = (
                 await s.execute(
                     select(UserSessionRow, UserRow)
@@ -242,14 +236,14 @@ class SessionStore:
             return
         digest = secret_hash(token)
         self.cache.forget(digest)
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             await s.execute(delete(UserSessionRow).where(UserSessionRow.token_hash == digest))
         self.cache.forget(digest)  # again: a look-up may have cached it before the commit
 
     async def end_one(self, user_id: int, session_id: int) -> bool:
         """End one of ``user_id``'s sessions by its id (the sessions list); ``False`` if
         they have no such session."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             result = await s.execute(
                 delete(UserSessionRow).where(
                     UserSessionRow.id == session_id, UserSessionRow.user_id == user_id
@@ -260,7 +254,7 @@ class SessionStore:
 
     async def end_all(self, user_id: int, reason: str = "logged out everywhere") -> int:
         """Log ``user_id`` out everywhere. Returns how many sessions ended."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             ended = await self.end_all_in(s, user_id)
         self.ended_all(user_id, reason)
         return ended
@@ -282,7 +276,7 @@ class SessionStore:
 
     async def list(self, user_id: int) -> list[SessionInfo]:
         """``user_id``'s current sessions, most recently seen first."""
-        async with self._transaction() as s:
+        async with self._db.transaction() as s:
             rows = await s.scalars(
                 select(UserSessionRow)
                 .where(
@@ -294,7 +288,7 @@ class SessionStore:
             return [_info(r) for r in rows]
 
     def _cutoff(self) -> datetime:
-        return self._clock() - timedelta(seconds=self.limits.max_age)
+        return self._db.now() - timedelta(seconds=self.limits.max_age)
 
 
 def _info(row: UserSessionRow) -> SessionInfo:

@@ -1,8 +1,6 @@
-"""Go-live webhooks in the store: each user may give one URL, called with a signed JSON
-body when a channel they follow goes live (the sending is :mod:`strom.notify`'s).
-
-The helpers here run inside a :class:`~strom.store.Store` transaction; the store's methods
-``set_webhook``, ``webhook`` and ``webhooks_for_followers`` are the public face.
+"""Go-live webhooks: each user may give one URL, called with a signed JSON body when a
+channel they follow goes live (the sending is :mod:`strom.notify`'s). Reached as
+``Store.webhooks``.
 """
 
 from __future__ import annotations
@@ -13,9 +11,9 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from strom.store import queries as q
+from strom.store.engine import Database
 from strom.store.errors import InvalidInput
 from strom.store.models import (
     WEBHOOK_URL_MAX,
@@ -65,33 +63,50 @@ def new_webhook_secret() -> str:
     return secrets.token_hex(32)
 
 
-async def set_webhook(s: AsyncSession, username: str, url: str | None, now: datetime) -> str | None:
-    user_id = await q.user_id(s, username)
-    await s.execute(delete(UserWebhookRow).where(UserWebhookRow.user_id == user_id))
-    if url is None:
-        return None
-    secret = new_webhook_secret()
-    s.add(UserWebhookRow(user_id=user_id, url=url, secret=secret, created_at=now))
-    await s.flush()
-    return secret
+class WebhookStore:
+    """The ``user_webhooks`` table."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-async def webhook(s: AsyncSession, username: str) -> WebhookInfo | None:
-    user_id = await q.user_id(s, username)
-    row = await s.get(UserWebhookRow, user_id)
-    return WebhookInfo(row.url, row.created_at) if row is not None else None
+    async def set(self, username: str, url: str | None) -> str | None:
+        """Set ``username``'s go-live webhook (``None``: remove it). Returns the new signing
+        secret, shown to the user this once; :class:`InvalidInput` for a URL Strom will
+        not call."""
+        checked = check_webhook_url(url) if url is not None else None
+        async with self._db.transaction() as s:
+            user_id = await q.user_id(s, username)
+            await s.execute(delete(UserWebhookRow).where(UserWebhookRow.user_id == user_id))
+            if checked is None:
+                return None
+            secret = new_webhook_secret()
+            s.add(
+                UserWebhookRow(
+                    user_id=user_id, url=checked, secret=secret, created_at=self._db.now()
+                )
+            )
+            await s.flush()
+            return secret
 
+    async def get(self, username: str) -> WebhookInfo | None:
+        async with self._db.transaction() as s:
+            user_id = await q.user_id(s, username)
+            row = await s.get(UserWebhookRow, user_id)
+            return WebhookInfo(row.url, row.created_at) if row is not None else None
 
-async def webhooks_for_followers(s: AsyncSession, channel: str) -> list[tuple[str, str]]:
-    rows = await s.execute(
-        select(UserWebhookRow.url, UserWebhookRow.secret)
-        .join(FollowRow, FollowRow.follower_id == UserWebhookRow.user_id)
-        .join(UserRow, UserRow.id == UserWebhookRow.user_id)
-        .where(
-            FollowRow.channel_id == q.channel_id_select(channel).scalar_subquery(),
-            UserRow.suspended.is_(False),
-        )
-        .order_by(UserWebhookRow.created_at, UserWebhookRow.user_id)
-        .limit(MAX_WEBHOOKS_PER_EVENT)
-    )
-    return [(str(url), str(secret)) for url, secret in rows]
+    async def for_followers(self, channel: str) -> list[tuple[str, str]]:
+        """``(url, secret)`` of each follower of ``channel`` with a webhook (suspended
+        accounts left out). Carries secrets: for the sender only."""
+        async with self._db.transaction() as s:
+            rows = await s.execute(
+                select(UserWebhookRow.url, UserWebhookRow.secret)
+                .join(FollowRow, FollowRow.follower_id == UserWebhookRow.user_id)
+                .join(UserRow, UserRow.id == UserWebhookRow.user_id)
+                .where(
+                    FollowRow.channel_id == q.channel_id_select(channel).scalar_subquery(),
+                    UserRow.suspended.is_(False),
+                )
+                .order_by(UserWebhookRow.created_at, UserWebhookRow.user_id)
+                .limit(MAX_WEBHOOKS_PER_EVENT)
+            )
+            return [(str(url), str(secret)) for url, secret in rows]

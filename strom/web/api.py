@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from strom.errors import ApiError
 from strom.settings import valid_channel_name
-from strom.store import StoreError
-from strom.web.auth import Session, bearer_refused, get_session, json_error, logout
+from strom.web.auth import Session, authenticated_user, get_session, logout
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
-from strom.web.pages import row_id, rtmp_url
-
-if TYPE_CHECKING:
-    from strom.server import StromServer
+from strom.web.paths import row_id, rtmp_url
+from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +29,9 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     try:
         value = int(raw)
     except ValueError:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"{name} must be an integer"}),
-            content_type="application/json",
-        ) from None
+        raise ApiError(400, f"{name} must be an integer") from None
     if not low <= value <= high:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"{name} must be between {low} and {high}"}),
-            content_type="application/json",
-        )
+        raise ApiError(400, f"{name} must be between {low} and {high}")
     return value
 
 
@@ -53,21 +44,9 @@ def _is_text(value: str) -> bool:
     return True
 
 
-async def authenticated_user(server: StromServer, request: web.Request) -> str:
-    """The authenticated username: the API token's user, or the cookie session's (the
-    session middleware looked both up and checked the CSRF header); a JSON 401 otherwise.
-    A request that offers a bad token gets 401 even with a logged-in cookie."""
-    if bearer_refused(request):
-        raise _json_http(401, "invalid or revoked API token")
-    session = get_session(request)
-    if session.logged_in and session.username is not None:
-        return session.username
-    raise _json_http(401, "log in or send an API token")
-
-
 class Api:
-    def __init__(self, server: StromServer) -> None:
-        self.server = server
+    def __init__(self, site: Site) -> None:
+        self.site = site
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -91,10 +70,10 @@ class Api:
     async def streams(self, request: web.Request) -> web.Response:
         sort = request.query.get("sort", "viewers")
         if sort not in ("viewers", "category"):
-            return json_error(400, "sort must be 'viewers' or 'category'")
+            raise ApiError(400, "sort must be 'viewers' or 'category'")
         limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
         offset = _int_param(request, "offset", 0, 0, 1_000_000)
-        streams = self.server.platform.streams(
+        streams = self.site.directory.streams(
             sort=sort,
             category=request.query.get("category") or None,
             query=request.query.get("q", "").strip()[:100] or None,
@@ -105,15 +84,15 @@ class Api:
 
     async def channel(self, request: web.Request) -> web.Response:
         name = request.match_info["username"]
-        view = await self.server.channel_view(name) if valid_channel_name(name) else None
+        view = await self.site.directory.channel_view(name) if valid_channel_name(name) else None
         if view is None:
-            return json_error(404, f"no channel called {name!r}")
+            raise ApiError(404, f"no channel called {name!r}")
         return web.json_response(view)
 
     async def categories(self, request: web.Request) -> web.Response:
-        store = self.server.store
-        counts = self.server.platform.live_counts()
-        cats = await store.categories() if store is not None else []
+        store = self.site.store
+        counts = self.site.directory.live_counts()
+        cats = await store.channels.categories()
         return web.json_response(
             {
                 "categories": [
@@ -130,10 +109,10 @@ class Api:
 
     async def ingest(self, request: web.Request) -> web.Response:
         """Where publishers connect (what ``strom stream --server URL`` asks for)."""
-        return web.json_response({"rtmp_url": rtmp_url(request, self.server)})
+        return web.json_response({"rtmp_url": rtmp_url(request, self.site.rtmp_port)})
 
     async def _user(self, request: web.Request) -> str:
-        return await authenticated_user(self.server, request)
+        return authenticated_user(request)
 
     async def _me(self, request: web.Request) -> Session:
         await self._user(request)
@@ -141,68 +120,63 @@ class Api:
 
     async def me(self, request: web.Request) -> web.Response:
         username = await self._user(request)
-        view = await self.server.channel_view(username)
+        view = await self.site.directory.channel_view(username)
         return web.json_response({"username": username, "channel": view})
 
     async def update_channel(self, request: web.Request) -> web.Response:
         username = await self._user(request)
-        store = self.server.store
-        assert store is not None
+        store = self.site.store
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "the body must be a JSON object")
+            raise ApiError(400, "the body must be a JSON object") from None
         if not isinstance(body, dict):
-            return json_error(400, "the body must be a JSON object")
+            raise ApiError(400, "the body must be a JSON object")
         unknown = set(body) - {"title", "description", "category", "record_broadcasts"}
         if unknown:
-            return json_error(422, f"unknown fields: {', '.join(sorted(unknown))}")
+            raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
         record = body.get("record_broadcasts")
         if record is not None and not isinstance(record, bool):
-            return json_error(422, "record_broadcasts must be true or false")
+            raise ApiError(422, "record_broadcasts must be true or false")
         for key in ("title", "description", "category"):
             value = body.get(key)
             if value is not None and not isinstance(value, str):
-                return json_error(422, f"{key} must be a string")
+                raise ApiError(422, f"{key} must be a string")
             if value is not None and not _is_text(value):
-                return json_error(422, f"{key} is not valid Unicode text")
-        try:
-            info = await store.update_channel(
-                username,
-                title=body.get("title"),
-                description=body.get("description"),
-                category_slug=body.get("category"),
-                record_broadcasts=record,
-            )
-        except StoreError as exc:
-            return json_error(exc.status, str(exc))
-        self.server.platform.info_changed(info)
-        view = await self.server.channel_view(username)
+                raise ApiError(422, f"{key} is not valid Unicode text")
+        # A StoreError (unknown category, too long...) answers with its own status.
+        info = await store.channels.update(
+            username,
+            title=body.get("title"),
+            description=body.get("description"),
+            category_slug=body.get("category"),
+            record_broadcasts=record,
+        )
+        self.site.directory.info_changed(info)
+        view = await self.site.directory.channel_view(username)
         return web.json_response(view)
 
     async def reset_key(self, request: web.Request) -> web.Response:
         username = await self._user(request)
-        assert self.server.store is not None
-        key = await self.server.store.reset_stream_key(username)
+        key = await self.site.store.channels.reset_stream_key(username)
         log.info("user %s regenerated their stream key (API)", username)
         return web.json_response({"stream_key": key}, headers={"Cache-Control": "no-store"})
 
     async def health(self, request: web.Request) -> web.Response:
         username = await self._user(request)
-        return web.json_response(self.server.platform.health(username))
+        return web.json_response(self.site.directory.health(username))
 
     async def following(self, request: web.Request) -> web.Response:
         """Followed channels, live ones first: what the pages poll for go-live toasts."""
         username = await self._user(request)
-        channels = await followed_channels(self.server, username)
+        channels = await followed_channels(self.site, username)
         return web.json_response({"channels": channels}, headers={"Cache-Control": "no-store"})
 
     async def sessions(self, request: web.Request) -> web.Response:
         """Where the user is logged in (browsers; API tokens are listed on the dashboard)."""
         me = await self._me(request)
-        assert self.server.store is not None
         assert me.user_id is not None
-        found = await self.server.store.sessions.list(me.user_id)
+        found = await self.site.store.sessions.list(me.user_id)
         return web.json_response(
             {
                 "sessions": [
@@ -223,30 +197,20 @@ class Api:
     async def end_sessions(self, request: web.Request) -> web.Response:
         """Log out everywhere: every session of the user ends, the caller's included."""
         me = await self._me(request)
-        assert self.server.store is not None
         assert me.user_id is not None
-        ended = await self.server.store.sessions.end_all(me.user_id)
+        ended = await self.site.store.sessions.end_all(me.user_id)
         log.info("user %s logged out everywhere (API, %d sessions)", me.username, ended)
         await logout(request)
         return web.json_response({"ended": ended})
 
     async def end_session(self, request: web.Request) -> web.Response:
         me = await self._me(request)
-        assert self.server.store is not None
         assert me.user_id is not None
         session_id = row_id(request.match_info["id"])
         if session_id is None:
-            return json_error(404, "no such session")
-        if not await self.server.store.sessions.end_one(me.user_id, session_id):
-            return json_error(404, "no such session")
+            raise ApiError(404, "no such session")
+        if not await self.site.store.sessions.end_one(me.user_id, session_id):
+            raise ApiError(404, "no such session")
         if session_id == me.session_id:
             await logout(request)
         return web.json_response({"ended": 1})
-
-
-def _json_http(status: int, reason: str) -> web.HTTPException:
-    cls: Any = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden}[status]
-    exc: web.HTTPException = cls(
-        text=json.dumps({"error": reason}), content_type="application/json"
-    )
-    return exc

@@ -29,14 +29,15 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.errors import ApiError
 from strom.store import DatabaseUnavailable, Store
+from strom.web.errors import Handler, json_error
 
 if TYPE_CHECKING:
     from strom.store import User
@@ -52,8 +53,6 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_EXEMPT_PREFIXES = ("/ingest/",)
 #: media paths: no session look-up, no cookie (``/live/{channel}`` itself is a page)
 _MEDIA = re.compile(r"/(?:static|vod|thumbnails)/|/metrics$|/live/[^/]+/")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:
@@ -155,6 +154,18 @@ def bearer_refused(request: web.Request) -> bool:
     return bool(request.get(_BEARER_REFUSED, False))
 
 
+def authenticated_user(request: web.Request) -> str:
+    """The authenticated username: the API token's user, or the cookie session's (the
+    session middleware looked both up and checked the CSRF header); a JSON 401 otherwise.
+    A request that offers a bad token gets 401 even with a logged-in cookie."""
+    if bearer_refused(request):
+        raise ApiError(401, "invalid or revoked API token")
+    session = get_session(request)
+    if session.logged_in and session.username is not None:
+        return session.username
+    raise ApiError(401, "log in or send an API token")
+
+
 async def login(request: web.Request, user: User) -> None:
     """Start a session for ``user`` in this browser: a new row, a new session token and a
     new CSRF token (none seen before authentication is reused; Django's
@@ -193,10 +204,6 @@ async def logout(request: web.Request) -> None:
         set_session(request, new_session())
 
 
-def json_error(status: int, reason: str, **extra: object) -> web.Response:
-    return web.json_response({"error": reason, **extra}, status=status)
-
-
 def _bearer_token(request: web.Request) -> str | None:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" else None
@@ -211,7 +218,7 @@ def session_middleware(
         """The request's session and whether its cookie must be (re)written."""
         token = _bearer_token(request)
         if token is not None:
-            user = await store.resolve_api_token(token)
+            user = await store.tokens.resolve(token)
             if user is not None:
                 session = Session(
                     csrf="", user_id=user.id, username=user.username,

@@ -40,7 +40,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
-from strom.settings import Settings
+from strom.settings import Settings, exempt_networks, section, setting
+from strom.web.errors import json_error
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +55,18 @@ REFUSAL_LINGER = 1.0
 @dataclass(frozen=True)
 class HttpLimits:
     #: seconds from accept to the first complete request head
-    header_timeout: float = 10.0
+    header_timeout: float = setting("http_header_timeout")
     #: seconds an idle kept-alive connection waits for its next complete request head
-    keepalive_timeout: float = 15.0
+    keepalive_timeout: float = setting("http_keepalive_timeout")
     #: seconds a (small, not streamed) request body may take to arrive in full
-    body_timeout: float = 30.0
+    body_timeout: float = setting("http_body_timeout")
     #: connections open at once per client address (0: no limit)
-    max_per_address: int = 2000
-    exempt: tuple[IPNetwork, ...] = ()
+    max_per_address: int = setting("http_max_connections_per_address")
+    exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
-        return cls(
-            header_timeout=settings.http_header_timeout,
-            keepalive_timeout=settings.http_keepalive_timeout,
-            body_timeout=settings.http_body_timeout,
-            max_per_address=settings.http_max_connections_per_address,
-            exempt=settings.limit_exempt_networks,
-        )
+        return section(cls, settings)
 
 
 def error_answer(status: int, phrase: str, error: str) -> bytes:
@@ -279,7 +274,7 @@ def body_deadline_middleware(guard: ConnectionGuard, streamed: tuple[str, ...]) 
                     timeout,
                 )
                 error = f"the request body did not arrive within {timeout:g} s"
-                response = web.json_response({"error": error}, status=408)
+                response = json_error(408, error)
                 response.force_close()
                 return response
         return await handler(request)

@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from strom import __version__
 from strom.web.auth import get_session
-from strom.web.pages import rtmp_url
+from strom.web.paths import rtmp_url, site_url
 from strom.web.render import render
+from strom.web.site import Site
 from strom.web.wheel import build_wheel, wheel_name
-
-if TYPE_CHECKING:
-    from strom.server import StromServer
 
 log = logging.getLogger(__name__)
 
@@ -46,29 +43,23 @@ class ClientWheel:
             return self._path
 
 
-def site_url(request: web.Request, server: StromServer) -> str:
-    """The site's address as this visitor reaches it (``public_url`` when set)."""
-    configured = server.settings.public_url.rstrip("/")
-    return configured or f"{request.scheme}://{request.host}"
-
-
 class Download:
-    def __init__(self, server: StromServer) -> None:
-        self.server = server
-        self.wheel = ClientWheel(server.settings.data_dir / "client")
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.wheel = ClientWheel(site.settings.data_dir / "client")
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/download", self.page)
         app.router.add_get("/download/{file}", self.file)
 
     async def page(self, request: web.Request) -> web.Response:
-        site = site_url(request, self.server)
+        site = site_url(request, self.site.settings.public_url)
         session = get_session(request)
         return render(
             request,
             "download.html",
             site=site,
-            rtmp_url=rtmp_url(request, self.server),
+            rtmp_url=rtmp_url(request, self.site.rtmp_port),
             wheel_name=self.wheel.name,
             wheel_url=f"{site}/download/{self.wheel.name}",
             logged_in=session.logged_in,

@@ -1,42 +1,39 @@
 """The channels a user follows, as the "Following" page and ``GET /api/v1/me/following``
 show them: live ones first (most viewers first), then the others by name.
 
-Live channels are described from the hub (no query: the platform keeps their titles);
+Live channels are described from the hub (no query: the directory keeps their titles);
 the page also reads each offline channel's last broadcast, which the API, polled every
 few seconds by every open tab of a logged-in user, leaves out.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from strom.server import StromServer
+from strom.web.site import Site
 
 #: most channels listed (a follow list is unbounded; a page is not)
 MAX_LISTED = 500
 
 
 async def followed_channels(
-    server: StromServer, username: str, *, last_live: bool = False
+    site: Site, username: str, *, last_live: bool = False
 ) -> list[dict[str, Any]]:
     """``username``'s followed channels. Each has ``username`` and ``live``; live ones the
     directory card's fields (title, category, viewers, started_at, thumbnail_url...);
     with ``last_live``, offline ones ``title`` and ``last_live_at`` (UNIX seconds or None)."""
-    store = server.store
-    if store is None:
-        return []
-    names = (await store.followed_channels(username))[:MAX_LISTED]
+    store = site.store
+    names = (await store.follows.followed_channels(username))[:MAX_LISTED]
     live: list[dict[str, Any]] = []
     offline: list[dict[str, Any]] = []
     for name in names:
-        channel = server.registry.get(name)
+        channel = site.registry.get(name)
         if channel is not None and channel.live:
-            live.append({**server.platform.stream_card(channel), "live": True})
+            live.append({**site.directory.stream_card(channel), "live": True})
             continue
         entry: dict[str, Any] = {"username": name, "live": False}
         if last_live:
-            info = await store.channel(name)
+            info = await store.channels.get(name)
             last = info.last_broadcast if info is not None else None
             entry["title"] = info.title if info is not None else ""
             entry["last_live_at"] = (

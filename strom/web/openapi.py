@@ -28,6 +28,38 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+_FOLLOW = {
+    "type": "object",
+    "required": ["following", "followers"],
+    "properties": {
+        "following": {"type": "boolean"},
+        "followers": {"type": "integer", "minimum": 0},
+    },
+}
+
+_MODLOG = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["at", "actor", "action", "target", "detail"],
+                "properties": {
+                    "at": {"type": "integer", "description": "UNIX milliseconds"},
+                    "actor": {"type": "string"},
+                    "action": {"type": "string"},
+                    "target": {"type": ["string", "null"]},
+                    "detail": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
 _STREAM = {
     "type": "object",
     "required": ["username", "title", "viewers"],
@@ -501,6 +533,40 @@ def document() -> dict[str, Any]:
                         ),
                         **_errors(401),
                     },
+                }
+            },
+            "/api/v1/channels/{name}/follow": {
+                "get": {
+                    "summary": "Whether you follow the channel, and its follower count",
+                    "parameters": [_NAME],
+                    "responses": {"200": _json(_FOLLOW), **_errors(404)},
+                },
+                "post": {
+                    "summary": "Follow the channel",
+                    "security": _AUTH,
+                    "parameters": [_NAME],
+                    "responses": {"200": _json(_FOLLOW), **_errors(401, 403, 404, 422)},
+                },
+                "delete": {
+                    "summary": "Stop following the channel",
+                    "security": _AUTH,
+                    "parameters": [_NAME],
+                    "responses": {"200": _json(_FOLLOW), **_errors(401, 403, 404, 422)},
+                },
+            },
+            "/api/v1/channels/{name}/chat/modlog": {
+                "get": {
+                    "summary": "The channel's moderation log (its owner and moderators)",
+                    "security": _AUTH,
+                    "parameters": [
+                        _NAME,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                    ],
+                    "responses": {"200": _json(_MODLOG), **_errors(400, 401, 403, 404)},
                 }
             },
         },

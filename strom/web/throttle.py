@@ -26,12 +26,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from strom.ratelimit import KeyedBuckets, LeakyCounts, address_key
-
-if TYPE_CHECKING:
-    from strom.settings import Settings
+from strom.settings import Settings, section, setting
 
 #: seconds over which the per-(account, address) allowance comes back, and over which an
 #: account's count of wrong passwords drains by its threshold
@@ -46,24 +43,19 @@ MAX_KEYS = 100_000
 @dataclass(frozen=True)
 class LoginLimits:
     #: attempts (log-ins and sign-ups) from one address per minute, any account
-    per_address_per_minute: int = 10
+    per_address_per_minute: int = setting("login_attempts_per_minute")
     #: wrong passwords for one account from one address before it must wait; one more
     #: comes back every ``WINDOW / failures_per_account_address`` seconds (3 minutes)
-    failures_per_account_address: int = 5
+    failures_per_account_address: int = setting("login_failures_per_account_address")
     #: wrong passwords for one account (any address, draining over ``WINDOW``) before its
     #: log-ins from unknown addresses are delayed
-    account_delay_after: int = 10
+    account_delay_after: int = setting("login_delay_after_failures")
     #: longest delay (seconds)
-    account_delay_max: float = 10.0
+    account_delay_max: float = setting("login_delay_max")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoginLimits:
-        return cls(
-            per_address_per_minute=settings.login_attempts_per_minute,
-            failures_per_account_address=settings.login_failures_per_account_address,
-            account_delay_after=settings.login_delay_after_failures,
-            account_delay_max=settings.login_delay_max,
-        )
+        return section(cls, settings)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from bench.chat import (
     send_command,
 )
 from bench.chatrun import send_schedule, server_env
+from bench.records import ViewerRecord
 from bench.report import markdown
 from bench.stats import Window
-from bench.viewers import ViewerGroup, ViewerRecord, run_group
+from bench.viewers import ViewerGroup, run_group
 from strom.server import StromServer
 from tests.conftest import CHANNEL
 

@@ -11,8 +11,9 @@ import pytest
 
 from bench.media import MediaFile
 from bench.publisher import RtmpPublisher
+from bench.records import ViewerRecord
 from bench.stats import Window, analyze_group, latencies
-from bench.viewers import ViewerGroup, ViewerRecord, run_group
+from bench.viewers import ViewerGroup, run_group
 from strom.server import StromServer
 from tests.conftest import CHANNEL, STREAM_KEY
 

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from bench.publisher import SendLog
+from bench.records import ViewerRecord
 from bench.run import median_ratios, ratios, split_groups
 from bench.stats import (
     SegmentSeen,
@@ -21,7 +22,7 @@ from bench.stats import (
     stalls,
     summary,
 )
-from bench.viewers import ViewerGroup, ViewerRecord
+from bench.viewers import ViewerGroup
 
 
 def test_percentile_is_linear_between_ranks() -> None:

@@ -9,7 +9,8 @@ from typing import cast
 
 import pytest
 
-from bench.viewers import _SHARED, ViewerRecord, WsViewer
+from bench.records import ViewerRecord
+from bench.viewers import _SHARED, WsViewer
 from bench.wire import ws_accept
 from strom.delivery.ws import frame_message
 from strom.media.model import VIDEO_TRACK_ID

@@ -152,7 +152,7 @@ class People:
     async def account(self, username: str, *, admin: bool = False) -> Person:
         store = self.server.store
         assert store is not None
-        user, _ = await store.create_user(username, PASSWORD, admin=admin)
+        user, _ = await store.users.create(username, PASSWORD, admin=admin)
         person = Person(self.server, user)
         self.all.append(person)
         return person

@@ -253,7 +253,7 @@ async def test_site_admin_acts_in_any_room(server: StromServer, people: People) 
     chat = server.chat
     assert store is not None
     assert chat is not None
-    await store.set_suspended("someone", True)  # ends their sessions, closes their sockets
+    await store.users.set_suspended("someone", True)  # ends their sessions, closes their sockets
     closed = await owner_chat.closing()
     assert (closed.code, closed.reason) == (1008, "account suspended")
     assert chat.disconnect_user(owner.user.id if owner.user else 0, "account suspended") == 0

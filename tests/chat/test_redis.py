@@ -137,7 +137,7 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     try:
         await store.migrate()
         users = {
-            name: (await store.create_user(name, PASSWORD))[0] for name in ("Streamer", "viewer")
+            name: (await store.users.create(name, PASSWORD))[0] for name in ("Streamer", "viewer")
         }
         # Log-in sessions live in the shared database: either node accepts them.
         tokens = {name: (await store.sessions.create(u.id))[0] for name, u in users.items()}

@@ -158,7 +158,7 @@ async def test_guests_and_require_account(server: StromServer, people: People) -
     # Stored on the channel: a new guest is told at once.
     store = server.store
     assert store is not None
-    info = await store.channel("host")
+    info = await store.channels.get("host")
     assert info is not None
     assert info.require_account_for_chat
     late = await people.guest().join("host")
@@ -166,7 +166,7 @@ async def test_guests_and_require_account(server: StromServer, people: People) -
     assert not late.welcome["permissions"]["can_chat"]
 
     # Changed elsewhere (the dashboard, say) and reloaded: the room follows.
-    await store.update_channel("host", require_account_for_chat=False)
+    await store.channels.update("host", require_account_for_chat=False)
     assert server.chat is not None
     await server.chat.reload_room("Host")
     await guest_chat.next("modes", require_account=False)

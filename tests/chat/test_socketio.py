@@ -155,7 +155,7 @@ async def test_broadcaster_opens_and_closes_the_room_with_the_stream_key(
 ) -> None:
     store = server.store
     assert store is not None
-    _, key = await store.create_user("Caster", PASSWORD)
+    _, key = await store.users.create("Caster", PASSWORD)
     viewer = await people.account("viewer")
     web = await viewer.join("caster")
     watcher = await open_app(server, apps)

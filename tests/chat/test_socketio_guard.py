@@ -11,9 +11,9 @@ import logging
 import aiohttp
 import pytest
 
-from strom.chat.socketio_guard import PeerErrorsAsWarnings, socketio_packet_problem
 from strom.server import StromServer
 from strom.web.request_errors import MalformedRequestsAsWarnings
+from strom.web.socketio.guard import PeerErrorsAsWarnings, socketio_packet_problem
 from tests.chat.conftest import WAIT
 
 GOOD = [

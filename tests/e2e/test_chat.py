@@ -95,7 +95,7 @@ async def test_two_viewers_chat_moderation_likes_follow_and_go_live(
     key = await streamer.page.locator('input[data-role="stream-key"]').input_value()
     assert len(key) > 30
     assert server.store is not None
-    await server.store.update_channel(STREAMER, title="Blitz & chat")
+    await server.store.channels.update(STREAMER, title="Blitz & chat")
     await asyncio.gather(*(open_chat(p, channel_url) for p in (streamer, ann, ben)))
 
     # --- A writes, B reads; their names and A's own line come back at once.
@@ -220,7 +220,7 @@ async def test_two_viewers_chat_moderation_likes_follow_and_go_live(
     try:
         for _ in range(100):
             channel = server.registry.get(STREAMER)
-            if channel is not None and channel.live and STREAMER in server.platform.infos:
+            if channel is not None and channel.live and STREAMER in server.directory.infos:
                 break
             await asyncio.sleep(0.1)
         await following.evaluate("() => window.stromNotify.poll()")

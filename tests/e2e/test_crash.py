@@ -122,8 +122,8 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
     store = await open_store(data_dir)
     try:
         await store.migrate()
-        _, key = await store.create_user(USER, PASSWORD)
-        await store.update_channel(USER, title=TITLE)
+        _, key = await store.users.create(USER, PASSWORD)
+        await store.channels.update(USER, title=TITLE)
     finally:
         await store.close()
 
@@ -190,7 +190,7 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
     await asyncio.sleep(DOWNTIME)
     store = await open_store(data_dir)
     try:
-        await store.update_channel(USER, title="A new title")
+        await store.channels.update(USER, title="A new title")
     finally:
         await store.close()
 
@@ -228,7 +228,7 @@ async def check_database(
     the heartbeat before the kill) and the end time the API showed."""
     store = await open_store(data_dir)
     try:
-        (past,) = await store.broadcasts(USER)
+        (past,) = await store.broadcasts.list(USER)
     finally:
         await store.close()
     assert (past.title, past.peak_viewers) == (TITLE, 2)

@@ -65,7 +65,7 @@ async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
     await srv.start()
     try:
         assert srv.store is not None
-        await srv.store.create_user(STREAMER, PASSWORD)
+        await srv.store.users.create(STREAMER, PASSWORD)
         yield srv
     finally:
         await srv.stop()
@@ -305,7 +305,7 @@ async def test_one_click_camera_broadcast_survives_a_blip_and_stops(
         await wait_for_player_state(viewer, "ended", timeout_ms=10_000)
         assert await streamer.evaluate("() => window.stromGoLive.capture()") is None  # camera off
         assert server.store is not None
-        broadcasts = await server.store.broadcasts(STREAMER)
+        broadcasts = await server.store.broadcasts.list(STREAMER)
         assert [b.id for b in broadcasts] == [broadcast]
         assert await decodes_cleanly(watcher) > 30
         assert log.errors == []

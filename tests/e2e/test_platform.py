@@ -108,7 +108,7 @@ async def test_regenerating_the_key_keeps_the_live_broadcast(
     server: StromServer, media_dir: Path
 ) -> None:
     assert server.store is not None
-    _, key = await server.store.create_user("Yuki", "a long enough password")
+    _, key = await server.store.users.create("Yuki", "a long enough password")
     media = make_media(media_dir / "regen.flv", seconds=6.0, size="320x180")
     publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port, key)))
     for _ in range(100):
@@ -116,16 +116,16 @@ async def test_regenerating_the_key_keeps_the_live_broadcast(
         if channel is not None and channel.live:
             break
         await asyncio.sleep(0.1)
-    new_key = await server.store.reset_stream_key("Yuki")
+    new_key = await server.store.channels.reset_stream_key("Yuki")
     # The old key no longer opens the channel...
     code, _ = await run_process(*publish_args(media, server.rtmp_port, key))
     assert code != 0
     # ...but the broadcast that started with it runs to its end.
     code, log = await publisher
     assert code == 0, log
-    assert await server.platform.resolve(new_key) == "Yuki"
+    assert await server.keys.resolve(new_key) == "Yuki"
     for _ in range(50):  # the end is recorded right after the publisher leaves
-        broadcasts = await server.store.broadcasts("Yuki")
+        broadcasts = await server.store.broadcasts.list("Yuki")
         if broadcasts and broadcasts[0].ended_at is not None:
             break
         await asyncio.sleep(0.1)

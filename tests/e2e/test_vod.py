@@ -34,7 +34,7 @@ def base(server: StromServer) -> str:
 
 async def stream_key(server: StromServer) -> str:
     assert server.store is not None
-    _, key = await server.store.create_user(USER, PASSWORD)
+    _, key = await server.store.users.create(USER, PASSWORD)
     return key
 
 

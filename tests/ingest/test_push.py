@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from strom.errors import FlvError, LimitExceeded, ProtocolError
+from strom.errors import FlvError, LimitExceeded, ProtocolError, RateExceeded
 from strom.ingest import push as push_module
 from strom.ingest.push import (
     PushIngest,
     PushLimits,
     PushPublisher,
     PushState,
-    RateExceeded,
     TranscodersBusy,
-    UnsupportedMedia,
-    http_status,
-    ws_close_code,
+    UnsupportedContainer,
 )
 from strom.live.channel import Channel, ChannelBusy, ChannelState, HubLimits, Subscriber
 from strom.live.chunk import Chunk
@@ -119,17 +116,17 @@ async def test_garbage_is_unsupported_and_never_claims_the_channel() -> None:
     ingest = make_ingest()
     pub = publisher(ingest)
     pub.feed(b"<html>" + bytes(SNIFF_BYTES // 2), now=0.0)
-    with pytest.raises(UnsupportedMedia) as caught:
+    with pytest.raises(UnsupportedContainer) as caught:
         pub.feed(bytes(SNIFF_BYTES), now=0.0)
-    assert http_status(caught.value) == 415
-    assert ws_close_code(caught.value) == 1003
+    assert caught.value.http_status == 415
+    assert caught.value.ws_close == 1003
     pub.fail(caught.value)
     assert ingest.registry.get("alice") is None  # nothing was created, nobody noticed
     assert ingest.metrics()["refused"] == 1
 
     short = publisher(ingest)
     short.feed(b"hello", now=0.0)
-    with pytest.raises(UnsupportedMedia):
+    with pytest.raises(UnsupportedContainer):
         short.finish()  # ended before the container was clear
 
 
@@ -140,8 +137,8 @@ async def test_rate_bound_is_an_average_with_a_burst(flv: bytes) -> None:
     pub.feed(flv[900:1800], now=1.0)  # refilled
     with pytest.raises(RateExceeded) as caught:
         pub.feed(flv[1800:2400], now=1.1)
-    assert http_status(caught.value) == 429
-    assert ws_close_code(caught.value) == 1009
+    assert caught.value.http_status == 429
+    assert caught.value.ws_close == 1009
 
 
 async def test_corrupt_stream_ends_the_broadcast(flv: bytes) -> None:
@@ -152,12 +149,12 @@ async def test_corrupt_stream_ends_the_broadcast(flv: bytes) -> None:
     feed_all(pub, flv[: len(flv) // 2])
     with pytest.raises(FlvError) as caught:
         pub.feed(b"\x55" * 20_000, now=0.0)  # a cut tag, then noise
-    assert http_status(caught.value) == 400
+    assert caught.value.http_status == 400
     pub.fail(caught.value)
     assert viewer.events == ["live", "end"]
     assert ingest.metrics()["failed"] == 1
-    assert http_status(LimitExceeded("big")) == 413
-    assert ws_close_code(ProtocolError("bad")) == 1003
+    assert LimitExceeded("big").http_status == 413
+    assert ProtocolError("bad").ws_close == 1003
 
 
 async def test_second_publisher_is_busy_unless_it_takes_over(flv: bytes) -> None:
@@ -322,8 +319,8 @@ async def test_transcodes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TranscodersBusy) as refused:
         second.feed(header, now=0.0)
     assert "limit" in str(refused.value)
-    assert http_status(refused.value) == 503
-    assert ws_close_code(refused.value) == 1013
+    assert refused.value.http_status == 503
+    assert refused.value.ws_close == 1013
     first.finish()
     third = vp8_push("carol")
     third.feed(header, now=0.0)

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from strom.errors import UnsupportedMedia
-from strom.ingest.push import WS_POLICY, WS_UNSUPPORTED, ws_close_code
+from strom.errors import WS_POLICY, WS_UNSUPPORTED_DATA, UnsupportedMedia
 from strom.ingest.upload import StartMessage, StartRefused, control_type, parse_start
 
 
@@ -33,7 +32,7 @@ def test_start_messages() -> None:
 def test_what_is_not_a_start_is_refused_with_1008(text: str | bytes) -> None:
     with pytest.raises(StartRefused) as caught:
         parse_start(text)
-    assert ws_close_code(caught.value) == WS_POLICY
+    assert caught.value.ws_close == WS_POLICY
 
 
 @pytest.mark.parametrize("mime", ["image/png", 7, "text/html;video/webm"])
@@ -41,7 +40,7 @@ def test_unsupported_media_types_are_refused_with_1003(mime: object) -> None:
     with pytest.raises(StartRefused) as caught:
         parse_start(json.dumps({"type": "start", "mime": mime}))
     assert isinstance(caught.value, UnsupportedMedia)
-    assert ws_close_code(caught.value) == WS_UNSUPPORTED
+    assert caught.value.ws_close == WS_UNSUPPORTED_DATA
 
 
 def test_control_messages() -> None:

@@ -125,14 +125,14 @@ async def test_followers_webhooks_are_called_when_the_channel_goes_live(
     try:
         store = server.store
         assert store is not None
-        await store.create_user("Caster", PASSWORD)
-        await store.update_channel("Caster", title="Speedrun ⚡")
+        await store.users.create("Caster", PASSWORD)
+        await store.channels.update("Caster", title="Speedrun ⚡")
         for name in ("fan_a", "fan_b", "stranger"):
-            await store.create_user(name, PASSWORD)
+            await store.users.create(name, PASSWORD)
         for fan in ("fan_a", "fan_b"):
-            await store.follow(fan, "Caster")
+            await store.follows.follow(fan, "Caster")
         for name in ("fan_a", "fan_b", "stranger"):
-            secret = await store.set_webhook(name, receiver.url(f"/{name}?token=t0ps3cret"))
+            secret = await store.webhooks.set(name, receiver.url(f"/{name}?token=t0ps3cret"))
             assert secret is not None
             receiver.secrets[f"/{name}"] = secret
         receiver.answers["/fan_b"] = [503]  # a hiccup: retried once
@@ -268,6 +268,6 @@ class _Source:
         self.hooks = hooks
         self.asked: list[str] = []
 
-    async def webhooks_for_followers(self, channel: str) -> list[tuple[str, str]]:
+    async def for_followers(self, channel: str) -> list[tuple[str, str]]:
         self.asked.append(channel)
         return self.hooks

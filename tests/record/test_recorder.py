@@ -176,10 +176,10 @@ async def test_only_the_owner_deletes_a_recording(server: StromServer) -> None:
     store = server.store
     assert store is not None
     assert server.recorder is not None
-    await store.create_user("carol", PASSWORD)
-    await store.create_user("dave", PASSWORD)
-    carol = await store.create_api_token("carol", "t")
-    dave = await store.create_api_token("dave", "t")
+    await store.users.create("carol", PASSWORD)
+    await store.users.create("dave", PASSWORD)
+    carol = await store.tokens.create("carol", "t")
+    dave = await store.tokens.create("dave", "t")
     path = fake_recording(server.recorder.root, "carol", "20240101-120000", time.time())
     url = f"{base(server)}/api/v1/me/recordings/20240101-120000"
     async with aiohttp.ClientSession() as http:
@@ -236,8 +236,8 @@ async def test_a_streamer_who_turns_recording_off_is_not_recorded(
     recording; back on, the next one is recorded."""
     store = server.store
     assert store is not None
-    _, key = await store.create_user("erin", PASSWORD)
-    token = await store.create_api_token("erin", "t")
+    _, key = await store.users.create("erin", PASSWORD)
+    token = await store.tokens.create("erin", "t")
     auth = {"Authorization": f"Bearer {token}"}
     url = f"{base(server)}/api/v1/channels/erin/recordings"
     async with aiohttp.ClientSession() as http:
@@ -249,7 +249,7 @@ async def test_a_streamer_who_turns_recording_off_is_not_recorded(
             f"{base(server)}/api/v1/me/channel", json={"record_broadcasts": False}, headers=auth
         ) as resp:
             assert resp.status == 200
-        info = await store.channel("erin")
+        info = await store.channels.get("erin")
         assert info is not None
         assert not info.record_broadcasts
 

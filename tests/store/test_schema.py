@@ -50,11 +50,11 @@ async def test_downgrade_to_base_and_upgrade_again(store: Store) -> None:
         assert not (await _tables(store) & (TABLES | CHAT_TABLES | WEBHOOK_TABLES | SESSION_TABLES))
         with pytest.raises(SchemaOutOfDate, match="strom db upgrade") as exc:
             await store.check_schema()
-        assert exc.value.status == 503
+        assert exc.value.http_status == 503
     finally:
         await store.migrate()
     assert (await store.schema_status()).up_to_date
-    assert any(c.slug == "just-chatting" for c in await store.categories())  # seeded again
+    assert any(c.slug == "just-chatting" for c in await store.channels.categories())  # seeded again
 
 
 async def test_schema_from_a_newer_strom_is_reported(store: Store) -> None:
@@ -87,7 +87,7 @@ async def test_unreachable_database_fails_clearly() -> None:
     assert "cannot connect" in message
     assert "127.0.0.1:1" in message
     assert "hunter2" not in message  # the password never reaches a message or a log
-    assert exc.value.status == 503
+    assert exc.value.http_status == 503
 
 
 async def test_unknown_driver_fails_clearly() -> None:

@@ -21,7 +21,7 @@ MakeStore = Callable[..., Awaitable[Store]]
 
 
 async def test_a_session_is_found_by_its_token_and_ends(store: Store) -> None:
-    user, _ = await store.create_user("Alice", PASSWORD)
+    user, _ = await store.users.create("Alice", PASSWORD)
     token, info = await store.sessions.create(user.id, user_agent="Firefox\x00", address="::1")
     found = await store.sessions.resolve(token)
     assert found is not None
@@ -37,14 +37,14 @@ async def test_a_session_is_found_by_its_token_and_ends(store: Store) -> None:
 
 
 async def test_tokens_are_stored_hashed(store: Store) -> None:
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     token, _ = await store.sessions.create(user.id)
     assert token not in await dump_rows(store)
 
 
 async def test_end_all_and_end_one_touch_only_that_user(store: Store) -> None:
-    alice, _ = await store.create_user("alice", PASSWORD)
-    bob, _ = await store.create_user("bob_b", PASSWORD)
+    alice, _ = await store.users.create("alice", PASSWORD)
+    bob, _ = await store.users.create("bob_b", PASSWORD)
     a1, _ = await store.sessions.create(alice.id)
     a2, info2 = await store.sessions.create(alice.id)
     b1, b_info = await store.sessions.create(bob.id)
@@ -60,20 +60,20 @@ async def test_end_all_and_end_one_touch_only_that_user(store: Store) -> None:
 
 
 async def test_password_change_and_suspension_end_every_session(store: Store) -> None:
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     ended: list[tuple[int, str]] = []
     store.sessions.listeners.append(lambda user_id, why: ended.append((user_id, why)))
     token, _ = await store.sessions.create(user.id)
-    await store.set_password("alice", "another long password")
+    await store.users.set_password("alice", "another long password")
     assert await store.sessions.resolve(token) is None
     token, _ = await store.sessions.create(user.id)
-    await store.set_admin("alice", True)  # other changes keep sessions, seen at once
+    await store.users.set_admin("alice", True)  # other changes keep sessions, seen at once
     found = await store.sessions.resolve(token)
     assert found is not None
     assert found.user.is_admin
-    await store.set_suspended("alice", True)
+    await store.users.set_suspended("alice", True)
     assert await store.sessions.resolve(token) is None
-    await store.set_suspended("alice", False)
+    await store.users.set_suspended("alice", False)
     assert await store.sessions.resolve(token) is None  # reinstating brings none back
     assert ended == [(user.id, "password changed"), (user.id, "account suspended")]
 
@@ -81,7 +81,7 @@ async def test_password_change_and_suspension_end_every_session(store: Store) ->
 async def test_sessions_expire(make_store: MakeStore) -> None:
     now = [T0]
     store = await make_store(clock=lambda: now[0], sessions=SessionLimits(max_age=3600.0))
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     token, _ = await store.sessions.create(user.id)
     now[0] = T0 + timedelta(minutes=59)
     store.sessions.cache.forget_user(user.id)
@@ -99,7 +99,7 @@ async def test_last_seen_is_written_at_most_every_few_minutes(make_store: MakeSt
     store = await make_store(
         clock=lambda: now[0], sessions=SessionLimits(cache_seconds=0, touch_interval=300.0)
     )
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     token, _ = await store.sessions.create(user.id)
     now[0] = T0 + timedelta(minutes=2)
     await store.sessions.resolve(token)
@@ -112,7 +112,7 @@ async def test_last_seen_is_written_at_most_every_few_minutes(make_store: MakeSt
 async def test_one_user_holds_a_bounded_number_of_sessions(make_store: MakeStore) -> None:
     now = [T0]
     store = await make_store(clock=lambda: now[0], sessions=SessionLimits(max_per_user=3))
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     tokens = []
     for n in range(5):
         now[0] = T0 + timedelta(seconds=n)
@@ -126,7 +126,7 @@ async def test_another_node_sees_an_end_within_its_cache_time(
     store: Store, make_store: MakeStore
 ) -> None:
     other = await make_store(sessions=SessionLimits(cache_seconds=0.3))
-    user, _ = await store.create_user("alice", PASSWORD)
+    user, _ = await store.users.create("alice", PASSWORD)
     token, _ = await store.sessions.create(user.id)
     assert await other.sessions.resolve(token) is not None  # cached there now
     await store.sessions.end(token)
@@ -137,8 +137,8 @@ async def test_another_node_sees_an_end_within_its_cache_time(
 
 
 async def test_reserved_names_are_refused_in_any_case(store: Store) -> None:
-    store.reserve_names(["demo", "Live-Cam"])
+    store.users.reserve_names(["demo", "Live-Cam"])
     for name in ("demo", "DEMO", "Demo"):
         with pytest.raises(InvalidUsername, match="belongs to a channel"):
-            await store.create_user(name, PASSWORD)
-    await store.create_user("demo2", PASSWORD)
+            await store.users.create(name, PASSWORD)
+    await store.users.create("demo2", PASSWORD)

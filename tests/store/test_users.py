@@ -35,44 +35,44 @@ async def _password_hash(store: Store, username: str) -> str:
 
 
 async def test_create_user_makes_a_user_and_a_channel(store: Store) -> None:
-    user, key = await store.create_user("Alice", PASSWORD)
+    user, key = await store.users.create("Alice", PASSWORD)
     assert user.username == "Alice"
     assert not user.is_admin
     assert not user.suspended
     assert user.last_online_at is None
     assert len(key) >= 43
-    channel = await store.channel("Alice")
+    channel = await store.channels.get("Alice")
     assert channel is not None
     assert channel.username == "Alice"
     assert channel.title == ""
     assert channel.category is None
     assert channel.last_broadcast is None
-    admin, _ = await store.create_user("root_op", PASSWORD, admin=True)
+    admin, _ = await store.users.create("root_op", PASSWORD, admin=True)
     assert admin.is_admin
 
 
 async def test_usernames_are_unique_ignoring_case(store: Store) -> None:
-    await store.create_user("Alice", PASSWORD)
+    await store.users.create("Alice", PASSWORD)
     for twin in ("alice", "ALICE", "aLiCe"):
         with pytest.raises(UsernameTaken) as exc:
-            await store.create_user(twin, PASSWORD)
-        assert exc.value.status == 409
-    found = await store.get_user("aLICE")
+            await store.users.create(twin, PASSWORD)
+        assert exc.value.http_status == 409
+    found = await store.users.get("aLICE")
     assert found is not None
     assert found.username == "Alice"  # displayed as registered
-    assert await store.get_user("bob") is None
-    assert await store.get_user("not a name!") is None
+    assert await store.users.get("bob") is None
+    assert await store.users.get("not a name!") is None
 
 
 async def test_username_rules(store: Store) -> None:
     bad = ["ab", "a" * 26, "al ice", "alice!", "al-ice", "ålice", "", "admin", "Live", "API"]
     for name in bad:
         with pytest.raises(InvalidUsername) as exc:
-            await store.create_user(name, PASSWORD)
-        assert exc.value.status == 422
+            await store.users.create(name, PASSWORD)
+        assert exc.value.http_status == 422
         assert exc.value.field == "username"
     for name in ("abc", "a" * 25, "under_score_9", "9lives"):
-        user, _ = await store.create_user(name, PASSWORD)
+        user, _ = await store.users.create(name, PASSWORD)
         assert user.username == name
     async with AsyncSession(store.engine) as s:
         assert await s.scalar(select(func.count()).select_from(UserRow)) == 4
@@ -89,14 +89,14 @@ async def test_password_rules(store: Store) -> None:
         "x" * 1025,
     ):
         with pytest.raises(WeakPassword) as exc:
-            await store.create_user("Alice123", password)
-        assert exc.value.status == 422
+            await store.users.create("Alice123", password)
+        assert exc.value.http_status == 422
         assert exc.value.field == "password"
-    assert await store.get_user("Alice123") is None
+    assert await store.users.get("Alice123") is None
 
 
 async def test_passwords_are_stored_as_argon2id(store: Store) -> None:
-    await store.create_user("Alice", PASSWORD)
+    await store.users.create("Alice", PASSWORD)
     stored = await _password_hash(store, "alice")
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
@@ -107,61 +107,61 @@ def test_default_argon2_cost_is_rfc9106() -> None:
 
 
 async def test_authenticate(store: Store) -> None:
-    created, _ = await store.create_user("Alice", PASSWORD)
-    user = await store.authenticate("alice", PASSWORD)  # any case
+    created, _ = await store.users.create("Alice", PASSWORD)
+    user = await store.users.authenticate("alice", PASSWORD)  # any case
     assert user is not None
     assert user.id == created.id
     assert user.username == "Alice"
     assert user.last_online_at is not None
-    assert await store.authenticate("Alice", PASSWORD + "!") is None
-    assert await store.authenticate("Alice", "") is None
-    assert await store.authenticate("nobody", PASSWORD) is None
-    assert await store.authenticate("no such name!", PASSWORD) is None
-    assert await store.authenticate("Alice", "x" * 100_000) is None
+    assert await store.users.authenticate("Alice", PASSWORD + "!") is None
+    assert await store.users.authenticate("Alice", "") is None
+    assert await store.users.authenticate("nobody", PASSWORD) is None
+    assert await store.users.authenticate("no such name!", PASSWORD) is None
+    assert await store.users.authenticate("Alice", "x" * 100_000) is None
 
 
 async def test_suspended_users_cannot_log_in(store: Store) -> None:
-    await store.create_user("Alice", PASSWORD)
-    await store.set_suspended("alice", True)
-    user = await store.get_user("Alice")
+    await store.users.create("Alice", PASSWORD)
+    await store.users.set_suspended("alice", True)
+    user = await store.users.get("Alice")
     assert user is not None
     assert user.suspended
-    assert await store.authenticate("Alice", PASSWORD) is None
-    await store.set_suspended("alice", False)
-    assert await store.authenticate("Alice", PASSWORD) is not None
+    assert await store.users.authenticate("Alice", PASSWORD) is None
+    await store.users.set_suspended("alice", False)
+    assert await store.users.authenticate("Alice", PASSWORD) is not None
     with pytest.raises(UnknownUser) as exc:
-        await store.set_suspended("nobody", True)
-    assert exc.value.status == 404
+        await store.users.set_suspended("nobody", True)
+    assert exc.value.http_status == 404
 
 
 async def test_hash_is_upgraded_when_the_cost_changes(
     store: Store, make_store: Callable[..., Awaitable[Store]]
 ) -> None:
-    await store.create_user("Alice", PASSWORD)
+    await store.users.create("Alice", PASSWORD)
     before = await _password_hash(store, "alice")
     assert "t=1," in before
     stronger = await make_store(argon2=Argon2Params(time_cost=2, memory_cost=16, parallelism=1))
-    assert await stronger.authenticate("Alice", PASSWORD) is not None
+    assert await stronger.users.authenticate("Alice", PASSWORD) is not None
     after = await _password_hash(store, "alice")
     assert after != before
     assert "t=2," in after
-    assert await store.authenticate("Alice", PASSWORD) is not None  # still verifies
-    assert await stronger.authenticate("Alice", "wrong password") is None
+    assert await store.users.authenticate("Alice", PASSWORD) is not None  # still verifies
+    assert await stronger.users.authenticate("Alice", "wrong password") is None
 
 
 async def test_set_password(store: Store) -> None:
-    await store.create_user("Alice", PASSWORD)
-    await store.set_password("alice", "a new long passphrase")
-    assert await store.authenticate("Alice", PASSWORD) is None
-    assert await store.authenticate("Alice", "a new long passphrase") is not None
+    await store.users.create("Alice", PASSWORD)
+    await store.users.set_password("alice", "a new long passphrase")
+    assert await store.users.authenticate("Alice", PASSWORD) is None
+    assert await store.users.authenticate("Alice", "a new long passphrase") is not None
     with pytest.raises(WeakPassword):
-        await store.set_password("alice", "short")
+        await store.users.set_password("alice", "short")
 
 
 async def test_concurrent_registrations_of_one_name(store: Store) -> None:
     names = ["Racer", "racer", "RACER", "rAcEr"]
     results = await asyncio.gather(
-        *(store.create_user(name, PASSWORD) for name in names), return_exceptions=True
+        *(store.users.create(name, PASSWORD) for name in names), return_exceptions=True
     )
     created = [r for r in results if isinstance(r, tuple)]
     refused = [r for r in results if isinstance(r, UsernameTaken)]
@@ -169,15 +169,15 @@ async def test_concurrent_registrations_of_one_name(store: Store) -> None:
     assert len(refused) == len(names) - 1, results
     user, key = created[0]
     assert isinstance(user, User)
-    assert await store.resolve(key) == user.username
+    assert await store.channels.resolve(key) == user.username
     async with AsyncSession(store.engine) as s:
         assert await s.scalar(select(func.count()).select_from(UserRow)) == 1
         assert await s.scalar(select(func.count()).select_from(ChannelRow)) == 1
 
 
 async def test_one_channel_per_user(store: Store) -> None:
-    user, _ = await store.create_user("Alice", PASSWORD)
-    channel = await store.channel("Alice")
+    user, _ = await store.users.create("Alice", PASSWORD)
+    channel = await store.channels.get("Alice")
     assert channel is not None
     async with AsyncSession(store.engine) as s:
         s.add(
@@ -194,9 +194,9 @@ async def test_one_channel_per_user(store: Store) -> None:
 
 
 async def test_touch_last_online(store: Store) -> None:
-    user, _ = await store.create_user("Alice", PASSWORD)
-    await store.touch_last_online(user.id)
-    found = await store.get_user("alice")
+    user, _ = await store.users.create("Alice", PASSWORD)
+    await store.users.touch_last_online(user.id)
+    found = await store.users.get("alice")
     assert found is not None
     assert found.last_online_at is not None
     assert found.last_online_at >= user.created_at
@@ -209,10 +209,10 @@ async def test_the_unique_key_decides_a_race_the_early_check_misses(
         return None
 
     # Both registrations pass the look-up before hashing; the database must refuse one.
-    monkeypatch.setattr(store, "_user_row", nobody)
+    monkeypatch.setattr(store.users, "_row", nobody)
     results = await asyncio.gather(
-        store.create_user("Racer", PASSWORD),
-        store.create_user("racer", PASSWORD),
+        store.users.create("Racer", PASSWORD),
+        store.users.create("racer", PASSWORD),
         return_exceptions=True,
     )
     assert sum(isinstance(r, tuple) for r in results) == 1, results

@@ -11,25 +11,25 @@ PASSWORD = "correct horse battery"
 
 
 async def test_set_replace_and_remove_a_webhook(store: Store) -> None:
-    await store.create_user("Fan", PASSWORD)
-    assert await store.webhook("fan") is None
-    secret = await store.set_webhook("fan", "  https://hooks.example.org/strom?token=abc  ")
+    await store.users.create("Fan", PASSWORD)
+    assert await store.webhooks.get("fan") is None
+    secret = await store.webhooks.set("fan", "  https://hooks.example.org/strom?token=abc  ")
     assert secret is not None
     assert len(secret) == 64
-    found = await store.webhook("FAN")
+    found = await store.webhooks.get("FAN")
     assert found is not None
     assert found.url == "https://hooks.example.org/strom?token=abc"
     assert "secret" not in repr(found)
 
-    again = await store.set_webhook("Fan", "http://hooks.example.org:8443/other")
+    again = await store.webhooks.set("Fan", "http://hooks.example.org:8443/other")
     assert again is not None
     assert again != secret  # setting a URL makes a new secret, shown once
-    found = await store.webhook("Fan")
+    found = await store.webhooks.get("Fan")
     assert found is not None
     assert found.url == "http://hooks.example.org:8443/other"
 
-    assert await store.set_webhook("Fan", None) is None
-    assert await store.webhook("Fan") is None
+    assert await store.webhooks.set("Fan", None) is None
+    assert await store.webhooks.get("Fan") is None
 
 
 @pytest.mark.parametrize(
@@ -46,39 +46,39 @@ async def test_set_replace_and_remove_a_webhook(store: Store) -> None:
     ],
 )
 async def test_urls_strom_will_not_call_are_refused(store: Store, url: str) -> None:
-    await store.create_user("Fan", PASSWORD)
+    await store.users.create("Fan", PASSWORD)
     with pytest.raises(InvalidInput) as exc:
-        await store.set_webhook("Fan", url)
-    assert exc.value.status == 422
+        await store.webhooks.set("Fan", url)
+    assert exc.value.http_status == 422
     assert exc.value.field == "webhook_url"
-    assert await store.webhook("Fan") is None
+    assert await store.webhooks.get("Fan") is None
 
 
 async def test_unknown_user(store: Store) -> None:
     with pytest.raises(UnknownUser):
-        await store.set_webhook("nobody", "https://hooks.example.org/")
-    assert await store.webhooks_for_followers("nobody") == []
+        await store.webhooks.set("nobody", "https://hooks.example.org/")
+    assert await store.webhooks.for_followers("nobody") == []
 
 
 async def test_webhooks_of_the_followers_of_a_channel(store: Store) -> None:
     for name in ("Caster", "fan_a", "fan_b", "fan_c", "stranger", "other"):
-        await store.create_user(name, PASSWORD)
+        await store.users.create(name, PASSWORD)
     for fan in ("fan_a", "fan_b", "fan_c"):
-        await store.follow(fan, "Caster")
-    await store.follow("fan_a", "other")
-    secret_a = await store.set_webhook("fan_a", "https://a.example.org/hook")
-    secret_b = await store.set_webhook("fan_b", "https://b.example.org/hook")
-    await store.set_webhook("stranger", "https://s.example.org/hook")  # follows nobody
+        await store.follows.follow(fan, "Caster")
+    await store.follows.follow("fan_a", "other")
+    secret_a = await store.webhooks.set("fan_a", "https://a.example.org/hook")
+    secret_b = await store.webhooks.set("fan_b", "https://b.example.org/hook")
+    await store.webhooks.set("stranger", "https://s.example.org/hook")  # follows nobody
     # fan_c follows without a webhook.
 
-    assert sorted(await store.webhooks_for_followers("caster")) == [
+    assert sorted(await store.webhooks.for_followers("caster")) == [
         ("https://a.example.org/hook", secret_a),
         ("https://b.example.org/hook", secret_b),
     ]
-    assert await store.webhooks_for_followers("other") == [("https://a.example.org/hook", secret_a)]
-    await store.set_suspended("fan_b", True)
-    assert await store.webhooks_for_followers("Caster") == [
+    assert await store.webhooks.for_followers("other") == [("https://a.example.org/hook", secret_a)]
+    await store.users.set_suspended("fan_b", True)
+    assert await store.webhooks.for_followers("Caster") == [
         ("https://a.example.org/hook", secret_a)
     ]
-    await store.unfollow("fan_a", "Caster")
-    assert await store.webhooks_for_followers("Caster") == []
+    await store.follows.unfollow("fan_a", "Caster")
+    assert await store.webhooks.for_followers("Caster") == []

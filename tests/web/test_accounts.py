@@ -82,7 +82,7 @@ async def test_register_shows_key_once_and_it_publishes(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     key = await alice.register("Alice_1")
-    assert await server.platform.resolve(key) == "Alice_1"
+    assert await server.keys.resolve(key) == "Alice_1"
     # The dashboard after this does not show the key again.
     status, html = await alice.get("/dashboard")
     assert status == 200
@@ -178,7 +178,7 @@ async def test_api_token_auth(server: StromServer, alice: Browser) -> None:
         async with anonymous.post(f"{alice.base}/api/v1/me/stream-key", headers=headers) as resp:
             assert resp.status == 200
             new_key = (await resp.json())["stream_key"]
-        assert await server.platform.resolve(new_key) == "frank"
+        assert await server.keys.resolve(new_key) == "frank"
         bad = {"Authorization": "Bearer strom_not-a-token"}
         async with anonymous.get(f"{alice.base}/api/v1/me", headers=bad) as resp:
             assert resp.status == 401
@@ -196,7 +196,7 @@ async def test_suspension_ends_an_open_session(server: StromServer, alice: Brows
     status, _ = await alice.api("GET", "/api/v1/me")
     assert status == 200
     assert server.store is not None
-    await server.store.set_suspended("grace", True)
+    await server.store.users.set_suspended("grace", True)
     status, _ = await alice.api("GET", "/api/v1/me")
     assert status == 401
     async with alice.http.get(alice.base + "/dashboard", allow_redirects=False) as resp:

@@ -83,9 +83,9 @@ async def test_admin_sees_and_stops_a_live_broadcast(
     caplog.set_level(logging.INFO)
     store = server.store
     assert store is not None
-    await store.create_user("operator", PASSWORD, admin=True)
-    _, key = await store.create_user("streamer", PASSWORD)
-    await store.update_channel("streamer", title="Speedrun <b>any%</b>")
+    await store.users.create("operator", PASSWORD, admin=True)
+    _, key = await store.users.create("streamer", PASSWORD)
+    await store.channels.update("streamer", title="Speedrun <b>any%</b>")
     async with publishing(server, "streamer", long_media, key) as publisher:
         admin = await logged_in(server, browsers, "operator")
         status, html = await admin.get("/admin")
@@ -118,7 +118,7 @@ async def test_only_admins_reach_the_admin_page(
 ) -> None:
     store = server.store
     assert store is not None
-    _, key = await store.create_user("viewer_one", PASSWORD)
+    _, key = await store.users.create("viewer_one", PASSWORD)
     async with publishing(server, "viewer_one", long_media, key) as publisher:
         # A logged-in user who is not an admin: refused, even for their own broadcast.
         user = await logged_in(server, browsers, "viewer_one")
@@ -157,9 +157,9 @@ async def test_suspended_user_cannot_publish_or_log_in(
     caplog.set_level(logging.INFO)
     store = server.store
     assert store is not None
-    _, key = await store.create_user("troll", PASSWORD)
-    token = await store.create_api_token("troll", "bot")
-    await store.set_suspended("troll", True)
+    _, key = await store.users.create("troll", PASSWORD)
+    token = await store.tokens.create("troll", "bot")
+    await store.users.set_suspended("troll", True)
 
     code, _ = await run_process(*publish_args(av_media, server.rtmp_port, key), timeout=30)
     assert code != 0
@@ -176,6 +176,6 @@ async def test_suspended_user_cannot_publish_or_log_in(
     assert status == 401
 
     # Reinstated: the same key and password work again.
-    await store.set_suspended("troll", False)
-    assert await server.platform.resolve(key) == "troll"
+    await store.users.set_suspended("troll", False)
+    assert await server.keys.resolve(key) == "troll"
     await logged_in(server, browsers, "troll")

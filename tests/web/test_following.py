@@ -68,7 +68,7 @@ async def test_following_page_api_and_follow_button(
         try:
             for _ in range(100):
                 channel = server.registry.get("zed_streams")
-                if channel is not None and channel.live and "zed_streams" in server.platform.infos:
+                if channel is not None and channel.live and "zed_streams" in server.directory.infos:
                     break
                 await asyncio.sleep(0.05)
             status, body = await fan.api("GET", "/api/v1/me/following")

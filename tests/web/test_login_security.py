@@ -11,7 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from strom.server import ChannelNameClash, StromServer
+from strom.channels import ChannelNameClash
+from strom.server import StromServer
 from strom.store import Store
 from tests.conftest import make_settings
 from tests.web.test_accounts import Browser
@@ -51,7 +52,7 @@ async def test_a_stranger_cannot_lock_an_account_out(
     server: StromServer, browsers: list[Browser]
 ) -> None:
     assert server.store is not None
-    await server.store.create_user("alice_v", PASSWORD)
+    await server.store.users.create("alice_v", PASSWORD)
     stranger = Browser(server, "127.0.0.2")
     browsers.append(stranger)
     await stranger.get("/login")
@@ -88,7 +89,7 @@ async def test_an_account_under_attack_is_slowed_never_refused(
     )
     try:
         assert server.store is not None
-        await server.store.create_user("bella", PASSWORD)
+        await server.store.users.create("bella", PASSWORD)
         home = Browser(server, "127.0.0.9")
         browsers.append(home)
         await home.get("/login")
@@ -165,7 +166,7 @@ async def test_the_page_after_log_in_stays_on_this_site(
     server = await start(tmp_path, login_attempts_per_minute=100)
     try:
         assert server.store is not None
-        await server.store.create_user("cleo", PASSWORD)
+        await server.store.users.create("cleo", PASSWORD)
         browser = Browser(server)
         browsers.append(browser)
         for hostile in HOSTILE_NEXT:
@@ -203,7 +204,7 @@ async def test_sign_up_refuses_static_channel_names_in_any_case(
         assert status == 422, name
         assert "belongs to a channel of this site" in html
     assert server.store is not None
-    assert await server.store.get_user("alice") is None
+    assert await server.store.users.get("alice") is None
 
 
 async def test_a_static_key_for_an_existing_account_name_stops_the_server(
@@ -213,7 +214,7 @@ async def test_a_static_key_for_an_existing_account_name_stops_the_server(
     (tmp_path / "data").mkdir()
     store = await Store.open(url)
     await store.migrate()
-    await store.create_user("Demo", PASSWORD)
+    await store.users.create("Demo", PASSWORD)
     await store.close()
     server = StromServer(make_settings(tmp_path, stream_keys={"demo": "operator-key-123"}))
     with pytest.raises(ChannelNameClash, match=r"'demo'.*account 'Demo'"):

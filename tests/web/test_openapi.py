@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
@@ -26,9 +25,8 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from schemathesis import Case, GenerationMode
 from schemathesis.errors import FailureGroup
 
-from strom.record.http import routes as recording_routes
 from strom.server import StromServer
-from strom.web.api import Api
+from strom.web.app import create_app
 from strom.web.openapi import document
 from tests.conftest import make_media, publish_args
 
@@ -74,10 +72,8 @@ async def test_served_document_is_valid_openapi_31(server: StromServer) -> None:
         validate(broken, cls=OpenAPIV31SpecValidator)
 
 
-def test_every_api_route_is_documented() -> None:
-    app = web.Application()
-    Api(None).routes(app)  # type: ignore[arg-type]  # routes() only registers handlers
-    recording_routes(app, None)  # type: ignore[arg-type]
+async def test_every_api_route_is_documented(server: StromServer) -> None:
+    app = create_app(server.site)  # the app every node serves (it only routes)
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
@@ -172,7 +168,7 @@ def _given(
 async def wait_live(server: StromServer, name: str, publisher: asyncio.subprocess.Process) -> None:
     for _ in range(200):
         channel = server.registry.get(name)
-        if channel is not None and channel.live and name in server.platform.infos:
+        if channel is not None and channel.live and name in server.directory.infos:
             return
         if publisher.returncode is not None:
             break
@@ -184,10 +180,10 @@ async def wait_live(server: StromServer, name: str, publisher: asyncio.subproces
 async def test_schemathesis_against_the_running_api(server: StromServer, tmp_path: Path) -> None:
     store = server.store
     assert store is not None
-    _, key = await store.create_user("fuzzed", PASSWORD)
-    token = await store.create_api_token("fuzzed", "schemathesis")
-    category = (await store.categories())[0]
-    await store.update_channel("fuzzed", title="Fuzzing live", category_slug=category.slug)
+    _, key = await store.users.create("fuzzed", PASSWORD)
+    token = await store.tokens.create("fuzzed", "schemathesis")
+    category = (await store.channels.categories())[0]
+    await store.channels.update("fuzzed", title="Fuzzing live", category_slug=category.slug)
     # Live while it runs, so the stream list, the channel and health answers are full ones.
     media = make_media(tmp_path / "long.flv", seconds=60.0, size="320x180", bitrate="300k")
     publisher = await asyncio.create_subprocess_exec(
@@ -228,8 +224,8 @@ async def test_inputs_schemathesis_does_not_generate(server: StromServer) -> Non
     Both are documented answers, never a 500."""
     store = server.store
     assert store is not None
-    await store.create_user("edgy", PASSWORD)
-    token = await store.create_api_token("edgy", "edge cases")
+    await store.users.create("edgy", PASSWORD)
+    token = await store.tokens.create("edgy", "edge cases")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     url = base_url(server) + "/api/v1/me/channel"
     documented = document()["paths"]["/api/v1/me/channel"]["patch"]["responses"]
@@ -248,6 +244,6 @@ async def test_inputs_schemathesis_does_not_generate(server: StromServer) -> Non
                 assert str(status) in documented
                 if status >= 400:
                     assert isinstance(answer["error"], str)
-    info = await store.channel("edgy")
+    info = await store.channels.get("edgy")
     assert info is not None
     assert info.title == "still fine"

@@ -1,6 +1,6 @@
-"""The channel page's past broadcasts (pages.past_broadcasts): finished recordings with
-something in them, newest first, with the broadcast's title and peak viewers when the
-store knows them and the channel's title otherwise."""
+"""The channel page's past broadcasts (``web.pages.directory.past_broadcasts``): finished
+recordings with something in them, newest first, with the broadcast's title and peak
+viewers when the store knows them and the channel's title otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 from strom.record import storage
 from strom.store.views import BroadcastInfo
-from strom.web.pages import clock_text, past_broadcasts
+from strom.web.pages.directory import past_broadcasts
+from strom.web.paths import clock_text
 
 STARTED = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 
@@ -30,14 +31,19 @@ def record(root: Path, day: int, *, status: str, seconds: list[float], bid: int 
     (path / storage.INDEX).write_text("".join(line + "\n" for line in lines))
 
 
-class FakeStore:
-    async def broadcasts(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
+class FakeBroadcasts:
+    async def list(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
         then = datetime.fromtimestamp(STARTED, UTC)
         return [BroadcastInfo(7, username, "Then", None, then, then, 12)]
 
 
-def fake_server(data_dir: Path, store: Any) -> Any:
-    return SimpleNamespace(recorder=None, settings=SimpleNamespace(data_dir=data_dir), store=store)
+class FakeStore:
+    broadcasts = FakeBroadcasts()
+
+
+def fake_site(data_dir: Path, store: Any) -> Any:
+    recorder = SimpleNamespace(root=data_dir / "recordings")
+    return SimpleNamespace(recorder=recorder, store=store)
 
 
 async def test_lists_finished_recordings_with_their_title_at_the_time(tmp_path: Path) -> None:
@@ -46,7 +52,7 @@ async def test_lists_finished_recordings_with_their_title_at_the_time(tmp_path: 
     record(root, 19, status="finished", seconds=[61.0], bid=None)
     record(root, 20, status="recording", seconds=[2.0], bid=8)  # the live
     record(root, 21, status="failed", seconds=[], bid=None)  # nothing in it
-    found = await past_broadcasts(fake_server(tmp_path, FakeStore()), "alice", "Now")
+    found = await past_broadcasts(fake_site(tmp_path, FakeStore()), "alice", "Now")
     assert [(r["id"], r["title"], r["length"], r["peak_viewers"]) for r in found] == [
         ("20261119-070640", "Now", "1:01", None),
         ("20261118-070640", "Then", "0:05", 12),
@@ -56,7 +62,7 @@ async def test_lists_finished_recordings_with_their_title_at_the_time(tmp_path: 
 
 
 async def test_no_recordings_directory_is_an_empty_list(tmp_path: Path) -> None:
-    assert await past_broadcasts(fake_server(tmp_path, None), "alice", "Now") == []
+    assert await past_broadcasts(fake_site(tmp_path, FakeStore()), "alice", "Now") == []
 
 
 def test_clock_text() -> None:

@@ -162,9 +162,9 @@ async def test_suspension_ends_sessions_for_good(
     two = open_browser(server, browsers, "127.0.0.2")
     await log_in(two, "dora")
     cookies = [cookie_of(one), cookie_of(two)]
-    await store.set_suspended("dora", True)
+    await store.users.set_suspended("dora", True)
     assert [await me_with(server, c) for c in cookies] == [401, 401]
-    await store.set_suspended("dora", False)
+    await store.users.set_suspended("dora", False)
     # Reinstated: the password works again, but the sessions ended with the suspension.
     assert [await me_with(server, c) for c in cookies] == [401, 401]
     await log_in(open_browser(server, browsers, "127.0.0.3"), "dora")
@@ -217,7 +217,7 @@ async def test_log_out_everywhere_and_one_session_by_the_api(
 
     # With an API token: every browser session ends, the token goes on working.
     await log_in(there, "fiona")
-    token = await store.create_api_token("fiona", "script")
+    token = await store.tokens.create("fiona", "script")
     bearer = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as http:
         async with http.delete(f"{here.base}/api/v1/me/sessions", headers=bearer) as resp:
@@ -242,7 +242,7 @@ async def test_a_bogus_bearer_header_does_not_skip_csrf(
         f"{alice.base}/dashboard/stream-key", headers={"Authorization": "Bearer x"}
     ) as resp:
         assert resp.status == 403  # was 200 with a new key: CSRF skipped, the cookie used
-    assert await server.platform.resolve(key) == "gwen"  # the key did not change
+    assert await server.keys.resolve(key) == "gwen"  # the key did not change
     async with alice.http.patch(
         f"{alice.base}/api/v1/me/channel",
         json={"title": "pwned"},
@@ -266,8 +266,8 @@ async def test_a_valid_token_acts_as_its_user_and_the_cookie_is_ignored(
     assert store is not None
     mallory = open_browser(server, browsers)
     mallory_key = await mallory.register("mallory")
-    _, hanna_key = await store.create_user("hanna", PASSWORD)
-    token = await store.create_api_token("hanna", "bot")
+    _, hanna_key = await store.users.create("hanna", PASSWORD)
+    token = await store.tokens.create("hanna", "bot")
     bearer = {"Authorization": f"Bearer {token}"}
     # Mallory's logged-in cookie rides along; the token decides who acts.
     async with mallory.http.post(f"{mallory.base}/dashboard/stream-key", headers=bearer) as resp:
@@ -276,9 +276,9 @@ async def test_a_valid_token_acts_as_its_user_and_the_cookie_is_ignored(
         assert COOKIE not in resp.cookies  # no cookie written for a token request
     found = KEY.search(html)
     assert found is not None
-    assert await server.platform.resolve(found.group(1)) == "hanna"
-    assert await server.platform.resolve(hanna_key) is None
-    assert await server.platform.resolve(mallory_key) == "mallory"  # hers is untouched
+    assert await server.keys.resolve(found.group(1)) == "hanna"
+    assert await server.keys.resolve(hanna_key) is None
+    assert await server.keys.resolve(mallory_key) == "mallory"  # hers is untouched
     status, me = await mallory.api("GET", "/api/v1/me", headers=bearer)
     assert (status, me["username"]) == (200, "hanna")  # type: ignore[index]
     status, me = await mallory.api("GET", "/api/v1/me")

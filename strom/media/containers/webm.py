@@ -16,7 +16,7 @@ Timestamps become milliseconds (``timescale=1000``): cluster Timestamp plus the 
 relative timestamp, times TimestampScale. Matroska stores presentation times only, so
 H.264 with B-frames gets decode times reconstructed the way ffmpeg does: the sorted
 presentation times, delayed by the SPS's ``max_num_reorder_frames`` (see
-:class:`_DecodeTimes`), every timestamp then moved by :attr:`WebmDemuxer.timestamp_offset`
+:class:`DecodeTimes`), every timestamp then moved by :attr:`WebmDemuxer.timestamp_offset`
 so none is negative. CodecDelay is left to the decoder: the Opus pre-skip travels in the
 track's ``dOps`` and timestamps stay as the muxer wrote them (ffmpeg subtracts it, which
 puts the first frame at -6.5 ms; keeping it costs at most that much A/V offset).
@@ -31,11 +31,11 @@ frame header, of H.264 from the flag or an IDR slice, of AV1 from the flag.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 from strom.errors import CodecError, LimitExceeded, LocalProtocolError, ProtocolError
 from strom.media import aac, av1, h264, opus, tracks, vpx
+from strom.media.containers.decode_times import DecodeTimes, reorder_depth
 from strom.media.containers.ebml import (
     LACING_NONE,
     UnsupportedWebm,
@@ -122,8 +122,6 @@ _ASSUMED_STEP_MS = 100
 #: max_num_reorder_frames assumed for H.264 beyond Baseline whose SPS does not say
 #: (x264's B-pyramid needs 2).
 _ASSUMED_REORDER = 2
-_PROFILE_BASELINE = 66
-_MAX_REORDER = 16  # ISO/IEC 14496-10 A.3.1: at most 16 frames in the DPB
 
 
 # -- tracks ---------------------------------------------------------------------------------
@@ -147,50 +145,7 @@ class _TrackIn:
     annexb: bool = False
     #: AAC samples per frame / rate, for laced AAC blocks
     aac_frame_ns: int = 0
-    decode_times: _DecodeTimes | None = None
-
-
-class _DecodeTimes:
-    """Decode times for a track that stores presentation times only (ffmpeg's method).
-
-    With at most ``reorder`` frames reordered, frame *i*'s decode time is the *i*-th
-    smallest presentation time delayed by ``reorder`` frames: keep the last ``reorder``
-    presentation times, add the new one, and the smallest leaves as the decode time. The
-    first frames take times ``step`` apart before the first presentation time; the
-    demuxer shifts every timestamp by ``reorder * step`` so none of them is negative.
-    """
-
-    __slots__ = ("_last", "_pending", "_step", "reorder")
-
-    def __init__(self, reorder: int, step: int) -> None:
-        self.reorder = reorder
-        self._step = step
-        self._pending: list[int] | None = None
-        self._last: int | None = None
-
-    def dts(self, pts: int) -> int:
-        pending = self._pending
-        if pending is None:
-            pending = self._pending = [
-                pts - (self.reorder - k) * self._step for k in range(self.reorder)
-            ]
-        dts = heapq.heappushpop(pending, pts)
-        if dts < 0 <= pts:
-            dts = 0  # no room before the first frame (no timestamp offset): crowd at 0
-        if self._last is not None and dts < self._last:
-            dts = self._last  # reordered deeper than the SPS said: keep decode order
-        self._last = dts
-        return dts
-
-
-def _reorder_depth(avcc: bytes, assumed: int) -> int:
-    """How many frames may be reordered: the SPS's word, else ``assumed`` (0 for
-    Baseline, which has no B slices: ISO/IEC 14496-10 A.2.1)."""
-    cfg = h264.parse_avcc(avcc)
-    if cfg.profile_idc == _PROFILE_BASELINE:
-        return 0
-    reorder = h264.parse_sps(cfg.sps[0]).max_num_reorder_frames
-    return assumed if reorder is None else min(reorder, _MAX_REORDER)
+    decode_times: DecodeTimes | None = None
 
 
 # -- the demuxer ----------------------------------------------------------------------------
@@ -459,9 +414,9 @@ class WebmDemuxer:
                 t.annexb = True  # the track is built from the first key frame's SPS/PPS
                 return
             t.track, t.length_size = tracks.h264_track(t.private, _MS)
-            reorder = _reorder_depth(t.private, assumed=_ASSUMED_REORDER)
+            reorder = reorder_depth(t.private, assumed=_ASSUMED_REORDER)
             if reorder:
-                t.decode_times = _DecodeTimes(reorder, self._step_ms(t))
+                t.decode_times = DecodeTimes(reorder, self._step_ms(t))
         elif t.codec is Codec.VP8:
             if t.width and t.height:
                 t.track = tracks.vp8_track(t.width, t.height, _MS)
@@ -531,9 +486,9 @@ class WebmDemuxer:
         t.track, _ = tracks.h264_track(avcc, _MS)
         # Decode times cannot be shifted after the first frames went out, so only a
         # reorder depth the SPS states is believed (browsers' encoders make no B-frames).
-        reorder = _reorder_depth(avcc, assumed=0)
+        reorder = reorder_depth(avcc, assumed=0)
         if reorder and t.decode_times is None:
-            t.decode_times = _DecodeTimes(reorder, self._step_ms(t))
+            t.decode_times = DecodeTimes(reorder, self._step_ms(t))
 
     def _frame_ns(self, t: _TrackIn, data: bytes) -> int:
         """How long a laced frame lasts: the next one in the lace starts after it."""

@@ -18,6 +18,7 @@ from strom.media.rtmp.events import (
     StreamCreated,
     UnpublishRequest,
 )
+from strom.media.rtmp.limits import RtmpLimits
 from strom.media.rtmp.messages import (
     AUDIO_CSID,
     MESSAGE_TYPE_AUDIO,
@@ -26,7 +27,7 @@ from strom.media.rtmp.messages import (
     VIDEO_CSID,
     MessageType,
 )
-from strom.media.rtmp.session import RtmpLimits, RtmpServerSession, SessionState, StreamState
+from strom.media.rtmp.session import RtmpServerSession, SessionState, StreamState
 
 __all__ = [
     "AUDIO_CSID",

@@ -35,6 +35,7 @@ from strom.media.rtmp.events import (
     StreamCreated,
 )
 from strom.media.rtmp.handshake import ClientHandshake, RandomBytes
+from strom.media.rtmp.limits import RtmpLimits
 from strom.media.rtmp.messages import (
     AUDIO_CSID,
     COMMAND_CSID,
@@ -49,7 +50,6 @@ from strom.media.rtmp.messages import (
     parse_aggregate,
     parse_data,
 )
-from strom.media.rtmp.session import RtmpLimits
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from strom.errors import LocalProtocolError, RtmpError
 from strom.media.amf import UNDEFINED
 from strom.media.rtmp.chunk import (
-    MIN_CHUNK_SIZE,
     ChunkReader,
     ChunkStream,
     ChunkWriter,
@@ -40,6 +39,7 @@ from strom.media.rtmp.events import (
     UnpublishRequest,
 )
 from strom.media.rtmp.handshake import RandomBytes, ServerHandshake
+from strom.media.rtmp.limits import RtmpLimits
 from strom.media.rtmp.messages import (
     AUDIO_CSID,
     COMMAND_CSID,
@@ -64,29 +64,6 @@ logger = logging.getLogger(__name__)
 #: What we claim to be in the connect ``_result`` (clients only log it).
 FMS_VERSION = "FMS/3,5,7,7009"
 FMS_CAPABILITIES = 31.0
-
-
-@dataclass(frozen=True)
-class RtmpLimits:
-    """What one connection may make us buffer. The defaults are Strom's defaults: the
-    settings (``rtmp_*``) take theirs from here.
-
-    Until a publish is accepted, a peer has shown no stream key and only sends commands
-    (a player never sends more: acknowledgements, pings, play/pause), so it gets the
-    small ``preauth_*`` bounds; an accepted publish raises them to ``max_message_size``
-    and ``max_pending_bytes`` for its media.
-    """
-
-    max_chunk_size: int = 1 << 20  # bound on the peer's Set Chunk Size (spec max 0x7FFFFFFF)
-    min_chunk_size: int = MIN_CHUNK_SIZE  # floor on the peer's Set Chunk Size (spec min 1)
-    max_message_size: int = 8 << 20  # bound on one reassembled message, publishing
-    max_pending_bytes: int = 16 << 20  # unfinished messages buffered, all chunk streams
-    preauth_max_message_size: int = 32 << 10  # the same two until a publish is accepted
-    preauth_max_pending_bytes: int = 64 << 10
-    max_chunk_streams: int = 64
-    window_ack_size: int = 2_500_000  # what we announce
-    out_chunk_size: int = 4096  # what we announce and use for everything we send
-    max_streams: int = 16  # message streams (createStream) open at once
 
 
 class SessionState(enum.Enum):
@@ -137,12 +114,12 @@ class RtmpServerSession:
 
     def __init__(
         self,
-        limits: RtmpLimits = RtmpLimits(),
+        limits: RtmpLimits | None = None,
         *,
         random_bytes: RandomBytes = os.urandom,
         conn_id: str = "-",
     ) -> None:
-        self.limits = limits
+        self.limits = limits = limits or RtmpLimits()
         self.conn_id = conn_id
         self.state = SessionState.HANDSHAKE
         self.app = ""

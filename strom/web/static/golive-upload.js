@@ -1,7 +1,7 @@
 // Go live, the upload half: MediaRecorder → WebSocket /ingest/ws, reconnecting after a
 // network blip so the server resumes the same broadcast.
 //
-// Protocol (strom/ingest/http.py): the client sends {"type":"start","mime":...} and then
+// Protocol (strom/web/ingest.py): the client sends {"type":"start","mime":...} and then
 // the container bytes as binary messages, in order; {"type":"stop"} ends the broadcast on
 // purpose. The server answers {"type":"ready","channel":...}, then about once a second
 // {"type":"status","state":"starting|live|reconnecting","viewers":N,"bitrate":BPS,

@@ -35,29 +35,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from strom.errors import LimitExceeded, ProtocolError
-from strom.ingest.push import (
+from strom.errors import (
     WS_POLICY,
     WS_TOO_BIG,
-    PushIngest,
-    PushPublisher,
-    PushState,
-    http_status,
-    ws_close_code,
+    WS_TRY_LATER,
+    ApiError,
+    LimitExceeded,
+    ProtocolError,
+    StromError,
 )
+from strom.ingest.push import PushIngest, PushPublisher, PushState
 from strom.ingest.upload import StartRefused, control_type, parse_start
 from strom.live.channel import ChannelBusy
-from strom.web.api import authenticated_user
-from strom.web.auth import json_error
-
-if TYPE_CHECKING:
-    from strom.server import StromServer
+from strom.web.auth import authenticated_user
+from strom.web.errors import json_error, same_origin
+from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +62,6 @@ log = logging.getLogger(__name__)
 INGEST_PATH = "/ingest/"
 #: seconds between status messages to a browser uploader
 STATUS_INTERVAL = 1.0
-#: WebSocket close code: busy, come back later (RFC 6455 section 7.4.1, IANA registry)
-WS_TRY_LATER = 1013
 
 
 def _peer(request: web.Request) -> str:
@@ -78,8 +73,8 @@ def _peer(request: web.Request) -> str:
 
 
 class IngestHttp:
-    def __init__(self, server: StromServer, ingest: PushIngest) -> None:
-        self.server = server
+    def __init__(self, site: Site, ingest: PushIngest) -> None:
+        self.site = site
         self.ingest = ingest
 
     def routes(self, app: web.Application) -> None:
@@ -145,7 +140,7 @@ class IngestHttp:
             return json_error(409, f"channel {name} is already live")
         except ProtocolError as exc:
             pub.fail(exc)
-            return json_error(http_status(exc), str(exc))
+            return json_error(exc.http_status, str(exc))
         except HttpProcessingError as exc:  # malformed chunked framing and the like
             pub.fail(exc)
             return json_error(400, "malformed HTTP body")
@@ -163,18 +158,6 @@ class IngestHttp:
         return web.json_response({"channel": name, "bytes": pub.bytes_in, "frames": pub.frames_in})
 
     # -- WebSocket -------------------------------------------------------------------------
-
-    def same_origin(self, request: web.Request) -> bool:
-        """A browser always sends ``Origin`` on a WebSocket: it must be this site (no
-        cross-site page may stream with a visitor's session). Scripts send none."""
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True
-        netloc = urlsplit(origin).netloc.lower()
-        allowed = {request.host.lower()}
-        if self.server.settings.public_url:
-            allowed.add(urlsplit(self.server.settings.public_url).netloc.lower())
-        return netloc in allowed
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         limits = self.ingest.limits
@@ -197,10 +180,12 @@ class IngestHttp:
         return ws
 
 
-class _Refused(Exception):
+class UploadRefused(StromError):
+    """A browser upload refused before it starts: closed with ``ws_close`` and the reason."""
+
     def __init__(self, reason: str, code: int = WS_POLICY) -> None:
         super().__init__(reason)
-        self.code = code
+        self.ws_close = code
 
 
 class WsUploader:
@@ -235,10 +220,10 @@ class WsUploader:
             return
         try:
             name = await self._start()
-        except _Refused as exc:
+        except UploadRefused as exc:
             ingest.refused()
             log.warning("push ws %s refused: %s", self.peer, exc)
-            await self.refuse(str(exc), exc.code)
+            await self.refuse(str(exc), exc.ws_close)
             return
         loop = asyncio.get_running_loop()
         pub = self.pub = ingest.publisher(
@@ -261,24 +246,24 @@ class WsUploader:
         try:
             msg = await self.ws.receive(timeout=self.ingest.limits.sniff_timeout)
         except TimeoutError:
-            raise _Refused("no start message in time") from None
+            raise UploadRefused("no start message in time") from None
         if msg.type is not WSMsgType.TEXT:
-            raise _Refused('the first message must be {"type":"start",...}')
+            raise UploadRefused('the first message must be {"type":"start",...}')
         try:
             start = parse_start(msg.data)
         except StartRefused as exc:
-            raise _Refused(str(exc), ws_close_code(exc)) from None
+            raise UploadRefused(str(exc), exc.ws_close) from None
         if start.key is not None:
             name = await self.ingest.resolve(start.key)
             if name is None:
-                raise _Refused("unknown stream key")  # never logged with the key
+                raise UploadRefused("unknown stream key")  # never logged with the key
             return name
-        if not self.http.same_origin(self.request):
-            raise _Refused("cross-site upload refused: the page is not from this site")
+        if not same_origin(self.request, self.http.site.settings.public_url):
+            raise UploadRefused("cross-site upload refused: the page is not from this site")
         try:
-            return await authenticated_user(self.http.server, self.request)
-        except web.HTTPException:
-            raise _Refused("log in, or send a stream key in the start message") from None
+            return authenticated_user(self.request)
+        except ApiError:
+            raise UploadRefused("log in, or send a stream key in the start message") from None
 
     async def _receive(self, pub: PushPublisher) -> None:
         loop = asyncio.get_running_loop()
@@ -310,7 +295,7 @@ class WsUploader:
             await self._error("the channel was taken by another publisher", WS_POLICY)
         except ProtocolError as exc:
             pub.fail(exc)
-            await self._error(str(exc), ws_close_code(exc))
+            await self._error(str(exc), exc.ws_close)
 
     async def _control(self, pub: PushPublisher, data: str) -> bool:
         """A text message after the start; True when the socket is done."""
@@ -383,7 +368,6 @@ class WsUploader:
             self.pub.lost("socket gone")
 
 
-def routes(app: web.Application, server: StromServer) -> None:
-    """Register the push ingest routes (``server.push`` must exist)."""
-    assert server.push is not None
-    IngestHttp(server, server.push).routes(app)
+def routes(app: web.Application, site: Site) -> None:
+    """Register the push ingest routes."""
+    IngestHttp(site, site.push).routes(app)

@@ -13,14 +13,14 @@ from pathlib import Path
 import av
 import pytest
 
-from strom.media import h264, vpx
-from strom.media.fmp4 import FragmentMuxer
-from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from strom.media.transcode import (
+from strom.ingest.transcode import (
     H264Encoder,
     PictureTranscoder,
     VideoTranscoder,
 )
+from strom.media import h264, vpx
+from strom.media.fmp4 import FragmentMuxer
+from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
 from tests.conftest import need_tool, run_process
 from tests.media.pictures import make_picture
 

@@ -47,7 +47,7 @@ room has. Emits leave in order from one task, through a bounded queue.
 The door sits in front of the session and CSRF middlewares (:meth:`SocketIODoor.attach`):
 Socket.IO's long-polling transport POSTs without a CSRF token, and its session id (``sid``
 in the query) is what authenticates a poll. Engine.IO sessions are bounded per address and
-in all, and expire when unused (:mod:`strom.chat.engineio_sessions`).
+in all, and expire when unused (:mod:`strom.web.socketio.sessions`).
 """
 
 from __future__ import annotations
@@ -56,34 +56,34 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
 
-from strom.chat.engineio_sessions import EngineIOLimits, EngineIOSessions, wake
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
-from strom.chat.server import guest_name
 from strom.chat.service import ChatService, RoomFull
-from strom.chat.socketio_guard import (
+from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
+from strom.ratelimit import TokenBucket
+from strom.settings import valid_channel_name
+from strom.store import DatabaseUnavailable
+from strom.tasks import TaskSet
+from strom.web.auth import COOKIE, SessionCodec
+from strom.web.chat import guest_name
+from strom.web.socketio.guard import (
     GuardedWebSocket,
     close_websocket,
     library_logger,
     socketio_packet_problem,
 )
-from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
-from strom.ratelimit import TokenBucket
-from strom.settings import valid_channel_name
-from strom.store import DatabaseUnavailable
-from strom.store.security import SECRET_MAX
-from strom.web.auth import COOKIE, SessionCodec
+from strom.web.socketio.packets import room_name, stream_key, unframe
+from strom.web.socketio.sessions import EngineIOLimits, EngineIOSessions, wake
 
 if TYPE_CHECKING:
-    from strom.platform import Platform
-    from strom.web.auth import Handler
+    from strom.live.registry import StreamKeyResolver
+    from strom.web.errors import Handler
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +100,6 @@ _NOTICES = {
     "account_required": "This channel lets only logged-in viewers chat.",
     "suspended": "Your account is suspended.",
 }
-
-
-def unframe(frame: bytes) -> bytes:
-    """The payload of one of the rooms' own frames: final, unmasked, with a 7-, 16- or
-    64-bit length (RFC 6455 section 5.2)."""
-    length = frame[1] & 0x7F
-    return frame[2 if length < 126 else 4 if length == 126 else 10 :]
-
-
-def _room_name(data: Any) -> str | None:
-    if isinstance(data, dict):
-        data = data.get("roomKey", data.get("room", data.get("key")))
-    return data if isinstance(data, str) else None
-
-
-def _stream_key(data: Any) -> str | None:
-    if isinstance(data, dict):
-        data = data.get("key", data.get("streamKey", data.get("roomKey")))
-    return data if isinstance(data, str) and 0 < len(data) <= SECRET_MAX else None
 
 
 @dataclass(eq=False)
@@ -160,13 +141,13 @@ class SocketIODoor:
     def __init__(
         self,
         chat: ChatService,
-        platform: Platform,
+        keys: StreamKeyResolver,
         secret: bytes,
         streams: JpegStreamIngest | None = None,
         limits: EngineIOLimits | None = None,
     ) -> None:
         self.chat = chat
-        self.platform = platform
+        self.keys = keys
         self.secret = secret
         self.codec = SessionCodec(secret)
         #: the original desktop app's JPEG streams (None: streaming through the door is off)
@@ -209,7 +190,7 @@ class SocketIODoor:
         self._last_batch: dict[str, bytes] = {}
         self._sender: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("socket.io")
         self._last_drop_log = 0.0
         self.dropped = 0
 
@@ -246,15 +227,11 @@ class SocketIODoor:
         for sock in list(getattr(self.sio.eio, "sockets", {}).values()):
             wake(sock)
         await self.sio.shutdown()
-        tasks = [t for t in (self._sender, self._expiry, *self._tasks) if t is not None]
+        tasks = [t for t in (self._sender, self._expiry) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._tasks.close(cancel=True)
 
     # --- out: from the rooms to Socket.IO -------------------------------------------------
 
@@ -408,7 +385,7 @@ class SocketIODoor:
     def _close(self, client: _Client, code: int = 0, reason: str = "") -> None:
         if not client.closed:
             client.closed = True
-            self._spawn(self.sio.disconnect(client.sid))
+            self._tasks.spawn(self.sio.disconnect(client.sid))
 
     def _joined(self, client: _Client, name: str | None) -> tuple[Room, Member] | None:
         if name is None:
@@ -472,7 +449,7 @@ class SocketIODoor:
         member.closed = True
         self.chat.leave(room, member)
         if not client.closed and not keep_sio_room:
-            self._spawn(self.sio.leave_room(client.sid, _sio_room(room.name)))
+            self._tasks.spawn(self.sio.leave_room(client.sid, _sio_room(room.name)))
         if not any(key in c.rooms for c in self.clients.values()):
             self._last_batch.pop(key, None)
 
@@ -480,7 +457,7 @@ class SocketIODoor:
         client = self._client(sid)
         if client is None:
             return None
-        joined = await self._join(client, _room_name(args[0] if args else None), client.guest)
+        joined = await self._join(client, room_name(args[0] if args else None), client.guest)
         if joined is None:
             return {"ok": False}
         room, member = joined
@@ -492,7 +469,7 @@ class SocketIODoor:
         if client is None:
             return
         data = args[0] if args else None
-        name = _room_name(data)
+        name = room_name(data)
         text = data.get("text", data.get("msg")) if isinstance(data, dict) else None
         if not isinstance(text, str):
             self._error(client, name, ErrorCode.BAD_REQUEST, "comment needs {roomKey, text}")
@@ -506,7 +483,7 @@ class SocketIODoor:
         client = self._client(sid)
         if client is None:
             return
-        name = _room_name(args[0] if args else None)
+        name = room_name(args[0] if args else None)
         joined = self._joined(client, name) or await self._join(client, name, client.guest)
         if joined is not None:
             await self._handle(joined, Like())
@@ -522,7 +499,7 @@ class SocketIODoor:
         client = self._client(sid)
         if client is None:
             return None
-        key = _stream_key(args[0] if args else None)
+        key = stream_key(args[0] if args else None)
         channel = await self._resolve_key(client, key)
         if channel is None or key is None:
             return {"ok": False, "error": "wrong stream key"}
@@ -543,7 +520,7 @@ class SocketIODoor:
         client = self._client(sid)
         if client is None:
             return None
-        key = _stream_key(args[0] if args else None)
+        key = stream_key(args[0] if args else None)
         channel = await self._resolve_key(client, key)
         if channel is None or key is None:
             return {"ok": False, "error": "wrong stream key"}
@@ -595,7 +572,7 @@ class SocketIODoor:
     async def _resolve_key(self, client: _Client, key: str | None) -> str | None:
         """The channel whose stream key ``key`` is; a refusal goes to the client."""
         try:
-            channel = await self.platform.resolve(key) if key is not None else None
+            channel = await self.keys.resolve(key) if key is not None else None
         except DatabaseUnavailable:
             self._error(client, None, ErrorCode.UNAVAILABLE, "chat is unavailable right now")
             return None

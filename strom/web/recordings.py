@@ -8,21 +8,16 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from strom.errors import CodecError
+from strom.errors import ApiError, CodecError
 from strom.record import storage
 from strom.record.remux import remux
 from strom.record.thumbnails import recording_thumbnail
 from strom.settings import valid_channel_name
-from strom.web.api import authenticated_user
-from strom.web.auth import json_error
-
-if TYPE_CHECKING:
-    from strom.record.recorder import Recorder
-    from strom.server import StromServer
+from strom.web.auth import authenticated_user
+from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +26,12 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 class RecordingsHttp:
-    def __init__(self, server: StromServer) -> None:
-        self.server = server
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.recorder = site.recorder
+        self.root = site.recorder.root
         self._remuxing: dict[Path, asyncio.Task[None]] = {}
         self._picturing: dict[Path, asyncio.Task[None]] = {}
-
-    @property
-    def root(self) -> Path:
-        recorder = self.recorder
-        if recorder is not None:
-            return recorder.root
-        return self.server.settings.data_dir / "recordings"
-
-    @property
-    def recorder(self) -> Recorder | None:
-        return getattr(self.server, "recorder", None)
 
     def _path(self, request: web.Request) -> Path:
         channel = request.match_info["channel"]
@@ -66,7 +52,7 @@ class RecordingsHttp:
         info = await self._load(self._path(request))
         headers = {"Cache-Control": "max-age=3600" if info.finished else "no-cache"}
         return web.Response(
-            text=storage.vod_playlist(info, self.server.settings.dvr_window),
+            text=storage.vod_playlist(info, self.site.settings.dvr_window),
             content_type="application/vnd.apple.mpegurl",
             headers=headers,
         )
@@ -83,9 +69,9 @@ class RecordingsHttp:
         path = self._path(request)
         info = await self._load(path)
         if not info.finished:
-            return json_error(409, "the broadcast is still being recorded")
+            raise ApiError(409, "the broadcast is still being recorded")
         if not info.segments:
-            return json_error(404, "the recording is empty")
+            raise ApiError(404, "the recording is empty")
         out = path / storage.DOWNLOAD
         if not out.is_file():
             task = self._remuxing.get(path)
@@ -99,7 +85,7 @@ class RecordingsHttp:
                 await asyncio.shield(task)
             except Exception:
                 log.exception("recording %s: could not make the MP4", path)
-                return json_error(500, "could not make the MP4")
+                raise ApiError(500, "could not make the MP4") from None
         filename = f"{info.channel}-{info.id}.mp4"
         return _file(
             out,
@@ -131,21 +117,21 @@ class RecordingsHttp:
 
     async def list(self, request: web.Request) -> web.Response:
         name = request.match_info["username"]
-        if not valid_channel_name(name) or await self.server.channel_view(name) is None:
-            return json_error(404, f"no channel called {name!r}")
+        if not valid_channel_name(name) or await self.site.directory.channel_view(name) is None:
+            raise ApiError(404, f"no channel called {name!r}")
         found = await asyncio.to_thread(storage.list_recordings, self.root, name)
         return web.json_response(
             {"recordings": [r.json() for r in found]}, headers={"Cache-Control": "no-cache"}
         )
 
     async def delete(self, request: web.Request) -> web.Response:
-        username = await authenticated_user(self.server, request)  # first: 401 for strangers
+        username = authenticated_user(request)  # first: 401 for strangers
         path = storage.recording_path(self.root, username, request.match_info["id"])
         if path is None:  # not yours, or no such recording: the same answer
-            return json_error(404, "no such recording")
+            raise ApiError(404, "no such recording")
         recorder = self.recorder
-        if recorder is not None and recorder.is_active(path):
-            return json_error(409, "the broadcast is still being recorded")
+        if recorder.is_active(path):
+            raise ApiError(409, "the broadcast is still being recorded")
         await asyncio.to_thread(storage.delete, path)
         log.info("user %s deleted recording %s", username, path.name)
         return web.json_response({"deleted": path.name}, headers=_NO_STORE)
@@ -158,8 +144,8 @@ def _write_thumbnail(path: Path, segments: tuple[storage.Segment, ...], out: Pat
     os.replace(part, out)
 
 
-def _not_found() -> web.HTTPException:
-    return web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
+def _not_found() -> ApiError:
+    return ApiError(404, "no such recording")
 
 
 def _file(path: Path, content_type: str, headers: dict[str, str] | None = None) -> web.FileResponse:
@@ -168,8 +154,8 @@ def _file(path: Path, content_type: str, headers: dict[str, str] | None = None) 
     return web.FileResponse(path, headers={"Content-Type": content_type, **(headers or {})})
 
 
-def routes(app: web.Application, server: StromServer) -> None:
-    h = RecordingsHttp(server)
+def routes(app: web.Application, site: Site) -> None:
+    h = RecordingsHttp(site)
     r = app.router
     r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", h.playlist)
     r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", h.init)

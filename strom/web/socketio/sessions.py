@@ -27,15 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from strom.ratelimit import AddressSlots, IPNetwork, RefusalLog, SlotLimits
-from strom.settings import Settings
-from strom.web.auth import json_error
+from strom.settings import Settings, exempt_networks, section, setting
+from strom.web.errors import Handler, json_error
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +45,18 @@ SWEEP_INTERVAL = 1.0
 @dataclass(frozen=True)
 class EngineIOLimits:
     #: sessions open at once (0: no limit)
-    max_sessions: int = 10_000
+    max_sessions: int = setting("socketio_max_sessions")
     #: sessions open at once per client address (0: no limit)
-    max_per_address: int = 100
-    exempt: tuple[IPNetwork, ...] = ()
+    max_per_address: int = setting("socketio_max_sessions_per_address")
+    exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
     #: seconds from the handshake to the Socket.IO connect
-    connect_timeout: float = 10.0
+    connect_timeout: float = setting("socketio_connect_timeout")
     #: seconds a long-polling session may go without a request
-    poll_timeout: float = 15.0
+    poll_timeout: float = setting("socketio_poll_timeout")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineIOLimits:
-        return cls(
-            max_sessions=settings.socketio_max_sessions,
-            max_per_address=settings.socketio_max_sessions_per_address,
-            exempt=settings.limit_exempt_networks,
-            connect_timeout=settings.socketio_connect_timeout,
-            poll_timeout=settings.socketio_poll_timeout,
-        )
+        return section(cls, settings)
 
 
 @dataclass(eq=False)
@@ -96,8 +89,6 @@ class EngineIOSession:
 #: the session a handshake request is making (Engine.IO's connect event finds it here)
 SESSION_KEY = web.RequestKey("strom_engineio_session", EngineIOSession)
 
-RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class EngineIOSessions:
     """The sessions of one Engine.IO server (``socketio.AsyncServer.eio``)."""
@@ -122,7 +113,7 @@ class EngineIOSessions:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def handle(self, request: web.Request, handle: RequestHandler) -> web.StreamResponse:
+    async def handle(self, request: web.Request, handle: Handler) -> web.StreamResponse:
         """Serve one request on the Engine.IO path with ``handle`` (Engine.IO's own), if
         it may be: a new handshake must find a free slot."""
         loop = asyncio.get_running_loop()

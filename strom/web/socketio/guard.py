@@ -6,7 +6,7 @@ A bad packet raises from inside them (``ValueError``, ``TypeError``, ``IndexErro
 log it at ERROR with a traceback, and an Engine.IO WebSocket whose packet does not parse
 dies without closing its session, which then lingers until the ping timeout (45 s).
 The soak's garbage clients found these (``bench/garbage.py``); this module holds the
-checks, the door (:mod:`strom.chat.socketio`) applies them:
+checks, the door (:mod:`strom.web.socketio.door`) applies them:
 
 - :class:`GuardedWebSocket`: the aiohttp Engine.IO WebSocket transport that ends the
   session cleanly, at once, on a text packet that is not Engine.IO (empty, or a type
@@ -165,7 +165,7 @@ def library_logger(name: str) -> logging.Logger:
     own names: configured by the application like every other, no handler of its own
     (the libraries add a stderr handler to their default loggers), WARNING and above
     (they log every event at INFO), client errors as warnings."""
-    logger = logging.getLogger(f"strom.chat.socketio.{name}")
+    logger = logging.getLogger(f"strom.web.socketio.{name}")
     if logger.level == logging.NOTSET:  # they log every event at INFO
         logger.setLevel(logging.WARNING)
     if not any(isinstance(f, PeerErrorsAsWarnings) for f in logger.filters):

@@ -16,8 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -33,13 +32,13 @@ from strom.chat.protocol import (
 )
 from strom.chat.room import Member, Room
 from strom.chat.service import ChatService, RoomFull
+from strom.errors import ApiError
 from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits, TokenBucket
 from strom.settings import valid_channel_name
-from strom.store import DatabaseUnavailable, InvalidInput, NotFound, User
-from strom.web.auth import bearer_refused, get_session, json_error
-
-if TYPE_CHECKING:
-    from strom.server import StromServer
+from strom.store import DatabaseUnavailable, User
+from strom.web.auth import bearer_refused, get_session
+from strom.web.errors import same_origin
+from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +66,11 @@ def guest_name(secret: bytes, session_token: str) -> str:
     return f"{GUEST_PREFIX}{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
-def same_origin(request: web.Request) -> bool:
-    """False for a browser page of another site opening the socket with our cookie
-    (cross-site WebSocket hijacking): such a socket chats as a guest."""
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser: the cookie, if any, was sent on purpose
-        return True
-    return urlsplit(origin).netloc.lower() == request.host.lower()
-
-
 class ChatEndpoints:
-    def __init__(self, server: StromServer) -> None:
-        self.server = server
+    def __init__(self, site: Site) -> None:
+        self.site = site
         self._closing: set[asyncio.Task[Any]] = set()
-        settings = server.settings
+        settings = site.settings
         #: chat sockets per client address, counted before any database work
         self.slots = AddressSlots(
             SlotLimits(
@@ -90,18 +80,10 @@ class ChatEndpoints:
         )
         self._refusals = RefusalLog(log)
 
-    def _service(self) -> ChatService:
-        service = self.server.chat
-        if service is None:
-            raise web.HTTPServiceUnavailable(
-                text='{"error": "chat is not running"}', content_type="application/json"
-            )
-        return service
-
     # --- the socket ----------------------------------------------------------------------
 
     async def socket(self, request: web.Request) -> web.StreamResponse:
-        service = self._service()
+        service = self.site.chat
         host = request.remote or ""
         refusal = self.slots.acquire(host)
         if refusal is not None:
@@ -120,16 +102,17 @@ class ChatEndpoints:
     async def _socket(self, request: web.Request, service: ChatService) -> web.StreamResponse:
         name = request.match_info["channel"]
         session = get_session(request)
-        username = session.username if session.logged_in and same_origin(request) else None
+        # A page of another site opening the socket with our cookie (cross-site WebSocket
+        # hijacking) chats as a guest.
+        trusted = same_origin(request, self.site.settings.public_url)
+        username = session.username if session.logged_in and trusted else None
         try:
             room_name = await service.resolve_room(name) if valid_channel_name(name) else None
             if room_name is None:
-                return json_error(404, "no such channel")
-            identity = await service.identify(
-                username, guest_name(self.server.secret, session.csrf)
-            )
+                raise ApiError(404, "no such channel")
+            identity = await service.identify(username, guest_name(self.site.secret, session.csrf))
         except DatabaseUnavailable:
-            return json_error(503, "chat is unavailable right now")
+            raise ApiError(503, "chat is unavailable right now") from None
         limits = service.limits
         ws = ChatSocket(
             compress=False,
@@ -218,32 +201,32 @@ class ChatEndpoints:
     async def _user(self, request: web.Request) -> User | None:
         """The authenticated user: an API token or the session cookie (both looked up
         by the session middleware; a refused token is nobody, whatever the cookie)."""
-        store = self.server.store
-        if store is None or bearer_refused(request):
+        store = self.site.store
+        if bearer_refused(request):
             return None
         session = get_session(request)
         if not session.logged_in or session.username is None:
             return None
-        user = await store.get_user(session.username)
+        user = await store.users.get(session.username)
         return user if user is not None and not user.suspended else None
 
     async def _channel(self, request: web.Request) -> str | None:
         """The canonical name of the account channel in the path."""
         name = request.match_info["name"]
-        store = self.server.store
-        if store is None or not valid_channel_name(name):
+        store = self.site.store
+        if not valid_channel_name(name):
             return None
-        user = await store.get_user(name)
+        user = await store.users.get(name)
         return user.username if user is not None else None
 
     async def follow_status(self, request: web.Request) -> web.Response:
         channel = await self._channel(request)
-        store = self.server.store
-        if channel is None or store is None:
-            return json_error(404, "no such channel")
+        store = self.site.store
+        if channel is None:
+            raise ApiError(404, "no such channel")
         user = await self._user(request)
-        following = user is not None and await store.is_following(user.username, channel)
-        followers = await store.follower_count(channel)
+        following = user is not None and await store.follows.is_following(user.username, channel)
+        followers = await store.follows.follower_count(channel)
         return web.json_response({"following": following, "followers": followers})
 
     async def follow(self, request: web.Request) -> web.Response:
@@ -253,45 +236,41 @@ class ChatEndpoints:
         return await self._set_follow(request, False)
 
     async def _set_follow(self, request: web.Request, follow: bool) -> web.Response:
-        service = self._service()
+        service = self.site.chat
         channel = await self._channel(request)
-        store = self.server.store
-        if channel is None or store is None:
-            return json_error(404, "no such channel")
+        store = self.site.store
+        if channel is None:
+            raise ApiError(404, "no such channel")
         user = await self._user(request)
         if user is None:
-            return json_error(401, "log in to follow channels")
-        try:
-            if follow:
-                await store.follow(user.username, channel)
-            else:
-                await store.unfollow(user.username, channel)
-        except InvalidInput as exc:
-            return json_error(422, str(exc))
-        except NotFound as exc:
-            return json_error(404, str(exc))
-        since = await service.chat_store.followed_at(user.id, channel) if follow else None
+            raise ApiError(401, "log in to follow channels")
+        # InvalidInput (422) and NotFound (404) answer with their own status.
+        if follow:
+            await store.follows.follow(user.username, channel)
+        else:
+            await store.follows.unfollow(user.username, channel)
+        since = await service.store.follows.followed_at(user.id, channel) if follow else None
         service.follow_changed(channel, user.id, since)
-        followers = await store.follower_count(channel)
+        followers = await store.follows.follower_count(channel)
         return web.json_response({"following": follow, "followers": followers})
 
     async def modlog(self, request: web.Request) -> web.Response:
-        service = self._service()
+        service = self.site.chat
         channel = await self._channel(request)
         if channel is None:
-            return json_error(404, "no such channel")
+            raise ApiError(404, "no such channel")
         user = await self._user(request)
         if user is None:
-            return json_error(401, "log in to read the moderation log")
+            raise ApiError(401, "log in to read the moderation log")
         standing = await service.standing(channel, user.username)
         if not standing.can_moderate:
-            return json_error(403, "only the owner and moderators can read the moderation log")
+            raise ApiError(403, "only the owner and moderators can read the moderation log")
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
-            return json_error(400, "limit must be an integer")
+            raise ApiError(400, "limit must be an integer") from None
         if not 1 <= limit <= MODLOG_MAX:
-            return json_error(400, f"limit must be between 1 and {MODLOG_MAX}")
+            raise ApiError(400, f"limit must be between 1 and {MODLOG_MAX}")
         entries = await service.moderation_log(channel, limit)
         return web.json_response(
             {
@@ -309,9 +288,9 @@ class ChatEndpoints:
         )
 
 
-def routes(app: web.Application, server: StromServer) -> None:
+def routes(app: web.Application, site: Site) -> None:
     """Register the chat's routes (before the pages' catch-all ``/{username}``)."""
-    endpoints = ChatEndpoints(server)
+    endpoints = ChatEndpoints(site)
     r = app.router
     r.add_get("/chat/{channel}/ws", endpoints.socket)
     r.add_get("/api/v1/channels/{name}/follow", endpoints.follow_status)

@@ -1,0 +1,195 @@
+"""The broadcasts table kept in step with the hub: a row when a channel goes live, its end
+and peak viewers when it ends, a heartbeat while it is on air (so a broadcast left open by
+a crash ends when it was last on air, not when the process came back)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from strom.channels.directory import Directory
+from strom.live.channel import Channel, ChannelState
+from strom.live.registry import Registry
+from strom.store import Store
+from strom.store.errors import StoreError
+from strom.store.models import NODE_ID_MAX
+from strom.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+#: another node's open broadcast is closed by a restarting node only when its heartbeat is
+#: this many intervals old (that node is gone); until then it may well be live elsewhere
+STALE_HEARTBEATS = 30
+
+#: told a broadcast's database id once it is recorded: (channel, hub broadcast number
+#: (:attr:`Channel.broadcast_id` when it went live), database id)
+BroadcastListener = Callable[[Channel, int, int], None]
+
+#: in ``_rows`` while the start of a broadcast is being written
+_STARTING = -1
+
+
+def load_or_create_node_id(data_dir: Path) -> str:
+    """This node's id, kept in the data directory: the broadcasts it runs carry it, so
+    after a crash it closes its own and never another node's live ones. (A copied data
+    dir copies it too.)"""
+    path = data_dir / "node-id"
+    with contextlib.suppress(FileNotFoundError):
+        found = path.read_text().strip()
+        if found:
+            return found[:NODE_ID_MAX]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node = f"{socket.gethostname()[:40]}-{secrets.token_hex(6)}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(node + "\n")
+    os.replace(tmp, path)
+    return node
+
+
+class Broadcasts:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        directory: Directory,
+        *,
+        node: str,
+        heartbeat: float = 10.0,
+        went_live: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.directory = directory
+        #: this node's id, written on its broadcasts (whose they are after a crash)
+        self.node = node
+        #: seconds between the notes in the database that live broadcasts are still on
+        #: air (with their peak viewers): after a crash they end at the last note
+        self.heartbeat = heartbeat
+        #: told (channel, title, started_at) when an account's channel goes live
+        self._went_live_hook = went_live
+        #: told each broadcast's database id (the recorder writes it into the recording)
+        self.listeners: list[BroadcastListener] = []
+        self._rows: dict[str, int] = {}
+        self._tasks = TaskSet("broadcasts")
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        registry.listeners.append(self._on_state)
+
+    def start(self) -> None:
+        if self.heartbeat > 0:
+            self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
+
+    async def stop(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        for channel in self.registry:
+            if channel.name in self._rows:
+                await self._ended(channel.name, channel.peak_viewers)
+        await self._tasks.close()
+        with contextlib.suppress(ValueError):
+            self.registry.listeners.remove(self._on_state)
+
+    def broadcast_id(self, name: str) -> int | None:
+        """The database id of ``name``'s current broadcast, once it is recorded."""
+        found = self._rows.get(name)
+        return found if found is not None and found > 0 else None
+
+    async def wants_recording(self, name: str) -> bool:
+        """The streamer's recording switch (channels without an account: recorded)."""
+        info = await self.store.channels.get(name)
+        return info is None or info.record_broadcasts
+
+    async def close_left_open(self, last_media: Mapping[int, datetime]) -> dict[int, datetime]:
+        """A crash or ``kill -9`` left this node's broadcasts open: end each when it was
+        last on air (``last_media``: what its recording kept, by broadcast id; else the
+        heartbeat), never now. Returns {broadcast id: when it ended}."""
+        beat = self.heartbeat
+        closed = await self.store.broadcasts.close_unfinished(
+            self.node,
+            last_media=last_media,
+            # without heartbeats nothing tells a gone node from a live one
+            stale_after=timedelta(seconds=STALE_HEARTBEATS * beat) if beat > 0 else None,
+        )
+        for broadcast_id, ended in sorted(closed.items()):
+            log.info(
+                "broadcast %d was left open by the last run: ended at %s (%s)",
+                broadcast_id,
+                ended.isoformat(timespec="seconds"),
+                "its recording's last media" if broadcast_id in last_media else "last heartbeat",
+            )
+        return closed
+
+    # -- in step with the hub ----------------------------------------------------------------
+
+    def _on_state(self, channel: Channel) -> None:
+        if channel.state is ChannelState.LIVE and channel.name not in self._rows:
+            self._rows[channel.name] = _STARTING
+            self._tasks.spawn(self._went_live(channel, channel.broadcast_id))
+        elif channel.state is ChannelState.OFFLINE and channel.name in self._rows:
+            self._tasks.spawn(self._ended(channel.name, channel.peak_viewers))
+
+    async def _went_live(self, channel: Channel, number: int) -> None:
+        name = channel.name
+        try:
+            info = await self.store.channels.get(name)
+            if info is None:  # a static channel without an account: nothing to record
+                self._rows.pop(name, None)
+                return
+            self.directory.remember(info)
+            broadcast_id = await self.store.broadcasts.start(name, self.node)
+            self._rows[name] = broadcast_id
+        except Exception:
+            self._rows.pop(name, None)
+            log.exception("channel %s: could not record the broadcast start", name)
+            return
+        for listener in self.listeners:
+            try:
+                listener(channel, number, broadcast_id)
+            except Exception:
+                log.exception("channel %s: a broadcast listener failed", name)
+        if self._went_live_hook is not None:
+            self._went_live_hook(name, info.title or name, channel.started_at or time.time())
+
+    async def _ended(self, name: str, peak: int) -> None:
+        # Wait for the start to be recorded if it is still in flight.
+        for _ in range(50):
+            if self._rows.get(name) != _STARTING:
+                break
+            await asyncio.sleep(0.1)
+        broadcast_id = self._rows.pop(name, None)
+        self.directory.forget(name)
+        if broadcast_id is None or broadcast_id < 0:
+            return
+        try:
+            await self.store.broadcasts.end(broadcast_id, peak)
+        except Exception:
+            log.exception("channel %s: could not record the broadcast end", name)
+
+    async def _beat(self) -> None:
+        """Every ``heartbeat`` seconds, one transaction: each broadcast on air here is
+        seen now, with its peak viewers (a crash then loses at most one interval of
+        both). A broadcast waiting for its publisher is not on air: after a crash it ends
+        when its media stopped."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            peaks = {
+                broadcast_id: channel.peak_viewers
+                for channel in self.registry.live()
+                if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
+            }
+            try:
+                await self.store.broadcasts.seen(peaks)
+            except StoreError as exc:
+                log.warning("broadcasts: heartbeat not recorded: %s", exc)
+            except Exception:
+                log.exception("broadcasts: heartbeat not recorded")

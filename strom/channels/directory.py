@@ -1,0 +1,167 @@
+"""What the directory, the channel pages and the dashboard show of the channels: cards of
+the live ones (kept current without a query), channel views, stream health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from strom.live.channel import Channel
+from strom.live.registry import Registry
+from strom.media.model import TrackKind
+from strom.record.thumbnails import ThumbnailWorker
+from strom.store import ChannelInfo, Store
+
+#: a keyframe interval above this makes joins slow and LL-HLS segments long
+MAX_GOOD_KEYFRAME_INTERVAL = 4.0
+
+
+def _category(info: ChannelInfo | None) -> dict[str, str] | None:
+    if info is None or info.category is None:
+        return None
+    return {"slug": info.category.slug, "name": info.category.name}
+
+
+class Directory:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        thumbnails: ThumbnailWorker,
+        static_channels: Sequence[str] = (),
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.thumbnails = thumbnails
+        #: channels without an account (``--stream-key NAME=KEY``)
+        self.static_channels = static_channels
+        #: what the directory shows of each live channel (title, category...), kept
+        #: current on go-live and on every edit, so listing needs no query
+        self.infos: dict[str, ChannelInfo] = {}
+
+    def remember(self, info: ChannelInfo) -> None:
+        """A channel went live: its title and category, as listed from now on."""
+        self.infos[info.username] = info
+
+    def forget(self, name: str) -> None:
+        self.infos.pop(name, None)
+
+    def info_changed(self, info: ChannelInfo) -> None:
+        """The streamer edited the channel: live views pick it up."""
+        if info.username in self.infos:
+            self.infos[info.username] = info
+
+    async def channel_view(self, name: str) -> dict[str, Any] | None:
+        """What a channel page shows, or None if there is no such channel."""
+        user = await self.store.users.get(name)
+        if user is not None:
+            info = await self.store.channels.get(user.username)
+            followers = await self.store.follows.follower_count(user.username)
+            return self._view(user.username, info, followers)
+        if name in self.static_channels:
+            return self._view(name, None)
+        return None
+
+    def stream_card(self, channel: Channel) -> dict[str, Any]:
+        info = self.infos.get(channel.name)
+        video = next((t for t in channel.tracks.values() if t.kind is TrackKind.VIDEO), None)
+        thumb = self.thumbnails.get(channel.name)
+        return {
+            "username": channel.name,
+            "title": (info.title if info is not None and info.title else channel.name),
+            "category": _category(info),
+            "viewers": channel.viewers,
+            "started_at": channel.started_at,
+            "thumbnail_url": (
+                f"/thumbnails/{channel.name}.jpg?v={thumb.etag}" if thumb is not None else None
+            ),
+            "width": video.width if video else None,
+            "height": video.height if video else None,
+        }
+
+    def streams(
+        self,
+        *,
+        sort: str = "viewers",
+        category: str | None = None,
+        query: str | None = None,
+    ) -> list[dict[str, Any]]:
+        cards = [self.stream_card(c) for c in self.registry.live()]
+        if category:
+            cards = [c for c in cards if c["category"] and c["category"]["slug"] == category]
+        if query:
+            q = query.casefold()
+            cards = [
+                c for c in cards if q in c["title"].casefold() or q in c["username"].casefold()
+            ]
+        if sort == "category":
+            cards.sort(key=lambda c: ((c["category"] or {}).get("name", "~"), -c["viewers"]))
+        else:
+            cards.sort(key=lambda c: (-c["viewers"], c["username"]))
+        return cards
+
+    def live_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for channel in self.registry.live():
+            cat = _category(self.infos.get(channel.name))
+            if cat is not None:
+                counts[cat["slug"]] = counts.get(cat["slug"], 0) + 1
+        return counts
+
+    def _view(self, name: str, info: ChannelInfo | None, followers: int = 0) -> dict[str, Any]:
+        channel = self.registry.get(name)
+        live = channel is not None and channel.live
+        last = info.last_broadcast if info is not None else None
+        return {
+            "username": name,
+            "title": (info.title if info is not None and info.title else name),
+            "description": info.description if info is not None else "",
+            "category": _category(info),
+            "live": live,
+            "viewers": channel.viewers if channel is not None and live else 0,
+            "started_at": channel.started_at if channel is not None and live else None,
+            "last_broadcast": (
+                {
+                    "started_at": last.started_at.timestamp(),
+                    "ended_at": (last.ended_at.timestamp() if last.ended_at else None),
+                }
+                if last is not None
+                else None
+            ),
+            "follower_count": followers,
+        }
+
+    def health(self, name: str) -> dict[str, Any]:
+        channel = self.registry.get(name)
+        if channel is None or not channel.live:
+            return {"live": False, "warnings": []}
+        tracks = sorted(channel.tracks.values(), key=lambda t: t.id)
+        video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
+        stats = channel.stats
+        warnings = []
+        if stats.keyframe_interval is not None and (
+            stats.keyframe_interval > MAX_GOOD_KEYFRAME_INTERVAL
+        ):
+            warnings.append(
+                f"Keyframe interval is {stats.keyframe_interval:.1f} s: set it to 2 s "
+                "(OBS: Output → Keyframe Interval) so viewers start quickly."
+            )
+        if video is None:
+            warnings.append("No video: viewers only hear audio.")
+        if stats.fps and video is not None and stats.fps < 20:
+            warnings.append(f"Only {stats.fps:.0f} frames per second reach the server.")
+        return {
+            "live": True,
+            "codec": " / ".join(t.codec_string for t in tracks),
+            "width": video.width if video else None,
+            "height": video.height if video else None,
+            "fps": round(stats.fps, 1),
+            "bitrate_kbps": round(stats.bitrate / 1000),
+            "keyframe_interval": (
+                round(stats.keyframe_interval, 2) if stats.keyframe_interval else None
+            ),
+            "uptime": round(time.time() - (channel.started_at or time.time())),
+            "viewers": channel.viewers,
+            "warnings": warnings,
+        }

@@ -1,0 +1,142 @@
+"""Broadcasts: one row per time a channel went live, with the title and category it had
+then and its peak audience. Reached as ``Store.broadcasts``.
+
+Across a crash: while a broadcast runs, the live node's heartbeat (:meth:`BroadcastStore.seen`)
+marks it on air; at the next start, :meth:`BroadcastStore.close_unfinished` ends the
+broadcasts a killed process left open at the last moment they are known to have been on
+air, never at the restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from strom.store import queries as q
+from strom.store.engine import Database
+from strom.store.errors import UnknownUser
+from strom.store.models import BroadcastRow, CategoryRow, ChannelRow, UserRow
+from strom.store.security import username_key
+from strom.store.views import BroadcastInfo
+
+#: most broadcasts :meth:`BroadcastStore.list` returns at once
+MAX_LISTED = 100
+
+
+class BroadcastStore:
+    """The ``broadcasts`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start(self, username: str, node: str | None = None) -> int:
+        """Record that ``username`` went live on ``node``; remembers the title and category
+        now. The broadcast counts as seen on air now (see :meth:`seen`)."""
+        now = self._db.now()
+        async with self._db.transaction() as s:
+            channel = await s.scalar(
+                select(ChannelRow)
+                .join(UserRow, UserRow.id == ChannelRow.user_id)
+                .where(UserRow.username_key == username_key(username))
+            )
+            if channel is None:
+                raise UnknownUser(username)
+            row = BroadcastRow(
+                channel_id=channel.id,
+                started_at=now,
+                last_seen_at=now,
+                node=node,
+                title=channel.title,
+                category_id=channel.category_id,
+                peak_viewers=0,
+            )
+            s.add(row)
+            await s.flush()
+            return row.id
+
+    async def end(self, broadcast_id: int, peak_viewers: int) -> None:
+        async with self._db.transaction() as s:
+            await s.execute(
+                update(BroadcastRow)
+                .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
+                .values(ended_at=self._db.now(), peak_viewers=q.raised_peak(peak_viewers))
+            )
+
+    async def update_peak(self, broadcast_id: int, viewers: int) -> None:
+        """Raise the broadcast's peak to ``viewers`` if that is higher (never lowers)."""
+        async with self._db.transaction() as s:
+            await s.execute(
+                update(BroadcastRow)
+                .where(BroadcastRow.id == broadcast_id, BroadcastRow.peak_viewers < viewers)
+                .values(peak_viewers=viewers)
+            )
+
+    async def seen(self, peaks: Mapping[int, int]) -> None:
+        """The live node's heartbeat (broadcast id -> peak viewers so far): each of these
+        broadcasts still open is marked on air now and its peak raised (never lowered), in
+        one transaction. What a crash leaves behind is then at most one heartbeat old."""
+        if not peaks:
+            return
+        now = self._db.now()
+        async with self._db.transaction() as s:
+            # Rows in id order: one lock order for every node.
+            for broadcast_id, peak in sorted(peaks.items()):
+                await s.execute(
+                    update(BroadcastRow)
+                    .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
+                    .values(last_seen_at=now, peak_viewers=q.raised_peak(peak))
+                )
+
+    async def close_unfinished(
+        self,
+        node: str | None = None,
+        *,
+        last_media: Mapping[int, datetime] | None = None,
+        stale_after: timedelta | None = None,
+    ) -> dict[int, datetime]:
+        """At start-up: end the broadcasts a previous run left open (it crashed or was
+        killed), each at the last moment it is known to have been on air, never at the
+        restart: the later of its heartbeat (``last_seen_at``) and the last media its
+        recording wrote (``last_media``: broadcast id -> time), at most now. Returns when
+        each broadcast closed ended (id -> ended_at).
+
+        ``node``: only this node's broadcasts (and those without a node, from before
+        migration 0006); another node's only once its heartbeat is older than
+        ``stale_after`` (that node is gone), so a restart never ends a broadcast another
+        node is still running. ``None``: every open broadcast."""
+        now = self._db.now()
+        last_media = last_media or {}
+        where: list[ColumnElement[bool]] = [BroadcastRow.ended_at.is_(None)]
+        if node is not None:
+            seen = func.coalesce(BroadcastRow.last_seen_at, BroadcastRow.started_at)
+            where.append(
+                or_(
+                    BroadcastRow.node == node,
+                    BroadcastRow.node.is_(None),
+                    *([seen < now - stale_after] if stale_after is not None else []),
+                )
+            )
+        closed: dict[int, datetime] = {}
+        async with self._db.transaction() as s:
+            for row in (await s.scalars(select(BroadcastRow).where(*where))).all():
+                known = [t for t in (row.last_seen_at, last_media.get(row.id)) if t is not None]
+                row.ended_at = closed[row.id] = min(max([row.started_at, *known]), now)
+        return closed
+
+    async def list(self, username: str, limit: int = 20) -> list[BroadcastInfo]:
+        """The channel's broadcasts, newest first (at most ``limit``, capped at 100)."""
+        limit = max(1, min(int(limit), MAX_LISTED))
+        async with self._db.transaction() as s:
+            rows = await s.execute(
+                select(BroadcastRow, UserRow.username, CategoryRow)
+                .join(ChannelRow, ChannelRow.id == BroadcastRow.channel_id)
+                .join(UserRow, UserRow.id == ChannelRow.user_id)
+                .outerjoin(CategoryRow, CategoryRow.id == BroadcastRow.category_id)
+                .where(UserRow.username_key == username_key(username))
+                .order_by(BroadcastRow.started_at.desc(), BroadcastRow.id.desc())
+                .limit(limit)
+            )
+            return [q.broadcast_view(b, c, name) for b, name, c in rows]

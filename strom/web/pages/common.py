@@ -1,0 +1,39 @@
+"""What every page family shares: the logged-in user, the error page."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import web
+
+from strom.web.auth import get_session
+from strom.web.render import render
+
+#: first path segments that are not usernames
+RESERVED = frozenset(
+    {
+        "admin", "api", "categories", "dashboard", "live", "login", "logout", "metrics",
+        "register", "search", "static", "thumbnails", "settings", "help", "about", "following",
+        "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt", "golive",
+    }
+)  # fmt: skip
+
+
+def require_user(request: web.Request) -> str:
+    """The logged-in user's name (the session middleware found the session valid: a
+    suspended account has none left); else off to the log-in page and back."""
+    session = get_session(request)
+    if not session.logged_in or session.username is None:
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
+    return session.username
+
+
+def require_admin(request: web.Request) -> str:
+    username = require_user(request)
+    if not get_session(request).is_admin:
+        raise web.HTTPForbidden(text="Only site administrators can do this.")
+    return username
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    return render(request, "error.html", status=status, message=message)

@@ -1,0 +1,186 @@
+"""The pages people browse: the directory (live channels, by viewers or category, search),
+categories, a channel's page with its past broadcasts, followed channels, the bare watch
+page and the directory's thumbnails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from strom.errors import ApiError
+from strom.record import storage
+from strom.settings import valid_channel_name
+from strom.store import StoreError
+from strom.web.auth import get_session
+from strom.web.follows import followed_channels
+from strom.web.pages.common import RESERVED, error_page, require_user
+from strom.web.paths import clock_text, rtmp_url
+from strom.web.render import render
+from strom.web.site import Site
+
+log = logging.getLogger(__name__)
+
+#: how many past broadcasts the channel page lists
+PAST_BROADCASTS = 20
+
+
+async def past_broadcasts(site: Site, name: str, title: str) -> list[dict[str, Any]]:
+    """The channel's finished recordings for its page, newest first: id, title (as it was
+    when the broadcast started, else the channel's), started (epoch s), duration (s), peak
+    viewers (None when unknown) and the VOD playlist URL."""
+    root = site.recorder.root
+    try:
+        found = await asyncio.to_thread(storage.list_recordings, root, name)
+    except OSError:
+        log.exception("channel %s: could not list the recordings", name)
+        return []
+    found = [r for r in found if r.finished and r.segments][:PAST_BROADCASTS]
+    known: dict[int, tuple[str, int]] = {}
+    store = site.store
+    if any(r.broadcast_id is not None for r in found):
+        try:
+            for b in await store.broadcasts.list(name, limit=100):
+                known[b.id] = (b.title, b.peak_viewers)
+        except StoreError:
+            log.exception("channel %s: could not read the broadcasts", name)
+    items = []
+    for r in found:
+        then = known.get(r.broadcast_id) if r.broadcast_id is not None else None
+        items.append(
+            {
+                "id": r.id,
+                "title": (then[0] if then else "") or title,
+                "started": r.started,
+                "duration": r.duration,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.started)),
+                "length": clock_text(r.duration),
+                "peak_viewers": then[1] if then else None,
+                "playlist_url": r.json()["playlist_url"],
+                "thumbnail_url": r.json()["thumbnail_url"],
+            }
+        )
+    return items
+
+
+class DirectoryPages:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self.directory)
+        r.add_get("/search", self.directory)
+        r.add_get("/categories", self.categories)
+        r.add_get("/categories/{slug}", self.directory)
+        r.add_get("/following", self.following)
+        r.add_get("/live/{channel}", self.watch)
+        r.add_get("/thumbnails/{file}", self.thumbnail)
+
+    def channel_routes(self, app: web.Application) -> None:
+        """``/{username}`` last: it matches any single path segment."""
+        app.router.add_get("/{username}", self.channel)
+
+    async def directory(self, request: web.Request) -> web.Response:
+        store = self.site.store
+        slug = request.match_info.get("slug")
+        category = None
+        categories = await store.channels.categories()
+        if slug is not None:
+            category = next((c for c in categories if c.slug == slug), None)
+            if category is None:
+                return error_page(request, 404, "No such category.")
+        sort = request.query.get("sort", "viewers")
+        q = request.query.get("q", "").strip()[:100] or None
+        streams = self.site.directory.streams(sort=sort, category=slug, query=q)
+        counts = self.site.directory.live_counts()
+        return render(
+            request,
+            "directory.html",
+            streams=streams,
+            categories=[
+                {"slug": c.slug, "name": c.name, "live_count": counts.get(c.slug, 0)}
+                for c in categories
+                if counts.get(c.slug) or slug == c.slug
+            ],
+            sort=sort if sort in ("viewers", "category") else "viewers",
+            category={"slug": category.slug, "name": category.name} if category else None,
+            q=q,
+            rtmp_url=rtmp_url(request, self.site.rtmp_port),
+            http_base=f"{request.scheme}://{request.host}",
+        )
+
+    async def categories(self, request: web.Request) -> web.Response:
+        store = self.site.store
+        counts = self.site.directory.live_counts()
+        cats = await store.channels.categories()
+        return render(
+            request,
+            "categories.html",
+            categories=sorted(
+                (
+                    {
+                        "slug": c.slug,
+                        "name": c.name,
+                        "is_game": c.is_game,
+                        "live_count": counts.get(c.slug, 0),
+                    }
+                    for c in cats
+                ),
+                key=lambda c: (-c["live_count"], c["name"]),
+            ),
+        )
+
+    async def channel(self, request: web.Request) -> web.Response:
+        name = request.match_info["username"]
+        if name.lower() in RESERVED or not valid_channel_name(name):
+            return error_page(request, 404, "No such page.")
+        view = await self.site.directory.channel_view(name)
+        if view is None:
+            return error_page(request, 404, f"There is no channel called {name}.")
+        if view["username"] != name:
+            raise web.HTTPFound(f"/{view['username']}")
+        session = get_session(request)
+        store = self.site.store
+        following = (
+            session.logged_in
+            and session.username is not None
+            and session.username.lower() != name.lower()
+            and await store.follows.is_following(session.username, name)
+        )
+        broadcasts = await past_broadcasts(self.site, name, view.get("title") or "")
+        return render(
+            request, "channel.html", channel=view, following=following, recordings=broadcasts
+        )
+
+    async def following(self, request: web.Request) -> web.Response:
+        username = require_user(request)
+        channels = await followed_channels(self.site, username, last_live=True)
+        return render(
+            request,
+            "following.html",
+            live=[c for c in channels if c["live"]],
+            offline=[c for c in channels if not c["live"]],
+        )
+
+    async def watch(self, request: web.Request) -> web.Response:
+        name = request.match_info["channel"]
+        if not valid_channel_name(name):
+            return error_page(request, 404, "No such channel.")
+        return render(request, "watch.html", channel=name)
+
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["file"].removesuffix(".jpg")
+        thumb = self.site.directory.thumbnails.get(name) if valid_channel_name(name) else None
+        if thumb is None:
+            raise ApiError(404, "no thumbnail")
+        if request.headers.get("If-None-Match") == thumb.etag:
+            return web.Response(status=304, headers={"ETag": thumb.etag})
+        return web.Response(
+            body=thumb.jpeg,
+            content_type="image/jpeg",
+            headers={"ETag": thumb.etag, "Cache-Control": "public, max-age=20"},
+        )

@@ -1,0 +1,48 @@
+"""What the web layer may use of a running node: the :class:`Site`.
+
+The composition root (:mod:`strom.server`) builds every service once and hands the web
+application this narrow, frozen view of them; handler modules import this, never the
+root. A web test builds the same thing in process (``tests/helpers``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from strom.channels import Directory, StreamKeys
+from strom.chat import ChatService
+from strom.delivery.hls import HlsDelivery
+from strom.delivery.ws import WsDelivery
+from strom.ingest.push import PushIngest
+from strom.live.registry import Registry
+from strom.record.recorder import Recorder
+from strom.settings import Settings
+from strom.store import Store
+from strom.web.connections import ConnectionGuard
+
+
+@dataclass(frozen=True, eq=False)
+class Site:
+    settings: Settings
+    #: signs sessions and guest names
+    secret: bytes
+    store: Store
+    #: the live channels (the hub)
+    registry: Registry
+    #: what the directory and channel pages show
+    directory: Directory
+    #: stream key -> channel
+    keys: StreamKeys
+    chat: ChatService
+    recorder: Recorder
+    #: HTTP PUT/POST, raw TCP and browser pushes
+    push: PushIngest
+    ws: WsDelivery
+    hls: HlsDelivery
+    #: the HTTP listener's deadlines and per-address caps
+    http_guard: ConnectionGuard
+    #: where publishers connect (the port the RTMP server got)
+    rtmp_port: int
+    #: the node's numbers, as ``/metrics`` shows them
+    metrics: Callable[[], dict[str, Any]]
