@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from strom.chat.protocol import ErrorCode
-from strom.errors import CodecError
+from strom.errors import CodecError, ProtocolError
 from strom.ingest.transcode import (
     PictureTranscoder,
 )
@@ -66,7 +66,7 @@ _JPEG_MEDIA_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg")
 _PACKET_OVERHEAD = 1024
 
 
-class FrameRefused(Exception):
+class FrameRefused(ProtocolError):
     """A frame event whose payload is not a picture Strom takes (the reason says why)."""
 
 

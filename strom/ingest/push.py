@@ -455,12 +455,16 @@ class PushPublisher:
         channel = self.channel
         if channel is None or self.state is PushState.ENDED or self._transcoder is None:
             return
-        for item in items:
-            if isinstance(item, Track):
-                channel.set_track(item)
-            else:
-                self._awaiting_video = False
-                channel.add_frame(item)
+        try:
+            for item in items:
+                if isinstance(item, Track):
+                    channel.set_track(item)
+                else:
+                    self._awaiting_video = False
+                    channel.add_frame(item)
+        except ProtocolError as exc:  # a frame the hub cannot carry ends this push
+            self.fail(exc)
+            self._close(str(exc))
 
     def _close_transcoder(self) -> None:
         transcoder, self._transcoder = self._transcoder, None

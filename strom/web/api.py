@@ -128,7 +128,8 @@ class Api:
         store = self.site.store
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        # RecursionError: "[[[[..." nests deeper than the C decoder recurses.
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, "the body must be a JSON object") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")

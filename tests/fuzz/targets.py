@@ -4,34 +4,15 @@ The in-suite hypothesis tests (``tests/fuzz/test_parsers.py``) and the atheris h
 (``python -m tests.fuzz.atheris_main TARGET``) both call :func:`check`, so a crash found
 by a long atheris run replays as the same call in the suite.
 
-A target takes the input bytes and a feeding schedule (:data:`Split`: chunk sizes,
-cycled; ``()`` is one lump) and appends what the parser produced to a list. The contract
-it checks on every input:
-
-* only :class:`~strom.errors.ProtocolError` (the peer broke it) comes out; anything else
-  (``IndexError``, ``struct.error``, ``RecursionError``, ``LocalProtocolError``...) is a
-  bug, and so is a failed ``assert`` below;
-* work and output are bounded by the input: frame bytes at most 4x the bytes fed (NAL
-  length fields grow from 1 to 4 bytes), at most one event per byte, replies at most
-  16x, and the text of every decoded value (``repr``) at most 128x, so that no consumer
-  walking what a parser returned (a log line, ``str()``) does more than linear work;
-* what a streaming parser holds between calls stays within its limits (one chunk, tag,
-  element, box, sample or packet buffered; pending bytes, chunk streams, samples);
-* a streaming parser gives the same result whatever the split of its input (one lump,
-  byte by byte, random pieces) - a result that depends on TCP segmentation is a bug;
-* a demuxed :class:`~strom.media.model.Track` is one the hub can carry (its fMP4 init
-  segment builds), and every frame follows its track.
-
-Time and memory per byte are bounded by hypothesis' ``deadline`` and atheris'
-``-timeout`` / ``-rss_limit_mb``, and for chosen hostile inputs by
-``tests/fuzz/test_bounds.py``.
+A target takes the input bytes and a feeding schedule (:data:`~tests.fuzz.contract.Split`:
+chunk sizes, cycled; ``()`` is one lump), appends what the parser produced to a list,
+and checks the contract of :mod:`tests.fuzz.contract` on the way.
 """
 
 from __future__ import annotations
 
 import functools
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +23,9 @@ from strom.ingest.upload import control_type, parse_start
 from strom.media import aac, av1, h264, jpeg, opus, tracks, vpx
 from strom.media.amf import decode_amf0, decode_amf3
 from strom.media.containers import ContainerKind, FlvStreamDemuxer, open_demuxer, sniff
-from strom.media.containers.mp4 import Mp4Demuxer
-from strom.media.containers.mpegts import PACKET_SIZE, TsDemuxer
-from strom.media.containers.webm import WebmDemuxer
 from strom.media.flv import FlvDemuxer
-from strom.media.fmp4 import FragmentMuxer
 from strom.media.hls import LiveHlsStream
-from strom.media.model import Codec, Frame, Track
+from strom.media.model import Frame, Track
 from strom.media.rtmp import (
     ChunkReader,
     ChunkWriter,
@@ -75,116 +52,21 @@ from strom.media.rtmp.messages import (
     parse_data,
 )
 from tests.fuzz import seeds
+from tests.fuzz.contract import (
+    FRAME_EXPANSION,
+    REPLY_EXPANSION,
+    SLACK,
+    Output,
+    Split,
+    attempt,
+    check_media,
+    check_state,
+    check_text,
+    derived_split,
+    pieces,
+)
 
-#: Chunk sizes a stream is fed in, cycled; ``()``: the whole input in one call.
-Split = tuple[int, ...]
-Output = list[object]
-
-#: Frame bytes out per byte in (H.264 NAL lengths of 1 byte are rewritten to 4).
-FRAME_EXPANSION = 4
-#: Reply bytes per byte in (an RTMP ping of a few bytes is answered with 18).
-REPLY_EXPANSION = 16
-#: ``repr`` characters of decoded values per byte in (AMF's 1-byte undefined prints as
-#: ``UNDEFINED``; a 3-byte reference may print as a whole object).
-TEXT_EXPANSION = 128
-#: Constant slack for the bounds above (headers, a connect's replies).
-SLACK = 16384
-
-
-def pieces(data: bytes, split: Split) -> Iterator[bytes]:
-    """``data`` cut as ``split`` says; always at least one (possibly empty) piece."""
-    if not split or len(data) <= split[0]:
-        yield data
-        return
-    pos = i = 0
-    while pos < len(data):
-        step = split[i % len(split)]
-        yield data[pos : pos + step]
-        pos += step
-        i += 1
-
-
-def derived_split(data: bytes) -> Split:
-    """A schedule chosen by the input itself (atheris has only bytes): deterministic, so a
-    crash replays; byte by byte for small inputs, odd pieces for the rest."""
-    h = zlib.crc32(data)
-    if len(data) <= 2048 and h % 3 == 0:
-        return (1,)
-    return (1 + h % 7, 1 + (h >> 3) % 251, 1 + (h >> 11) % 1499)
-
-
-def attempt(out: Output, call: Callable[[], object]) -> object:
-    """``call()``'s result (also appended to ``out``), or ``None`` after a protocol error
-    (its class name appended instead): for targets that try several parsers on one input."""
-    try:
-        result = call()
-    except ProtocolError as exc:
-        out.append(type(exc).__name__)
-        return None
-    out.append(result)
-    return result
-
-
-def check_text(values: object, fed: int) -> None:
-    size = len(repr(values))
-    assert size <= TEXT_EXPANSION * fed + SLACK, f"{size} characters of values from {fed} bytes"
-
-
-def check_media(items: Sequence[object], fed: int) -> None:
-    """The demuxer contract: bounded output, tracks the hub can carry, frames after their
-    track, and frames the hub can mux (or refuses with a protocol error, as the channel
-    would, ending the publisher)."""
-    frame_bytes = 0
-    known: dict[int, Track] = {}
-    muxer: FragmentMuxer | None = None
-    muxing = True
-    assert len(items) <= fed + 16, f"{len(items)} items from {fed} bytes"
-    for item in items:
-        if isinstance(item, Track):
-            assert item.timescale > 0, item
-            if item.codec is not Codec.VP8:  # VP8 is transcoded before the hub
-                FragmentMuxer([item])  # builds its init segment; raises if it cannot
-            known[item.id] = item
-            muxer = None
-        elif isinstance(item, Frame):
-            assert item.track_id in known, f"frame of track {item.track_id} before the track"
-            frame_bytes += len(item.data)
-            if not muxing or known[item.track_id].codec is Codec.VP8:
-                continue
-            if muxer is None:
-                muxer = FragmentMuxer(
-                    [t for _, t in sorted(known.items()) if t.codec is not Codec.VP8]
-                )
-            try:
-                muxer.add_frame(item)
-            except ProtocolError:
-                muxing = False  # the channel's publisher ends here
-    assert frame_bytes <= FRAME_EXPANSION * fed + SLACK, f"{frame_bytes} frame bytes from {fed}"
-
-
-def check_state(parser: object) -> None:
-    """What a streaming parser holds between calls stays within its configured limits (a
-    buffer is at most one unit - chunk, tag, element, box, sample, packet - plus its
-    header), however its input was cut."""
-    if isinstance(parser, ChunkReader):
-        assert len(parser._buffer) <= parser.max_chunk_size + 18, len(parser._buffer)
-        assert parser._pending <= parser.max_pending_bytes
-        assert len(parser._streams) <= parser.max_chunk_streams
-    elif isinstance(parser, FlvStreamDemuxer):
-        reader = parser._reader
-        assert len(reader._buf) <= max(reader.max_tag_size + 15, 1028), len(reader._buf)
-    elif isinstance(parser, WebmDemuxer):
-        assert len(parser._buf) <= parser.max_element_size + 12, len(parser._buf)
-        assert len(parser._stack) <= 2  # a Segment and a Cluster
-    elif isinstance(parser, Mp4Demuxer):
-        unit = max(parser.max_box_size, parser.max_sample_size)
-        assert len(parser._buf) <= unit + 16, len(parser._buf)
-        assert len(parser._pending) <= parser.max_fragment_samples
-    elif isinstance(parser, TsDemuxer):
-        assert len(parser._buf) < PACKET_SIZE
-        assert all(len(section) <= 1024 + PACKET_SIZE for section in parser._sections.values())
-        assert all(len(s.pes) <= parser.max_pes_size for s in parser._streams.values())
-
+__all__ = ["TARGETS", "Split", "Target", "check", "derived_split", "run", "tokens"]
 
 # -- RTMP -----------------------------------------------------------------------------------
 

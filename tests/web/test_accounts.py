@@ -160,6 +160,15 @@ async def test_edit_channel_and_isolation(server: StromServer, alice: Browser) -
         status, body = await alice.api("PATCH", "/api/v1/me/channel", json={"title": "x" * 500})
         assert status == 422
         assert "error" in body  # type: ignore[operator]
+        # JSON nested deeper than the decoder recurses is a bad body, not a server error.
+        status, body = await alice.api(
+            "PATCH",
+            "/api/v1/me/channel",
+            data="[" * 50_000,
+            headers={"Content-Type": "application/json"},
+        )
+        assert status == 400
+        assert body == {"error": "the body must be a JSON object"}
     finally:
         await mallory.close()
 
