@@ -301,7 +301,7 @@ class StromServer:
             recorder=recorder,
             push=push,
             ws=ws,
-            hls=HlsDelivery(registry),
+            hls=HlsDelivery.from_settings(registry, settings),
             http_guard=http_guard,
             rtmp_port=rtmp_port,
             metrics=self.metrics,

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strom.live.channel import Chunk
+from strom.live.chunk import Chunk
 from strom.settings import Settings, section, setting
 
 

@@ -1,4 +1,11 @@
-"""LL-HLS delivery over HTTP: ``/live/{channel}/index.m3u8`` and its media.
+"""LL-HLS delivery: each live channel's rendition, and ``/live/{channel}/index.m3u8`` with
+its media over HTTP.
+
+:class:`HlsRendition` is a subscriber of one channel: it feeds the hub's CMAF chunks (the
+very bytes every viewer gets) into the sans-IO :class:`~strom.media.hls.LiveHlsStream`,
+which cuts parts and segments and renders the playlist, and it wakes the requests waiting
+for a part when one completes. :class:`HlsDelivery` attaches a rendition to every channel
+that goes live (internal: not an audience) and answers the HTTP requests.
 
 Blocking playlist reloads (``_HLS_msn``/``_HLS_part``) and blocking preload-hinted part
 requests wait, without polling, until the channel completes the part asked for
@@ -8,15 +15,23 @@ refused with 400, a wait longer than three target durations ends with 503 (secti
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from strom.media.hls import LiveHlsStream, ResourceKind
+from strom.errors import ProtocolError
+from strom.live.channel import Channel, ChannelState, Subscriber
+from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
 
 if TYPE_CHECKING:
-    from strom.live.channel import Channel
+    from strom.live.chunk import Chunk
     from strom.live.registry import Registry
+    from strom.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 #: how long a blocking request may wait, in target durations (spec: 3)
@@ -39,21 +54,118 @@ def _query_int(request: web.Request, name: str) -> int | None:
     return int(raw)
 
 
-class HlsDelivery:
-    def __init__(self, registry: Registry) -> None:
-        self._registry = registry
+class HlsRendition(Subscriber):
+    """The LL-HLS rendition of one channel's broadcast: across stalls, and across codec
+    changes (a discontinuity and a new init segment), until the broadcast ends."""
 
-    def _stream(self, channel_name: str) -> tuple[Channel, LiveHlsStream] | None:
-        channel = self._registry.get(channel_name)
-        if channel is None or channel.hls is None:
+    def __init__(self, channel: Channel, settings: HlsSettings) -> None:
+        self.channel = channel
+        self.stream = LiveHlsStream(settings)
+        self._started = False
+        self._changed = asyncio.Event()
+
+    def on_live(self, channel: Channel) -> None:
+        assert channel.init_segment is not None
+        if self._started:
+            # New codec parameters (or a publisher back with other ones): a new timeline.
+            self.stream.discontinuity()
+        self._started = True
+        self.stream.set_init(channel.init_segment)
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        stream = self.stream
+        before = stream.revision
+        try:
+            stream.add_chunk(chunk.data, chunk.time, chunk.keyframe, chunk.received)
+        except ProtocolError as exc:
+            # A part past its byte limit: the chunk times stopped advancing. The
+            # rendition ends (players see the end, memory stays bounded); the viewers of
+            # the other deliveries are not affected.
+            log.warning("channel %s: LL-HLS ends: %s", self.channel.name, str(exc))
+            self.on_end()
+            return
+        if stream.revision != before:
+            self._wake()
+
+    def on_end(self) -> None:
+        self.stream.end()
+        self._wake()
+        self.channel.unsubscribe(self)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+
+class HlsDelivery:
+    """The LL-HLS renditions of the registry's channels, and their HTTP answers."""
+
+    def __init__(self, registry: Registry, settings: HlsSettings | None = None) -> None:
+        self._registry = registry
+        self._settings = settings or HlsSettings()
+        #: by channel name; an ended rendition is served (EXT-X-ENDLIST) for as long as
+        #: the registry keeps its channel
+        self._renditions: dict[str, HlsRendition] = {}
+        registry.listeners.append(self._on_state)
+        registry.forget_listeners.append(self._on_forget)
+        for channel in registry.live():
+            self._on_state(channel)
+
+    @classmethod
+    def from_settings(cls, registry: Registry, settings: Settings) -> HlsDelivery:
+        return cls(
+            registry,
+            HlsSettings(
+                part_target=settings.hls_part_target,
+                window_segments=settings.hls_window_segments,
+            ),
+        )
+
+    def _on_state(self, channel: Channel) -> None:
+        if channel.state is not ChannelState.LIVE:
+            return
+        current = self._renditions.get(channel.name)
+        if (
+            current is not None
+            and current.channel is channel
+            and not current.stream.ended
+            and current in channel.subscribers
+        ):
+            return  # the same broadcast going on (a publisher came back)
+        rendition = HlsRendition(channel, self._settings)
+        self._renditions[channel.name] = rendition
+        channel.subscribe(rendition, internal=True)
+
+    def _on_forget(self, channel: Channel) -> None:
+        current = self._renditions.get(channel.name)
+        if current is not None and current.channel is channel:
+            del self._renditions[channel.name]
+
+    def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
+        rendition = self._renditions.get(channel_name)
+        if rendition is None or rendition.channel is not self._registry.get(channel_name):
             return None
-        return channel, channel.hls
+        return rendition, rendition.stream
 
     async def playlist(self, request: web.Request, channel_name: str) -> web.StreamResponse:
         found = self._stream(channel_name)
         if found is None:
             return json_error(404, "channel is not live")
-        channel, hls = found
+        rendition, hls = found
         msn = _query_int(request, "_HLS_msn")
         part = _query_int(request, "_HLS_part")
         if part is not None and msn is None:
@@ -61,7 +173,7 @@ class HlsDelivery:
         if msn is not None:
             if hls.too_far_ahead(msn, part):
                 return json_error(400, "_HLS_msn is too far ahead of the live edge")
-            ready = await channel.wait_hls(
+            ready = await rendition.wait(
                 lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
             )
             if not ready:
@@ -76,7 +188,7 @@ class HlsDelivery:
         found = self._stream(channel_name)
         if found is None:
             return json_error(404, "channel is not live")
-        channel, hls = found
+        rendition, hls = found
         resource = hls.parse_name(name)
         if resource is None:
             return json_error(404, "no such file")
@@ -85,7 +197,7 @@ class HlsDelivery:
             # block until it is complete, unless it is absurdly far ahead.
             if hls.too_far_ahead(resource.msn, resource.part):
                 return json_error(404, "not available yet")
-            await channel.wait_hls(
+            await rendition.wait(
                 lambda: not hls.pending(resource.msn, resource.part), self._block_timeout(hls)
             )
         data = hls.get(resource)

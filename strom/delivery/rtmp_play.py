@@ -1,8 +1,13 @@
 """RTMP play: a channel followed by an RTMP player (ffplay, VLC, mobile players).
 
-Each chunk's FLV tag is chunked into RTMP once (fmt-0 header, absolute timestamp, our
-fixed outgoing chunk size and message stream 1) and the same bytes are written to every
-player using stream id 1, which is what every player gets from its first createStream.
+One RTMP port serves publishers and players: the connection (:mod:`strom.ingest.rtmp`)
+owns the session and the socket and routes play requests to this side,
+:class:`RtmpPlayback`, which subscribes one :class:`RtmpPlayer` per played stream.
+
+Each chunk's FLV tags are chunked into RTMP once (fmt-0 header, absolute timestamp, our
+fixed outgoing chunk size and message stream 1: the :class:`FlvOverRtmp` encoding, cached
+on the chunk) and the same bytes are written to every player using stream id 1, which is
+what every player gets from its first createStream.
 
 Only H.264 and AAC travel over RTMP play (:func:`strom.media.flv.can_carry`): a channel
 pushed as H.264 + Opus (a browser's MP4 recording) plays as video only, and a channel with
@@ -12,12 +17,15 @@ saying why, then closes the connection.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
-from strom.live.channel import Channel, Chunk
+from strom.live.channel import Channel, Subscriber, TooManyViewers
+from strom.live.chunk import Chunk
 from strom.media import flv
 from strom.media.model import Frame, Track, TrackKind
 from strom.media.rtmp import (
@@ -25,12 +33,17 @@ from strom.media.rtmp import (
     MESSAGE_TYPE_AUDIO,
     MESSAGE_TYPE_VIDEO,
     VIDEO_CSID,
+    PlayRequest,
     RtmpServerSession,
+    StopPlayRequest,
     encode_message,
 )
+from strom.settings import valid_channel_name
 
 if TYPE_CHECKING:
     import asyncio
+
+    from strom.live.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +66,51 @@ def _encode(track: Track, frame: Frame, stream_id: int, chunk_size: int) -> byte
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FlvOverRtmp:
+    """A chunk's frames as FLV tags in RTMP messages on message stream ``stream_id``,
+    chunked at ``chunk_size`` (a :class:`~strom.live.chunk.ChunkEncoder`); empty when no
+    frame of the chunk can travel over RTMP."""
+
+    stream_id: int
+    chunk_size: int
+
+    def __call__(self, chunk: Chunk) -> bytes:
+        return b"".join(
+            _encode(t, f, self.stream_id, self.chunk_size)
+            for t, f in chunk.frames
+            if flv.can_carry(t)
+        )
+
+
+@functools.cache
+def _shared(chunk_size: int) -> FlvOverRtmp:
+    """The encoder of the shared stream id at ``chunk_size`` (a server uses one size):
+    always the same object, so a chunk's cache finds it by identity, at C speed."""
+    return FlvOverRtmp(SHARED_STREAM_ID, chunk_size)
+
+
 def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
-    """The chunked RTMP messages carrying ``chunk``'s frames as FLV tags."""
+    """The chunked RTMP messages carrying ``chunk``'s frames as FLV tags (None: nothing
+    to send). Made once per chunk for every player on the shared stream id; a player on
+    another id (rare) gets its own, not kept."""
     if not chunk.frames:  # relayed chunks carry no frames
         return None
-    shared = stream_id == SHARED_STREAM_ID
-    if shared and chunk.rtmp_message is not None:
-        return chunk.rtmp_message
-    data = b"".join(
-        _encode(t, f, stream_id, chunk_size) for t, f in chunk.frames if flv.can_carry(t)
-    )
-    if not data:
-        return None
-    if shared:
-        chunk.rtmp_message = data
-    return data
+    if stream_id == SHARED_STREAM_ID:
+        data = chunk.encoded(_shared(chunk_size))
+    else:
+        data = FlvOverRtmp(stream_id, chunk_size)(chunk)
+    return data or None
 
 
-class RtmpPlayer:
-    """One RTMP player of one channel (a :class:`~strom.live.channel.Subscriber`)."""
+def _flush(session: RtmpServerSession, transport: asyncio.Transport) -> None:
+    data = session.data_to_send()
+    if data and not transport.is_closing():
+        transport.write(data)
+
+
+class RtmpPlayer(Subscriber):
+    """One RTMP player of one channel."""
 
     def __init__(
         self,
@@ -95,9 +134,7 @@ class RtmpPlayer:
         self._dropped = False
 
     def _flush(self) -> None:
-        data = self._session.data_to_send()
-        if data and not self._transport.is_closing():
-            self._transport.write(data)
+        _flush(self._session, self._transport)
 
     def on_live(self, channel: Channel) -> None:
         every = sorted(channel.tracks.values(), key=lambda t: t.id)
@@ -143,3 +180,83 @@ class RtmpPlayer:
             self._stream_id, "status", "NetStream.Play.UnpublishNotify", "broadcast ended"
         )
         self._flush()
+
+
+class RtmpPlayback:
+    """The play side of one RTMP connection: its players, one per played stream.
+
+    The connection routes ``play`` and stop-play requests here (and publish requests to
+    the ingest side); the session and the socket are the connection's, shared by both.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        session: RtmpServerSession,
+        transport: asyncio.Transport,
+        *,
+        limits: ViewerLimits,
+        chunk_size: int,
+        clock: Callable[[], float],
+        close: Callable[[], None],
+        label: str,
+    ) -> None:
+        self._registry = registry
+        self._session = session
+        self._transport = transport
+        self._limits = limits
+        self._chunk_size = chunk_size
+        self._clock = clock
+        self._close = close
+        #: "rtmp#ID PEER": the connection's log prefix
+        self._label = label
+        self._players: dict[int, tuple[Channel, RtmpPlayer]] = {}
+
+    def on_play(self, event: PlayRequest) -> None:
+        name = event.name.partition("?")[0]  # a player may add a query string
+        if not valid_channel_name(name):
+            self._session.reject_play(
+                event.stream_id, "NetStream.Play.StreamNotFound", "no such channel"
+            )
+            return
+        if event.stream_id in self._players:
+            self.on_stop_play(StopPlayRequest(event.stream_id))
+        channel = self._registry.open(name)
+        player = RtmpPlayer(
+            self._session,
+            event.stream_id,
+            self._transport,
+            limits=self._limits,
+            chunk_size=self._chunk_size,
+            clock=self._clock,
+            on_drop=self._drop,
+            label=self._label,
+        )
+        self._session.accept_play(event.stream_id)
+        _flush(self._session, self._transport)
+        try:
+            channel.subscribe(player)
+        except TooManyViewers:
+            self._session.send_status(
+                event.stream_id, "error", "NetStream.Play.Failed", "channel is full"
+            )
+            self._registry.forget_if_idle(channel)
+            return
+        self._players[event.stream_id] = (channel, player)
+        log.info("%s: playing %s", self._label, name)
+
+    def on_stop_play(self, event: StopPlayRequest) -> None:
+        entry = self._players.pop(event.stream_id, None)
+        if entry is not None:
+            channel, player = entry
+            channel.unsubscribe(player)
+            self._registry.forget_if_idle(channel)
+
+    def stop(self) -> None:
+        """The connection is gone: every player leaves its channel."""
+        for stream_id in list(self._players):
+            self.on_stop_play(StopPlayRequest(stream_id))
+
+    def _drop(self, reason: str) -> None:
+        log.warning("%s: player %s, closing", self._label, reason)
+        self._close()

@@ -1,8 +1,11 @@
 """The RTMP server: publishers (OBS, ffmpeg, mobile apps) and players on one port.
 
 A thin asyncio adapter around the sans-IO :class:`~strom.media.rtmp.RtmpServerSession`:
-it moves bytes, arms timers and routes the session's events to the hub. Each connection
-logs with its id; protocol errors close that connection only, after telling the peer.
+it moves bytes, arms timers and routes the session's events by table to the side they
+belong to: publishing to :class:`~strom.ingest.rtmp_publish.RtmpPublishing` (ingest),
+playing to :class:`~strom.delivery.rtmp_play.RtmpPlayback` (delivery). Both share the
+connection's session and socket. Each connection logs with its id; protocol errors close
+that connection only, after telling the peer.
 
 No client can hold the server: connections are counted per address (and in all) before
 a byte is read; the handshake and connect, and then a publish or play, must come within
@@ -21,12 +24,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from strom.delivery.backpressure import ViewerLimits
-from strom.delivery.rtmp_play import RtmpPlayer
+from strom.delivery.rtmp_play import RtmpPlayback
 from strom.errors import ProtocolError
-from strom.live.channel import Channel, ChannelBusy, TooManyViewers
+from strom.ingest.rtmp_publish import RtmpPublishing
 from strom.live.registry import Registry, StreamKeyResolver
-from strom.media.flv import FlvDemuxer
-from strom.media.model import Frame
 from strom.media.rtmp import (
     ConnectRequest,
     DataMessage,
@@ -40,7 +41,7 @@ from strom.media.rtmp import (
     UnpublishRequest,
 )
 from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits, TokenBucket
-from strom.settings import Settings, valid_channel_name
+from strom.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,6 @@ class RtmpServerConfig:
         )
 
 
-def _strip_query(name: str) -> str:
-    return name.partition("?")[0]
-
-
 class RtmpConnection(asyncio.Protocol):
     def __init__(self, server: RtmpServer) -> None:
         self._server = server
@@ -117,27 +114,17 @@ class RtmpConnection(asyncio.Protocol):
         self._rate_timer: asyncio.TimerHandle | None = None
         self._pending: list[object] | None = None
         self._task: asyncio.Task[None] | None = None
-        # publishing
-        self._channel: Channel | None = None
-        self._publish_stream: int | None = None
-        self._demuxer = FlvDemuxer()
-        # playing
-        self._players: dict[int, tuple[Channel, RtmpPlayer]] = {}
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ConnectRequest: self._on_connect,
-            MediaMessage: self._on_media,
-            DataMessage: self._on_data,
-            UnpublishRequest: self._on_unpublish,
-            PlayRequest: self._on_play,
-            StopPlayRequest: self._on_stop_play,
-        }
+        # the two sides, made with the transport (connection_made)
+        self._publishing: RtmpPublishing | None = None
+        self._playback: RtmpPlayback | None = None
+        self._handlers: dict[type, Callable[[Any], None]] = {ConnectRequest: self._on_connect}
 
     # -- transport callbacks ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (asyncio's or uvloop's, which does not subclass
         # asyncio.Transport): it has write, pause_reading and get_write_buffer_size.
-        self._transport = cast("asyncio.Transport", transport)
+        self._transport = stream = cast("asyncio.Transport", transport)
         peer = transport.get_extra_info("peername")
         self.host = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -146,6 +133,30 @@ class RtmpConnection(asyncio.Protocol):
             # before a handshake, and doing one would spend what the limit protects.
             self._transport.abort()
             return
+        label = f"rtmp#{self.id} {self._peer}"
+        server = self._server
+        publishing = RtmpPublishing(server.registry, server.keys, self._session, self, label)
+        playback = RtmpPlayback(
+            server.registry,
+            self._session,
+            stream,
+            limits=self._config.viewer_limits,
+            chunk_size=self._config.limits.out_chunk_size,
+            clock=self._loop.time,
+            close=self._close,
+            label=label,
+        )
+        self._publishing, self._playback = publishing, playback
+        # What each event is for (a PublishRequest waits for its key: see _dispatch).
+        self._handlers.update(
+            {
+                MediaMessage: publishing.on_media,
+                DataMessage: publishing.on_data,
+                UnpublishRequest: publishing.on_unpublish,
+                PlayRequest: playback.on_play,
+                StopPlayRequest: playback.on_stop_play,
+            }
+        )
         log.debug("rtmp#%d connection from %s", self.id, self._peer)
         self._timer = self._loop.call_later(1.0, self._tick)
 
@@ -173,9 +184,10 @@ class RtmpConnection(asyncio.Protocol):
             self._task.cancel()
         # A connection lost without unpublishing may come back: the broadcast waits for
         # it (reconnect grace) unless an operator or a protocol error ended it.
-        self._stop_publishing("connection lost", lost=not self._ending)
-        for stream_id in list(self._players):
-            self._on_stop_play(StopPlayRequest(stream_id))
+        if self._publishing is not None:
+            self._publishing.stop("connection lost", lost=not self._ending)
+        if self._playback is not None:
+            self._playback.stop()
         log.debug("rtmp#%d closed", self.id)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -320,7 +332,8 @@ class RtmpConnection(asyncio.Protocol):
             self._expire(f"no publish or play within {config.start_timeout:g} s")
             return
         idle = now - self._last_data
-        if self._channel is not None and idle > config.idle_timeout:
+        publishing = self._publishing is not None and self._publishing.channel is not None
+        if publishing and idle > config.idle_timeout:
             self._expire(f"publisher sent nothing for {idle:.0f} s")
             return
         self._timer = self._loop.call_later(1.0, self._tick)
@@ -338,130 +351,15 @@ class RtmpConnection(asyncio.Protocol):
         self._session.accept_connect()
 
     async def _publish(self, event: PublishRequest) -> None:
+        assert self._publishing is not None  # made with the transport, before any data
         try:
-            name = await self._server.keys.resolve(_strip_query(event.name))
-            self._start_publishing(event.stream_id, name)
+            await self._publishing.on_publish(event)
             pending, self._pending = self._pending or [], None
             self._dispatch(pending)
         finally:
             self._task = None
         self._resume("publish")
         self._continue()  # the input behind the publish, read with the limits it earned
-
-    def _start_publishing(self, stream_id: int, name: str | None) -> None:
-        if name is None:
-            # Never log the key itself.
-            log.warning("rtmp#%d %s: publish refused: unknown stream key", self.id, self._peer)
-            self._session.reject_publish(
-                stream_id, "NetStream.Publish.BadName", "unknown stream key"
-            )
-            return
-        if self._channel is not None:
-            self._session.reject_publish(
-                stream_id, "NetStream.Publish.BadConnection", "this connection already publishes"
-            )
-            return
-        channel = self._server.registry.open(name)
-        try:
-            channel.claim(self)
-        except ChannelBusy:
-            log.warning(
-                "rtmp#%d %s: publish to %s refused: already live", self.id, self._peer, name
-            )
-            self._session.reject_publish(
-                stream_id, "NetStream.Publish.BadName", f"channel {name} is already live"
-            )
-            self._server.registry.forget_if_idle(channel)
-            return
-        self._channel = channel
-        self._publish_stream = stream_id
-        self._demuxer = FlvDemuxer()
-        self._session.accept_publish(stream_id, channel=name)
-        log.info("rtmp#%d %s: publishing to %s", self.id, self._peer, name)
-
-    def _on_media(self, event: MediaMessage) -> None:
-        channel = self._channel
-        if channel is None or event.stream_id != self._publish_stream:
-            return  # media for a stream we did not accept: ignore, as FMS does
-        if event.message_type == 9:
-            items = self._demuxer.video(event.timestamp, event.payload)
-        else:
-            items = self._demuxer.audio(event.timestamp, event.payload)
-        for item in items:
-            if isinstance(item, Frame):
-                channel.add_frame(item)
-            else:
-                channel.set_track(item)
-
-    def _on_data(self, event: DataMessage) -> None:
-        if self._channel is None or event.name != "onMetaData" or not event.values:
-            return
-        meta = event.values[0]
-        if isinstance(meta, dict):
-            self._channel.expect_tracks(video="videocodecid" in meta or "width" in meta)
-
-    def _on_unpublish(self, event: UnpublishRequest) -> None:
-        if event.stream_id == self._publish_stream or self._publish_stream is None:
-            self._stop_publishing("unpublished")
-
-    def _stop_publishing(self, why: str, *, lost: bool = False) -> None:
-        channel, self._channel = self._channel, None
-        self._publish_stream = None
-        if channel is not None and lost:
-            log.info("rtmp#%d %s: %s: publisher lost (%s)", self.id, self._peer, channel.name, why)
-            channel.publisher_lost(self)
-            return
-        if channel is not None:
-            log.info(
-                "rtmp#%d %s: %s stopped publishing (%s)", self.id, self._peer, channel.name, why
-            )
-            channel.release(self)
-            self._server.registry.forget_if_idle(channel)
-
-    def _on_play(self, event: PlayRequest) -> None:
-        name = _strip_query(event.name)
-        if not valid_channel_name(name):
-            self._session.reject_play(
-                event.stream_id, "NetStream.Play.StreamNotFound", "no such channel"
-            )
-            return
-        if event.stream_id in self._players:
-            self._on_stop_play(StopPlayRequest(event.stream_id))
-        assert self._transport is not None
-        channel = self._server.registry.open(name)
-        player = RtmpPlayer(
-            self._session,
-            event.stream_id,
-            self._transport,
-            limits=self._config.viewer_limits,
-            chunk_size=self._config.limits.out_chunk_size,
-            clock=self._loop.time,
-            on_drop=self._drop_player,
-            label=f"rtmp#{self.id}",
-        )
-        self._session.accept_play(event.stream_id)
-        self._flush()
-        try:
-            channel.subscribe(player)
-        except TooManyViewers:
-            self._session.send_status(
-                event.stream_id, "error", "NetStream.Play.Failed", "channel is full"
-            )
-            self._server.registry.forget_if_idle(channel)
-            return
-        self._players[event.stream_id] = (channel, player)
-        log.info("rtmp#%d %s: playing %s", self.id, self._peer, name)
-
-    def _drop_player(self, reason: str) -> None:
-        log.warning("rtmp#%d %s: player %s, closing", self.id, self._peer, reason)
-        self._close()
-
-    def _on_stop_play(self, event: StopPlayRequest) -> None:
-        entry = self._players.pop(event.stream_id, None)
-        if entry is not None:
-            channel, player = entry
-            channel.unsubscribe(player)
-            self._server.registry.forget_if_idle(channel)
 
 
 class RtmpServer:

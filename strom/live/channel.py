@@ -1,10 +1,16 @@
 """The hub: one :class:`Channel` per channel name.
 
 A publisher (any ingest) feeds neutral :class:`~strom.media.model.Track` and
-:class:`~strom.media.model.Frame` objects in. Each frame is muxed exactly once into a CMAF
-chunk (``moof`` + ``mdat``), and that one :class:`Chunk` object is handed to every
-subscriber: WebSocket viewers, RTMP players, the LL-HLS part store, and later the
-recorder and edge relays. Per-subscriber work is a write and a bookkeeping check.
+:class:`~strom.media.model.Frame` objects in. A :class:`~strom.live.assembler.
+ChunkAssembler` muxes each frame exactly once into a CMAF chunk (``moof`` + ``mdat``),
+and that one :class:`~strom.live.chunk.Chunk` object is handed to every subscriber:
+WebSocket viewers, RTMP players, the LL-HLS rendition, the recorder, and later edge
+relays. Per-subscriber work is a write and a bookkeeping check. The hub knows none of
+them by name: each is a :class:`Subscriber`.
+
+The frame path ends in two steps, :meth:`Channel.start_media` (a new init segment) and
+:meth:`Channel.add_chunk` (fan a chunk out); something that receives chunks muxed
+elsewhere (an edge pulling from its origin) can feed those directly, no remux.
 
 The channel keeps the chunks since the last keyframe (the GOP cache) so that a viewer
 who joins gets a picture at once.
@@ -16,12 +22,12 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from strom.media.fmp4 import FragmentMuxer
-from strom.media.hls import HlsSettings, LiveHlsStream
+from strom.live.assembler import ChunkAssembler
+from strom.live.chunk import Chunk
 from strom.media.model import Frame, Track, TrackKind, mime_type
 
 log = logging.getLogger(__name__)
@@ -43,37 +49,15 @@ class HubLimits:
     audio_only_after_frames: int = 100
 
 
-@dataclass(slots=True, eq=False)
-class Chunk:
-    """One CMAF chunk: a video frame, with the audio frames since the previous one, each
-    muxed into ``moof`` + ``mdat`` (or a single audio frame in an audio-only stream).
-
-    The same object reaches every subscriber; deliveries cache their own framing of it
-    (``ws_frame``, ``rtmp_message``) so that is done once per chunk, not once per viewer.
-    """
-
-    data: bytes
-    #: the track of the chunk's last frame (the video frame when there is one)
-    track: Track
-    #: the frames inside, in order; empty for chunks relayed without their frames
-    frames: tuple[tuple[Track, Frame], ...]
-    #: True when a viewer can start decoding here (video keyframe; audio in audio-only).
-    keyframe: bool
-    #: decode time in seconds
-    time: float
-    #: wall-clock time (UNIX seconds) the frame reached the server
-    received: float
-    ws_frame: bytes | None = None
-    rtmp_message: bytes | None = None
-
-    @property
-    def frame(self) -> Frame | None:
-        """The last (for coalesced chunks: the video) frame."""
-        return self.frames[-1][1] if self.frames else None
-
-
 class Subscriber(Protocol):
-    """Anything that follows a channel: a viewer, the HLS store, a recorder, a relay."""
+    """Anything that follows a channel: a viewer, the LL-HLS rendition, a recorder, a relay.
+
+    Subclass it: the type checker then holds a subscriber to the whole protocol, and the
+    optional callbacks (:meth:`on_stall`, :meth:`on_resume`) default to nothing. A
+    callback that raises while the channel fans out is logged and its subscriber
+    unsubscribed: it never reaches the publisher whose frame it was given. (Raised from
+    :meth:`Channel.subscribe`, it reaches the caller of that.)
+    """
 
     def on_live(self, channel: Channel) -> None:
         """Media is ready (or its codec parameters changed): ``channel.init_segment`` is
@@ -85,9 +69,14 @@ class Subscriber(Protocol):
     def on_end(self) -> None:
         """The broadcast ended."""
 
-    # Optional: ``on_stall()`` when the publisher dropped and the broadcast waits for it
-    # (reconnect grace), ``on_resume()`` when it is back with the same codec parameters
-    # (otherwise ``on_live`` comes with a new init segment).
+    def on_stall(self) -> None:
+        """The publisher dropped and the broadcast waits for it (reconnect grace)."""
+        return
+
+    def on_resume(self) -> None:
+        """The publisher is back with the same codec parameters: chunks go on where they
+        stopped (with new parameters, :meth:`on_live` comes instead)."""
+        return
 
 
 class Publisher(Protocol):
@@ -163,14 +152,16 @@ class Channel:
         self,
         name: str,
         limits: HubLimits | None = None,
-        hls_settings: HlsSettings | None = None,
         clock: Callable[[], float] = time.time,
         on_state: Callable[[Channel], None] | None = None,
+        on_idle: Callable[[Channel], None] | None = None,
     ) -> None:
         self.name = name
+        #: told every state change; told ``on_idle`` when a broadcast ended and nobody
+        #: is left (the registry forgets the channel then)
         self._on_state = on_state
+        self._on_idle = on_idle
         self.limits = limits or HubLimits()
-        self._hls_settings = hls_settings or HlsSettings()
         self._clock = clock
         self.state = ChannelState.OFFLINE
         self.publisher: Publisher | None = None
@@ -178,25 +169,23 @@ class Channel:
         self.started_at: float | None = None
         self.subscribers: set[Subscriber] = set()
         self._uncounted: set[Subscriber] = set()
+        self._internal: set[Subscriber] = set()
         self.tracks: dict[int, Track] = {}
         self.init_segment: bytes | None = None
         self.mime = ""
-        self.hls: LiveHlsStream | None = None
-        self._muxer: FragmentMuxer | None = None
+        self._assembler: ChunkAssembler | None = None
         self._expect_video = True
         self._tracks_changed = False
         self._dropped_audio = 0
         self.gop: list[Chunk] = []
         self._gop_bytes = 0
         self._has_video = False
-        self._held: list[tuple[Track, Frame, bytes]] = []
         # reconnect grace: where the timeline ended, the tracks before the drop, the
         # offset (seconds) that makes a resumed publisher's timestamps continue it
         self._timeline = 0.0
         self._resuming: dict[int, Track] | None = None
         self._offset = 0.0
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._hls_changed = asyncio.Event()
         self.frames_in = 0
         self.bytes_in = 0
         self.peak_viewers = 0
@@ -235,14 +224,24 @@ class Channel:
         """People watching: subscribers less the streamer's own previews and internals."""
         return len(self.subscribers) - len(self._uncounted)
 
-    def subscribe(self, subscriber: Subscriber, *, counted: bool = True) -> None:
+    def subscribe(
+        self, subscriber: Subscriber, *, counted: bool = True, internal: bool = False
+    ) -> None:
         """Follow the channel. If it is live, the subscriber gets ``on_live`` and the GOP
         cache at once; otherwise ``on_live`` comes when the broadcast starts.
-        ``counted=False`` for what is not an audience (the dashboard preview, a recorder)."""
-        if len(self.subscribers) >= self.limits.max_viewers:
+
+        ``counted=False`` for what is not an audience (the dashboard preview);
+        ``internal=True`` for what the server itself attaches (the LL-HLS rendition, the
+        recorder, a relay): not counted, and not refused when viewers fill the channel.
+        """
+        if not internal and len(self.subscribers) - len(self._internal) >= (
+            self.limits.max_viewers
+        ):
             raise TooManyViewers(self.name)
         self.subscribers.add(subscriber)
-        if not counted:
+        if internal:
+            self._internal.add(subscriber)
+        if internal or not counted:
             self._uncounted.add(subscriber)
         self.peak_viewers = max(self.peak_viewers, self.viewers)
         if self.live:
@@ -253,6 +252,16 @@ class Channel:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
         self._uncounted.discard(subscriber)
+        self._internal.discard(subscriber)
+
+    def _tell(self, subscribers: Iterable[Subscriber], event: Callable[[Subscriber], None]) -> None:
+        """``event(subscriber)`` for each; one that raises goes (see :meth:`add_chunk`)."""
+        for sub in subscribers:
+            try:
+                event(sub)
+            except Exception:
+                log.exception("channel %s: %r failed; unsubscribed", self.name, sub)
+                self.unsubscribe(sub)
 
     # -- publisher -------------------------------------------------------------------------
 
@@ -262,7 +271,7 @@ class Channel:
             raise ChannelBusy(self.name)
         self.publisher = publisher
         if self.state is ChannelState.RECONNECTING:
-            # The same broadcast goes on: viewers, broadcast id, HLS and the muxer stay.
+            # The same broadcast goes on: viewers, broadcast id and the muxer stay.
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
                 self._grace_timer = None
@@ -306,16 +315,13 @@ class Channel:
             return
         self.frames_in += 1
         self.bytes_in += len(frame.data)
-        now = self._clock()
-        is_video = track.kind is TrackKind.VIDEO
-        starts_gop = frame.keyframe if is_video else not self._has_video
         if self.state is not ChannelState.LIVE or self._tracks_changed:
             # Media starts at a video keyframe; with no video track (yet), audio starts
             # it only once no video is coming (announced, or after many audio frames).
+            is_video = track.kind is TrackKind.VIDEO
             ready = frame.keyframe if is_video else self._audio_only_fallback(is_video)
             if not ready:
                 return
-            starts_gop = True
             if self._resuming is not None:
                 # Continue the timeline just after where the dropped publisher left it.
                 self._offset = self._timeline + 0.1 - frame.dts / track.timescale
@@ -325,53 +331,12 @@ class Channel:
             frame = Frame(frame.track_id, frame.dts + shift, frame.pts + shift,
                           frame.keyframe, frame.data)  # fmt: skip
         self._timeline = max(self._timeline, frame.dts / track.timescale)
-        assert self._muxer is not None  # set by _start_media
+        assert self._assembler is not None  # set by _start_media
+        now = self._clock()
         self.stats.add(frame, track, now)
-        data = self._muxer.add_frame(frame)
-        if not is_video and self._has_video and self.limits.coalesce_audio:
-            self._held.append((track, frame, data))
-            if len(self._held) >= self.limits.max_held_audio:
-                self._flush_held(now)  # video stalled: audio goes out on its own
-            return
-        if self._held:
-            held = self._held
-            held.append((track, frame, data))
-            self._held = []
-            first_track, first_frame, _ = held[0]
-            chunk = Chunk(
-                data=b"".join(d for _, _, d in held),
-                track=track,
-                frames=tuple((t, f) for t, f, _ in held),
-                keyframe=starts_gop,
-                time=first_frame.dts / first_track.timescale,
-                received=now,
-            )
-        else:
-            chunk = Chunk(
-                data=data,
-                track=track,
-                frames=((track, frame),),
-                keyframe=starts_gop,
-                time=frame.dts / track.timescale,
-                received=now,
-            )
-        self._publish(chunk)
-
-    def _flush_held(self, now: float) -> None:
-        held, self._held = self._held, []
-        if not held:
-            return
-        first_track, first_frame, _ = held[0]
-        self._publish(
-            Chunk(
-                data=b"".join(d for _, _, d in held),
-                track=held[-1][0],
-                frames=tuple((t, f) for t, f, _ in held),
-                keyframe=False,
-                time=first_frame.dts / first_track.timescale,
-                received=now,
-            )
-        )
+        chunk = self._assembler.add_frame(track, frame, now)
+        if chunk is not None:
+            self.add_chunk(chunk)
 
     def _audio_only_fallback(self, is_video: bool) -> bool:
         """An audio frame with no video config: go audio-only once it is clear no video is
@@ -384,30 +349,45 @@ class Channel:
         )
 
     def _start_media(self) -> None:
+        """The frame path can start the viewers: a publisher back with the same codec
+        parameters goes on with the same muxer; otherwise a new one, a new init segment."""
+        if self._resuming != self.tracks or self._assembler is None:
+            self._assembler = ChunkAssembler(
+                list(self.tracks.values()),
+                coalesce_audio=self.limits.coalesce_audio,
+                max_held_audio=self.limits.max_held_audio,
+            )
+        self.start_media(self._assembler.tracks, self._assembler.init_segment)
+
+    def _flush_held(self) -> None:
+        if self._assembler is not None:
+            chunk = self._assembler.flush(self._clock())
+            if chunk is not None:
+                self.add_chunk(chunk)
+
+    # -- media: where the frame path ends, and where chunks muxed elsewhere come in ---------
+
+    def start_media(self, tracks: Sequence[Track], init_segment: bytes) -> None:
+        """Media begins, or its codec parameters changed: ``init_segment`` (of ``tracks``)
+        goes to every subscriber (``on_live``), and the chunks of :meth:`add_chunk` follow,
+        the first one a keyframe. A publisher back after a stall (:meth:`claim` in the
+        reconnect grace) with the same init segment resumes instead (``on_resume``): the
+        viewers' decoders carry on."""
         resuming, self._resuming = self._resuming, None
-        if resuming == self.tracks and self._muxer is not None:
-            # Same codec parameters: the viewers' decoders just carry on.
-            self._tracks_changed = False
-            self._held = []
-            self._set_state(ChannelState.LIVE)
-            for sub in list(self.subscribers):
-                on_resume = getattr(sub, "on_resume", None)
-                if on_resume is not None:
-                    on_resume()
-            return
-        tracks = sorted(self.tracks.values(), key=lambda t: t.id)
-        self._muxer = FragmentMuxer(tracks)
-        self.init_segment = self._muxer.init_segment()
-        self.mime = mime_type(tracks)
         self._tracks_changed = False
-        self._held = []
+        self.tracks = {t.id: t for t in tracks}
+        self._has_video = any(t.kind is TrackKind.VIDEO for t in tracks)
+        # Whoever subscribes while the state changes (a state listener attaching the
+        # LL-HLS rendition or the recorder) is told by subscribe(), once.
+        subscribers = list(self.subscribers)
+        if resuming is not None and init_segment == self.init_segment:
+            self._set_state(ChannelState.LIVE)
+            self._tell(subscribers, lambda sub: sub.on_resume())
+            return
+        self.init_segment = init_segment
+        self.mime = mime_type(tuple(tracks))
         self.gop = []
         self._gop_bytes = 0
-        if self.hls is None or self.hls.ended:
-            self.hls = LiveHlsStream(self._hls_settings)
-        else:
-            self.hls.discontinuity()
-        self.hls.set_init(self.init_segment)
         log.info(
             "channel %s: media ready (%s) broadcast %d",
             self.name,
@@ -415,10 +395,13 @@ class Channel:
             self.broadcast_id,
         )
         self._set_state(ChannelState.LIVE)
-        for sub in list(self.subscribers):
-            sub.on_live(self)
+        self._tell(subscribers, lambda sub: sub.on_live(self))
 
-    def _publish(self, chunk: Chunk) -> None:
+    def add_chunk(self, chunk: Chunk) -> None:
+        """Fan ``chunk`` out while the channel is live: into the GOP cache (a keyframe
+        starts it again) and to every subscriber."""
+        if self.state is not ChannelState.LIVE:
+            return
         if chunk.keyframe:
             self.gop = [chunk]
             self._gop_bytes = len(chunk.data)
@@ -429,12 +412,6 @@ class Channel:
                 self.gop = []
             else:
                 self.gop.append(chunk)
-        hls = self.hls
-        if hls is not None:
-            before = hls.revision
-            hls.add_chunk(chunk.data, chunk.time, chunk.keyframe, chunk.received)
-            if hls.revision != before:
-                self._wake_hls()
         for sub in list(self.subscribers):
             try:
                 sub.on_chunk(chunk)
@@ -444,6 +421,8 @@ class Channel:
                 # goes, with its traceback in the log.
                 log.exception("channel %s: %r failed on a chunk; unsubscribed", self.name, sub)
                 self.unsubscribe(sub)
+
+    # -- the end ---------------------------------------------------------------------------
 
     def release(self, publisher: Publisher) -> None:
         """End the broadcast of ``publisher`` (no-op for anyone else)."""
@@ -462,13 +441,10 @@ class Channel:
             self.release(publisher)
             return
         self.publisher = None
-        self._flush_held(self._clock())
+        self._flush_held()
         self._set_state(ChannelState.RECONNECTING)
         self._grace_timer = asyncio.get_running_loop().call_later(grace, self._grace_over)
-        for sub in list(self.subscribers):
-            on_stall = getattr(sub, "on_stall", None)
-            if on_stall is not None:
-                on_stall()
+        self._tell(list(self.subscribers), lambda sub: sub.on_stall())
 
     def _grace_over(self) -> None:
         self._grace_timer = None
@@ -488,38 +464,17 @@ class Channel:
             self._grace_timer.cancel()
             self._grace_timer = None
         self._resuming = None
-        was_live = self.state in (ChannelState.LIVE, ChannelState.RECONNECTING)
+        # The subscribers were told on_live (the init segment stays through a stall and a
+        # publisher coming back): they are told the end.
+        told_live = self.init_segment is not None
         if self.state is ChannelState.LIVE:
-            self._flush_held(self._clock())
+            self._flush_held()
         self._set_state(ChannelState.OFFLINE)
         self.gop = []
         self._gop_bytes = 0
-        self._held = []
-        self._muxer = None
-        if self.hls is not None:
-            self.hls.end()
-            self._wake_hls()
-        if was_live:
-            for sub in list(self.subscribers):
-                sub.on_end()
+        self._assembler = None
+        if told_live:
+            self._tell(list(self.subscribers), lambda sub: sub.on_end())
         self.init_segment = None
-
-    # -- LL-HLS blocking requests -----------------------------------------------------------
-
-    def _wake_hls(self) -> None:
-        self._hls_changed.set()
-        self._hls_changed = asyncio.Event()
-
-    async def wait_hls(self, ready: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not ready():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._hls_changed.wait(), remaining)
-            except TimeoutError:
-                return ready()
-        return True
+        if self._on_idle is not None and self.idle:
+            self._on_idle(self)

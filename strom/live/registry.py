@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
-from strom.live.channel import Channel, ChannelState, HubLimits
-from strom.media.hls import HlsSettings
+from strom.live.channel import Channel, HubLimits
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,15 +41,16 @@ class Registry:
     def __init__(
         self,
         limits: HubLimits | None = None,
-        hls_settings: HlsSettings | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._channels: dict[str, Channel] = {}
         self._limits = limits or HubLimits()
-        self._hls_settings = hls_settings or HlsSettings()
         self._clock = clock
         #: called with a channel whenever its state changes (live, offline, ...)
         self.listeners: list[Callable[[Channel], None]] = []
+        #: called with a channel the registry forgot (whoever keeps something per channel
+        #: lets it go)
+        self.forget_listeners: list[Callable[[Channel], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -60,11 +60,7 @@ class Registry:
                 max_viewers=settings.max_viewers_per_channel,
                 coalesce_audio=settings.coalesce_audio,
                 reconnect_grace=settings.reconnect_grace,
-            ),
-            HlsSettings(
-                part_target=settings.hls_part_target,
-                window_segments=settings.hls_window_segments,
-            ),
+            )
         )
 
     def get(self, name: str) -> Channel | None:
@@ -77,27 +73,31 @@ class Registry:
             channel = Channel(
                 name,
                 self._limits,
-                self._hls_settings,
                 clock=self._clock or time.time,
                 on_state=self._state_changed,
+                on_idle=self.forget_if_idle,
             )
             self._channels[name] = channel
         return channel
 
     def _state_changed(self, channel: Channel) -> None:
-        for listener in list(self.listeners):
+        self._tell(self.listeners, channel, "state")
+
+    def forget_if_idle(self, channel: Channel) -> None:
+        """Drop an offline channel nobody watches, so memory follows real use. (Its
+        channel tells it when a broadcast ended with nobody left; whoever unsubscribes
+        or releases a channel calls it too.) Its LL-HLS playlist goes with it."""
+        if channel.idle and self._channels.get(channel.name) is channel:
+            del self._channels[channel.name]
+            self._tell(self.forget_listeners, channel, "forget")
+
+    @staticmethod
+    def _tell(listeners: list[Callable[[Channel], None]], channel: Channel, what: str) -> None:
+        for listener in list(listeners):
             try:
                 listener(channel)
             except Exception:  # a listener's bug must not break the stream
-                log.exception("channel %s: state listener failed", channel.name)
-        if channel.state is ChannelState.OFFLINE:
-            self.forget_if_idle(channel)
-
-    def forget_if_idle(self, channel: Channel) -> None:
-        """Drop an offline channel nobody watches, so memory follows real use. Its LL-HLS
-        playlist (ended) goes with it."""
-        if channel.idle and self._channels.get(channel.name) is channel:
-            del self._channels[channel.name]
+                log.exception("channel %s: %s listener failed", channel.name, what)
 
     def __iter__(self) -> Iterator[Channel]:
         return iter(list(self._channels.values()))

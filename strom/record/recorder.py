@@ -2,12 +2,13 @@
 appended to disk as they are produced (no re-encode, no second mux).
 
 The :class:`Recorder` listens to the registry; when a channel goes live it subscribes
-(uncounted: a recorder is not an audience). On the event loop, a chunk costs a tuple and
-an append to the recording's queue; one writer thread per recording does the file work
-(write, and ``fsync`` every ``fsync_interval``). The queue is bounded in bytes: a writer
-that falls behind (slow or stuck disk) stops *that* recording with an error in the log
-rather than growing memory, and a write error (a full disk) does the same. Neither ever
-touches the live stream: viewers keep getting every chunk.
+(internal: a recorder is not an audience, and viewers filling the channel never keep it
+out). On the event loop, a chunk costs a tuple and an append to the recording's queue;
+one writer thread per recording does the file work (write, and ``fsync`` every
+``fsync_interval``). The queue is bounded in bytes: a writer that falls behind (slow or
+stuck disk) stops *that* recording with an error in the log rather than growing memory,
+and a write error (a full disk) does the same. Neither ever touches the live stream:
+viewers keep getting every chunk.
 
 A new segment file starts at each keyframe chunk (at least ``min_segment`` seconds after
 the previous one); each segment completed appends one line to ``index.jsonl``. A new
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from strom.live.channel import Channel, ChannelState, Chunk
+from strom.live.channel import Channel, ChannelState, Subscriber
+from strom.live.chunk import Chunk
 from strom.live.registry import Registry
 from strom.record import salvage, storage
 from strom.settings import Settings, section, setting
@@ -288,7 +290,7 @@ class Recording:
             self._last_sync = time.monotonic()
 
 
-class _ChannelRecorder:
+class _ChannelRecorder(Subscriber):
     """The subscriber: turns a channel's callbacks into queue items (event loop only)."""
 
     def __init__(self, recorder: Recorder, channel: Channel) -> None:
@@ -424,7 +426,7 @@ class Recorder:
     def _record(self, channel: Channel) -> None:
         sub = _ChannelRecorder(self, channel)
         self._subs[channel.name] = sub
-        channel.subscribe(sub, counted=False)
+        channel.subscribe(sub, internal=True)
 
     def _new_recording(self, channel: Channel) -> Recording:
         self._reap()

@@ -13,7 +13,7 @@ from strom.delivery import rtmp_play
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.rtmp_play import RtmpPlayer
 from strom.delivery.ws import WsViewer
-from strom.live.channel import Chunk
+from strom.live.chunk import Chunk
 from strom.media.model import Track, TrackKind
 from tests.delivery.test_rtmp_play_codecs import FakeSession
 

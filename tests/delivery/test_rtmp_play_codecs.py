@@ -9,7 +9,8 @@ from typing import Any
 
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.rtmp_play import RtmpPlayer, rtmp_message
-from strom.live.channel import Channel, Chunk
+from strom.live.channel import Channel
+from strom.live.chunk import Chunk
 from strom.media import flv
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.containers.webm import WebmDemuxer

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from strom.live.channel import Channel, ChannelState, Chunk
+from strom.live.channel import Channel, ChannelState, Subscriber
+from strom.live.chunk import Chunk
 from strom.server import StromServer
 from tests.conftest import CHANNEL, STREAM_KEY, make_media, make_settings
 
@@ -43,7 +44,7 @@ async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
         await srv.stop()
 
 
-class Follower:
+class Follower(Subscriber):
     def on_live(self, channel: Channel) -> None:
         pass
 

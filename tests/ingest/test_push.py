@@ -19,7 +19,8 @@ from strom.ingest.push import (
     TranscodersBusy,
     UnsupportedContainer,
 )
-from strom.live.channel import Channel, ChannelBusy, ChannelState, Chunk, HubLimits
+from strom.live.channel import Channel, ChannelBusy, ChannelState, HubLimits, Subscriber
+from strom.live.chunk import Chunk
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.media.containers import SNIFF_BYTES
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
@@ -36,7 +37,7 @@ def flv(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return path.read_bytes()
 
 
-class Viewer:
+class Viewer(Subscriber):
     def __init__(self) -> None:
         self.events: list[str] = []
         self.chunks: list[Chunk] = []

@@ -13,7 +13,8 @@ import pytest
 
 from strom.ingest.push import PushIngest, PushLimits
 from strom.ingest.tcp import TcpIngest
-from strom.live.channel import Channel, ChannelState, Chunk, HubLimits
+from strom.live.channel import Channel, ChannelState, HubLimits, Subscriber
+from strom.live.chunk import Chunk
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.settings import SettingsError, load
 from tests.conftest import make_media
@@ -40,7 +41,7 @@ async def tcp() -> AsyncIterator[TcpIngest]:
             channel.close()
 
 
-class Follower:
+class Follower(Subscriber):
     def on_live(self, channel: Channel) -> None:
         pass
 

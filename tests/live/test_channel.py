@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
-from strom.live.channel import Channel, ChannelBusy, Chunk, HubLimits, TooManyViewers
+from strom.delivery.hls import HlsRendition
+from strom.live.channel import Channel, ChannelBusy, HubLimits, Subscriber, TooManyViewers
+from strom.live.chunk import Chunk
+from strom.live.registry import Registry
 from strom.media.flv import FlvDemuxer, FlvReader
+from strom.media.hls import HlsSettings
 from strom.media.model import AUDIO_TRACK_ID, Frame, Track, TrackKind
 from tests.conftest import MediaFile
 
@@ -30,7 +34,7 @@ def av_items(av_media: MediaFile) -> list[Track | Frame]:
     return read_flv(av_media.path)
 
 
-class Recorder:
+class Recorder(Subscriber):
     def __init__(self) -> None:
         self.events: list[str] = []
         self.chunks: list[Chunk] = []
@@ -136,6 +140,8 @@ def test_codec_change_sends_new_init(av_items: list[Track | Frame]) -> None:
     channel = Channel("alice")
     viewer = Recorder()
     channel.subscribe(viewer)
+    hls = HlsRendition(channel, HlsSettings())
+    channel.subscribe(hls, internal=True)
     channel.claim(object())
     feed(channel, av_items)
     assert viewer.events.count("live") == 1
@@ -143,8 +149,7 @@ def test_codec_change_sends_new_init(av_items: list[Track | Frame]) -> None:
     channel.set_track(dataclasses.replace(audio, channels=1, config=bytes([0x12, 0x08])))
     feed(channel, [i for i in av_items if isinstance(i, Frame)][:60])
     assert viewer.events.count("live") == 2
-    assert channel.hls is not None
-    assert "#EXT-X-DISCONTINUITY" in channel.hls.playlist()
+    assert "#EXT-X-DISCONTINUITY" in hls.stream.playlist()
 
 
 def test_audio_only_broadcast_starts_on_audio(av_items: list[Track | Frame]) -> None:
@@ -244,3 +249,185 @@ def test_a_failing_subscriber_never_reaches_the_publisher(
     assert broken not in channel.subscribers
     assert len(healthy.chunks) > 100  # every other viewer goes on
     assert "failed on a chunk; unsubscribed" in caplog.text
+
+
+class Stalls(Recorder):
+    """A subscriber that wants to know of a stall and a resumption."""
+
+    def on_stall(self) -> None:
+        self.events.append("stall")
+
+    def on_resume(self) -> None:
+        self.events.append("resume")
+
+
+async def test_stall_and_resume_are_optional_for_a_subscriber(
+    av_items: list[Track | Frame],
+) -> None:
+    channel = Channel("alice")
+    plain, told = Recorder(), Stalls()  # one keeps the protocol's do-nothing defaults
+    channel.subscribe(plain)
+    channel.subscribe(told)
+    tracks = [i for i in av_items if isinstance(i, Track)]
+    half = len(av_items) // 2
+    channel.claim(first := object())  # type: ignore[arg-type]
+    feed(channel, av_items[:half])
+    channel.publisher_lost(first)  # type: ignore[arg-type]
+    channel.claim(object())  # type: ignore[arg-type]
+    feed(channel, tracks + av_items[half:])
+    assert told.events.count("stall") == told.events.count("resume") == 1
+    assert told.events.index("stall") < told.events.index("resume")
+    assert plain.events.count("live") == 1  # the same decoder went on
+    assert plain.events[-1] == "chunk"
+    assert {plain, told} <= channel.subscribers
+    channel.close()
+
+
+async def test_a_publisher_back_and_gone_before_its_media_ends_the_broadcast(
+    av_items: list[Track | Frame],
+) -> None:
+    """The viewers were told of a stall; the publisher came back and dropped again before
+    sending a keyframe: the broadcast ends for them, they are not left waiting."""
+    channel = Channel("alice")
+    viewer = Stalls()
+    channel.subscribe(viewer)
+    channel.claim(first := object())  # type: ignore[arg-type]
+    feed(channel, av_items)
+    channel.publisher_lost(first)  # type: ignore[arg-type]
+    channel.claim(second := object())  # type: ignore[arg-type]
+    channel.publisher_lost(second)  # type: ignore[arg-type]
+    assert not channel.live
+    assert viewer.events[-2:] == ["stall", "end"]
+
+
+class Failing(Recorder):
+    """A subscriber whose every callback but on_chunk raises."""
+
+    def on_live(self, channel: Channel) -> None:
+        super().on_live(channel)
+        raise RuntimeError("broken on_live")
+
+    def on_stall(self) -> None:
+        raise RuntimeError("broken on_stall")
+
+
+async def test_a_subscriber_failing_on_any_callback_never_reaches_the_publisher(
+    av_items: list[Track | Frame], caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = Channel("alice")
+    healthy, broken, stalling = Stalls(), Failing(), Failing()
+    for sub in (healthy, broken):
+        channel.subscribe(sub)
+    half = len(av_items) // 2
+    channel.claim(publisher := object())  # type: ignore[arg-type]
+    feed(channel, av_items[:half])  # the broken on_live comes in the publisher's frame
+    assert broken not in channel.subscribers
+    stalling.on_live = lambda channel: None  # type: ignore[method-assign]
+    channel.subscribe(stalling)
+    channel.publisher_lost(publisher)  # type: ignore[arg-type]
+    assert stalling not in channel.subscribers
+    assert healthy.events[-1] == "stall"
+    assert caplog.text.count("failed; unsubscribed") == 2
+    channel.close()
+
+
+def test_internal_subscribers_are_not_an_audience_and_never_refused() -> None:
+    channel = Channel("alice", HubLimits(max_viewers=1))
+    services = [Recorder(), Recorder()]
+    for service in services:
+        channel.subscribe(service, internal=True)
+    channel.subscribe(viewer := Recorder())
+    assert channel.viewers == 1
+    with pytest.raises(TooManyViewers):
+        channel.subscribe(Recorder())
+    with pytest.raises(TooManyViewers):
+        channel.subscribe(Recorder(), counted=False)  # a preview is limited too
+    channel.unsubscribe(viewer)
+    channel.subscribe(Recorder(), counted=False)
+    assert channel.viewers == 0
+
+
+class Leaves(Recorder):
+    """Follows one broadcast, as the LL-HLS rendition and the recorder do."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__()
+        self.channel = channel
+
+    def on_end(self) -> None:
+        super().on_end()
+        self.channel.unsubscribe(self)
+
+
+def test_the_registry_forgets_a_channel_its_last_follower_left_at_the_end(
+    av_items: list[Track | Frame],
+) -> None:
+    registry = Registry()
+    forgotten: list[Channel] = []
+    registry.forget_listeners.append(forgotten.append)
+    channel = registry.open("alice")
+    channel.claim(publisher := object())  # type: ignore[arg-type]
+    channel.subscribe(Leaves(channel), internal=True)
+    feed(channel, av_items)
+    channel.release(publisher)  # type: ignore[arg-type]
+    assert registry.get("alice") is None
+    assert forgotten == [channel]
+
+
+async def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
+    av_items: list[Track | Frame],
+) -> None:
+    """What an edge pulling from its origin does: the origin's init segment and chunk
+    bytes go into a second channel without a remux, stall and resumption included, and
+    its viewers (late joiners too) get exactly what the origin's viewers got."""
+    origin, edge = Channel("alice"), Channel("alice")
+    at_origin, at_edge = Stalls(), Stalls()
+    origin.subscribe(at_origin)
+    edge.subscribe(at_edge)
+    pull = object()
+
+    class Relay(Subscriber):
+        def on_live(self, channel: Channel) -> None:
+            assert channel.init_segment is not None
+            edge.start_media(sorted(channel.tracks.values(), key=lambda t: t.id),
+                             channel.init_segment)  # fmt: skip
+
+        def on_chunk(self, chunk: Chunk) -> None:
+            # Over the wire only bytes and a few fields travel: no frames.
+            edge.add_chunk(Chunk(chunk.data, chunk.track, (), chunk.keyframe, chunk.time,
+                                 chunk.received))  # fmt: skip
+
+        def on_stall(self) -> None:
+            edge.publisher_lost(pull)  # type: ignore[arg-type]
+
+        def on_resume(self) -> None:
+            edge.claim(pull)  # type: ignore[arg-type]
+            assert origin.init_segment is not None
+            edge.start_media(list(origin.tracks.values()), origin.init_segment)
+
+        def on_end(self) -> None:
+            edge.close()
+
+    origin.subscribe(Relay(), internal=True)
+    edge.claim(pull)  # type: ignore[arg-type]
+    origin.claim(first := object())  # type: ignore[arg-type]
+    tracks = [i for i in av_items if isinstance(i, Track)]
+    half = len(av_items) // 2
+    feed(origin, av_items[:half])
+    assert edge.live
+    assert edge.init_segment == origin.init_segment
+    assert edge.mime == origin.mime
+    late = Recorder()
+    edge.subscribe(late)
+    origin.publisher_lost(first)  # type: ignore[arg-type]
+    origin.claim(second := object())  # type: ignore[arg-type]
+    feed(origin, tracks + av_items[half:])
+    origin.release(second)  # type: ignore[arg-type]
+    assert [c.data for c in at_edge.chunks] == [c.data for c in at_origin.chunks]
+    assert late.chunks[0].keyframe
+    assert [c.data for c in late.chunks] == [c.data for c in at_origin.chunks][-len(late.chunks) :]
+    told = [e for e in at_origin.events if e != "chunk"]
+    assert told == ["live", "stall", "resume", "end"]
+    assert [e for e in at_edge.events if e != "chunk"] == told
+    assert late.events.count("live") == 1
+    assert late.events[-1] == "end"

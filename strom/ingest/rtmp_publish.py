@@ -1,0 +1,126 @@
+"""RTMP publish: OBS, ffmpeg or a mobile app feeding a channel.
+
+One RTMP port serves publishers and players: the connection (:mod:`strom.ingest.rtmp`)
+owns the session and the socket and routes publish requests, media and metadata to this
+side, :class:`RtmpPublishing` (and play requests to :mod:`strom.delivery.rtmp_play`).
+It resolves the stream key, claims the channel, and demuxes the FLV tags into the hub's
+neutral tracks and frames.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from strom.live.channel import Channel, ChannelBusy, Publisher
+from strom.live.registry import Registry, StreamKeyResolver
+from strom.media.flv import FlvDemuxer
+from strom.media.model import Frame
+from strom.media.rtmp import (
+    DataMessage,
+    MediaMessage,
+    MessageType,
+    PublishRequest,
+    RtmpServerSession,
+    UnpublishRequest,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RtmpPublishing:
+    """The publish side of one RTMP connection (at most one stream published)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        keys: StreamKeyResolver,
+        session: RtmpServerSession,
+        publisher: Publisher,
+        label: str,
+    ) -> None:
+        self._registry = registry
+        self._keys = keys
+        self._session = session
+        #: what the channel is claimed by: the connection (an operator's disconnect
+        #: closes it)
+        self._publisher = publisher
+        #: "rtmp#ID PEER": the connection's log prefix
+        self._label = label
+        #: the channel being published to, once a publish was accepted
+        self.channel: Channel | None = None
+        self._stream_id: int | None = None
+        self._demuxer = FlvDemuxer()
+
+    async def on_publish(self, event: PublishRequest) -> None:
+        """Resolve the stream key (may need the database), then accept or refuse."""
+        key = event.name.partition("?")[0]  # an encoder may add a query string
+        self._start(event.stream_id, await self._keys.resolve(key))
+
+    def _start(self, stream_id: int, name: str | None) -> None:
+        if name is None:
+            # Never log the key itself.
+            log.warning("%s: publish refused: unknown stream key", self._label)
+            self._session.reject_publish(
+                stream_id, "NetStream.Publish.BadName", "unknown stream key"
+            )
+            return
+        if self.channel is not None:
+            self._session.reject_publish(
+                stream_id, "NetStream.Publish.BadConnection", "this connection already publishes"
+            )
+            return
+        channel = self._registry.open(name)
+        try:
+            channel.claim(self._publisher)
+        except ChannelBusy:
+            log.warning("%s: publish to %s refused: already live", self._label, name)
+            self._session.reject_publish(
+                stream_id, "NetStream.Publish.BadName", f"channel {name} is already live"
+            )
+            self._registry.forget_if_idle(channel)
+            return
+        self.channel = channel
+        self._stream_id = stream_id
+        self._demuxer = FlvDemuxer()
+        self._session.accept_publish(stream_id, channel=name)
+        log.info("%s: publishing to %s", self._label, name)
+
+    def on_media(self, event: MediaMessage) -> None:
+        channel = self.channel
+        if channel is None or event.stream_id != self._stream_id:
+            return  # media for a stream we did not accept: ignore, as FMS does
+        if event.message_type == MessageType.VIDEO:
+            items = self._demuxer.video(event.timestamp, event.payload)
+        else:
+            items = self._demuxer.audio(event.timestamp, event.payload)
+        for item in items:
+            if isinstance(item, Frame):
+                channel.add_frame(item)
+            else:
+                channel.set_track(item)
+
+    def on_data(self, event: DataMessage) -> None:
+        if self.channel is None or event.name != "onMetaData" or not event.values:
+            return
+        meta = event.values[0]
+        if isinstance(meta, dict):
+            self.channel.expect_tracks(video="videocodecid" in meta or "width" in meta)
+
+    def on_unpublish(self, event: UnpublishRequest) -> None:
+        if event.stream_id == self._stream_id or self._stream_id is None:
+            self.stop("unpublished")
+
+    def stop(self, why: str, *, lost: bool = False) -> None:
+        """Stop publishing: the broadcast ends, or, for a publisher ``lost`` without
+        unpublishing, waits for it to come back (the channel's reconnect grace)."""
+        channel, self.channel = self.channel, None
+        self._stream_id = None
+        if channel is None:
+            return
+        if lost:
+            log.info("%s: %s: publisher lost (%s)", self._label, channel.name, why)
+            channel.publisher_lost(self._publisher)
+            return
+        log.info("%s: %s stopped publishing (%s)", self._label, channel.name, why)
+        channel.release(self._publisher)
+        self._registry.forget_if_idle(channel)

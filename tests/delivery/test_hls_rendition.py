@@ -1,0 +1,155 @@
+"""LL-HLS as a subscriber of the hub: one rendition per broadcast, attached when a channel
+goes live, kept across a stall, served ended until the registry forgets the channel, and
+blocking reloads woken when the part they wait for completes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from strom.delivery.hls import HlsDelivery
+from strom.live.channel import Channel, Subscriber
+from strom.live.chunk import Chunk
+from strom.live.registry import Registry
+from strom.media.containers.mp4 import Mp4Demuxer
+from strom.media.model import Frame, Track
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def media() -> tuple[list[Track], list[Frame]]:
+    events = Mp4Demuxer().feed((DATA / "mediarecorder_h264_opus.mp4").read_bytes())
+    return [e for e in events if isinstance(e, Track)], [e for e in events if isinstance(e, Frame)]
+
+
+class Waiting(Subscriber):
+    """A WebSocket viewer stand-in: keeps the channel in the registry after the end."""
+
+    def on_live(self, channel: Channel) -> None:
+        pass
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        pass
+
+    def on_end(self) -> None:
+        pass
+
+
+async def get(hls: HlsDelivery, path: str) -> web.Response:
+    request = make_mocked_request("GET", path)
+    name = request.path.split("/")[2]
+    if request.path.endswith("index.m3u8"):
+        response = await hls.playlist(request, name)
+    else:
+        response = await hls.media(request, name, request.path.rsplit("/", 1)[1])
+    assert isinstance(response, web.Response)
+    return response
+
+
+def text(response: web.Response) -> str:
+    assert isinstance(response.body, bytes)
+    return response.body.decode()
+
+
+async def test_a_broadcast_has_one_rendition_from_live_to_end() -> None:
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    tracks, frames = media()
+    channel = registry.open("alice")
+    channel.subscribe(Waiting())
+    assert (await get(hls, "/live/alice/index.m3u8")).status == 404  # not live yet
+    channel.claim(first := object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    half = len(frames) // 2
+    for frame in frames[:half]:
+        channel.add_frame(frame)
+    assert channel.viewers == 1  # the rendition is no audience
+    playlist = text(await get(hls, "/live/alice/index.m3u8"))
+    assert "#EXT-X-PART:" in playlist
+    assert "init-0.mp4" in playlist
+    assert (await get(hls, "/live/alice/init-0.mp4")).body == channel.init_segment
+    # The publisher drops and comes back with the same codecs: the same playlist goes on.
+    channel.publisher_lost(first)  # type: ignore[arg-type]
+    channel.claim(second := object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    for frame in frames[half:]:
+        channel.add_frame(frame)
+    playlist = text(await get(hls, "/live/alice/index.m3u8"))
+    assert "#EXT-X-DISCONTINUITY" not in playlist
+    assert "init-1.mp4" not in playlist
+    channel.release(second)  # type: ignore[arg-type]
+    # Ended, and served so while the channel is kept (a viewer waits on it)...
+    assert text(await get(hls, "/live/alice/index.m3u8")).endswith("#EXT-X-ENDLIST\n")
+    # ...and a new broadcast starts a new rendition.
+    channel.claim(third := object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    for frame in frames[:half]:
+        channel.add_frame(frame)
+    playlist = text(await get(hls, "/live/alice/index.m3u8"))
+    assert "#EXT-X-ENDLIST" not in playlist
+    assert "#EXT-X-MEDIA-SEQUENCE:0" in playlist
+    channel.release(third)  # type: ignore[arg-type]
+
+
+async def test_a_forgotten_channel_takes_its_rendition_along() -> None:
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    tracks, frames = media()
+    channel = registry.open("bob")
+    channel.claim(publisher := object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    for frame in frames:
+        channel.add_frame(frame)
+    assert (await get(hls, "/live/bob/index.m3u8")).status == 200
+    channel.release(publisher)  # nobody else follows it: the registry forgets it
+    assert registry.get("bob") is None
+    assert (await get(hls, "/live/bob/index.m3u8")).status == 404
+    assert not hls._renditions
+
+
+async def test_a_delivery_made_while_a_channel_is_live_serves_it() -> None:
+    registry = Registry()
+    tracks, frames = media()
+    channel = registry.open("carol")
+    channel.claim(object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    channel.add_frame(next(f for f in frames if f.keyframe))
+    assert channel.live
+    hls = HlsDelivery(registry)
+    for frame in frames:
+        channel.add_frame(frame)
+    assert "#EXT-X-PART:" in text(await get(hls, "/live/carol/index.m3u8"))
+    channel.close()
+
+
+async def test_a_blocking_reload_is_answered_when_its_part_completes() -> None:
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    tracks, frames = media()
+    channel = registry.open("dave")
+    channel.claim(object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    fed = 0
+    while "#EXT-X-PART:" not in text(await get(hls, "/live/dave/index.m3u8")):
+        channel.add_frame(frames[fed])
+        fed += 1
+    waiting = asyncio.create_task(get(hls, "/live/dave/index.m3u8?_HLS_msn=0&_HLS_part=1"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # part 0.1 is not there yet
+    while not waiting.done() and fed < len(frames):
+        channel.add_frame(frames[fed])
+        fed += 1
+        await asyncio.sleep(0)
+    response = await waiting
+    assert response.status == 200
+    assert "part0.1.m4s" in text(response)
+    channel.close()
