@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.errors import StromError
+from strom.media.hls.live import HlsSettings
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
 
@@ -193,8 +194,10 @@ class Settings:
         True, "send audio with the next video frame (one write per video frame per viewer)"
     )
     # --- LL-HLS ---------------------------------------------------------------------------
-    hls_part_target: float = _opt(0.334, "LL-HLS part target duration (seconds)")
-    hls_window_segments: int = _opt(6, "complete segments listed in the live playlist")
+    hls_part_target: float = _opt(HlsSettings.part_target, "LL-HLS part target duration (seconds)")
+    hls_window_segments: int = _opt(
+        HlsSettings.window_segments, "complete segments listed in the live playlist"
+    )
     # --- chat -----------------------------------------------------------------------------
     chat_message_max_chars: int = _opt(500, "longest chat message (characters)")
     chat_max_frame_bytes: int = _opt(

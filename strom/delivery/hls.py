@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from strom.errors import ProtocolError
+from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
 
@@ -38,19 +38,12 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 _BLOCK_TARGET_DURATIONS = 3.0
 
 
-def json_error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
-
-
 def _query_int(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     if not raw.isdigit() or len(raw) > 9:
-        raise web.HTTPBadRequest(
-            text=f'{{"error": "{name} must be a non-negative integer"}}',
-            content_type="application/json",
-        )
+        raise ApiError(400, f"{name} must be a non-negative integer")
     return int(raw)
 
 
@@ -164,20 +157,20 @@ class HlsDelivery:
     async def playlist(self, request: web.Request, channel_name: str) -> web.StreamResponse:
         found = self._stream(channel_name)
         if found is None:
-            return json_error(404, "channel is not live")
+            raise ApiError(404, "channel is not live")
         rendition, hls = found
         msn = _query_int(request, "_HLS_msn")
         part = _query_int(request, "_HLS_part")
         if part is not None and msn is None:
-            return json_error(400, "_HLS_part requires _HLS_msn")
+            raise ApiError(400, "_HLS_part requires _HLS_msn")
         if msn is not None:
             if hls.too_far_ahead(msn, part):
-                return json_error(400, "_HLS_msn is too far ahead of the live edge")
+                raise ApiError(400, "_HLS_msn is too far ahead of the live edge")
             ready = await rendition.wait(
                 lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
             )
             if not ready:
-                return json_error(503, "the requested part did not become available in time")
+                raise ApiError(503, "the requested part did not become available in time")
         return web.Response(
             text=hls.playlist(),
             content_type=PLAYLIST_TYPE,
@@ -187,22 +180,22 @@ class HlsDelivery:
     async def media(self, request: web.Request, channel_name: str, name: str) -> web.StreamResponse:
         found = self._stream(channel_name)
         if found is None:
-            return json_error(404, "channel is not live")
+            raise ApiError(404, "channel is not live")
         rendition, hls = found
         resource = hls.parse_name(name)
         if resource is None:
-            return json_error(404, "no such file")
+            raise ApiError(404, "no such file")
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
             if hls.too_far_ahead(resource.msn, resource.part):
-                return json_error(404, "not available yet")
+                raise ApiError(404, "not available yet")
             await rendition.wait(
                 lambda: not hls.pending(resource.msn, resource.part), self._block_timeout(hls)
             )
         data = hls.get(resource)
         if data is None:
-            return json_error(404, "no longer or not yet available")
+            raise ApiError(404, "no longer or not yet available")
         return web.Response(
             body=data,
             content_type="video/mp4",

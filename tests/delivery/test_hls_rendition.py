@@ -11,11 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from strom.delivery.hls import HlsDelivery
+from strom.errors import ApiError
 from strom.live.channel import Channel, Subscriber
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.model import Frame, Track
+from strom.web.errors import json_error
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -39,12 +41,16 @@ class Waiting(Subscriber):
 
 
 async def get(hls: HlsDelivery, path: str) -> web.Response:
+    """The answer a viewer gets (a refusal is what the app's error middleware sends)."""
     request = make_mocked_request("GET", path)
     name = request.path.split("/")[2]
-    if request.path.endswith("index.m3u8"):
-        response = await hls.playlist(request, name)
-    else:
-        response = await hls.media(request, name, request.path.rsplit("/", 1)[1])
+    try:
+        if request.path.endswith("index.m3u8"):
+            response = await hls.playlist(request, name)
+        else:
+            response = await hls.media(request, name, request.path.rsplit("/", 1)[1])
+    except ApiError as exc:
+        return json_error(exc.http_status, exc.reason)
     assert isinstance(response, web.Response)
     return response
 
