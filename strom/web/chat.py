@@ -262,7 +262,7 @@ class ChatEndpoints:
         user = await self._user(request)
         if user is None:
             raise ApiError(401, "log in to read the moderation log")
-        standing = await service.standing(channel, user.username)
+        standing = await service.moderation.standing(channel, user.username)
         if not standing.can_moderate:
             raise ApiError(403, "only the owner and moderators can read the moderation log")
         try:
@@ -271,7 +271,7 @@ class ChatEndpoints:
             raise ApiError(400, "limit must be an integer") from None
         if not 1 <= limit <= MODLOG_MAX:
             raise ApiError(400, f"limit must be between 1 and {MODLOG_MAX}")
-        entries = await service.moderation_log(channel, limit)
+        entries = await service.moderation.moderation_log(channel, limit)
         return web.json_response(
             {
                 "entries": [
