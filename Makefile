@@ -16,7 +16,7 @@ lint:
 test:
 	@scripts/bootstrap test
 	$(MAKE) --no-print-directory lint
-	.venv/bin/python -m pytest $(ARGS)
+	scripts/test $(ARGS)
 
 # The one deliberate way forward: re-resolve every Python dependency to the newest
 # versions pyproject.toml allows and rewrite uv.lock. Review the diff, run `make test`,

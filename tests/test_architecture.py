@@ -177,3 +177,19 @@ def test_modules_stay_a_readable_size() -> None:
         if name.startswith("strom") and (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_tests_share_helpers_not_conftests_or_other_tests() -> None:
+    """What several tests use lives in ``tests/helpers/`` (or a helper module beside
+    them); a conftest only declares fixtures, and a test module is never imported."""
+    wrong = set()
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        name = module_name(path)
+        for found in imports(path, name):
+            target = ".".join(found) if isinstance(found, tuple) else found
+            last = target.split(".")
+            if target.startswith("tests.") and (
+                "conftest" in last or any(part.startswith("test_") for part in last)
+            ):
+                wrong.add(f"{name} -> {target}")
+    assert wrong == set()

@@ -14,7 +14,7 @@ import pytest
 from strom.cli import main
 from strom.server import StromServer
 from strom.store import SchemaOutOfDate, Store
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str]:

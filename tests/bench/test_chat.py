@@ -26,7 +26,7 @@ from bench.report import markdown
 from bench.stats import Window
 from bench.viewers import ViewerGroup, run_group
 from strom.server import StromServer
-from tests.conftest import CHANNEL
+from tests.helpers import CHANNEL
 
 
 def batch(*events: dict[str, object]) -> bytes:

@@ -15,9 +15,10 @@ from bench.records import ViewerRecord
 from bench.stats import Window, analyze_group, latencies
 from bench.viewers import ViewerGroup, run_group
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY
+from tests.helpers import CHANNEL, STREAM_KEY
 
-pytestmark = pytest.mark.e2e
+# serial: asserts delivery rates against elapsed time (see scripts/test).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 
 async def test_viewers_of_every_kind_see_the_publishers_frames(

@@ -16,7 +16,7 @@ from bench.mp4 import (
     parse_init,
 )
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID
-from tests.bench.conftest import Muxed
+from tests.helpers.muxed import Muxed
 
 
 def test_init_segment_gives_tracks_handlers_and_timescales(muxed: Muxed) -> None:

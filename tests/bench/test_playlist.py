@@ -7,7 +7,7 @@ from bench.mp4 import iter_chunks
 from bench.playlist import attributes, parse_media_playlist
 from strom.media.hls import HlsSettings, LiveHlsStream
 from strom.media.model import VIDEO_TRACK_ID
-from tests.bench.conftest import Muxed
+from tests.helpers.muxed import Muxed
 
 
 def feed(muxed: Muxed, count: int) -> LiveHlsStream:

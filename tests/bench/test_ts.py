@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.ts import TsError, video_decode_times
-from tests.conftest import need_tool
+from tests.helpers import need_tool
 
 
 def test_decode_times_match_ffprobe(bench_flv: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from bench.viewers import _SHARED, WsViewer
 from bench.wire import ws_accept
 from strom.delivery.ws import frame_message
 from strom.media.model import VIDEO_TRACK_ID
-from tests.bench.conftest import Muxed
+from tests.helpers.muxed import Muxed
 
 
 class FakeTransport:

@@ -23,7 +23,7 @@ from bench.wire import (
     ws_request,
 )
 from strom.delivery.ws import frame_message
-from tests.bench.conftest import Muxed
+from tests.helpers.muxed import Muxed
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:

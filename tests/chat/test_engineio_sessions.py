@@ -22,8 +22,11 @@ import pytest
 import socketio
 
 from strom.server import StromServer
-from tests.chat.conftest import WAIT
-from tests.conftest import CHANNEL, make_settings
+from tests.helpers import CHANNEL, make_settings
+from tests.helpers.chat import WAIT
+
+# serial: measures the server's memory and session deadlines (see scripts/test).
+pytestmark = pytest.mark.serial
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDSHAKE = "/socket.io/?EIO=4&transport=polling"

@@ -13,8 +13,8 @@ from sqlalchemy import update
 
 from strom.server import StromServer
 from strom.store.models import FollowRow
-from tests.chat.conftest import People
-from tests.conftest import make_settings
+from tests.helpers import make_settings
+from tests.helpers.chat import People
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from strom.chat.events import LikesAdded, RoomEvent, ViewerCount
 from strom.chat.redis_bus import RedisBus
 from strom.store import Argon2Params, Store, User
-from tests.chat.conftest import PASSWORD, WAIT, Person
+from tests.helpers.chat import PASSWORD, WAIT, Person
 
 REDIS_URL = os.environ.get("STROM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]

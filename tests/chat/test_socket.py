@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 
 from strom.server import StromServer
-from tests.chat.conftest import People
-from tests.conftest import MediaFile, make_settings, publish_args, run_process
-from tests.e2e.test_spine import wait_live
+from tests.helpers import MediaFile, make_settings, publish_args, run_process
+from tests.helpers.chat import People
+from tests.helpers.watching import wait_live
 
 
 async def test_join_post_and_see_it_everywhere(

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from strom.server import StromServer
-from tests.chat.conftest import ChatClient
-from tests.conftest import CHANNEL, make_settings
+from tests.helpers import CHANNEL, make_settings
+from tests.helpers.chat import ChatClient
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from strom.server import StromServer
-from tests.chat.conftest import PASSWORD, WAIT, People
+from tests.helpers.chat import PASSWORD, WAIT, People
 
 APP_EVENTS = (
     "comment", "upvote", "viewers", "error", "notification", "room-closed", "user_muted",

@@ -14,7 +14,7 @@ import pytest
 from strom.server import StromServer
 from strom.web.request_errors import MalformedRequestsAsWarnings
 from strom.web.socketio.guard import PeerErrorsAsWarnings, socketio_packet_problem
-from tests.chat.conftest import WAIT
+from tests.helpers.chat import WAIT
 
 GOOD = [
     "0",

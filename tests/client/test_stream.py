@@ -21,8 +21,8 @@ import av
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, need_tool, run_process
-from tests.e2e.test_spine import collect_ws, decode, wait_live
+from tests.helpers import CHANNEL, STREAM_KEY, need_tool, run_process
+from tests.helpers.watching import collect_ws, decode, wait_live
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from strom.delivery.rtmp_play import RtmpPlayer
 from strom.delivery.ws import WsViewer
 from strom.live.chunk import Chunk
 from strom.media.model import Track, TrackKind
-from tests.delivery.test_rtmp_play_codecs import FakeSession
+from tests.helpers.hub import FakeSession
 
 
 class ClosedTransport:

@@ -13,7 +13,7 @@ from strom.live.channel import Channel
 from strom.live.chunk import Chunk
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.model import Frame, Track, TrackKind
-from tests.delivery.test_rtmp_play_codecs import FakeSession, FakeTransport
+from tests.helpers.hub import FakeSession, FakeTransport
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CHUNK_SIZE = 4096

@@ -13,7 +13,7 @@ from strom.delivery.ws import WsViewer
 from strom.live.channel import Channel
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.model import Frame, Track
-from tests.delivery.test_rtmp_play_codecs import FakeSession
+from tests.helpers.hub import FakeSession
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -5,7 +5,6 @@ says why. Driven with Chromium's MediaRecorder captures through the real hub."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.rtmp_play import RtmpPlayer, rtmp_message
@@ -16,42 +15,10 @@ from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.containers.webm import WebmDemuxer
 from strom.media.model import Frame, Track, TrackKind
 from strom.media.rtmp import MESSAGE_TYPE_VIDEO, VIDEO_CSID, encode_message
+from tests.helpers.hub import FakeSession, FakeTransport
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CHUNK_SIZE = 4096
-
-
-class FakeSession:
-    """What RtmpPlayer calls on its RtmpServerSession, recorded."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def send_data(self, *args: Any) -> None:
-        self.calls.append(("data", args))
-
-    def send_media(self, *args: Any) -> None:
-        self.calls.append(("media", args))
-
-    def send_status(self, *args: Any) -> None:
-        self.calls.append(("status", args))
-
-    def data_to_send(self) -> bytes:
-        return b""
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 def _player(drops: list[str]) -> tuple[RtmpPlayer, FakeSession, FakeTransport]:

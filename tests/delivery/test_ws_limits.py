@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import CHANNEL, make_settings
+from tests.helpers import CHANNEL, make_settings
 
 WAIT = 5.0
 

@@ -16,8 +16,8 @@ from strom.media.flv import FlvDemuxer, FlvReader
 from strom.media.model import Track
 from strom.media.rtmp import MESSAGE_TYPE_VIDEO
 from strom.server import StromServer
-from tests.conftest import STREAM_KEY, MediaFile, make_settings
 from tests.e2e.rtmp_client import RtmpTestClient
+from tests.helpers import STREAM_KEY, MediaFile, make_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,9 @@ import pytest
 
 from strom.media.rtmp import MESSAGE_TYPE_VIDEO, encode_message
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, MediaFile, publish_args, run_process
 from tests.e2e.rtmp_client import RtmpTestClient
-from tests.e2e.test_spine import collect_ws, decode
+from tests.helpers import CHANNEL, STREAM_KEY, MediaFile, publish_args, run_process
+from tests.helpers.watching import collect_ws, decode
 
 pytestmark = pytest.mark.e2e
 

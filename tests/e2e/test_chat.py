@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, ViewportSize, expect
 
 from strom.server import StromServer
-from tests.conftest import make_media, publish_args, run_process
 from tests.e2e.browser import PageLog, screenshot
+from tests.helpers import make_media, publish_args, run_process
 
 pytestmark = pytest.mark.e2e
 

@@ -24,11 +24,12 @@ import aiohttp
 import pytest
 
 from strom.store import Store
-from tests.conftest import need_tool, run_process
-from tests.e2e.test_serve_process import free_port
-from tests.e2e.test_spine import decode
+from tests.helpers import need_tool, run_process
+from tests.helpers.servers import free_port
+from tests.helpers.watching import decode
 
-pytestmark = pytest.mark.e2e
+# serial: asserts broadcast end times against the moment of the kill (see scripts/test).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 USER = "crashy"
 PASSWORD = "a long enough password"

@@ -26,7 +26,6 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from strom.server import StromServer
-from tests.conftest import make_settings, need_tool, run_process
 from tests.e2e.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -36,6 +35,7 @@ from tests.e2e.browser import (
     video_info,
     wait_for_player_state,
 )
+from tests.helpers import make_settings, need_tool, run_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import Browser
 
 from strom.server import StromServer
-from tests.conftest import make_media, publish_args, run_process
 from tests.e2e.browser import screenshot, wait_for_player_state
+from tests.helpers import make_media, publish_args, run_process
 
 pytestmark = pytest.mark.e2e
 

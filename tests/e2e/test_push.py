@@ -19,10 +19,9 @@ import pytest
 from strom.live.channel import ChannelState
 from strom.media.containers import ContainerKind, open_demuxer
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, make_media, make_settings, need_tool, run_process
-from tests.e2e.test_reconnect import Watcher
-from tests.e2e.test_spine import collect_ws, decode, wait_live
-from tests.web.test_accounts import Browser as FormBrowser
+from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings, need_tool, run_process
+from tests.helpers.watching import Watcher, collect_ws, decode, wait_live
+from tests.helpers.web import Browser as FormBrowser
 
 pytestmark = pytest.mark.e2e
 

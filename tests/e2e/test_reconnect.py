@@ -4,7 +4,6 @@ the grace period and the same broadcast goes on; after it, the broadcast ends.""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from strom.live.channel import ChannelState
 from strom.server import StromServer
-from tests.conftest import (
+from tests.helpers import (
     CHANNEL,
     MediaFile,
     make_media,
@@ -21,7 +20,7 @@ from tests.conftest import (
     need_tool,
     publish_args,
 )
-from tests.e2e.test_spine import decode, wait_live
+from tests.helpers.watching import Watcher, decode, wait_live
 
 pytestmark = pytest.mark.e2e
 
@@ -37,26 +36,6 @@ async def start_publisher(media: MediaFile, port: int) -> asyncio.subprocess.Pro
 async def kill(proc: asyncio.subprocess.Process) -> None:
     proc.send_signal(signal.SIGKILL)  # no FCUnpublish, no deleteStream: the TCP link just drops
     await proc.wait()
-
-
-class Watcher:
-    def __init__(self, url: str, out: Path) -> None:
-        self.url, self.out = url, out
-        self.texts: list[str] = []
-        self.chunks_by_phase: list[int] = [0]
-
-    async def run(self) -> None:
-        async with aiohttp.ClientSession() as http, http.ws_connect(self.url) as ws:
-            with self.out.open("wb") as f:
-                async for msg in ws:
-                    if msg.type is aiohttp.WSMsgType.TEXT:
-                        kind = json.loads(msg.data)["type"]
-                        self.texts.append(kind)
-                        if kind in ("reconnecting", "resumed", "init"):
-                            self.chunks_by_phase.append(0)
-                    elif msg.type is aiohttp.WSMsgType.BINARY:
-                        f.write(msg.data)
-                        self.chunks_by_phase[-1] += 1
 
 
 async def test_publisher_drop_within_grace_resumes_the_same_broadcast(

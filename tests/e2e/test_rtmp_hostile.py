@@ -23,9 +23,10 @@ from bench.hostile_rtmp import (
     watch,
 )
 from bench.servers import StromProcess
-from tests.conftest import CHANNEL, STREAM_KEY, MediaFile, need_tool
+from tests.helpers import CHANNEL, STREAM_KEY, MediaFile, need_tool
 
-pytestmark = pytest.mark.e2e
+# serial: measures memory, CPU and response times under attack (see scripts/test).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 
 @pytest.fixture

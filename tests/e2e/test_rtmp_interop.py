@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, MediaFile, need_tool, publish_args, run_process
-from tests.e2e.test_spine import collect_ws, decode
+from tests.helpers import CHANNEL, STREAM_KEY, MediaFile, need_tool, publish_args, run_process
+from tests.helpers.watching import collect_ws, decode
 
 pytestmark = pytest.mark.e2e
 

@@ -6,23 +6,17 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import CHANNEL, STREAM_KEY, MediaFile, publish_args, run_process
-from tests.e2e.test_spine import collect_ws, decode
+from tests.helpers import CHANNEL, STREAM_KEY, MediaFile, publish_args, run_process
+from tests.helpers.servers import free_port
+from tests.helpers.watching import collect_ws, decode
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_strom_serve_process_end_to_end(tmp_path: Path, av_media: MediaFile) -> None:

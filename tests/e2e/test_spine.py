@@ -12,47 +12,10 @@ import aiohttp
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import CHANNEL, MediaFile, make_media, need_tool, publish_args, run_process
+from tests.helpers import CHANNEL, MediaFile, make_media, need_tool, publish_args, run_process
+from tests.helpers.watching import collect_ws, decode, wait_live
 
 pytestmark = pytest.mark.e2e
-
-
-async def collect_ws(url: str, out: Path, max_seconds: float = 30) -> list[dict[str, str]]:
-    """Watch like a browser: write init + chunks to ``out``; return the text messages."""
-    texts: list[dict[str, str]] = []
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        with out.open("wb") as f:
-            async with asyncio.timeout(max_seconds):
-                async for msg in ws:
-                    if msg.type is aiohttp.WSMsgType.TEXT:
-                        texts.append(json.loads(msg.data))
-                    elif msg.type is aiohttp.WSMsgType.BINARY:
-                        f.write(msg.data)
-        texts.append({"type": "closed", "code": str(ws.close_code)})
-    return texts
-
-
-async def decode(path_or_url: str, *extra: str) -> tuple[int, str]:
-    """Decode everything with real ffmpeg; return (video frames, error output)."""
-    ffmpeg = need_tool("ffmpeg")
-    code, out = await run_process(
-        ffmpeg, "-v", "error", "-stats_period", "0.1", *extra, "-i", path_or_url,
-        "-map", "0:v", "-fps_mode", "passthrough", "-f", "null", "-",
-        "-progress", "pipe:1", "-nostats", timeout=90,
-    )  # fmt: skip
-    frames = [int(m) for m in re.findall(r"^frame=(\d+)", out, re.M)]
-    errors = "\n".join(line for line in out.splitlines() if line and "=" not in line.split(" ")[0])
-    assert code == 0, out
-    return (frames[-1] if frames else 0), errors
-
-
-async def wait_live(server: StromServer, name: str = CHANNEL, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            channel = server.registry.get(name)
-            if channel is not None and channel.live:
-                return
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("media_fixture", ["av_media", "video_only_media"])

@@ -13,9 +13,9 @@ import pytest
 from playwright.async_api import Page
 
 from strom.server import StromServer
-from tests.conftest import MediaFile, make_media, publish_args, run_process
 from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
-from tests.e2e.test_spine import wait_live
+from tests.helpers import MediaFile, make_media, publish_args, run_process
+from tests.helpers.watching import wait_live
 
 pytestmark = pytest.mark.e2e
 

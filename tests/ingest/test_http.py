@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +15,8 @@ import pytest
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.live.chunk import Chunk
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, make_media, make_settings
+from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings
+from tests.helpers.watching import until
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +54,6 @@ class Follower(Subscriber):
 
     def on_end(self) -> None:
         pass
-
-
-async def until(check: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if check():
-                return
-            await asyncio.sleep(0.02)
 
 
 async def raw_put(

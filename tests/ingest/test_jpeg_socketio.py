@@ -19,7 +19,7 @@ import socketio
 
 from strom.live.channel import ChannelState
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, make_settings, need_tool, run_process
+from tests.helpers import CHANNEL, STREAM_KEY, make_settings, need_tool, run_process
 from tests.media.pictures import make_jpeg
 
 WAIT = 10.0  # seconds: a bound on waiting for an event, never a timing assertion

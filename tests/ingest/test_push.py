@@ -24,7 +24,7 @@ from strom.live.chunk import Chunk
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.media.containers import SNIFF_BYTES
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from tests.conftest import make_media
+from tests.helpers import make_media
 
 KEY = "alice-secret-key-1234"
 

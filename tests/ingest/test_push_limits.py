@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import CHANNEL, STREAM_KEY, make_media, make_settings
-from tests.ingest.test_http import until
+from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings
+from tests.helpers.watching import until
 
 OTHER_KEY = "bob-secret-key-5678"
 REFUSAL = "too many connections from 127.0.0.1 (at most 2)"

@@ -36,8 +36,8 @@ from strom.media.amf import decode_amf0
 from strom.media.rtmp import ChunkReader, encode_message
 from strom.media.rtmp.messages import MessageType, UserControl, UserControlEvent
 from strom.settings import Settings
-from tests.conftest import CHANNEL, STREAM_KEY
 from tests.e2e.rtmp_client import RtmpTestClient
+from tests.helpers import CHANNEL, STREAM_KEY
 
 OTHER = "127.0.0.2"  # another client address on loopback
 

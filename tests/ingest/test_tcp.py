@@ -17,7 +17,7 @@ from strom.live.channel import Channel, ChannelState, HubLimits, Subscriber
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.settings import SettingsError, load
-from tests.conftest import make_media
+from tests.helpers import make_media
 
 
 @pytest.fixture(scope="module")

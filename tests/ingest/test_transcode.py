@@ -21,7 +21,7 @@ from strom.ingest.transcode import (
 from strom.media import h264, vpx
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from tests.conftest import need_tool, run_process
+from tests.helpers import need_tool, run_process
 from tests.media.pictures import make_picture
 
 WAIT = 30.0  # seconds: a bound on waiting for the worker, never a timing assertion

@@ -7,8 +7,8 @@ import pytest
 from strom.live.assembler import ChunkAssembler
 from strom.live.chunk import Chunk
 from strom.media.model import AUDIO_TRACK_ID, Frame, Track, TrackKind
-from tests.conftest import MediaFile
-from tests.live.test_channel import read_flv
+from tests.helpers import MediaFile
+from tests.helpers.hub import read_flv
 
 
 @pytest.fixture(scope="module")

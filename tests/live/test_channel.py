@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -12,21 +11,10 @@ from strom.delivery.hls import HlsRendition
 from strom.live.channel import Channel, ChannelBusy, HubLimits, Subscriber, TooManyViewers
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry
-from strom.media.flv import FlvDemuxer, FlvReader
 from strom.media.hls import HlsSettings
 from strom.media.model import AUDIO_TRACK_ID, Frame, Track, TrackKind
-from tests.conftest import MediaFile
-
-
-def read_flv(path: Path) -> list[Track | Frame]:
-    demuxer = FlvDemuxer()
-    items: list[Track | Frame] = []
-    for tag in FlvReader().feed(path.read_bytes()):
-        if tag.tag_type == 9:
-            items += demuxer.video(tag.timestamp, tag.payload)
-        elif tag.tag_type == 8:
-            items += demuxer.audio(tag.timestamp, tag.payload)
-    return items
+from tests.helpers import MediaFile
+from tests.helpers.hub import feed, read_flv, video_frames
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +37,6 @@ class Recorder(Subscriber):
 
     def on_end(self) -> None:
         self.events.append("end")
-
-
-def feed(channel: Channel, items: list[Track | Frame]) -> None:
-    for item in items:
-        if isinstance(item, Track):
-            channel.set_track(item)
-        else:
-            channel.add_frame(item)
-
-
-def video_frames(items: list[Track | Frame]) -> list[Frame]:
-    return [i for i in items if isinstance(i, Frame) and i.track_id == 1]
 
 
 def test_viewer_waiting_before_live_gets_everything(av_items: list[Track | Frame]) -> None:

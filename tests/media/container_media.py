@@ -18,7 +18,7 @@ from strom.media import opus
 from strom.media.containers import Demuxer
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import Codec, Frame, Track, TrackKind
-from tests.conftest import need_tool
+from tests.helpers import need_tool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SECONDS = 2

@@ -10,7 +10,7 @@ import pytest
 
 from strom.errors import CodecError
 from strom.media.aac import AacConfig, codec_string, parse_audio_specific_config
-from tests.conftest import need_tool
+from tests.helpers import need_tool
 
 
 def _asc(*fields: tuple[int, int]) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from strom.errors import LimitExceeded
 from strom.media.containers import ContainerKind, open_demuxer, sniff
 from strom.media.model import TrackKind
-from tests.conftest import make_media
+from tests.helpers import make_media
 from tests.media.container_media import DATA, encode, feed, frames_of, probe, tracks_of
 
 

@@ -26,7 +26,7 @@ from strom.media.flv import (
     video_sequence_header,
 )
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
-from tests.conftest import make_media, need_tool
+from tests.helpers import make_media, need_tool
 
 
 def _packets(path: Path, stream: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from strom.media.h264 import (
     parse_sps,
     to_length_prefixed,
 )
-from tests.conftest import need_tool
+from tests.helpers import need_tool
 
 
 def _encode(path: Path, size: str, *args: str, fmt: str = "mp4", frames: int = 2) -> None:

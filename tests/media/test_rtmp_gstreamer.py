@@ -26,9 +26,9 @@ from strom.media.rtmp import (
 )
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE, RTMP_VERSION, ServerHandshake
 from strom.media.rtmp.messages import Command, MessageType, SetChunkSize
-from tests.conftest import need_tool
+from tests.helpers import need_tool
+from tests.helpers.fmp4 import AUDIO, VIDEO, parse_chunk
 from tests.media.rtmp_replay import DATA, HANDSHAKE_BYTES, chunk_messages, commands, replay
-from tests.media.test_fmp4 import AUDIO, VIDEO, parse_chunk
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from strom.media.model import Frame, Track
 from strom.notify import WebhookLimits, WebhookSender
 from strom.notify.webhooks import is_public_address
 from strom.server import StromServer
-from tests.conftest import MediaFile, make_settings
-from tests.live.test_channel import read_flv
+from tests.helpers import MediaFile, make_settings
+from tests.helpers.hub import read_flv
 
 PASSWORD = "a long enough password"
 WAIT = 5.0

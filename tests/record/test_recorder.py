@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import aiohttp
 import av
@@ -22,35 +22,12 @@ from strom.record import recorder as recorder_module
 from strom.record import storage
 from strom.record.recorder import Recorder, RecorderSettings
 from strom.server import StromServer
-from tests.conftest import CHANNEL, MediaFile, need_tool, publish_args, run_process
-from tests.e2e.test_spine import collect_ws, decode, wait_live
+from tests.helpers import CHANNEL, MediaFile, need_tool, publish_args, run_process
+from tests.helpers.watching import base, collect_ws, decode, recordings, wait_live, wait_recording
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a long enough password"
-
-
-def base(server: StromServer) -> str:
-    return f"http://127.0.0.1:{server.http_port}"
-
-
-async def recordings(http: aiohttp.ClientSession, server: StromServer) -> list[dict[str, Any]]:
-    async with http.get(f"{base(server)}/api/v1/channels/{CHANNEL}/recordings") as resp:
-        assert resp.status == 200
-        body = await resp.json()
-    return list(body["recordings"])
-
-
-async def wait_recording(
-    http: aiohttp.ClientSession, server: StromServer, *, finished: bool, timeout: float = 15
-) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            found = await recordings(http, server)
-            done = bool(found) and found[0]["status"] != "recording"
-            if found and found[0]["duration"] > 0 and done is finished:
-                return found[0]
-            await asyncio.sleep(0.1)
 
 
 async def probe_duration(url: str) -> float:

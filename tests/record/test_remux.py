@@ -15,8 +15,8 @@ from strom.media.model import VIDEO_TRACK_ID, Frame
 from strom.record import storage
 from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.remux import remux
-from tests.conftest import MediaFile, make_media
-from tests.e2e.test_spine import decode
+from tests.helpers import MediaFile, make_media
+from tests.helpers.watching import decode
 
 pytestmark = pytest.mark.e2e
 

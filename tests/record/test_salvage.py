@@ -17,9 +17,8 @@ import pytest
 from strom.record import storage
 from strom.record.salvage import close_interrupted, complete_chunks
 from strom.server import StromServer
-from tests.conftest import CHANNEL, MediaFile, publish_args, run_process
-from tests.e2e.test_spine import decode
-from tests.record.test_recorder import wait_recording
+from tests.helpers import CHANNEL, MediaFile, publish_args, run_process
+from tests.helpers.watching import decode, wait_recording
 
 pytestmark = pytest.mark.e2e
 

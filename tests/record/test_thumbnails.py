@@ -18,8 +18,8 @@ from strom.live.registry import Registry
 from strom.media.model import Frame, Track
 from strom.record import Thumbnail, ThumbnailWorker
 from strom.record.thumbnails import mjpeg_qscale, thumbnail_size
-from tests.conftest import MediaFile, make_media, need_tool
-from tests.live.test_channel import feed, read_flv, video_frames
+from tests.helpers import MediaFile, make_media, need_tool
+from tests.helpers.hub import feed, read_flv, video_frames
 
 GOP = 30  # make_media's default: an IDR every 30 frames, so keyframe k is picture 30*k
 THUMB_W, THUMB_H = 320, 180

@@ -15,95 +15,20 @@ shared database (a lock file), so they do not wipe each other's tables.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import hashlib
-import os
-import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, delete, select, text
-from sqlalchemy.engine import make_url
 
-from strom.store import Argon2Params, DatabaseUnavailable, Store, redact
-from strom.store.categories import INITIAL_CATEGORIES
-from strom.store.models import Base, CategoryRow
+from strom.store import Store
+from tests.helpers.store import URLS, clear_rows, exclusive, fresh_schema, open_store, param_ids
 
-LOCK_WAIT = 600.0  # seconds to wait for another run using the same database
-
-
-def _configured_urls() -> list[str]:
-    raw = os.environ.get("STROM_TEST_DATABASE_URLS", "")
-    return [url.strip() for url in raw.split(",") if url.strip()]
+# An external database is shared by the whole run (and by other runs: they take turns on
+# a lock), so its tests are `serial`: they run in one process after the parallel phase.
+PARAMS = [url if url == "sqlite" else pytest.param(url, marks=pytest.mark.serial) for url in URLS]
 
 
-def _ids(urls: list[str]) -> list[str]:
-    names: list[str] = []
-    for url in urls:
-        name = "sqlite" if url == "sqlite" else make_url(url).get_backend_name()
-        names.append(name if name not in names else f"{name}{len(names)}")
-    return names
-
-
-URLS = ["sqlite", *_configured_urls()]
-
-
-@contextlib.contextmanager
-def _exclusive(url: str) -> Iterator[None]:
-    """Hold a lock named after the database while the session uses it."""
-    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"strom-test-db-{digest}.lock"
-    with path.open("w") as f:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{redact(url)} stayed busy with another test run", pytrace=False)
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-async def open_store(url: str, **kwargs: Any) -> Store:
-    kwargs.setdefault("argon2", Argon2Params.cheap())
-    try:
-        return await Store.open(url, **kwargs)
-    except DatabaseUnavailable as exc:
-        reason = str(exc)
-    pytest.fail(f"STROM_TEST_DATABASE_URLS: {reason}", pytrace=False)
-
-
-async def _fresh_schema(url: str) -> None:
-    store = await open_store(url)
-    try:
-        async with store.engine.begin() as conn:
-            await conn.run_sync(_drop_everything)
-        await store.migrate()
-    finally:
-        await store.close()
-
-
-def _drop_everything(conn: Any) -> None:
-    if conn.dialect.name in ("mysql", "mariadb"):
-        conn.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
-    meta = MetaData()
-    meta.reflect(conn)
-    meta.drop_all(conn)
-    if conn.dialect.name in ("mysql", "mariadb"):
-        conn.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
-
-
-@pytest.fixture(scope="session", params=URLS, ids=_ids(URLS))
+@pytest.fixture(scope="session", params=PARAMS, ids=param_ids(URLS))
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
@@ -111,22 +36,12 @@ def database_url(
     url = str(request.param)
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'strom.db'}"
-        asyncio.run(_fresh_schema(url))
+        asyncio.run(fresh_schema(url))
         yield url
         return
-    with _exclusive(url):
-        asyncio.run(_fresh_schema(url))
+    with exclusive(url):
+        asyncio.run(fresh_schema(url))
         yield url
-
-
-async def clear_rows(store: Store) -> None:
-    """Delete what tests write; keep the seeded categories."""
-    seeded = [c.slug for c in INITIAL_CATEGORIES]
-    async with store.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name != "categories":
-                await conn.execute(table.delete())
-        await conn.execute(delete(CategoryRow).where(CategoryRow.slug.not_in(seeded)))
 
 
 @pytest.fixture
@@ -152,19 +67,3 @@ async def make_store(
     yield make
     for s in opened:
         await s.close()
-
-
-async def dump_rows(store: Store) -> str:
-    """Every row of every table, as text: what a database leak would show."""
-    async with store.engine.connect() as conn:
-        meta = MetaData()
-        await conn.run_sync(meta.reflect)
-        lines = []
-        for table in meta.sorted_tables:
-            for row in await conn.execute(select(table)):
-                lines.append(f"{table.name}: {tuple(row)!r}")
-        return "\n".join(lines)
-
-
-def fixed_clock(moment: datetime) -> Callable[[], datetime]:
-    return lambda: moment

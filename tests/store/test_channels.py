@@ -18,8 +18,7 @@ from strom.store import (
 )
 from strom.store.categories import INITIAL_CATEGORIES, slugify
 from strom.store.models import ChannelRow, UserRow
-
-from .conftest import dump_rows
+from tests.helpers.store import dump_rows
 
 PASSWORD = "correct horse battery"
 

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from strom.store import Store
 from strom.store.models import CategoryRow
-
-from .conftest import fixed_clock
+from tests.helpers.store import fixed_clock
 
 PASSWORD = "correct horse battery"
 

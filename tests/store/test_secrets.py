@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from strom.store import Store
-
-from .conftest import dump_rows
+from tests.helpers.store import dump_rows
 
 PASSWORD = "correct horse battery"
 

@@ -12,7 +12,7 @@ import pytest
 
 from strom.store import InvalidUsername, Store
 from strom.store.sessions import SessionLimits
-from tests.store.conftest import dump_rows
+from tests.helpers.store import dump_rows
 
 PASSWORD = "a long enough password"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

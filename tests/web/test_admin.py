@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from strom.server import StromServer
-from tests.conftest import MediaFile, make_media, publish_args, run_process
-from tests.web.test_accounts import Browser
+from tests.helpers import MediaFile, make_media, publish_args, run_process
+from tests.helpers.web import Browser
 
 pytestmark = pytest.mark.e2e  # real ffmpeg publishes
 

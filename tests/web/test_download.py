@@ -13,8 +13,8 @@ import aiohttp
 
 from strom import __version__
 from strom.server import StromServer
-from tests.conftest import run_process
-from tests.web.test_accounts import Browser
+from tests.helpers import run_process
+from tests.helpers.web import Browser
 
 WHEEL = f"strom-{__version__}-py3-none-any.whl"
 

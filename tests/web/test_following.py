@@ -9,8 +9,8 @@ import asyncio
 import aiohttp
 
 from strom.server import StromServer
-from tests.conftest import MediaFile, publish_args, run_process
-from tests.web.test_accounts import Browser
+from tests.helpers import MediaFile, publish_args, run_process
+from tests.helpers.web import Browser
 
 
 async def test_following_page_api_and_follow_button(

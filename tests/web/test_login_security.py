@@ -14,8 +14,8 @@ import pytest
 from strom.channels import ChannelNameClash
 from strom.server import StromServer
 from strom.store import Store
-from tests.conftest import make_settings
-from tests.web.test_accounts import Browser
+from tests.helpers import make_settings
+from tests.helpers.web import Browser
 
 PASSWORD = "correct horse battery"
 

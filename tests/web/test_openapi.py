@@ -28,7 +28,7 @@ from schemathesis.errors import FailureGroup
 from strom.server import StromServer
 from strom.web.app import create_app
 from strom.web.openapi import document
-from tests.conftest import make_media, publish_args
+from tests.helpers import make_media, publish_args
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 PASSWORD = "a long enough password"

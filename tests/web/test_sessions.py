@@ -22,8 +22,8 @@ from strom.server import StromServer
 from strom.store import Store
 from strom.store.models import UserSessionRow
 from strom.web.auth import COOKIE, Session, SessionCodec
-from tests.conftest import make_settings
-from tests.web.test_accounts import KEY, Browser
+from tests.helpers import make_settings
+from tests.helpers.web import KEY, Browser
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"

@@ -1,0 +1,23 @@
+"""Shared test helpers, imported by tests as a normal package (``from tests.helpers
+import make_media``); conftest files only declare fixtures built from them.
+
+- :mod:`tests.helpers.media`: real ffmpeg media and running real tools.
+- :mod:`tests.helpers.servers`: settings for a test node, and a migrated template
+  database so a node starts without running the migrations again.
+- :mod:`tests.helpers.chat`: a chat client speaking the documented protocol, people.
+- :mod:`tests.helpers.store`: opening stores on the configured databases, dumps.
+"""
+
+from tests.helpers.media import MediaFile, make_media, need_tool, publish_args, run_process
+from tests.helpers.servers import CHANNEL, STREAM_KEY, make_settings
+
+__all__ = [
+    "CHANNEL",
+    "STREAM_KEY",
+    "MediaFile",
+    "make_media",
+    "make_settings",
+    "need_tool",
+    "publish_args",
+    "run_process",
+]
