@@ -81,9 +81,13 @@ async def run_process(*args: str, timeout: float = 60) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
-def publish_args(media: MediaFile, rtmp_port: int, key: str = STREAM_KEY) -> list[str]:
-    """ffmpeg publishing ``media`` in real time to a local node's RTMP port."""
+def publish_args(
+    media: MediaFile, rtmp_port: int, key: str = STREAM_KEY, *, loop: bool = False
+) -> list[str]:
+    """ffmpeg publishing ``media`` in real time to a local node's RTMP port (``loop``:
+    over and over, until the test stops it)."""
     return [
-        need_tool("ffmpeg"), "-v", "error", "-re", "-i", str(media.path),
+        need_tool("ffmpeg"), "-v", "error", "-re", *(["-stream_loop", "-1"] if loop else []),
+        "-i", str(media.path),
         "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/{key}",
     ]  # fmt: skip

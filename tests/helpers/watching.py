@@ -36,11 +36,13 @@ async def collect_ws(url: str, out: Path, max_seconds: float = 30) -> list[dict[
 
 
 async def decode(path_or_url: str, *extra: str) -> tuple[int, str]:
-    """Decode everything with real ffmpeg; return (video frames, error output)."""
+    """Decode everything with real ffmpeg; return (video frames, error output). The frames
+    keep the source's time base, so a live publisher's jittery timestamps do not collide
+    when rounded to 1/fps: only a real timestamp fault in Strom's output is an error."""
     ffmpeg = need_tool("ffmpeg")
     code, out = await run_process(
         ffmpeg, "-v", "error", "-stats_period", "0.1", *extra, "-i", path_or_url,
-        "-map", "0:v", "-fps_mode", "passthrough", "-f", "null", "-",
+        "-map", "0:v", "-fps_mode", "passthrough", "-enc_time_base:v", "-1", "-f", "null", "-",
         "-progress", "pipe:1", "-nostats", timeout=90,
     )  # fmt: skip
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", out, re.M)]

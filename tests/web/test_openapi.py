@@ -185,9 +185,9 @@ async def test_schemathesis_against_the_running_api(server: StromServer, tmp_pat
     category = (await store.channels.categories())[0]
     await store.channels.update("fuzzed", title="Fuzzing live", category_slug=category.slug)
     # Live while it runs, so the stream list, the channel and health answers are full ones.
-    media = make_media(tmp_path / "long.flv", seconds=60.0, size="320x180", bitrate="300k")
+    media = make_media(tmp_path / "loop.flv", seconds=10.0, size="320x180", bitrate="300k")
     publisher = await asyncio.create_subprocess_exec(
-        *publish_args(media, server.rtmp_port, key),
+        *publish_args(media, server.rtmp_port, key, loop=True),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
