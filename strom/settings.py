@@ -34,6 +34,7 @@ _RTMP = RtmpLimits()
 
 #: x264 presets Strom lets an operator choose (slower ones cannot keep up live).
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+_WEB = ("http", "https")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -238,6 +239,12 @@ class Settings:
     redis_queue_max: int = _opt(
         10_000, "chat events waiting to be sent to Redis; beyond it new ones are dropped"
     )
+    upstream: str = _opt(
+        "",
+        "pull every channel this node does not ingest through the node at this URL "
+        "(http://host:port, same secret key): makes this node a relay or an edge",
+    )
+    pull_linger: float = _opt(10.0, "seconds a pulled channel is kept after its last viewer left")
     # --- notifications ----------------------------------------------------------------------
     public_url: str = _opt(
         "",
@@ -377,14 +384,6 @@ class Settings:
         if self.viewer_drop_bytes < self.viewer_skip_bytes:
             raise SettingsError("viewer_drop_bytes must be at least viewer_skip_bytes")
         for name in (
-            "chat_rate",
-            "chat_like_rate",
-            "chat_frames_per_second",
-            "chat_batch_interval",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be greater than 0")
-        for name in (
             "chat_burst",
             "chat_like_burst",
             "chat_frames_burst",
@@ -396,29 +395,19 @@ class Settings:
             "login_attempts_per_minute",
             "login_failures_per_account_address",
             "login_delay_after_failures",
+            "redis_queue_max",
+            "webhook_concurrency",
+            "transcode_queue_frames",
+            "transcode_max_pixels",
+            "jpeg_stream_max_bytes",
+            "ingest_max_bitrate",
+            "ingest_max_connections",
+            "ingest_ws_max_message",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
-        if self.session_days <= 0:
-            raise SettingsError("session_days must be greater than 0")
-        for name in ("redis_queue_max", "webhook_concurrency"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
-        if self.webhook_timeout <= 0:
-            raise SettingsError("webhook_timeout must be greater than 0")
-        for name in ("transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
-        if self.jpeg_stream_max_fps <= 0:
-            raise SettingsError("jpeg_stream_max_fps must be greater than 0")
         if self.transcode_preset not in _X264_PRESETS:
             raise SettingsError(f"transcode_preset must be one of {', '.join(_X264_PRESETS)}")
-        for name in ("ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
-        for name in ("rtmp_handshake_timeout", "rtmp_start_timeout", "rtmp_idle_timeout"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be greater than 0")
         for name in ("rtmp_read_step_bytes", "rtmp_preauth_max_message_size"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
@@ -431,10 +420,19 @@ class Settings:
                 )
         if not 1 <= self.rtmp_min_chunk_size <= self.rtmp_max_chunk_size:
             raise SettingsError("rtmp_min_chunk_size must be 1 to rtmp_max_chunk_size")
-        for name in ("ingest_idle_timeout", "ingest_sniff_timeout"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be greater than 0")
         for name in (
+            "chat_rate",
+            "chat_like_rate",
+            "chat_frames_per_second",
+            "chat_batch_interval",
+            "session_days",
+            "webhook_timeout",
+            "jpeg_stream_max_fps",
+            "rtmp_handshake_timeout",
+            "rtmp_start_timeout",
+            "rtmp_idle_timeout",
+            "ingest_idle_timeout",
+            "ingest_sniff_timeout",
             "http_header_timeout",
             "http_keepalive_timeout",
             "http_body_timeout",
@@ -447,8 +445,9 @@ class Settings:
             raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
         if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
             raise SettingsError("redis_prefix must be a word without spaces")
-        if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
-            raise SettingsError("public_url must start with http:// or https://")
+        for name in ("public_url", "upstream"):
+            if getattr(self, name) and urlsplit(getattr(self, name)).scheme not in _WEB:
+                raise SettingsError(f"{name} must start with http:// or https://")
         try:
             parse_networks(self.connection_limit_exempt.split(","))
         except ValueError as exc:
