@@ -29,6 +29,9 @@ from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_nod
 from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
 from strom.chat.redis_bus import RedisBus
+from strom.cluster.locate import StaticUpstream
+from strom.cluster.pull import PullLimits, PullManager
+from strom.cluster.serve import Demand, NoDemand, PullServer
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
@@ -126,6 +129,8 @@ class Node:
     tcp_ingest: TcpIngest
     #: the original apps' door (absent when ``--socketio-door false``)
     socketio: SocketIODoor | None
+    #: the channels this node follows from upstreams (absent without ``--upstream``)
+    pulls: PullManager | None
     http_port: int
 
 
@@ -289,6 +294,17 @@ class StromServer:
                 exempt=settings.limit_exempt_networks,
             ),
         )
+        pulls: PullManager | None = None
+        demand: Demand = NoDemand()
+        if settings.upstream:
+            # An edge or relay: what it does not ingest, it follows from the upstream.
+            pulls = PullManager(
+                registry, StaticUpstream(settings.upstream), secret,
+                PullLimits.from_settings(settings),
+            )  # fmt: skip
+            stack.push_async_callback(pulls.stop)
+            demand = pulls
+        pull_server = PullServer(registry, secret, ViewerLimits.from_settings(settings), demand)
         http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
         site = Site(
             settings=settings,
@@ -302,6 +318,7 @@ class StromServer:
             push=push,
             ws=ws,
             hls=HlsDelivery.from_settings(registry, settings),
+            pulls=pull_server,
             http_guard=http_guard,
             rtmp_port=rtmp_port,
             metrics=self.metrics,
@@ -329,6 +346,7 @@ class StromServer:
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
+        stack.callback(pull_server.close_all, SHUTTING_DOWN)
 
         thumbnails.start()
         stack.push_async_callback(thumbnails.stop)
@@ -348,6 +366,7 @@ class StromServer:
             rtmp=rtmp,
             tcp_ingest=tcp_ingest,
             socketio=door,
+            pulls=pulls,
             http_port=listener.bound_port,
         )
 
@@ -413,6 +432,8 @@ class StromServer:
             "recordings": site.recorder.metrics(),
             "database": site.store.pool_status(),
             "channels": site.registry.metrics(),
+            "pulls": node.pulls.metrics() if node.pulls is not None else None,
+            "pull_feeds": site.pulls.feeds,
         }
 
 

@@ -33,12 +33,18 @@ log = logging.getLogger(__name__)
 
 
 class Demand(Protocol):
-    """Told that a downstream node pulls a channel from this one (a relay then pulls it
-    itself, for as long as someone downstream wants it)."""
+    """Who wants a channel here besides its subscribed viewers: a downstream node pulling
+    it from this one (``hold``/``let_go``), an LL-HLS request (``touch``). A node that
+    pulls channels (:class:`~strom.cluster.pull.PullManager`) follows them for as long as
+    someone wants them."""
 
     def hold(self, channel: str) -> None: ...
 
     def let_go(self, channel: str) -> None: ...
+
+    async def touch(self, channel: str) -> None:
+        """An LL-HLS request: returns once the channel is live here or will not be soon."""
+        ...
 
 
 class NoDemand:
@@ -48,6 +54,9 @@ class NoDemand:
         return
 
     def let_go(self, channel: str) -> None:
+        return
+
+    async def touch(self, channel: str) -> None:
         return
 
 
@@ -125,7 +134,7 @@ class PullServer:
         self._registry = registry
         self._secret = secret
         self._limits = limits
-        self._demand = demand
+        self.demand = demand
         self._feeds: set[PullFeed] = set()
 
     @property
@@ -146,7 +155,7 @@ class PullServer:
             return ws
         label = f"pull {peer}/{channel_name}"
         feed = PullFeed(ws, transport, self._limits, label)
-        self._demand.hold(channel_name)
+        self.demand.hold(channel_name)
         channel = self._registry.open(channel_name)
         self._feeds.add(feed)
         log.info("%s: serving", label)
@@ -157,7 +166,7 @@ class PullServer:
         finally:
             channel.unsubscribe(feed)
             self._feeds.discard(feed)
-            self._demand.let_go(channel_name)
+            self.demand.let_go(channel_name)
             self._registry.forget_if_idle(channel)
             log.info("%s: gone", label)
         return ws

@@ -155,6 +155,7 @@ class Channel:
         clock: Callable[[], float] = time.time,
         on_state: Callable[[Channel], None] | None = None,
         on_idle: Callable[[Channel], None] | None = None,
+        *,
         on_audience: Callable[[Channel], None] | None = None,
     ) -> None:
         self.name = name
