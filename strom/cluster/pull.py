@@ -65,7 +65,9 @@ class ChannelPull:
         self._manager = manager
         self.name = name
         self.upstream: str | None = None
+        #: set while the channel is live here from this pull; ``started`` once it was
         self.live = asyncio.Event()
+        self.started = False
         self._start: wire.Start | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -161,6 +163,7 @@ class ChannelPull:
             # Always a new timeline: after a stall, the upstream says RESUME when its
             # publisher came back to the same one, START when anything started again.
             channel.start_media(event.tracks, event.init_segment, resume=False)
+            self.started = True
             self.live.set()
         elif event.kind is wire.Kind.STALL:
             self.live.clear()
@@ -260,13 +263,13 @@ class PullManager:
         self._review(channel)
 
     async def touch(self, channel: str) -> None:
-        """An LL-HLS request for ``channel``: it is wanted for ``linger`` seconds more;
-        returns once it is live here, or after ``hls_wait`` seconds."""
+        """An LL-HLS request for ``channel``: it is wanted for ``linger`` seconds more.
+        A pull that has not brought the channel yet (a cold start) is waited for, up to
+        ``hls_wait`` seconds, so the first request finds the playlist."""
         self._hls_until[channel] = self._clock() + self.limits.linger
         self._review(channel)
         pull = self._pulls.get(channel)
-        local = self.registry.get(channel)
-        if pull is None or (local is not None and local.live):
+        if pull is None or pull.started:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pull.live.wait(), self.limits.hls_wait)
