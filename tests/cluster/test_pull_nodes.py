@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import CHANNEL, MediaFile, make_media, publish_args, run_process
 from tests.helpers.nodes import Node, running
-from tests.helpers.watching import collect_ws, decode
+from tests.helpers.watching import Watcher, collect_ws, decode, until
 
 pytestmark = pytest.mark.e2e
 
@@ -133,3 +133,38 @@ async def test_edge_serves_llhls_and_rtmp_play(tmp_path: Path, media_dir: Path) 
         assert rtmp_frames == media.frames
         # A live HLS client starts near the live edge and reads to EXT-X-ENDLIST.
         assert hls_frames > 60
+
+
+async def test_upstream_killed_viewers_wait_and_resume(tmp_path: Path, av_media: MediaFile) -> None:
+    a = Node(tmp_path / "a")
+    async with running(a), running(Node(tmp_path / "b", "--upstream", a.base)) as b:
+        publisher = asyncio.create_task(
+            run_process(*publish_args(av_media, a.rtmp_port, loop=True), timeout=120)
+        )
+        watcher = Watcher(f"{b.base}/live/{CHANNEL}/ws", tmp_path / "b.mp4")
+        watching = asyncio.create_task(watcher.run())
+        try:
+            await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
+            a.kill()  # SIGKILL: the pull's connection drops, nothing is said
+            await a.finish()
+            await until(lambda: "reconnecting" in watcher.texts, timeout=10)
+            await publisher  # its server is gone
+
+            # A comes back on the same ports, the streamer goes live again in the grace.
+            again = Node(a.data_dir, http_port=a.http_port, rtmp_port=a.rtmp_port)
+            async with running(again):
+                publisher = asyncio.create_task(
+                    run_process(*publish_args(av_media, again.rtmp_port, loop=True), timeout=120)
+                )
+                # B finds it again: its viewer gets the media (a new init: the source
+                # started over) and it plays on, on the same socket.
+                await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
+                assert watcher.texts[-1] == "init"
+                assert watcher.texts.index("reconnecting") < len(watcher.texts) - 1
+                assert "end" not in watcher.texts
+                publisher.cancel()
+        finally:
+            watching.cancel()
+            publisher.cancel()
+            await asyncio.gather(watching, publisher, return_exceptions=True)
+    assert "pull alice: following" in b.log
