@@ -140,7 +140,7 @@ class ChannelPull:
                 event = decoder.receive_message(msg.data)
                 if event is not None:
                     got_media |= isinstance(event, wire.Start)
-                    self._apply(event, url)
+                    self.apply(event, url)
         log.info("pull %s: upstream %s closed the connection", self.name, url)
         return got_media
 
@@ -149,7 +149,8 @@ class ChannelPull:
     def _channel(self) -> Channel:
         return self._manager.registry.open(self.name)
 
-    def _apply(self, event: wire.Event, url: str) -> None:
+    def apply(self, event: wire.Event, url: str) -> None:
+        """One event from the upstream at ``url``, into the local hub."""
         channel = self._channel()
         if isinstance(event, wire.ChunkArrived):
             if channel.publisher is self:
