@@ -25,9 +25,7 @@ SITE_SECRET = "a-test-site-secret-shared-by-every-node"
 class Node:
     """One `strom serve` process."""
 
-    def __init__(
-        self, data_dir: Path, *extra: str, http_port: int = 0, rtmp_port: int = 0
-    ) -> None:
+    def __init__(self, data_dir: Path, *extra: str, http_port: int = 0, rtmp_port: int = 0) -> None:
         self.data_dir = seed_data_dir(data_dir)
         self.extra = extra
         self.http_port = http_port or free_port()
