@@ -104,7 +104,9 @@ class PullFeed(Subscriber):
             return
         verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
         if verdict is Verdict.SEND:
-            self._transport.write(chunk.encoded(header_frame) + chunk.encoded(ws_frame))
+            # Two writes, no copy: both frames are made once per chunk and shared.
+            self._transport.write(chunk.encoded(header_frame))
+            self._transport.write(chunk.encoded(ws_frame))
         elif verdict is Verdict.DROP:
             log.warning("%s: too slow, disconnecting", self._label)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")

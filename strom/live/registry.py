@@ -121,6 +121,7 @@ class Registry:
             {
                 "name": c.name,
                 "state": c.state.value,
+                "origin": c.origin,
                 "viewers": c.viewers,
                 "subscribers": len(c.subscribers),
                 "frames_in": c.frames_in,
