@@ -117,6 +117,8 @@ class ChannelPull:
                     log.warning("pull %s from %s: %s", self.name, url, exc or type(exc).__name__)
                 except wire.PullProtocolError as exc:
                     log.warning("pull %s from %s: bad data: %s", self.name, url, exc)
+                except Exception:  # a bug here must not end the pull for good
+                    log.exception("pull %s from %s failed; trying again", self.name, url)
                 self._lost()
             await asyncio.sleep(delay)
             delay = min(delay * 2, limits.retry_max)

@@ -147,3 +147,23 @@ async def test_a_lost_upstream_is_a_stall_and_the_end_of_the_grace_ends_it() -> 
     await pull.stop()  # nobody to wait for any longer
     assert viewer.seen == ["live", "stall", "end"]
     await pulls.stop()
+
+
+async def test_new_codec_parameters_upstream_are_a_new_init_here() -> None:
+    registry, _, pulls = manager()
+    channel = registry.open("alice")
+    viewer = Viewer()
+    channel.subscribe(viewer)
+    pull = ChannelPull(pulls, "alice")
+    pull.apply(wire.Start("alice", 3, 0.0, (VIDEO,), b"init"), UPSTREAM)
+    pull.apply(wire.ChunkArrived(chunk(True)), UPSTREAM)
+    bigger = Track(
+        1, TrackKind.VIDEO, Codec.H264, 1000, b"\x01\x64\x00\x28", "avc1.640028", 1920, 1080
+    )
+    pull.apply(wire.Start("alice", 3, 0.0, (bigger,), b"init 1080p"), UPSTREAM)
+    pull.apply(wire.ChunkArrived(chunk(True)), UPSTREAM)
+    assert viewer.seen == ["live", "chunk", "live", "chunk"]
+    assert channel.init_segment == b"init 1080p"
+    assert channel.tracks == {1: bigger}
+    assert channel.broadcast_id == 3
+    await pulls.stop()
