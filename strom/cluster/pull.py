@@ -47,6 +47,9 @@ class PullLimits:
     retry_max: float = 3.0
     #: seconds an LL-HLS request waits for a channel being pulled to start here
     hls_wait: float = 5.0
+    #: channels pulled at once (a viewer asking for made-up channel names must not make
+    #: this node open a connection upstream for each)
+    max_pulls: int = 1000
     wire: wire.WireLimits = field(default_factory=wire.WireLimits)
 
     @classmethod
@@ -288,6 +291,9 @@ class PullManager:
             if timer is not None:
                 timer.cancel()
             if name not in self._pulls and not self._ingested_here(name):
+                if len(self._pulls) >= self.limits.max_pulls:
+                    log.warning("pull %s: not started, %d pulls already", name, len(self._pulls))
+                    return
                 self._start(name)
         elif name in self._pulls and name not in self._linger:
             delay = max(self.limits.linger, self._hls_until.get(name, 0) - self._clock())

@@ -167,3 +167,12 @@ async def test_new_codec_parameters_upstream_are_a_new_init_here() -> None:
     assert channel.tracks == {1: bigger}
     assert channel.broadcast_id == 3
     await pulls.stop()
+
+
+async def test_pulls_are_bounded() -> None:
+    registry = Registry()
+    pulls = PullManager(registry, Nowhere(), b"s", PullLimits(linger=0.1, max_pulls=2))
+    for name in ("a", "b", "c"):
+        registry.open(name).subscribe(Viewer())
+    assert sorted(pulls.metrics()["channels"]) == ["a", "b"]  # type: ignore[call-overload]
+    await pulls.stop()
