@@ -275,28 +275,40 @@ class PullManager:
         self._hls_until[channel] = self._clock() + self.limits.linger
         self._review(channel)
         pull = self._pulls.get(channel)
-        if pull is None or pull.started:
+        if pull is None:
+            self._hls_until.pop(channel, None)  # not pulled here: nothing to keep
+            return
+        if pull.started:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pull.live.wait(), self.limits.hls_wait)
 
-    def _wanted(self, name: str) -> bool:
+    def _held_here(self, name: str) -> bool:
+        """Someone is subscribed: a counted viewer here, or a node downstream."""
         channel = self.registry.get(name)
-        viewers = channel.viewers if channel is not None else 0
-        return bool(viewers or self._held[name] or self._clock() < self._hls_until.get(name, 0))
+        return bool((channel is not None and channel.viewers) or self._held[name])
+
+    def _hls_left(self, name: str) -> float:
+        """Seconds the last LL-HLS request keeps ``name`` wanted."""
+        return self._hls_until.get(name, 0.0) - self._clock()
+
+    def _wanted(self, name: str) -> bool:
+        return self._held_here(name) or self._hls_left(name) > 0
 
     def _review(self, name: str) -> None:
-        if self._wanted(name):
+        held, hls_left = self._held_here(name), self._hls_left(name)
+        if (held or hls_left > 0) and name not in self._pulls and not self._ingested_here(name):
+            if len(self._pulls) >= self.limits.max_pulls:
+                log.warning("pull %s: not started, %d pulls already", name, len(self._pulls))
+                return
+            self._start(name)
+        if held:
             timer = self._linger.pop(name, None)
             if timer is not None:
                 timer.cancel()
-            if name not in self._pulls and not self._ingested_here(name):
-                if len(self._pulls) >= self.limits.max_pulls:
-                    log.warning("pull %s: not started, %d pulls already", name, len(self._pulls))
-                    return
-                self._start(name)
         elif name in self._pulls and name not in self._linger:
-            delay = max(self.limits.linger, self._hls_until.get(name, 0) - self._clock())
+            # Look again when the linger (or the last LL-HLS request's hold) is over.
+            delay = hls_left if hls_left > 0 else self.limits.linger
             loop = asyncio.get_running_loop()
             self._linger[name] = loop.call_later(delay, self._linger_over, name)
 
@@ -310,8 +322,8 @@ class PullManager:
     def _linger_over(self, name: str) -> None:
         self._linger.pop(name, None)
         if self._wanted(name):
+            self._review(name)  # LL-HLS players still ask: look again later
             return
-        self._hls_until.pop(name, None)
         log.info("pull %s: no viewer left; stopping", name)
         self.drop(name)
 
@@ -325,6 +337,7 @@ class PullManager:
     def drop(self, name: str) -> None:
         """Stop pulling ``name`` now."""
         pull = self._pulls.pop(name, None)
+        self._hls_until.pop(name, None)
         timer = self._linger.pop(name, None)
         if timer is not None:
             timer.cancel()
