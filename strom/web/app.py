@@ -56,7 +56,8 @@ def media_routes(app: web.Application, site: Site) -> None:
         return await hls.playlist(request, name)
 
     async def media(request: web.Request) -> web.StreamResponse:
-        return await hls.media(request, _channel(request), request.match_info["file"])
+        info = request.match_info
+        return await hls.media(request, _channel(request), info["rendition"], info["file"])
 
     async def pull(request: web.Request) -> web.StreamResponse:
         return await pulls.handle(request, _channel(request))
@@ -66,7 +67,7 @@ def media_routes(app: web.Application, site: Site) -> None:
 
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
-    app.router.add_get("/live/{channel}/{file}", media)
+    app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/internal/pull/{channel}", pull)
 
