@@ -18,7 +18,7 @@ import pytest
 from tests.helpers.servers import free_port
 
 #: the cache's part of docs/http-cache.md's configuration, plus a header telling the
-#: cache status and a log line per request (URI, status, cache status, upstream)
+#: cache status and a log line per request (URI, status, cache status, upstream, time taken)
 CONF = """\
 {user}daemon off;
 worker_processes 1;
@@ -26,7 +26,7 @@ pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format cache '$request_uri $status $upstream_cache_status $upstream_addr';
+    log_format cache '$request_uri $status $upstream_cache_status $upstream_addr $request_time';
     access_log {root}/access.log cache;
     client_body_temp_path {root}/client_body;
     proxy_temp_path {root}/proxy_temp;
@@ -84,6 +84,8 @@ class Logged:
     cache: str
     #: whether nginx passed the request to the node
     upstream: bool
+    #: from the request's first byte to the answer's last
+    seconds: float
 
 
 class CachingProxy:
@@ -148,6 +150,6 @@ class CachingProxy:
             return []
         entries = []
         for line in path.read_text().splitlines():
-            uri, status, cache, upstream = line.split(" ", 3)
-            entries.append(Logged(uri, int(status), cache, upstream != "-"))
+            uri, status, cache, upstream, seconds = line.split(" ")
+            entries.append(Logged(uri, int(status), cache, upstream != "-", float(seconds)))
         return entries
