@@ -38,11 +38,12 @@ async def finished_recording(server: StromServer) -> str:
 
 
 async def recording_in_progress(server: StromServer) -> tuple[str, int]:
-    """The live recording's id, once it lists a segment, and the segment it writes."""
+    """The live recording's id, once it wrote all it was given (two segments listed, the
+    last one open until the broadcast ends), and the segment it writes."""
     async with asyncio.timeout(10):
         while True:
             found = storage.list_recordings(server.recorder.root, CHANNEL)
-            if found and found[0].segments:
+            if found and len(found[0].segments) >= 2:
                 info = found[0]
                 assert not info.finished
                 files = (info.path / storage.SEGMENTS).glob("*.m4s")
@@ -66,7 +67,7 @@ async def test_each_media_answer_says_how_long_it_may_be_cached(
         items = read_flv(av_media.path)
         feed(channel, items[:20])
         async with asyncio.timeout(10):  # the recorder starts with the broadcast
-            while not storage.list_recordings(server.recorder.root, CHANNEL):
+            while not storage.list_recordings(server.recorder.root, CHANNEL):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
         feed(channel, items[20:])
 
