@@ -1,7 +1,7 @@
-"""Debian's nginx as an ordinary HTTP cache in front of a test node: its own process on a
-free loopback port, with its configuration, cache, temp files and logs in a temporary
-directory (never the system service), and an access log the test reads to see which
-answers came from the cache and which were passed to the node."""
+"""Debian's nginx as an ordinary HTTP cache in front of a test node, configured as
+docs/http-cache.md says: its own process on a free loopback port, with its cache, temp
+files and logs in a temporary directory (never the system service), and an access log the
+test reads to see which answers came from the cache and which were passed to the node."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ import pytest
 
 from tests.helpers.servers import free_port
 
-#: the cache's part of docs/http-cache.md's configuration, plus a header telling the
-#: cache status and a log line per request (URI, status, cache status, upstream, time taken)
-CONF = """\
+DOC = Path(__file__).resolve().parents[2] / "docs" / "http-cache.md"
+
+#: the process's frame around the documented ``http { }`` contents: everything in the
+#: test's directory, and a log line per request (URI, status, cache status, upstream,
+#: time taken)
+FRAME = """\
 {user}daemon off;
 worker_processes 1;
 pid {root}/nginx.pid;
@@ -33,34 +36,27 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-
-    proxy_cache_path {root}/cache keys_zone=strom:10m max_size=1g inactive=10m
-                     use_temp_path=off;
-    upstream strom {{ server 127.0.0.1:{upstream}; keepalive 16; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location ~ ^/(live|vod)/ {{
-            proxy_pass http://strom;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_cache strom;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 10s;
-            proxy_cache_lock_age 10s;
-            proxy_cache_revalidate on;
-            proxy_cache_valid 200 1s;
-            proxy_read_timeout 30s;
-            proxy_buffering on;
-            add_header X-Cache-Status $upstream_cache_status always;
-        }}
-        location / {{
-            proxy_pass http://strom;
-            proxy_set_header Host $http_host;
-        }}
-    }}
+{documented}
 }}
 """
+
+
+def documented_conf(root: Path, upstream_port: int, port: int) -> str:
+    """docs/http-cache.md's nginx configuration, pointed at the test's node, port and
+    directory: the test runs what the operator is told to run."""
+    text = DOC.read_text()
+    block = text.split("```nginx\n", 1)[1].split("```", 1)[0]
+    replaced = (
+        block.replace("/var/cache/nginx/strom", str(root / "cache"))
+        .replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};")
+        .replace("listen 80;", f"listen 127.0.0.1:{port};")
+    )
+    assert replaced.count(str(root)) == 1, "docs/http-cache.md: no proxy_cache_path?"
+    assert f":{port};" in replaced, "docs/http-cache.md: no listen 80?"
+    # Under root nginx's workers would run as nobody, who cannot enter the test's
+    # private temporary directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return FRAME.format(user=user, root=root, documented=replaced)
 
 
 def nginx_binary() -> str:
@@ -96,11 +92,7 @@ class CachingProxy:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._conf = root / "nginx.conf"
-        # Under root nginx's workers would run as nobody, who cannot enter the test's
-        # private temporary directory.
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf = CONF.format(user=user, root=root, upstream=upstream_port, port=self.port)
-        self._conf.write_text(conf)
+        self._conf.write_text(documented_conf(root, upstream_port, self.port))
         self._proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> CachingProxy:
