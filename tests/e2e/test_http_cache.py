@@ -97,21 +97,37 @@ async def _text(http: aiohttp.ClientSession, url: str) -> str:
     return data.decode()
 
 
+async def _plain_hls_viewer(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    """ffmpeg's HLS demuxer, started once the playlist lists a whole segment."""
+    while True:
+        async with http.get(url) as resp:
+            if resp.status == 200 and "#EXTINF" in await resp.text():
+                break
+        await asyncio.sleep(0.1)
+    return await decode(url)
+
+
 async def _watch_broadcast(
     server: StromServer, proxy: CachingProxy, media: MediaFile, tmp: Path
 ) -> list[Viewer]:
     """Publish ``media`` once (the broadcast ends with it) while viewers watch through
-    the cache; the first viewer's parts must decode."""
+    the cache, ffmpeg among them; the first viewer's parts must decode."""
     publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
     try:
         await wait_live(server)
         viewers = [Viewer(proxy.base) for _ in range(VIEWERS)]
         async with aiohttp.ClientSession() as http:
             async with asyncio.timeout(30):
-                await asyncio.gather(*(v.watch(http) for v in viewers))
+                _, (ffmpeg_frames, ffmpeg_errors) = await asyncio.gather(
+                    asyncio.gather(*(v.watch(http) for v in viewers)),
+                    _plain_hls_viewer(http, f"{proxy.base}/live/{CHANNEL}/index.m3u8"),
+                )
     finally:
         code, out = await publisher
     assert code == 0, out
+    # A plain HLS client (whole segments, from a few back) plays through the cache too.
+    assert ffmpeg_frames >= media.frames // 3, ffmpeg_errors
+    assert ffmpeg_errors == "", ffmpeg_errors
     stream = tmp / "watched.mp4"
     stream.write_bytes(viewers[0].init + b"".join(viewers[0].parts))
     frames, errors = await decode(str(stream))
