@@ -141,14 +141,17 @@ async def test_live_and_recorded_media_through_nginx(
     async with CachingProxy(tmp_path, server.http_port) as proxy:
         first = await _watch_broadcast(server, proxy, five_seconds, tmp_path)
         log = proxy.log()
-        parts = [e for e in log if "/part" in e.uri]
+        # (A viewer asking after the broadcast ended gets a 404, never stored: not counted.)
+        parts = [e for e in log if "/part" in e.uri and e.status == 200]
         asked = Counter(e.uri for e in parts)
         passed = Counter(e.uri for e in parts if e.upstream)
+        hits = sum(e.cache == "HIT" for e in parts)
         assert len(asked) >= 8, asked
-        # Every viewer asked for every part; the node was asked about once per part.
-        assert sum(asked.values()) >= VIEWERS * len(asked) - VIEWERS
+        # Several viewers asked for each part; the node was asked about once per part,
+        # the cache answered the rest.
+        assert sum(asked.values()) >= (VIEWERS - 0.5) * len(asked), asked
         assert sum(passed.values()) <= len(asked) + 2, passed
-        assert sum(e.cache == "HIT" for e in parts) >= (VIEWERS - 1) * len(asked) - VIEWERS
+        assert hits + sum(passed.values()) == sum(asked.values())
         # Blocking reloads were collapsed too: the node saw far fewer than the viewers.
         blocking = [e for e in log if "_HLS_msn" in e.uri]
         assert sum(e.upstream for e in blocking) < len(blocking) / 2, Counter(
