@@ -36,6 +36,8 @@ class AnswerKind(Enum):
     RECORDING_PLAYLIST = "recording playlist"
     #: a recording's segment or init segment: written once, never rewritten
     VOD_MEDIA = "vod media"
+    #: a finished recording as one MP4 (made once, on the first request)
+    VOD_DOWNLOAD = "vod download"
     #: a finished recording's thumbnail
     VOD_THUMBNAIL = "vod thumbnail"
     #: a live channel's directory thumbnail: replaced every few seconds (it has an ETag)
@@ -57,6 +59,7 @@ _POLICY = {
     AnswerKind.VOD_PLAYLIST: "public, max-age=3600",
     AnswerKind.RECORDING_PLAYLIST: "public, max-age=1",
     AnswerKind.VOD_MEDIA: f"public, max-age={_FOREVER}, immutable",
+    AnswerKind.VOD_DOWNLOAD: "public, max-age=86400",
     AnswerKind.VOD_THUMBNAIL: "public, max-age=86400",
     AnswerKind.LIVE_THUMBNAIL: "public, max-age=20",
 }

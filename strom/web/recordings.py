@@ -99,7 +99,10 @@ class RecordingsHttp:
         return _file(
             out,
             "video/mp4",
-            {"Content-Disposition": f'attachment; filename="{filename}"'},
+            {
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                **cache_headers(AnswerKind.VOD_DOWNLOAD),
+            },
         )
 
     async def thumbnail(self, request: web.Request) -> web.StreamResponse:

@@ -131,6 +131,9 @@ async def test_each_media_answer_says_how_long_it_may_be_cached(
             assert media.headers["Cache-Control"] == FOREVER, name
             assert "ETag" in media.headers
             assert "Last-Modified" in media.headers
+        download = await get(http, f"{base(server)}/vod/{CHANNEL}/{recording}.mp4")
+        assert download.status == 200
+        assert download.headers["Cache-Control"] == "public, max-age=86400"
         missing = await get(http, vod + "segments/999.m4s")
         assert missing.status == 404
         assert missing.headers["Cache-Control"] == "no-store"
