@@ -14,7 +14,7 @@
      │         └── Busy                      503      1013   the server is full: try later
      ├── ApiError                       (given)      1008   an HTTP request refused, with a reason
      ├── LocalProtocolError                  500      1011   asked to break a protocol (a bug)
-     ├── SettingsError (strom.settings)                     a setting Strom cannot use
+     ├── SettingsError (strom.setting_values)               a setting Strom cannot use
      └── StoreError (strom.store.errors)     500            NotFound 404, Conflict 409,
                                                             InvalidInput 422, DatabaseUnavailable
                                                             and SchemaOutOfDate 503

@@ -19,15 +19,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from strom.errors import StromError
 from strom.media.hls.live import HlsSettings
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
+from strom.setting_values import (
+    SettingsError,
+    parse_stream_keys,
+    parse_tcp_ingest,
+    valid_channel_name,
+)
 
-
-class SettingsError(StromError):
-    """A setting has a value Strom cannot use."""
-
+__all__ = [
+    "Option",
+    "Settings",
+    "SettingsError",
+    "exempt_networks",
+    "load",
+    "options",
+    "section",
+    "setting",
+    "valid_channel_name",
+]
 
 #: RTMP limits have their defaults in the sans-IO session, which tests use without settings.
 _RTMP = RtmpLimits()
@@ -41,26 +53,6 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
-def parse_tcp_ingest(raw: Any) -> dict[int, str]:
-    """``PORT=CHANNEL`` items (raw TCP push ports), as a list, a comma-separated string
-    or a TOML table."""
-    if isinstance(raw, Mapping):
-        items = [f"{k}={v}" for k, v in raw.items()]
-    elif isinstance(raw, str):
-        items = [part for part in raw.split(",") if part.strip()]
-    else:
-        items = list(raw)
-    ports: dict[int, str] = {}
-    for item in items:
-        port, sep, name = str(item).strip().partition("=")
-        if not sep or not port.strip().isdigit() or not 0 <= int(port) <= 65535:
-            raise SettingsError("TCP ingest ports are given as PORT=CHANNEL")
-        if not valid_channel_name(name.strip()):
-            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
-        ports[int(port)] = name.strip()
-    return ports
-
-
 @dataclass(frozen=True)
 class Settings:
     # --- network -------------------------------------------------------------------------
@@ -70,6 +62,10 @@ class Settings:
     data_dir: Path = _opt(Path("strom-data"), "directory for Strom's files")
     log_level: str = _opt("info", "log level: debug, info, warning, error")
     event_loop: str = _opt("auto", "event loop: auto (uvloop when installed), uvloop, asyncio")
+    workers: str = _opt(
+        "1", "processes serving the same ports, one site among themselves ('auto': one per core)"
+    )
+    worker: int = _opt(0, "set by the supervisor of --workers: this process is worker N (1..)")
     stream_keys: dict[str, str] = field(
         default_factory=dict,
         repr=False,  # secrets never reach a log line through repr()
@@ -452,6 +448,8 @@ class Settings:
             parse_networks(self.connection_limit_exempt.split(","))
         except ValueError as exc:
             raise SettingsError(f"connection_limit_exempt: {exc}") from None
+        if self.workers != "auto" and not (self.workers.isdigit() and int(self.workers) > 0):
+            raise SettingsError("workers must be a number above 0 or auto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             raise SettingsError(f"unknown event loop {self.event_loop!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -505,31 +503,6 @@ def options() -> Iterator[Option]:
             flag=f.metadata.get("flag", "--" + f.name.replace("_", "-")),
             parser=f.metadata.get("parse"),
         )
-
-
-def parse_stream_keys(raw: Any) -> dict[str, str]:
-    """``NAME=KEY`` items, given as a list, a comma-separated string or a TOML table."""
-    if isinstance(raw, Mapping):
-        items = [f"{k}={v}" for k, v in raw.items()]
-    elif isinstance(raw, str):
-        items = [part for part in raw.split(",") if part.strip()]
-    else:
-        items = list(raw)
-    keys: dict[str, str] = {}
-    for item in items:
-        name, sep, key = str(item).strip().partition("=")
-        if not sep or not name or not key:
-            raise SettingsError("stream keys are given as NAME=KEY")
-        if not valid_channel_name(name):
-            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
-        if len(key) < 8:
-            raise SettingsError(f"the stream key for {name!r} is too short (8+ characters)")
-        keys[name] = key
-    return keys
-
-
-def valid_channel_name(name: str) -> bool:
-    return 0 < len(name) <= 32 and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
 
 
 def load(

@@ -396,8 +396,11 @@ class RtmpServer:
             self.connections.discard(conn)
             self.slots.release(conn.host)
 
-    async def start(self, host: str, port: int) -> int:
-        self._server = await self._loop.create_server(lambda: RtmpConnection(self), host, port)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen; ``reuse_port``: share the port with the other workers (SO_REUSEPORT)."""
+        self._server = await self._loop.create_server(
+            lambda: RtmpConnection(self), host, port, reuse_port=reuse_port or None
+        )
         sock = self._server.sockets[0]
         return int(sock.getsockname()[1])
 

@@ -33,10 +33,12 @@ class TcpIngest:
         #: (channel, bound port) for each listening socket: port 0 picks a free one
         self.bound: list[tuple[str, int]] = []
 
-    async def start(self, host: str) -> None:
+    async def start(self, host: str, *, reuse_port: bool = False) -> None:
         for port, channel in self._ports.items():
             handler = functools.partial(self._serve, channel)
-            server = await asyncio.start_server(handler, host, port, limit=READ_SIZE)
+            server = await asyncio.start_server(
+                handler, host, port, limit=READ_SIZE, reuse_port=reuse_port or None
+            )
             self._servers.append(server)
             bound = int(server.sockets[0].getsockname()[1])
             self.bound.append((channel, bound))

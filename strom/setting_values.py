@@ -1,0 +1,59 @@
+"""The values inside settings that have a syntax of their own (``NAME=KEY`` stream keys,
+``PORT=CHANNEL`` TCP ingest ports, channel names), and the error a bad one raises.
+:mod:`strom.settings` re-exports them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strom.errors import StromError
+
+
+class SettingsError(StromError):
+    """A setting has a value Strom cannot use."""
+
+
+def parse_stream_keys(raw: Any) -> dict[str, str]:
+    """``NAME=KEY`` items, given as a list, a comma-separated string or a TOML table."""
+    if isinstance(raw, Mapping):
+        items = [f"{k}={v}" for k, v in raw.items()]
+    elif isinstance(raw, str):
+        items = [part for part in raw.split(",") if part.strip()]
+    else:
+        items = list(raw)
+    keys: dict[str, str] = {}
+    for item in items:
+        name, sep, key = str(item).strip().partition("=")
+        if not sep or not name or not key:
+            raise SettingsError("stream keys are given as NAME=KEY")
+        if not valid_channel_name(name):
+            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        if len(key) < 8:
+            raise SettingsError(f"the stream key for {name!r} is too short (8+ characters)")
+        keys[name] = key
+    return keys
+
+
+def valid_channel_name(name: str) -> bool:
+    return 0 < len(name) <= 32 and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
+
+
+def parse_tcp_ingest(raw: Any) -> dict[int, str]:
+    """``PORT=CHANNEL`` items (raw TCP push ports), as a list, a comma-separated string
+    or a TOML table."""
+    if isinstance(raw, Mapping):
+        items = [f"{k}={v}" for k, v in raw.items()]
+    elif isinstance(raw, str):
+        items = [part for part in raw.split(",") if part.strip()]
+    else:
+        items = list(raw)
+    ports: dict[int, str] = {}
+    for item in items:
+        port, sep, name = str(item).strip().partition("=")
+        if not sep or not port.strip().isdigit() or not 0 <= int(port) <= 65535:
+            raise SettingsError("TCP ingest ports are given as PORT=CHANNEL")
+        if not valid_channel_name(name.strip()):
+            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        ports[int(port)] = name.strip()
+    return ports
