@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from strom import __version__, client
+from strom.channels import load_or_create_node_id
+from strom.cluster.workers import Supervisor, worker_count
 from strom.errors import StromError
-from strom.server import StromServer, database_url
+from strom.record import salvage
+from strom.server import StromServer, database_url, open_store
 from strom.settings import Settings, load, options
 from strom.store import Store
+from strom.web.auth import load_or_create_secret
 
 log = logging.getLogger("strom")
 
@@ -136,6 +140,24 @@ async def _serve(settings: Settings) -> None:
         await server.stop()
 
 
+async def _supervise(settings: Settings, serve_argv: list[str]) -> int:
+    """``--workers N``: prepare once what the workers share, then run them."""
+    store = await open_store(settings)  # the embedded database migrated once, here
+    await store.close()
+    if not settings.secret_key:
+        load_or_create_secret(settings.data_dir)
+    load_or_create_node_id(settings.data_dir)  # the workers' ids derive from it
+    closed = await asyncio.to_thread(
+        salvage.close_interrupted, settings.data_dir / "recordings", set()
+    )
+    if closed:
+        log.info("recordings: closed %d left unfinished by the last run", len(closed))
+    supervisor = Supervisor(
+        worker_count(settings.workers), serve_argv, redis_url=settings.redis_url
+    )
+    return await supervisor.run()
+
+
 async def _db(settings: Settings, command: str) -> int:
     url, _ = database_url(settings)
     store = await Store.open(url)
@@ -206,6 +228,7 @@ def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.command == "stream":
         return client.main(args)
@@ -215,15 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     except StromError as exc:
         print(f"strom: {exc}", file=sys.stderr)
         return 2
+    worker = f"[worker {settings.worker}] " if settings.worker else ""
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)-7s {worker}%(name)s: %(message)s",
     )
     try:
         if args.command == "db":
             return asyncio.run(_db(settings, args.db_command))
         if args.command == "user":
             return asyncio.run(_user(settings, args))
+        if not settings.worker and worker_count(settings.workers) > 1:
+            return asyncio.run(_supervise(settings, argv[argv.index("serve") + 1 :]))
         run_loop(_serve(settings), settings.event_loop)
     except StromError as exc:
         print(f"strom: {exc}", file=sys.stderr)

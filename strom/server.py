@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import time
 from contextlib import AsyncExitStack
@@ -132,6 +133,8 @@ class Node:
     #: the channels this node follows from upstreams (absent without ``--upstream``)
     pulls: PullManager | None
     http_port: int
+    #: a worker's private 127.0.0.1 port (``--workers``), None otherwise
+    private_port: int | None = None
 
 
 class StromServer:
@@ -234,6 +237,9 @@ class StromServer:
         keys = StreamKeys(store, static)
         await keys.check_static_names()
         node_id = load_or_create_node_id(settings.data_dir)
+        if settings.worker:  # one machine's workers share the data dir, not the node id
+            node_id = f"{node_id}-w{settings.worker}"
+        reuse_port = bool(settings.worker)  # the workers share the public ports
         registry = Registry.from_settings(settings)
 
         webhooks = WebhookSender(store.webhooks, WebhookLimits.from_settings(settings))
@@ -258,6 +264,9 @@ class StromServer:
             RecorderSettings.from_settings(settings),
             broadcast_ids=broadcasts.broadcast_id,
             wants_recording=broadcasts.wants_recording,
+            # workers: the supervisor closed what a crash left; another worker's
+            # recordings in progress are not left over
+            salvage=not settings.worker,
         )
         broadcasts.listeners.append(recorder.broadcast_recorded)
         await recorder.start()
@@ -275,7 +284,7 @@ class StromServer:
         stack.callback(_close_channels, registry)
 
         rtmp = RtmpServer(registry, keys, RtmpServerConfig.from_settings(settings))
-        rtmp_port = await rtmp.start(settings.host, settings.rtmp_port)
+        rtmp_port = await rtmp.start(settings.host, settings.rtmp_port, reuse_port=reuse_port)
         stack.push_async_callback(rtmp.stop)
         push = PushIngest(
             registry, keys, PushLimits.from_settings(settings),
@@ -283,7 +292,7 @@ class StromServer:
         )  # fmt: skip
         stack.callback(push.close_all, SHUTTING_DOWN)
         tcp_ingest = TcpIngest(push, settings.tcp_ingest)
-        await tcp_ingest.start(settings.host)
+        await tcp_ingest.start(settings.host, reuse_port=reuse_port)
         stack.push_async_callback(tcp_ingest.stop)
 
         ws = WsDelivery(
@@ -341,8 +350,16 @@ class StromServer:
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        listener = GuardedSite(runner, http_guard, settings.host, settings.http_port)
+        listener = GuardedSite(
+            runner, http_guard, settings.host, settings.http_port, reuse_port=reuse_port
+        )
         await listener.start()
+        private_port = None
+        if settings.worker:
+            # The worker's own address, where the other workers pull what it ingests.
+            private = GuardedSite(runner, http_guard, "127.0.0.1", 0)
+            await private.start()
+            private_port = private.bound_port
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
@@ -368,6 +385,7 @@ class StromServer:
             socketio=door,
             pulls=pulls,
             http_port=listener.bound_port,
+            private_port=private_port,
         )
 
     async def _chat(
@@ -417,6 +435,8 @@ class StromServer:
             "version": __version__,
             "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
             "uptime": round(time.time() - self.started, 1),
+            "pid": os.getpid(),
+            "worker": self.settings.worker or None,
             "loop_lag_ms": round(self.lag.last * 1000, 3),
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),

@@ -350,8 +350,12 @@ class Recorder:
         settings: RecorderSettings | None = None,
         broadcast_ids: Callable[[str], int | None] | None = None,
         wants_recording: Callable[[str], Awaitable[bool]] | None = None,
+        *,
+        salvage: bool = True,
     ) -> None:
         self.registry = registry
+        #: close what a crash left unfinished when starting (off for ``--workers``)
+        self.salvage = salvage
         self.root = root
         self.settings = settings or RecorderSettings()
         self._broadcast_ids = broadcast_ids or (lambda name: None)
@@ -372,9 +376,10 @@ class Recorder:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.interrupted = await asyncio.to_thread(
-            salvage.close_interrupted, self.root, set(self.active)
-        )
+        if self.salvage:
+            self.interrupted = await asyncio.to_thread(
+                salvage.close_interrupted, self.root, set(self.active)
+            )
         if self.interrupted:
             log.info("recordings: closed %d left unfinished by the last run", len(self.interrupted))
         await self.apply_retention()
