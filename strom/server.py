@@ -437,6 +437,7 @@ class StromServer:
             "uptime": round(time.time() - self.started, 1),
             "pid": os.getpid(),
             "worker": self.settings.worker or None,
+            "private_port": node.private_port,
             "loop_lag_ms": round(self.lag.last * 1000, 3),
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),

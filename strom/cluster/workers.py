@@ -60,6 +60,8 @@ class Child:
 
     name: str
     argv: list[str]
+    #: its output is not the operator's (the coordinator's banner and notices)
+    quiet: bool = False
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     backoff: float = BACKOFF_START
@@ -114,7 +116,8 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         loop = asyncio.get_running_loop()
-        child.process = await asyncio.create_subprocess_exec(*child.argv)
+        out = asyncio.subprocess.DEVNULL if child.quiet else None
+        child.process = await asyncio.create_subprocess_exec(*child.argv, stdout=out)
         child.started_at = loop.time()
         child.task = loop.create_task(self._watch(child), name=f"watch {child.name}")
 
@@ -190,7 +193,7 @@ class Supervisor:
             server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
             "--save", "", "--appendonly", "no", "--loglevel", "warning",
         ]  # fmt: skip
-        child = Child("coordinator", argv)
+        child = Child("coordinator", argv, quiet=True)
         self.children.append(child)
         await self._spawn(child)
         loop = asyncio.get_running_loop()

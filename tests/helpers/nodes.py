@@ -100,3 +100,32 @@ async def running(node: Node) -> AsyncIterator[Node]:
         yield node
     finally:
         await node.finish()
+
+
+async def find_workers(node: Node, count: int, timeout: float = 30) -> dict[int, str]:
+    """The workers behind ``node`` (``--workers count``), each by index: the base URL of
+    its private port. Asks the shared port until every worker has answered (the kernel
+    picks which one does)."""
+    found: dict[int, str] = {}
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
+        while len(found) < count:
+            # A new connection each time: SO_REUSEPORT spreads connections, not requests.
+            conn = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=conn) as fresh:
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with fresh.get(f"{node.base}/metrics") as resp:
+                        data = await resp.json()
+                        if data["worker"] is not None:
+                            found[data["worker"]] = f"http://127.0.0.1:{data['private_port']}"
+            await asyncio.sleep(0.05)
+        for base in found.values():  # each answers on its own port too
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+    return found
+
+
+async def metrics_of(base: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+        assert resp.status == 200
+        found: dict[str, Any] = await resp.json()
+        return found
