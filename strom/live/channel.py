@@ -165,6 +165,8 @@ class Channel:
         self._clock = clock
         self.state = ChannelState.OFFLINE
         self.publisher: Publisher | None = None
+        #: None when this node ingests the channel; the upstream's URL when it is pulled
+        self.origin: str | None = None
         self.broadcast_id = 0
         self.started_at: float | None = None
         self.subscribers: set[Subscriber] = set()
