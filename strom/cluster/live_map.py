@@ -241,6 +241,7 @@ class LiveMap:
         self._task: asyncio.Task[None] | None = None
         self.connected = False
         self._failing = False
+        self._closed = False
         self.refused = 0  # publishes refused: the channel was another node's
         registry.listeners.append(self._on_state)
 
@@ -260,6 +261,7 @@ class LiveMap:
         their TTL)."""
         with contextlib.suppress(ValueError):
             self.registry.listeners.remove(self._on_state)
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -358,7 +360,8 @@ class LiveMap:
             self._dirty.set()  # the entry changes now, not at the next heartbeat
 
     async def _beat(self) -> None:
-        while True:
+        # Not "while True": redis-py may turn a cancellation into a connection error.
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.heartbeat):
                     await self._dirty.wait()
