@@ -131,12 +131,17 @@ class Directory:
             "username": stream.name,
             "title": (info.title if info is not None and info.title else stream.name),
             "category": _category(info),
-            "viewers": self.others.viewers(stream.name),
+            "viewers": self._local_viewers(stream.name) + self.others.viewers(stream.name),
             "started_at": stream.started_at,
             "thumbnail_url": None,  # made on the ingest node
             "width": stream.width,
             "height": stream.height,
         }
+
+    def _local_viewers(self, name: str) -> int:
+        """Viewers here of a channel not live here (yet: waiting for it, or for its pull)."""
+        channel = self.registry.get(name)
+        return channel.viewers if channel is not None else 0
 
     def _remote(self) -> list[RemoteStream]:
         """Channels live on other nodes and not live here (a pulled one is, with its card
@@ -193,11 +198,7 @@ class Directory:
             "description": info.description if info is not None else "",
             "category": _category(info),
             "live": live,
-            "viewers": (
-                (channel.viewers if channel is not None and here else 0) + self.others.viewers(name)
-            )
-            if live
-            else 0,
+            "viewers": (self._local_viewers(name) + self.others.viewers(name)) if live else 0,
             "started_at": started_at,
             "last_broadcast": (
                 {

@@ -5,7 +5,6 @@ dies without a word (its heartbeat stops) vanishes with its TTL."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -51,7 +50,6 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await found.close()
 
 
-
 @pytest.fixture
 async def nodes(store: Store) -> AsyncIterator[Callable[..., object]]:
     url = await need_redis()
@@ -91,7 +89,9 @@ async def test_one_node_holds_a_channel_and_the_others_see_it(nodes, av_media) -
     assert await b.locate("alice") == "http://a.test:8080"
     assert await b.locate("bob") is None
     entry = await b.entry("alice")
-    assert entry is not None and entry.state == "live" and entry.broadcast == 1
+    assert entry is not None
+    assert entry.state == "live"
+    assert entry.broadcast == 1
     assert entry.width == av_media.width
 
     # Viewers on both nodes: each shows the sum of the others'.
@@ -155,10 +155,13 @@ async def test_the_directory_lists_and_sums_the_other_nodes(nodes, av_media, sto
     directory = Directory(b.registry, store, ThumbnailWorker(b.registry), ("alice",), others=b)
     await eventually(lambda: _settled(b, lambda: bool(directory.streams())), 5, "b lists alice")
     [card] = directory.streams()
-    assert card["username"] == "alice" and card["viewers"] == 2
+    assert card["username"] == "alice"
+    assert card["viewers"] == 2
     assert card["width"] == av_media.width
     view = await directory.channel_view("alice")
-    assert view is not None and view["live"] and view["viewers"] == 2
+    assert view is not None
+    assert view["live"]
+    assert view["viewers"] == 2
 
 
 async def test_without_redis_a_node_keeps_serving_its_own(nodes, av_media, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -81,9 +81,17 @@ async def postgres_database() -> AsyncIterator[str]:
     try:
         code = await (
             await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "strom", "db", "upgrade", "--database-url", url,
-                cwd=ROOT, env=_clean_env(), stdout=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
+                sys.executable,
+                "-m",
+                "strom",
+                "db",
+                "upgrade",
+                "--database-url",
+                url,
+                cwd=ROOT,
+                env=_clean_env(),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
         ).wait()
         assert code == 0, "strom db upgrade failed"
         yield url
