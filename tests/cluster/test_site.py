@@ -87,6 +87,8 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             assert card["width"] == av_media.width
             page = await b.get("/api/v1/channels/alice")
             assert page["live"]
+            async with http.get(e.url + "/") as resp:  # the home page of the edge
+                assert 'data-username="alice"' in await resp.text()
 
             # A viewer on each of A, B and E: every node shows three.
             held = [await hold_viewer(http, node) for node in (a, b, e)]
@@ -99,7 +101,9 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             # The edge refuses a publisher and says where to go live.
             code, out = await run_process(*publish_args(av_media, e.rtmp_port), timeout=30)
             assert code != 0
-            assert f"publish to rtmp://127.0.0.1:{a.rtmp_port}/live" in out, out
+            assert "role edge): publish to rtmp://" in out, out
+            for node in (a, b):  # the ingest nodes, both named
+                assert f"rtmp://127.0.0.1:{node.rtmp_port}/live" in out
             assert "role edge" in out
 
             # A second publisher of alice on B while A has it: refused, naming A.
