@@ -138,6 +138,14 @@ class Directory:
             "height": stream.height,
         }
 
+    def live_card(self, name: str) -> dict[str, Any] | None:
+        """``name``'s directory card if it is live here or on another node, else None."""
+        channel = self.registry.get(name)
+        if channel is not None and channel.live:
+            return self.stream_card(channel)
+        remote = next((s for s in self._remote() if s.name == name), None)
+        return self.remote_card(remote) if remote is not None else None
+
     def _local_viewers(self, name: str) -> int:
         """Viewers here of a channel not live here (yet: waiting for it, or for its pull)."""
         channel = self.registry.get(name)

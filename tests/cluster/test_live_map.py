@@ -158,6 +158,10 @@ async def test_the_directory_lists_and_sums_the_other_nodes(nodes, av_media, sto
     assert card["username"] == "alice"
     assert card["viewers"] == 2
     assert card["width"] == av_media.width
+    card = directory.live_card("alice")  # what the followers' go-live notices read
+    assert card is not None
+    assert card["viewers"] == 2
+    assert directory.live_card("bob") is None
     view = await directory.channel_view("alice")
     assert view is not None
     assert view["live"]
