@@ -364,6 +364,12 @@ class StromServer:
         webhooks.public_url = settings.public_url or f"http://{host}:{listener.bound_port}"
         node_url = self._node_url(listener.bound_port)
         if live_map is not None:
+            if not settings.node_url:
+                log.info(
+                    "node URL %s (the other nodes pull from it; set --node-url if they "
+                    "reach this node another way)",
+                    node_url,
+                )
             await live_map.start(node_url, rtmp_port)
             stack.push_async_callback(live_map.close)
         return Node(
