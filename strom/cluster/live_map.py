@@ -420,25 +420,15 @@ class LiveMap:
         return entries
 
     async def _write(self) -> None:
+        """This node's entries (claims refreshed), ended ones released, its record: one
+        round trip."""
         entries = self._entries()
-        for entry in entries:
-            holder = await self._claim(
-                keys=[self._channel_key(entry.channel)],
-                args=[self.node_id, entry.encode(), self._ttl_ms],
-            )
-            if holder is not None:  # our claim lapsed (Redis was away) and was taken
-                log.warning(
-                    "live map: %s is live here and claimed by another node too (%s)",
-                    entry.channel,
-                    holder,
-                )
         held = {e.channel for e in entries}
-        for name in self._mine - held:
-            channel = self.registry.get(name)
-            if channel is None or channel.state is ChannelState.OFFLINE:
-                await self._release(keys=[self._channel_key(name)], args=[self.node_id])
-                self._mine.discard(name)
-        self._mine |= held
+        ended = [
+            name
+            for name in sorted(self._mine - held)
+            if (c := self.registry.get(name)) is None or c.state is ChannelState.OFFLINE
+        ]
         record = NodeRecord(
             self.node_id,
             self.node_url,
@@ -447,10 +437,28 @@ class LiveMap:
             tuple(entries),
             {c.name: c.viewers for c in self.registry if c.viewers},
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                await self._claim(
+                    keys=[self._channel_key(entry.channel)],
+                    args=[self.node_id, entry.encode(), self._ttl_ms],
+                    client=pipe,
+                )
+            for name in ended:
+                await self._release(
+                    keys=[self._channel_key(name)], args=[self.node_id], client=pipe
+                )
             pipe.set(self._key + "node:" + self.node_id, record.encode(), px=self._ttl_ms)
             pipe.sadd(self._key + "nodes", self.node_id)
-            await pipe.execute()
+            answers = await pipe.execute()
+        for entry, holder in zip(entries, answers, strict=False):
+            if holder is not None:  # our claim lapsed (Redis was away) and was taken
+                log.warning(
+                    "live map: %s is live here and claimed by another node too (%s)",
+                    entry.channel,
+                    holder,
+                )
+        self._mine = (self._mine | held) - set(ended)
 
     async def _read(self) -> None:
         ids = sorted(
