@@ -255,9 +255,7 @@ async def test_limits_busy_channel_and_reconnect(
     assert STREAM_KEY not in caplog.text
 
 
-async def test_an_edge_node_refuses_the_desktop_app(
-    tmp_path: Path, apps: list[DesktopApp]
-) -> None:
+async def test_an_edge_node_refuses_the_desktop_app(tmp_path: Path, apps: list[DesktopApp]) -> None:
     server = StromServer(make_settings(tmp_path, role="edge"))
     await server.start()
     try:
