@@ -5,6 +5,7 @@ dies without a word (its heartbeat stops) vanishes with its TTL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -123,6 +124,24 @@ async def test_a_dead_nodes_entries_vanish_with_their_ttl(nodes, av_media) -> No
     a._task.cancel()
     await eventually(lambda: _free(b, "alice"), 5, "a's claim lapsed")
     await eventually(lambda: _settled(b, lambda: not b.streams() and not b.nodes()), 5, "a gone")
+
+
+async def test_a_broadcast_waiting_for_its_publisher_keeps_its_claim(nodes, av_media) -> None:  # type: ignore[no-untyped-def]
+    a: LiveMap = await nodes("a")
+    b: LiveMap = await nodes("b")
+    await a.admit("alice")
+    channel = go_live(a, av_media)
+    channel.publisher_lost(channel.publisher)  # type: ignore[arg-type]
+    assert channel.state.value == "reconnecting"
+    await a.sync()
+    await asyncio.sleep(TTL * 2)  # claims refreshed by a's heartbeat through the grace
+    with pytest.raises(PublishRefused, match="already live"):
+        await b.admit("alice")
+    entry = await b.entry("alice")
+    assert entry is not None
+    assert entry.state == "reconnecting"
+    channel.close()  # the grace is over: the broadcast ends, the channel is free
+    await eventually(lambda: _free(b, "alice"), 5, "released after the grace")
 
 
 async def test_a_claim_never_used_lapses(nodes) -> None:  # type: ignore[no-untyped-def]
