@@ -7,7 +7,8 @@
      │    ├── UnsupportedMedia               415      1003   well-formed, a variant not taken
      │    │    └── (UnsupportedMp4, UnsupportedWebm, UnsupportedTs)
      │    ├── AmfError · RtmpError · FlvError · CodecError   malformed AMF / RTMP / FLV / codec
-     │    │    (Mp4Error, WebmError, TsError, ChatProtocolError, StartRefused)
+     │    │    (Mp4Error, WebmError, TsError, ChatProtocolError, StartRefused,
+     │    │     PullProtocolError)
      │    └── LimitExceeded                  413      1009   within the protocol, past a bound
      │         ├── RateExceeded              429      1009   faster than allowed on average
      │         └── Busy                      503      1013   the server is full: try later

@@ -33,6 +33,9 @@ from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
 from strom.chat.redis_bus import RedisBus
 from strom.cluster import LiveMap, ViewersOnly
+from strom.cluster.locate import Locator, StaticUpstream
+from strom.cluster.pull import PullLimits, PullManager
+from strom.cluster.serve import Demand, NoDemand, PullServer
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
@@ -130,6 +133,8 @@ class Node:
     tcp_ingest: TcpIngest
     #: the original apps' door (absent when ``--socketio-door false``)
     socketio: SocketIODoor | None
+    #: the channels this node follows from upstreams (absent without ``--upstream``)
+    pulls: PullManager | None
     http_port: int
     #: the site's live map (absent on a node without Redis)
     live_map: LiveMap | None
@@ -312,6 +317,20 @@ class StromServer:
                 exempt=settings.limit_exempt_networks,
             ),
         )
+        pulls: PullManager | None = None
+        demand: Demand = NoDemand()
+        # What this node does not ingest, it follows from the upstream (a relay or an edge
+        # behind one), else from the node that ingests it (the site's live map).
+        locator: Locator | None = (
+            StaticUpstream(settings.upstream) if settings.upstream else live_map
+        )
+        if locator is not None:
+            pulls = PullManager(
+                registry, locator, secret, PullLimits.from_settings(settings),
+            )  # fmt: skip
+            stack.push_async_callback(pulls.stop)
+            demand = pulls
+        pull_server = PullServer(registry, secret, ViewerLimits.from_settings(settings), demand)
         http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
         site = Site(
             settings=settings,
@@ -325,6 +344,7 @@ class StromServer:
             push=push,
             ws=ws,
             hls=HlsDelivery.from_settings(registry, settings),
+            pulls=pull_server,
             http_guard=http_guard,
             rtmp_port=rtmp_port,
             metrics=self.metrics,
@@ -352,6 +372,7 @@ class StromServer:
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
+        stack.callback(pull_server.close_all, SHUTTING_DOWN)
 
         thumbnails.start()
         stack.push_async_callback(thumbnails.stop)
@@ -381,6 +402,7 @@ class StromServer:
             rtmp=rtmp,
             tcp_ingest=tcp_ingest,
             socketio=door,
+            pulls=pulls,
             http_port=listener.bound_port,
             live_map=live_map,
             node_url=node_url,
@@ -469,6 +491,8 @@ class StromServer:
             "recordings": site.recorder.metrics(),
             "database": site.store.pool_status(),
             "channels": site.registry.metrics(),
+            "pulls": node.pulls.metrics() if node.pulls is not None else None,
+            "pull_feeds": site.pulls.feeds,
         }
 
 

@@ -34,6 +34,7 @@ _RTMP = RtmpLimits()
 
 #: x264 presets Strom lets an operator choose (slower ones cannot keep up live).
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+_WEB = ("http", "https")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -252,6 +253,12 @@ class Settings:
     cluster_ttl: float = _opt(
         6.0, "seconds a node's notes in Redis last without a heartbeat (a dead node's vanish)"
     )
+    upstream: str = _opt(
+        "",
+        "pull every channel this node does not ingest through the node at this URL "
+        "(http://host:port, same secret key): makes this node a relay or an edge",
+    )
+    pull_linger: float = _opt(10.0, "seconds a pulled channel is kept after its last viewer left")
     # --- notifications ----------------------------------------------------------------------
     public_url: str = _opt(
         "",
@@ -411,10 +418,9 @@ class Settings:
             raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
         if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
             raise SettingsError("redis_prefix must be a word without spaces")
-        if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
-            raise SettingsError("public_url must start with http:// or https://")
-        if self.node_url and urlsplit(self.node_url).scheme not in ("http", "https"):
-            raise SettingsError("node_url must start with http:// or https://")
+        for name in ("public_url", "upstream", "node_url"):
+            if getattr(self, name) and urlsplit(getattr(self, name)).scheme not in _WEB:
+                raise SettingsError(f"{name} must start with http:// or https://")
         if self.role not in ("all", "edge"):
             raise SettingsError(f"unknown role {self.role!r}: all or edge")
         if self.cluster_ttl <= self.cluster_heartbeat:

@@ -133,7 +133,7 @@ class Broadcasts:
 
     def _on_state(self, channel: Channel) -> None:
         if channel.origin is not None:
-            return  # pulled from another node: its broadcast (and notices) are that node's
+            return  # pulled from another node: its row (and go-live notice) is the ingest's
         if channel.state is ChannelState.LIVE and channel.name not in self._rows:
             self._rows[channel.name] = _STARTING
             self._tasks.spawn(self._went_live(channel, channel.broadcast_id))

@@ -1,5 +1,7 @@
-"""Several nodes, one site: the Redis live map (who ingests each channel, every node's
-live channels and viewers) and node roles (:mod:`.live_map`)."""
+"""Several nodes as one site: the internal pull (an edge or relay following an upstream
+hub: :mod:`.pull`, :mod:`.serve`), where to pull from (:mod:`.locate`), and the Redis live
+map (who ingests each channel, every node's live channels and viewers) with node roles
+(:mod:`.live_map`)."""
 
 from strom.cluster.live_map import LiveEntry, LiveMap, NodeRecord, ViewersOnly, edge_refusal
 

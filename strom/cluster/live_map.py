@@ -309,9 +309,12 @@ class LiveMap:
 
     async def locate(self, channel: str) -> str | None:
         """The base HTTP URL of the node that ingests ``channel`` (starting, live or
-        waiting for its publisher), None if no node does (or Redis cannot tell)."""
+        waiting for its publisher), None if no other node does (or Redis cannot tell):
+        the pull's :class:`~strom.cluster.locate.Locator`."""
         entry = await self.entry(channel)
-        return entry.url if entry is not None else None
+        if entry is None or entry.node == self.node_id:
+            return None  # here: nothing to pull (a publish about to start, or ending)
+        return entry.url
 
     async def entry(self, channel: str) -> LiveEntry | None:
         """``channel``'s entry as Redis has it now."""

@@ -11,17 +11,24 @@ Blocking playlist reloads (``_HLS_msn``/``_HLS_part``) and blocking preload-hint
 requests wait, without polling, until the channel completes the part asked for
 (draft-pantos-hls-rfc8216bis section 6.2.5.2). Requests for media too far ahead are
 refused with 400, a wait longer than three target durations ends with 503 (section 6.2.6).
+
+Media URLs are ``/live/{channel}/{rendition}/part12.3.m4s``: ``rendition`` is a random
+token of this broadcast's rendition, so names never repeat across broadcasts (sequence
+numbers restart) nor across restarts of the node, and parts, segments and init segments
+are cached for good by any HTTP cache in front (:mod:`strom.delivery.caching`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
@@ -36,6 +43,9 @@ log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 #: how long a blocking request may wait, in target durations (spec: 3)
 _BLOCK_TARGET_DURATIONS = 3.0
+#: random bytes of a rendition's token (its directory in media URLs)
+_TOKEN_BYTES = 5
+_OFFLINE = cache_headers(AnswerKind.OFFLINE)
 
 
 def _query_int(request: web.Request, name: str) -> int | None:
@@ -51,9 +61,11 @@ class HlsRendition(Subscriber):
     """The LL-HLS rendition of one channel's broadcast: across stalls, and across codec
     changes (a discontinuity and a new init segment), until the broadcast ends."""
 
-    def __init__(self, channel: Channel, settings: HlsSettings) -> None:
+    def __init__(self, channel: Channel, settings: HlsSettings, first_msn: int = 0) -> None:
         self.channel = channel
-        self.stream = LiveHlsStream(settings)
+        #: the directory of this rendition's media in URLs, unique per broadcast
+        self.token = secrets.token_hex(_TOKEN_BYTES)
+        self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
         self._started = False
         self._changed = asyncio.Event()
 
@@ -113,6 +125,9 @@ class HlsDelivery:
         #: by channel name; an ended rendition is served (EXT-X-ENDLIST) for as long as
         #: the registry keeps its channel
         self._renditions: dict[str, HlsRendition] = {}
+        #: by channel name: where the next broadcast's media sequence starts (after the
+        #: last one's), so a cached blocking reload never answers for a later broadcast
+        self._next_msn: dict[str, int] = {}
         registry.listeners.append(self._on_state)
         registry.forget_listeners.append(self._on_forget)
         for channel in registry.live():
@@ -139,7 +154,10 @@ class HlsDelivery:
             and current in channel.subscribers
         ):
             return  # the same broadcast going on (a publisher came back)
-        rendition = HlsRendition(channel, self._settings)
+        first_msn = self._next_msn.get(channel.name, 0)
+        if current is not None:
+            first_msn = max(first_msn, current.stream.next_msn)
+        rendition = HlsRendition(channel, self._settings, first_msn)
         self._renditions[channel.name] = rendition
         channel.subscribe(rendition, internal=True)
 
@@ -147,6 +165,7 @@ class HlsDelivery:
         current = self._renditions.get(channel.name)
         if current is not None and current.channel is channel:
             del self._renditions[channel.name]
+            self._next_msn[channel.name] = current.stream.next_msn
 
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
         rendition = self._renditions.get(channel_name)
@@ -157,7 +176,7 @@ class HlsDelivery:
     async def playlist(self, request: web.Request, channel_name: str) -> web.StreamResponse:
         found = self._stream(channel_name)
         if found is None:
-            raise ApiError(404, "channel is not live")
+            raise ApiError(404, "channel is not live", headers=_OFFLINE)
         rendition, hls = found
         msn = _query_int(request, "_HLS_msn")
         part = _query_int(request, "_HLS_part")
@@ -171,16 +190,23 @@ class HlsDelivery:
             )
             if not ready:
                 raise ApiError(503, "the requested part did not become available in time")
-        return web.Response(
-            text=hls.playlist(),
-            content_type=PLAYLIST_TYPE,
-            headers={"Cache-Control": "no-cache"},
-        )
+        # One rendering per revision: its ETag lets a cache revalidate the plain playlist
+        # with a 304 instead of a body.
+        etag = f'"{rendition.token}.{hls.revision}"'
+        kind = AnswerKind.LIVE_PLAYLIST if msn is None else AnswerKind.BLOCKING_PLAYLIST
+        headers = {**cache_headers(kind), "ETag": etag}
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        return web.Response(text=hls.playlist(), content_type=PLAYLIST_TYPE, headers=headers)
 
-    async def media(self, request: web.Request, channel_name: str, name: str) -> web.StreamResponse:
+    async def media(
+        self, request: web.Request, channel_name: str, token: str, name: str
+    ) -> web.StreamResponse:
+        """A part, segment or init segment of the rendition ``token`` (once complete, its
+        bytes never change: cached for good)."""
         found = self._stream(channel_name)
-        if found is None:
-            raise ApiError(404, "channel is not live")
+        if found is None or found[0].token != token:
+            raise ApiError(404, "not a part of the channel's current broadcast")
         rendition, hls = found
         resource = hls.parse_name(name)
         if resource is None:
@@ -197,10 +223,7 @@ class HlsDelivery:
         if data is None:
             raise ApiError(404, "no longer or not yet available")
         return web.Response(
-            body=data,
-            content_type="video/mp4",
-            # Names repeat across broadcasts (sequence numbers restart): cache briefly.
-            headers={"Cache-Control": "public, max-age=10"},
+            body=data, content_type="video/mp4", headers=cache_headers(AnswerKind.LIVE_MEDIA)
         )
 
     @staticmethod

@@ -155,12 +155,17 @@ class Channel:
         clock: Callable[[], float] = time.time,
         on_state: Callable[[Channel], None] | None = None,
         on_idle: Callable[[Channel], None] | None = None,
+        *,
+        on_audience: Callable[[Channel], None] | None = None,
     ) -> None:
         self.name = name
         #: told every state change; told ``on_idle`` when a broadcast ended and nobody
         #: is left (the registry forgets the channel then)
         self._on_state = on_state
         self._on_idle = on_idle
+        #: told when a counted viewer comes or goes (whoever serves this channel from
+        #: elsewhere learns that it is wanted here, or no longer)
+        self._on_audience = on_audience
         self.limits = limits or HubLimits()
         self._clock = clock
         self.state = ChannelState.OFFLINE
@@ -250,11 +255,16 @@ class Channel:
             subscriber.on_live(self)
             for chunk in self.gop:
                 subscriber.on_chunk(chunk)
+        if counted and not internal and self._on_audience is not None:
+            self._on_audience(self)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        counted = subscriber in self.subscribers and subscriber not in self._uncounted
         self.subscribers.discard(subscriber)
         self._uncounted.discard(subscriber)
         self._internal.discard(subscriber)
+        if counted and self._on_audience is not None:
+            self._on_audience(self)
 
     def _tell(self, subscribers: Iterable[Subscriber], event: Callable[[Subscriber], None]) -> None:
         """``event(subscriber)`` for each; one that raises goes (see :meth:`add_chunk`)."""
@@ -369,12 +379,15 @@ class Channel:
 
     # -- media: where the frame path ends, and where chunks muxed elsewhere come in ---------
 
-    def start_media(self, tracks: Sequence[Track], init_segment: bytes) -> None:
+    def start_media(
+        self, tracks: Sequence[Track], init_segment: bytes, *, resume: bool = True
+    ) -> None:
         """Media begins, or its codec parameters changed: ``init_segment`` (of ``tracks``)
         goes to every subscriber (``on_live``), and the chunks of :meth:`add_chunk` follow,
         the first one a keyframe. A publisher back after a stall (:meth:`claim` in the
         reconnect grace) with the same init segment resumes instead (``on_resume``): the
-        viewers' decoders carry on."""
+        viewers' decoders carry on. ``resume=False``: a new timeline even so (chunks
+        muxed elsewhere whose source started again)."""
         resuming, self._resuming = self._resuming, None
         self._tracks_changed = False
         self.tracks = {t.id: t for t in tracks}
@@ -382,7 +395,7 @@ class Channel:
         # Whoever subscribes while the state changes (a state listener attaching the
         # LL-HLS rendition or the recorder) is told by subscribe(), once.
         subscribers = list(self.subscribers)
-        if resuming is not None and init_segment == self.init_segment:
+        if resume and resuming is not None and init_segment == self.init_segment:
             self._set_state(ChannelState.LIVE)
             self._tell(subscribers, lambda sub: sub.on_resume())
             return

@@ -70,6 +70,8 @@ class Registry:
         #: called with a channel the registry forgot (whoever keeps something per channel
         #: lets it go)
         self.forget_listeners: list[Callable[[Channel], None]] = []
+        #: called with a channel when a counted viewer subscribes or leaves
+        self.audience_listeners: list[Callable[[Channel], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -100,12 +102,16 @@ class Registry:
                 clock=self._clock or time.time,
                 on_state=self._state_changed,
                 on_idle=self.forget_if_idle,
+                on_audience=self._audience_changed,
             )
             self._channels[name] = channel
         return channel
 
     def _state_changed(self, channel: Channel) -> None:
         self._tell(self.listeners, channel, "state")
+
+    def _audience_changed(self, channel: Channel) -> None:
+        self._tell(self.audience_listeners, channel, "audience")
 
     def forget_if_idle(self, channel: Channel) -> None:
         """Drop an offline channel nobody watches, so memory follows real use. (Its
@@ -139,6 +145,7 @@ class Registry:
             {
                 "name": c.name,
                 "state": c.state.value,
+                "origin": c.origin,
                 "viewers": c.viewers,
                 "subscribers": len(c.subscribers),
                 "frames_in": c.frames_in,

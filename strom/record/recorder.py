@@ -398,6 +398,7 @@ class Recorder:
         if (
             not self.settings.enabled
             or channel.state is not ChannelState.LIVE
+            or channel.origin is not None  # pulled: recorded where it is ingested
             or name in self._subs
             or name in self._asking
         ):

@@ -368,7 +368,8 @@ class ThumbnailWorker:
 
     def _update(self, now: float) -> list[_Watch]:
         """Follow the registry: watches for live channels, offline ones aged out."""
-        live = [self._watch(channel, now) for channel in self.registry.live()]
+        # A pulled channel's thumbnail is its ingest node's.
+        live = [self._watch(c, now) for c in self.registry.live() if c.origin is None]
         following = {id(w) for w in live}
         for name, watch in list(self._watches.items()):
             if id(watch) in following:

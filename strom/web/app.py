@@ -45,24 +45,31 @@ def _channel(request: web.Request) -> str:
 
 def media_routes(app: web.Application, site: Site) -> None:
     """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers."""
-    ws, hls = site.ws, site.hls
+    ws, hls, pulls = site.ws, site.hls, site.pulls
 
     async def live_ws(request: web.Request) -> web.StreamResponse:
         return await ws.handle(request, _channel(request))
 
     async def playlist(request: web.Request) -> web.StreamResponse:
-        return await hls.playlist(request, _channel(request))
+        name = _channel(request)
+        await pulls.demand.touch(name)  # a channel pulled from elsewhere starts here
+        return await hls.playlist(request, name)
 
     async def media(request: web.Request) -> web.StreamResponse:
-        return await hls.media(request, _channel(request), request.match_info["file"])
+        info = request.match_info
+        return await hls.media(request, _channel(request), info["rendition"], info["file"])
+
+    async def pull(request: web.Request) -> web.StreamResponse:
+        return await pulls.handle(request, _channel(request))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.json_response(site.metrics())
 
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
-    app.router.add_get("/live/{channel}/{file}", media)
+    app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/internal/pull/{channel}", pull)
 
 
 def create_app(site: Site) -> web.Application:

@@ -22,7 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: paths whose answers are for programs: errors are JSON there, never a page
 MACHINE_PREFIXES = (
-    "/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/", "/ingest/",
+    "/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/", "/ingest/", "/internal/",
 )  # fmt: skip
 
 
@@ -31,6 +31,13 @@ def json_error(
 ) -> web.Response:
     """The one JSON error body: ``{"error": reason, ...extra}`` with ``status``."""
     return web.json_response({"error": reason, **extra}, status=status, headers=headers)
+
+
+def _unstored(response: web.Response) -> web.Response:
+    """A JSON error is kept by no HTTP cache (a CDN caches a 404 for a while by default),
+    unless its raiser chose a lifetime (an offline channel's playlist: a second)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def is_machine_path(path: str) -> bool:
@@ -49,19 +56,21 @@ def error_middleware(error_page: ErrorPage) -> Callable[..., Awaitable[web.Strea
         try:
             return await handler(request)
         except ApiError as exc:
-            return json_error(exc.http_status, exc.reason, headers=exc.headers, **exc.extra)
+            return _unstored(
+                json_error(exc.http_status, exc.reason, headers=exc.headers, **exc.extra)
+            )
         except StromError as exc:  # a store or protocol error with its status
             if machine or exc.http_status >= 500:
                 if exc.http_status >= 500:
                     log.warning("%s %s: %s", request.method, request.path, exc)
-                return json_error(exc.http_status, str(exc))
+                return _unstored(json_error(exc.http_status, str(exc)))
             page = error_page(request, exc.http_status, str(exc))
             return page if page is not None else json_error(exc.http_status, str(exc))
         except web.HTTPException as exc:
             if exc.status < 400 or exc.content_type == "application/json":
                 raise
             if machine:
-                return json_error(exc.status, exc.reason.lower())
+                return _unstored(json_error(exc.status, exc.reason.lower()))
             message = exc.text if exc.status == 403 and exc.text else "There is nothing here."
             page = error_page(request, exc.status, message)
             if page is None:
@@ -70,7 +79,7 @@ def error_middleware(error_page: ErrorPage) -> Callable[..., Awaitable[web.Strea
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             if machine:
-                return json_error(500, "internal server error")
+                return _unstored(json_error(500, "internal server error"))
             return web.Response(status=500, text="Internal server error", content_type="text/plain")
 
     return middleware

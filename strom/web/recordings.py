@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError, CodecError
 from strom.record import storage
 from strom.record.remux import remux
@@ -50,20 +51,28 @@ class RecordingsHttp:
 
     async def playlist(self, request: web.Request) -> web.StreamResponse:
         info = await self._load(self._path(request))
-        headers = {"Cache-Control": "max-age=3600" if info.finished else "no-cache"}
+        kind = AnswerKind.VOD_PLAYLIST if info.finished else AnswerKind.RECORDING_PLAYLIST
         return web.Response(
             text=storage.vod_playlist(info, self.site.settings.dvr_window),
             content_type="application/vnd.apple.mpegurl",
-            headers=headers,
+            headers=cache_headers(kind),
         )
 
     async def init(self, request: web.Request) -> web.StreamResponse:
         path = self._path(request) / storage.init_name(int(request.match_info["n"]))
-        return _file(path, "video/mp4")
+        return _file(path, "video/mp4", cache_headers(AnswerKind.VOD_MEDIA))
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
-        path = self._path(request) / storage.segment_name(int(request.match_info["seq"]))
-        return _file(path, "video/iso.segment")
+        recording = self._path(request)
+        seq = int(request.match_info["seq"])
+        if self.recorder.is_active(recording):
+            # The segment being written is a file that still grows: only the segments
+            # the index lists (closed ones) go out, since every answer is cached for good.
+            info = await self._load(recording)
+            if not any(s.seq == seq for s in info.segments):
+                raise _not_found()
+        path = recording / storage.segment_name(seq)
+        return _file(path, "video/iso.segment", cache_headers(AnswerKind.VOD_MEDIA))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         path = self._path(request)
@@ -90,7 +99,10 @@ class RecordingsHttp:
         return _file(
             out,
             "video/mp4",
-            {"Content-Disposition": f'attachment; filename="{filename}"'},
+            {
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                **cache_headers(AnswerKind.VOD_DOWNLOAD),
+            },
         )
 
     async def thumbnail(self, request: web.Request) -> web.StreamResponse:
@@ -113,7 +125,7 @@ class RecordingsHttp:
             except (CodecError, OSError) as exc:
                 log.warning("recording %s: no thumbnail: %s", path, exc)
                 raise _not_found() from exc
-        return _file(out, "image/jpeg", {"Cache-Control": "max-age=86400"})
+        return _file(out, "image/jpeg", cache_headers(AnswerKind.VOD_THUMBNAIL))
 
     async def list(self, request: web.Request) -> web.Response:
         name = request.match_info["username"]

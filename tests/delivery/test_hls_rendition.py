@@ -48,7 +48,8 @@ async def get(hls: HlsDelivery, path: str) -> web.Response:
         if request.path.endswith("index.m3u8"):
             response = await hls.playlist(request, name)
         else:
-            response = await hls.media(request, name, request.path.rsplit("/", 1)[1])
+            token, file = request.path.split("/")[3:5]
+            response = await hls.media(request, name, token, file)
     except ApiError as exc:
         return json_error(exc.http_status, exc.reason)
     assert isinstance(response, web.Response)
@@ -76,8 +77,9 @@ async def test_a_broadcast_has_one_rendition_from_live_to_end() -> None:
     assert channel.viewers == 1  # the rendition is no audience
     playlist = text(await get(hls, "/live/alice/index.m3u8"))
     assert "#EXT-X-PART:" in playlist
-    assert "init-0.mp4" in playlist
-    assert (await get(hls, "/live/alice/init-0.mp4")).body == channel.init_segment
+    token = hls._renditions["alice"].token
+    assert f'#EXT-X-MAP:URI="{token}/init-0.mp4"' in playlist
+    assert (await get(hls, f"/live/alice/{token}/init-0.mp4")).body == channel.init_segment
     # The publisher drops and comes back with the same codecs: the same playlist goes on.
     channel.publisher_lost(first)  # type: ignore[arg-type]
     channel.claim(second := object())  # type: ignore[arg-type]
@@ -91,7 +93,10 @@ async def test_a_broadcast_has_one_rendition_from_live_to_end() -> None:
     channel.release(second)  # type: ignore[arg-type]
     # Ended, and served so while the channel is kept (a viewer waits on it)...
     assert text(await get(hls, "/live/alice/index.m3u8")).endswith("#EXT-X-ENDLIST\n")
-    # ...and a new broadcast starts a new rendition.
+    # ...and a new broadcast starts a new rendition: new media names, and media sequence
+    # numbers going on from the last broadcast's, so that no URL an HTTP cache may hold
+    # (not even a blocking reload's ?_HLS_msn=) names something of the old one.
+    ended = hls._renditions["alice"]
     channel.claim(third := object())  # type: ignore[arg-type]
     for track in tracks:
         channel.set_track(track)
@@ -99,7 +104,10 @@ async def test_a_broadcast_has_one_rendition_from_live_to_end() -> None:
         channel.add_frame(frame)
     playlist = text(await get(hls, "/live/alice/index.m3u8"))
     assert "#EXT-X-ENDLIST" not in playlist
-    assert "#EXT-X-MEDIA-SEQUENCE:0" in playlist
+    assert f"#EXT-X-MEDIA-SEQUENCE:{ended.stream.next_msn}" in playlist
+    assert ended.stream.next_msn > 0
+    assert ended.token not in playlist
+    assert f"{hls._renditions['alice'].token}/part{ended.stream.next_msn}.0.m4s" in playlist
     channel.release(third)  # type: ignore[arg-type]
 
 

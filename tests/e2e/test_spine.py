@@ -74,7 +74,8 @@ async def test_llhls_plays_in_ffmpeg(server: StromServer, tmp_path: Path, media_
     publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
     await wait_live(server)
     base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
-    hint = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s"')
+    # Media names sit in the broadcast's own directory: ``{rendition}/part3.1.m4s``.
+    hint = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([0-9a-f]+/)part(\d+)\.(\d+)\.m4s"')
     http = aiohttp.ClientSession()
     try:
         # Blocks until the first segment is complete, then has the tags LL-HLS clients need.
@@ -93,15 +94,15 @@ async def test_llhls_plays_in_ffmpeg(server: StromServer, tmp_path: Path, media_
             assert tag in playlist, tag
         found = hint.search(playlist)
         assert found is not None
-        msn, part = found.groups()
+        rendition, msn, part = found.groups()
         # A blocking reload for the hinted part returns once that part is listed...
         resp = await http.get(f"{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}")
         assert resp.status == 200
-        assert f'URI="part{msn}.{part}.m4s"' in await resp.text()
+        assert f'URI="{rendition}part{msn}.{part}.m4s"' in await resp.text()
         # ...and a request for the next hinted part blocks until its bytes exist.
         found = hint.search(await resp.text())
         assert found is not None
-        resp = await http.get(f"{base}/part{found[1]}.{found[2]}.m4s")
+        resp = await http.get(f"{base}/{found[1]}part{found[2]}.{found[3]}.m4s")
         assert resp.status == 200
         assert (await resp.read())[4:8] == b"moof"
         resp = await http.get(f"{base}/index.m3u8?_HLS_msn={int(msn) + 50}")

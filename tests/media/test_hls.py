@@ -539,6 +539,32 @@ def test_requests_too_far_ahead() -> None:
     assert not stream.too_far_ahead(1, 40)  # behind the edge is never too far
 
 
+def test_a_rendition_with_a_prefix_and_a_first_sequence_number() -> None:
+    """What the delivery gives each broadcast: a directory of its own before every URI,
+    and media sequence numbers going on from the broadcast before (HTTP caches keep
+    URLs, so none may name something of an earlier broadcast)."""
+    stream = LiveHlsStream(uri_prefix="k3f9/", first_msn=40)
+    stream.set_init(b"init-A")
+    assert not stream.has(40, 0)
+    assert not stream.pending(39)  # before this rendition: 404 at once, never a wait
+    assert stream.pending(40, 0)
+    assert not stream.too_far_ahead(41)
+    assert stream.too_far_ahead(42)
+    feed(stream, av_stream(0, 2.5))
+    assert (stream.last_msn, stream.last_part) == (41, 0)
+    assert stream.next_msn == 42
+    pl = parse(stream.playlist())
+    assert pl.header["EXT-X-MEDIA-SEQUENCE"] == "40"
+    assert [s.uri for s in pl.segments] == ["k3f9/seg40.m4s"]  # seg41 is open
+    assert pl.segments[0].tags == ['#EXT-X-MAP:URI="k3f9/init-0.mp4"']
+    assert all(p.uri.startswith("k3f9/part40.") for p in pl.segments[0].parts)
+    assert pl.hint == "k3f9/part41.1.m4s"
+    assert stream.init_uri == "k3f9/init-0.mp4"
+    # Requests name the file within the directory (the route takes the directory off).
+    assert stream.get(HlsName(ResourceKind.SEGMENT, msn=40)) == stream.segment(40)
+    assert stream.parse_name("part41.0.m4s") == HlsName(ResourceKind.PART, msn=41, part=0)
+
+
 def test_parse_names() -> None:
     stream = live()
     feed(stream, av_stream(0, 3))

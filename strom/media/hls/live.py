@@ -102,8 +102,15 @@ class LiveHlsStream:
     :meth:`too_far_ahead` to answer blocking requests (6.2.5.2, 6.2.6).
     """
 
-    def __init__(self, settings: HlsSettings | None = None) -> None:
+    def __init__(
+        self, settings: HlsSettings | None = None, uri_prefix: str = "", first_msn: int = 0
+    ) -> None:
+        """``uri_prefix`` goes before every URI in the playlist (a directory of this
+        rendition's own); ``first_msn`` is the first segment's Media Sequence Number: a
+        new broadcast on a channel goes on from the last one's, so even a blocking
+        reload's URL (``?_HLS_msn=..``) never names a playlist of an earlier broadcast."""
         self.settings = settings or HlsSettings()
+        self.uri_prefix = uri_prefix
         s = self.settings
         self._part_target = _ticks(s.part_target)
         self._min_segment = _ticks(s.min_segment)
@@ -117,7 +124,7 @@ class LiveHlsStream:
 
         self._done: deque[SegmentRecord] = deque()  # complete segments, oldest first
         self._open: SegmentRecord | None = None
-        self._next_msn = 0
+        self._next_msn = first_msn
         self._chunks: list[bytes] = []  # the part being filled
         self._part_start = 0
         self._part_independent = False
@@ -131,9 +138,9 @@ class LiveHlsStream:
         self._target_duration = max(1, math.ceil(s.min_segment))
         self._inits: dict[int, bytes] = {}
         self._init_version = -1
-        self._last = (-1, -1)  # (msn, part) of the newest published part
-        self._last_complete_msn = -1
-        self._first_listed = 0  # msn of the first segment in the playlist
+        self._last = (first_msn - 1, -1)  # (msn, part) of the newest published part
+        self._last_complete_msn = first_msn - 1
+        self._first_listed = first_msn  # msn of the first segment in the playlist
         self._ended = False
         self._revision = 0
         self._playlist_cache: tuple[int, str] | None = None
@@ -151,8 +158,14 @@ class LiveHlsStream:
 
     @property
     def last_msn(self) -> int:
-        """Media Sequence Number of the newest published part (-1 before any)."""
+        """Media Sequence Number of the newest published part (``first_msn - 1`` before
+        any)."""
         return self._last[0]
+
+    @property
+    def next_msn(self) -> int:
+        """The Media Sequence Number the next segment would get."""
+        return self._next_msn
 
     @property
     def last_part(self) -> int:
@@ -171,7 +184,7 @@ class LiveHlsStream:
     @property
     def init_uri(self) -> str:
         """URI of the current init segment, versioned so caches never mix two of them."""
-        return init_uri(self._init_template, max(self._init_version, 0))
+        return self.uri_prefix + init_uri(self._init_template, max(self._init_version, 0))
 
     @property
     def stored_bytes(self) -> int:
@@ -524,7 +537,10 @@ class LiveHlsStream:
             media_sequence=listed[0].msn if listed else next_msn,
             discontinuity_sequence=self._discontinuity_sequence + removed,
             init_uri_template=self._init_template,
+            uri_prefix=self.uri_prefix,
         )
         # 4.4.5.3: hint the part being filled (or the first of the next segment).
-        hint = part_uri(next_msn, len(self._open.parts) if self._open is not None else 0)
+        hint = self.uri_prefix + part_uri(
+            next_msn, len(self._open.parts) if self._open is not None else 0
+        )
         return render(header, listed, hint, self._ended)

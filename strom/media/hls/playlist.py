@@ -85,6 +85,9 @@ class PlaylistHeader:
     media_sequence: int
     discontinuity_sequence: int
     init_uri_template: tuple[str, str]  # ("init", ".mp4") -> init-{v}.mp4
+    #: put before every media URI: the rendition's own directory (``k3f9a21c/``), so
+    #: names never repeat across broadcasts and HTTP caches may keep them for good
+    uri_prefix: str = ""
 
 
 def init_uri(template: tuple[str, str], version: int) -> str:
@@ -101,6 +104,7 @@ def render(
     once the stream has ``ended`` (EXT-X-ENDLIST, 4.4.3.4).
     """
     td = header.target_duration
+    prefix = header.uri_prefix
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{PROTOCOL_VERSION}",
@@ -131,7 +135,8 @@ def render(
         if seg.discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
         if seg.init_version >= 0 and seg.init_version != init_version:
-            lines.append(f'#EXT-X-MAP:URI="{init_uri(header.init_uri_template, seg.init_version)}"')
+            uri = prefix + init_uri(header.init_uri_template, seg.init_version)
+            lines.append(f'#EXT-X-MAP:URI="{uri}"')
             init_version = seg.init_version
         if seg.program_date_time is not None:
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{date_time(seg.program_date_time)}")
@@ -142,11 +147,11 @@ def render(
                 independent = ",INDEPENDENT=YES" if part.independent else ""
                 lines.append(
                     f"#EXT-X-PART:DURATION={seconds(part.duration)},"
-                    f'URI="{part_uri(seg.msn, index)}"{independent}'
+                    f'URI="{prefix}{part_uri(seg.msn, index)}"{independent}'
                 )
         if seg.complete:
             lines.append(f"#EXTINF:{seconds(seg.duration)},")
-            lines.append(segment_uri(seg.msn))
+            lines.append(prefix + segment_uri(seg.msn))
     if ended:
         lines.append("#EXT-X-ENDLIST")
     elif hint is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError
 from strom.record import storage
 from strom.settings import valid_channel_name
@@ -178,9 +179,11 @@ class DirectoryPages:
         if thumb is None:
             raise ApiError(404, "no thumbnail")
         if request.headers.get("If-None-Match") == thumb.etag:
-            return web.Response(status=304, headers={"ETag": thumb.etag})
+            return web.Response(
+                status=304, headers={"ETag": thumb.etag, **cache_headers(AnswerKind.LIVE_THUMBNAIL)}
+            )
         return web.Response(
             body=thumb.jpeg,
             content_type="image/jpeg",
-            headers={"ETag": thumb.etag, "Cache-Control": "public, max-age=20"},
+            headers={"ETag": thumb.etag, **cache_headers(AnswerKind.LIVE_THUMBNAIL)},
         )
