@@ -94,6 +94,10 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             held = [await hold_viewer(http, node) for node in (a, b, e)]
             for node in (a, b, e):
                 await eventually(lambda n=node: viewers_on(n, 3), 10, f"3 viewers on {node.name}")
+            # The edge's viewer gets the media, pulled from A (located through the map).
+            async with asyncio.timeout(20):
+                while (await held[2].receive()).type is not aiohttp.WSMsgType.BINARY:
+                    pass
             await held.pop().close()
             for node in (a, b, e):
                 await eventually(lambda n=node: viewers_on(n, 2), 10, f"2 viewers on {node.name}")
