@@ -13,6 +13,7 @@
      │         ├── RateExceeded              429      1009   faster than allowed on average
      │         └── Busy                      503      1013   the server is full: try later
      ├── ApiError                       (given)      1008   an HTTP request refused, with a reason
+     ├── PublishRefused                 409/403      1008   a publish this node or site refuses
      ├── LocalProtocolError                  500      1011   asked to break a protocol (a bug)
      ├── SettingsError (strom.setting_values)               a setting Strom cannot use
      └── StoreError (strom.store.errors)     500            NotFound 404, Conflict 409,
@@ -117,6 +118,18 @@ class ApiError(StromError):
         self.reason = reason
         self.headers = headers or {}
         self.extra = extra
+
+
+class PublishRefused(StromError):
+    """A publish the site refuses before the channel is claimed: the channel is live on
+    another node (409), or this node takes no publishers (403). The message says why and,
+    where it can, where to publish instead; RTMP answers ``NetStream.Publish.BadName``."""
+
+    ws_close = WS_POLICY
+
+    def __init__(self, reason: str, *, status: int = 409) -> None:
+        super().__init__(reason)
+        self.http_status = status
 
 
 class LocalProtocolError(StromError):

@@ -7,8 +7,10 @@ the stack in reverse (ingest before the hub, the hub before the recorder, connec
 told "going away" before the HTTP server closes, the database last). The web layer gets
 a narrow, frozen :class:`~strom.web.site.Site`; nothing imports this module but the CLI.
 
-Roles: today a node runs every service (``all``). A service a role does not run is simply
-not assembled; nothing downstream checks for ``None``.
+Roles: ``all`` ingests and serves; ``edge`` serves viewers and refuses publishers (the
+registry's admission says where to publish). With ``--redis-url`` the node joins a site
+(:class:`~strom.cluster.LiveMap`); alone, the hub's own rules apply. A service a role
+does not run is simply not assembled; nothing downstream checks for ``None``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import os
 import resource
+import socket
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -30,7 +33,8 @@ from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_nod
 from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
 from strom.chat.redis_bus import RedisBus
-from strom.cluster.locate import StaticUpstream
+from strom.cluster import LiveMap, ViewersOnly
+from strom.cluster.locate import Locator, StaticUpstream
 from strom.cluster.pull import PullLimits, PullManager
 from strom.cluster.serve import Demand, NoDemand, PullServer
 from strom.delivery.backpressure import ViewerLimits
@@ -133,6 +137,10 @@ class Node:
     #: the channels this node follows from upstreams (absent without ``--upstream``)
     pulls: PullManager | None
     http_port: int
+    #: the site's live map (absent on a node without Redis)
+    live_map: LiveMap | None
+    #: how the other nodes reach this one
+    node_url: str
     #: a worker's private 127.0.0.1 port (``--workers``), None otherwise
     private_port: int | None = None
 
@@ -241,11 +249,26 @@ class StromServer:
             node_id = f"{node_id}-w{settings.worker}"
         reuse_port = bool(settings.worker)  # the workers share the public ports
         registry = Registry.from_settings(settings)
+        live_map = None
+        if settings.redis_url:
+            live_map = LiveMap(
+                settings.redis_url,
+                registry,
+                store,
+                node_id=node_id,
+                prefix=settings.redis_prefix,
+                role=settings.role,
+                heartbeat=settings.cluster_heartbeat,
+                ttl=settings.cluster_ttl,
+            )
+            registry.admission = live_map
+        elif settings.role == "edge":
+            registry.admission = ViewersOnly()
 
         webhooks = WebhookSender(store.webhooks, WebhookLimits.from_settings(settings))
         stack.push_async_callback(webhooks.stop)
         thumbnails = ThumbnailWorker(registry)
-        directory = Directory(registry, store, thumbnails, keys.static_names)
+        directory = Directory(registry, store, thumbnails, keys.static_names, others=live_map)
         broadcasts = Broadcasts(
             registry,
             store,
@@ -305,11 +328,14 @@ class StromServer:
         )
         pulls: PullManager | None = None
         demand: Demand = NoDemand()
-        if settings.upstream:
-            # An edge or relay: what it does not ingest, it follows from the upstream.
+        # What this node does not ingest, it follows from the upstream (a relay or an edge
+        # behind one), else from the node that ingests it (the site's live map).
+        locator: Locator | None = (
+            StaticUpstream(settings.upstream) if settings.upstream else live_map
+        )
+        if locator is not None:
             pulls = PullManager(
-                registry, StaticUpstream(settings.upstream), secret,
-                PullLimits.from_settings(settings),
+                registry, locator, secret, PullLimits.from_settings(settings),
             )  # fmt: skip
             stack.push_async_callback(pulls.stop)
             demand = pulls
@@ -374,6 +400,18 @@ class StromServer:
         store.sessions.listeners.append(chat.disconnect_user)
         host = self._host()
         webhooks.public_url = settings.public_url or f"http://{host}:{listener.bound_port}"
+        node_url = self._node_url(listener.bound_port)
+        if private_port is not None:  # a worker: the others reach it on its private port
+            node_url = f"http://127.0.0.1:{private_port}"
+        if live_map is not None:
+            if not settings.node_url and private_port is None:
+                log.info(
+                    "node URL %s (the other nodes pull from it; set --node-url if they "
+                    "reach this node another way)",
+                    node_url,
+                )
+            await live_map.start(node_url, rtmp_port)
+            stack.push_async_callback(live_map.close)
         return Node(
             site=site,
             node_id=node_id,
@@ -385,6 +423,8 @@ class StromServer:
             socketio=door,
             pulls=pulls,
             http_port=listener.bound_port,
+            live_map=live_map,
+            node_url=node_url,
             private_port=private_port,
         )
 
@@ -416,10 +456,26 @@ class StromServer:
         host = self.settings.host
         return "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
 
+    def _node_url(self, port: int) -> str:
+        """``--node-url``, else the public URL, else this host and HTTP port (a wildcard
+        address: the host name, which the other machines are likeliest to resolve)."""
+        settings = self.settings
+        if settings.node_url or settings.public_url:
+            return (settings.node_url or settings.public_url).rstrip("/")
+        host = settings.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104
+            host = socket.gethostname()
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
     def _announce(self) -> None:
         host, node = self._host(), self.node
         log.info("Strom %s is up: http://%s:%d/", __version__, host, node.http_port)
-        log.info("go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port)
+        if self.settings.role == "edge":
+            log.info("role edge: this node serves viewers; publishers go to an ingest node")
+        else:
+            log.info(
+                "go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port
+            )
         for name in self.keys.static_names:
             log.info("channel %s: watch at http://%s:%d/live/%s", name, host, node.http_port, name)
 
@@ -450,6 +506,11 @@ class StromServer:
             "socketio_sessions": door.sessions.metrics() if door is not None else None,
             "socketio_streams": door.streams.metrics() if door and door.streams else None,
             "redis": bus.metrics() if isinstance(bus, RedisBus) else None,
+            "cluster": (
+                node.live_map.metrics()
+                if node.live_map is not None
+                else {"role": self.settings.role, "node_url": node.node_url}
+            ),
             "recordings": site.recorder.metrics(),
             "database": site.store.pool_status(),
             "channels": site.registry.metrics(),

@@ -235,6 +235,20 @@ class Settings:
     redis_queue_max: int = _opt(
         10_000, "chat events waiting to be sent to Redis; beyond it new ones are dropped"
     )
+    role: str = _opt(
+        "all", "what this node does: all (ingest and serve) or edge (serve viewers only)"
+    )
+    node_url: str = _opt(
+        "",
+        "how the other nodes reach this node's HTTP port (default: the public URL, else "
+        "http://<host>:<http port>)",
+    )
+    cluster_heartbeat: float = _opt(
+        2.0, "seconds between a node's notes in Redis: its live channels, claims and viewers"
+    )
+    cluster_ttl: float = _opt(
+        6.0, "seconds a node's notes in Redis last without a heartbeat (a dead node's vanish)"
+    )
     upstream: str = _opt(
         "",
         "pull every channel this node does not ingest through the node at this URL "
@@ -379,34 +393,14 @@ class Settings:
                 raise SettingsError(f"{port} must be a TCP port number")
         if self.viewer_drop_bytes < self.viewer_skip_bytes:
             raise SettingsError("viewer_drop_bytes must be at least viewer_skip_bytes")
-        for name in (
-            "chat_burst",
-            "chat_like_burst",
-            "chat_frames_burst",
-            "chat_message_max_chars",
-        ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
-        for name in (
-            "login_attempts_per_minute",
-            "login_failures_per_account_address",
-            "login_delay_after_failures",
-            "redis_queue_max",
-            "webhook_concurrency",
-            "transcode_queue_frames",
-            "transcode_max_pixels",
-            "jpeg_stream_max_bytes",
-            "ingest_max_bitrate",
-            "ingest_max_connections",
-            "ingest_ws_max_message",
-        ):
+        for name in _POSITIVE:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be greater than 0")
+        for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.transcode_preset not in _X264_PRESETS:
             raise SettingsError(f"transcode_preset must be one of {', '.join(_X264_PRESETS)}")
-        for name in ("rtmp_read_step_bytes", "rtmp_preauth_max_message_size"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
         for prefix in ("rtmp_", "rtmp_preauth_"):
             if getattr(self, prefix + "max_pending_bytes") < getattr(
                 self, prefix + "max_message_size"
@@ -416,34 +410,17 @@ class Settings:
                 )
         if not 1 <= self.rtmp_min_chunk_size <= self.rtmp_max_chunk_size:
             raise SettingsError("rtmp_min_chunk_size must be 1 to rtmp_max_chunk_size")
-        for name in (
-            "chat_rate",
-            "chat_like_rate",
-            "chat_frames_per_second",
-            "chat_batch_interval",
-            "session_days",
-            "webhook_timeout",
-            "jpeg_stream_max_fps",
-            "rtmp_handshake_timeout",
-            "rtmp_start_timeout",
-            "rtmp_idle_timeout",
-            "ingest_idle_timeout",
-            "ingest_sniff_timeout",
-            "http_header_timeout",
-            "http_keepalive_timeout",
-            "http_body_timeout",
-            "socketio_connect_timeout",
-            "socketio_poll_timeout",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be greater than 0")
         if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
         if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
             raise SettingsError("redis_prefix must be a word without spaces")
-        for name in ("public_url", "upstream"):
+        for name in ("public_url", "upstream", "node_url"):
             if getattr(self, name) and urlsplit(getattr(self, name)).scheme not in _WEB:
                 raise SettingsError(f"{name} must start with http:// or https://")
+        if self.role not in ("all", "edge"):
+            raise SettingsError(f"unknown role {self.role!r}: all or edge")
+        if self.cluster_ttl <= self.cluster_heartbeat:
+            raise SettingsError("cluster_ttl must be longer than cluster_heartbeat")
         try:
             parse_networks(self.connection_limit_exempt.split(","))
         except ValueError as exc:
@@ -454,6 +431,24 @@ class Settings:
             raise SettingsError(f"unknown event loop {self.event_loop!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"unknown log level {self.log_level!r}")
+
+
+#: settings that must be greater than 0, and those that must be at least 1
+_POSITIVE = (
+    "chat_rate", "chat_like_rate", "chat_frames_per_second", "chat_batch_interval",
+    "session_days", "webhook_timeout", "jpeg_stream_max_fps", "rtmp_handshake_timeout",
+    "rtmp_start_timeout", "rtmp_idle_timeout", "ingest_idle_timeout", "ingest_sniff_timeout",
+    "http_header_timeout", "http_keepalive_timeout", "http_body_timeout",
+    "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat",
+)  # fmt: skip
+_AT_LEAST_ONE = (
+    "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",
+    "login_attempts_per_minute", "login_failures_per_account_address",
+    "login_delay_after_failures", "redis_queue_max", "webhook_concurrency",
+    "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes",
+    "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
+    "rtmp_read_step_bytes", "rtmp_preauth_max_message_size",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

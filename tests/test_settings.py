@@ -48,6 +48,12 @@ def test_keys_never_in_repr() -> None:
         ({"STROM_STREAM_KEYS": "alice"}, "NAME=KEY"),
         ({"STROM_STREAM_KEYS": "al ice=abcdefghij"}, "channel name"),
         ({"STROM_STREAM_KEYS": "alice=short"}, "too short"),
+        ({"STROM_ROLE": "relay"}, "unknown role"),
+        ({"STROM_NODE_URL": "ftp://a"}, "node_url"),
+        ({"STROM_CLUSTER_TTL": "1", "STROM_CLUSTER_HEARTBEAT": "2"}, "cluster_ttl"),
+        ({"STROM_CLUSTER_HEARTBEAT": "0"}, "cluster_heartbeat"),
+        ({"STROM_CHAT_RATE": "0"}, "chat_rate must be greater than 0"),
+        ({"STROM_CHAT_BURST": "0"}, "chat_burst must be at least 1"),
     ],
 )
 def test_bad_values_are_refused_clearly(environ: dict[str, str], message: str) -> None:

@@ -3,7 +3,16 @@ broadcasts table kept in step with the channels' live state (:mod:`.broadcasts`)
 the directory and channel pages show (:mod:`.directory`)."""
 
 from strom.channels.broadcasts import Broadcasts, load_or_create_node_id
-from strom.channels.directory import Directory
+from strom.channels.directory import Directory, NoOtherNodes, OtherNodes, RemoteStream
 from strom.channels.keys import ChannelNameClash, StreamKeys
 
-__all__ = ["Broadcasts", "ChannelNameClash", "Directory", "StreamKeys", "load_or_create_node_id"]
+__all__ = [
+    "Broadcasts",
+    "ChannelNameClash",
+    "Directory",
+    "NoOtherNodes",
+    "OtherNodes",
+    "RemoteStream",
+    "StreamKeys",
+    "load_or_create_node_id",
+]

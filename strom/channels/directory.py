@@ -1,11 +1,17 @@
 """What the directory, the channel pages and the dashboard show of the channels: cards of
-the live ones (kept current without a query), channel views, stream health."""
+the live ones (kept current without a query), channel views, stream health.
+
+On a site of several nodes the directory also lists the channels live on the other nodes
+and sums each channel's viewers over the nodes: :class:`OtherNodes` tells it what they
+have (:class:`strom.cluster.LiveMap` over Redis; :class:`NoOtherNodes` on a node alone).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from strom.live.channel import Channel
 from strom.live.registry import Registry
@@ -15,6 +21,42 @@ from strom.store import ChannelInfo, Store
 
 #: a keyframe interval above this makes joins slow and LL-HLS segments long
 MAX_GOOD_KEYFRAME_INTERVAL = 4.0
+
+
+@dataclass(frozen=True)
+class RemoteStream:
+    """A channel live on another node of the site, as the directory lists it."""
+
+    name: str
+    #: the node that ingests it (its ``--node-url``)
+    node_url: str
+    started_at: float | None
+    width: int | None
+    height: int | None
+    #: title and category, from the shared database (None: a static channel)
+    info: ChannelInfo | None
+
+
+class OtherNodes(Protocol):
+    """What the other nodes of the site have live, and their viewers."""
+
+    def streams(self) -> Sequence[RemoteStream]:
+        """The channels live on other nodes (ingested there)."""
+        ...
+
+    def viewers(self, name: str) -> int:
+        """Viewers of ``name`` on the other nodes (this node's own not included)."""
+        ...
+
+
+class NoOtherNodes:
+    """A node on its own."""
+
+    def streams(self) -> Sequence[RemoteStream]:
+        return ()
+
+    def viewers(self, name: str) -> int:
+        return 0
 
 
 def _category(info: ChannelInfo | None) -> dict[str, str] | None:
@@ -30,8 +72,11 @@ class Directory:
         store: Store,
         thumbnails: ThumbnailWorker,
         static_channels: Sequence[str] = (),
+        others: OtherNodes | None = None,
     ) -> None:
         self.registry = registry
+        #: the rest of the site (nothing, on a node alone)
+        self.others: OtherNodes = others or NoOtherNodes()
         self.store = store
         self.thumbnails = thumbnails
         #: channels without an account (``--stream-key NAME=KEY``)
@@ -71,7 +116,7 @@ class Directory:
             "username": channel.name,
             "title": (info.title if info is not None and info.title else channel.name),
             "category": _category(info),
-            "viewers": channel.viewers,
+            "viewers": channel.viewers + self.others.viewers(channel.name),
             "started_at": channel.started_at,
             "thumbnail_url": (
                 f"/thumbnails/{channel.name}.jpg?v={thumb.etag}" if thumb is not None else None
@@ -79,6 +124,38 @@ class Directory:
             "width": video.width if video else None,
             "height": video.height if video else None,
         }
+
+    def remote_card(self, stream: RemoteStream) -> dict[str, Any]:
+        info = stream.info
+        return {
+            "username": stream.name,
+            "title": (info.title if info is not None and info.title else stream.name),
+            "category": _category(info),
+            "viewers": self._local_viewers(stream.name) + self.others.viewers(stream.name),
+            "started_at": stream.started_at,
+            "thumbnail_url": None,  # made on the ingest node
+            "width": stream.width,
+            "height": stream.height,
+        }
+
+    def live_card(self, name: str) -> dict[str, Any] | None:
+        """``name``'s directory card if it is live here or on another node, else None."""
+        channel = self.registry.get(name)
+        if channel is not None and channel.live:
+            return self.stream_card(channel)
+        remote = next((s for s in self._remote() if s.name == name), None)
+        return self.remote_card(remote) if remote is not None else None
+
+    def _local_viewers(self, name: str) -> int:
+        """Viewers here of a channel not live here (yet: waiting for it, or for its pull)."""
+        channel = self.registry.get(name)
+        return channel.viewers if channel is not None else 0
+
+    def _remote(self) -> list[RemoteStream]:
+        """Channels live on other nodes and not live here (a pulled one is, with its card
+        from here)."""
+        return [s for s in self.others.streams() if (c := self.registry.get(s.name)) is None
+                or not c.live]  # fmt: skip
 
     def streams(
         self,
@@ -88,6 +165,7 @@ class Directory:
         query: str | None = None,
     ) -> list[dict[str, Any]]:
         cards = [self.stream_card(c) for c in self.registry.live()]
+        cards += [self.remote_card(s) for s in self._remote()]
         if category:
             cards = [c for c in cards if c["category"] and c["category"]["slug"] == category]
         if query:
@@ -107,11 +185,20 @@ class Directory:
             cat = _category(self.infos.get(channel.name))
             if cat is not None:
                 counts[cat["slug"]] = counts.get(cat["slug"], 0) + 1
+        for stream in self._remote():
+            cat = _category(stream.info)
+            if cat is not None:
+                counts[cat["slug"]] = counts.get(cat["slug"], 0) + 1
         return counts
 
     def _view(self, name: str, info: ChannelInfo | None, followers: int = 0) -> dict[str, Any]:
         channel = self.registry.get(name)
-        live = channel is not None and channel.live
+        here = channel is not None and channel.live
+        remote = next((s for s in self._remote() if s.name == name), None)
+        live = here or remote is not None
+        started_at = channel.started_at if channel is not None and here else None
+        if remote is not None:
+            started_at = remote.started_at
         last = info.last_broadcast if info is not None else None
         return {
             "username": name,
@@ -119,8 +206,8 @@ class Directory:
             "description": info.description if info is not None else "",
             "category": _category(info),
             "live": live,
-            "viewers": channel.viewers if channel is not None and live else 0,
-            "started_at": channel.started_at if channel is not None and live else None,
+            "viewers": (self._local_viewers(name) + self.others.viewers(name)) if live else 0,
+            "started_at": started_at,
             "last_broadcast": (
                 {
                     "started_at": last.started_at.timestamp(),

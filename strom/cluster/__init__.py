@@ -1,1 +1,8 @@
-"""Several nodes as one site: the internal pull (an edge or relay following an upstream hub)."""
+"""Several nodes as one site: the internal pull (an edge or relay following an upstream
+hub: :mod:`.pull`, :mod:`.serve`), where to pull from (:mod:`.locate`), and the Redis live
+map (who ingests each channel, every node's live channels and viewers) with node roles
+(:mod:`.live_map`)."""
+
+from strom.cluster.live_map import LiveEntry, LiveMap, NodeRecord, ViewersOnly, edge_refusal
+
+__all__ = ["LiveEntry", "LiveMap", "NodeRecord", "ViewersOnly", "edge_refusal"]

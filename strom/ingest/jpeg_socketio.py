@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from strom.chat.protocol import ErrorCode
-from strom.errors import CodecError, ProtocolError
+from strom.errors import CodecError, ProtocolError, PublishRefused
 from strom.ingest.transcode import (
     PictureTranscoder,
 )
@@ -280,6 +280,11 @@ class JpegStreamIngest:
             if current.channel.name == name:
                 return {"ok": True, "roomKey": name}
             return self._refuse(sid, ErrorCode.NOT_ALLOWED, "already streaming: stop_stream first")
+        try:
+            await self.registry.admit(name)
+        except PublishRefused as exc:
+            log.warning("socket.io %s: start_stream to %s refused: %s", peer, name, exc)
+            return self._refuse(sid, ErrorCode.NOT_ALLOWED, str(exc))
         limits = self.limits
         loop = asyncio.get_running_loop()
         burst = max(1, round(limits.max_fps / 2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from strom.errors import PublishRefused
 from strom.live.channel import Channel, ChannelBusy, Publisher
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.flv import FlvDemuxer
@@ -54,7 +55,15 @@ class RtmpPublishing:
     async def on_publish(self, event: PublishRequest) -> None:
         """Resolve the stream key (may need the database), then accept or refuse."""
         key = event.name.partition("?")[0]  # an encoder may add a query string
-        self._start(event.stream_id, await self._keys.resolve(key))
+        name = await self._keys.resolve(key)
+        if name is not None and self.channel is None:
+            try:
+                await self._registry.admit(name)
+            except PublishRefused as exc:
+                log.warning("%s: publish to %s refused: %s", self._label, name, exc)
+                self._session.reject_publish(event.stream_id, "NetStream.Publish.BadName", str(exc))
+                return
+        self._start(event.stream_id, name)
 
     def _start(self, stream_id: int, name: str | None) -> None:
         if name is None:

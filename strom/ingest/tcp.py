@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import Mapping
 
-from strom.errors import ProtocolError
+from strom.errors import ProtocolError, PublishRefused
 from strom.ingest.push import PushIngest, PushState
 from strom.live.channel import ChannelBusy
 
@@ -83,6 +83,13 @@ class TcpIngest:
         if ingest.full:
             ingest.refused()
             log.warning("push tcp %s refused: too many push ingests", peer)
+            writer.transport.abort()
+            return
+        try:
+            await ingest.registry.admit(channel)
+        except PublishRefused as exc:
+            ingest.refused()
+            log.warning("push tcp %s to %s refused: %s", peer, channel, exc)
             writer.transport.abort()
             return
         loop = asyncio.get_running_loop()

@@ -20,6 +20,23 @@ class StreamKeyResolver(Protocol):
     async def resolve(self, key: str) -> str | None: ...
 
 
+class PublishAdmission(Protocol):
+    """Whether a publish to a channel may start here, asked by every ingest door after
+    the stream key and before :meth:`Channel.claim`: raises
+    :class:`~strom.errors.PublishRefused` with the reason (another node ingests it, this
+    node takes no publishers). A site of several nodes plugs its rule in
+    (:mod:`strom.cluster`)."""
+
+    async def admit(self, channel: str) -> None: ...
+
+
+class AdmitAll:
+    """One node on its own: :meth:`Channel.claim` alone decides."""
+
+    async def admit(self, channel: str) -> None:
+        return None
+
+
 class StaticStreamKeys:
     """Keys from configuration (``--stream-key NAME=KEY``): the single-streamer setup."""
 
@@ -48,6 +65,8 @@ class Registry:
         self._clock = clock
         #: called with a channel whenever its state changes (live, offline, ...)
         self.listeners: list[Callable[[Channel], None]] = []
+        #: asked before a publisher claims a channel (the site's rule; see :meth:`admit`)
+        self.admission: PublishAdmission = AdmitAll()
         #: called with a channel the registry forgot (whoever keeps something per channel
         #: lets it go)
         self.forget_listeners: list[Callable[[Channel], None]] = []
@@ -67,6 +86,11 @@ class Registry:
 
     def get(self, name: str) -> Channel | None:
         return self._channels.get(name)
+
+    async def admit(self, name: str) -> None:
+        """May a publisher here claim ``name``? :class:`~strom.errors.PublishRefused` if
+        not. Every ingest door asks, between the stream key and :meth:`Channel.claim`."""
+        await self.admission.admit(name)
 
     def open(self, name: str) -> Channel:
         """The channel called ``name``, created (offline) if this process has none yet."""

@@ -27,9 +27,9 @@ async def followed_channels(
     live: list[dict[str, Any]] = []
     offline: list[dict[str, Any]] = []
     for name in names:
-        channel = site.registry.get(name)
-        if channel is not None and channel.live:
-            live.append({**site.directory.stream_card(channel), "live": True})
+        card = site.directory.live_card(name)  # live here or on another node
+        if card is not None:
+            live.append({**card, "live": True})
             continue
         entry: dict[str, Any] = {"username": name, "live": False}
         if last_live:

@@ -47,6 +47,7 @@ from strom.errors import (
     ApiError,
     LimitExceeded,
     ProtocolError,
+    PublishRefused,
     StromError,
 )
 from strom.ingest.push import PushIngest, PushPublisher, PushState
@@ -118,6 +119,12 @@ class IngestHttp:
             ingest.refused()
             log.warning("push http %s refused: unknown stream key", peer)  # never the key
             return json_error(403, "unknown stream key")
+        try:
+            await ingest.registry.admit(name)
+        except PublishRefused as exc:
+            ingest.refused()
+            log.warning("push http %s to %s refused: %s", peer, name, exc)
+            return json_error(exc.http_status, str(exc))
         loop = asyncio.get_running_loop()
         transport = request.transport
 
@@ -223,6 +230,13 @@ class WsUploader:
         except UploadRefused as exc:
             ingest.refused()
             log.warning("push ws %s refused: %s", self.peer, exc)
+            await self.refuse(str(exc), exc.ws_close)
+            return
+        try:
+            await ingest.registry.admit(name)
+        except PublishRefused as exc:
+            ingest.refused()
+            log.warning("push ws %s to %s refused: %s", self.peer, name, exc)
             await self.refuse(str(exc), exc.ws_close)
             return
         loop = asyncio.get_running_loop()

@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from strom.chat.events import LikesAdded, RoomEvent, ViewerCount
 from strom.chat.redis_bus import RedisBus
 from strom.store import Argon2Params, Store, User
 from tests.helpers.chat import PASSWORD, WAIT, Person
+from tests.helpers.cluster import REDIS_URL, need_redis
 
-REDIS_URL = os.environ.get("STROM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
 START_WAIT = 30.0  # seconds for a node to start (imports, database, Redis)
 
@@ -37,17 +36,7 @@ START_WAIT = 30.0  # seconds for a node to start (imports, database, Redis)
 @pytest.fixture
 async def redis_url() -> str:
     """The test Redis, if it answers (CI: it must)."""
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        message = f"Redis at {REDIS_URL} is unreachable ({exc}): start redis-server"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    finally:
-        await client.aclose()
-    return REDIS_URL
+    return await need_redis()
 
 
 @dataclass

@@ -253,3 +253,19 @@ async def test_limits_busy_channel_and_reconnect(
     assert channel.state is ChannelState.OFFLINE
     await until(lambda: not other.sio.connected)
     assert STREAM_KEY not in caplog.text
+
+
+async def test_an_edge_node_refuses_the_desktop_app(tmp_path: Path, apps: list[DesktopApp]) -> None:
+    server = StromServer(make_settings(tmp_path, role="edge"))
+    await server.start()
+    try:
+        app = await open_app(server, apps)
+        ack = await app.call("start_stream", {"key": STREAM_KEY})
+        assert ack["ok"] is False
+        error = await app.next("error", code="not_allowed")
+        assert "this node only serves viewers (role edge)" in error["reason"]
+        assert server.registry.get(CHANNEL) is None
+    finally:
+        for app in apps:
+            await app.sio.disconnect()
+        await server.stop()

@@ -1,0 +1,154 @@
+"""Three real ``strom serve`` processes as one site: they share a PostgreSQL database of
+this test's own, a Redis key prefix of its own and one secret key. Node A and node B
+ingest (``--role all``), node E only serves viewers (``--role edge``). ffmpeg publishes to
+A; B and E list the channel with the viewers of every node summed; an edge and a second
+publisher elsewhere are refused with the reason; when A dies (SIGKILL) its channel leaves
+the directory within the TTL and can be published on B."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.helpers import STREAM_KEY, MediaFile, publish_args, run_process
+from tests.helpers.cluster import (
+    NodeProcess,
+    drop_prefix,
+    eventually,
+    need_redis,
+    postgres_database,
+    redis_prefix,
+    start_node,
+)
+from tests.helpers.servers import free_port
+
+HEARTBEAT = 0.5
+TTL = 2.0
+
+
+@contextlib.asynccontextmanager
+async def site(tmp_path: Path) -> AsyncIterator[dict[str, NodeProcess]]:
+    redis_url = await need_redis()
+    prefix = redis_prefix()
+    secret = secrets.token_hex(32)
+    nodes: dict[str, NodeProcess] = {}
+    async with postgres_database() as database:
+        common = [
+            "--database-url", database, "--redis-url", redis_url, "--redis-prefix", prefix,
+            "--secret-key", secret, "--stream-key", f"alice={STREAM_KEY}",
+            "--cluster-heartbeat", str(HEARTBEAT), "--cluster-ttl", str(TTL),
+        ]  # fmt: skip
+        try:
+            for name, role in (("a", "all"), ("b", "all"), ("e", "edge")):
+                nodes[name] = await start_node(
+                    name, tmp_path / name, *common, "--role", role,
+                    "--rtmp-port", str(free_port()),
+                )  # fmt: skip
+            yield nodes
+        finally:
+            codes = {name: await node.stop() for name, node in nodes.items()}
+            await drop_prefix(prefix)
+        assert all(code in (0, -9) for code in codes.values()), codes
+
+
+async def streams(node: NodeProcess) -> list[dict[str, Any]]:
+    return list((await node.get("/api/v1/streams"))["streams"])
+
+
+async def viewers_on(node: NodeProcess, count: int) -> bool:
+    found = await streams(node)
+    return bool(found) and found[0]["viewers"] == count
+
+
+async def hold_viewer(http: aiohttp.ClientSession, node: NodeProcess) -> Any:
+    """A WebSocket viewer of alice on ``node`` (a counted viewer slot there)."""
+    return await http.ws_connect(f"ws://127.0.0.1:{node.http_port}/live/alice/ws")
+
+
+async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> None:
+    async with site(tmp_path) as nodes, aiohttp.ClientSession() as http:
+        a, b, e = nodes["a"], nodes["b"], nodes["e"]
+        publisher = await asyncio.create_subprocess_exec(
+            *publish_args(av_media, a.rtmp_port, loop=True),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            # Every node lists the channel live on A.
+            for node in (a, b, e):
+                await eventually(lambda n=node: streams(n), 20, f"{node.name} lists alice")
+            [card] = await streams(e)
+            assert card["username"] == "alice"
+            assert card["width"] == av_media.width
+            page = await b.get("/api/v1/channels/alice")
+            assert page["live"]
+            async with http.get(e.url + "/") as resp:  # the home page of the edge
+                assert 'data-username="alice"' in await resp.text()
+
+            # A viewer on each of A, B and E: every node shows three.
+            held = [await hold_viewer(http, node) for node in (a, b, e)]
+            for node in (a, b, e):
+                await eventually(lambda n=node: viewers_on(n, 3), 10, f"3 viewers on {node.name}")
+            # The edge's viewer gets the media, pulled from A (located through the map).
+            async with asyncio.timeout(20):
+                while (await held[2].receive()).type is not aiohttp.WSMsgType.BINARY:
+                    pass
+            await held.pop().close()
+            for node in (a, b, e):
+                await eventually(lambda n=node: viewers_on(n, 2), 10, f"2 viewers on {node.name}")
+
+            # The edge refuses a publisher and says where to go live.
+            code, out = await run_process(*publish_args(av_media, e.rtmp_port), timeout=30)
+            assert code != 0
+            assert "role edge): publish to rtmp://" in out, out
+            for node in (a, b):  # the ingest nodes, both named
+                assert f"rtmp://127.0.0.1:{node.rtmp_port}/live" in out
+            assert "role edge" in out
+
+            # A second publisher of alice on B while A has it: refused, naming A.
+            code, out = await run_process(*publish_args(av_media, b.rtmp_port), timeout=30)
+            assert code != 0
+            assert f"already live on {a.url}" in out, out
+            metrics = await a.get("/metrics")
+            cluster = metrics["cluster"]
+            assert cluster["role"] == "all"
+            assert cluster["node_url"] == a.url
+            assert [x["channel"] for x in cluster["entries"]] == ["alice"]
+            assert (await e.get("/metrics"))["cluster"]["role"] == "edge"
+
+            # A dies without a word: alice leaves the directory of B and E within the TTL
+            # (and a heartbeat), and B can take it.
+            a.kill()
+            for node in (b, e):
+                await eventually(
+                    lambda n=node: _empty(n),
+                    TTL + 3 * HEARTBEAT + 2,
+                    f"alice gone from {node.name}",
+                )
+        finally:
+            if publisher.returncode is None:
+                publisher.kill()
+            await publisher.wait()
+        for ws in held:
+            await ws.close()
+
+        republisher = await asyncio.create_subprocess_exec(
+            *publish_args(av_media, b.rtmp_port, loop=True),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for node in (b, e):
+                await eventually(lambda n=node: streams(n), 20, f"alice on B, seen on {node.name}")
+            assert (await e.get("/metrics"))["cluster"]["other_nodes"] == [b.url]
+        finally:
+            republisher.kill()
+            await republisher.wait()
+
+
+async def _empty(node: NodeProcess) -> bool:
+    return not await streams(node)
