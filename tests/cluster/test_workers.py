@@ -6,14 +6,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.helpers import CHANNEL, MediaFile, publish_args, run_process
 from tests.helpers.nodes import Node, find_workers, metrics_of, running
-from tests.helpers.watching import until
+from tests.helpers.watching import collect_ws, decode, until
 
 pytestmark = pytest.mark.e2e
+
+
+async def until_async(check: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():  # noqa: ASYNC110 - polling another process's answer
+            await asyncio.sleep(0.2)
 
 
 def alive(pid: int) -> bool:
@@ -50,3 +59,36 @@ async def test_a_killed_worker_is_restarted(tmp_path: Path) -> None:
         again = await find_workers(node, 2)
         assert (await metrics_of(again[2]))["pid"] != victim
         assert (await metrics_of(again[1]))["pid"] == (await metrics_of(workers[1]))["pid"]
+
+
+async def test_a_channel_published_to_one_worker_plays_from_every_worker(
+    tmp_path: Path, av_media: MediaFile
+) -> None:
+    """The kernel puts the publisher on one worker; a viewer of either worker gets every
+    frame (the other worker pulls the channel over its private port), and the directory
+    answers the same from both."""
+    node = Node(tmp_path / "site", "--workers", "2")
+    async with running(node):
+        workers = await find_workers(node, 2)
+        viewers = {
+            index: asyncio.create_task(
+                collect_ws(f"{base}/live/{CHANNEL}/ws", tmp_path / f"w{index}.mp4")
+            )
+            for index, base in workers.items()
+        }
+        await asyncio.sleep(0.3)
+        publisher = asyncio.create_task(run_process(*publish_args(av_media, node.rtmp_port)))
+
+        async def listed(base: str) -> bool:
+            async with aiohttp.ClientSession() as http, http.get(f"{base}/api/v1/streams") as r:
+                return CHANNEL in [s["username"] for s in (await r.json())["streams"]]
+
+        for base in workers.values():  # the directory is the same from both
+            await until_async(lambda base=base: listed(base), timeout=20)
+        code, out = await publisher
+        assert code == 0, out
+        for index, task in viewers.items():
+            texts = await task
+            assert [t["type"] for t in texts][-2:] == ["end", "closed"], (index, texts)
+            frames, errors = await decode(str(tmp_path / f"w{index}.mp4"))
+            assert (frames, errors) == (av_media.frames, ""), index
