@@ -16,23 +16,31 @@ class SettingsError(StromError):
 
 def parse_stream_keys(raw: Any) -> dict[str, str]:
     """``NAME=KEY`` items, given as a list, a comma-separated string or a TOML table."""
-    if isinstance(raw, Mapping):
-        items = [f"{k}={v}" for k, v in raw.items()]
-    elif isinstance(raw, str):
-        items = [part for part in raw.split(",") if part.strip()]
-    else:
-        items = list(raw)
+    items = _items(raw)
     keys: dict[str, str] = {}
     for item in items:
         name, sep, key = str(item).strip().partition("=")
         if not sep or not name or not key:
             raise SettingsError("stream keys are given as NAME=KEY")
-        if not valid_channel_name(name):
-            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        _check_channel_name(name)
         if len(key) < 8:
             raise SettingsError(f"the stream key for {name!r} is too short (8+ characters)")
         keys[name] = key
     return keys
+
+
+def _items(raw: Any) -> list[str]:
+    """``A=B`` items given as a list, a comma-separated string or a TOML table."""
+    if isinstance(raw, Mapping):
+        return [f"{k}={v}" for k, v in raw.items()]
+    if isinstance(raw, str):
+        return [part for part in raw.split(",") if part.strip()]
+    return [str(item) for item in raw]
+
+
+def _check_channel_name(name: str) -> None:
+    if not valid_channel_name(name):
+        raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
 
 
 def valid_channel_name(name: str) -> bool:
@@ -42,18 +50,12 @@ def valid_channel_name(name: str) -> bool:
 def parse_tcp_ingest(raw: Any) -> dict[int, str]:
     """``PORT=CHANNEL`` items (raw TCP push ports), as a list, a comma-separated string
     or a TOML table."""
-    if isinstance(raw, Mapping):
-        items = [f"{k}={v}" for k, v in raw.items()]
-    elif isinstance(raw, str):
-        items = [part for part in raw.split(",") if part.strip()]
-    else:
-        items = list(raw)
+    items = _items(raw)
     ports: dict[int, str] = {}
     for item in items:
         port, sep, name = str(item).strip().partition("=")
         if not sep or not port.strip().isdigit() or not 0 <= int(port) <= 65535:
             raise SettingsError("TCP ingest ports are given as PORT=CHANNEL")
-        if not valid_channel_name(name.strip()):
-            raise SettingsError(f"channel name {name!r}: use 1-32 letters, digits, '_' or '-'")
+        _check_channel_name(name.strip())
         ports[int(port)] = name.strip()
     return ports
