@@ -107,16 +107,21 @@ async def find_workers(node: Node, count: int, timeout: float = 30) -> dict[int,
     its private port. Asks the shared port until every worker has answered (the kernel
     picks which one does)."""
     found: dict[int, str] = {}
+    refusals: list[str] = []
     async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
         while len(found) < count:
+            assert len(refusals) < 20, refusals
             # A new connection each time: SO_REUSEPORT spreads connections, not requests.
             conn = aiohttp.TCPConnector(force_close=True)
             async with aiohttp.ClientSession(connector=conn) as fresh:
                 with contextlib.suppress(aiohttp.ClientConnectionError):
                     async with fresh.get(f"{node.base}/metrics") as resp:
                         data = await resp.json()
-                        if data["worker"] is not None:
+                        # A busy worker may refuse (a JSON error, not its numbers): ask again.
+                        if resp.status == 200 and data["worker"] is not None:
                             found[data["worker"]] = f"http://127.0.0.1:{data['private_port']}"
+                        elif resp.status != 200:
+                            refusals.append(f"{resp.status} {data}")
             await asyncio.sleep(0.05)
         for base in found.values():  # each answers on its own port too
             async with http.get(f"{base}/metrics") as resp:
