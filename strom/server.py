@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import WSCloseCode, web
 
@@ -381,9 +382,13 @@ class StromServer:
         )
         await listener.start()
         private_port = None
+        # A worker's own address, where the other nodes pull what it ingests: loopback
+        # when the site is this machine's workers (the supervisor's coordinator, a Unix
+        # socket), the public interface when the workers join a site spanning machines.
+        one_machine = settings.redis_url.startswith("unix:")
         if settings.worker:
-            # The worker's own address, where the other workers pull what it ingests.
-            private = GuardedSite(runner, http_guard, "127.0.0.1", 0)
+            private_host = "127.0.0.1" if one_machine else settings.host
+            private = GuardedSite(runner, http_guard, private_host, 0)
             await private.start()
             private_port = private.bound_port
         # Before the HTTP server closes: every long-lived connection it serves is told
@@ -402,7 +407,11 @@ class StromServer:
         webhooks.public_url = settings.public_url or f"http://{host}:{listener.bound_port}"
         node_url = self._node_url(listener.bound_port)
         if private_port is not None:  # a worker: the others reach it on its private port
-            node_url = f"http://127.0.0.1:{private_port}"
+            node_url = (
+                f"http://127.0.0.1:{private_port}"
+                if one_machine
+                else _with_port(node_url, private_port)
+            )
         if live_map is not None:
             if not settings.node_url and private_port is None:
                 log.info(
@@ -532,3 +541,12 @@ async def _say_goodbye(
     if door is not None:
         await door.stop()
     chat.close_all(WSCloseCode.GOING_AWAY, SHUTTING_DOWN)
+
+
+def _with_port(url: str, port: int) -> str:
+    """``url`` with its port replaced: a worker's node URL is the node's, on the worker's
+    private port."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{host}:{port}"))

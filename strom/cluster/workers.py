@@ -19,7 +19,11 @@ one instead, and join that site).
 
 The supervisor forwards SIGINT and SIGTERM to its children, restarts one that dies (a
 log line, then a backoff that doubles up to :data:`BACKOFF_MAX`, back to the start once
-a child has run :data:`STEADY` seconds), and returns when every child has stopped.
+a child has run :data:`STEADY` seconds), and returns when every child has stopped. A
+child that cannot start at all (it exits within :data:`FAILED_START` seconds,
+:data:`MAX_FAILED_STARTS` times in a row: a port taken, a bad setting, a database that
+refuses) is not restarted forever: the supervisor stops everything and exits with 1, as
+systemd's start limit does, so the operator sees the failure instead of a loop.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ BACKOFF_MAX = 30.0
 STEADY = 30.0  # seconds a child must run for its backoff to start over
 STOP_GRACE = 20.0  # seconds children get to stop (viewers told, recordings closed)
 COORDINATOR_READY = 10.0  # seconds the coordinator gets to answer
+FAILED_START = 10.0  # a child that exits sooner than this after its start failed to start
+MAX_FAILED_STARTS = 5  # failed starts in a row before the supervisor gives up
 
 
 def worker_count(raw: str) -> int:
@@ -64,6 +70,8 @@ class Child:
     quiet: bool = False
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    #: starts in a row that ended within FAILED_START seconds
+    failed_starts: int = 0
     backoff: float = BACKOFF_START
     started_at: float = 0.0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -80,6 +88,8 @@ class Supervisor:
         self.children: list[Child] = []
         self._stopping = asyncio.Event()
         self._socket_dir: Path | None = None
+        #: why the supervisor gave up, if it did (then :meth:`run` returns 1)
+        self.gave_up: str | None = None
 
     async def run(self) -> int:
         """Start everything, keep it running, stop it when told; 0 on a clean stop."""
@@ -101,6 +111,9 @@ class Supervisor:
             await self._stopping.wait()
         finally:
             await self._stop_all()
+        if self.gave_up is not None:
+            log.error("supervisor: %s; stopped", self.gave_up)
+            return 1
         return 0
 
     def stop(self) -> None:
@@ -127,9 +140,18 @@ class Supervisor:
         if self._stopping.is_set():
             return
         loop = asyncio.get_running_loop()
-        if loop.time() - child.started_at >= STEADY:
+        ran = loop.time() - child.started_at
+        if ran >= STEADY:
             child.backoff = BACKOFF_START
         how = f"signal {-code}" if code < 0 else f"code {code}"
+        child.failed_starts = child.failed_starts + 1 if ran < FAILED_START else 0
+        if child.failed_starts >= MAX_FAILED_STARTS:
+            self.gave_up = (
+                f"{child.name} exited with {how} within {FAILED_START:g} s of its start "
+                f"{child.failed_starts} times in a row (see its log lines above)"
+            )
+            self.stop()
+            return
         log.warning(
             "supervisor: %s (pid %d) exited with %s; restarting in %g s",
             child.name,

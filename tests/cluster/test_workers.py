@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from strom.cluster import workers
+from strom.cluster.workers import Supervisor
 from tests.helpers import CHANNEL, MediaFile, publish_args, run_process
+from tests.helpers.cluster import drop_prefix, need_redis, redis_prefix
 from tests.helpers.nodes import Node, find_workers, metrics_of, running
+from tests.helpers.servers import free_port
 from tests.helpers.watching import collect_ws, decode, until
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +97,46 @@ async def test_a_channel_published_to_one_worker_plays_from_every_worker(
             assert [t["type"] for t in texts][-2:] == ["end", "closed"], (index, texts)
             frames, errors = await decode(str(tmp_path / f"w{index}.mp4"))
             assert (frames, errors) == (av_media.frames, ""), index
+
+
+async def test_workers_of_a_site_spanning_machines_advertise_the_node_url(tmp_path: Path) -> None:
+    """With the operator's Redis (a site that may span machines), each worker's node URL is
+    the node's own host (``--node-url``) on the worker's private port, not loopback,
+    which another machine could not reach."""
+    url = await need_redis()
+    prefix = redis_prefix()
+    http_port = free_port()
+    node = Node(
+        tmp_path / "site", "--workers", "2", "--redis-url", url, "--redis-prefix", prefix,
+        "--node-url", f"http://localhost:{http_port}", http_port=http_port,
+    )  # fmt: skip
+    try:
+        async with running(node):
+            workers = await find_workers(node, 2)
+            for base in workers.values():
+                cluster = (await metrics_of(base))["cluster"]
+                private = base.rsplit(":", 1)[1]
+                assert cluster["node_url"] == f"http://localhost:{private}"
+    finally:
+        await drop_prefix(prefix)
+
+
+class FailingSupervisor(Supervisor):
+    """Its "workers" exit at once, as a worker does whose port is taken."""
+
+    @staticmethod
+    def _strom() -> list[str]:
+        return [sys.executable, "-c", "import sys; print('cannot start'); sys.exit(3)"]
+
+
+async def test_a_worker_that_cannot_start_stops_the_supervisor(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not restarted forever: after a few failed starts in a row the supervisor stops
+    everything and exits with 1, saying why."""
+    monkeypatch.setattr(workers, "BACKOFF_START", 0.01)
+    supervisor = FailingSupervisor(2, [], redis_url="redis://unused")
+    assert await asyncio.wait_for(supervisor.run(), 30) == 1
+    assert supervisor.gave_up is not None
+    assert "exited with code 3" in supervisor.gave_up
+    assert f"{workers.MAX_FAILED_STARTS} times in a row" in caplog.text
