@@ -280,7 +280,7 @@ class StromServer:
         )
         stack.push_async_callback(broadcasts.stop)
 
-        chat = await self._chat(stack, store, registry, keys)
+        chat = await self._chat(stack, store, registry, keys, directory)
 
         recorder = Recorder(
             registry,
@@ -438,7 +438,12 @@ class StromServer:
         )
 
     async def _chat(
-        self, stack: AsyncExitStack, store: Store, registry: Registry, keys: StreamKeys
+        self,
+        stack: AsyncExitStack,
+        store: Store,
+        registry: Registry,
+        keys: StreamKeys,
+        directory: Directory,
     ) -> ChatService:
         settings = self.settings
         bus: RoomBus | None = None
@@ -447,7 +452,6 @@ class StromServer:
                 settings.redis_url,
                 prefix=settings.redis_prefix,
                 queue_max=settings.redis_queue_max,
-                local_viewers=registry.viewer_counts,
             )
             await bus.start()
         chat = ChatService(
@@ -456,6 +460,7 @@ class StromServer:
             registry,
             bus=bus,
             static_channels=keys.static_names,
+            viewers=directory.live_viewers,
         )
         await chat.start()  # from here on, chat.stop() closes the bus too
         stack.push_async_callback(chat.stop)

@@ -116,7 +116,7 @@ class Directory:
             "username": channel.name,
             "title": (info.title if info is not None and info.title else channel.name),
             "category": _category(info),
-            "viewers": channel.viewers + self.others.viewers(channel.name),
+            "viewers": self.viewers(channel.name),
             "started_at": channel.started_at,
             "thumbnail_url": (
                 f"/thumbnails/{channel.name}.jpg?v={thumb.etag}" if thumb is not None else None
@@ -131,7 +131,7 @@ class Directory:
             "username": stream.name,
             "title": (info.title if info is not None and info.title else stream.name),
             "category": _category(info),
-            "viewers": self._local_viewers(stream.name) + self.others.viewers(stream.name),
+            "viewers": self.viewers(stream.name),
             "started_at": stream.started_at,
             "thumbnail_url": None,  # made on the ingest node
             "width": stream.width,
@@ -146,10 +146,22 @@ class Directory:
         remote = next((s for s in self._remote() if s.name == name), None)
         return self.remote_card(remote) if remote is not None else None
 
-    def _local_viewers(self, name: str) -> int:
-        """Viewers here of a channel not live here (yet: waiting for it, or for its pull)."""
+    def viewers(self, name: str) -> int:
+        """The site's viewers of ``name``: here (live here, or waiting for it or for its
+        pull) and on every other node. The directory, the channel page and the chat room
+        all show this one figure."""
         channel = self.registry.get(name)
-        return channel.viewers if channel is not None else 0
+        return (channel.viewers if channel is not None else 0) + self.others.viewers(name)
+
+    def live_viewers(self, name: str) -> int:
+        """:meth:`viewers` while ``name`` is live here or on another node, else 0 (viewers
+        waiting for an offline channel are not its audience)."""
+        channel = self.registry.get(name)
+        if (channel is not None and channel.live) or any(
+            s.name == name for s in self.others.streams()
+        ):
+            return self.viewers(name)
+        return 0
 
     def _remote(self) -> list[RemoteStream]:
         """Channels live on other nodes and not live here (a pulled one is, with its card
@@ -206,7 +218,7 @@ class Directory:
             "description": info.description if info is not None else "",
             "category": _category(info),
             "live": live,
-            "viewers": (self._local_viewers(name) + self.others.viewers(name)) if live else 0,
+            "viewers": self.viewers(name) if live else 0,
             "started_at": started_at,
             "last_broadcast": (
                 {

@@ -14,10 +14,10 @@ is that two nodes may interleave events from different nodes in a different orde
 room event sets state (a ban, a mode, a deletion) rather than toggling it, so rooms agree
 again with the next event, and the database stays the truth a room is loaded from.
 
-Viewer counts are per node: each node announces its own count of a room (on change, and
-again every ``viewer_refresh`` seconds while it is not zero) and every node shows the sum
-of the latest count of each node (:class:`ViewerTally`), forgetting a node it has not heard
-from for three refresh intervals (it stopped, or lost Redis).
+Viewer counts never cross the bus: each node sums the site's counts from the live map
+(:mod:`strom.cluster.live_map`) and hands its rooms a :class:`ViewerCount` of its own, so a
+``ViewerCount`` published here is delivered here only (and one received from Redis, sent
+by an older node, is ignored).
 
 Failures: publishing never blocks; events wait in a bounded queue (``queue_max``; beyond
 it new events are dropped, with a log line) while Redis is unreachable. Both the publisher
@@ -34,7 +34,6 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,14 +51,10 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MIN = 0.5  # seconds before the first reconnection attempt
 RECONNECT_MAX = 30.0  # the backoff doubles up to this
-VIEWER_REFRESH = 2.0  # seconds between a node's announcements of its (non-zero) counts
 PUBLISH_BATCH = 256  # events sent to Redis in one pipeline
 SOCKET_TIMEOUT = 5.0  # seconds for connecting and for a command's answer
 POLL_SECONDS = 1.0  # the subscriber's longest wait for a message (health checks between)
 DROP_LOG_SECONDS = 10.0  # at most one "dropping events" line per this many seconds
-
-LocalViewers = Callable[[], Mapping[str, int]]
-
 
 def redact_url(url: str) -> str:
     """``url`` without its password, fit for a log line."""
@@ -69,71 +64,6 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-class ViewerTally:
-    """The media viewer count of each room, per node: rooms show the sum. Sans-IO: ``now``
-    (monotonic seconds) is passed in. This node's own counts never expire."""
-
-    def __init__(self, node: str, ttl: float) -> None:
-        self.node = node
-        self.ttl = ttl
-        self._counts: dict[str, dict[str, tuple[int, float]]] = {}
-        self._shown: dict[str, int] = {}
-
-    def total(self, room: str) -> int:
-        return sum(count for count, _ in self._counts.get(room, {}).values())
-
-    def count(self, room: str, node: str) -> int:
-        return self._counts.get(room, {}).get(node, (0, 0.0))[0]
-
-    def own(self) -> dict[str, int]:
-        """This node's last count of each room it has counted."""
-        return {
-            room: nodes[self.node][0] for room, nodes in self._counts.items() if self.node in nodes
-        }
-
-    def set(self, room: str, node: str, count: int, now: float) -> int | None:
-        """Record ``node``'s count of ``room``; the new sum if it differs from the last one
-        shown (else None)."""
-        nodes = self._counts.setdefault(room, {})
-        if count > 0:
-            nodes[node] = (count, math.inf if node == self.node else now + self.ttl)
-        else:
-            nodes.pop(node, None)
-        return self._changed(room)
-
-    def expire(self, now: float) -> list[tuple[str, int]]:
-        """Forget the nodes not heard from in time; the rooms whose sum changed."""
-        changed: list[tuple[str, int]] = []
-        for room, nodes in list(self._counts.items()):
-            stale = [node for node, (_, until) in nodes.items() if until <= now]
-            for node in stale:
-                del nodes[node]
-            if stale:
-                total = self._changed(room)
-                if total is not None:
-                    changed.append((room, total))
-            if not nodes:
-                del self._counts[room]
-        return changed
-
-    def forget(self, room: str) -> None:
-        """Nobody here is in ``room`` any more: drop what other nodes said of it."""
-        nodes = self._counts.get(room)
-        if nodes is not None:
-            own = nodes.get(self.node)
-            nodes.clear()
-            if own is not None:
-                nodes[self.node] = own
-        self._shown.pop(room, None)
-
-    def _changed(self, room: str) -> int | None:
-        total = self.total(room)
-        if self._shown.get(room) == total:
-            return None
-        self._shown[room] = total
-        return total
 
 
 class _RedisSubscription:
@@ -149,11 +79,7 @@ class _RedisSubscription:
 
 
 class RedisBus:
-    """A :class:`~strom.chat.bus.RoomBus` over Redis pub/sub. :meth:`start` it before use.
-
-    ``local_viewers`` returns this node's media viewer count per channel (the live ones);
-    it is read every ``viewer_refresh`` seconds so that a node with viewers but no chat
-    members in a room still counts in that room's total on the other nodes."""
+    """A :class:`~strom.chat.bus.RoomBus` over Redis pub/sub. :meth:`start` it before use."""
 
     def __init__(
         self,
@@ -162,8 +88,6 @@ class RedisBus:
         prefix: str = "strom",
         node_id: str | None = None,
         queue_max: int = 10_000,
-        local_viewers: LocalViewers | None = None,
-        viewer_refresh: float = VIEWER_REFRESH,
     ) -> None:
         self.url = url
         self.node_id = node_id or secrets.token_hex(6)
@@ -174,9 +98,6 @@ class RedisBus:
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=queue_max)
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._local_viewers = local_viewers
-        self._viewer_refresh = viewer_refresh
-        self._tally = ViewerTally(self.node_id, 3 * viewer_refresh)
         self._last_drop_log = -math.inf
         self._closed = False
         self._connected = asyncio.Event()
@@ -223,16 +144,12 @@ class RedisBus:
         self._tasks = [
             loop.create_task(self._listen(), name="redis-bus-listen"),
             loop.create_task(self._send(), name="redis-bus-send"),
-            loop.create_task(self._announce_viewers(), name="redis-bus-viewers"),
         ]
 
     async def close(self) -> None:
         """Stop: send what is queued (briefly), then no more deliveries."""
         if self._closed:
             return
-        for key, count in self._tally.own().items():
-            if count > 0:  # the other nodes stop counting this one's viewers at once
-                self._enqueue(key, ViewerCount(0))
         self._closed = True
         if self.connected:
             with contextlib.suppress(TimeoutError):
@@ -251,7 +168,6 @@ class RedisBus:
         subscribers = self._subscribers.setdefault(key, [])
         subscribers.append(deliver)
         if len(subscribers) == 1:
-            self._tally.forget(key)
             pubsub = self._pubsub
             if pubsub is not None:
                 try:
@@ -269,7 +185,6 @@ class RedisBus:
         if subscribers:
             return
         del self._subscribers[key]
-        self._tally.forget(key)
         pubsub = self._pubsub
         if pubsub is not None and not self._closed:
             try:
@@ -279,44 +194,12 @@ class RedisBus:
 
     def publish(self, room: str, event: RoomEvent) -> None:
         key = room.lower()
-        if isinstance(event, ViewerCount):
-            self._own_viewers(key, event.count)
-            return
         self._deliver(key, event)
-        self._enqueue(key, event)
+        if not isinstance(event, ViewerCount):  # each node counts the site itself
+            self._enqueue(key, event)
 
     def rooms(self) -> list[str]:
         return sorted(self._subscribers)
-
-    # --- viewer counts -------------------------------------------------------------------
-
-    def _own_viewers(self, key: str, count: int) -> None:
-        previous = self._tally.count(key, self.node_id)
-        total = self._tally.set(key, self.node_id, count, time.monotonic())
-        if total is not None:
-            self._deliver(key, ViewerCount(total))
-        if count != previous or count > 0:
-            self._enqueue(key, ViewerCount(count))
-
-    async def _announce_viewers(self) -> None:
-        """Every ``viewer_refresh`` s: read this node's counts, announce the non-zero ones
-        (and those that just fell to zero), forget nodes that went quiet."""
-        while True:
-            await asyncio.sleep(self._viewer_refresh)
-            try:
-                own = self._tally.own()
-                if self._local_viewers is None:  # only what the rooms here published
-                    counts = own
-                else:
-                    counts = {k.lower(): v for k, v in self._local_viewers().items()}
-                    for key in own.keys() - counts.keys():
-                        counts[key] = 0  # no longer live here
-                for key, count in counts.items():
-                    self._own_viewers(key, count)
-                for key, total in self._tally.expire(time.monotonic()):
-                    self._deliver(key, ViewerCount(total))
-            except Exception:  # a bug here must not stop the counts for good
-                log.exception("redis: announcing viewer counts failed")
 
     # --- to and from Redis ---------------------------------------------------------------
 
@@ -445,11 +328,7 @@ class RedisBus:
             return
         self.received += 1
         if isinstance(event, ViewerCount):
-            total = self._tally.set(key, node.decode(errors="replace"), event.count,
-                                    time.monotonic())  # fmt: skip
-            if total is not None and key in self._subscribers:
-                self._deliver(key, ViewerCount(total))
-            return
+            return  # each node counts the site itself
         self._deliver(key, event)
 
 

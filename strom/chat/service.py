@@ -69,10 +69,14 @@ class ChatService:
         *,
         bus: RoomBus | None = None,
         static_channels: Sequence[str] = (),
+        viewers: Callable[[str], int] | None = None,
     ) -> None:
         self.limits = limits
         self.store = store
         self.registry = registry
+        #: a channel's media viewer count as rooms show it: the site's, when the node is
+        #: part of one (each node sums the live map itself: counts never cross the bus)
+        self.viewers: Callable[[str], int] = viewers or self._viewers_here
         self.bus: RoomBus = bus or LocalBus()
         self.static_channels = list(static_channels)
         self.rooms: dict[str, Room] = {}
@@ -199,7 +203,6 @@ class ChatService:
         moderators = await self.store.moderation.moderators(name)
         bans = await self.store.moderation.bans(name)
         history = await self.store.chat.recent_messages(name, self.limits.history)
-        channel = self.registry.get(name)
         room = Room(
             name,
             limits=self.limits,
@@ -211,7 +214,7 @@ class ChatService:
                 for b in bans
             },
             history=[_posted(name, moderators, m) for m in history],
-            viewers=channel.viewers if channel is not None and channel.live else 0,
+            viewers=self.viewers(name),
         )
         log.debug("chat %s: opened (%d messages of history)", name, len(history))
         return room
@@ -322,13 +325,16 @@ class ChatService:
 
     # --- viewer counts -------------------------------------------------------------------
 
+    def _viewers_here(self, name: str) -> int:
+        channel = self.registry.get(name)
+        return channel.viewers if channel is not None and channel.live else 0
+
     async def _poll_viewers(self) -> None:
         """Push each room's media viewer count when it changes (checked once a second)."""
         while True:
             await asyncio.sleep(VIEWER_POLL_SECONDS)
             for room in list(self.rooms.values()):
-                channel = self.registry.get(room.name)
-                count = channel.viewers if channel is not None and channel.live else 0
+                count = self.viewers(room.name)
                 if count != room.published_viewers:
                     room.published_viewers = count
                     self.bus.publish(room.name, ViewerCount(count))

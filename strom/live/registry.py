@@ -135,11 +135,6 @@ class Registry:
     def live(self) -> list[Channel]:
         return [c for c in self._channels.values() if c.live]
 
-    def viewer_counts(self) -> dict[str, int]:
-        """Media viewers per channel on this node (live or not yet live), for the other
-        nodes' totals and the chat rooms."""
-        return {c.name: c.viewers for c in self._channels.values() if c.viewers}
-
     def metrics(self) -> list[dict[str, object]]:
         return [
             {

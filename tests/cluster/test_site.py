@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from tests.helpers import STREAM_KEY, MediaFile, publish_args, run_process
+from tests.helpers.chat import ChatClient
 from tests.helpers.cluster import (
     NodeProcess,
     drop_prefix,
@@ -94,6 +95,11 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             held = [await hold_viewer(http, node) for node in (a, b, e)]
             for node in (a, b, e):
                 await eventually(lambda n=node: viewers_on(n, 3), 10, f"3 viewers on {node.name}")
+            # The chat room shows the same figure, on a node that does not ingest alice.
+            async with http.ws_connect(f"ws://127.0.0.1:{b.http_port}/chat/alice/ws") as ws:
+                chat = ChatClient(ws)
+                if (await chat.next("welcome"))["viewers"] != 3:
+                    await chat.next("viewers", count=3)
             # The edge's viewer gets the media, pulled from A (located through the map).
             async with asyncio.timeout(20):
                 while (await held[2].receive()).type is not aiohttp.WSMsgType.BINARY:
