@@ -56,6 +56,7 @@ SOCKET_TIMEOUT = 5.0  # seconds for connecting and for a command's answer
 POLL_SECONDS = 1.0  # the subscriber's longest wait for a message (health checks between)
 DROP_LOG_SECONDS = 10.0  # at most one "dropping events" line per this many seconds
 
+
 def redact_url(url: str) -> str:
     """``url`` without its password, fit for a log line."""
     parts = urlsplit(url)
