@@ -35,6 +35,7 @@ from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
 from strom.chat.redis_bus import RedisBus
 from strom.cluster import LiveMap, ViewersOnly
+from strom.cluster.elsewhere import Elsewhere
 from strom.cluster.locate import Locator, StaticUpstream
 from strom.cluster.pull import PullLimits, PullManager
 from strom.cluster.serve import Demand, NoDemand, PullServer
@@ -250,6 +251,7 @@ class StromServer:
             node_id = f"{node_id}-w{settings.worker}"
         reuse_port = bool(settings.worker)  # the workers share the public ports
         registry = Registry.from_settings(settings)
+        thumbnails = ThumbnailWorker(registry)
         live_map = None
         if settings.redis_url:
             live_map = LiveMap(
@@ -261,6 +263,7 @@ class StromServer:
                 role=settings.role,
                 heartbeat=settings.cluster_heartbeat,
                 ttl=settings.cluster_ttl,
+                thumbnail=lambda name: t.etag if (t := thumbnails.get(name)) else None,
             )
             registry.admission = live_map
         elif settings.role == "edge":
@@ -268,7 +271,6 @@ class StromServer:
 
         webhooks = WebhookSender(store.webhooks, WebhookLimits.from_settings(settings))
         stack.push_async_callback(webhooks.stop)
-        thumbnails = ThumbnailWorker(registry)
         directory = Directory(registry, store, thumbnails, keys.static_names, others=live_map)
         broadcasts = Broadcasts(
             registry,
@@ -342,6 +344,11 @@ class StromServer:
             demand = pulls
         pull_server = PullServer(registry, secret, ViewerLimits.from_settings(settings), demand)
         http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
+        elsewhere = Elsewhere(
+            (lambda: [n.url for n in live_map.nodes()]) if live_map is not None else tuple,
+            settings.upstream,
+        )
+        stack.push_async_callback(elsewhere.close)
         site = Site(
             settings=settings,
             secret=secret,
@@ -355,6 +362,7 @@ class StromServer:
             ws=ws,
             hls=HlsDelivery.from_settings(registry, settings),
             pulls=pull_server,
+            elsewhere=elsewhere,
             http_guard=http_guard,
             rtmp_port=rtmp_port,
             metrics=self.metrics,
@@ -530,6 +538,7 @@ class StromServer:
             "channels": site.registry.metrics(),
             "pulls": node.pulls.metrics() if node.pulls is not None else None,
             "pull_feeds": site.pulls.feeds,
+            "elsewhere": site.elsewhere.metrics(),
         }
 
 

@@ -35,6 +35,8 @@ class RemoteStream:
     height: int | None
     #: title and category, from the shared database (None: a static channel)
     info: ChannelInfo | None
+    #: the version (ETag) of its live picture on the ingest node, if it has one yet
+    thumbnail: str | None = None
 
 
 class OtherNodes(Protocol):
@@ -48,6 +50,10 @@ class OtherNodes(Protocol):
         """Viewers of ``name`` on the other nodes (this node's own not included)."""
         ...
 
+    def thumbnail(self, name: str) -> str | None:
+        """The version of ``name``'s live picture on the node that ingests it."""
+        ...
+
 
 class NoOtherNodes:
     """A node on its own."""
@@ -57,6 +63,15 @@ class NoOtherNodes:
 
     def viewers(self, name: str) -> int:
         return 0
+
+    def thumbnail(self, name: str) -> str | None:
+        return None
+
+
+def _thumbnail_url(name: str, etag: str | None) -> str | None:
+    """The live picture's URL: any node answers it (the ingest node's, proxied), and the
+    version in the query makes every new picture a new URL for caches."""
+    return f"/thumbnails/{name}.jpg?v={etag}" if etag is not None else None
 
 
 def _category(info: ChannelInfo | None) -> dict[str, str] | None:
@@ -112,15 +127,15 @@ class Directory:
         info = self.infos.get(channel.name)
         video = next((t for t in channel.tracks.values() if t.kind is TrackKind.VIDEO), None)
         thumb = self.thumbnails.get(channel.name)
+        # A pulled channel's picture is made on its ingest node (and served from there).
+        etag = thumb.etag if thumb is not None else self.others.thumbnail(channel.name)
         return {
             "username": channel.name,
             "title": (info.title if info is not None and info.title else channel.name),
             "category": _category(info),
             "viewers": self.viewers(channel.name),
             "started_at": channel.started_at,
-            "thumbnail_url": (
-                f"/thumbnails/{channel.name}.jpg?v={thumb.etag}" if thumb is not None else None
-            ),
+            "thumbnail_url": _thumbnail_url(channel.name, etag),
             "width": video.width if video else None,
             "height": video.height if video else None,
         }
@@ -133,7 +148,7 @@ class Directory:
             "category": _category(info),
             "viewers": self.viewers(stream.name),
             "started_at": stream.started_at,
-            "thumbnail_url": None,  # made on the ingest node
+            "thumbnail_url": _thumbnail_url(stream.name, stream.thumbnail),
             "width": stream.width,
             "height": stream.height,
         }

@@ -34,7 +34,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,6 +101,8 @@ class LiveEntry:
     started_at: float | None = None
     width: int | None = None
     height: int | None = None
+    #: the version (ETag) of the channel's live picture there, once it has one
+    thumbnail: str | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -119,6 +121,7 @@ class LiveEntry:
                 started_at=_number(data.get("started_at")),
                 width=_integer(data.get("width")),
                 height=_integer(data.get("height")),
+                thumbnail=_text(data.get("thumbnail")),
             )
         except (ValueError, TypeError, KeyError):
             return None
@@ -210,8 +213,11 @@ class LiveMap:
         role: str = "all",
         heartbeat: float = 2.0,
         ttl: float = 6.0,
+        thumbnail: Callable[[str], str | None] = lambda name: None,
     ) -> None:
         self.redis_url = url
+        #: a channel ingested here: the version of its live picture (None: none yet)
+        self.thumbnail_of = thumbnail
         self.registry = registry
         self.store = store
         self.node_id = node_id
@@ -334,12 +340,19 @@ class LiveMap:
                 if e.state == ChannelState.LIVE.value:
                     info = self._infos.get(e.channel, (None, 0.0))[0]
                     found[e.channel] = RemoteStream(
-                        e.channel, e.url, e.started_at, e.width, e.height, info
+                        e.channel, e.url, e.started_at, e.width, e.height, info, e.thumbnail
                     )
         return sorted(found.values(), key=lambda s: s.name)
 
     def viewers(self, name: str) -> int:
         return sum(r.viewers.get(name, 0) for r in self._fresh().values())
+
+    def thumbnail(self, name: str) -> str | None:
+        for record in self._fresh().values():
+            for e in record.entries:
+                if e.channel == name and e.thumbnail:
+                    return e.thumbnail
+        return None
 
     def nodes(self) -> list[NodeRecord]:
         """The other nodes heard from within the TTL."""
@@ -418,6 +431,7 @@ class LiveMap:
                     channel.started_at,
                     video.width if video else None,
                     video.height if video else None,
+                    self.thumbnail_of(channel.name),
                 )
             )
         return entries
@@ -518,3 +532,7 @@ def _number(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     return int(value) if isinstance(value, int) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

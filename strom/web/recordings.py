@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _ID = r"{id:[0-9]{8}-[0-9]{6}(?:-[0-9]{1,3})?}"
 _NO_STORE = {"Cache-Control": "no-store"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class RecordingsHttp:
@@ -131,10 +136,8 @@ class RecordingsHttp:
         name = request.match_info["username"]
         if not valid_channel_name(name) or await self.site.directory.channel_view(name) is None:
             raise ApiError(404, f"no channel called {name!r}")
-        found = await asyncio.to_thread(storage.list_recordings, self.root, name)
-        return web.json_response(
-            {"recordings": [r.json() for r in found]}, headers={"Cache-Control": "no-cache"}
-        )
+        found = await site_recordings(self.site, name, request)
+        return web.json_response({"recordings": found}, headers={"Cache-Control": "no-cache"})
 
     async def delete(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)  # first: 401 for strangers
@@ -156,6 +159,35 @@ def _write_thumbnail(path: Path, segments: tuple[storage.Segment, ...], out: Pat
     os.replace(part, out)
 
 
+async def site_recordings(site: Site, name: str, request: web.Request) -> list[dict[str, Any]]:
+    """``name``'s recordings as the API lists them, newest first: this node's and every
+    other node's of the site (each recording is on the node that ingested it)."""
+    here = await asyncio.to_thread(storage.list_recordings, site.recorder.root, name)
+    found = {r.id: r.json() for r in here}
+    for item in await site.elsewhere.gather(request, "recordings"):
+        if isinstance(item.get("id"), str) and isinstance(item.get("started"), int | float):
+            found.setdefault(item["id"], item)
+    return sorted(found.values(), key=lambda r: float(r["started"]), reverse=True)
+
+
+def or_elsewhere(site: Site, handler: Handler) -> Handler:
+    """``handler``, but a file this node does not have (404) is asked of the site's
+    other nodes (:mod:`strom.cluster.elsewhere`) before the 404 goes out."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            if exc.http_status != 404:
+                raise
+            found = await site.elsewhere.forward(request)
+            if found is None:
+                raise
+            return found
+
+    return answer
+
+
 def _not_found() -> ApiError:
     return ApiError(404, "no such recording")
 
@@ -169,10 +201,13 @@ def _file(path: Path, content_type: str, headers: dict[str, str] | None = None) 
 def routes(app: web.Application, site: Site) -> None:
     h = RecordingsHttp(site)
     r = app.router
-    r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", h.playlist)
-    r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", h.init)
-    r.add_get(f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", h.segment)
-    r.add_get(f"/vod/{{channel}}/{_ID}.mp4", h.download)
-    r.add_get(f"/vod/{{channel}}/{_ID}/thumbnail.jpg", h.thumbnail)
+    here_or_elsewhere = partial(or_elsewhere, site)
+    r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", here_or_elsewhere(h.playlist))
+    r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", here_or_elsewhere(h.init))
+    r.add_get(
+        f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", here_or_elsewhere(h.segment)
+    )
+    r.add_get(f"/vod/{{channel}}/{_ID}.mp4", here_or_elsewhere(h.download))
+    r.add_get(f"/vod/{{channel}}/{_ID}/thumbnail.jpg", here_or_elsewhere(h.thumbnail))
     r.add_get("/api/v1/channels/{username}/recordings", h.list)
-    r.add_delete("/api/v1/me/recordings/{id}", h.delete)
+    r.add_delete("/api/v1/me/recordings/{id}", here_or_elsewhere(h.delete))

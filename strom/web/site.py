@@ -12,6 +12,7 @@ from typing import Any
 
 from strom.channels import Directory, StreamKeys
 from strom.chat import ChatService
+from strom.cluster.elsewhere import Elsewhere
 from strom.cluster.serve import PullServer
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
@@ -44,6 +45,8 @@ class Site:
     #: the internal pull route (other nodes following this one's channels), and who
     #: else wants a channel here (this node's own pulls)
     pulls: PullServer
+    #: the recordings and thumbnails other nodes of the site have
+    elsewhere: Elsewhere
     #: the HTTP listener's deadlines and per-address caps
     http_guard: ConnectionGuard
     #: where publishers connect (the port the RTMP server got)

@@ -109,6 +109,19 @@ async def test_relay_holds_one_pull_for_two_edges_and_lets_go(
             assert "0" * 64 not in node.log
         assert "no viewer left; stopping" in relay.log
 
+        # The recording is on A only; an edge two hops away lists and plays it (asked
+        # up the chain of --upstream nodes), byte for byte.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{c.base}/api/v1/channels/{CHANNEL}/recordings") as resp:
+                [recording] = (await resp.json())["recordings"]
+            answers = []
+            for node in (a, c):
+                async with http.get(node.base + recording["playlist_url"]) as resp:
+                    assert resp.status == 200
+                    answers.append(await resp.text())
+            assert answers[0] == answers[1]
+            assert ".m4s" in answers[1]
+
 
 async def test_edge_serves_llhls_and_rtmp_play(tmp_path: Path, media_dir: Path) -> None:
     media = make_media(media_dir / "edge-hls.flv", seconds=8.0, gop=60)

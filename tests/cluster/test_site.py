@@ -158,3 +158,66 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
 
 async def _empty(node: NodeProcess) -> bool:
     return not await streams(node)
+
+
+async def test_recordings_and_pictures_are_served_by_every_node(
+    tmp_path: Path, av_media: MediaFile
+) -> None:
+    """A records and pictures alice (it ingests her); B and the edge list the recording
+    and answer its playlist and segments, and the live picture, byte for byte as A does
+    (asked of A for them)."""
+    async with site(tmp_path) as nodes, aiohttp.ClientSession() as http:
+        a, b, e = nodes["a"], nodes["b"], nodes["e"]
+        publisher = await asyncio.create_subprocess_exec(
+            *publish_args(av_media, a.rtmp_port, loop=True),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            # The live picture: B's card names it, the edge answers it.
+            async def pictured() -> str | None:
+                found = await streams(b)
+                return found[0]["thumbnail_url"] if found else None
+
+            picture = await eventually(pictured, 30, "a picture of alice on B's card")
+            bodies = []
+            for node in (a, e):
+                async with http.get(node.url + picture) as resp:
+                    assert resp.status == 200, node.name
+                    assert resp.content_type == "image/jpeg"
+                    bodies.append(await resp.read())
+            assert bodies[0] == bodies[1]
+            assert bodies[1].startswith(b"\xff\xd8")
+
+            # The recording under way: listed by every node, played from any.
+            async def recorded(node: NodeProcess) -> list[dict[str, Any]]:
+                found = await node.get("/api/v1/channels/alice/recordings")
+                return list(found["recordings"])
+
+            [recording] = await eventually(lambda: recorded(e), 20, "the recording on E")
+            assert await recorded(b) == [recording]
+            assert await recorded(a) == [recording]
+
+            async def playlist(node: NodeProcess) -> str:
+                async with http.get(node.url + recording["playlist_url"]) as resp:
+                    assert resp.status == 200, node.name
+                    return await resp.text()
+
+            async def has_segment() -> str | None:
+                text = await playlist(e)
+                return next((x for x in text.splitlines() if x.endswith(".m4s")), None)
+
+            segment = await eventually(has_segment, 30, "a segment in the edge's playlist")
+            base = recording["playlist_url"].rsplit("/", 1)[0]
+            media = []
+            for node in (a, b, e):
+                async with http.get(f"{node.url}{base}/{segment}") as resp:
+                    assert resp.status == 200, node.name
+                    media.append(await resp.read())
+            assert media[0] == media[1] == media[2]
+            assert len(media[0]) > 1000
+            async with http.get(f"{e.url}/vod/alice/20000101-000000/index.m3u8") as resp:
+                assert resp.status == 404  # nobody has it: asked around, then refused
+            assert (await e.get("/metrics"))["elsewhere"]["forwarded"] >= 3
+        finally:
+            publisher.kill()
+            await publisher.wait()

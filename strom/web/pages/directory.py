@@ -4,7 +4,6 @@ page and the directory's thumbnails."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -13,13 +12,13 @@ from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError
-from strom.record import storage
 from strom.settings import valid_channel_name
 from strom.store import StoreError
 from strom.web.auth import get_session
 from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
 from strom.web.paths import clock_text, rtmp_url
+from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
 from strom.web.site import Site
 
@@ -29,20 +28,21 @@ log = logging.getLogger(__name__)
 PAST_BROADCASTS = 20
 
 
-async def past_broadcasts(site: Site, name: str, title: str) -> list[dict[str, Any]]:
-    """The channel's finished recordings for its page, newest first: id, title (as it was
-    when the broadcast started, else the channel's), started (epoch s), duration (s), peak
-    viewers (None when unknown) and the VOD playlist URL."""
-    root = site.recorder.root
+async def past_broadcasts(
+    site: Site, name: str, title: str, request: web.Request
+) -> list[dict[str, Any]]:
+    """The channel's finished recordings for its page (on any node of the site), newest
+    first: id, title (as it was when the broadcast started, else the channel's), started
+    (epoch s), duration (s), peak viewers (None when unknown) and the VOD playlist URL."""
     try:
-        found = await asyncio.to_thread(storage.list_recordings, root, name)
+        found = await site_recordings(site, name, request)
     except OSError:
         log.exception("channel %s: could not list the recordings", name)
         return []
-    found = [r for r in found if r.finished and r.segments][:PAST_BROADCASTS]
+    found = [r for r in found if r.get("mp4_url")][:PAST_BROADCASTS]  # finished, not empty
     known: dict[int, tuple[str, int]] = {}
     store = site.store
-    if any(r.broadcast_id is not None for r in found):
+    if any(r.get("broadcast_id") is not None for r in found):
         try:
             for b in await store.broadcasts.list(name, limit=100):
                 known[b.id] = (b.title, b.peak_viewers)
@@ -50,18 +50,20 @@ async def past_broadcasts(site: Site, name: str, title: str) -> list[dict[str, A
             log.exception("channel %s: could not read the broadcasts", name)
     items = []
     for r in found:
-        then = known.get(r.broadcast_id) if r.broadcast_id is not None else None
+        bid = r.get("broadcast_id")
+        then = known.get(bid) if isinstance(bid, int) else None
+        started, duration = float(r["started"]), float(r.get("duration") or 0)
         items.append(
             {
-                "id": r.id,
+                "id": r["id"],
                 "title": (then[0] if then else "") or title,
-                "started": r.started,
-                "duration": r.duration,
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.started)),
-                "length": clock_text(r.duration),
+                "started": started,
+                "duration": duration,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+                "length": clock_text(duration),
                 "peak_viewers": then[1] if then else None,
-                "playlist_url": r.json()["playlist_url"],
-                "thumbnail_url": r.json()["thumbnail_url"],
+                "playlist_url": r.get("playlist_url"),
+                "thumbnail_url": r.get("thumbnail_url"),
             }
         )
     return items
@@ -79,7 +81,7 @@ class DirectoryPages:
         r.add_get("/categories/{slug}", self.directory)
         r.add_get("/following", self.following)
         r.add_get("/live/{channel}", self.watch)
-        r.add_get("/thumbnails/{file}", self.thumbnail)
+        r.add_get("/thumbnails/{file}", or_elsewhere(self.site, self.thumbnail))
 
     def channel_routes(self, app: web.Application) -> None:
         """``/{username}`` last: it matches any single path segment."""
@@ -152,7 +154,7 @@ class DirectoryPages:
             and session.username.lower() != name.lower()
             and await store.follows.is_following(session.username, name)
         )
-        broadcasts = await past_broadcasts(self.site, name, view.get("title") or "")
+        broadcasts = await past_broadcasts(self.site, name, view.get("title") or "", request)
         return render(
             request, "channel.html", channel=view, following=following, recordings=broadcasts
         )
