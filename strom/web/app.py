@@ -14,7 +14,7 @@ from aiohttp import web
 
 from strom.errors import ApiError
 from strom.settings import valid_channel_name
-from strom.web import chat, ingest, recordings
+from strom.web import chat, cors, ingest, recordings
 from strom.web.api import Api
 from strom.web.auth import SESSION_KEY, SessionCodec, csrf_form_middleware, session_middleware
 from strom.web.connections import body_deadline_middleware
@@ -78,6 +78,7 @@ def create_app(site: Site) -> web.Application:
     app = web.Application(
         client_max_size=64 * 1024,
         middlewares=[
+            cors.preflight_middleware(),
             error_middleware(_error_page),
             # bodies read in full, in time, before the CSRF check or a handler reads them
             body_deadline_middleware(site.http_guard, streamed=(ingest.INGEST_PATH,)),
@@ -85,6 +86,7 @@ def create_app(site: Site) -> web.Application:
             session_middleware(codec, site.store, secure_cookies=settings.secure_cookies),
         ],
     )
+    cors.install(app)
     media_routes(app, site)
     ingest.routes(app, site)
     app.router.add_static("/static", HERE / "static", append_version=False)

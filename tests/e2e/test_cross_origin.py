@@ -1,0 +1,71 @@
+"""A player on another site: hls.js in Chromium on a page of another origin (another
+port) plays a live channel's LL-HLS, which a browser allows only if Strom's answers say
+so (CORS)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page
+
+from strom.server import StromServer
+from tests.e2e.browser import PageLog
+from tests.helpers import CHANNEL, make_media, publish_args, run_process
+from tests.helpers.watching import wait_live
+
+pytestmark = pytest.mark.e2e
+
+#: the other site's page: Strom's hls.js, low-latency mode, Strom's playlist
+PAGE = """<!doctype html><title>another site</title>
+<video id="v" muted autoplay playsinline></video>
+<script src="{strom}/static/vendor/hls.min.js"></script>
+<script>
+  window.fatal = null;
+  const hls = new Hls({{lowLatencyMode: true}});
+  hls.on(Hls.Events.ERROR, (_, data) => {{ if (data.fatal) window.fatal = data.details; }});
+  hls.loadSource("{strom}/live/{channel}/index.m3u8");
+  hls.attachMedia(document.getElementById("v"));
+</script>"""
+
+
+@pytest.fixture
+async def other_site(server: StromServer) -> AsyncIterator[str]:
+    strom = f"http://127.0.0.1:{server.http_port}"
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(
+            text=PAGE.format(strom=strom, channel=CHANNEL), content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    site = TestServer(app, host="127.0.0.1")
+    await site.start_server()
+    try:
+        yield str(site.make_url("/"))
+    finally:
+        await site.close()
+
+
+async def test_hlsjs_on_another_origin_plays(
+    server: StromServer, other_site: str, page: Page, page_log: PageLog, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "cross-origin.flv", seconds=12.0, gop=30)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    await wait_live(server)
+    await page.goto(other_site)
+    await page.wait_for_function(
+        "() => window.fatal !== null || document.getElementById('v').currentTime > 1.0",
+        timeout=20_000,
+    )
+    assert await page.evaluate("window.fatal") is None
+    width = await page.evaluate("document.getElementById('v').videoWidth")
+    assert width == media.width
+    code, log = await publisher
+    assert code == 0, log
+    assert not [e for e in page_log.errors if "CORS" in e or "Access-Control" in e]
