@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -152,7 +152,9 @@ class RtmpPlayer(Subscriber):
             return
         first = channel.gop[0].frames[0] if channel.gop and channel.gop[0].frames else None
         ts = _ms(first[1].dts, first[0]) if first is not None else 0
-        self._session.send_data(self._stream_id, "onMetaData", flv.metadata(tracks))
+        self._session.send_data(
+            self._stream_id, "onMetaData", flv.metadata(tracks, frame_rate(channel.gop))
+        )
         for track in tracks:
             if track.kind is TrackKind.VIDEO:
                 payload = flv.video_sequence_header(track)
@@ -260,3 +262,17 @@ class RtmpPlayback:
     def _drop(self, reason: str) -> None:
         log.warning("%s: player %s, closing", self._label, reason)
         self._close()
+
+
+def frame_rate(chunks: Sequence[Chunk]) -> float | None:
+    """Video frames per second in ``chunks`` (the GOP cache: a second or more), from
+    their timestamps, to three decimals (29.97 stays 29.97); None without two frames."""
+    times = [
+        frame.dts / track.timescale
+        for chunk in chunks
+        for track, frame in chunk.frames
+        if track.kind is TrackKind.VIDEO
+    ]
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return round((len(times) - 1) / (times[-1] - times[0]), 3)

@@ -316,13 +316,16 @@ def audio_frame(track: Track, frame: Frame) -> bytes:
     return _AAC_RAW_PREFIX + frame.data
 
 
-def metadata(tracks: Iterable[Track]) -> dict[str, object]:
-    """``onMetaData`` values for players (E.5): sizes, codec ids, audio format."""
+def metadata(tracks: Iterable[Track], framerate: float | None = None) -> dict[str, object]:
+    """``onMetaData`` values for players (E.5): sizes, frame rate (when known: GStreamer's
+    caps and some players need it), codec ids, audio format."""
     values: dict[str, object] = {"duration": 0.0, "encoder": "Strom"}
     for track in tracks:
         if track.kind is TrackKind.VIDEO:
             values["width"] = float(track.width)
             values["height"] = float(track.height)
+            if framerate:
+                values["framerate"] = float(framerate)
             values["videocodecid"] = float(_CODEC_AVC)
         else:
             values["audiocodecid"] = float(_SOUND_AAC)

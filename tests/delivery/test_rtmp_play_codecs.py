@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from strom.delivery.backpressure import ViewerLimits
-from strom.delivery.rtmp_play import RtmpPlayer, rtmp_message
+from strom.delivery.rtmp_play import RtmpPlayer, frame_rate, rtmp_message
 from strom.live.channel import Channel
 from strom.live.chunk import Chunk
 from strom.media import flv
 from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.containers.webm import WebmDemuxer
-from strom.media.model import Frame, Track, TrackKind
+from strom.media.model import Codec, Frame, Track, TrackKind
 from strom.media.rtmp import MESSAGE_TYPE_VIDEO, VIDEO_CSID, encode_message
 from tests.helpers.hub import FakeSession, FakeTransport
 
@@ -71,6 +71,8 @@ def test_h264_and_opus_play_as_video_only() -> None:
     assert name == "onMetaData"
     assert "videocodecid" in metadata
     assert "audiocodecid" not in metadata
+    assert metadata["framerate"] == frame_rate(channel.gop)
+    assert 1 < metadata["framerate"] < 61
     assert header[1] == MESSAGE_TYPE_VIDEO  # one sequence header: the video's
     assert transport.written  # the GOP cache went out
     chunks: list[Chunk] = list(channel.gop)
@@ -89,3 +91,17 @@ def test_h264_and_opus_play_as_video_only() -> None:
         )
         assert rtmp_message(chunk, 1, CHUNK_SIZE) == (expected or None)
     assert any(t.kind is TrackKind.AUDIO for c in chunks for t, _ in c.frames)
+
+
+def _video_chunk(dts: int, timescale: int = 90_000) -> Chunk:
+    track = Track(1, TrackKind.VIDEO, Codec.H264, timescale, b"", "avc1.64001f", 640, 360)
+    frame = Frame(1, dts, dts, dts == 0, b"x")
+    return Chunk(b"", track, ((track, frame),), dts == 0, dts / timescale, 0.0)
+
+
+def test_frame_rate_from_the_timestamps() -> None:
+    ntsc = [_video_chunk(round(i * 90_000 * 1001 / 30_000)) for i in range(60)]
+    assert frame_rate(ntsc) == 29.97
+    assert frame_rate([_video_chunk(i * 3000) for i in range(31)]) == 30.0
+    assert frame_rate([_video_chunk(0)]) is None  # one frame: no rate yet
+    assert frame_rate([]) is None
