@@ -1,6 +1,6 @@
 # The two commands of the README. Both install what they need first (scripts/bootstrap),
 # Python packages from uv.lock only.
-.PHONY: serve test lint upgrade fuzz
+.PHONY: serve test lint upgrade fuzz dist
 
 ARGS ?=
 
@@ -31,3 +31,9 @@ upgrade:
 fuzz:
 	@scripts/bootstrap fuzz
 	.venv/bin/python -m tests.fuzz.atheris_main $(ARGS)
+
+# An sdist and a wheel in dist/, with the web players vendored into both (the build
+# backend, scripts/build_backend/strom_build.py, refuses to build without them).
+dist:
+	@scripts/bootstrap serve
+	.venv-tools/bin/uv build --out-dir dist
