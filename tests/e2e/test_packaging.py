@@ -21,7 +21,7 @@ from tests.e2e.browser import PageLog, video_info, wait_for_player_state
 from tests.helpers import CHANNEL, STREAM_KEY, make_media, publish_args, run_process
 from tests.helpers.servers import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.serial]
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = ROOT / ".venv-tools" / "bin" / "uv"
