@@ -276,6 +276,13 @@ class StromServer:
             node=node_id,
             heartbeat=settings.broadcast_heartbeat,
             went_live=webhooks.went_live,
+            # A site: a publisher back within the grace, on any node, carries its
+            # broadcast on (its last note in the database may be a heartbeat old).
+            carry_on_within=(
+                settings.reconnect_grace + settings.broadcast_heartbeat
+                if settings.redis_url and settings.reconnect_grace > 0
+                else None
+            ),
         )
         stack.push_async_callback(broadcasts.stop)
 
