@@ -262,7 +262,7 @@ class PullManager:
         self._stopping: set[asyncio.Task[None]] = set()
         self.started_total = 0
         registry.audience_listeners.append(self._audience)
-        registry.listeners.append(self._moved)
+        registry.listeners.append(self._owner_changed)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -277,15 +277,18 @@ class PullManager:
     def _audience(self, channel: Channel) -> None:
         self._review(channel.name)
 
-    def _moved(self, channel: Channel) -> None:
+    def _owner_changed(self, channel: Channel) -> None:
         """A broadcast ingested here went on at another node (Channel.moved): whoever
-        follows it here gets it from there now."""
-        if (
-            channel.origin is not None
-            and channel.publisher is None
-            and channel.state is ChannelState.RECONNECTING
-        ):
-            self._review(channel.name)
+        follows it here gets it from there now. A channel pulled here whose publisher
+        came here (it carried the broadcast on): nothing left to pull."""
+        name = channel.name
+        pull = self._pulls.get(name)
+        if channel.origin is None:
+            if pull is not None and channel.publisher not in (None, pull):
+                log.info("pull %s: published here now; stopping the pull", name)
+                self.drop(name)
+        elif channel.publisher is None and channel.state is ChannelState.RECONNECTING:
+            self._review(name)
 
     def hold(self, channel: str) -> None:
         """A downstream node pulls ``channel`` from this one."""
@@ -386,7 +389,7 @@ class PullManager:
         with contextlib.suppress(ValueError):
             self.registry.audience_listeners.remove(self._audience)
         with contextlib.suppress(ValueError):
-            self.registry.listeners.remove(self._moved)
+            self.registry.listeners.remove(self._owner_changed)
         if self._session is not None:
             await self._session.close()
 

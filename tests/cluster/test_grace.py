@@ -132,34 +132,48 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
     async with site(tmp_path, grace=8.0) as s:
         a, b = await s.start("a"), await s.start("b")
         edge = await s.start("e", "--role", "edge")
-        watcher = Watcher(f"ws://127.0.0.1:{edge.http_port}/live/{USER}/ws", tmp_path / "e.mp4")
-        watching: asyncio.Task[None] | None = None
+        # A viewer on the edge, and one on B (the node the streamer will come back to).
+        watchers = [
+            Watcher(
+                f"ws://127.0.0.1:{node.http_port}/live/{USER}/ws", tmp_path / f"{node.name}.mp4"
+            )
+            for node in (edge, b)
+        ]
+        watching: list[asyncio.Task[None]] = []
         try:
             async with publishing(av_media, a, s.key):
                 first = await live_broadcast(s, edge)
-                watching = asyncio.create_task(watcher.run())
-                await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
+                watching = [asyncio.create_task(w.run()) for w in watchers]
+                for w in watchers:
+                    await until(lambda w=w: w.chunks_by_phase[-1] > 30, timeout=20)
             # The streamer's connection to A dropped; they go live again on B at once.
-            await until(lambda: "reconnecting" in watcher.texts, timeout=10)
+            for w in watchers:
+                await until(lambda w=w: "reconnecting" in w.texts, timeout=10)
             async with publishing(av_media, b, s.key):
-                await until(lambda: "resumed" in watcher.texts, timeout=20)
-                await until(lambda: watcher.chunks_by_phase[-1] > 60, timeout=20)
+                for w in watchers:
+                    await until(lambda w=w: "resumed" in w.texts, timeout=20)
+                    await until(lambda w=w: w.chunks_by_phase[-1] > 60, timeout=20)
                 assert await live_broadcast(s, b) == first
                 assert await live_broadcast(s, edge) == first
                 metrics = await b.get("/metrics")
                 assert metrics["cluster"]["broadcasts_taken_over"] == 1
                 assert [e["channel"] for e in metrics["cluster"]["entries"]] == [USER]
+                assert metrics["pulls"]["channels"] == {}  # B ingests it: no pull left
+                for task in watching:  # before the streamer goes away again
+                    task.cancel()
+                await asyncio.gather(*watching, return_exceptions=True)
         finally:
-            if watching is not None:
-                watching.cancel()
-                await asyncio.gather(watching, return_exceptions=True)
-        # (offline first: the edge had not pulled the channel yet when the viewer came)
-        seen = [text for text in watcher.texts if text != "offline"]
-        assert seen == ["init", "reconnecting", "resumed"], watcher.texts
-        # One init, one timeline: what the viewer got decodes as one stream.
-        frames, errors = await decode(str(watcher.out))
-        assert errors == ""
-        assert frames >= sum(watcher.chunks_by_phase) - 5
+            for task in watching:
+                task.cancel()
+            await asyncio.gather(*watching, return_exceptions=True)
+        for w in watchers:
+            # (offline first: the node had not pulled the channel yet when the viewer came)
+            seen = [text for text in w.texts if text != "offline"]
+            assert seen == ["init", "reconnecting", "resumed"], w.texts
+            # One init, one timeline: what the viewer got decodes as one stream.
+            frames, errors = await decode(str(w.out))
+            assert errors == ""
+            assert frames >= sum(w.chunks_by_phase) - 5
         # The broadcast is one row, B's now; A handed it over without ending it.
         (row,) = await s.store.broadcasts.list(USER)
         assert row.id == first
