@@ -126,10 +126,10 @@ class LiveEntry:
     #: the hub's broadcast number on that node (1, 2, ... per channel per process)
     broadcast: int = 0
     started_at: float | None = None
-    width: int | None = None
-    height: int | None = None
     #: while reconnecting: where its media stopped (seconds), for a node carrying it on
     timeline: float | None = None
+    width: int | None = None
+    height: int | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -146,9 +146,9 @@ class LiveEntry:
                 state=str(data["state"]),
                 broadcast=int(data.get("broadcast") or 0),
                 started_at=_number(data.get("started_at")),
+                timeline=_number(data.get("timeline")),
                 width=_integer(data.get("width")),
                 height=_integer(data.get("height")),
-                timeline=_number(data.get("timeline")),
             )
         except (ValueError, TypeError, KeyError):
             return None
@@ -468,9 +468,9 @@ class LiveMap:
                     channel.state.value,
                     channel.broadcast_id,
                     channel.started_at,
+                    channel.timeline if channel.state is ChannelState.RECONNECTING else None,
                     video.width if video else None,
                     video.height if video else None,
-                    channel.timeline if channel.state is ChannelState.RECONNECTING else None,
                 )
             )
         return entries
