@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -580,7 +581,8 @@ class LiveMap:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    # JSON may say NaN or Infinity: no time or timeline to go on from
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _integer(value: Any) -> int | None:
