@@ -129,7 +129,7 @@ async def live_broadcast(s: Site, node: NodeProcess) -> int:
 async def test_a_publisher_back_on_another_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=8.0) as s:
+    async with site(tmp_path, grace=10.0) as s:
         a, b = await s.start("a"), await s.start("b")
         edge = await s.start("e", "--role", "edge")
         # A viewer on the edge, and one on B (the node the streamer will come back to).
@@ -183,7 +183,7 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
 async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=15.0) as s:
+    async with site(tmp_path, grace=20.0) as s:
         a = await s.start("a")
         async with publishing(av_media, a, s.key):
             first = await live_broadcast(s, a)
