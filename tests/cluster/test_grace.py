@@ -48,6 +48,8 @@ class Site:
         self.nodes: dict[str, NodeProcess] = {}
         self._ports: dict[str, tuple[int, int]] = {}
         self.exits: list[int] = []
+        #: every process started, restarts included
+        self.runs: list[NodeProcess] = []
 
     async def start(self, name: str, *extra: str) -> NodeProcess:
         """Node ``name`` (again, on the same ports and data dir, if it ran before)."""
@@ -57,11 +59,14 @@ class Site:
             "--http-port", str(http), "--rtmp-port", str(rtmp),
         )  # fmt: skip
         self.nodes[name] = node
+        self.runs.append(node)
         return node
 
     async def stop(self) -> None:
-        for node in self.nodes.values():
+        for node in self.runs:
             self.exits.append(await node.stop())
+            # (shown if the test fails)
+            print(f"--- node {node.name} ---", *node.log, sep="\n")
 
     async def last_broadcast(self, node: NodeProcess) -> dict[str, Any] | None:
         """What the channel API says of the newest broadcast."""
@@ -129,7 +134,7 @@ async def live_broadcast(s: Site, node: NodeProcess) -> int:
 async def test_a_publisher_back_on_another_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=10.0) as s:
+    async with site(tmp_path, grace=30.0) as s:
         a, b = await s.start("a"), await s.start("b")
         edge = await s.start("e", "--role", "edge")
         # A viewer on the edge, and one on B (the node the streamer will come back to).
@@ -183,7 +188,7 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
 async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=20.0) as s:
+    async with site(tmp_path, grace=60.0) as s:
         a = await s.start("a")
         async with publishing(av_media, a, s.key):
             first = await live_broadcast(s, a)
