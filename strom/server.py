@@ -419,6 +419,11 @@ class StromServer:
                 )
             await live_map.start(node_url, rtmp_port)
             stack.push_async_callback(live_map.close)
+            # First thing at a stop, before any publisher is cut off: a site's broadcasts
+            # stay open for their publishers to carry on (here after a restart, or on
+            # another node) within the grace.
+            if not settings.worker:  # the workers stop together, with their site
+                stack.push_async_callback(_leave_open_to_the_site, broadcasts, live_map)
         return Node(
             site=site,
             node_id=node_id,
@@ -524,6 +529,14 @@ class StromServer:
             "pulls": node.pulls.metrics() if node.pulls is not None else None,
             "pull_feeds": site.pulls.feeds,
         }
+
+
+async def _leave_open_to_the_site(broadcasts: Broadcasts, live_map: LiveMap) -> None:
+    """A node of a site stopping while other nodes run (a restart, a node taken out):
+    its broadcasts stay open for their publishers to carry on. The last node of a site
+    stopping ends them, as one node alone does: nobody would be left to."""
+    if live_map.nodes():
+        await broadcasts.leave_open()
 
 
 def _close_channels(registry: Registry) -> None:

@@ -96,6 +96,8 @@ class Broadcasts:
         #: told each broadcast's database id (the recorder writes it into the recording)
         self.listeners: list[BroadcastListener] = []
         self._rows: dict[str, int] = {}
+        #: the node is stopping and leaves its broadcasts open (:meth:`leave_open`)
+        self._leaving = False
         self._tasks = TaskSet("broadcasts")
         self._heartbeat_task: asyncio.Task[None] | None = None
         registry.listeners.append(self._on_state)
@@ -104,6 +106,28 @@ class Broadcasts:
         if self.heartbeat > 0:
             self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
 
+    async def leave_open(self) -> None:
+        """Several nodes, this one stopping (a restart, or taken out of the site): its
+        broadcasts are not ended but marked on air now and left open, as a crash would
+        leave them -- their publishers, cut off by the stop, may come back within the
+        grace, here after the restart or on another node, and carry them on. Nobody
+        does: the next publish of the channel or any node's sweep ends them at this
+        moment. (One node alone ends them when it stops.)"""
+        if self.carry_on_within is None or self._leaving:
+            return
+        self._leaving = True
+        peaks = {
+            broadcast_id: channel.peak_viewers
+            for channel in self.registry
+            if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
+        }
+        try:
+            await self.store.broadcasts.seen(peaks, node=self.node)
+        except StoreError as exc:
+            log.warning("broadcasts: not marked on air at the stop: %s", exc)
+        for broadcast_id in sorted(peaks):
+            log.info("broadcast %d left open: its publisher may carry it on", broadcast_id)
+
     async def stop(self) -> None:
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
@@ -111,7 +135,7 @@ class Broadcasts:
                 await self._heartbeat_task
             self._heartbeat_task = None
         for channel in self.registry:
-            if channel.name in self._rows:
+            if channel.name in self._rows and not self._leaving:
                 await self._ended(channel.name, channel.peak_viewers)
         await self._tasks.close()
         with contextlib.suppress(ValueError):
@@ -173,6 +197,9 @@ class Broadcasts:
             self._rows[channel.name] = _STARTING
             self._tasks.spawn(self._went_live(channel, channel.broadcast_id))
         elif channel.state is ChannelState.OFFLINE and channel.name in self._rows:
+            if self._leaving:  # stopping, the broadcast left open (leave_open)
+                self._rows.pop(channel.name)
+                return
             self._tasks.spawn(self._ended(channel.name, channel.peak_viewers))
 
     async def _went_live(self, channel: Channel, number: int) -> None:

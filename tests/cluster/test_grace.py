@@ -1,12 +1,13 @@
 """The reconnect grace across nodes, with real ``strom serve`` processes sharing a Redis key
-prefix, a PostgreSQL database and a secret, and real ffmpeg publishers.
+prefix, a database and a secret, and real ffmpeg publishers (the node-to-node test shares
+PostgreSQL; the others one SQLite file, lighter on a busy machine).
 
 A publisher whose connection drops (ffmpeg killed: no unpublish) and who goes live again
 within ``--reconnect-grace`` continues the same broadcast -- on another node (which takes
 the channel over from the node that waited for it; a viewer on an edge sees
 ``reconnecting``, then ``resumed`` and the picture going on), or on the same node after it
-was killed and restarted. Past the grace, a new broadcast starts and the old one is ended
-at the moment it was last on air."""
+was killed or stopped and started again. Past the grace, a new broadcast starts and the
+old one is ended at the moment it was last on air."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from strom.store import Store
 from tests.helpers import MediaFile, publish_args
@@ -77,10 +80,25 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def site(tmp_path: Path, grace: float) -> AsyncIterator[Site]:
+async def shared_sqlite(tmp_path: Path) -> AsyncIterator[str]:
+    """One SQLite file every node of the site opens, migrated."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'site.db'}"
+    store = await Store.open(url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+    yield url
+
+
+@contextlib.asynccontextmanager
+async def site(tmp_path: Path, grace: float, *, postgres: bool = False) -> AsyncIterator[Site]:
+    """Nodes sharing a Redis prefix, a secret and a database: PostgreSQL (the multi-node
+    database) or, lighter, one SQLite file on this machine."""
     redis_url = await need_redis()
     prefix = redis_prefix()
-    async with postgres_database() as database:
+    database_of = postgres_database() if postgres else shared_sqlite(tmp_path)
+    async with database_of as database:
         store = await Store.open(database)
         try:
             _, key = await store.users.create(USER, PASSWORD)
@@ -134,7 +152,7 @@ async def live_broadcast(s: Site, node: NodeProcess) -> int:
 async def test_a_publisher_back_on_another_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=30.0) as s:
+    async with site(tmp_path, grace=30.0, postgres=True) as s:
         a, b = await s.start("a"), await s.start("b")
         edge = await s.start("e", "--role", "edge")
         # A viewer on the edge, and one on B (the node the streamer will come back to).
@@ -185,20 +203,35 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
         assert "the broadcast went on at" in "\n".join(a.log)
 
 
+@pytest.mark.parametrize("how", ["killed", "stopped"])
 async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
-    tmp_path: Path, av_media: MediaFile
+    tmp_path: Path, av_media: MediaFile, how: str
 ) -> None:
+    """Killed (SIGKILL: nothing said to Redis or the database), or stopped normally while
+    another node of the site runs: A leaves the broadcast open, and its publisher back on
+    A after the restart carries it on."""
     async with site(tmp_path, grace=60.0) as s:
         a = await s.start("a")
+        if how == "stopped":
+            await s.start("b")
+            await eventually(lambda: _hears_others(a), 10, "a hears b")
         async with publishing(av_media, a, s.key):
             first = await live_broadcast(s, a)
-            a.kill()  # SIGKILL: nothing is said to Redis or the database
-            await a.process.wait()
+            if how == "killed":
+                a.kill()
+                await a.process.wait()
+            else:
+                assert await a.stop() == 0
+                assert f"broadcast {first} left open" in "\n".join(a.log)
         a = await s.start("a")  # the same ports and data dir
         async with publishing(av_media, a, s.key):
             assert await live_broadcast(s, a) == first
         (row,) = await s.store.broadcasts.list(USER)
         assert row.id == first
+
+
+async def _hears_others(node: NodeProcess) -> bool:
+    return bool((await node.get("/metrics"))["cluster"]["other_nodes"])
 
 
 async def test_after_the_grace_a_new_broadcast_starts_and_the_old_one_ends(
