@@ -279,6 +279,13 @@ class StromServer:
             node=node_id,
             heartbeat=settings.broadcast_heartbeat,
             went_live=webhooks.went_live,
+            # A site: a publisher back within the grace, on any node, carries its
+            # broadcast on (its last note in the database may be a heartbeat old).
+            carry_on_within=(
+                settings.reconnect_grace + settings.broadcast_heartbeat
+                if settings.redis_url and settings.reconnect_grace > 0
+                else None
+            ),
         )
         stack.push_async_callback(broadcasts.stop)
 
@@ -429,6 +436,11 @@ class StromServer:
                 )
             await live_map.start(node_url, rtmp_port)
             stack.push_async_callback(live_map.close)
+            # First thing at a stop, before any publisher is cut off: a site's broadcasts
+            # stay open for their publishers to carry on (here after a restart, or on
+            # another node) within the grace.
+            if not settings.worker:  # the workers stop together, with their site
+                stack.push_async_callback(_leave_open_to_the_site, broadcasts, live_map)
         return Node(
             site=site,
             node_id=node_id,
@@ -540,6 +552,14 @@ class StromServer:
             "pull_feeds": site.pulls.feeds,
             "elsewhere": site.elsewhere.metrics(),
         }
+
+
+async def _leave_open_to_the_site(broadcasts: Broadcasts, live_map: LiveMap) -> None:
+    """A node of a site stopping while other nodes run (a restart, a node taken out):
+    its broadcasts stay open for their publishers to carry on. The last node of a site
+    stopping ends them, as one node alone does: nobody would be left to."""
+    if live_map.nodes():
+        await broadcasts.leave_open()
 
 
 def _close_channels(registry: Registry) -> None:

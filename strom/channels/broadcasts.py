@@ -1,6 +1,20 @@
 """The broadcasts table kept in step with the hub: a row when a channel goes live, its end
 and peak viewers when it ends, a heartbeat while it is on air (so a broadcast left open by
-a crash ends when it was last on air, not when the process came back)."""
+a crash ends when it was last on air, not when the process came back).
+
+In a site of several nodes the open row is what the site remembers of a broadcast whose
+publisher may come back (``carry_on_within``: the reconnect grace and a heartbeat's
+slack). A channel going live carries on the channel's open row if it was on air that
+recently -- its publisher came back here or to another node, after a dropped connection
+or a crash of the node it was on -- so the broadcast keeps its id; a node restarting
+leaves such rows open for that, and every node's heartbeat ends the rows nobody carried
+on. The database, not a process's memory, holds this: it outlives any one node.
+
+Recordings: each node records what it ingests on its own disk, so a broadcast carried on
+by another node gets a second recording there, tagged with the same broadcast id (the
+node it left finishes its part). One recording growing across machines would need shared
+storage; parts of one broadcast need nothing more than the id.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +78,7 @@ class Broadcasts:
         node: str,
         heartbeat: float = 10.0,
         went_live: Callable[[str, str, float], None] | None = None,
+        carry_on_within: float | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -73,11 +88,16 @@ class Broadcasts:
         #: seconds between the notes in the database that live broadcasts are still on
         #: air (with their peak viewers): after a crash they end at the last note
         self.heartbeat = heartbeat
+        #: several nodes: seconds an open broadcast may have been off air and still be
+        #: carried on by a channel going live (None: one node; every live is a new one)
+        self.carry_on_within = carry_on_within
         #: told (channel, title, started_at) when an account's channel goes live
         self._went_live_hook = went_live
         #: told each broadcast's database id (the recorder writes it into the recording)
         self.listeners: list[BroadcastListener] = []
         self._rows: dict[str, int] = {}
+        #: the node is stopping and leaves its broadcasts open (:meth:`leave_open`)
+        self._leaving = False
         self._tasks = TaskSet("broadcasts")
         self._heartbeat_task: asyncio.Task[None] | None = None
         registry.listeners.append(self._on_state)
@@ -86,6 +106,28 @@ class Broadcasts:
         if self.heartbeat > 0:
             self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
 
+    async def leave_open(self) -> None:
+        """Several nodes, this one stopping (a restart, or taken out of the site): its
+        broadcasts are not ended but marked on air now and left open, as a crash would
+        leave them -- their publishers, cut off by the stop, may come back within the
+        grace, here after the restart or on another node, and carry them on. Nobody
+        does: the next publish of the channel or any node's sweep ends them at this
+        moment. (One node alone ends them when it stops.)"""
+        if self.carry_on_within is None or self._leaving:
+            return
+        self._leaving = True
+        peaks = {
+            broadcast_id: channel.peak_viewers
+            for channel in self.registry
+            if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
+        }
+        try:
+            await self.store.broadcasts.seen(peaks, node=self.node)
+        except StoreError as exc:
+            log.warning("broadcasts: not marked on air at the stop: %s", exc)
+        for broadcast_id in sorted(peaks):
+            log.info("broadcast %d left open: its publisher may carry it on", broadcast_id)
+
     async def stop(self) -> None:
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
@@ -93,7 +135,7 @@ class Broadcasts:
                 await self._heartbeat_task
             self._heartbeat_task = None
         for channel in self.registry:
-            if channel.name in self._rows:
+            if channel.name in self._rows and not self._leaving:
                 await self._ended(channel.name, channel.peak_viewers)
         await self._tasks.close()
         with contextlib.suppress(ValueError):
@@ -114,11 +156,15 @@ class Broadcasts:
         last on air (``last_media``: what its recording kept, by broadcast id; else the
         heartbeat), never now. Returns {broadcast id: when it ended}."""
         beat = self.heartbeat
+        within = self.carry_on_within
         closed = await self.store.broadcasts.close_unfinished(
             self.node,
             last_media=last_media,
             # without heartbeats nothing tells a gone node from a live one
             stale_after=timedelta(seconds=STALE_HEARTBEATS * beat) if beat > 0 else None,
+            # several nodes: one still in its grace may be carried on (the sweep ends it
+            # if not)
+            spare_within=timedelta(seconds=within) if within is not None else None,
         )
         for broadcast_id, ended in sorted(closed.items()):
             log.info(
@@ -133,11 +179,27 @@ class Broadcasts:
 
     def _on_state(self, channel: Channel) -> None:
         if channel.origin is not None:
-            return  # pulled from another node: its row (and go-live notice) is the ingest's
+            # Pulled from another node: its row (and go-live notice) is the ingest's. One
+            # that was ingested here went on at another node (Channel.moved): the row is
+            # that node's now; it is let go, not ended.
+            broadcast_id = self._rows.get(channel.name)
+            if broadcast_id is not None and broadcast_id > 0:
+                del self._rows[channel.name]
+                log.info(
+                    "channel %s: broadcast %d goes on at %s",
+                    channel.name,
+                    broadcast_id,
+                    channel.origin,
+                )
+                self._tasks.spawn(self._raise_peak(broadcast_id, channel.peak_viewers))
+            return
         if channel.state is ChannelState.LIVE and channel.name not in self._rows:
             self._rows[channel.name] = _STARTING
             self._tasks.spawn(self._went_live(channel, channel.broadcast_id))
         elif channel.state is ChannelState.OFFLINE and channel.name in self._rows:
+            if self._leaving:  # stopping, the broadcast left open (leave_open)
+                self._rows.pop(channel.name)
+                return
             self._tasks.spawn(self._ended(channel.name, channel.peak_viewers))
 
     async def _went_live(self, channel: Channel, number: int) -> None:
@@ -148,7 +210,13 @@ class Broadcasts:
                 self._rows.pop(name, None)
                 return
             self.directory.remember(info)
-            broadcast_id = await self.store.broadcasts.start(name, self.node)
+            carried = False
+            if self.carry_on_within is None:
+                broadcast_id = await self.store.broadcasts.start(name, self.node)
+            else:
+                broadcast_id, carried = await self.store.broadcasts.carry_on_or_start(
+                    name, self.node, within=timedelta(seconds=self.carry_on_within)
+                )
             self._rows[name] = broadcast_id
         except Exception:
             self._rows.pop(name, None)
@@ -159,6 +227,9 @@ class Broadcasts:
                 listener(channel, number, broadcast_id)
             except Exception:
                 log.exception("channel %s: a broadcast listener failed", name)
+        if carried:  # the same broadcast: its followers were told when it started
+            log.info("channel %s: broadcast %d carried on here", name, broadcast_id)
+            return
         if self._went_live_hook is not None:
             self._went_live_hook(name, info.title or name, channel.started_at or time.time())
 
@@ -173,15 +244,23 @@ class Broadcasts:
         if broadcast_id is None or broadcast_id < 0:
             return
         try:
-            await self.store.broadcasts.end(broadcast_id, peak)
+            # Only if still ours: another node may have carried it on in the meantime.
+            await self.store.broadcasts.end(broadcast_id, peak, node=self.node)
         except Exception:
             log.exception("channel %s: could not record the broadcast end", name)
+
+    async def _raise_peak(self, broadcast_id: int, peak: int) -> None:
+        try:
+            await self.store.broadcasts.update_peak(broadcast_id, peak)
+        except StoreError as exc:
+            log.warning("broadcast %d: peak viewers not recorded: %s", broadcast_id, exc)
 
     async def _beat(self) -> None:
         """Every ``heartbeat`` seconds, one transaction: each broadcast on air here is
         seen now, with its peak viewers (a crash then loses at most one interval of
         both). A broadcast waiting for its publisher is not on air: after a crash it ends
-        when its media stopped."""
+        when its media stopped. Several nodes: the beat also ends the broadcasts nobody
+        carried on (:meth:`sweep`)."""
         while True:
             await asyncio.sleep(self.heartbeat)
             peaks = {
@@ -190,8 +269,26 @@ class Broadcasts:
                 if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
             }
             try:
-                await self.store.broadcasts.seen(peaks)
+                await self.store.broadcasts.seen(peaks, node=self.node)
+                await self.sweep()
             except StoreError as exc:
                 log.warning("broadcasts: heartbeat not recorded: %s", exc)
             except Exception:
                 log.exception("broadcasts: heartbeat not recorded")
+
+    async def sweep(self) -> dict[int, datetime]:
+        """Several nodes: end the open broadcasts of any node that nobody has had on air
+        for longer than a live node's heartbeat or the grace allow (their node died and
+        their publisher did not come back), each when it was last on air. A broadcast
+        whose node dies for good is thus never left live in the database."""
+        if self.carry_on_within is None:
+            return {}
+        quiet = max(self.carry_on_within, STALE_HEARTBEATS * self.heartbeat)
+        closed = await self.store.broadcasts.close_unfinished(spare_within=timedelta(seconds=quiet))
+        for broadcast_id, ended in sorted(closed.items()):
+            log.info(
+                "broadcast %d was left open by a node gone for good: ended at %s",
+                broadcast_id,
+                ended.isoformat(timespec="seconds"),
+            )
+        return closed

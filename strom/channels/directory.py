@@ -237,6 +237,7 @@ class Directory:
             "started_at": started_at,
             "last_broadcast": (
                 {
+                    "id": last.id,
                     "started_at": last.started_at.timestamp(),
                     "ended_at": (last.ended_at.timestamp() if last.ended_at else None),
                 }

@@ -22,6 +22,16 @@ entry stays while the channel is starting, live or waiting for its publisher
 (reconnecting), and goes when it ends. A claim whose publish never started is not
 refreshed and lapses with its TTL.
 
+The reconnect grace across nodes: a channel another node holds only because it waits for
+its publisher (*reconnecting*) is taken over by the node its publisher reconnects to, in
+the same atomic script. That node continues the broadcast (:class:`~strom.live.channel.
+CarriedOver`: its start and timeline, from the old entry; its database row, through
+:class:`~strom.channels.Broadcasts`); the old node learns at its next heartbeat that the
+claim is gone (:meth:`~strom.live.channel.Channel.moved`) and follows the channel from
+the new node like any other, so whoever watched it there sees it resume. Redis holds the
+claim only while some node refreshes it; what outlives a dead node is the open
+broadcast row in the database, which a publisher back within the grace carries on.
+
 Redis away: a node logs it once, keeps serving its own channels, admits publishers on
 its own word (the hub still refuses a second one here) and retries every heartbeat; what
 it knew of the other nodes is forgotten once it is older than the TTL.
@@ -33,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,7 +58,7 @@ from redis.exceptions import RedisError
 from strom.channels.directory import RemoteStream
 from strom.chat.redis_bus import redact_url
 from strom.errors import PublishRefused
-from strom.live.channel import Channel, ChannelState
+from strom.live.channel import CarriedOver, Channel, ChannelState
 from strom.live.registry import Registry
 from strom.media.model import TrackKind
 from strom.store import ChannelInfo, Store
@@ -69,6 +80,23 @@ local current = redis.call('GET', KEYS[1])
 if current then
   local ok, entry = pcall(cjson.decode, current)
   if ok and type(entry) == 'table' and entry['node'] ~= ARGV[1] then return current end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return false
+"""
+
+# As _CLAIM, for a publisher that arrives: another node's entry that only waits for its
+# publisher (reconnecting) is taken over too. Answers nil (free or ours), {1, entry}
+# (taken over from that entry) or {0, entry} (refused: that entry holds the channel).
+_ADMIT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, entry = pcall(cjson.decode, current)
+  if ok and type(entry) == 'table' and entry['node'] ~= ARGV[1] then
+    if entry['state'] ~= 'reconnecting' then return {0, current} end
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    return {1, current}
+  end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return false
@@ -99,6 +127,8 @@ class LiveEntry:
     #: the hub's broadcast number on that node (1, 2, ... per channel per process)
     broadcast: int = 0
     started_at: float | None = None
+    #: while reconnecting: where its media stopped (seconds), for a node carrying it on
+    timeline: float | None = None
     width: int | None = None
     height: int | None = None
     #: the version (ETag) of the channel's live picture there, once it has one
@@ -119,6 +149,7 @@ class LiveEntry:
                 state=str(data["state"]),
                 broadcast=int(data.get("broadcast") or 0),
                 started_at=_number(data.get("started_at")),
+                timeline=_number(data.get("timeline")),
                 width=_integer(data.get("width")),
                 height=_integer(data.get("height")),
                 thumbnail=_text(data.get("thumbnail")),
@@ -236,6 +267,7 @@ class LiveMap:
             retry=Retry(NoBackoff(), 0),  # retried by the heartbeat, with a log line
         )
         self._claim = self._redis.register_script(_CLAIM)
+        self._admit = self._redis.register_script(_ADMIT)
         self._release = self._redis.register_script(_RELEASE)
         #: channels whose entry this node refreshed (to delete when they end)
         self._mine: set[str] = set()
@@ -249,6 +281,7 @@ class LiveMap:
         self._failing = False
         self._closed = False
         self.refused = 0  # publishes refused: the channel was another node's
+        self.taken_over = 0  # broadcasts carried on here from another node's grace
         registry.listeners.append(self._on_state)
 
     def __repr__(self) -> str:
@@ -285,12 +318,17 @@ class LiveMap:
 
     async def admit(self, channel: str) -> None:
         """May a publisher here claim ``channel``? Refused on an edge, and when another
-        node holds the channel (live, starting, or within its reconnect grace)."""
+        node holds the channel live or starting. A channel another node holds only in its
+        reconnect grace is taken over: the publisher came back here, and the broadcast
+        goes on here (the channel's next claim carries it on)."""
         if self.role == "edge":
             raise edge_refusal(self.ingest_nodes())
         entry = LiveEntry(channel, self.node_id, self.node_url, ChannelState.STARTING.value)
+        here = self.registry.get(channel)
+        if here is not None:
+            here.carry_on(None)
         try:
-            holder = await self._claim(
+            answer = await self._admit(
                 keys=[self._channel_key(channel)],
                 args=[self.node_id, entry.encode(), self._ttl_ms],
             )
@@ -298,11 +336,25 @@ class LiveMap:
             # Availability first: this node's hub still refuses a second publisher here.
             log.warning("live map: cannot claim %s in Redis (%s); admitting", channel, exc)
             return
-        if holder is None:
+        if answer is None:
             return  # not refreshed until the publish starts: lapses if it never does
+        taken, holder = answer
         other = LiveEntry.decode(holder)
+        if int(taken) == 1:
+            self.taken_over += 1
+            log.info(
+                "live map: %s waited for its publisher on %s; it came here: the broadcast "
+                "goes on here",
+                channel,
+                other.url if other is not None else "another node",
+            )
+            if other is not None:
+                carried = CarriedOver(other.started_at, other.timeline or 0.0)
+                self.registry.open(channel).carry_on(carried)
+            return
         self.refused += 1
         where = f"on {other.url}" if other is not None else "on another node"
+        log.info("live map: publish of %s refused: already live %s", channel, where)
         raise PublishRefused(f"channel {channel} is already live {where}")
 
     def ingest_nodes(self) -> list[str]:
@@ -367,6 +419,7 @@ class LiveMap:
             "entries": [asdict(e) for e in self._entries()],
             "other_nodes": sorted(r.url for r in self._fresh().values()),
             "publishes_refused": self.refused,
+            "broadcasts_taken_over": self.taken_over,
         }
 
     # -- the heartbeat --------------------------------------------------------------------
@@ -429,6 +482,7 @@ class LiveMap:
                     channel.state.value,
                     channel.broadcast_id,
                     channel.started_at,
+                    channel.timeline if channel.state is ChannelState.RECONNECTING else None,
                     video.width if video else None,
                     video.height if video else None,
                     self.thumbnail_of(channel.name),
@@ -468,14 +522,28 @@ class LiveMap:
             pipe.set(self._key + "node:" + self.node_id, record.encode(), px=self._ttl_ms)
             pipe.sadd(self._key + "nodes", self.node_id)
             answers = await pipe.execute()
+        moved = set()
         for entry, holder in zip(entries, answers, strict=False):
-            if holder is not None:  # our claim lapsed (Redis was away) and was taken
+            if holder is None:
+                continue
+            channel = self.registry.get(entry.channel)
+            other = LiveEntry.decode(holder)
+            if (
+                channel is not None
+                and channel.state is ChannelState.RECONNECTING
+                and other is not None
+            ):
+                # Its publisher reconnected to that node within the grace, which took
+                # the claim: the broadcast goes on there, and is followed from there.
+                moved.add(entry.channel)
+                channel.moved(other.url)
+            else:  # our claim lapsed (Redis was away) and was taken
                 log.warning(
                     "live map: %s is live here and claimed by another node too (%s)",
                     entry.channel,
                     holder,
                 )
-        self._mine = (self._mine | held) - set(ended)
+        self._mine = (self._mine | held) - set(ended) - moved
 
     async def _read(self) -> None:
         ids = sorted(
@@ -527,7 +595,8 @@ class LiveMap:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    # JSON may say NaN or Infinity: no time or timeline to go on from
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _integer(value: Any) -> int | None:

@@ -72,6 +72,8 @@ class ChannelPull:
         self.live = asyncio.Event()
         self.started = False
         self._start: wire.Start | None = None
+        #: the upstream whose START this pull last followed
+        self._followed: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -163,12 +165,15 @@ class ChannelPull:
                 channel.bytes_in += len(event.chunk.data)
                 channel.add_chunk(event.chunk)
         elif isinstance(event, wire.Start):
+            carried_on = self._carried_on(channel, url, event)
             self._start = event
             if channel.publisher is not self and not self._claim(channel, url, event):
                 return
-            # Always a new timeline: after a stall, the upstream says RESUME when its
-            # publisher came back to the same one, START when anything started again.
-            channel.start_media(event.tracks, event.init_segment, resume=False)
+            # A new timeline: after a stall, the upstream says RESUME when its publisher
+            # came back to the same one, START when anything started again. Unless the
+            # stalled broadcast itself comes from another node, which carried it on.
+            channel.start_media(event.tracks, event.init_segment, resume=carried_on)
+            self._followed = url
             self.started = True
             self.live.set()
         elif event.kind is wire.Kind.STALL:
@@ -182,6 +187,20 @@ class ChannelPull:
         else:  # END
             self.live.clear()
             self._end(channel)
+
+    def _carried_on(self, channel: Channel, url: str, start: wire.Start) -> bool:
+        """Is ``start`` the stalled broadcast going on at another node (its publisher
+        reconnected there within the grace, :class:`~strom.live.channel.CarriedOver`)?
+        The same broadcast (its start travels with it) from another node than the one
+        this pull followed: its timeline continues, and the viewers here resume. From the
+        same node, a START means its source started over."""
+        return (
+            channel.state is ChannelState.RECONNECTING
+            and channel.publisher is None
+            and url != self._followed
+            and channel.started_at is not None
+            and start.started_at == channel.started_at
+        )
 
     def _claim(self, channel: Channel, url: str, start: wire.Start) -> bool:
         if channel.publisher is not None:
@@ -243,6 +262,7 @@ class PullManager:
         self._stopping: set[asyncio.Task[None]] = set()
         self.started_total = 0
         registry.audience_listeners.append(self._audience)
+        registry.listeners.append(self._owner_changed)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -256,6 +276,19 @@ class PullManager:
 
     def _audience(self, channel: Channel) -> None:
         self._review(channel.name)
+
+    def _owner_changed(self, channel: Channel) -> None:
+        """A broadcast ingested here went on at another node (Channel.moved): whoever
+        follows it here gets it from there now. A channel pulled here whose publisher
+        came here (it carried the broadcast on): nothing left to pull."""
+        name = channel.name
+        pull = self._pulls.get(name)
+        if channel.origin is None:
+            if pull is not None and channel.publisher not in (None, pull):
+                log.info("pull %s: published here now; stopping the pull", name)
+                self.drop(name)
+        elif channel.publisher is None and channel.state is ChannelState.RECONNECTING:
+            self._review(name)
 
     def hold(self, channel: str) -> None:
         """A downstream node pulls ``channel`` from this one."""
@@ -355,6 +388,8 @@ class PullManager:
             await asyncio.gather(*self._stopping, return_exceptions=True)
         with contextlib.suppress(ValueError):
             self.registry.audience_listeners.remove(self._audience)
+        with contextlib.suppress(ValueError):
+            self.registry.listeners.remove(self._owner_changed)
         if self._session is not None:
             await self._session.close()
 

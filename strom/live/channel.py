@@ -139,6 +139,18 @@ class ChannelState(enum.Enum):
     RECONNECTING = "reconnecting"
 
 
+@dataclass(frozen=True)
+class CarriedOver:
+    """A broadcast that waited for its publisher on another node of the site, whose
+    publisher came here within the grace: its start and where its media stopped
+    (seconds), so that it goes on here as the same broadcast, on the same timeline (the
+    nodes following it see it resume, not start over). The broadcast's record in the
+    database is carried on by :class:`~strom.channels.Broadcasts`."""
+
+    started_at: float | None
+    timeline: float
+
+
 class ChannelBusy(Exception):
     """Another publisher holds the channel."""
 
@@ -193,6 +205,8 @@ class Channel:
         self._resuming: dict[int, Track] | None = None
         self._offset = 0.0
         self._grace_timer: asyncio.TimerHandle | None = None
+        #: set by :meth:`carry_on` for the next :meth:`claim`
+        self._carried: CarriedOver | None = None
         self.frames_in = 0
         self.bytes_in = 0
         self.peak_viewers = 0
@@ -275,13 +289,31 @@ class Channel:
                 log.exception("channel %s: %r failed; unsubscribed", self.name, sub)
                 self.unsubscribe(sub)
 
+    @property
+    def timeline(self) -> float:
+        """Where the broadcast's media has got to (seconds of decode time): a publisher
+        coming back continues just after it."""
+        return self._timeline
+
     # -- publisher -------------------------------------------------------------------------
+
+    def carry_on(self, carried: CarriedOver | None) -> None:
+        """The next :meth:`claim` continues ``carried``, a broadcast that waited for its
+        publisher on another node (None: the next claim is what it would be anyway). The
+        site's admission says so just before the claim (:mod:`strom.cluster.live_map`)."""
+        self._carried = carried
 
     def claim(self, publisher: Publisher) -> None:
         """Start a broadcast for ``publisher``; :class:`ChannelBusy` if one is running."""
         if self.publisher is not None:
             raise ChannelBusy(self.name)
         self.publisher = publisher
+        carried, self._carried = self._carried, None
+        if carried is not None:
+            # Ingested here from now on (it may have been pulled from the node it left),
+            # on the broadcast's own timeline.
+            self.origin = None
+            self._timeline = max(self._timeline, carried.timeline)
         if self.state is ChannelState.RECONNECTING:
             # The same broadcast goes on: viewers, broadcast id and the muxer stay.
             if self._grace_timer is not None:
@@ -298,6 +330,12 @@ class Channel:
         self._timeline = 0.0
         self.broadcast_id += 1
         self.started_at = self._clock()
+        if carried is not None:
+            # The same broadcast, its timeline continued (an empty "before" makes the
+            # first keyframe compute the offset, as for a publisher back here).
+            self.started_at = carried.started_at or self.started_at
+            self._timeline = carried.timeline
+            self._resuming = {}
         self.tracks = {}
         self._expect_video = True
         self._dropped_audio = 0
@@ -417,6 +455,8 @@ class Channel:
         starts it again) and to every subscriber."""
         if self.state is not ChannelState.LIVE:
             return
+        # Chunks muxed elsewhere (pulled) move the timeline too.
+        self._timeline = max(self._timeline, chunk.time)
         if chunk.keyframe:
             self.gop = [chunk]
             self._gop_bytes = len(chunk.data)
@@ -460,6 +500,23 @@ class Channel:
         self._set_state(ChannelState.RECONNECTING)
         self._grace_timer = asyncio.get_running_loop().call_later(grace, self._grace_over)
         self._tell(list(self.subscribers), lambda sub: sub.on_stall())
+
+    def moved(self, origin: str) -> None:
+        """The broadcast waiting here for its publisher went on at another node (its
+        publisher reconnected there, within the grace): this node no longer ingests it.
+        It stays *reconnecting* for whoever follows it here, now as a channel of
+        ``origin``'s, which a pull brings back (they see it resume); the grace starts
+        again for that pull. Nothing ends: the broadcast is the other node's now."""
+        if self.state is not ChannelState.RECONNECTING or self.origin is not None:
+            return
+        log.info("channel %s: the broadcast went on at %s", self.name, origin)
+        self.origin = origin
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._grace_timer = loop.call_later(self.limits.reconnect_grace, self._grace_over)
+        if self._on_state is not None:
+            self._on_state(self)  # the same state, a new owner: the services let go
 
     def _grace_over(self) -> None:
         self._grace_timer = None

@@ -400,6 +400,14 @@ class Recorder:
 
     def _on_state(self, channel: Channel) -> None:
         name = channel.name
+        sub = self._subs.get(name)
+        if channel.origin is not None and sub is not None and sub.channel is channel:
+            # The broadcast went on at another node (Channel.moved), which records the
+            # rest, tagged with the same broadcast: this node's part ends here.
+            log.info("channel %s: recording part ends here; the broadcast goes on elsewhere",
+                     name)  # fmt: skip
+            sub.on_end()
+            return
         if (
             not self.settings.enabled
             or channel.state is not ChannelState.LIVE

@@ -5,6 +5,14 @@ Across a crash: while a broadcast runs, the live node's heartbeat (:meth:`Broadc
 marks it on air; at the next start, :meth:`BroadcastStore.close_unfinished` ends the
 broadcasts a killed process left open at the last moment they are known to have been on
 air, never at the restart.
+
+Across nodes (a site sharing this database): an open row is the site's memory of a
+broadcast whose publisher may come back. :meth:`BroadcastStore.carry_on_or_start` lets the
+node that takes the publisher within the reconnect grace continue that row (the same id,
+now its ``node``), whoever ran it before and whether or not that process still lives; a
+row past the grace is ended when it was last on air. The ``node`` column is the row's
+owner: a node ends or marks on air only its own rows, so a node that lost a broadcast to
+another never ends it.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from strom.store import queries as q
@@ -37,13 +46,7 @@ class BroadcastStore:
         now. The broadcast counts as seen on air now (see :meth:`seen`)."""
         now = self._db.now()
         async with self._db.transaction() as s:
-            channel = await s.scalar(
-                select(ChannelRow)
-                .join(UserRow, UserRow.id == ChannelRow.user_id)
-                .where(UserRow.username_key == username_key(username))
-            )
-            if channel is None:
-                raise UnknownUser(username)
+            channel = await self._channel(s, username)
             row = BroadcastRow(
                 channel_id=channel.id,
                 started_at=now,
@@ -57,11 +60,58 @@ class BroadcastStore:
             await s.flush()
             return row.id
 
-    async def end(self, broadcast_id: int, peak_viewers: int) -> None:
+    @staticmethod
+    async def _channel(s: AsyncSession, username: str) -> ChannelRow:
+        channel = await s.scalar(
+            select(ChannelRow)
+            .join(UserRow, UserRow.id == ChannelRow.user_id)
+            .where(UserRow.username_key == username_key(username))
+        )
+        if channel is None:
+            raise UnknownUser(username)
+        return channel
+
+    async def carry_on_or_start(
+        self, username: str, node: str, *, within: timedelta
+    ) -> tuple[int, bool]:
+        """``username`` went live on ``node``, in a site of several nodes: the broadcast
+        goes on if one is open and was on air ``within`` (the reconnect grace and a
+        heartbeat's slack) ago -- its publisher reconnected, here or to another node,
+        after a dropped connection or a crash -- and ``node`` owns it from now on.
+        Otherwise a new broadcast starts (:meth:`start`), and any open one is ended when
+        it was last on air: nobody carried it on in time. Returns (id, carried on)."""
+        now = self._db.now()
+        async with self._db.transaction() as s:
+            channel = await self._channel(s, username)
+            open_rows = (
+                await s.scalars(
+                    select(BroadcastRow)
+                    .where(BroadcastRow.channel_id == channel.id, BroadcastRow.ended_at.is_(None))
+                    .order_by(BroadcastRow.started_at.desc(), BroadcastRow.id.desc())
+                    .with_for_update()
+                )
+            ).all()
+            carried: int | None = None
+            for row in open_rows:
+                seen = row.last_seen_at or row.started_at
+                if carried is None and seen >= now - within:
+                    row.node, row.last_seen_at, carried = node, now, row.id
+                else:
+                    row.ended_at = min(max(row.started_at, seen), now)
+            if carried is not None:
+                return carried, True
+        return await self.start(username, node), False
+
+    async def end(self, broadcast_id: int, peak_viewers: int, *, node: str | None = None) -> None:
+        """End the broadcast now; with ``node``, only if that node still owns it (another
+        node may have carried it on)."""
+        where = [BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None)]
+        if node is not None:
+            where.append(BroadcastRow.node == node)
         async with self._db.transaction() as s:
             await s.execute(
                 update(BroadcastRow)
-                .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
+                .where(*where)
                 .values(ended_at=self._db.now(), peak_viewers=q.raised_peak(peak_viewers))
             )
 
@@ -74,19 +124,23 @@ class BroadcastStore:
                 .values(peak_viewers=viewers)
             )
 
-    async def seen(self, peaks: Mapping[int, int]) -> None:
+    async def seen(self, peaks: Mapping[int, int], *, node: str | None = None) -> None:
         """The live node's heartbeat (broadcast id -> peak viewers so far): each of these
-        broadcasts still open is marked on air now and its peak raised (never lowered), in
-        one transaction. What a crash leaves behind is then at most one heartbeat old."""
+        broadcasts still open (and, with ``node``, still that node's) is marked on air now
+        and its peak raised (never lowered), in one transaction. What a crash leaves
+        behind is then at most one heartbeat old."""
         if not peaks:
             return
         now = self._db.now()
         async with self._db.transaction() as s:
             # Rows in id order: one lock order for every node.
             for broadcast_id, peak in sorted(peaks.items()):
+                where = [BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None)]
+                if node is not None:
+                    where.append(BroadcastRow.node == node)
                 await s.execute(
                     update(BroadcastRow)
-                    .where(BroadcastRow.id == broadcast_id, BroadcastRow.ended_at.is_(None))
+                    .where(*where)
                     .values(last_seen_at=now, peak_viewers=q.raised_peak(peak))
                 )
 
@@ -96,6 +150,7 @@ class BroadcastStore:
         *,
         last_media: Mapping[int, datetime] | None = None,
         stale_after: timedelta | None = None,
+        spare_within: timedelta | None = None,
     ) -> dict[int, datetime]:
         """At start-up: end the broadcasts a previous run left open (it crashed or was
         killed), each at the last moment it is known to have been on air, never at the
@@ -119,6 +174,9 @@ class BroadcastStore:
                     *([seen < now - stale_after] if stale_after is not None else []),
                 )
             )
+        if spare_within is not None:
+            seen_at = func.coalesce(BroadcastRow.last_seen_at, BroadcastRow.started_at)
+            where.append(seen_at < now - spare_within)
         closed: dict[int, datetime] = {}
         async with self._db.transaction() as s:
             for row in (await s.scalars(select(BroadcastRow).where(*where))).all():

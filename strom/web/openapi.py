@@ -91,6 +91,11 @@ _CHANNEL = {
                 {
                     "type": "object",
                     "properties": {
+                        "id": {
+                            "type": "integer",
+                            "description": "The broadcast's id: the same across a "
+                            "publisher's reconnection within the grace, on any node",
+                        },
                         "started_at": {"type": "number"},
                         "ended_at": {"type": ["number", "null"]},
                     },

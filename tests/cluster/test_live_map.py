@@ -128,20 +128,47 @@ async def test_a_dead_nodes_entries_vanish_with_their_ttl(nodes, av_media) -> No
 
 async def test_a_broadcast_waiting_for_its_publisher_keeps_its_claim(nodes, av_media) -> None:  # type: ignore[no-untyped-def]
     a: LiveMap = await nodes("a")
-    b: LiveMap = await nodes("b")
     await a.admit("alice")
     channel = go_live(a, av_media)
     channel.publisher_lost(channel.publisher)  # type: ignore[arg-type]
     assert channel.state.value == "reconnecting"
     await a.sync()
     await asyncio.sleep(TTL * 2)  # claims refreshed by a's heartbeat through the grace
-    with pytest.raises(PublishRefused, match="already live"):
-        await b.admit("alice")
+    entry = await a.entry("alice")
+    assert entry is not None
+    assert (entry.node, entry.state) == ("a", "reconnecting")
+    assert entry.timeline == channel.timeline > 0  # where a node carrying it on goes on
+    channel.close()  # the grace is over: the broadcast ends, the channel is free
+    await eventually(lambda: _free(a, "alice"), 5, "released after the grace")
+
+
+async def test_the_publisher_back_on_another_node_takes_the_broadcast_over(nodes, av_media) -> None:  # type: ignore[no-untyped-def]
+    a: LiveMap = await nodes("a")
+    b: LiveMap = await nodes("b")
+    await a.admit("alice")
+    channel = go_live(a, av_media)
+    with pytest.raises(PublishRefused, match=r"already live on http://a\.test:8080"):
+        await b.admit("alice")  # live on a: refused
+    channel.publisher_lost(channel.publisher)  # type: ignore[arg-type]
+    await a.sync()
+    # Waiting for its publisher on a, who comes to b: b takes the claim, and the next
+    # claim of the channel on b carries the broadcast on (its start, its timeline).
+    await b.admit("alice")
+    assert b.metrics()["broadcasts_taken_over"] == 1
+    there = b.registry.open("alice")
+    there.claim(Publisher())
+    assert (there.started_at, there.timeline) == (channel.started_at, channel.timeline)
+    # a learns it at its next heartbeat: it hands the channel over, ending nothing.
+    await a.sync()
+    assert (channel.state.value, channel.origin) == ("reconnecting", "http://b.test:8080")
+    assert await a.locate("alice") == "http://b.test:8080"
+    with pytest.raises(PublishRefused, match=r"already live on http://b\.test:8080"):
+        await a.admit("alice")  # b has it now
+    channel.close()
+    await a.sync()
     entry = await b.entry("alice")
     assert entry is not None
-    assert entry.state == "reconnecting"
-    channel.close()  # the grace is over: the broadcast ends, the channel is free
-    await eventually(lambda: _free(b, "alice"), 5, "released after the grace")
+    assert entry.node == "b"  # a's end released nothing of b's
 
 
 async def test_a_claim_never_used_lapses(nodes) -> None:  # type: ignore[no-untyped-def]

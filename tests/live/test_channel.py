@@ -8,7 +8,14 @@ import pytest
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
 from strom.delivery.hls import HlsRendition
-from strom.live.channel import Channel, ChannelBusy, HubLimits, Subscriber, TooManyViewers
+from strom.live.channel import (
+    CarriedOver,
+    Channel,
+    ChannelBusy,
+    HubLimits,
+    Subscriber,
+    TooManyViewers,
+)
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry
 from strom.media.hls import HlsSettings
@@ -407,3 +414,38 @@ async def test_chunks_muxed_elsewhere_feed_a_channel_as_they_are(
     assert [e for e in at_edge.events if e != "chunk"] == told
     assert late.events.count("live") == 1
     assert late.events[-1] == "end"
+
+
+async def test_a_broadcast_carried_over_from_another_node_continues_its_timeline(
+    av_items: list[Track | Frame],
+) -> None:
+    """Node A's broadcast waits for its publisher, who comes to node B: B's channel goes on
+    with A's start and just after A's timeline (whoever follows both sees one timeline);
+    A's channel is handed over: still waiting, now another node's, nothing ended."""
+    changes: list[str] = []
+    a = Channel("alice", on_state=lambda c: changes.append(f"{c.state.value} {c.origin}"))
+    viewer = Stalls()
+    a.subscribe(viewer)
+    a.claim(first := object())  # type: ignore[arg-type]
+    feed(a, av_items)
+    a.publisher_lost(first)  # type: ignore[arg-type]
+    assert a.timeline > 3.0
+    b = Channel("alice")
+    b.carry_on(CarriedOver(a.started_at, a.timeline))
+    there = Recorder()
+    b.subscribe(there)
+    b.claim(object())  # type: ignore[arg-type]
+    feed(b, av_items)
+    assert b.started_at == a.started_at
+    assert there.chunks[0].time > a.timeline  # after where A stopped, not from zero
+    assert there.chunks[0].time < a.timeline + 0.5
+    a.moved("http://b.test:8080")
+    assert (a.state.value, a.origin) == ("reconnecting", "http://b.test:8080")
+    assert changes[-1] == "reconnecting http://b.test:8080"  # the services were told
+    assert viewer.events[-1] == "stall"  # nothing ended for its viewers
+    b.carry_on(None)
+    b.close()
+    b.claim(object())  # type: ignore[arg-type]
+    assert b.started_at != a.started_at  # a claim of its own: a broadcast of its own
+    a.close()
+    assert viewer.events[-1] == "end"

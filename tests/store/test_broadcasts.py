@@ -104,3 +104,63 @@ async def test_a_crashed_broadcast_ends_when_it_was_last_on_air(
     now[0] = t0 + timedelta(minutes=10)
     closed = await store.broadcasts.close_unfinished("node-a", stale_after=timedelta(minutes=5))
     assert closed == {carol: t0 + timedelta(seconds=30)}
+
+
+async def test_a_broadcast_is_carried_on_within_the_grace_and_ended_after_it(
+    make_store: Callable[..., Awaitable[Store]],
+) -> None:
+    """Several nodes: a channel going live carries on its open broadcast if that was on air
+    within the grace (its publisher came back, to any node); the node that had it can no
+    longer end it; past the grace a new broadcast starts and the old one ends when it was
+    last on air."""
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    now = [t0]
+    store = await make_store(clock=lambda: now[0])
+    await store.users.create("Alice", PASSWORD)
+    grace = timedelta(seconds=10)
+    first, carried = await store.broadcasts.carry_on_or_start("alice", "node-a", within=grace)
+    assert not carried
+    # node-a's publisher drops at t0 + 4 s; it comes back to node-b at t0 + 9 s.
+    now[0] = t0 + timedelta(seconds=4)
+    await store.broadcasts.seen({first: 3}, node="node-a")
+    now[0] = t0 + timedelta(seconds=9)
+    assert await store.broadcasts.carry_on_or_start("alice", "node-b", within=grace) == (
+        first,
+        True,
+    )
+    # node-a's grace runs out later: the broadcast is node-b's, node-a neither ends it nor
+    # marks it on air.
+    now[0] = t0 + timedelta(seconds=30)
+    await store.broadcasts.seen({first: 9}, node="node-a")
+    await store.broadcasts.end(first, 9, node="node-a")
+    (b,) = await store.broadcasts.list("alice")
+    assert (b.ended_at, b.peak_viewers) == (None, 3)
+    # node-b dies at t0 + 9 s (its last note); the publisher is back only at t0 + 30 s: a
+    # new broadcast, and the old one ended when it was last on air.
+    second, carried = await store.broadcasts.carry_on_or_start("alice", "node-a", within=grace)
+    assert (second != first, carried) == (True, False)
+    newest, oldest = await store.broadcasts.list("alice")
+    assert (newest.id, newest.ended_at) == (second, None)
+    assert (oldest.id, oldest.ended_at) == (first, t0 + timedelta(seconds=9))
+
+
+async def test_a_restart_spares_what_may_still_be_carried_on(
+    make_store: Callable[..., Awaitable[Store]],
+) -> None:
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    now = [t0]
+    store = await make_store(clock=lambda: now[0])
+    await store.users.create("Alice", PASSWORD)
+    await store.users.create("bob", PASSWORD)
+    alice = await store.broadcasts.start("Alice", "node-a")
+    now[0] = t0 + timedelta(seconds=30)
+    bob = await store.broadcasts.start("bob", "node-a")
+    now[0] = t0 + timedelta(seconds=35)
+    spare = timedelta(seconds=10)
+    # bob was on air 5 s ago: its publisher may come back; alice's grace is over.
+    closed = await store.broadcasts.close_unfinished("node-a", spare_within=spare)
+    assert closed == {alice: t0}
+    now[0] = t0 + timedelta(seconds=45)
+    assert await store.broadcasts.close_unfinished(spare_within=spare) == {
+        bob: t0 + timedelta(seconds=30)
+    }
