@@ -23,7 +23,7 @@ from strom.chat.events import LikesAdded, RoomEvent, ViewerCount
 from strom.chat.redis_bus import RedisBus
 from strom.store import Argon2Params, Store, User
 from tests.helpers.chat import PASSWORD, WAIT, Person
-from tests.helpers.cluster import need_redis, redis_prefix
+from tests.helpers.cluster import CHAT_SHARED, need_redis, redis_prefix
 from tests.helpers.nodes import Node, all_running
 
 
@@ -74,7 +74,7 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     ]
     async with all_running(*nodes) as (a, b):
         for node in nodes:  # the chat rooms are shared once each node hears Redis
-            await node.until_logged("chat rooms are shared with the other nodes")
+            await node.until_logged(CHAT_SHARED)
         found = Site(a, b, users, tokens)
         yield found
         for person in found.people:

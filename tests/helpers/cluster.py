@@ -24,6 +24,8 @@ from tests.helpers.nodes import ROOT, strom_env
 REDIS_URL = os.environ.get("STROM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: a PostgreSQL server where the tests may create and drop databases (trust auth)
 POSTGRES = os.environ.get("STROM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: what a node logs once its chat rooms are shared through Redis (``Node.until_logged``)
+CHAT_SHARED = "chat rooms are shared with the other nodes"
 
 
 def _unavailable(message: str) -> None:
