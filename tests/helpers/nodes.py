@@ -27,7 +27,7 @@ from tests.helpers.servers import CHANNEL, STREAM_KEY, free_port, seed_data_dir
 ROOT = Path(__file__).resolve().parents[2]
 #: every node of a test site shares it (the internal pull key is derived from it)
 SITE_SECRET = "a-test-site-secret-shared-by-every-node"
-START_WAIT = 30.0  # seconds for a node to start (imports, database, Redis)
+START_WAIT = 60.0  # seconds for a node to start (imports, database, Redis; a busy machine)
 STOP_WAIT = 20.0  # seconds for a node to stop after SIGTERM before it gets SIGKILL
 #: what a node logs once it serves (every listener open, the live map joined)
 UP = "is up: http://"
