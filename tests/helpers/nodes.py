@@ -43,7 +43,9 @@ def strom_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 class Node:
     """One ``strom serve`` process. ``args`` add to its command line; ``secret_key`` and
-    ``stream_keys`` are the site's (``stream_keys=()``: none on the command line)."""
+    ``stream_keys`` are the site's (``stream_keys=()``: none on the command line).
+    ``secret_key=None, seed=False``: as an operator's first run (the node makes its own
+    secret, and its embedded database from nothing)."""
 
     def __init__(
         self,
@@ -52,12 +54,13 @@ class Node:
         name: str = "",
         http_port: int = 0,
         rtmp_port: int = 0,
-        secret_key: str = SITE_SECRET,
+        secret_key: str | None = SITE_SECRET,
         stream_keys: Sequence[str] = (f"{CHANNEL}={STREAM_KEY}",),
         socketio_door: bool = False,
+        seed: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self.data_dir = seed_data_dir(data_dir)
+        self.data_dir = seed_data_dir(data_dir) if seed else data_dir
         self.name = name or data_dir.name
         self.args = args
         self.http_port = http_port or free_port()
@@ -75,10 +78,11 @@ class Node:
 
     def command(self) -> list[str]:
         keys = [arg for key in self.stream_keys for arg in ("--stream-key", key)]
+        secret = ["--secret-key", self.secret_key] if self.secret_key is not None else []
         return [
             sys.executable, "-m", "strom", "serve", "--host", "127.0.0.1",
             "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
-            "--data-dir", str(self.data_dir), "--secret-key", self.secret_key, *keys,
+            "--data-dir", str(self.data_dir), *secret, *keys,
             "--socketio-door", str(self.socketio_door).lower(), *self.args,
         ]  # fmt: skip
 
@@ -116,6 +120,7 @@ class Node:
     @property
     def secret(self) -> bytes:
         """The key its sessions are signed with (a chat client's cookie needs it)."""
+        assert self.secret_key is not None, f"{self.name} made its own secret"
         return self.secret_key.encode()
 
     @property
