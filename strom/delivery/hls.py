@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 #: how long a blocking request may wait, in target durations (spec: 3)
 _BLOCK_TARGET_DURATIONS = 3.0
+#: how long an ended broadcast's playlist outlives its channel, in target durations: a
+#: player reloads it about once a target duration (rfc8216bis 6.3.4), and its last reload
+#: must find the last segment and EXT-X-ENDLIST, not a 404
+_ENDED_KEEP_TARGET_DURATIONS = 3.0
 #: random bytes of a rendition's token (its directory in media URLs)
 _TOKEN_BYTES = 5
 _OFFLINE = cache_headers(AnswerKind.OFFLINE)
@@ -123,7 +127,7 @@ class HlsDelivery:
         self._registry = registry
         self._settings = settings or HlsSettings()
         #: by channel name; an ended rendition is served (EXT-X-ENDLIST) for as long as
-        #: the registry keeps its channel
+        #: the registry keeps its channel, and a few target durations after
         self._renditions: dict[str, HlsRendition] = {}
         #: by channel name: where the next broadcast's media sequence starts (after the
         #: last one's), so a cached blocking reload never answers for a later broadcast
@@ -164,12 +168,28 @@ class HlsDelivery:
     def _on_forget(self, channel: Channel) -> None:
         current = self._renditions.get(channel.name)
         if current is not None and current.channel is channel:
-            del self._renditions[channel.name]
             self._next_msn[channel.name] = current.stream.next_msn
+            if not current.stream.ended:
+                del self._renditions[channel.name]
+                return
+            # The broadcast's players are still reading its end: keep it for their next
+            # reloads, then let it go (memory follows real use).
+            keep = _ENDED_KEEP_TARGET_DURATIONS * max(current.stream.target_duration, 2)
+            asyncio.get_running_loop().call_later(keep, self._drop, channel.name, current)
+
+    def _drop(self, channel_name: str, rendition: HlsRendition) -> None:
+        if self._renditions.get(channel_name) is rendition:  # not a later broadcast's
+            del self._renditions[channel_name]
 
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
+        """The rendition of the channel's broadcast, or of its last one while it is kept
+        after the end (a new broadcast going live replaces it)."""
         rendition = self._renditions.get(channel_name)
-        if rendition is None or rendition.channel is not self._registry.get(channel_name):
+        if rendition is None:
+            return None
+        if rendition.channel is not self._registry.get(channel_name) and not (
+            rendition.stream.ended
+        ):
             return None
         return rendition, rendition.stream
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,18 +21,12 @@ import socketio
 from strom.server import StromServer
 from tests.helpers import CHANNEL, make_settings
 from tests.helpers.chat import WAIT
+from tests.helpers.nodes import Node, running
 
 # serial: measures the server's memory and session deadlines (see scripts/test).
 pytestmark = pytest.mark.serial
 
-ROOT = Path(__file__).resolve().parents[2]
 HANDSHAKE = "/socket.io/?EIO=4&transport=polling"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:
@@ -57,37 +48,17 @@ async def alive(http: aiohttp.ClientSession, base: str, sid: str) -> bool:
 @pytest.fixture
 async def serve(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
     """A real ``strom serve``: (its base URL, its process id)."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STROM_")}
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "strom", "serve", "--host", "127.0.0.1",
-            "--http-port", str(port), "--rtmp-port", str(free_port()),
-            "--data-dir", str(tmp_path / "data"), "--stream-key", f"{CHANNEL}=demo-key-123456",
-            "--socketio-max-sessions-per-address", "50", "--socketio-connect-timeout", "2",
-            cwd=ROOT, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"{base}/metrics") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                pytest.fail(f"strom serve did not come up:\n{log.read_text()}")
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        await proc.wait()
-    output = log.read_text()
-    assert "Traceback" not in output, output
+    node = Node(
+        tmp_path / "data",
+        "--socketio-max-sessions-per-address", "50", "--socketio-connect-timeout", "2",
+        stream_keys=(f"{CHANNEL}=demo-key-123456",), socketio_door=True,
+    )  # fmt: skip
+    async with running(node):
+        assert node.proc is not None
+        yield node.base, node.proc.pid
+    assert "Traceback" not in node.log, node.log
     # The flood is logged in a few lines, not one per handshake.
-    assert output.count("socket.io 127.0.0.1 refused") <= 10, output
+    assert node.log.count("socket.io 127.0.0.1 refused") <= 10, node.log
 
 
 async def test_handshake_flood_is_refused_and_its_sessions_expire(

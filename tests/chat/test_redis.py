@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import secrets
-import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,78 +23,14 @@ from strom.chat.events import LikesAdded, RoomEvent, ViewerCount
 from strom.chat.redis_bus import RedisBus
 from strom.store import Argon2Params, Store, User
 from tests.helpers.chat import PASSWORD, WAIT, Person
-from tests.helpers.cluster import REDIS_URL, need_redis
-
-ROOT = Path(__file__).resolve().parents[2]
-START_WAIT = 30.0  # seconds for a node to start (imports, database, Redis)
+from tests.helpers.cluster import CHAT_SHARED, need_redis, redis_prefix
+from tests.helpers.nodes import Node, all_running
 
 
 @pytest.fixture
 async def redis_url() -> str:
     """The test Redis, if it answers (CI: it must)."""
     return await need_redis()
-
-
-@dataclass
-class Node:
-    """One ``strom serve`` process (what :class:`Person` needs of a server: the HTTP port
-    and the session secret)."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    secret: bytes
-    log: list[str] = field(default_factory=list)
-    http_port: int = 0
-    redis_up: asyncio.Event = field(default_factory=asyncio.Event)
-    _reader: asyncio.Task[None] | None = None
-
-    async def _read(self, up: asyncio.Future[int]) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            self.log.append(line)
-            found = re.search(r"is up: http://127\.0\.0\.1:(\d+)/", line)
-            if found and not up.done():
-                up.set_result(int(found.group(1)))
-            if "redis" in line and "connected" in line:
-                self.redis_up.set()
-        if not up.done():
-            up.set_exception(AssertionError(f"node {self.name} exited:\n" + "\n".join(self.log)))
-
-    async def started(self) -> Node:
-        up: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._reader = asyncio.get_running_loop().create_task(self._read(up))
-        async with asyncio.timeout(START_WAIT):
-            self.http_port = await up
-            await self.redis_up.wait()
-        return self
-
-    async def stop(self) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(15):
-                code = await self.process.wait()
-        except TimeoutError:
-            self.process.kill()
-            code = await self.process.wait()
-        if self._reader is not None:
-            await self._reader
-        return code
-
-
-async def start_node(name: str, tmp: Path, database: str, secret: str, prefix: str) -> Node:
-    args = [
-        sys.executable, "-m", "strom", "serve",
-        "--host", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0",
-        "--data-dir", str(tmp / name), "--database-url", database,
-        "--secret-key", secret, "--redis-url", REDIS_URL, "--redis-prefix", prefix,
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STROM_")}
-    process = await asyncio.create_subprocess_exec(
-        *args, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    return Node(name, process, secret.encode())
 
 
 @dataclass
@@ -111,7 +43,7 @@ class Site:
 
     def person(self, node: Node, username: str | None = None) -> Person:
         person = Person(
-            node,  # type: ignore[arg-type]
+            node,
             self.users[username] if username else None,
             token=self.tokens[username] if username else None,
         )
@@ -132,18 +64,22 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         tokens = {name: (await store.sessions.create(u.id))[0] for name, u in users.items()}
     finally:
         await store.close()
+    site_args = (
+        "--database-url", database, "--redis-url", redis_url, "--redis-prefix", redis_prefix(),
+    )  # fmt: skip
     secret = secrets.token_hex(32)
-    prefix = f"strom-test-{secrets.token_hex(4)}"
-    nodes = [await start_node(n, tmp_path, database, secret, prefix) for n in ("a", "b")]
-    try:
-        a, b = await asyncio.gather(*(node.started() for node in nodes))
+    nodes = [
+        Node(tmp_path / n, *site_args, secret_key=secret, stream_keys=(), socketio_door=True)
+        for n in ("a", "b")
+    ]
+    async with all_running(*nodes) as (a, b):
+        for node in nodes:  # the chat rooms are shared once each node hears Redis
+            await node.until_logged(CHAT_SHARED)
         found = Site(a, b, users, tokens)
         yield found
         for person in found.people:
             await person.close()
-    finally:
-        codes = [await node.stop() for node in nodes]
-    assert codes == [0, 0], "a node did not stop cleanly"
+    assert [node.returncode for node in nodes] == [0, 0], "a node did not stop cleanly"
 
 
 async def test_two_nodes_share_one_room(site: Site) -> None:
@@ -212,7 +148,7 @@ def viewers(events: list[RoomEvent]) -> int | None:
 
 @pytest.fixture
 async def buses(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
-    prefix = f"strom-test-{secrets.token_hex(4)}"
+    prefix = redis_prefix()
     opened: list[RedisBus] = []
 
     async def make(**kwargs: Any) -> RedisBus:

@@ -22,6 +22,7 @@ import pytest
 
 from strom.server import StromServer
 from tests.helpers import CHANNEL, STREAM_KEY, need_tool, run_process
+from tests.helpers.nodes import Node, running
 from tests.helpers.watching import collect_ws, decode, wait_live
 
 pytestmark = pytest.mark.e2e
@@ -212,34 +213,6 @@ async def test_screen_capture_under_xvfb_goes_live(server: StromServer, tmp_path
     assert (streams["video"]["width"], streams["video"]["height"]) == (640, 480)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def start_serve(tmp_path: Path, http_port: int, rtmp_port: int) -> asyncio.subprocess.Process:
-    log = tmp_path / "serve.log"
-    with log.open("ab") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "strom", "serve",
-            "--host", "127.0.0.1", "--http-port", str(http_port), "--rtmp-port", str(rtmp_port),
-            "--data-dir", str(tmp_path / "data"), "--stream-key", f"{CHANNEL}={STREAM_KEY}",
-            "--record", "false",
-            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-    async with aiohttp.ClientSession() as http, asyncio.timeout(30):
-        while True:
-            assert proc.returncode is None, f"strom serve exited:\n{log.read_text()}"
-            try:
-                async with http.get(f"http://127.0.0.1:{http_port}/metrics") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-
-
 async def watch(url: str, seconds: float) -> tuple[list[str], bytes]:
     """A viewer for ``seconds``: its text message types and its media bytes."""
     texts: list[str] = []
@@ -258,35 +231,27 @@ async def watch(url: str, seconds: float) -> tuple[list[str], bytes]:
 async def test_client_reconnects_after_the_server_is_killed_and_restarted(
     tmp_path: Path,
 ) -> None:
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    server = await start_serve(tmp_path, http_port, rtmp_port)
-    try:
-        # Only the site's address: the client asks it where to publish (/api/v1/ingest).
-        async with streaming(
-            "--server", base, "--key", STREAM_KEY, "--source", "test", *SMALL
-        ) as client:  # fmt: skip
-            await client.wait_for("● LIVE")
-            assert f"publishing to rtmp://127.0.0.1:{rtmp_port}/live" in client.output
-            server.kill()  # no goodbye: the connection just dies
-            await server.wait()
-            await client.wait_for("connection lost (")
-            await client.wait_for("↻ RECONNECTING in")  # the status line, while it is down
-            server = await start_serve(tmp_path, http_port, rtmp_port)
-            await client.wait_for("reconnected: live again")
-            texts, media = await watch(f"{base}/live/{CHANNEL}/ws", 2.0)
-            # (The viewer may be told "offline" first: live starts at the first keyframe.)
-            assert "init" in texts
-            out = tmp_path / "after.mp4"
-            out.write_bytes(media)
-            frames, errors = await decode(str(out))
-            assert errors == ""
-            assert frames >= 10
-            assert await client.finish() == 0, client.output
-    finally:
-        if server.returncode is None:
-            server.terminate()
-        await server.wait()
+    node = Node(tmp_path / "data", "--record", "false")
+    # Only the site's address: the client asks it where to publish (/api/v1/ingest).
+    args = ("--server", node.base, "--key", STREAM_KEY, "--source", "test", *SMALL)
+    async with running(node), streaming(*args) as client:
+        await client.wait_for("● LIVE")
+        assert f"publishing to rtmp://127.0.0.1:{node.rtmp_port}/live" in client.output
+        node.kill()  # no goodbye: the connection just dies
+        await node.stop()
+        await client.wait_for("connection lost (")
+        await client.wait_for("↻ RECONNECTING in")  # the status line, while it is down
+        await node.start()  # the same ports and data dir
+        await client.wait_for("reconnected: live again")
+        texts, media = await watch(f"{node.base}/live/{CHANNEL}/ws", 2.0)
+        # (The viewer may be told "offline" first: live starts at the first keyframe.)
+        assert "init" in texts
+        out = tmp_path / "after.mp4"
+        out.write_bytes(media)
+        frames, errors = await decode(str(out))
+        assert errors == ""
+        assert frames >= 10
+        assert await client.finish() == 0, client.output
 
 
 class CuttableProxy:

@@ -160,23 +160,22 @@ async def test_upstream_killed_viewers_wait_and_resume(tmp_path: Path, av_media:
         try:
             await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
             a.kill()  # SIGKILL: the pull's connection drops, nothing is said
-            await a.finish()
+            await a.stop()
             await until(lambda: "reconnecting" in watcher.texts, timeout=10)
             await publisher  # its server is gone
 
             # A comes back on the same ports, the streamer goes live again in the grace.
-            again = Node(a.data_dir, http_port=a.http_port, rtmp_port=a.rtmp_port)
-            async with running(again):
-                publisher = asyncio.create_task(
-                    run_process(*publish_args(av_media, again.rtmp_port, loop=True), timeout=120)
-                )
-                # B finds it again: its viewer gets the media (a new init: the source
-                # started over) and it plays on, on the same socket.
-                await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
-                assert watcher.texts[-1] == "init"
-                assert watcher.texts.index("reconnecting") < len(watcher.texts) - 1
-                assert "end" not in watcher.texts
-                publisher.cancel()
+            await a.start()
+            publisher = asyncio.create_task(
+                run_process(*publish_args(av_media, a.rtmp_port, loop=True), timeout=120)
+            )
+            # B finds it again: its viewer gets the media (a new init: the source started
+            # over) and it plays on, on the same socket.
+            await until(lambda: watcher.chunks_by_phase[-1] > 30, timeout=20)
+            assert watcher.texts[-1] == "init"
+            assert watcher.texts.index("reconnecting") < len(watcher.texts) - 1
+            assert "end" not in watcher.texts
+            publisher.cancel()
         finally:
             watching.cancel()
             publisher.cancel()

@@ -16,58 +16,54 @@ from typing import Any
 
 import aiohttp
 
-from tests.helpers import STREAM_KEY, MediaFile, publish_args, run_process
+from tests.helpers import MediaFile, publish_args, run_process
 from tests.helpers.chat import ChatClient
 from tests.helpers.cluster import (
-    NodeProcess,
     drop_prefix,
     eventually,
     need_redis,
     postgres_database,
     redis_prefix,
-    start_node,
 )
-from tests.helpers.servers import free_port
+from tests.helpers.nodes import Node, all_running
 
 HEARTBEAT = 0.5
 TTL = 2.0
 
 
 @contextlib.asynccontextmanager
-async def site(tmp_path: Path) -> AsyncIterator[dict[str, NodeProcess]]:
+async def site(tmp_path: Path) -> AsyncIterator[dict[str, Node]]:
     redis_url = await need_redis()
     prefix = redis_prefix()
     secret = secrets.token_hex(32)
-    nodes: dict[str, NodeProcess] = {}
     async with postgres_database() as database:
-        common = [
+        common = (
             "--database-url", database, "--redis-url", redis_url, "--redis-prefix", prefix,
-            "--secret-key", secret, "--stream-key", f"alice={STREAM_KEY}",
             "--cluster-heartbeat", str(HEARTBEAT), "--cluster-ttl", str(TTL),
-        ]  # fmt: skip
+        )  # fmt: skip
+        nodes = [
+            Node(tmp_path / name, *common, "--role", role, secret_key=secret, socketio_door=True)
+            for name, role in (("a", "all"), ("b", "all"), ("e", "edge"))
+        ]
         try:
-            for name, role in (("a", "all"), ("b", "all"), ("e", "edge")):
-                nodes[name] = await start_node(
-                    name, tmp_path / name, *common, "--role", role,
-                    "--rtmp-port", str(free_port()),
-                )  # fmt: skip
-            yield nodes
+            async with all_running(*nodes):
+                yield {node.name: node for node in nodes}
         finally:
-            codes = {name: await node.stop() for name, node in nodes.items()}
             await drop_prefix(prefix)
+        codes = {node.name: node.returncode for node in nodes}
         assert all(code in (0, -9) for code in codes.values()), codes
 
 
-async def streams(node: NodeProcess) -> list[dict[str, Any]]:
+async def streams(node: Node) -> list[dict[str, Any]]:
     return list((await node.get("/api/v1/streams"))["streams"])
 
 
-async def viewers_on(node: NodeProcess, count: int) -> bool:
+async def viewers_on(node: Node, count: int) -> bool:
     found = await streams(node)
     return bool(found) and found[0]["viewers"] == count
 
 
-async def hold_viewer(http: aiohttp.ClientSession, node: NodeProcess) -> Any:
+async def hold_viewer(http: aiohttp.ClientSession, node: Node) -> Any:
     """A WebSocket viewer of alice on ``node`` (a counted viewer slot there)."""
     return await http.ws_connect(f"ws://127.0.0.1:{node.http_port}/live/alice/ws")
 
@@ -88,7 +84,7 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             assert card["width"] == av_media.width
             page = await b.get("/api/v1/channels/alice")
             assert page["live"]
-            async with http.get(e.url + "/") as resp:  # the home page of the edge
+            async with http.get(e.base + "/") as resp:  # the home page of the edge
                 assert 'data-username="alice"' in await resp.text()
 
             # A viewer on each of A, B and E: every node shows three.
@@ -119,11 +115,11 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             # A second publisher of alice on B while A has it: refused, naming A.
             code, out = await run_process(*publish_args(av_media, b.rtmp_port), timeout=30)
             assert code != 0
-            assert f"already live on {a.url}" in out, out
+            assert f"already live on {a.base}" in out, out
             metrics = await a.get("/metrics")
             cluster = metrics["cluster"]
             assert cluster["role"] == "all"
-            assert cluster["node_url"] == a.url
+            assert cluster["node_url"] == a.base
             assert [x["channel"] for x in cluster["entries"]] == ["alice"]
             assert (await e.get("/metrics"))["cluster"]["role"] == "edge"
 
@@ -150,13 +146,13 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
         try:
             for node in (b, e):
                 await eventually(lambda n=node: streams(n), 20, f"alice on B, seen on {node.name}")
-            assert (await e.get("/metrics"))["cluster"]["other_nodes"] == [b.url]
+            assert (await e.get("/metrics"))["cluster"]["other_nodes"] == [b.base]
         finally:
             republisher.kill()
             await republisher.wait()
 
 
-async def _empty(node: NodeProcess) -> bool:
+async def _empty(node: Node) -> bool:
     return not await streams(node)
 
 
@@ -181,7 +177,7 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             picture = await eventually(pictured, 30, "a picture of alice on B's card")
             bodies = []
             for node in (a, e):
-                async with http.get(node.url + picture) as resp:
+                async with http.get(node.base + picture) as resp:
                     assert resp.status == 200, node.name
                     assert resp.content_type == "image/jpeg"
                     bodies.append(await resp.read())
@@ -189,7 +185,7 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             assert bodies[1].startswith(b"\xff\xd8")
 
             # The recording under way: listed by every node, played from any.
-            async def recorded(node: NodeProcess) -> list[dict[str, Any]]:
+            async def recorded(node: Node) -> list[dict[str, Any]]:
                 found = await node.get("/api/v1/channels/alice/recordings")
                 return list(found["recordings"])
 
@@ -197,8 +193,8 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             assert await recorded(b) == [recording]
             assert await recorded(a) == [recording]
 
-            async def playlist(node: NodeProcess) -> str:
-                async with http.get(node.url + recording["playlist_url"]) as resp:
+            async def playlist(node: Node) -> str:
+                async with http.get(node.base + recording["playlist_url"]) as resp:
                     assert resp.status == 200, node.name
                     return await resp.text()
 
@@ -210,12 +206,12 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             base = recording["playlist_url"].rsplit("/", 1)[0]
             media = []
             for node in (a, b, e):
-                async with http.get(f"{node.url}{base}/{segment}") as resp:
+                async with http.get(f"{node.base}{base}/{segment}") as resp:
                     assert resp.status == 200, node.name
                     media.append(await resp.read())
             assert media[0] == media[1] == media[2]
             assert len(media[0]) > 1000
-            async with http.get(f"{e.url}/vod/alice/20000101-000000/index.m3u8") as resp:
+            async with http.get(f"{e.base}/vod/alice/20000101-000000/index.m3u8") as resp:
                 assert resp.status == 404  # nobody has it: asked around, then refused
             assert (await e.get("/metrics"))["elsewhere"]["forwarded"] >= 3
         finally:

@@ -1,15 +1,17 @@
 """LL-HLS as a subscriber of the hub: one rendition per broadcast, attached when a channel
-goes live, kept across a stall, served ended until the registry forgets the channel, and
-blocking reloads woken when the part they wait for completes."""
+goes live, kept across a stall, served ended until a little after the registry forgets the
+channel, and blocking reloads woken when the part they wait for completes."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from strom.delivery import hls as hls_module
 from strom.delivery.hls import HlsDelivery
 from strom.errors import ApiError
 from strom.live.channel import Channel, Subscriber
@@ -111,7 +113,10 @@ async def test_a_broadcast_has_one_rendition_from_live_to_end() -> None:
     channel.release(third)  # type: ignore[arg-type]
 
 
-async def test_a_forgotten_channel_takes_its_rendition_along() -> None:
+async def test_a_forgotten_channel_takes_its_rendition_along(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hls_module, "_ENDED_KEEP_TARGET_DURATIONS", 0.05)  # 0.1 s
     registry = Registry()
     hls = HlsDelivery(registry)
     tracks, frames = media()
@@ -124,8 +129,36 @@ async def test_a_forgotten_channel_takes_its_rendition_along() -> None:
     assert (await get(hls, "/live/bob/index.m3u8")).status == 200
     channel.release(publisher)  # nobody else follows it: the registry forgets it
     assert registry.get("bob") is None
+    # An LL-HLS player's next reload still finds the end: the last segment, EXT-X-ENDLIST.
+    playlist = text(await get(hls, "/live/bob/index.m3u8"))
+    assert playlist.endswith("#EXT-X-ENDLIST\n")
+    last = [line for line in playlist.splitlines() if line.endswith(".m4s")][-1]
+    assert (await get(hls, f"/live/bob/{last}")).status == 200
+    # A few target durations later it is gone.
+    await asyncio.sleep(0.3)
     assert (await get(hls, "/live/bob/index.m3u8")).status == 404
     assert not hls._renditions
+
+
+async def test_a_new_broadcast_replaces_the_ended_one_kept() -> None:
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    tracks, frames = media()
+    for name in ("first", "second"):
+        channel = registry.open("erin")
+        channel.claim(publisher := object())  # type: ignore[arg-type]
+        for track in tracks:
+            channel.set_track(track)
+        for frame in frames:
+            channel.add_frame(frame)
+        playlist = text(await get(hls, "/live/erin/index.m3u8"))
+        assert "#EXT-X-ENDLIST" not in playlist, name
+        token = hls._renditions["erin"].token
+        channel.release(publisher)  # type: ignore[arg-type]
+        assert registry.get("erin") is None
+        assert text(await get(hls, "/live/erin/index.m3u8")).endswith("#EXT-X-ENDLIST\n")
+    assert len(hls._renditions) == 1
+    assert hls._renditions["erin"].token == token
 
 
 async def test_a_delivery_made_while_a_channel_is_live_serves_it() -> None:

@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import html
 import json
-import os
 import re
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import pytest
 
 from strom.store import Store
 from tests.helpers import need_tool, run_process
-from tests.helpers.servers import free_port
+from tests.helpers.nodes import Node, running
 from tests.helpers.watching import decode
 
 # serial: asserts broadcast end times against the moment of the kill (see scripts/test).
@@ -36,63 +34,6 @@ PASSWORD = "a long enough password"
 TITLE = "Speedrun before the crash"
 DOWNTIME = 5.0  # seconds between the kill and the restart
 HEARTBEAT = 2.0  # --broadcast-heartbeat: the peak reaches the database this often
-
-
-class ServeProcess:
-    """`strom serve` in its own process, on fresh random ports."""
-
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.data_dir = data_dir
-        self.extra = extra
-        self.http_port = free_port()
-        self.rtmp_port = free_port()
-        self.base = f"http://127.0.0.1:{self.http_port}"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.output = b""
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "strom", "serve", "--host", "127.0.0.1",
-            "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
-            "--data-dir", str(self.data_dir), "--broadcast-heartbeat", str(HEARTBEAT), *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with http.get(f"{self.base}/metrics") as resp:
-                        if resp.status == 200:
-                            return
-                assert self.proc.returncode is None, await self.finish()
-                await asyncio.sleep(0.1)
-        pytest.fail("strom serve did not come up")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def finish(self) -> str:
-        """Stop it (if still running) and return everything it printed."""
-        if self.proc is None:
-            return ""
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.terminate()
-        out, _ = await asyncio.wait_for(self.proc.communicate(), 30)
-        self.output += out
-        return self.output.decode(errors="replace")
-
-
-@contextlib.asynccontextmanager
-async def serving(data_dir: Path, *extra: str) -> AsyncIterator[ServeProcess]:
-    server = ServeProcess(data_dir, *extra)
-    try:
-        await server.start()
-        yield server
-    finally:
-        if server.proc is not None and server.proc.returncode is None:
-            server.proc.kill()
-        await server.finish()
 
 
 async def open_store(data_dir: Path) -> Store:
@@ -118,7 +59,7 @@ async def watch(url: str, stop: asyncio.Event) -> None:
 
 @pytest.mark.parametrize("record", [True, False], ids=["recorded", "not-recorded"])
 async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool) -> None:
-    options = ("--record", str(record))
+    options = ("--record", str(record), "--broadcast-heartbeat", str(HEARTBEAT))
     data_dir = tmp_path / "data"
     store = await open_store(data_dir)
     try:
@@ -128,28 +69,30 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
     finally:
         await store.close()
 
-    first = ServeProcess(data_dir, *options)
+    # One node, started twice on the same data dir (the site's stream keys aside: the
+    # channel is an account's).
+    node = Node(data_dir, *options, stream_keys=(), socketio_door=True)
     publisher: asyncio.subprocess.Process | None = None
     stop_viewers = asyncio.Event()
     viewers: list[asyncio.Task[None]] = []
     try:
-        await first.start()
-        # A live source, light on the CPU: 320x240 30 fps, a keyframe every second.
+        await node.start()
+        # A live source, light on the CPU: 320x240 30 fps, a keyframe every node.
         publisher = await asyncio.create_subprocess_exec(
             need_tool("ffmpeg"), "-v", "error", "-re",
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
             "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            "-f", "flv", f"rtmp://127.0.0.1:{first.rtmp_port}/live/{key}",
+            "-f", "flv", f"rtmp://127.0.0.1:{node.rtmp_port}/live/{key}",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         async with aiohttp.ClientSession() as http:
-            channel_url = f"{first.base}/api/v1/channels/{USER}"
+            channel_url = f"{node.base}/api/v1/channels/{USER}"
             await poll(lambda: get_json(http, channel_url), lambda c: c["live"], 20)
-            ws_url = f"ws://127.0.0.1:{first.http_port}/live/{USER}/ws"
+            ws_url = f"ws://127.0.0.1:{node.http_port}/live/{USER}/ws"
             viewers = [asyncio.create_task(watch(ws_url, stop_viewers)) for _ in range(2)]
-            recordings = f"{first.base}/api/v1/channels/{USER}/recordings"
+            recordings = f"{node.base}/api/v1/channels/{USER}/recordings"
             if record:
                 # While it is still being recorded, the recording names its broadcast.
                 found = await poll(
@@ -170,8 +113,8 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
             await poll(lambda: get_json(http, channel_url), lambda c: c["viewers"] >= 2, 10)
             await asyncio.sleep(2.5 * HEARTBEAT)
         killed_at = time.time()
-        first.kill()
-        await first.finish()
+        node.kill()
+        await node.stop()
     finally:
         stop_viewers.set()
         if publisher is not None and publisher.returncode is None:
@@ -180,11 +123,10 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
         for viewer in viewers:
             viewer.cancel()
         await asyncio.gather(*viewers, return_exceptions=True)
-        if first.proc is not None and first.proc.returncode is None:
-            first.proc.kill()
-            await first.finish()
-    assert first.proc is not None
-    assert first.proc.returncode == -signal.SIGKILL
+        if node.returncode is None:
+            node.kill()
+            await node.stop()
+    assert node.returncode == -signal.SIGKILL
 
     # While it is down, the streamer renames the channel: the past broadcast keeps the
     # title it was streamed under.
@@ -196,8 +138,9 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
         await store.close()
 
     restarted_at = time.time()
-    async with serving(data_dir, *options) as second, aiohttp.ClientSession() as http:
-        channel = await get_json(http, f"{second.base}/api/v1/channels/{USER}")
+    # Started again on the same data dir (and ports).
+    async with running(node), aiohttp.ClientSession() as http:
+        channel = await get_json(http, f"{node.base}/api/v1/channels/{USER}")
         assert not channel["live"]
         ended_at = channel["last_broadcast"]["ended_at"]
         print(
@@ -209,24 +152,24 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, record: bool)
         early = 1.5 if record else HEARTBEAT + 1.5
         assert killed_at - early <= ended_at <= killed_at + 0.5
         assert restarted_at - ended_at >= DOWNTIME - 0.5
-        recs = (await get_json(http, f"{second.base}/api/v1/channels/{USER}/recordings"))[
+        recs = (await get_json(http, f"{node.base}/api/v1/channels/{USER}/recordings"))[
             "recordings"
         ]
         if record:
-            await check_recording(http, second, recs, broadcast_id, killed_at, tmp_path)
+            await check_recording(http, node, recs, broadcast_id, killed_at, tmp_path)
         else:
             assert recs == []
             broadcast_id = None
 
-    await check_database(data_dir, second, broadcast_id, ended_at)
-    assert "Traceback" not in first.output.decode(errors="replace")
+    await check_database(data_dir, node.log, broadcast_id, ended_at)
 
 
 async def check_database(
-    data_dir: Path, server: ServeProcess, broadcast_id: int | None, ended_at: float
+    data_dir: Path, log: str, broadcast_id: int | None, ended_at: float
 ) -> None:
     """The broadcast row: the title it was streamed under, its peak viewers (written by
-    the heartbeat before the kill) and the end time the API showed."""
+    the heartbeat before the kill) and the end time the API showed; the node's log (both
+    runs): the broadcast found left open, no traceback."""
     store = await open_store(data_dir)
     try:
         (past,) = await store.broadcasts.list(USER)
@@ -236,7 +179,6 @@ async def check_database(
     assert broadcast_id in (None, past.id)
     assert past.ended_at is not None
     assert abs(past.ended_at.timestamp() - ended_at) < 0.01
-    log = server.output.decode(errors="replace")
     assert f"broadcast {past.id} was left open by the last run" in log
     assert "Traceback" not in log
 
@@ -255,7 +197,7 @@ async def poll(
 
 async def check_recording(
     http: aiohttp.ClientSession,
-    server: ServeProcess,
+    server: Node,
     recs: list[dict[str, Any]],
     broadcast_id: int,
     killed_at: float,

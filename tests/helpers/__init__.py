@@ -6,8 +6,10 @@ import make_media``); conftest files only declare fixtures built from them.
   database so a node starts without running the migrations again.
 - :mod:`tests.helpers.chat`: a chat client speaking the documented protocol, people.
 - :mod:`tests.helpers.store`: opening stores on the configured databases, dumps.
+- :mod:`tests.helpers.nodes`: real ``strom serve`` processes on loopback (started, logged,
+  stopped, killed, restarted on the same ports and data dir).
 - :mod:`tests.helpers.cluster`: several nodes as one site: the test Redis and a key prefix
-  per test, a PostgreSQL database per test, real ``strom serve`` processes.
+  per test, a PostgreSQL database per test.
 """
 
 from tests.helpers.media import MediaFile, make_media, need_tool, publish_args, run_process

@@ -7,12 +7,12 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from strom.server import StromServer
-from strom.store import User
+from strom.store import Store, User
 from strom.web.auth import COOKIE, CSRF_HEADER, Session, SessionCodec
 
 PASSWORD = "a long enough password"
@@ -93,11 +93,28 @@ class ChatClient:
         await self.ws.close()
 
 
+class ChatNode(Protocol):
+    """What a person needs of a node: an in-process :class:`StromServer`, or a
+    ``strom serve`` process (:class:`tests.helpers.nodes.Node`, no store: give the
+    account's token)."""
+
+    @property
+    def http_port(self) -> int: ...
+
+    @property
+    def secret(self) -> bytes:
+        """The key session cookies are signed with."""
+        ...
+
+    @property
+    def store(self) -> Store | None: ...
+
+
 @dataclass
 class Person:
     """A browser: an account's signed session, or a guest's (anonymous) one."""
 
-    server: StromServer
+    server: ChatNode
     user: User | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     http: aiohttp.ClientSession | None = None
