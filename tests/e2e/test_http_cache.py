@@ -141,7 +141,7 @@ async def test_live_and_recorded_media_through_nginx(
     async with CachingProxy(tmp_path, server.http_port) as proxy:
         first = await _watch_broadcast(server, proxy, five_seconds, tmp_path)
         log = proxy.log()
-        # (A viewer asking after the broadcast ended gets a 404, never stored: not counted.)
+        # (A viewer asking for a part past the end gets a 404, never stored: not counted.)
         parts = [e for e in log if "/part" in e.uri and e.status == 200]
         asked = Counter(e.uri for e in parts)
         passed = Counter(e.uri for e in parts if e.upstream)
