@@ -116,16 +116,18 @@ class Broadcasts:
         if self.carry_on_within is None or self._leaving:
             return
         self._leaving = True
+        # On air until now; one already waiting for its publisher was last on air when
+        # its media stopped (its note then stands).
         peaks = {
             broadcast_id: channel.peak_viewers
-            for channel in self.registry
+            for channel in self.registry.live()
             if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
         }
         try:
             await self.store.broadcasts.seen(peaks, node=self.node)
         except StoreError as exc:
             log.warning("broadcasts: not marked on air at the stop: %s", exc)
-        for broadcast_id in sorted(peaks):
+        for broadcast_id in sorted(b for b in self._rows.values() if b > 0):
             log.info("broadcast %d left open: its publisher may carry it on", broadcast_id)
 
     async def stop(self) -> None:

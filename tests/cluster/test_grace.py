@@ -141,7 +141,7 @@ async def live_broadcast(s: Site, node: Node, *, not_id: int | None = None) -> i
         on_air = view["live"] and last is not None and last["ended_at"] is None
         return int(last["id"]) if on_air and int(last["id"]) != not_id else None
 
-    found: int = await eventually(check, 30, f"{USER} live on {node.name}")
+    found: int = await eventually(check, 60, f"{USER} live on {node.name}")
     return found
 
 
@@ -164,14 +164,14 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
                 first = await live_broadcast(s, edge)
                 watching = [asyncio.create_task(w.run()) for w in watchers]
                 for w in watchers:
-                    await until(lambda w=w: w.chunks_by_phase[-1] > 30, timeout=20)
+                    await until(lambda w=w: w.chunks_by_phase[-1] > 30, timeout=60)
             # The streamer's connection to A dropped; they go live again on B at once.
             for w in watchers:
-                await until(lambda w=w: "reconnecting" in w.texts, timeout=10)
+                await until(lambda w=w: "reconnecting" in w.texts, timeout=30)
             async with publishing(av_media, b, s.key):
                 for w in watchers:
-                    await until(lambda w=w: "resumed" in w.texts, timeout=20)
-                    await until(lambda w=w: w.chunks_by_phase[-1] > 60, timeout=20)
+                    await until(lambda w=w: "resumed" in w.texts, timeout=60)
+                    await until(lambda w=w: w.chunks_by_phase[-1] > 60, timeout=60)
                 assert await live_broadcast(s, b) == first
                 assert await live_broadcast(s, edge) == first
                 metrics = await b.get("/metrics")

@@ -147,10 +147,11 @@ async def test_the_publisher_back_on_another_node_takes_the_broadcast_over(nodes
     b: LiveMap = await nodes("b")
     await a.admit("alice")
     channel = go_live(a, av_media)
+    await a.sync()  # its entry now (not at the next heartbeat: the admit's claim lapses)
     with pytest.raises(PublishRefused, match=r"already live on http://a\.test:8080"):
         await b.admit("alice")  # live on a: refused
     channel.publisher_lost(channel.publisher)  # type: ignore[arg-type]
-    await a.sync()
+    await eventually(lambda: _state_is(b, "alice", "reconnecting"), 5, "a waits for alice")
     # Waiting for its publisher on a, who comes to b: b takes the claim, and the next
     # claim of the channel on b carries the broadcast on (its start, its timeline).
     await b.admit("alice")
@@ -159,7 +160,7 @@ async def test_the_publisher_back_on_another_node_takes_the_broadcast_over(nodes
     there.claim(Publisher())
     assert (there.started_at, there.timeline) == (channel.started_at, channel.timeline)
     # a learns it at its next heartbeat: it hands the channel over, ending nothing.
-    await a.sync()
+    await eventually(lambda: _settled(a, lambda: channel.origin is not None), 5, "handed over")
     assert (channel.state.value, channel.origin) == ("reconnecting", "http://b.test:8080")
     assert await a.locate("alice") == "http://b.test:8080"
     with pytest.raises(PublishRefused, match=r"already live on http://b\.test:8080"):
@@ -236,3 +237,8 @@ async def _free(node: LiveMap, name: str) -> bool:
     except PublishRefused:
         return False
     return True
+
+
+async def _state_is(node: LiveMap, name: str, state: str) -> bool:
+    entry = await node.entry(name)
+    return entry is not None and entry.state == state
