@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(map(str, o.worker_steps)),
         help="workers: viewer steps",
     )
+    p.add_argument(
+        "--merge-above",
+        type=int,
+        default=o.merge_above,
+        help="compare: also Strom merging WebSocket writes above this many viewers",
+    )
     p.add_argument("--bframes", action="store_true", help="use the test media with B-frames")
     p.add_argument("--media-seconds", type=int, default=o.media_seconds)
     p.add_argument("--out", type=Path, default=o.out_root, help="results directory")
@@ -194,6 +200,7 @@ def options(args: argparse.Namespace) -> run.Options:
         node_viewers=args.node_viewers,
         cold_joins=args.cold_joins,
         pull_linger=args.pull_linger,
+        merge_above=args.merge_above,
         worker_steps=tuple(int(x) for x in args.worker_steps.split(",") if x.strip()),
         soak_minutes=args.minutes,
         soak_warmup=args.soak_warmup,

@@ -94,6 +94,8 @@ class Options:
     cold_joins: int = 20
     pull_linger: float = 0.5
     worker_steps: tuple[int, ...] = (200, 400, 800, 1200, 1600)
+    #: compare: also Strom with --ws-merge-above this (0: not)
+    merge_above: int = 0
     #: the soak scenario (bench.soak.SoakPlan): minutes of load, warm-up seconds (0:
     #: automatic), publishers, viewers, chat sockets, garbage clients a second, the
     #: longest settle, the tolerances of the return to the baseline, the random seed
@@ -469,9 +471,11 @@ async def scenario_ramp(opts: Options) -> dict[str, Any]:
         }
 
 
-async def scenario_viewers(opts: Options, server: str, kind: str, count: int) -> dict[str, Any]:
+async def scenario_viewers(
+    opts: Options, server: str, kind: str, count: int, server_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One server, one kind of viewer, one step (plus nginx's own HLS for reference)."""
-    async with session(server, opts) as sess:
+    async with session(server, opts, server_env=server_env) as sess:
         key = sess.server.keys["bench"] if server == "strom" else "bench"  # type: ignore[attr-defined]
         await sess.publish({"bench": key})
         await asyncio.sleep(2)
@@ -499,12 +503,20 @@ async def scenario_compare(opts: Options) -> dict[str, Any]:
     files: list[Path] = []
     runs: list[dict[str, Any]] = []
     trio = [("nginx", "rtmp"), ("strom", "ws"), ("strom", "rtmp")]
+    if opts.merge_above:  # and Strom merging WebSocket writes (ws_merge_above)
+        trio.append(("strom-merged", "ws"))
     for round_ in range(max(1, opts.repeat)):
-        order = trio[round_ % 3 :] + trio[: round_ % 3]
+        k = round_ % len(trio)
+        order = trio[k:] + trio[:k]
         these = []
         for server, kind in order:
+            env = None
+            if server == "strom-merged":
+                env = {"STROM_WS_MERGE_ABOVE": str(opts.merge_above)}
             try:
-                result = await scenario_viewers(opts, server, kind, opts.viewers)
+                result = await scenario_viewers(
+                    opts, server.split("-")[0], kind, opts.viewers, server_env=env
+                )
             except NginxMissing as exc:
                 notes.append(f"nginx-rtmp reference skipped: {exc}")
                 continue
@@ -512,6 +524,7 @@ async def scenario_compare(opts: Options) -> dict[str, Any]:
                 notes.append(f"{server} {kind} round {round_ + 1} failed: {exc}"[:300])
                 continue
             for row in result["rows"]:
+                row["server"] = server
                 row["label"] = f"round {round_ + 1}" if opts.repeat > 1 else ""
             these += result["rows"]
             notes += result["notes"]
