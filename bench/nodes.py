@@ -76,6 +76,37 @@ async def more_node(
         await node.stop()
 
 
+@dataclass(frozen=True)
+class Chain:
+    """The nodes of the cluster scenarios: publisher → ingest → edge, and ingest →
+    relay → relay-edge."""
+
+    sess: Session
+    ingest: StromProcess
+    edge: StromProcess
+    relay: StromProcess
+    far: StromProcess
+
+
+@contextlib.asynccontextmanager
+async def chain(opts: Options, *edge_options: str) -> AsyncIterator[Chain]:
+    """Start the ingest node (publishing once the others are up), an edge, a relay and
+    an edge behind the relay (``edge_options`` for the last three)."""
+    env = site_env()
+    async with session("strom", opts, server_env=env) as sess:
+        ingest = sess.server
+        assert isinstance(ingest, StromProcess)
+        edge_args = ("--role", "edge", *edge_options, "--upstream")
+        async with (
+            more_node(sess, "edge", env, *edge_args, ingest.base) as edge,
+            more_node(sess, "relay", env, *edge_args, ingest.base) as relay,
+            more_node(sess, "relay-edge", env, *edge_args, relay.base) as far,
+        ):
+            await sess.publish({CHANNEL: ingest.keys[CHANNEL]})
+            await asyncio.sleep(2)
+            yield Chain(sess, ingest, edge, relay, far)
+
+
 async def pulls(node: StromProcess) -> dict[str, Any]:
     """``node``'s pulls (its ``/metrics``): ``active`` now, ``started_total``..."""
     resp = await get_once(node.host, node.http_port, "/metrics", timeout=2.0)
@@ -124,31 +155,21 @@ async def scenario_hops(opts: Options) -> dict[str, Any]:
     """Publisher on the ingest node; ``--node-viewers`` WebSocket viewers on the ingest,
     on an edge pulling from it, and on an edge behind a relay, at once; ``--repeat``
     windows."""
-    env = site_env()
-    async with session("strom", opts, server_env=env) as sess:
-        ingest = sess.server
-        assert isinstance(ingest, StromProcess)
-        edge_args = ("--role", "edge", "--upstream")
-        async with (
-            more_node(sess, "edge", env, *edge_args, ingest.base) as edge,
-            more_node(sess, "relay", env, *edge_args, ingest.base) as relay,
-            more_node(sess, "relay-edge", env, *edge_args, relay.base) as far,
-        ):
-            await sess.publish({CHANNEL: ingest.keys[CHANNEL]})
-            await asyncio.sleep(2)
-            await sess.idle_baseline()
-            nodes = [
-                Node("ingest", ingest.http_port),
-                Node("edge", edge.http_port),
-                Node("relay-edge", far.http_port),
-            ]
-            rows: list[dict[str, Any]] = []
-            for round_ in range(max(1, opts.repeat)):
-                label = f"round {round_ + 1}"
-                these = await nodes_step(sess, nodes, opts.node_viewers, label)
-                for row in these:
-                    _progress_hop(row)
-                rows += these
+    async with chain(opts) as c:
+        sess = c.sess
+        await sess.idle_baseline()
+        nodes = [
+            Node("ingest", c.ingest.http_port),
+            Node("edge", c.edge.http_port),
+            Node("relay-edge", c.far.http_port),
+        ]
+        rows: list[dict[str, Any]] = []
+        for round_ in range(max(1, opts.repeat)):
+            label = f"round {round_ + 1}"
+            these = await nodes_step(sess, nodes, opts.node_viewers, label)
+            for row in these:
+                _progress_hop(row)
+            rows += these
         return {
             "rows": rows,
             "lines": hop_lines(rows),
@@ -230,49 +251,38 @@ async def scenario_coldjoin(opts: Options) -> dict[str, Any]:
     """``--cold-joins`` single viewers, one after the other, on an edge whose pull has
     lingered out (``--pull-linger``) each time, and on an edge behind a relay (both
     cold); the ingest node's (always warm) joins for reference."""
-    env = site_env()
-    linger = ("--pull-linger", f"{opts.pull_linger:g}")
-    async with session("strom", opts, server_env=env) as sess:
-        ingest = sess.server
-        assert isinstance(ingest, StromProcess)
-        edge_args = ("--role", "edge", *linger, "--upstream")
-        async with (
-            more_node(sess, "edge", env, *edge_args, ingest.base) as edge,
-            more_node(sess, "relay", env, *edge_args, ingest.base) as relay,
-            more_node(sess, "relay-edge", env, *edge_args, relay.base) as far,
-        ):
-            await sess.publish({CHANNEL: ingest.keys[CHANNEL]})
-            await asyncio.sleep(2)
-            cases: list[tuple[str, StromProcess, list[StromProcess]]] = [
-                ("ingest (warm)", ingest, []),
-                ("edge (cold)", edge, [edge]),
-                ("relay-edge (both cold)", far, [far, relay]),
-            ]
-            rows = []
-            for name, node, pullers in cases:
-                joins: list[float] = []
-                failed: list[str] = []
-                started = [(await pulls(n)).get("started_total", 0) for n in pullers]
-                for _ in range(opts.cold_joins):
-                    if not await until_released(pullers, opts.pull_linger + 10):
-                        failed.append("pull not released")
-                        continue
-                    rec = await join_once(opts.host, node.http_port)
-                    jt = join_time(rec)
-                    if jt is None:
-                        failed.append(rec.error or "no keyframe in 5 s")
-                    else:
-                        joins.append(jt)
-                # proof of coldness: each join started a new pull on each node named
-                after = [(await pulls(n)).get("started_total", 0) for n in pullers]
-                row = {
-                    "case": name,
-                    "join_ms": summary(joins),
-                    "failed": failed,
-                    "pulls_started": [b - a for a, b in zip(started, after, strict=True)],
-                }
-                print(f"  {name}: join {row['join_ms']} failed {len(failed)}", flush=True)
-                rows.append(row)
+    async with chain(opts, "--pull-linger", f"{opts.pull_linger:g}") as c:
+        sess = c.sess
+        cases: list[tuple[str, StromProcess, list[StromProcess]]] = [
+            ("ingest (warm)", c.ingest, []),
+            ("edge (cold)", c.edge, [c.edge]),
+            ("relay-edge (both cold)", c.far, [c.far, c.relay]),
+        ]
+        rows = []
+        for name, node, pullers in cases:
+            joins: list[float] = []
+            failed: list[str] = []
+            started = [(await pulls(n)).get("started_total", 0) for n in pullers]
+            for _ in range(opts.cold_joins):
+                if not await until_released(pullers, opts.pull_linger + 10):
+                    failed.append("pull not released")
+                    continue
+                rec = await join_once(opts.host, node.http_port)
+                jt = join_time(rec)
+                if jt is None:
+                    failed.append(rec.error or "no keyframe in 5 s")
+                else:
+                    joins.append(jt)
+            # proof of coldness: each join started a new pull on each node named
+            after = [(await pulls(n)).get("started_total", 0) for n in pullers]
+            row = {
+                "case": name,
+                "join_ms": summary(joins),
+                "failed": failed,
+                "pulls_started": [b - a for a, b in zip(started, after, strict=True)],
+            }
+            print(f"  {name}: join {row['join_ms']} failed {len(failed)}", flush=True)
+            rows.append(row)
         return {"joins": rows, "lines": join_lines(rows), "notes": sess.notes}
 
 
