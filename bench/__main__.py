@@ -35,7 +35,7 @@ SCENARIOS = {
     "coldjoin": "--cold-joins (20) viewers one by one on an edge whose pull lingered out "
     "(--pull-linger 0.5), on an edge behind a relay, and on the ingest node",
     "workers": "nginx-rtmp, Strom --workers 1 and --workers 2, each over --worker-steps "
-    "until one is not held (a viewer behind or latency p95 > 50 ms)",
+    "until a viewer falls behind; held: the top step with p95 <= 50 ms, none behind",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 

@@ -308,8 +308,9 @@ def join_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 async def scenario_workers(opts: Options) -> dict[str, Any]:
     """nginx-rtmp (RTMP play), Strom ``--workers 1`` and ``--workers 2`` (WebSocket),
-    each ramped over ``--worker-steps`` until a step is not held (a viewer behind, or
-    latency p95 over 50 ms); ``--repeat`` rounds, the order rotating."""
+    each ramped over ``--worker-steps`` until a viewer falls behind; the most viewers
+    *held* is the largest step with none behind and latency p95 ≤ 50 ms. ``--repeat``
+    rounds, the order rotating."""
     trio: list[tuple[str, str, tuple[str, ...]]] = [
         ("nginx", "rtmp", ()),
         ("strom w1", "ws", ("--workers", "1")),
@@ -334,10 +335,13 @@ async def scenario_workers(opts: Options) -> dict[str, Any]:
                         row["server"] = name
                         progress(row)
                         rows.append(row)
+                        if row["behind"]:
+                            break  # more would only fall further behind
+                        # a p95 over the goal is not the end: other load on the box
+                        # comes and goes, and the next step may hold
                         p95 = row["latency_ms"].get("p95")
-                        if row["behind"] or p95 is None or p95 > HELD_P95_MS:
-                            break
-                        best = n
+                        if p95 is not None and p95 <= HELD_P95_MS:
+                            best = n
                     held[name].append(best)
                     notes += sess.notes
             except NginxMissing as exc:
