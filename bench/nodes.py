@@ -109,9 +109,14 @@ async def chain(opts: Options, *edge_options: str) -> AsyncIterator[Chain]:
 
 async def pulls(node: StromProcess) -> dict[str, Any]:
     """``node``'s pulls (its ``/metrics``): ``active`` now, ``started_total``..."""
-    resp = await get_once(node.host, node.http_port, "/metrics", timeout=2.0)
-    found: dict[str, Any] = json.loads(resp.body).get("pulls") or {}
-    return found
+    for _ in range(9):  # a busy node may close before answering: ask again
+        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
+            resp = await get_once(node.host, node.http_port, "/metrics", timeout=2.0)
+            if resp.status == 200:
+                found: dict[str, Any] = json.loads(resp.body).get("pulls") or {}
+                return found
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{node.name}: no /metrics answer")
 
 
 async def nodes_step(
@@ -240,9 +245,8 @@ async def until_released(nodes: list[StromProcess], timeout: float) -> bool:
     """Wait until none of ``nodes`` pulls a channel (their linger is over)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, TimeoutError, ValueError):
-            if not any([(await pulls(n)).get("active") for n in nodes]):
-                return True
+        if not any([(await pulls(n)).get("active") for n in nodes]):
+            return True
         await asyncio.sleep(0.05)
     return False
 

@@ -152,7 +152,8 @@ class StromProcess(ServerProcess):
         while True:
             if not self.alive():
                 raise RuntimeError(f"strom exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, TimeoutError):
+            # (closed before an answer: still starting, or busy; ask again)
+            with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
                 resp = await get_once(self.host, self.http_port, "/metrics", timeout=1.0)
                 if resp.status == 200:
                     break
