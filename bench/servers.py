@@ -148,6 +148,13 @@ class StromProcess(ServerProcess):
             env,
             cwd=self.source,
         )
+        try:
+            await self._until_up()
+        except BaseException:
+            await self.stop()  # never left running behind a failed start
+            raise
+
+    async def _until_up(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             if not self.alive():
