@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import chatrun, report, run, soak
+from bench import chatrun, nodes, report, run, soak
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 SCENARIOS = {
@@ -30,6 +30,12 @@ SCENARIOS = {
     "soak": "--minutes (2) of churn: --soak-publishers dropping and reconnecting, "
     "--soak-viewers and --soak-chat sockets joining and leaving, --garbage-rate hostile "
     "clients a second; the server's RSS and descriptors must come back to the baseline",
+    "hops": "--node-viewers (30) WebSocket viewers on the ingest node, on an edge pulling "
+    "from it and on an edge behind a relay, at once: the latency each hop adds",
+    "coldjoin": "--cold-joins (20) viewers one by one on an edge whose pull lingered out "
+    "(--pull-linger 0.5), on an edge behind a relay, and on the ingest node",
+    "workers": "nginx-rtmp, Strom --workers 1 and --workers 2, each over --worker-steps "
+    "until a viewer falls behind; held: the top step with p95 <= 50 ms, none behind",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -139,6 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="py-spy the server during the steps with these viewer counts (e.g. 1000)",
     )
+    p.add_argument("--node-viewers", type=int, default=o.node_viewers, help="hops: per node")
+    p.add_argument("--cold-joins", type=int, default=o.cold_joins, help="coldjoin: per case")
+    p.add_argument(
+        "--pull-linger", type=float, default=o.pull_linger, help="coldjoin: the edges' linger"
+    )
+    p.add_argument(
+        "--worker-steps",
+        default=",".join(map(str, o.worker_steps)),
+        help="workers: viewer steps",
+    )
+    p.add_argument(
+        "--merge-above",
+        type=int,
+        default=o.merge_above,
+        help="compare: also Strom merging WebSocket writes above this many viewers",
+    )
     p.add_argument("--bframes", action="store_true", help="use the test media with B-frames")
     p.add_argument("--media-seconds", type=int, default=o.media_seconds)
     p.add_argument("--out", type=Path, default=o.out_root, help="results directory")
@@ -175,6 +197,11 @@ def options(args: argparse.Namespace) -> run.Options:
         profile_at=tuple(int(x) for x in args.profile.split(",") if x.strip()),
         bframes=2 if args.bframes else 0,
         media_seconds=args.media_seconds,
+        node_viewers=args.node_viewers,
+        cold_joins=args.cold_joins,
+        pull_linger=args.pull_linger,
+        merge_above=args.merge_above,
+        worker_steps=tuple(int(x) for x in args.worker_steps.split(",") if x.strip()),
         soak_minutes=args.minutes,
         soak_warmup=args.soak_warmup,
         soak_publishers=args.soak_publishers,
@@ -205,6 +232,9 @@ def scenario_runners(
         "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),
         "chat": lambda: chatrun.scenario_chat(opts),
         "soak": lambda: soak.scenario_soak(opts),
+        "hops": lambda: nodes.scenario_hops(opts),
+        "coldjoin": lambda: nodes.scenario_coldjoin(opts),
+        "workers": lambda: nodes.scenario_workers(opts),
     }
 
 

@@ -130,6 +130,7 @@ def markdown(scenario: str, result: dict[str, Any], info: dict[str, Any]) -> str
         lines.append("")
     for row in rows:
         lines += _details(row)
+    lines += result.get("lines", [])
     for key in ("stop", "healthy_p95_rise_ms"):
         if key in result:
             lines.append(f"- {key}: {result[key]}")

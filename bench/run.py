@@ -88,6 +88,14 @@ class Options:
     chat_lowat: int = 0
     bframes: int = 0
     media_seconds: int = 60
+    #: the cluster scenarios (bench.nodes): WebSocket viewers per node (hops), joins per
+    #: case and the edges' --pull-linger (coldjoin), the viewer steps (workers)
+    node_viewers: int = 30
+    cold_joins: int = 20
+    pull_linger: float = 0.5
+    worker_steps: tuple[int, ...] = (200, 400, 800, 1200, 1600)
+    #: compare: also Strom with --ws-merge-above this (0: not)
+    merge_above: int = 0
     #: the soak scenario (bench.soak.SoakPlan): minutes of load, warm-up seconds (0:
     #: automatic), publishers, viewers, chat sockets, garbage clients a second, the
     #: longest settle, the tolerances of the return to the baseline, the random seed
@@ -164,9 +172,11 @@ async def session(
     server_env: dict[str, str] | None = None,
     *,
     small_media: bool = False,
+    server_args: tuple[str, ...] = (),
 ) -> AsyncIterator[Session]:
     """Start ``name`` ("strom" or "nginx") on free ports, the sampler, and stop both;
-    ``server_env``: more STROM_* settings for Strom; ``small_media``: publish
+    ``server_env``: more STROM_* settings for Strom, ``server_args`` more options
+    (``--workers 2``); ``small_media``: publish
     :data:`SMALL_MEDIA` (many broadcasts and recordings) instead of the 720p test media."""
     spec = (
         SMALL_MEDIA if small_media else MediaSpec(seconds=opts.media_seconds, bframes=opts.bframes)
@@ -180,7 +190,10 @@ async def session(
         if opts.server_loop:
             env["STROM_EVENT_LOOP"] = opts.server_loop
         env.update(server_env or {})
-        strom = StromProcess(workdir, keys, host=opts.host, extra_env=env, source=opts.strom_source)
+        strom = StromProcess(
+            workdir, keys, host=opts.host, extra_env=env, source=opts.strom_source,
+            args=server_args,
+        )  # fmt: skip
         await strom.start()
         server, rtmp_port, http_port = strom, strom.rtmp_port, strom.http_port
         metrics: tuple[str, int] | None = (opts.host, http_port)
@@ -361,18 +374,19 @@ def resource_row(
     lag: Sequence[float],
     gen_names: list[str],
     label: str = "",
+    target: str = "server",
 ) -> dict[str, Any]:
     """Server and generator CPU, memory and loop lag in ``window``, for ``count``
-    viewers (or chat sockets)."""
+    viewers (or chat sockets); ``target``: the sampled server process (another node)."""
     s = sess.sampler
     t1, t2 = window.start, window.end
-    server = s.cores("server", t1, t2)
-    base = sess.baseline.get("server_cores")
+    server = s.cores(target, t1, t2)
+    base = sess.baseline.get("server_cores") if target == "server" else None
     gen = {name: s.cores(name, t1, t2) for name in ["self:gen-main", *gen_names]}
     gen_total = sum(v for v in gen.values() if v is not None)
     system = s.system_cores(t1, t2)
-    rss = s.rss_kb("server", t1, t2)
-    base_rss = sess.baseline.get("server_rss_kb")
+    rss = s.rss_kb(target, t1, t2)
+    base_rss = sess.baseline.get("server_rss_kb") if target == "server" else None
     row: dict[str, Any] = {
         "server": sess.name,
         "kind": kind,
@@ -441,7 +455,7 @@ async def scenario_ramp(opts: Options) -> dict[str, Any]:
                 break
             row = await viewer_step(sess, "ws", n)
             rows.append(row)
-            _progress(row)
+            progress(row)
             if row["behind"]:
                 stop_reason = f"{row['behind']} viewers fell behind at {n}"
                 break
@@ -457,9 +471,11 @@ async def scenario_ramp(opts: Options) -> dict[str, Any]:
         }
 
 
-async def scenario_viewers(opts: Options, server: str, kind: str, count: int) -> dict[str, Any]:
+async def scenario_viewers(
+    opts: Options, server: str, kind: str, count: int, server_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One server, one kind of viewer, one step (plus nginx's own HLS for reference)."""
-    async with session(server, opts) as sess:
+    async with session(server, opts, server_env=server_env) as sess:
         key = sess.server.keys["bench"] if server == "strom" else "bench"  # type: ignore[attr-defined]
         await sess.publish({"bench": key})
         await asyncio.sleep(2)
@@ -474,7 +490,7 @@ async def scenario_viewers(opts: Options, server: str, kind: str, count: int) ->
                 return out
 
         row = await viewer_step(sess, kind, count, extra=extra)
-        _progress(row)
+        progress(row)
         return {"rows": [row], "baseline": sess.baseline, "notes": sess.notes, "files": sess.files}
 
 
@@ -487,12 +503,20 @@ async def scenario_compare(opts: Options) -> dict[str, Any]:
     files: list[Path] = []
     runs: list[dict[str, Any]] = []
     trio = [("nginx", "rtmp"), ("strom", "ws"), ("strom", "rtmp")]
+    if opts.merge_above:  # and Strom merging WebSocket writes (ws_merge_above)
+        trio.append(("strom-merged", "ws"))
     for round_ in range(max(1, opts.repeat)):
-        order = trio[round_ % 3 :] + trio[: round_ % 3]
+        k = round_ % len(trio)
+        order = trio[k:] + trio[:k]
         these = []
         for server, kind in order:
+            env = None
+            if server == "strom-merged":
+                env = {"STROM_WS_MERGE_ABOVE": str(opts.merge_above)}
             try:
-                result = await scenario_viewers(opts, server, kind, opts.viewers)
+                result = await scenario_viewers(
+                    opts, server.split("-")[0], kind, opts.viewers, server_env=env
+                )
             except NginxMissing as exc:
                 notes.append(f"nginx-rtmp reference skipped: {exc}")
                 continue
@@ -500,6 +524,7 @@ async def scenario_compare(opts: Options) -> dict[str, Any]:
                 notes.append(f"{server} {kind} round {round_ + 1} failed: {exc}"[:300])
                 continue
             for row in result["rows"]:
+                row["server"] = server
                 row["label"] = f"round {round_ + 1}" if opts.repeat > 1 else ""
             these += result["rows"]
             notes += result["notes"]
@@ -577,7 +602,7 @@ async def scenario_publishers(opts: Options) -> dict[str, Any]:
                 "p99": _r(percentile(lateness, 99) * 1000, 1),
             },
         }
-        _progress(row)
+        progress(row)
         return {"rows": [row], "baseline": sess.baseline, "notes": sess.notes, "files": sess.files}
 
 
@@ -589,9 +614,9 @@ async def scenario_slow(opts: Options) -> dict[str, Any]:
         await asyncio.sleep(2)
         await sess.idle_baseline()
         all_healthy = await viewer_step(sess, "ws", n, label="all healthy")
-        _progress(all_healthy)
+        progress(all_healthy)
         mixed = await viewer_step(sess, "ws", n, slow_count=slow, label=f"{slow} slow")
-        _progress(mixed)
+        progress(mixed)
         p95_before = all_healthy["latency_ms"].get("p95")
         p95_after = mixed["healthy"]["latency_ms"].get("p95")
         rise = round(p95_after - p95_before, 1) if p95_before and p95_after else None
@@ -610,11 +635,11 @@ async def scenario_joins(opts: Options) -> dict[str, Any]:
         await asyncio.sleep(2)
         await sess.idle_baseline()
         row = await viewer_step(sess, "ws", opts.joins, join_window=1.0, label="join in 1 s")
-        _progress(row)
+        progress(row)
         return {"rows": [row], "baseline": sess.baseline, "notes": sess.notes, "files": sess.files}
 
 
-def _progress(row: dict[str, Any]) -> None:
+def progress(row: dict[str, Any]) -> None:
     lat = row["latency_ms"]
     print(
         f"  {row['server']:5} {row['kind']:4} {row['viewers']:5} viewers: "

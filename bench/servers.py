@@ -99,7 +99,10 @@ class StromProcess(ServerProcess):
         host: str = "127.0.0.1",
         extra_env: dict[str, str] | None = None,
         source: Path = ROOT,
+        args: tuple[str, ...] = (),
+        name: str = "strom",
     ) -> None:
+        self.name = name
         super().__init__(workdir)
         self.host = host
         #: the source tree Strom runs from (another checkout, to compare revisions)
@@ -108,6 +111,12 @@ class StromProcess(ServerProcess):
         self.http_port = free_port(host)
         self.rtmp_port = free_port(host)
         self.extra_env = extra_env or {}
+        #: more ``strom serve`` options (``--upstream URL``, ``--workers 2``...)
+        self.args = args
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
 
     async def start(self) -> None:
         env = dict(os.environ)
@@ -134,15 +143,24 @@ class StromProcess(ServerProcess):
                 str(self.workdir / "data"),
                 "--log-level",
                 "warning",
+                *self.args,
             ],
             env,
             cwd=self.source,
         )
+        try:
+            await self._until_up()
+        except BaseException:
+            await self.stop()  # never left running behind a failed start
+            raise
+
+    async def _until_up(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             if not self.alive():
                 raise RuntimeError(f"strom exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, TimeoutError):
+            # (closed before an answer: still starting, or busy; ask again)
+            with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
                 resp = await get_once(self.host, self.http_port, "/metrics", timeout=1.0)
                 if resp.status == 200:
                     break

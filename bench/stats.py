@@ -299,3 +299,27 @@ def segment_delays(
         "segment_arrived_ms": summary(arrived),
         "frame_to_segment_ms": summary(per_frame),
     }
+
+
+def added_latency(
+    records: Iterable[ViewerRecord], reference: Iterable[ViewerRecord], window: Window
+) -> dict[str, Any]:
+    """What a node behind others adds, frame by frame: each arrival of a video frame at
+    a viewer of ``records`` (inside the window) minus the median arrival of the same
+    frame at the viewers of ``reference`` (the ingest node's), one clock. Only probes."""
+    arrivals: dict[int, list[float]] = {}
+    for rec in reference:
+        if not rec.probe:
+            continue
+        for ts, t in zip(rec.ts, rec.t, strict=True):
+            arrivals.setdefault(ts, []).append(t)
+    median = {ts: percentile(ts_t, 50) for ts, ts_t in arrivals.items()}
+    added = array("d")
+    for rec in records:
+        if not rec.probe:
+            continue
+        for ts, t in zip(rec.ts, rec.t, strict=True):
+            ref = median.get(ts)
+            if ref is not None and window.start <= t < window.end:
+                added.append(t - ref)
+    return summary(added)

@@ -41,6 +41,7 @@ from strom.cluster.pull import PullLimits, PullManager
 from strom.cluster.serve import Demand, NoDemand, PullServer
 from strom.delivery.backpressure import ViewerLimits
 from strom.delivery.hls import HlsDelivery
+from strom.delivery.merge import MergeLimits
 from strom.delivery.ws import WsDelivery
 from strom.ingest.jpeg_socketio import JpegStreamIngest, JpegStreamLimits
 from strom.ingest.push import PushIngest, PushLimits, transcoder_from_settings
@@ -335,6 +336,7 @@ class StromServer:
                 per_address=settings.ws_max_viewers_per_address,
                 exempt=settings.limit_exempt_networks,
             ),
+            MergeLimits.from_settings(settings),
         )
         pulls: PullManager | None = None
         demand: Demand = NoDemand()

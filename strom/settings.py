@@ -178,6 +178,17 @@ class Settings:
     viewer_drop_seconds: float = _opt(
         10.0, "a viewer that keeps skipping this long is disconnected"
     )
+    ws_merge_above: int = _opt(
+        0,
+        "with more WebSocket viewers of a channel than this, a frame may wait for the next "
+        "so that each viewer gets both in one write (half the writes and wake-ups, a frame "
+        "interval of latency on every other frame); 0: never",
+    )
+    ws_merge_hold: float = _opt(
+        0.04,
+        "longest a frame waits to be merged with the next (seconds); a stream whose frames "
+        "come further apart is never merged",
+    )
     max_viewers_per_channel: int = _opt(20_000, "most viewers of one channel at once")
     reconnect_grace: float = _opt(
         30.0, "seconds a broadcast waits for a dropped publisher to come back (0: end at once)"
@@ -391,6 +402,8 @@ class Settings:
         for port in ("http_port", "rtmp_port"):
             if not 0 <= getattr(self, port) <= 65535:
                 raise SettingsError(f"{port} must be a TCP port number")
+        if self.ws_merge_above < 0 or self.ws_merge_hold < 0:
+            raise SettingsError("ws_merge_above and ws_merge_hold must be 0 or more")
         if self.viewer_drop_bytes < self.viewer_skip_bytes:
             raise SettingsError("viewer_drop_bytes must be at least viewer_skip_bytes")
         for name in _POSITIVE:

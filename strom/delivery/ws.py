@@ -17,7 +17,8 @@ A viewer of a full channel, or one more from an address that already has
 Server-to-client frames are unmasked (RFC 6455 section 5.1), so a chunk's frame is the
 same bytes for every viewer: it is framed once per chunk (:func:`ws_frame`, cached on the
 chunk) and written straight to each viewer's transport. Text and close frames go the same
-way so ordering holds.
+way so ordering holds. With a big audience (``ws_merge_above``) two chunks may go in one
+write (:mod:`strom.delivery.merge`): still one message per chunk, in order.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSCloseCode, web
 
 from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.delivery.merge import Batch, MergeLimits, Step, WriteMerger
 from strom.live.channel import Channel, Subscriber, TooManyViewers
 from strom.live.chunk import Chunk
 from strom.ratelimit import AddressSlots, RefusalLog, SlotLimits
@@ -88,10 +90,27 @@ class WsViewer(Subscriber):
         self._peer = peer
         self._skip_bytes = limits.skip_bytes
         self._close_task: asyncio.Task[bool] | None = None
+        #: the channel's write merging (None: off), the batch whose first chunk this
+        #: viewer holds, and whether chunks come from the GOP cache (subscribing)
+        self.merger: WriteMerger | None = None
+        self._held: Batch | None = None
+        self.joining = False
 
     def _write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._write_held()
         if self._close_task is None and not self._transport.is_closing():
             self._transport.write(data)
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and self._close_task is None and not self._transport.is_closing():
+            self._transport.write(held.held)
+
+    def release(self, batch: Batch) -> None:
+        """The channel's held chunk waited long enough: write it if this viewer holds it."""
+        if self._held is batch:
+            self._write_held()
 
     def send_offline(self) -> None:
         self._write(_text({"type": "offline"}))
@@ -116,6 +135,9 @@ class WsViewer(Subscriber):
         ):
             # The hot path, once per chunk per viewer: one check, one write (of the frame
             # the first viewer made; a dict lookup costs a third of a method call).
+            if self.merger is not None:
+                self._merged(self.merger, chunk)
+                return
             try:
                 transport.write(chunk.encodings[ws_frame])
             except KeyError:
@@ -123,12 +145,37 @@ class WsViewer(Subscriber):
             return
         if self._close_task is not None:
             return  # closing: nothing more to send
+        if self._held is not None:
+            self._write_held()  # admitted when held: it goes before the gate's next say
         verdict = self._gate.admit(chunk, buffered)
         if verdict is Verdict.SEND:
             transport.write(chunk.encoded(ws_frame))
         elif verdict is Verdict.DROP:
             log.warning("ws viewer %s: too slow, disconnecting", self._peer)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+
+    def _merged(self, merger: WriteMerger, chunk: Chunk) -> None:
+        """The hot path when the channel merges writes: hold, write, or write two."""
+        if merger.current is chunk:
+            step = merger.step  # another viewer asked first
+        elif self.joining:
+            step = Step.WRITE  # a past chunk, from the GOP cache
+        else:
+            step = merger.see(chunk)
+        batch = merger.batch
+        if step is Step.HOLD:
+            if self._held is not batch:
+                if self._held is not None:
+                    self._write_held()
+                self._held = batch
+            return
+        if step is Step.FLUSH and self._held is batch and batch is not None:
+            self._held = None
+            self._transport.write(batch.data())
+            return
+        if self._held is not None:
+            self._write_held()
+        self._transport.write(chunk.encoded(ws_frame))
 
     def on_stall(self) -> None:
         self._write(_text({"type": "reconnecting"}))
@@ -149,10 +196,17 @@ class WsViewer(Subscriber):
 
 class WsDelivery:
     def __init__(
-        self, registry: Registry, limits: ViewerLimits, slots: SlotLimits | None = None
+        self,
+        registry: Registry,
+        limits: ViewerLimits,
+        slots: SlotLimits | None = None,
+        merge: MergeLimits | None = None,
     ) -> None:
         self._registry = registry
         self._limits = limits
+        self._merge = merge or MergeLimits(above=0, hold=0.0)
+        #: write merging per channel name, while it has viewers (merging on)
+        self._mergers: dict[str, WriteMerger] = {}
         self._viewers: set[WsViewer] = set()
         #: viewers per client address (generous: a NAT can hide a whole audience)
         self.slots = AddressSlots(slots or SlotLimits(per_address=0))
@@ -188,14 +242,22 @@ class WsDelivery:
         peer = f"{request.remote}/{channel_name}"
         viewer = WsViewer(ws, transport, self._limits, peer)
         channel = self._registry.open(channel_name)
+        merger = self._merger_of(channel_name)
+        if merger is not None:
+            merger.viewers.add(viewer)
+            viewer.merger = merger
+        viewer.joining = True
         try:
             # The streamer's dashboard preview is not an audience.
             channel.subscribe(viewer, counted=request.query.get("preview") != "1")
         except TooManyViewers:
             log.warning("ws viewer %s refused: channel full", peer)
+            self._leave_merger(channel_name, viewer)
             await ws.close(code=CLOSE_FULL, message=b"channel is full")
             self._registry.forget_if_idle(channel)
             return ws
+        finally:
+            viewer.joining = False
         self._viewers.add(viewer)
         if not channel.live:
             viewer.send_offline()
@@ -204,9 +266,30 @@ class WsDelivery:
                 pass  # viewers have nothing to say; control frames are handled by aiohttp
         finally:
             channel.unsubscribe(viewer)
+            self._leave_merger(channel_name, viewer)
             self._viewers.discard(viewer)
             self._registry.forget_if_idle(channel)
         return ws
+
+    def _merger_of(self, channel_name: str) -> WriteMerger | None:
+        if not self._merge.above:
+            return None
+        merger = self._mergers.get(channel_name)
+        if merger is None:
+            loop = asyncio.get_running_loop()
+            merger = self._mergers[channel_name] = WriteMerger(
+                self._merge, ws_frame, loop.time, loop.call_later
+            )
+        return merger
+
+    def _leave_merger(self, channel_name: str, viewer: WsViewer) -> None:
+        merger = viewer.merger
+        if merger is None:
+            return
+        merger.viewers.discard(viewer)
+        if not merger.viewers:
+            merger.close()
+            self._mergers.pop(channel_name, None)
 
     async def close_all(self, code: int, reason: str) -> None:
         for viewer in list(self._viewers):
