@@ -21,7 +21,16 @@ environment = jinja2.Environment(
 )
 
 
-def render(request: web.Request, name: str, *, status: int = 200, **context: Any) -> web.Response:
+def render(
+    request: web.Request,
+    name: str,
+    *,
+    status: int = 200,
+    frame_ancestors: str = "'none'",
+    **context: Any,
+) -> web.Response:
+    """``name`` rendered for ``request``, with the site's strict headers. Pages may not be
+    framed by anyone (``frame_ancestors``), except the embed page, framed by any site."""
     session = get_session(request)
     html = environment.get_template(name).render(
         version=__version__,
@@ -40,7 +49,7 @@ def render(request: web.Request, name: str, *, status: int = 200, **context: Any
                 "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
                 "connect-src 'self' ws: wss:; style-src 'self'; worker-src 'self' blob:; "
                 "object-src 'none'; "
-                "base-uri 'none'; frame-ancestors 'none'"
+                f"base-uri 'none'; frame-ancestors {frame_ancestors}"
             ),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page
+from playwright.async_api import Frame, Page
 
 from strom.server import StromServer
 from tests.e2e.browser import PageLog
@@ -33,6 +33,11 @@ PAGE = """<!doctype html><title>another site</title>
 </script>"""
 
 
+#: a blog post on another site with the channel page's iframe code in it
+FRAMED = """<!doctype html><title>a blog</title><p>Watch this:</p>
+<iframe src="{strom}/embed/{channel}" width="640" height="360" allow="autoplay"></iframe>"""
+
+
 @pytest.fixture
 async def other_site(server: StromServer) -> AsyncIterator[str]:
     strom = f"http://127.0.0.1:{server.http_port}"
@@ -42,8 +47,14 @@ async def other_site(server: StromServer) -> AsyncIterator[str]:
             text=PAGE.format(strom=strom, channel=CHANNEL), content_type="text/html"
         )
 
+    async def blog(request: web.Request) -> web.Response:
+        return web.Response(
+            text=FRAMED.format(strom=strom, channel=CHANNEL), content_type="text/html"
+        )
+
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/blog", blog)
     site = TestServer(app, host="127.0.0.1")
     await site.start_server()
     try:
@@ -69,3 +80,33 @@ async def test_hlsjs_on_another_origin_plays(
     code, log = await publisher
     assert code == 0, log
     assert not [e for e in page_log.errors if "CORS" in e or "Access-Control" in e]
+
+
+async def test_the_embed_plays_in_an_iframe_on_another_site(
+    server: StromServer, other_site: str, page: Page, page_log: PageLog, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "embedded.flv", seconds=8.0)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    await wait_live(server)
+    await page.goto(other_site + "blog")
+    frame = next(f for f in await _frames(page) if "/embed/" in f.url)
+    await frame.wait_for_function(
+        "() => document.querySelector('#player video').currentTime > 1.0", timeout=20_000
+    )
+    width = await frame.evaluate("document.querySelector('#player video').videoWidth")
+    assert width == media.width
+    code, log = await publisher
+    assert code == 0, log
+    assert page_log.errors == []
+
+
+async def _frames(page: Page) -> list[Frame]:
+    """The page's frames once its iframe has loaded."""
+    await page.wait_for_function("() => document.querySelector('iframe') !== null")
+    for _ in range(100):
+        found = [f for f in page.frames if "/embed/" in f.url]
+        if found:
+            await found[0].wait_for_load_state()
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no embed frame in {[f.url for f in page.frames]}")

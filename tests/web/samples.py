@@ -332,6 +332,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         common(ANONYMOUS, "/admin", status=403, message="Only administrators can see this page."),
     ),
     "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
+    "embed": ("embed.html", common(ANONYMOUS, "/embed/alice", channel=XSS_TEXT)),
     "golive": (
         "golive.html",
         common(ALICE, "/golive", channel=channel(title=XSS_TITLE), reconnect_grace=30.0),

@@ -190,7 +190,11 @@ def test_every_post_form_carries_the_csrf_token(name: str) -> None:
         assert tokens[0].get("value") == CSRF
 
 
-@pytest.mark.parametrize("name", sorted(PAGES))
+#: pages without the site's layout (another site frames them)
+BARE = {"embed"}
+
+
+@pytest.mark.parametrize("name", sorted(set(PAGES) - BARE))
 def test_layout_header(name: str) -> None:
     _, context = PAGES[name]
     result = page(name)
@@ -213,6 +217,15 @@ def test_layout_header(name: str) -> None:
         assert any(href.startswith("/login") for href in links if href)
         assert links["/register"] == "Sign up"
         assert not header.find_all("form", action="/logout")
+
+
+def test_the_embed_page_is_the_player_alone() -> None:
+    result = page("embed")
+    assert not result.dom.find_all("header")
+    assert result.dom.one("div", id="player").get("data-channel") == XSS_TEXT
+    link = result.dom.one("a", class_="embed-link")
+    assert link.get("target") == "_blank"
+    assert link.get("rel") == "noopener"
 
 
 def test_logged_in_header_links_to_the_users_channel_escaped() -> None:
@@ -548,7 +561,7 @@ def test_following_page_empty() -> None:
     assert not result.dom.find_all("ul", class_="channel-list")
 
 
-@pytest.mark.parametrize("name", sorted(PAGES))
+@pytest.mark.parametrize("name", sorted(set(PAGES) - BARE))
 def test_logged_in_pages_load_go_live_notices(name: str) -> None:
     _, context = PAGES[name]
     result = page(name)

@@ -9,6 +9,7 @@ from strom.web.pages.accounts import AccountPages
 from strom.web.pages.admin import AdminPages
 from strom.web.pages.dashboard import DashboardPages
 from strom.web.pages.directory import DirectoryPages
+from strom.web.pages.embed import EmbedPages
 from strom.web.site import Site
 from strom.web.throttle import LoginLimits, LoginThrottle
 
@@ -25,9 +26,10 @@ class Pages:
         self.dashboard = DashboardPages(site, throttle)
         self.accounts = AccountPages(site, throttle, self.dashboard)
         self.admin = AdminPages(site)
+        self.embed = EmbedPages(site)
 
     def routes(self, app: web.Application) -> None:
-        for family in (self.directory, self.accounts, self.dashboard, self.admin):
+        for family in (self.directory, self.accounts, self.dashboard, self.admin, self.embed):
             family.routes(app)
 
     def channel_routes(self, app: web.Application) -> None:

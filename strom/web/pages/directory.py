@@ -17,6 +17,7 @@ from strom.store import StoreError
 from strom.web.auth import get_session
 from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
+from strom.web.pages.embed import iframe_code, site_origin
 from strom.web.paths import clock_text, rtmp_url
 from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
@@ -156,8 +157,9 @@ class DirectoryPages:
         )
         broadcasts = await past_broadcasts(self.site, name, view.get("title") or "", request)
         return render(
-            request, "channel.html", channel=view, following=following, recordings=broadcasts
-        )
+            request, "channel.html", channel=view, following=following, recordings=broadcasts,
+            embed_code=iframe_code(site_origin(self.site, request), view["username"]),
+        )  # fmt: skip
 
     async def following(self, request: web.Request) -> web.Response:
         username = require_user(request)
