@@ -354,7 +354,7 @@ class StromServer:
         pull_server = PullServer(registry, secret, ViewerLimits.from_settings(settings), demand)
         http_guard = ConnectionGuard(HttpLimits.from_settings(settings))
         elsewhere = Elsewhere(
-            (lambda: [n.url for n in live_map.nodes()]) if live_map is not None else tuple,
+            (lambda: [n.url for n in live_map.nodes()]) if live_map is not None else (lambda: ()),
             settings.upstream,
         )
         stack.push_async_callback(elsewhere.close)

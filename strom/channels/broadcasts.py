@@ -118,17 +118,21 @@ class Broadcasts:
         self._leaving = True
         # On air until now; one already waiting for its publisher was last on air when
         # its media stopped (its note then stands).
-        peaks = {
-            broadcast_id: channel.peak_viewers
-            for channel in self.registry.live()
-            if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
-        }
+        peaks = self._on_air()
         try:
             await self.store.broadcasts.seen(peaks, node=self.node)
         except StoreError as exc:
             log.warning("broadcasts: not marked on air at the stop: %s", exc)
         for broadcast_id in sorted(b for b in self._rows.values() if b > 0):
             log.info("broadcast %d left open: its publisher may carry it on", broadcast_id)
+
+    def _on_air(self) -> dict[int, int]:
+        """The broadcasts on air here now (their rows written), with their peak viewers."""
+        return {
+            broadcast_id: channel.peak_viewers
+            for channel in self.registry.live()
+            if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
+        }
 
     async def stop(self) -> None:
         if self._heartbeat_task is not None:
@@ -265,11 +269,7 @@ class Broadcasts:
         carried on (:meth:`sweep`)."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            peaks = {
-                broadcast_id: channel.peak_viewers
-                for channel in self.registry.live()
-                if (broadcast_id := self._rows.get(channel.name, _STARTING)) > 0
-            }
+            peaks = self._on_air()
             try:
                 await self.store.broadcasts.seen(peaks, node=self.node)
                 await self.sweep()
