@@ -58,6 +58,7 @@ from strom.store.sessions import SessionLimits
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
 from strom.web.connections import ConnectionGuard, GuardedSite, HttpLimits
+from strom.web.lean import LeanMediaPath
 from strom.web.request_errors import http_server_logger
 from strom.web.site import Site
 from strom.web.socketio import EngineIOLimits, SocketIODoor
@@ -394,6 +395,8 @@ class StromServer:
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
+        assert runner.server is not None
+        LeanMediaPath.install(site, runner.server)  # LL-HLS past the middlewares
         listener = GuardedSite(
             runner, http_guard, settings.host, settings.http_port, reuse_port=reuse_port
         )

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+PLAYLIST_CONTENT_TYPE = PLAYLIST_TYPE + "; charset=utf-8"
+#: how often a quiet channel's blocked requests look at their deadlines
+_RECHECK_SECONDS = 0.5
 #: how long a blocking request may wait, in target durations (spec: 3)
 _BLOCK_TARGET_DURATIONS = 3.0
 #: how long an ended broadcast's playlist outlives its channel, in target durations: a
@@ -50,9 +53,10 @@ _ENDED_KEEP_TARGET_DURATIONS = 3.0
 #: random bytes of a rendition's token (its directory in media URLs)
 _TOKEN_BYTES = 5
 _OFFLINE = cache_headers(AnswerKind.OFFLINE)
+_MEDIA_HEADERS = {**cache_headers(AnswerKind.LIVE_MEDIA), "Content-Type": "video/mp4"}
 
 
-def _query_int(request: web.Request, name: str) -> int | None:
+def _query_int(request: web.BaseRequest, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -71,7 +75,12 @@ class HlsRendition(Subscriber):
         self.token = secrets.token_hex(_TOKEN_BYTES)
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
         self._started = False
-        self._changed = asyncio.Event()
+        #: the blocked requests' futures, woken together by the next part
+        self._waiters: list[asyncio.Future[None]] = []
+        self._recheck: asyncio.TimerHandle | None = None
+        #: the playlist answers (plain, blocking) of the last revision asked for:
+        #: (revision, body, headers)
+        self._answers: list[tuple[int, bytes, dict[str, str]] | None] = [None, None]
 
     def on_live(self, channel: Channel) -> None:
         assert channel.init_segment is not None
@@ -102,22 +111,53 @@ class HlsRendition(Subscriber):
         self.channel.unsubscribe(self)
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, ready: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
+        """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``.
+
+        Every blocked request of the rendition waits on a future of its own, all woken
+        together by the part that completes (a hundred viewers' reloads cost a hundred
+        callbacks, no task or timer each); one shared timer wakes them now and then while
+        the channel is quiet, so each can see its own deadline pass."""
+        if ready():
+            return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not ready():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+        while True:
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            if self._recheck is None or self._recheck.cancelled():
+                self._recheck = loop.call_later(_RECHECK_SECONDS, self._on_recheck)
+            await waiter
+            if ready():
+                return True
+            if loop.time() >= deadline:
                 return False
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return ready()
-        return True
+
+    def _on_recheck(self) -> None:
+        self._recheck = None
+        if self._waiters:
+            self._wake()
+
+    def playlist_answer(self, blocking: bool) -> tuple[bytes, dict[str, str]]:
+        """The playlist's body and headers, built once per revision (and kind): every
+        viewer woken by a part gets the very same bytes."""
+        hls = self.stream
+        cached = self._answers[blocking]
+        if cached is None or cached[0] != hls.revision:
+            kind = AnswerKind.BLOCKING_PLAYLIST if blocking else AnswerKind.LIVE_PLAYLIST
+            headers = {
+                **cache_headers(kind),
+                "ETag": f'"{self.token}.{hls.revision}"',
+                "Content-Type": PLAYLIST_CONTENT_TYPE,
+            }
+            body = hls.playlist().encode()  # rendered once per revision
+            cached = self._answers[blocking] = (hls.revision, body, headers)
+        return cached[1], cached[2]
 
 
 class HlsDelivery:
@@ -193,7 +233,7 @@ class HlsDelivery:
             return None
         return rendition, rendition.stream
 
-    async def playlist(self, request: web.Request, channel_name: str) -> web.StreamResponse:
+    async def playlist(self, request: web.BaseRequest, channel_name: str) -> web.StreamResponse:
         found = self._stream(channel_name)
         if found is None:
             raise ApiError(404, "channel is not live", headers=_OFFLINE)
@@ -210,17 +250,13 @@ class HlsDelivery:
             )
             if not ready:
                 raise ApiError(503, "the requested part did not become available in time")
-        # One rendering per revision: its ETag lets a cache revalidate the plain playlist
-        # with a 304 instead of a body.
-        etag = f'"{rendition.token}.{hls.revision}"'
-        kind = AnswerKind.LIVE_PLAYLIST if msn is None else AnswerKind.BLOCKING_PLAYLIST
-        headers = {**cache_headers(kind), "ETag": etag}
-        if etag in request.headers.get("If-None-Match", ""):
+        body, headers = rendition.playlist_answer(blocking=msn is not None)
+        if headers["ETag"] in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
-        return web.Response(text=hls.playlist(), content_type=PLAYLIST_TYPE, headers=headers)
+        return web.Response(body=body, headers=headers)
 
     async def media(
-        self, request: web.Request, channel_name: str, token: str, name: str
+        self, request: web.BaseRequest, channel_name: str, token: str, name: str
     ) -> web.StreamResponse:
         """A part, segment or init segment of the rendition ``token`` (once complete, its
         bytes never change: cached for good)."""
@@ -242,9 +278,7 @@ class HlsDelivery:
         data = hls.get(resource)
         if data is None:
             raise ApiError(404, "no longer or not yet available")
-        return web.Response(
-            body=data, content_type="video/mp4", headers=cache_headers(AnswerKind.LIVE_MEDIA)
-        )
+        return web.Response(body=data, headers=_MEDIA_HEADERS)
 
     @staticmethod
     def _block_timeout(hls: LiveHlsStream) -> float:

@@ -32,7 +32,8 @@ EXPOSED = "Content-Length, Content-Range, ETag, Date, Age"
 #: seconds a browser may keep a preflight's answer
 PREFLIGHT_MAX_AGE = 86400
 
-_READ = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSED}
+#: what every answer to a public read carries
+READ_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSED}
 _PREFLIGHT = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": METHODS,
@@ -65,7 +66,7 @@ async def allow_reads(request: web.Request, response: web.StreamResponse) -> Non
     """``on_response_prepare``: every answer to a public read, streamed or not, refusals
     and errors included (a player on another origin can read why: a 404, a 503)."""
     if request.method in ("GET", "HEAD") and is_public(request.path):
-        response.headers.update(_READ)
+        response.headers.update(READ_HEADERS)
 
 
 def install(app: web.Application) -> None:

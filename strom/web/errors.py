@@ -40,6 +40,15 @@ def _unstored(response: web.Response) -> web.Response:
     return response
 
 
+def machine_error(request: web.BaseRequest, exc: StromError) -> web.Response:
+    """The JSON answer of an error raised for a program (an API or media path)."""
+    if isinstance(exc, ApiError):
+        return _unstored(json_error(exc.http_status, exc.reason, headers=exc.headers, **exc.extra))
+    if exc.http_status >= 500:
+        log.warning("%s %s: %s", request.method, request.path, exc)
+    return _unstored(json_error(exc.http_status, str(exc)))
+
+
 def is_machine_path(path: str) -> bool:
     return path.startswith(MACHINE_PREFIXES)
 
@@ -56,14 +65,10 @@ def error_middleware(error_page: ErrorPage) -> Callable[..., Awaitable[web.Strea
         try:
             return await handler(request)
         except ApiError as exc:
-            return _unstored(
-                json_error(exc.http_status, exc.reason, headers=exc.headers, **exc.extra)
-            )
+            return machine_error(request, exc)
         except StromError as exc:  # a store or protocol error with its status
             if machine or exc.http_status >= 500:
-                if exc.http_status >= 500:
-                    log.warning("%s %s: %s", request.method, request.path, exc)
-                return _unstored(json_error(exc.http_status, str(exc)))
+                return machine_error(request, exc)
             page = error_page(request, exc.http_status, str(exc))
             return page if page is not None else json_error(exc.http_status, str(exc))
         except web.HTTPException as exc:

@@ -200,3 +200,57 @@ async def test_a_blocking_reload_is_answered_when_its_part_completes() -> None:
     assert response.status == 200
     assert "part0.1.m4s" in text(response)
     channel.close()
+
+
+async def live_with_a_part(hls: HlsDelivery, registry: Registry) -> tuple[Channel, list[Frame], int]:
+    tracks, frames = media()
+    channel = registry.open("erin")
+    channel.claim(object())  # type: ignore[arg-type]
+    for track in tracks:
+        channel.set_track(track)
+    fed = 0
+    while "#EXT-X-PART:" not in text(await get(hls, "/live/erin/index.m3u8")):
+        channel.add_frame(frames[fed])
+        fed += 1
+    return channel, frames, fed
+
+
+async def test_the_viewers_blocked_on_one_part_get_one_answer() -> None:
+    """A hundred blocked reloads woken by the same part: the very same bytes for all
+    (rendered and encoded once), each with the same ETag."""
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    channel, frames, fed = await live_with_a_part(hls, registry)
+    url = "/live/erin/index.m3u8?_HLS_msn=0&_HLS_part=1"
+    waiting = [asyncio.create_task(get(hls, url)) for _ in range(100)]
+    await asyncio.sleep(0.05)
+    assert not any(w.done() for w in waiting)
+    while not all(w.done() for w in waiting) and fed < len(frames):
+        channel.add_frame(frames[fed])
+        fed += 1
+        await asyncio.sleep(0)
+    answers = [await w for w in waiting]
+    assert all(a.status == 200 for a in answers)
+    assert "part0.1.m4s" in text(answers[0])
+    assert len({id(a.body) for a in answers}) == 1  # one body, written a hundred times
+    assert len({a.headers["ETag"] for a in answers}) == 1
+    channel.close()
+
+
+async def test_a_blocked_reload_of_a_stalled_channel_ends_with_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The part never comes (the encoder stalled): the wait ends at its deadline (three
+    target durations; shortened here) with 503, as rfc8216bis 6.2.6 asks, even though no
+    part wakes the waiters."""
+    monkeypatch.setattr(hls_module, "_BLOCK_TARGET_DURATIONS", 0.15)  # 0.3 s
+    monkeypatch.setattr(hls_module, "_RECHECK_SECONDS", 0.05)
+    registry = Registry()
+    hls = HlsDelivery(registry)
+    channel, _, _ = await live_with_a_part(hls, registry)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answer = await get(hls, "/live/erin/index.m3u8?_HLS_msn=0&_HLS_part=3")
+    assert answer.status == 503
+    assert 0.3 <= loop.time() - started < 5
+    channel.close()

@@ -1,0 +1,74 @@
+"""The lean path of LL-HLS: playlist reloads and parts go straight to the delivery.
+
+An LL-HLS viewer asks about six times a second (a blocking playlist reload and a part,
+per part), and every answer is the same bytes for every viewer. Such a request needs
+nothing a page needs: no router walk, no session, no CSRF check, no body deadline, no
+response signal. :class:`LeanMediaPath` sits in front of the application as the HTTP
+server's request handler: a ``GET`` of ``/live/{channel}/index.m3u8`` or of
+``/live/{channel}/{rendition}/{file}`` is answered by
+:class:`~strom.delivery.hls.HlsDelivery` at once (cross-origin headers and JSON errors as
+the application would add them); every other request, ``HEAD`` of the same URLs
+included, goes on to the application unchanged. Same server, same port, same aiohttp:
+only the per-request layers the answer does not use are skipped (about a third of a
+request's CPU, ``bench/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from strom.errors import StromError
+from strom.settings import valid_channel_name
+from strom.web.cors import READ_HEADERS
+from strom.web.errors import machine_error
+from strom.web.site import Site
+
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+_PREFIX = "/live/"
+_PLAYLIST = "index.m3u8"
+
+
+class LeanMediaPath:
+    """The server's request handler: LL-HLS ``GET`` requests here, the rest to the app."""
+
+    def __init__(self, site: Site, app_handler: RequestHandler) -> None:
+        self._hls = site.hls
+        self._demand = site.pulls.demand
+        self._app_handler = app_handler
+        #: requests answered here (the rest went to the application)
+        self.answered = 0
+
+    @classmethod
+    def install(cls, site: Site, server: web.Server) -> LeanMediaPath:
+        """Put the lean path in front of ``server``'s application (before it listens)."""
+        lean = cls(site, server.request_handler)
+        server.request_handler = lean.handle
+        return lean
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "GET":
+            path = request.path
+            if path.startswith(_PREFIX):
+                parts = path.split("/")  # "", "live", channel, ...
+                if len(parts) in (4, 5) and all(parts[3:]) and valid_channel_name(parts[2]):
+                    return await self._answer(request, parts)
+        return await self._app_handler(request)
+
+    async def _answer(self, request: web.BaseRequest, parts: list[str]) -> web.StreamResponse:
+        channel = parts[2]
+        self.answered += 1
+        try:
+            if len(parts) == 5:
+                response = await self._hls.media(request, channel, parts[3], parts[4])
+            elif parts[3] == _PLAYLIST:
+                await self._demand.touch(channel)  # a channel pulled from elsewhere starts
+                response = await self._hls.playlist(request, channel)
+            else:
+                return await self._app_handler(request)  # not ours after all: the router's 404
+        except StromError as exc:
+            response = machine_error(request, exc)
+        response.headers.update(READ_HEADERS)
+        return response

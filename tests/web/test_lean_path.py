@@ -1,0 +1,35 @@
+"""The lean path of LL-HLS (``strom.web.lean``): what it answers and what it leaves to
+the application. Its answers' headers are checked with the rest of the media answers in
+``test_http_caching`` and ``test_cors``; here, the requests it must not take."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from strom.server import StromServer
+from tests.helpers import CHANNEL
+
+
+async def test_requests_the_lean_path_does_not_take_go_to_the_application(
+    server: StromServer,
+) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    async with aiohttp.ClientSession() as http:
+        # HEAD of a playlist: the application's route answers as GET would (offline).
+        async with http.head(f"{base}/live/{CHANNEL}/index.m3u8") as resp:
+            assert resp.status == 404
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        # The WebSocket path, a page and a name that is no channel: the router's answers.
+        async with http.get(f"{base}/live/{CHANNEL}/ws") as resp:
+            assert resp.status in (400, 404, 426)  # not a WebSocket upgrade
+        async with http.get(f"{base}/live/{CHANNEL}") as resp:
+            assert resp.status == 200
+            assert "text/html" in resp.headers["Content-Type"]
+        async with http.get(f"{base}/live/{CHANNEL}/other.txt") as resp:
+            assert resp.status == 404
+        async with http.get(f"{base}/live/no%20such/index.m3u8") as resp:
+            assert resp.status == 404
+            assert resp.headers["Content-Type"].startswith("application/json")
+        # POST to a media URL: the router's 405, not a playlist.
+        async with http.post(f"{base}/live/{CHANNEL}/index.m3u8") as resp:
+            assert resp.status in (403, 405)
