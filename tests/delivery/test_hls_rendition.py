@@ -202,7 +202,9 @@ async def test_a_blocking_reload_is_answered_when_its_part_completes() -> None:
     channel.close()
 
 
-async def live_with_a_part(hls: HlsDelivery, registry: Registry) -> tuple[Channel, list[Frame], int]:
+async def live_with_a_part(
+    hls: HlsDelivery, registry: Registry
+) -> tuple[Channel, list[Frame], int]:
     tracks, frames = media()
     channel = registry.open("erin")
     channel.claim(object())  # type: ignore[arg-type]
