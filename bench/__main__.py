@@ -21,7 +21,8 @@ SCENARIOS = {
     "publishers": "--publishers (100) publishers with one WebSocket viewer each",
     "slow": "--viewers WebSocket viewers all healthy, then with --slow-share (10 %) slow ones",
     "joins": "--joins (500) WebSocket viewers joining within 1 s",
-    "hls": "--hls-viewers (100) LL-HLS viewers of Strom",
+    "hls": "--hls-viewers (100) LL-HLS viewers of Strom, and as many WebSocket viewers in "
+    "the same run (the cost ratio)",
     "rtmp": "--viewers RTMP-play viewers of Strom",
     "ws": "--viewers WebSocket viewers of Strom (one step)",
     "nginx": "--viewers RTMP-play viewers of nginx-rtmp, and its HLS",
@@ -226,7 +227,7 @@ def scenario_runners(
         "publishers": lambda: run.scenario_publishers(opts),
         "slow": lambda: run.scenario_slow(opts),
         "joins": lambda: run.scenario_joins(opts),
-        "hls": lambda: run.scenario_viewers(opts, "strom", "hls", opts.hls_viewers),
+        "hls": lambda: run.scenario_hls(opts),
         "rtmp": lambda: run.scenario_viewers(opts, "strom", "rtmp", opts.viewers),
         "ws": lambda: run.scenario_viewers(opts, "strom", "ws", opts.viewers),
         "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),

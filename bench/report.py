@@ -136,7 +136,7 @@ def markdown(scenario: str, result: dict[str, Any], info: dict[str, Any]) -> str
             lines.append(f"- {key}: {result[key]}")
     if result.get("ratios"):
         lines.append("")
-        lines.append("Ratios against nginx-rtmp (RTMP play), same session (median of rounds):")
+        lines.append("Ratios (row / reference: `a/b` in the name), same run (median of rounds):")
         lines.append("")
         lines.append(
             "| | CPU/viewer | CPU/viewer marginal | latency p50 | latency p95 | join p50 |"
@@ -228,7 +228,8 @@ def _details(row: dict[str, Any]) -> list[str]:
             f"- {who}: part delivered after its last frame was sent p50/p95/p99 "
             f"{_trio(h['part_delivered_ms'])} ms; listed p50/p95/p99 "
             f"{_trio(h['part_listed_ms'])} ms; listed after the next frame was sent "
-            f"{_trio(h['listed_after_next_ms'])} ms"
+            f"{_trio(h['listed_after_next_ms'])} ms; "
+            f"{_v(h.get('requests_per_viewer_s'))} requests per viewer and second"
         )
     if "extra" in row and "segment_listed_ms" in row["extra"]:
         e = row["extra"]

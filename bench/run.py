@@ -494,6 +494,19 @@ async def scenario_viewers(
         return {"rows": [row], "baseline": sess.baseline, "notes": sess.notes, "files": sess.files}
 
 
+async def scenario_hls(opts: Options) -> dict[str, Any]:
+    """``--hls-viewers`` LL-HLS viewers, and as many WebSocket viewers of the same stream
+    in the same run: what an LL-HLS viewer costs against a WebSocket viewer (issue 14's
+    goal: at most 1.5 times), with both latencies and the requests per viewer."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for kind in ("ws", "hls"):
+        part = await scenario_viewers(opts, "strom", kind, opts.hls_viewers)
+        rows += part["rows"]
+        notes += part["notes"]
+    return {"rows": rows, "ratios": ratios(rows, "strom", "ws"), "notes": notes}
+
+
 async def scenario_compare(opts: Options) -> dict[str, Any]:
     """The same number of viewers on Strom (WebSocket, RTMP play) and nginx-rtmp (RTMP
     play), back to back in one session, so the ratios hold on a noisy machine;
@@ -546,15 +559,23 @@ def median_ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ref = next((r for r in rows if r["server"] == "nginx" and r["kind"] == "rtmp"), None)
+def ratios(
+    rows: list[dict[str, Any]], ref_server: str = "nginx", ref_kind: str = "rtmp"
+) -> dict[str, Any]:
+    """Each row's figures over the reference row's (nginx-rtmp's RTMP play by default)."""
+    ref = next((r for r in rows if r["server"] == ref_server and r["kind"] == ref_kind), None)
     if ref is None:
         return {}
     out: dict[str, Any] = {}
+    ref_name = (
+        "nginx-rtmp"
+        if (ref_server, ref_kind) == ("nginx", "rtmp")
+        else (f"{ref_server}-{ref_kind}")
+    )
     for r in rows:
         if r is ref:
             continue
-        key = f"{r['server']}-{r['kind']}/nginx-rtmp"
+        key = f"{r['server']}-{r['kind']}/{ref_name}"
         out[key] = {
             "cpu_per_viewer": _ratio(r["us_per_viewer_s"], ref["us_per_viewer_s"]),
             "cpu_per_viewer_marginal": _ratio(

@@ -235,7 +235,11 @@ def hls_part_delays(
     listed: list[float] = []
     delivered: list[float] = []
     after_next: list[float] = []
+    requests = seconds = 0.0
     for rec in records:
+        if rec.t_end > rec.t_start:  # every playlist and part asked (and the init)
+            requests += rec.playlist_requests + len(rec.parts) + 1
+            seconds += rec.t_end - rec.t_start
         log = logs.get(rec.channel)
         if log is None:
             continue
@@ -255,6 +259,7 @@ def hls_part_delays(
         "part_delivered_ms": summary(delivered),
         "part_listed_ms": summary(listed),
         "listed_after_next_ms": summary(after_next),
+        "requests_per_viewer_s": round(requests / seconds, 2) if seconds else None,
     }
 
 
