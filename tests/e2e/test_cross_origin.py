@@ -33,9 +33,9 @@ PAGE = """<!doctype html><title>another site</title>
 </script>"""
 
 
-#: a blog post on another site with the channel page's iframe code in it
+#: a blog post on another site with the channel page's iframe code (with chat) in it
 FRAMED = """<!doctype html><title>a blog</title><p>Watch this:</p>
-<iframe src="{strom}/embed/{channel}" width="640" height="360" allow="autoplay"></iframe>"""
+<iframe src="{strom}/embed/{channel}?chat=1" width="960" height="360" allow="autoplay"></iframe>"""
 
 
 @pytest.fixture
@@ -95,6 +95,10 @@ async def test_the_embed_plays_in_an_iframe_on_another_site(
     )
     width = await frame.evaluate("document.querySelector('#player video').videoWidth")
     assert width == media.width
+    # The chat beside it (?chat=1) connects from inside the other site's page.
+    await frame.wait_for_function(
+        "() => document.querySelector('[data-chat]').dataset.state === 'open'", timeout=10_000
+    )
     code, log = await publisher
     assert code == 0, log
     assert page_log.errors == []

@@ -333,6 +333,10 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
     "embed": ("embed.html", common(ANONYMOUS, "/embed/alice", channel=XSS_TEXT)),
+    "embed-chat": (
+        "embed.html",
+        common(ANONYMOUS, "/embed/alice", channel=XSS_TEXT, chat=True, logged_in=False),
+    ),
     "golive": (
         "golive.html",
         common(ALICE, "/golive", channel=channel(title=XSS_TITLE), reconnect_grace=30.0),

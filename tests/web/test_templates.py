@@ -191,7 +191,7 @@ def test_every_post_form_carries_the_csrf_token(name: str) -> None:
 
 
 #: pages without the site's layout (another site frames them)
-BARE = {"embed"}
+BARE = {"embed", "embed-chat"}
 
 
 @pytest.mark.parametrize("name", sorted(set(PAGES) - BARE))
@@ -226,6 +226,16 @@ def test_the_embed_page_is_the_player_alone() -> None:
     link = result.dom.one("a", class_="embed-link")
     assert link.get("target") == "_blank"
     assert link.get("rel") == "noopener"
+    assert not result.dom.find_all("aside")  # no chat unless asked for
+
+
+def test_the_embed_page_with_chat_has_the_chat_panel_whose_links_leave_the_frame() -> None:
+    result = page("embed-chat")
+    chat = result.dom.one("aside", class_="chat")
+    assert chat.get("data-channel") == XSS_TEXT
+    assert chat.get("data-login-target") == "_blank"
+    scripts = [s.get("src") for s in result.dom.find_all("script")]
+    assert "/static/chat.js" in scripts
 
 
 def test_logged_in_header_links_to_the_users_channel_escaped() -> None:

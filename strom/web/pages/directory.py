@@ -17,7 +17,7 @@ from strom.store import StoreError
 from strom.web.auth import get_session
 from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
-from strom.web.pages.embed import iframe_code, site_origin
+from strom.web.pages.embed import CHAT_WIDTH, HEIGHT, iframe_code, site_origin
 from strom.web.paths import clock_text, rtmp_url
 from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
@@ -158,7 +158,10 @@ class DirectoryPages:
         broadcasts = await past_broadcasts(self.site, name, view.get("title") or "", request)
         return render(
             request, "channel.html", channel=view, following=following, recordings=broadcasts,
-            embed_code=iframe_code(site_origin(self.site, request), view["username"]),
+            embed_code=iframe_code(origin := site_origin(self.site, request), view["username"]),
+            embed_chat_code=iframe_code(
+                origin, view["username"], CHAT_WIDTH, HEIGHT, chat=True
+            ),
         )  # fmt: skip
 
     async def following(self, request: web.Request) -> web.Response:

@@ -1,5 +1,7 @@
 """A channel's player on other sites: ``/embed/{channel}`` (the player alone, framed by
-any site: ``frame-ancestors *``) and oEmbed (``/oembed?url=...``, oembed.com 2.0: the
+any site: ``frame-ancestors *``; ``?chat=1`` adds the channel's chat beside it, read by
+anyone, written by whoever is logged in here where the browser sends this site's cookie
+to a frame) and oEmbed (``/oembed?url=...``, oembed.com 2.0: the
 JSON a blog or chat app asks for to turn a channel link into that player).
 
 The iframe code is the same the channel page shows under "Embed"; its media come from
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from strom.errors import ApiError
 from strom.settings import valid_channel_name
+from strom.web.auth import get_session
 from strom.web.pages.common import RESERVED, error_page
 from strom.web.render import render
 from strom.web.site import Site
@@ -24,6 +27,10 @@ from strom.web.site import Site
 WIDTH, HEIGHT = 640, 360
 #: the smallest player worth embedding
 MIN_WIDTH = 160
+#: the player and its chat: twice as wide as the player alone would need
+CHAT_WIDTH = 960
+#: ``?chat=`` values that ask for the chat beside the player
+_YES = frozenset({"1", "true", "yes", "on"})
 
 
 def site_origin(site: Site, request: web.Request) -> str:
@@ -32,9 +39,11 @@ def site_origin(site: Site, request: web.Request) -> str:
     return public or f"{request.scheme}://{request.host}"
 
 
-def iframe_code(origin: str, channel: str, width: int = WIDTH, height: int = HEIGHT) -> str:
-    """The ``<iframe>`` a site pastes to show ``channel``'s player."""
-    src = f"{origin}/embed/{quote(channel)}"
+def iframe_code(
+    origin: str, channel: str, width: int = WIDTH, height: int = HEIGHT, *, chat: bool = False
+) -> str:
+    """The ``<iframe>`` a site pastes to show ``channel``'s player (and its chat beside)."""
+    src = f"{origin}/embed/{quote(channel)}" + ("?chat=1" if chat else "")
     return (
         f'<iframe src="{escape(src)}" width="{width}" height="{height}" frameborder="0" '
         f'allow="autoplay; fullscreen" allowfullscreen title="{escape(channel)} on Strom">'
@@ -72,7 +81,12 @@ class EmbedPages:
         name = request.match_info["channel"]
         if not valid_channel_name(name) or await self.site.directory.channel_view(name) is None:
             return error_page(request, 404, "No such channel.")
-        return render(request, "embed.html", channel=name, frame_ancestors="*")
+        chat = request.query.get("chat", "") in _YES
+        session = get_session(request)
+        return render(
+            request, "embed.html", channel=name, chat=chat,
+            logged_in=session.user_id is not None, frame_ancestors="*",
+        )  # fmt: skip
 
     async def oembed(self, request: web.Request) -> web.Response:
         """oEmbed for a channel page (``/{channel}``) or watch page (``/live/{channel}``)

@@ -319,9 +319,19 @@ class Chat {
     }
     const login = document.createElement("a");
     login.href = this.root.dataset.loginUrl;
+    this.leaveBy(login);
     login.textContent = "Log in";
     this.identity.title = `You chat as a guest, ${perm.name}: log in to use your own name`;
     this.identity.replaceChildren(name, " · ", login);
+  }
+
+  // In an embed (another site's frame) a link out of the chat opens a tab of its own.
+  leaveBy(a) {
+    const target = this.root.dataset.loginTarget;
+    if (target) {
+      a.target = target;
+      a.rel = "noopener";
+    }
   }
 
   restriction(perm) {
@@ -419,6 +429,7 @@ class Chat {
       if (entry.link) {
         const a = document.createElement("a");
         a.href = entry.link.href;
+        this.leaveBy(a);
         a.textContent = entry.link.text;
         parts.push(" ", a);
       }
