@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import chatrun, nodes, report, run, soak
+from bench import chatrun, nodes, report, reqcost, run, soak
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 SCENARIOS = {
@@ -31,6 +31,8 @@ SCENARIOS = {
     "soak": "--minutes (2) of churn: --soak-publishers dropping and reconnecting, "
     "--soak-viewers and --soak-chat sockets joining and leaving, --garbage-rate hostile "
     "clients a second; the server's RSS and descriptors must come back to the baseline",
+    "reqcost": "server CPU per LL-HLS request (a part, the playlist; --req-count each over "
+    "--req-conns connections), and a bare aiohttp app's for the same bytes (the floor)",
     "hops": "--node-viewers (30) WebSocket viewers on the ingest node, on an edge pulling "
     "from it and on an edge behind a relay, at once: the latency each hop adds",
     "coldjoin": "--cold-joins (20) viewers one by one on an edge whose pull lingered out "
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--viewers", type=int, default=o.viewers, help="viewers for compare/slow/rtmp/ws/nginx"
     )
     p.add_argument("--hls-viewers", type=int, default=o.hls_viewers)
+    p.add_argument("--req-count", type=int, default=o.req_count, help="reqcost: requests each")
+    p.add_argument("--req-conns", type=int, default=o.req_conns, help="reqcost: connections")
     p.add_argument("--publishers", type=int, default=o.publishers)
     p.add_argument("--joins", type=int, default=o.joins)
     p.add_argument("--slow-share", type=float, default=o.slow_share)
@@ -213,6 +217,8 @@ def options(args: argparse.Namespace) -> run.Options:
         soak_fd_tolerance=args.fd_tolerance,
         soak_rss_tolerance_mb=args.rss_tolerance_mb,
         soak_seed=args.seed,
+        req_count=args.req_count,
+        req_conns=args.req_conns,
         out_root=args.out,
         strom_source=args.strom_src.resolve(),
     )
@@ -233,6 +239,7 @@ def scenario_runners(
         "nginx": lambda: run.scenario_viewers(opts, "nginx", "rtmp", opts.viewers),
         "chat": lambda: chatrun.scenario_chat(opts),
         "soak": lambda: soak.scenario_soak(opts),
+        "reqcost": lambda: reqcost.scenario_reqcost(opts),
         "hops": lambda: nodes.scenario_hops(opts),
         "coldjoin": lambda: nodes.scenario_coldjoin(opts),
         "workers": lambda: nodes.scenario_workers(opts),

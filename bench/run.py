@@ -66,6 +66,9 @@ class Options:
     max_viewers: int = 2000
     viewers: int = 400
     hls_viewers: int = 100
+    #: reqcost: requests of each kind, and the keep-alive connections asking them
+    req_count: int = 20_000
+    req_conns: int = 10
     publishers: int = 100
     slow_share: float = 0.1
     slow_factor: float = 0.5
