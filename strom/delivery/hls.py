@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.hls_counts import HlsCounts
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
@@ -65,8 +66,17 @@ class HlsRendition(Subscriber):
     """The LL-HLS rendition of one channel's broadcast: across stalls, and across codec
     changes (a discontinuity and a new init segment), until the broadcast ends."""
 
-    def __init__(self, channel: Channel, settings: HlsSettings, first_msn: int = 0) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        settings: HlsSettings,
+        first_msn: int = 0,
+        counts: HlsCounts | None = None,
+    ) -> None:
         self.channel = channel
+        #: the delivery's counts; the requests blocked on this rendition now
+        self._counts = counts if counts is not None else HlsCounts()
+        self.waiting = 0
         #: the directory of this rendition's media in URLs, unique per broadcast
         self.token = secrets.token_hex(_TOKEN_BYTES)
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
@@ -106,6 +116,17 @@ class HlsRendition(Subscriber):
         self._changed = asyncio.Event()
 
     async def wait(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """:meth:`_wait`, counted: the requests waiting now, the seconds each waited."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        self.waiting += 1
+        try:
+            return await self._wait(ready, timeout)
+        finally:
+            self.waiting -= 1
+            self._counts.blocked.observe(loop.time() - start)
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -132,6 +153,7 @@ class HlsDelivery:
         #: by channel name: where the next broadcast's media sequence starts (after the
         #: last one's), so a cached blocking reload never answers for a later broadcast
         self._next_msn: dict[str, int] = {}
+        self.counts = HlsCounts()
         registry.listeners.append(self._on_state)
         registry.forget_listeners.append(self._on_forget)
         for channel in registry.live():
@@ -161,7 +183,7 @@ class HlsDelivery:
         first_msn = self._next_msn.get(channel.name, 0)
         if current is not None:
             first_msn = max(first_msn, current.stream.next_msn)
-        rendition = HlsRendition(channel, self._settings, first_msn)
+        rendition = HlsRendition(channel, self._settings, first_msn, self.counts)
         self._renditions[channel.name] = rendition
         channel.subscribe(rendition, internal=True)
 
@@ -202,6 +224,7 @@ class HlsDelivery:
         part = _query_int(request, "_HLS_part")
         if part is not None and msn is None:
             raise ApiError(400, "_HLS_part requires _HLS_msn")
+        self.counts.requests["playlist" if msn is None else "blocking_playlist"] += 1
         if msn is not None:
             if hls.too_far_ahead(msn, part):
                 raise ApiError(400, "_HLS_msn is too far ahead of the live edge")
@@ -231,6 +254,7 @@ class HlsDelivery:
         resource = hls.parse_name(name)
         if resource is None:
             raise ApiError(404, "no such file")
+        self.counts.requests[resource.kind.value] += 1
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
@@ -242,9 +266,14 @@ class HlsDelivery:
         data = hls.get(resource)
         if data is None:
             raise ApiError(404, "no longer or not yet available")
+        self.counts.bytes_sent += len(data)
         return web.Response(
             body=data, content_type="video/mp4", headers=cache_headers(AnswerKind.LIVE_MEDIA)
         )
+
+    def waiting(self) -> dict[str, int]:
+        """Requests blocked now, by channel (about one per low-latency player)."""
+        return {name: r.waiting for name, r in self._renditions.items()}
 
     @staticmethod
     def _block_timeout(hls: LiveHlsStream) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from strom.errors import ApiError
+from strom.observe.prometheus import Exposition
 from strom.settings import valid_channel_name
 from strom.web import chat, cors, ingest, recordings
 from strom.web.api import Api
@@ -44,8 +45,10 @@ def _channel(request: web.Request) -> str:
 
 
 def media_routes(app: web.Application, site: Site) -> None:
-    """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers."""
+    """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers
+    (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
     ws, hls, pulls = site.ws, site.hls, site.pulls
+    exposition = Exposition(site.metrics)
 
     async def live_ws(request: web.Request) -> web.StreamResponse:
         return await ws.handle(request, _channel(request))
@@ -63,12 +66,17 @@ def media_routes(app: web.Application, site: Site) -> None:
         return await pulls.handle(request, _channel(request))
 
     async def metrics(request: web.Request) -> web.Response:
+        body, content_type = exposition.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def stats(request: web.Request) -> web.Response:
         return web.json_response(site.metrics())
 
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
     app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/internal/pull/{channel}", pull)
 
 
