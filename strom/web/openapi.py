@@ -182,8 +182,8 @@ _RECORDING = {
     },
 }
 
-#: the node's numbers (a few of them required: the rest may grow); ``/metrics`` has them
-#: in the Prometheus format
+#: the node's numbers (a few required, the rest may grow; 403 to a client outside the
+#: ``metrics_allow`` setting's networks); ``/metrics`` has them in the Prometheus format
 _STATS = {
     "type": "object",
     "required": ["version", "uptime", "loop_lag_ms", "channels", "delivery", "hls"],
@@ -351,7 +351,7 @@ def document() -> dict[str, Any]:
             "/api/v1/stats": {
                 "get": {
                     "summary": "The node's numbers (for Prometheus: /metrics)",
-                    "responses": {"200": _json(_STATS)},
+                    "responses": {"200": _json(_STATS), "403": _json(_ERROR, "metrics_allow")},
                 }
             },
             "/api/v1/ingest": {

@@ -7,17 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.openmetrics import parser as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from strom.server import StromServer
-from tests.helpers import CHANNEL, MediaFile, need_tool, publish_args
+from strom.settings import Settings, SettingsError
+from tests.helpers import CHANNEL, MediaFile, make_settings, need_tool, publish_args
 from tests.helpers.watching import base, wait_live
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @contextlib.asynccontextmanager
@@ -46,6 +52,10 @@ class Scrape:
 
     def __call__(self, name: str, **labels: str) -> float:
         return self._values[(name, frozenset(labels.items()))]
+
+    @property
+    def sample_names(self) -> set[str]:
+        return {name for name, _ in self._values}
 
 
 async def stats(http: aiohttp.ClientSession, server: StromServer) -> dict[str, Any]:
@@ -147,3 +157,35 @@ async def test_a_scrape_sees_viewers_ingest_fan_out_and_hls(
     info = scrape.families["strom_info"].samples[0].labels
     assert info["role"] == "all"
     assert scrape("process_cpu_seconds_total") > 0  # the process collector is there too
+
+    # The documentation lists every metric, and the dashboard asks for none that is not.
+    listed = (DOCS / "metrics.md").read_text()
+    assert [n for n in scrape.families if n.startswith("strom_") and f"`{n}" not in listed] == []
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\b(?:strom|process)_\w+", target["expr"])
+    }
+    assert asked, "the dashboard queries nothing"
+    assert asked - scrape.sample_names == set()
+
+
+async def test_metrics_allow_names_who_may_read_the_numbers(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="metrics_allow"):
+        Settings(metrics_allow="not a network")
+    for allow, status in (("10.0.0.0/8", 403), ("10.0.0.0/8,127.0.0.0/8,::1", 200)):
+        server = StromServer(make_settings(tmp_path, metrics_allow=allow))
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                for path in ("/metrics", "/api/v1/stats"):
+                    async with http.get(base(server) + path) as resp:
+                        assert resp.status == status, (allow, path)
+                        if status == 403:
+                            assert "metrics_allow" in (await resp.json())["error"]
+                async with http.get(base(server) + "/api/v1/streams") as resp:
+                    assert resp.status == 200  # the rest of the API stays public
+        finally:
+            await server.stop()
