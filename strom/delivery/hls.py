@@ -66,16 +66,9 @@ class HlsRendition(Subscriber):
     """The LL-HLS rendition of one channel's broadcast: across stalls, and across codec
     changes (a discontinuity and a new init segment), until the broadcast ends."""
 
-    def __init__(
-        self,
-        channel: Channel,
-        settings: HlsSettings,
-        first_msn: int = 0,
-        counts: HlsCounts | None = None,
-    ) -> None:
+    def __init__(self, channel: Channel, settings: HlsSettings, first_msn: int = 0) -> None:
         self.channel = channel
-        #: the delivery's counts; the requests blocked on this rendition now
-        self._counts = counts if counts is not None else HlsCounts()
+        #: blocking requests waiting on this rendition now (the delivery counts them)
         self.waiting = 0
         #: the directory of this rendition's media in URLs, unique per broadcast
         self.token = secrets.token_hex(_TOKEN_BYTES)
@@ -116,17 +109,6 @@ class HlsRendition(Subscriber):
         self._changed = asyncio.Event()
 
     async def wait(self, ready: Callable[[], bool], timeout: float) -> bool:
-        """:meth:`_wait`, counted: the requests waiting now, the seconds each waited."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        self.waiting += 1
-        try:
-            return await self._wait(ready, timeout)
-        finally:
-            self.waiting -= 1
-            self._counts.blocked.observe(loop.time() - start)
-
-    async def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``ready()`` (re-checked whenever a part completes) or ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -183,7 +165,7 @@ class HlsDelivery:
         first_msn = self._next_msn.get(channel.name, 0)
         if current is not None:
             first_msn = max(first_msn, current.stream.next_msn)
-        rendition = HlsRendition(channel, self._settings, first_msn, self.counts)
+        rendition = HlsRendition(channel, self._settings, first_msn)
         self._renditions[channel.name] = rendition
         channel.subscribe(rendition, internal=True)
 
@@ -202,6 +184,24 @@ class HlsDelivery:
     def _drop(self, channel_name: str, rendition: HlsRendition) -> None:
         if self._renditions.get(channel_name) is rendition:  # not a later broadcast's
             del self._renditions[channel_name]
+
+    async def _blocked(
+        self, rendition: HlsRendition, ready: Callable[[], bool], timeout: float
+    ) -> bool:
+        """:meth:`HlsRendition.wait`, counted: the requests waiting now, the seconds each
+        waited (for ``/metrics``)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        rendition.waiting += 1
+        try:
+            return await rendition.wait(ready, timeout)
+        finally:
+            rendition.waiting -= 1
+            self.counts.blocked.observe(loop.time() - start)
+
+    def waiting(self) -> dict[str, int]:
+        """Requests blocked now, by channel (about one per low-latency player)."""
+        return {name: r.waiting for name, r in self._renditions.items()}
 
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
         """The rendition of the channel's broadcast, or of its last one while it is kept
@@ -228,8 +228,8 @@ class HlsDelivery:
         if msn is not None:
             if hls.too_far_ahead(msn, part):
                 raise ApiError(400, "_HLS_msn is too far ahead of the live edge")
-            ready = await rendition.wait(
-                lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
+            ready = await self._blocked(
+                rendition, lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
             )
             if not ready:
                 raise ApiError(503, "the requested part did not become available in time")
@@ -260,20 +260,18 @@ class HlsDelivery:
             # block until it is complete, unless it is absurdly far ahead.
             if hls.too_far_ahead(resource.msn, resource.part):
                 raise ApiError(404, "not available yet")
-            await rendition.wait(
-                lambda: not hls.pending(resource.msn, resource.part), self._block_timeout(hls)
+            await self._blocked(
+                rendition,
+                lambda: not hls.pending(resource.msn, resource.part),
+                self._block_timeout(hls),
             )
         data = hls.get(resource)
+        self.counts.bytes_sent += len(data) if data is not None else 0
         if data is None:
             raise ApiError(404, "no longer or not yet available")
-        self.counts.bytes_sent += len(data)
         return web.Response(
             body=data, content_type="video/mp4", headers=cache_headers(AnswerKind.LIVE_MEDIA)
         )
-
-    def waiting(self) -> dict[str, int]:
-        """Requests blocked now, by channel (about one per low-latency player)."""
-        return {name: r.waiting for name, r in self._renditions.items()}
 
     @staticmethod
     def _block_timeout(hls: LiveHlsStream) -> float:
