@@ -204,7 +204,7 @@ def chat_row(
     if sent < 0.95 * rate * window.seconds:
         row["limits"].append(f"generator saturated: sent {sent} of {rate * window.seconds:.0f}")
     if row["server_loop_lag_max_ms"] is None:
-        row["limits"].append("no /metrics answer in the window (server too busy)")
+        row["limits"].append("no answer with its numbers in the window (server too busy)")
     return row
 
 

@@ -9,7 +9,7 @@
 * stall: an ffmpeg publisher and a WebSocket viewer of one channel, then a client that
   sets a chunk size of 1 and sends 1-byte chunks as fast as the socket takes them
   (falling back to the smallest chunk size the server accepts when it refuses 1): the
-  viewer's largest gap between chunks, ``/metrics`` response times and loop lag;
+  viewer's largest gap between chunks, the node's numbers' response times and loop lag;
 * deadlines: time until the server closes a socket that is silent after ``connect``,
   and one that trickles its handshake one byte a second.
 
@@ -32,9 +32,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from bench.http import LEGACY_STATS_PATH, STATS_PATH
 from strom.media.amf import encode_amf0
 from strom.media.rtmp import encode_message
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE
@@ -314,14 +316,24 @@ class MetricsSamples:
     loop_lag_max_ms: list[float] = field(default_factory=list)
 
 
+async def stats(http: aiohttp.ClientSession, base: str, timeout: float = 30) -> dict[str, Any]:
+    """The node's numbers (JSON), where an older Strom (404) has them too."""
+    for path in (STATS_PATH, LEGACY_STATS_PATH):
+        async with http.get(base + path, timeout=aiohttp.ClientTimeout(timeout)) as r:
+            if r.status != 404:
+                found: dict[str, Any] = json.loads(await r.text())
+                return found
+    raise RuntimeError(f"{base}: no numbers at {STATS_PATH} nor {LEGACY_STATS_PATH}")
+
+
 async def sample_metrics(base: str, samples: MetricsSamples, stop: asyncio.Event) -> None:
-    """GET /metrics every 0.5 s: how long the answer took, and the loop lag it reports."""
+    """Ask the node's numbers every 0.5 s: how long the answer took, and the loop lag it
+    reports."""
     async with aiohttp.ClientSession() as http:
         while not stop.is_set():
             t0 = time.monotonic()
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with http.get(f"{base}/metrics", timeout=aiohttp.ClientTimeout(30)) as r:
-                    data = json.loads(await r.text())
+                data = await stats(http, base)
                 samples.response_seconds.append(time.monotonic() - t0)
                 samples.loop_lag_max_ms.append(float(data.get("loop_lag_max_ms", 0.0)))
             with contextlib.suppress(TimeoutError):
@@ -387,16 +399,16 @@ async def probe_stall(
     print(f"stall: viewer max gap during attack {attack_gap:.2f} s")
     if samples.response_seconds:
         print(
-            f"stall: /metrics answered in max {max(samples.response_seconds):.2f} s "
+            f"stall: its numbers answered in max {max(samples.response_seconds):.2f} s "
             f"(median {statistics.median(samples.response_seconds):.3f} s), "
             f"loop lag max {max(samples.loop_lag_max_ms):.0f} ms"
         )
 
 
 async def server_cpu_seconds(base: str) -> float:
-    """The server's CPU time (user + system) so far, from its ``/metrics``."""
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
-        return float(json.loads(await resp.text())["cpu_seconds"])
+    """The server's CPU time (user + system) so far, from its numbers."""
+    async with aiohttp.ClientSession() as http:
+        return float((await stats(http, base))["cpu_seconds"])
 
 
 async def probe_deadlines(port: int, give_up: float = 90.0) -> None:

@@ -1,6 +1,6 @@
 """A minimal HTTP/1.1 GET client with keep-alive over asyncio streams, for LL-HLS viewers,
-the nginx HLS poller and the ``/metrics`` sampler (cheaper per request than a general
-client, and it tells when the first and last bytes of a response arrived)."""
+the nginx HLS poller and the sampler of a node's numbers (cheaper per request than a
+general client, and it tells when the first and last bytes of a response arrived)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from bench.wire import ResponseHead, WireError, parse_response_head
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 << 20
+#: where a node answers its numbers as JSON; a Strom from before ``/api/v1/stats`` (the
+#: bench may run an older checkout: ``--strom-src``) answered them at ``/metrics``
+STATS_PATH = "/api/v1/stats"
+LEGACY_STATS_PATH = "/metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +113,12 @@ async def get_once(host: str, port: int, path: str, timeout: float = 5.0) -> Res
             return await conn.get(path)
     finally:
         await conn.close()
+
+
+async def get_stats(host: str, port: int, timeout: float = 5.0) -> Response:
+    """A node's numbers (JSON): :data:`STATS_PATH`, or where an older Strom (404 there)
+    has them."""
+    resp = await get_once(host, port, STATS_PATH, timeout)
+    if resp.status == 404:
+        resp = await get_once(host, port, LEGACY_STATS_PATH, timeout)
+    return resp

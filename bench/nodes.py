@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.http import get_once
+from bench.http import get_stats
 from bench.records import ViewerRecord
 from bench.run import (
     WORKER_START,
@@ -108,15 +108,15 @@ async def chain(opts: Options, *edge_options: str) -> AsyncIterator[Chain]:
 
 
 async def pulls(node: StromProcess) -> dict[str, Any]:
-    """``node``'s pulls (its ``/metrics``): ``active`` now, ``started_total``..."""
+    """``node``'s pulls (its numbers): ``active`` now, ``started_total``..."""
     for _ in range(9):  # a busy node may close before answering: ask again
         with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
-            resp = await get_once(node.host, node.http_port, "/metrics", timeout=2.0)
+            resp = await get_stats(node.host, node.http_port, timeout=2.0)
             if resp.status == 200:
                 found: dict[str, Any] = json.loads(resp.body).get("pulls") or {}
                 return found
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"{node.name}: no /metrics answer")
+    raise RuntimeError(f"{node.name}: no answer with its numbers")
 
 
 async def nodes_step(
@@ -146,7 +146,7 @@ async def nodes_step(
         target = "server" if node is nodes[0] else node.name
         row = resource_row(sess, "ws", per_node, window, lag, gen_names, label, target=target)
         row["server"] = node.name
-        if target != "server":  # the sampler asks the ingest node's /metrics only
+        if target != "server":  # the sampler asks the ingest node's numbers only
             row["server_loop_lag_max_ms"] = None
         row.update(analyze_group(recs, sess.logs, window))
         row["limits"] = limits(row, lag)

@@ -365,7 +365,7 @@ def step_row(
     row.update(analyze_group(records, sess.logs, window))
     row["limits"] = limits(row, lag)
     if sess.name == "strom" and row["server_loop_lag_max_ms"] is None:
-        row["limits"].append("no /metrics answer in the window (server too busy)")
+        row["limits"].append("no answer with its numbers in the window (server too busy)")
     return row
 
 

@@ -1,7 +1,7 @@
 """Once a second: CPU time (utime+stime from /proc/PID/stat, over each process tree) and
 RSS (VmRSS) of the server and of the load generator's processes, open file descriptors
 (/proc/PID/fd) of the targets asked for, the machine's busy share (/proc/stat), and
-Strom's own event-loop lag from its ``/metrics``."""
+Strom's own event-loop lag from its numbers (``/api/v1/stats``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.http import get_once
+from bench.http import get_stats
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROC = Path("/proc")
@@ -193,7 +193,7 @@ class Sampler:
             sample = self.sample_now()
             if self.metrics_at is not None:
                 with contextlib.suppress(Exception):
-                    resp = await get_once(*self.metrics_at, "/metrics", timeout=self.interval)
+                    resp = await get_stats(*self.metrics_at, timeout=self.interval)
                     if resp.status == 200:
                         sample.metrics = json.loads(resp.body)
             await asyncio.sleep(max(0.0, sample.t + self.interval - self._clock()))

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.http import get_once
+from bench.http import STATS_PATH, get_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_MODULE_GLOBS = (
@@ -161,11 +161,11 @@ class StromProcess(ServerProcess):
                 raise RuntimeError(f"strom exited at start:\n{self.log_tail()}")
             # (closed before an answer: still starting, or busy; ask again)
             with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
-                resp = await get_once(self.host, self.http_port, "/metrics", timeout=1.0)
+                resp = await get_stats(self.host, self.http_port, timeout=1.0)
                 if resp.status == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"strom did not answer /metrics:\n{self.log_tail()}")
+                raise RuntimeError(f"strom did not answer {STATS_PATH}:\n{self.log_tail()}")
             await asyncio.sleep(0.2)
         await wait_tcp(self.host, self.rtmp_port)
 

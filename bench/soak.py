@@ -16,9 +16,9 @@ within tolerance of the baseline and steady, or ``--settle`` seconds have passed
 It passes when descriptors are back within :attr:`SoakPlan.fd_tolerance` (the server's
 socket, file and pipe count), RSS within :attr:`SoakPlan.rss_tolerance_mb` or
 :attr:`SoakPlan.rss_tolerance_share` of the baseline (CPython's allocator keeps some
-arenas), ``/metrics`` shows no connection left, and the server's log has no traceback
-and no ERROR line. Server CPU, loop lag (its ``/metrics``), RSS growth during the load,
-the generator's own CPU and what every kind of client saw are reported.
+arenas), its numbers (``/api/v1/stats``) show no connection left, and the server's log has
+no traceback and no ERROR line. Server CPU, loop lag (its numbers), RSS growth during the
+load, the generator's own CPU and what every kind of client saw are reported.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ async def scenario_soak(opts: Options) -> dict[str, Any]:
     if logged["error_lines"]:
         failures.append(f"{logged['error_lines']} ERROR lines in the server log")
     if any(left_open.values()):
-        failures.append(f"connections left in /metrics: {left_open}")
+        failures.append(f"connections left in its numbers: {left_open}")
     tally = load.tally.json()
     if not sum(tally["video_frames_received"].values()) or not tally["chat_events_received"]:
         failures.append("the load did not get through (no video or no chat received)")

@@ -49,6 +49,7 @@ from strom.ingest.rtmp import RtmpServer, RtmpServerConfig
 from strom.ingest.tcp import TcpIngest
 from strom.live.registry import Registry, StaticStreamKeys
 from strom.notify import WebhookLimits, WebhookSender
+from strom.observe.lag import LoopLagMonitor
 from strom.ratelimit import SlotLimits
 from strom.record.recorder import Recorder, RecorderSettings
 from strom.record.thumbnails import ThumbnailWorker
@@ -67,37 +68,6 @@ log = logging.getLogger(__name__)
 
 #: what every connection is told when the node stops
 SHUTTING_DOWN = "server shutting down"
-
-
-class LoopLagMonitor:
-    """How late the event loop runs a timer: the server's own health number."""
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self.last = 0.0
-        self.max_recent = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        window_start = loop.time()
-        peak = 0.0
-        while True:
-            before = loop.time()
-            await asyncio.sleep(self.interval)
-            self.last = max(0.0, loop.time() - before - self.interval)
-            peak = max(peak, self.last)
-            if loop.time() - window_start > 10:
-                self.max_recent, peak, window_start = peak, 0.0, loop.time()
-            else:
-                self.max_recent = max(self.max_recent, peak)
 
 
 def database_url(settings: Settings) -> tuple[str, bool]:
@@ -521,7 +491,8 @@ class StromServer:
     # -- numbers ---------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
-        """``/metrics``: this process and each service's own numbers."""
+        """``/api/v1/stats`` (and, in the Prometheus format, ``/metrics``): this process
+        and each service's own numbers."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         node, site = self.node, self.node.site
         door = node.socketio
@@ -535,12 +506,19 @@ class StromServer:
             "private_port": node.private_port,
             "loop_lag_ms": round(self.lag.last * 1000, 3),
             "loop_lag_max_ms": round(self.lag.max_recent * 1000, 3),
+            "loop_lag": self.lag.samples.as_dict(),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "max_rss_kb": usage.ru_maxrss,
             "http_connections": site.http_guard.metrics(),
             "rtmp_connections": len(node.rtmp.connections),
             "push_ingest": site.push.metrics(),
             "ws_viewers": site.ws.viewers,
+            "delivery": {
+                "ws": site.ws.counts.as_dict(),
+                "rtmp": node.rtmp.playback_counts.as_dict(),
+                "pull": site.pulls.counts.as_dict(),
+            },
+            "hls": {**site.hls.counts.as_dict(), "waiting": site.hls.waiting()},
             "socketio_clients": len(door.clients) if door is not None else 0,
             "socketio_sessions": door.sessions.metrics() if door is not None else None,
             "socketio_streams": door.streams.metrics() if door and door.streams else None,

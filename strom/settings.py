@@ -114,6 +114,11 @@ class Settings:
         "comma-separated networks (CIDR) whose clients are not limited per address: a "
         "reverse proxy, a load generator (e.g. 127.0.0.0/8,::1)",
     )
+    metrics_allow: str = _opt(
+        "",
+        "comma-separated networks (CIDR) whose clients may read the node's numbers, "
+        "/metrics and /api/v1/stats (empty: everyone; e.g. 10.0.0.0/8 for a Prometheus)",
+    )
     # --- RTMP limits ---------------------------------------------------------------------
     rtmp_max_chunk_size: int = _opt(
         _RTMP.max_chunk_size, "largest Set Chunk Size accepted from a peer (bytes)"
@@ -394,6 +399,11 @@ class Settings:
     def limit_exempt_networks(self) -> tuple[IPNetwork, ...]:
         return exempt_networks(self.connection_limit_exempt)
 
+    @property
+    def metrics_networks(self) -> tuple[IPNetwork, ...]:
+        """``metrics_allow`` as networks (none: everyone may read the numbers)."""
+        return exempt_networks(self.metrics_allow)
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -434,10 +444,11 @@ class Settings:
             raise SettingsError(f"unknown role {self.role!r}: all or edge")
         if self.cluster_ttl <= self.cluster_heartbeat:
             raise SettingsError("cluster_ttl must be longer than cluster_heartbeat")
-        try:
-            parse_networks(self.connection_limit_exempt.split(","))
-        except ValueError as exc:
-            raise SettingsError(f"connection_limit_exempt: {exc}") from None
+        for name in ("connection_limit_exempt", "metrics_allow"):
+            try:
+                parse_networks(getattr(self, name).split(","))
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
         if self.workers != "auto" and not (self.workers.isdigit() and int(self.workers) > 0):
             raise SettingsError("workers must be a number above 0 or auto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
@@ -547,7 +558,7 @@ _T = typing.TypeVar("_T")
 
 
 def exempt_networks(raw: str) -> tuple[IPNetwork, ...]:
-    """``connection_limit_exempt`` as networks."""
+    """A setting of comma-separated networks (``connection_limit_exempt``...) as networks."""
     return parse_networks(raw.split(","))
 
 

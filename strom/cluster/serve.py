@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import WSCloseCode, web
 
 from strom.cluster import keys, wire
-from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.delivery.backpressure import (
+    BackpressureGate,
+    DeliveryCounts,
+    Verdict,
+    ViewerLimits,
+)
 from strom.delivery.ws import CLOSE_TOO_SLOW, OPCODE_BINARY, frame_message, ws_frame
 from strom.errors import ApiError
 from strom.live.channel import Channel, Subscriber
@@ -72,22 +77,28 @@ def _binary(message: bytes) -> bytes:
 class PullFeed(Subscriber):
     """One downstream node following one channel of this node."""
 
+    transport = "pull"
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
         limits: ViewerLimits,
         label: str,
+        counts: DeliveryCounts | None = None,
     ) -> None:
         self._ws = ws
         self._transport = transport
-        self._gate = BackpressureGate(limits, asyncio.get_running_loop().time)
+        #: the pull server's counts, shared by its feeds (bytes sent, skips, drops)
+        self._counts = counts if counts is not None else DeliveryCounts()
+        self._gate = BackpressureGate(limits, asyncio.get_running_loop().time, self._counts)
         self._label = label
         self._close_task: asyncio.Task[bool] | None = None
 
     def _write(self, data: bytes) -> None:
         if self._close_task is None and not self._transport.is_closing():
             self._transport.write(data)
+            self._counts.bytes_sent += len(data)
 
     def on_live(self, channel: Channel) -> None:
         assert channel.init_segment is not None  # the hub's promise with on_live
@@ -105,8 +116,10 @@ class PullFeed(Subscriber):
         verdict = self._gate.admit(chunk, self._transport.get_write_buffer_size())
         if verdict is Verdict.SEND:
             # Two writes, no copy: both frames are made once per chunk and shared.
-            self._transport.write(chunk.encoded(header_frame))
-            self._transport.write(chunk.encoded(ws_frame))
+            header, body = chunk.encoded(header_frame), chunk.encoded(ws_frame)
+            self._transport.write(header)
+            self._transport.write(body)
+            self._counts.bytes_sent += len(header) + len(body)
         elif verdict is Verdict.DROP:
             log.warning("%s: too slow, disconnecting", self._label)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
@@ -138,6 +151,8 @@ class PullServer:
         self._limits = limits
         self.demand = demand
         self._feeds: set[PullFeed] = set()
+        #: what the feeds were sent, and their skips and drops
+        self.counts = DeliveryCounts()
 
     @property
     def feeds(self) -> int:
@@ -156,7 +171,7 @@ class PullServer:
         if transport is None:
             return ws
         label = f"pull {peer}/{channel_name}"
-        feed = PullFeed(ws, transport, self._limits, label)
+        feed = PullFeed(ws, transport, self._limits, label, self.counts)
         self.demand.hold(channel_name)
         channel = self._registry.open(channel_name)
         self._feeds.add(feed)

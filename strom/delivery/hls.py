@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.hls_counts import HlsCounts
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
@@ -71,6 +72,8 @@ class HlsRendition(Subscriber):
 
     def __init__(self, channel: Channel, settings: HlsSettings, first_msn: int = 0) -> None:
         self.channel = channel
+        #: blocking requests waiting on this rendition now (the delivery counts them)
+        self.waiting = 0
         #: the directory of this rendition's media in URLs, unique per broadcast
         self.token = secrets.token_hex(_TOKEN_BYTES)
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
@@ -172,6 +175,7 @@ class HlsDelivery:
         #: by channel name: where the next broadcast's media sequence starts (after the
         #: last one's), so a cached blocking reload never answers for a later broadcast
         self._next_msn: dict[str, int] = {}
+        self.counts = HlsCounts()
         registry.listeners.append(self._on_state)
         registry.forget_listeners.append(self._on_forget)
         for channel in registry.live():
@@ -221,6 +225,24 @@ class HlsDelivery:
         if self._renditions.get(channel_name) is rendition:  # not a later broadcast's
             del self._renditions[channel_name]
 
+    async def _blocked(
+        self, rendition: HlsRendition, ready: Callable[[], bool], timeout: float
+    ) -> bool:
+        """:meth:`HlsRendition.wait`, counted: the requests waiting now, the seconds each
+        waited (for ``/metrics``)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        rendition.waiting += 1
+        try:
+            return await rendition.wait(ready, timeout)
+        finally:
+            rendition.waiting -= 1
+            self.counts.blocked.observe(loop.time() - start)
+
+    def waiting(self) -> dict[str, int]:
+        """Requests blocked now, by channel (about one per low-latency player)."""
+        return {name: r.waiting for name, r in self._renditions.items()}
+
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
         """The rendition of the channel's broadcast, or of its last one while it is kept
         after the end (a new broadcast going live replaces it)."""
@@ -242,11 +264,12 @@ class HlsDelivery:
         part = _query_int(request, "_HLS_part")
         if part is not None and msn is None:
             raise ApiError(400, "_HLS_part requires _HLS_msn")
+        self.counts.requests["playlist" if msn is None else "blocking_playlist"] += 1
         if msn is not None:
             if hls.too_far_ahead(msn, part):
                 raise ApiError(400, "_HLS_msn is too far ahead of the live edge")
-            ready = await rendition.wait(
-                lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
+            ready = await self._blocked(
+                rendition, lambda: hls.ended or hls.has(msn, part), self._block_timeout(hls)
             )
             if not ready:
                 raise ApiError(503, "the requested part did not become available in time")
@@ -267,15 +290,19 @@ class HlsDelivery:
         resource = hls.parse_name(name)
         if resource is None:
             raise ApiError(404, "no such file")
+        self.counts.requests[resource.kind.value] += 1
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
             if hls.too_far_ahead(resource.msn, resource.part):
                 raise ApiError(404, "not available yet")
-            await rendition.wait(
-                lambda: not hls.pending(resource.msn, resource.part), self._block_timeout(hls)
+            await self._blocked(
+                rendition,
+                lambda: not hls.pending(resource.msn, resource.part),
+                self._block_timeout(hls),
             )
         data = hls.get(resource)
+        self.counts.bytes_sent += len(data) if data is not None else 0
         if data is None:
             raise ApiError(404, "no longer or not yet available")
         return web.Response(body=data, headers=_MEDIA_HEADERS)

@@ -23,7 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.delivery.backpressure import (
+    BackpressureGate,
+    DeliveryCounts,
+    Verdict,
+    ViewerLimits,
+)
 from strom.live.channel import Channel, Subscriber, TooManyViewers
 from strom.live.chunk import Chunk
 from strom.media import flv
@@ -103,14 +108,19 @@ def rtmp_message(chunk: Chunk, stream_id: int, chunk_size: int) -> bytes | None:
     return data or None
 
 
-def _flush(session: RtmpServerSession, transport: asyncio.Transport) -> None:
+def _flush(session: RtmpServerSession, transport: asyncio.Transport) -> int:
+    """Write what the session has to send; the bytes written."""
     data = session.data_to_send()
     if data and not transport.is_closing():
         transport.write(data)
+        return len(data)
+    return 0
 
 
 class RtmpPlayer(Subscriber):
     """One RTMP player of one channel."""
+
+    transport = "rtmp"
 
     def __init__(
         self,
@@ -123,18 +133,21 @@ class RtmpPlayer(Subscriber):
         clock: Callable[[], float],
         on_drop: Callable[[str], None],
         label: str,
+        counts: DeliveryCounts | None = None,
     ) -> None:
         self._session = session
         self._stream_id = stream_id
         self._transport = transport
-        self._gate = BackpressureGate(limits, clock)
+        #: the RTMP server's play counts, shared by its players (bytes sent, skips, drops)
+        self._counts = counts if counts is not None else DeliveryCounts()
+        self._gate = BackpressureGate(limits, clock, self._counts)
         self._chunk_size = chunk_size
         self._on_drop = on_drop
         self._label = label
         self._dropped = False
 
     def _flush(self) -> None:
-        _flush(self._session, self._transport)
+        self._counts.bytes_sent += _flush(self._session, self._transport)
 
     def on_live(self, channel: Channel) -> None:
         every = sorted(channel.tracks.values(), key=lambda t: t.id)
@@ -173,6 +186,7 @@ class RtmpPlayer(Subscriber):
             data = rtmp_message(chunk, self._stream_id, self._chunk_size)
             if data is not None:
                 self._transport.write(data)
+                self._counts.bytes_sent += len(data)
         elif verdict is Verdict.DROP:
             self._dropped = True
             self._on_drop("too slow: fell behind the live stream")
@@ -202,6 +216,7 @@ class RtmpPlayback:
         clock: Callable[[], float],
         close: Callable[[], None],
         label: str,
+        counts: DeliveryCounts | None = None,
     ) -> None:
         self._registry = registry
         self._session = session
@@ -212,6 +227,7 @@ class RtmpPlayback:
         self._close = close
         #: "rtmp#ID PEER": the connection's log prefix
         self._label = label
+        self._counts = counts if counts is not None else DeliveryCounts()
         self._players: dict[int, tuple[Channel, RtmpPlayer]] = {}
 
     def on_play(self, event: PlayRequest) -> None:
@@ -233,6 +249,7 @@ class RtmpPlayback:
             clock=self._clock,
             on_drop=self._drop,
             label=self._label,
+            counts=self._counts,
         )
         self._session.accept_play(event.stream_id)
         _flush(self._session, self._transport)

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, web
 
-from strom.delivery.backpressure import BackpressureGate, Verdict, ViewerLimits
+from strom.delivery.backpressure import (
+    BackpressureGate,
+    DeliveryCounts,
+    Verdict,
+    ViewerLimits,
+)
 from strom.delivery.merge import Batch, MergeLimits, Step, WriteMerger
 from strom.live.channel import Channel, Subscriber, TooManyViewers
 from strom.live.chunk import Chunk
@@ -76,17 +81,22 @@ def _text(obj: dict[str, str]) -> bytes:
 class WsViewer(Subscriber):
     """One WebSocket viewer of one channel."""
 
+    transport = "ws"
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
         limits: ViewerLimits,
         peer: str,
+        counts: DeliveryCounts | None = None,
     ) -> None:
         self._ws = ws
         self._transport = transport
+        #: the delivery's counts, shared by its viewers (bytes sent, skips, drops)
+        self.counts = counts if counts is not None else DeliveryCounts()
         loop = asyncio.get_running_loop()
-        self._gate = BackpressureGate(limits, loop.time)
+        self._gate = BackpressureGate(limits, loop.time, self.counts)
         self._peer = peer
         self._skip_bytes = limits.skip_bytes
         self._close_task: asyncio.Task[bool] | None = None
@@ -101,11 +111,14 @@ class WsViewer(Subscriber):
             self._write_held()
         if self._close_task is None and not self._transport.is_closing():
             self._transport.write(data)
+            self.counts.bytes_sent += len(data)
 
     def _write_held(self) -> None:
         held, self._held = self._held, None
         if held is not None and self._close_task is None and not self._transport.is_closing():
-            self._transport.write(held.held)
+            data = held.held
+            self._transport.write(data)
+            self.counts.bytes_sent += len(data)
 
     def release(self, batch: Batch) -> None:
         """The channel's held chunk waited long enough: write it if this viewer holds it."""
@@ -134,14 +147,17 @@ class WsViewer(Subscriber):
             and self._close_task is None
         ):
             # The hot path, once per chunk per viewer: one check, one write (of the frame
-            # the first viewer made; a dict lookup costs a third of a method call).
+            # the first viewer made; a dict lookup costs a third of a method call), one
+            # addition to the delivery's bytes sent.
             if self.merger is not None:
                 self._merged(self.merger, chunk)
                 return
             try:
-                transport.write(chunk.encodings[ws_frame])
+                data = chunk.encodings[ws_frame]
             except KeyError:
-                transport.write(chunk.encoded(ws_frame))
+                data = chunk.encoded(ws_frame)
+            transport.write(data)
+            self.counts.bytes_sent += len(data)
             return
         if self._close_task is not None:
             return  # closing: nothing more to send
@@ -149,7 +165,9 @@ class WsViewer(Subscriber):
             self._write_held()  # admitted when held: it goes before the gate's next say
         verdict = self._gate.admit(chunk, buffered)
         if verdict is Verdict.SEND:
-            transport.write(chunk.encoded(ws_frame))
+            data = chunk.encoded(ws_frame)
+            transport.write(data)
+            self.counts.bytes_sent += len(data)
         elif verdict is Verdict.DROP:
             log.warning("ws viewer %s: too slow, disconnecting", self._peer)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
@@ -171,11 +189,13 @@ class WsViewer(Subscriber):
             return
         if step is Step.FLUSH and self._held is batch and batch is not None:
             self._held = None
-            self._transport.write(batch.data())
-            return
-        if self._held is not None:
-            self._write_held()
-        self._transport.write(chunk.encoded(ws_frame))
+            data = batch.data()
+        else:
+            if self._held is not None:
+                self._write_held()
+            data = chunk.encoded(ws_frame)
+        self._transport.write(data)
+        self.counts.bytes_sent += len(data)
 
     def on_stall(self) -> None:
         self._write(_text({"type": "reconnecting"}))
@@ -208,6 +228,8 @@ class WsDelivery:
         #: write merging per channel name, while it has viewers (merging on)
         self._mergers: dict[str, WriteMerger] = {}
         self._viewers: set[WsViewer] = set()
+        #: what this delivery sent, and its slow viewers' skips and drops
+        self.counts = DeliveryCounts()
         #: viewers per client address (generous: a NAT can hide a whole audience)
         self.slots = AddressSlots(slots or SlotLimits(per_address=0))
         self._refusals = RefusalLog(log)
@@ -240,7 +262,7 @@ class WsDelivery:
         if transport is None:  # the client went away during the upgrade
             return ws
         peer = f"{request.remote}/{channel_name}"
-        viewer = WsViewer(ws, transport, self._limits, peer)
+        viewer = WsViewer(ws, transport, self._limits, peer, self.counts)
         channel = self._registry.open(channel_name)
         merger = self._merger_of(channel_name)
         if merger is not None:

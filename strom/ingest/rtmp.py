@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from strom.delivery.backpressure import ViewerLimits
+from strom.delivery.backpressure import DeliveryCounts, ViewerLimits
 from strom.delivery.rtmp_play import RtmpPlayback
 from strom.errors import ProtocolError
 from strom.ingest.rtmp_publish import RtmpPublishing
@@ -145,6 +145,7 @@ class RtmpConnection(asyncio.Protocol):
             clock=self._loop.time,
             close=self._close,
             label=label,
+            counts=server.playback_counts,
         )
         self._publishing, self._playback = publishing, playback
         # What each event is for (a PublishRequest waits for its key: see _dispatch).
@@ -370,6 +371,8 @@ class RtmpServer:
         self.keys = keys
         self.config = config
         self.connections: set[RtmpConnection] = set()
+        #: what the RTMP players of every connection were sent (bytes, skips, drops)
+        self.playback_counts = DeliveryCounts()
         self.slots = AddressSlots(config.slots)
         self._server: asyncio.Server | None = None
         self._loop = asyncio.get_running_loop()

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from strom.live.assembler import ChunkAssembler
 from strom.live.chunk import Chunk
@@ -58,6 +58,9 @@ class Subscriber(Protocol):
     unsubscribed: it never reaches the publisher whose frame it was given. (Raised from
     :meth:`Channel.subscribe`, it reaches the caller of that.)
     """
+
+    #: how it watches, for the numbers (viewers by transport): ``ws``, ``rtmp``...
+    transport: ClassVar[str] = "other"
 
     def on_live(self, channel: Channel) -> None:
         """Media is ready (or its codec parameters changed): ``channel.init_segment`` is
@@ -209,6 +212,8 @@ class Channel:
         self._carried: CarriedOver | None = None
         self.frames_in = 0
         self.bytes_in = 0
+        #: chunks fanned out to the subscribers since the channel was opened here
+        self.chunks_out = 0
         self.peak_viewers = 0
         self.stats = StreamStats(clock())
 
@@ -244,6 +249,15 @@ class Channel:
     def viewers(self) -> int:
         """People watching: subscribers less the streamer's own previews and internals."""
         return len(self.subscribers) - len(self._uncounted)
+
+    def viewers_by_transport(self) -> dict[str, int]:
+        """:attr:`viewers` by how they watch (``ws``, ``rtmp``...), counted when asked
+        (for the numbers): nothing is kept per transport as viewers come and go."""
+        found: dict[str, int] = {}
+        for sub in self.subscribers:
+            if sub not in self._uncounted:
+                found[sub.transport] = found.get(sub.transport, 0) + 1
+        return found
 
     def subscribe(
         self, subscriber: Subscriber, *, counted: bool = True, internal: bool = False
@@ -457,6 +471,7 @@ class Channel:
             return
         # Chunks muxed elsewhere (pulled) move the timeline too.
         self._timeline = max(self._timeline, chunk.time)
+        self.chunks_out += 1
         if chunk.keyframe:
             self.gop = [chunk]
             self._gop_bytes = len(chunk.data)

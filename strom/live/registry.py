@@ -143,8 +143,13 @@ class Registry:
                 "origin": c.origin,
                 "viewers": c.viewers,
                 "subscribers": len(c.subscribers),
+                "viewers_by_transport": c.viewers_by_transport(),
                 "frames_in": c.frames_in,
                 "bytes_in": c.bytes_in,
+                # the publisher's stream as received here, over the last few seconds
+                "bitrate": round(c.stats.bitrate) if c.live else 0,
+                "fps": round(c.stats.fps, 2) if c.live else 0.0,
+                "chunks_out": c.chunks_out,
             }
             for c in self._channels.values()
         ]

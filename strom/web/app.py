@@ -13,6 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from strom.errors import ApiError
+from strom.observe.prometheus import Exposition
+from strom.ratelimit import in_networks
 from strom.settings import valid_channel_name
 from strom.web import chat, cors, ingest, recordings
 from strom.web.api import Api
@@ -44,8 +46,16 @@ def _channel(request: web.Request) -> str:
 
 
 def media_routes(app: web.Application, site: Site) -> None:
-    """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers."""
+    """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers
+    (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
     ws, hls, pulls = site.ws, site.hls, site.pulls
+    exposition = Exposition(site.metrics)
+    readers = site.settings.metrics_networks
+
+    def numbers_for(request: web.Request) -> None:
+        """The node's numbers are public unless ``metrics_allow`` names who may read."""
+        if readers and not in_networks(request.remote or "", readers):
+            raise ApiError(403, "this node's numbers are not public (metrics_allow)")
 
     async def live_ws(request: web.Request) -> web.StreamResponse:
         return await ws.handle(request, _channel(request))
@@ -63,12 +73,19 @@ def media_routes(app: web.Application, site: Site) -> None:
         return await pulls.handle(request, _channel(request))
 
     async def metrics(request: web.Request) -> web.Response:
+        numbers_for(request)
+        body, content_type = exposition.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def stats(request: web.Request) -> web.Response:
+        numbers_for(request)
         return web.json_response(site.metrics())
 
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
     app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/internal/pull/{channel}", pull)
 
 

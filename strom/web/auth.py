@@ -51,8 +51,9 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: paths whose requests authenticate by a secret in the URL, never by the cookie
 #: (``PUT /ingest/{stream key}`` from ffmpeg or curl): no CSRF token, bodies left unread
 CSRF_EXEMPT_PREFIXES = ("/ingest/",)
-#: media paths: no session look-up, no cookie (``/live/{channel}`` itself is a page)
-_MEDIA = re.compile(r"/(?:static|vod|thumbnails)/|/metrics$|/live/[^/]+/")
+#: media paths, and the node's numbers: no session look-up, no cookie (``/live/{channel}``
+#: itself is a page)
+_MEDIA = re.compile(r"/(?:static|vod|thumbnails)/|/metrics$|/api/v1/stats$|/live/[^/]+/")
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:

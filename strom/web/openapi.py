@@ -182,6 +182,20 @@ _RECORDING = {
     },
 }
 
+#: the node's numbers (a few required, the rest may grow; 403 to a client outside the
+#: ``metrics_allow`` setting's networks); ``/metrics`` has them in the Prometheus format
+_STATS = {
+    "type": "object",
+    "required": ["version", "uptime", "loop_lag_ms", "channels", "delivery", "hls"],
+    "properties": {
+        "channels": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "state", "viewers", "viewers_by_transport", "bitrate", "fps"],
+        }},
+        "delivery": {"type": "object"}, "hls": {"type": "object"},
+    },
+}  # fmt: skip
+
 
 def document() -> dict[str, Any]:
     return {
@@ -332,6 +346,12 @@ def document() -> dict[str, Any]:
                         ),
                         **_errors(401, 403, 404, 409),
                     },
+                }
+            },
+            "/api/v1/stats": {
+                "get": {
+                    "summary": "The node's numbers (for Prometheus: /metrics)",
+                    "responses": {"200": _json(_STATS), "403": _json(_ERROR, "metrics_allow")},
                 }
             },
             "/api/v1/ingest": {

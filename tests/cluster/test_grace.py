@@ -174,7 +174,7 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
                     await until(lambda w=w: w.chunks_by_phase[-1] > 60, timeout=60)
                 assert await live_broadcast(s, b) == first
                 assert await live_broadcast(s, edge) == first
-                metrics = await b.get("/metrics")
+                metrics = await b.get("/api/v1/stats")
                 assert metrics["cluster"]["broadcasts_taken_over"] == 1
                 assert [e["channel"] for e in metrics["cluster"]["entries"]] == [USER]
                 assert metrics["pulls"]["channels"] == {}  # B ingests it: no pull left
@@ -227,7 +227,7 @@ async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
 
 
 async def _hears_others(node: Node) -> bool:
-    return bool((await node.get("/metrics"))["cluster"]["other_nodes"])
+    return bool((await node.get("/api/v1/stats"))["cluster"]["other_nodes"])
 
 
 async def test_after_the_grace_a_new_broadcast_starts_and_the_old_one_ends(

@@ -56,7 +56,7 @@ async def test_an_edge_refuses_publishers_at_every_door(
             async with http.get(f"{base}/api/v1/streams") as resp:
                 assert resp.status == 200
                 assert (await resp.json())["streams"] == []
-            async with http.get(f"{base}/metrics") as resp:
+            async with http.get(f"{base}/api/v1/stats") as resp:
                 cluster = (await resp.json())["cluster"]
                 assert cluster == {"role": "edge", "node_url": base}
         assert server.registry.get("alice") is None

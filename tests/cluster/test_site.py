@@ -116,12 +116,12 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
             code, out = await run_process(*publish_args(av_media, b.rtmp_port), timeout=30)
             assert code != 0
             assert f"already live on {a.base}" in out, out
-            metrics = await a.get("/metrics")
+            metrics = await a.get("/api/v1/stats")
             cluster = metrics["cluster"]
             assert cluster["role"] == "all"
             assert cluster["node_url"] == a.base
             assert [x["channel"] for x in cluster["entries"]] == ["alice"]
-            assert (await e.get("/metrics"))["cluster"]["role"] == "edge"
+            assert (await e.get("/api/v1/stats"))["cluster"]["role"] == "edge"
 
             # A dies without a word: alice leaves the directory of B and E within the TTL
             # (and a heartbeat), and B can take it.
@@ -146,7 +146,7 @@ async def test_three_nodes_are_one_site(tmp_path: Path, av_media: MediaFile) -> 
         try:
             for node in (b, e):
                 await eventually(lambda n=node: streams(n), 20, f"alice on B, seen on {node.name}")
-            assert (await e.get("/metrics"))["cluster"]["other_nodes"] == [b.base]
+            assert (await e.get("/api/v1/stats"))["cluster"]["other_nodes"] == [b.base]
         finally:
             republisher.kill()
             await republisher.wait()
@@ -213,7 +213,7 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             assert len(media[0]) > 1000
             async with http.get(f"{e.base}/vod/alice/20000101-000000/index.m3u8") as resp:
                 assert resp.status == 404  # nobody has it: asked around, then refused
-            assert (await e.get("/metrics"))["elsewhere"]["forwarded"] >= 3
+            assert (await e.get("/api/v1/stats"))["elsewhere"]["forwarded"] >= 3
         finally:
             publisher.kill()
             await publisher.wait()

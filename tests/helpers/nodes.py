@@ -150,7 +150,7 @@ class Node:
             return await resp.json()
 
     async def metrics(self) -> dict[str, Any]:
-        found: dict[str, Any] = await self.get("/metrics")
+        found: dict[str, Any] = await self.get("/api/v1/stats")
         return found
 
     def kill(self) -> None:
@@ -215,7 +215,7 @@ async def find_workers(node: Node, count: int, timeout: float = 30) -> dict[int,
             conn = aiohttp.TCPConnector(force_close=True)
             async with aiohttp.ClientSession(connector=conn) as fresh:
                 with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with fresh.get(f"{node.base}/metrics") as resp:
+                    async with fresh.get(f"{node.base}/api/v1/stats") as resp:
                         data = await resp.json()
                         # A busy worker may refuse (a JSON error, not its numbers): ask again.
                         if resp.status == 200 and data["worker"] is not None:
@@ -224,13 +224,13 @@ async def find_workers(node: Node, count: int, timeout: float = 30) -> dict[int,
                             refusals.append(f"{resp.status} {data}")
             await asyncio.sleep(0.05)
         for base in found.values():  # each answers on its own port too
-            async with http.get(f"{base}/metrics") as resp:
+            async with http.get(f"{base}/api/v1/stats") as resp:
                 assert resp.status == 200
     return found
 
 
 async def metrics_of(base: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/api/v1/stats") as resp:
         assert resp.status == 200
         found: dict[str, Any] = await resp.json()
         return found

@@ -84,7 +84,7 @@ async def test_dropped_body_waits_and_a_new_put_resumes(server: StromServer, flv
             assert (await resp.json())["channel"] == CHANNEL
         assert channel.state is ChannelState.OFFLINE  # a complete body ends it
         assert channel.broadcast_id == broadcast  # ...after resuming the same broadcast
-        async with http.get(f"http://127.0.0.1:{server.http_port}/metrics") as resp:
+        async with http.get(f"http://127.0.0.1:{server.http_port}/api/v1/stats") as resp:
             metrics = (await resp.json())["push_ingest"]
     assert metrics["lost"] == 1
     assert metrics["completed"] == 1

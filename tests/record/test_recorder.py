@@ -128,7 +128,7 @@ async def test_write_error_stops_the_recording_not_the_live(
         caplog.text
     )
     async with aiohttp.ClientSession() as http:
-        async with http.get(base(server) + "/metrics") as resp:
+        async with http.get(base(server) + "/api/v1/stats") as resp:
             metrics = await resp.json()
         failed = metrics["recordings"]["failed"]
         assert failed
