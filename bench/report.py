@@ -231,6 +231,12 @@ def _details(row: dict[str, Any]) -> list[str]:
             f"{_trio(h['listed_after_next_ms'])} ms; "
             f"{_v(h.get('requests_per_viewer_s'))} requests per viewer and second"
         )
+    if "extra" in row and "answered_after_part_ms" in row["extra"]:
+        a = row["extra"]["answered_after_part_ms"]
+        out.append(
+            f"- {who}: server side, a request blocked on a part answered after the chunk "
+            f"that completed it p50/p95/p99 {_trio(a)} ms"
+        )
     if "extra" in row and "segment_listed_ms" in row["extra"]:
         e = row["extra"]
         out.append(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import profile
+from bench.http import get_stats
 from bench.media import MediaFile, MediaSpec, ensure_media, load_flv
 from bench.plainhls import poll_segments
 from bench.publisher import RtmpPublisher, SendLog
@@ -37,6 +38,7 @@ from bench.servers import (
 from bench.stats import (
     Window,
     analyze_group,
+    histogram_quantiles,
     hls_part_delays,
     percentile,
     segment_delays,
@@ -492,9 +494,27 @@ async def scenario_viewers(
                 out["segments"] = len(segs)
                 return out
 
+        elif kind == "hls":
+
+            async def extra(stop_at: float) -> dict[str, Any]:
+                await asyncio.sleep(max(0.0, stop_at - 0.3 - time.monotonic()))
+                return await hls_server_side(opts.host, sess.http_port)
+
         row = await viewer_step(sess, kind, count, extra=extra)
         progress(row)
         return {"rows": [row], "baseline": sess.baseline, "notes": sess.notes, "files": sess.files}
+
+
+async def hls_server_side(host: str, port: int) -> dict[str, Any]:
+    """The server's own LL-HLS figures (since it started): how soon the requests a part
+    woke were answered after the chunk that completed it (a Strom without that figure:
+    empty)."""
+    resp = await get_stats(host, port)
+    hls = json.loads(resp.body).get("hls", {}) if resp.status == 200 else {}
+    found = hls.get("answered_after_part_seconds")
+    if not found:
+        return {}
+    return {"answered_after_part_ms": histogram_quantiles(found, (50, 95, 99))}
 
 
 async def scenario_hls(opts: Options) -> dict[str, Any]:

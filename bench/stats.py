@@ -328,3 +328,29 @@ def added_latency(
             if ref is not None and window.start <= t < window.end:
                 added.append(t - ref)
     return summary(added)
+
+
+def histogram_quantiles(
+    histogram: dict[str, Any], percents: Sequence[float]
+) -> dict[str, float | None]:
+    """Percentiles, in ms, of a server histogram in seconds (``{"count": n, "buckets":
+    {"0.001": cumulative, ..., "+Inf": n}}``), interpolated within the bucket as
+    Prometheus's ``histogram_quantile`` does (the top bucket: its lower bound)."""
+    count = histogram.get("count", 0)
+    bounds = [(float(k), n) for k, n in histogram.get("buckets", {}).items()]
+    out: dict[str, float | None] = {}
+    for pct in percents:
+        rank = count * pct / 100
+        value = None
+        lower, below = 0.0, 0
+        for bound, cumulative in bounds:
+            if count and cumulative >= rank:
+                if bound == float("inf"):
+                    value = lower
+                else:
+                    share = (rank - below) / (cumulative - below) if cumulative > below else 1
+                    value = lower + (bound - lower) * share
+                break
+            lower, below = bound, cumulative
+        out[f"p{pct:g}"] = round(value * 1000, 2) if value is not None else None
+    return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,8 @@ class HlsRendition(Subscriber):
         self.channel = channel
         #: blocking requests waiting on this rendition now (the delivery counts them)
         self.waiting = 0
+        #: when a completed part (or the end) last woke the blocked requests
+        self.woken_at = 0.0
         #: the directory of this rendition's media in URLs, unique per broadcast
         self.token = secrets.token_hex(_TOKEN_BYTES)
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
@@ -114,6 +117,7 @@ class HlsRendition(Subscriber):
         self.channel.unsubscribe(self)
 
     def _wake(self) -> None:
+        self.woken_at = time.perf_counter()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -233,11 +237,15 @@ class HlsDelivery:
         loop = asyncio.get_running_loop()
         start = loop.time()
         rendition.waiting += 1
+        woken_before = rendition.woken_at
         try:
-            return await rendition.wait(ready, timeout)
+            ready_now = await rendition.wait(ready, timeout)
         finally:
             rendition.waiting -= 1
             self.counts.blocked.observe(loop.time() - start)
+        if ready_now and rendition.woken_at != woken_before:  # it waited for a part
+            self.counts.answered_after_part.observe(time.perf_counter() - rendition.woken_at)
+        return ready_now
 
     def waiting(self) -> dict[str, int]:
         """Requests blocked now, by channel (about one per low-latency player)."""

@@ -205,6 +205,11 @@ def _hls(hls: Mapping[str, Any]) -> Iterator[Metric]:
         "waited for its part.",
         hls["blocked_seconds"],
     )
+    yield _histogram(
+        "strom_hls_answered_after_part_seconds",
+        "From the chunk that completed a part to each request woken by it being answered.",
+        hls["answered_after_part_seconds"],
+    )
     waiting = _gauge(
         "strom_hls_waiting_requests",
         "LL-HLS requests blocked now waiting for a part (about one per low-latency player).",

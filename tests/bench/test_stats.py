@@ -15,6 +15,7 @@ from bench.stats import (
     Window,
     analyze_group,
     frame_loss,
+    histogram_quantiles,
     join_time,
     latencies,
     percentile,
@@ -172,3 +173,10 @@ def test_ratios_against_nginx_and_their_median() -> None:
     med = median_ratios([one, two, three])
     assert med["strom-ws/nginx-rtmp"]["cpu_per_viewer"] == 0.75
     assert ratios([row("strom", "ws", 1, 1)]) == {}
+
+
+def test_histogram_quantiles_interpolate_within_the_bucket_as_prometheus_does() -> None:
+    found = {"count": 100, "buckets": {"0.001": 50, "0.002": 90, "0.005": 100, "+Inf": 100}}
+    q = histogram_quantiles(found, (50, 95, 99))
+    assert q == {"p50": 1.0, "p95": 3.5, "p99": 4.7}
+    assert histogram_quantiles({"count": 0, "buckets": {}}, (50,)) == {"p50": None}
