@@ -21,8 +21,8 @@ SCENARIOS = {
     "publishers": "--publishers (100) publishers with one WebSocket viewer each",
     "slow": "--viewers WebSocket viewers all healthy, then with --slow-share (10 %) slow ones",
     "joins": "--joins (500) WebSocket viewers joining within 1 s",
-    "hls": "--hls-viewers (100) LL-HLS viewers of Strom, and as many WebSocket viewers in "
-    "the same run (the cost ratio)",
+    "hls": "--hls-viewers (100) WebSocket, then LL-HLS, then LL-DASH viewers of Strom in one "
+    "run (the cost ratios)",
     "rtmp": "--viewers RTMP-play viewers of Strom",
     "ws": "--viewers WebSocket viewers of Strom (one step)",
     "nginx": "--viewers RTMP-play viewers of nginx-rtmp, and its HLS",

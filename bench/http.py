@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.wire import ResponseHead, WireError, parse_response_head
@@ -70,6 +71,39 @@ class HttpConnection:
         if head.header("connection").lower() == "close":
             await self.close()
         return Response(head.status, head.headers, body, t_head, t_done)
+
+    async def stream(
+        self, path: str, on_data: Callable[[bytes, float], None], etag: str = ""
+    ) -> ResponseHead:
+        """GET ``path``, handing each piece of the body to ``on_data(data, arrival
+        time)`` as it arrives: every chunk of a chunked answer (a DASH segment sent as
+        it is written), or the whole body of another. ``etag``: If-None-Match."""
+        reader, writer = await self._open()
+        match = f"If-None-Match: {etag}\r\n" if etag else ""
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{match}\r\n".encode()
+        )
+        raw = await reader.readuntil(b"\r\n\r\n")
+        head = parse_response_head(raw[:-4])
+        self.requests += 1
+        if "chunked" not in head.header("transfer-encoding").lower():
+            body = await read_body(reader, head)
+            if body:
+                on_data(body, time.monotonic())
+        else:
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                        pass  # trailer fields
+                    break
+                data = await reader.readexactly(size)
+                await reader.readexactly(2)
+                on_data(data, time.monotonic())
+        if head.header("connection").lower() == "close":
+            await self.close()
+        return head
 
     async def close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None

@@ -49,7 +49,10 @@ class ViewerRecord:
     t_end: float = 0.0
     parts: list[PartRecord] = field(default_factory=list)
     #: HLS: playlist requests, and how long blocking ones were held by the server
+    #: (DASH: MPD requests)
     playlist_requests: int = 0
+    #: DASH: segment and init requests
+    media_requests: int = 0
 
     def video(self, ts: int, now: float, keyframe: bool) -> None:
         if self.first_key_ts < 0:

@@ -231,6 +231,11 @@ def _details(row: dict[str, Any]) -> list[str]:
             f"{_trio(h['listed_after_next_ms'])} ms; "
             f"{_v(h.get('requests_per_viewer_s'))} requests per viewer and second"
         )
+    if "dash" in row:
+        out.append(
+            f"- {who}: {_v(row['dash'].get('requests_per_viewer_s'))} requests per viewer "
+            "and second"
+        )
     if "extra" in row and "answered_after_part_ms" in row["extra"]:
         a = row["extra"]["answered_after_part_ms"]
         out.append(

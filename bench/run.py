@@ -41,6 +41,7 @@ from bench.stats import (
     histogram_quantiles,
     hls_part_delays,
     percentile,
+    request_rate,
     segment_delays,
 )
 from bench.viewers import LoopLag, ViewerGroup, run_group
@@ -335,6 +336,8 @@ async def viewer_step(
         row["slow"] = analyze_group([r for r in records if r.slow], sess.logs, window)
     if kind == "hls":
         row["hls"] = hls_part_delays(records, sess.logs, window)
+    if kind == "dash":
+        row["dash"] = {"requests_per_viewer_s": request_rate(records)}
     if extra_result is not None:
         row["extra"] = extra_result
     if profiling is not None:
@@ -518,12 +521,12 @@ async def hls_server_side(host: str, port: int) -> dict[str, Any]:
 
 
 async def scenario_hls(opts: Options) -> dict[str, Any]:
-    """``--hls-viewers`` LL-HLS viewers, and as many WebSocket viewers of the same stream
-    in the same run: what an LL-HLS viewer costs against a WebSocket viewer (issue 14's
-    goal: at most 1.5 times), with both latencies and the requests per viewer."""
+    """``--hls-viewers`` viewers of one stream over WebSocket, then LL-HLS, then LL-DASH,
+    in the same run: what an HTTP viewer costs against a WebSocket viewer (issue 14's
+    goal for LL-HLS: at most 1.5 times), with the latencies and requests per viewer."""
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    for kind in ("ws", "hls"):
+    for kind in ("ws", "hls", "dash"):
         part = await scenario_viewers(opts, "strom", kind, opts.hls_viewers)
         rows += part["rows"]
         notes += part["notes"]

@@ -235,11 +235,8 @@ def hls_part_delays(
     listed: list[float] = []
     delivered: list[float] = []
     after_next: list[float] = []
-    requests = seconds = 0.0
+    records = list(records)
     for rec in records:
-        if rec.t_end > rec.t_start:  # every playlist and part asked (and the init)
-            requests += rec.playlist_requests + len(rec.parts) + 1
-            seconds += rec.t_end - rec.t_start
         log = logs.get(rec.channel)
         if log is None:
             continue
@@ -259,8 +256,19 @@ def hls_part_delays(
         "part_delivered_ms": summary(delivered),
         "part_listed_ms": summary(listed),
         "listed_after_next_ms": summary(after_next),
-        "requests_per_viewer_s": round(requests / seconds, 2) if seconds else None,
+        "requests_per_viewer_s": request_rate(records),
     }
+
+
+def request_rate(records: Iterable[ViewerRecord]) -> float | None:
+    """HTTP requests per viewer and second (playlists or MPDs, and media) of LL-HLS or
+    DASH viewers, over the time each was connected."""
+    requests = seconds = 0.0
+    for rec in records:
+        if rec.t_end > rec.t_start:
+            requests += rec.playlist_requests + rec.media_requests
+            seconds += rec.t_end - rec.t_start
+    return round(requests / seconds, 2) if seconds else None
 
 
 @dataclass(frozen=True)

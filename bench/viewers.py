@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from bench.chat import ChatSocket
+from bench.dash import dash_viewer
 from bench.http import HttpConnection
 from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
 from bench.playlist import MediaPlaylist, Part, parse_media_playlist
@@ -339,6 +340,7 @@ async def hls_viewer(
             if pl.init_uri is None:
                 raise WireError("playlist without EXT-X-MAP")
             init = await media_conn.get(base + pl.init_uri)
+            rec.media_requests += 1
             tracks = parse_init(init.body)
             start = pl.live_start_part()
             seen: set[tuple[int, int]] = set()
@@ -353,6 +355,7 @@ async def hls_viewer(
                 while True:
                     part, listed = await queue.get()
                     resp = await media_conn.get(base + part.uri)
+                    rec.media_requests += 1
                     if resp.status != 200:
                         rec.unparsed += 1
                         continue
@@ -443,7 +446,7 @@ class ViewerGroup:
     """``count`` viewers of one kind, connecting evenly over ``join_window`` seconds
     from ``start_at``, and leaving at ``stop_at`` (monotonic times)."""
 
-    kind: str  # "ws" | "rtmp" | "hls" | "chat" (bench.chat)
+    kind: str  # "ws" | "rtmp" | "hls" | "dash" | "chat" (bench.chat)
     host: str
     port: int
     channels: tuple[str, ...]
@@ -519,6 +522,10 @@ async def _one(group: ViewerGroup, rec: ViewerRecord, at: float) -> None:
     if group.kind == "hls":
         path = f"/live/{rec.channel}/index.m3u8"
         await hls_viewer(rec, group.host, group.port, path, group.stop_at)
+        return
+    if group.kind == "dash":
+        path = f"/live/{rec.channel}/index.mpd"
+        await dash_viewer(rec, group.host, group.port, path, group.stop_at)
         return
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
