@@ -38,7 +38,7 @@ class ChunkAssembler:
         self._has_video = any(t.kind is TrackKind.VIDEO for t in self.tracks)
         self._coalesce = coalesce_audio and self._has_video
         self._max_held = max_held_audio
-        self._held: list[tuple[Track, Frame, bytes]] = []
+        self._held: list[tuple[Track, Frame]] = []
 
     @property
     def held(self) -> int:
@@ -46,23 +46,20 @@ class ChunkAssembler:
         return len(self._held)
 
     def add_frame(self, track: Track, frame: Frame, now: float) -> Chunk | None:
-        """Mux ``frame`` (of ``track``, one of this assembler's tracks), which reached the
+        """Take ``frame`` (of ``track``, one of this assembler's tracks), which reached the
         server at ``now`` (UNIX seconds). Returns the chunk it completes: a video frame's
         chunk carries the audio held before it; a held audio frame completes none until
         ``max_held_audio`` of them are waiting."""
         is_video = track.kind is TrackKind.VIDEO
-        data = self._muxer.add_frame(frame)
         if self._coalesce and not is_video:
-            self._held.append((track, frame, data))
+            self._held.append((track, frame))
             if len(self._held) >= self._max_held:
                 return self.flush(now)  # video stalled: audio goes out on its own
             return None
         # A viewer can start at a video keyframe, or at any frame of an audio-only stream.
         keyframe = frame.keyframe if is_video else not self._has_video
-        if not self._held:
-            return Chunk(data, track, ((track, frame),), keyframe, frame.dts / track.timescale, now)
         held, self._held = self._held, []
-        held.append((track, frame, data))
+        held.append((track, frame))
         return self._chunk(held, keyframe, now)
 
     def flush(self, now: float) -> Chunk | None:
@@ -72,14 +69,8 @@ class ChunkAssembler:
             return None
         return self._chunk(held, False, now)
 
-    @staticmethod
-    def _chunk(held: list[tuple[Track, Frame, bytes]], keyframe: bool, now: float) -> Chunk:
-        first_track, first_frame, _ = held[0]
-        return Chunk(
-            data=b"".join(d for _, _, d in held),
-            track=held[-1][0],
-            frames=tuple((t, f) for t, f, _ in held),
-            keyframe=keyframe,
-            time=first_frame.dts / first_track.timescale,
-            received=now,
-        )
+    def _chunk(self, frames: list[tuple[Track, Frame]], keyframe: bool, now: float) -> Chunk:
+        track = frames[-1][0]
+        data = self._muxer.add_frames([f for _, f in frames])
+        time, end = self._muxer.last_sample(track.id)
+        return Chunk(data, track, tuple(frames), keyframe, time, now, end=end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from strom.live.assembler import ChunkAssembler
@@ -45,11 +47,14 @@ def test_audio_rides_with_the_next_video_frame(
     sent = [f for c in chunks for _, f in c.frames]
     assert sent == frames[: len(sent)]
     assert len(sent) + assembler.held == len(frames)
-    # A chunk is its frames' fragments back to back, timed at its first frame.
+    # A chunk is one fragment for all its frames (a traf per track), timed at its video
+    # frame; it ends where the next chunk starts, on the muxed timeline.
     mixed = next(c for c in chunks if len(c.frames) > 1)
-    first_track, first = mixed.frames[0]
-    assert mixed.time == first.dts / first_track.timescale
-    assert mixed.data.count(b"moof") == len(mixed.frames)
+    assert mixed.data.count(b"moof") == 1
+    assert mixed.data.count(b"traf") == 2
+    last_track, last = mixed.frames[-1]
+    assert abs(mixed.time - last.dts / last_track.timescale) < 0.001  # rounding of ms
+    assert all(a.end == b.time for a, b in itertools.pairwise(chunks))
     assert chunks[0].keyframe
     assert [c.keyframe for c in chunks] == [bool(c.frame and c.frame.keyframe) for c in chunks]
     # What is held goes out on flush, once.
