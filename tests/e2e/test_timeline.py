@@ -57,7 +57,7 @@ def timeline_media(media_dir: Path) -> list[MediaFile]:
             gop=60,
             sample_rate=v.sample_rate,
             bitrate="300k",
-        )  # fmt: skip
+        )
         for n, v in enumerate(VARIANTS)
     ]
 
@@ -124,7 +124,8 @@ async def test_fragments_and_segments_last_exactly_as_long_as_their_media(
     for variant, messages, playlist in zip(VARIANTS, captured, playlists, strict=True):
         samples = samples_by_track(messages[1:])  # after the init segment
         video, audio = samples[VIDEO_TRACK_ID], samples[AUDIO_TRACK_ID]
-        assert len(video) > 100 and len(audio) > 150
+        assert len(video) > 100
+        assert len(audio) > 150
         for track in (video, audio):
             # Every sample's duration is the next one's decode time minus its own.
             gaps = [(a, b) for a, b in itertools.pairwise(track) if a[0] + a[1] != b[0]]
@@ -193,7 +194,8 @@ async def test_vlc_joins_llhls_mid_stream_without_dropping_pictures(
     (tmp_path / "vlc.log").write_text(log)
 
     fetched = [int(n) for n in re.findall(r"Retrieving \S+/seg(\d+)\.m4s", log)]
-    assert fetched and fetched[0] > 0, "VLC did not join mid-stream"
+    assert fetched, "VLC fetched no segment"
+    assert fetched[0] > 0, "VLC did not join mid-stream"
     assert len(fetched) >= 4  # it kept playing, segment after segment
     assert "Received first picture" in log
     # From the start of playback until VLC stops the input at --run-time (its teardown
