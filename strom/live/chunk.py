@@ -41,18 +41,17 @@ class Chunk:
     """
 
     data: bytes
-    #: the track of the chunk's last frame (the video frame when there is one)
+    #: the track the chunk is timed by: video's when the chunk has a video frame
     track: Track
     #: the frames inside, in order; empty for chunks relayed without their frames
     frames: tuple[tuple[Track, Frame], ...]
     #: True when a viewer can start decoding here (video keyframe; audio in audio-only).
     keyframe: bool
-    #: decode time in seconds of the last frame (the video frame of a coalesced chunk), as
-    #: muxed
+    #: decode time in seconds of the chunk's (last) frame of :attr:`track`, as muxed
     time: float
     #: wall-clock time (UNIX seconds) the frame reached the server
     received: float
-    #: decode time in seconds where the last frame ends, as muxed: the next chunk's
+    #: decode time in seconds where that frame ends, as muxed: the next chunk's
     #: :attr:`time` while the publisher's clock runs on (0.0 when unknown: relayed chunks)
     end: float = 0.0
     #: the deliveries' wire forms of this chunk, by encoder (filled by :meth:`encoded`)
@@ -60,8 +59,11 @@ class Chunk:
 
     @property
     def frame(self) -> Frame | None:
-        """The last (for coalesced chunks: the video) frame."""
-        return self.frames[-1][1] if self.frames else None
+        """The frame of :attr:`track`: the video frame of a coalesced chunk, else the last."""
+        for track, frame in reversed(self.frames):
+            if track is self.track:
+                return frame
+        return None
 
     def encoded(self, encoder: ChunkEncoder) -> bytes:
         """``encoder(self)``, made by the first viewer to ask and shared by every other."""
