@@ -45,8 +45,8 @@ class WrappingClock:
 #: Picture rates a guessed frame spacing snaps to, so that durations come out exact
 #: (1/30 s is 3000 ticks at 90 kHz, 1/29.97 s 3003) instead of a running average.
 STANDARD_FRAME_RATES: tuple[Fraction, ...] = (
-    *(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)),
     *(Fraction(n) for n in (10, 12, 15, 20, 24, 25, 30, 48, 50, 60, 72, 90, 100, 120)),
+    *(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)),
 )
 
 
@@ -73,8 +73,10 @@ class SampleClock:
         "_duration",
         "_last",
         "_last_source",
+        "_measured",
         "_rates",
         "_spacing",
+        "_timescale",
         "_unit",
     )
 
@@ -83,7 +85,13 @@ class SampleClock:
         milliseconds at 90 kHz), i.e. how far rounding may move them; ``first_duration``:
         the spacing assumed before any is seen."""
         self._unit = max(unit, 1)
-        self._rates = tuple(Fraction(timescale) / rate for rate in STANDARD_FRAME_RATES)
+        self._timescale = timescale
+        spacings = [Fraction(timescale) / rate for rate in STANDARD_FRAME_RATES]
+        #: standard spacings, whole picture rates first, then NTSC's (n * 1000/1001)
+        self._rates = (
+            [d for d, r in zip(spacings, STANDARD_FRAME_RATES, strict=True) if r.denominator == 1],
+            [d for d, r in zip(spacings, STANDARD_FRAME_RATES, strict=True) if r.denominator != 1],
+        )
         #: expected sample spacing, in media ticks (a fraction for 1/29.97 s at 44.1 kHz)
         self._spacing = Fraction(max(first_duration, 1))
         self._last: int | None = None  # decode time written for the last sample
@@ -92,6 +100,8 @@ class SampleClock:
         self._anchor = 0  # decode time of the sample the grid starts at
         self._anchor_source = 0
         self._count = 0  # samples placed since the anchor
+        #: whether the spacing was seen (or stated by the codec), not just assumed
+        self._measured = False
 
     @property
     def spacing(self) -> Fraction:
@@ -107,8 +117,18 @@ class SampleClock:
             self._reanchor(dts, source)
         else:
             expected = last + self._duration
-            if abs(source - expected) <= max(self._duration // 2, self._unit):
+            # Half a sample of slack once the spacing is known; before, only rounding.
+            slack = max(self._duration // 2, self._unit) if self._measured else self._unit
+            step = source - self._last_source
+            if abs(source - expected) <= slack:
                 dts = expected  # on time: carry the exact timeline on
+            elif not self._measured and 0 < step <= self._timescale:
+                # The assumed spacing was wrong (25 or 60 fps, not 30): this step is the
+                # first one seen, and the grid starts at the previous sample (a jump of
+                # more than a second is no spacing).
+                self._spacing = self._snap(Fraction(step), 1)
+                self._anchor, self._anchor_source, self._count = last, self._last_source, 1
+                dts = last + round(self._spacing)
             else:
                 # A gap, a jump, or a publisher restarting its clock: re-anchor there. But
                 # a repeated decode time (GStreamer's flvmux clamps a B-frame stream's
@@ -120,7 +140,7 @@ class SampleClock:
         if duration is None:
             duration = self._guess(dts, source)
         else:
-            self._spacing = Fraction(duration)
+            self._spacing, self._measured = Fraction(duration), True
         self._count += 1
         self._last, self._last_source, self._duration = dts, source, max(duration, 1)
         return dts, self._duration
@@ -139,13 +159,23 @@ class SampleClock:
     def _guess(self, dts: int, source: int) -> int:
         count = self._count
         if count:
-            mean = Fraction(source - self._anchor_source, count)
-            # The given times are each off by up to one unit of rounding, so the mean of
-            # `count` spacings is off by up to unit / count.
-            slack = Fraction(self._unit, count)
-            if abs(self._spacing - mean) > slack:  # else the spacing still explains it
-                near = [rate for rate in self._rates if abs(rate - mean) <= slack]
-                self._spacing = min(near, key=lambda rate: abs(rate - mean)) if near else mean
+            self._measured = True
+            self._spacing = self._snap(Fraction(source - self._anchor_source, count), count)
         if self._spacing <= 0:
             self._spacing = Fraction(1)
         return max(self._anchor + round((count + 1) * self._spacing) - dts, 1)
+
+    def _snap(self, mean: Fraction, count: int) -> Fraction:
+        """The spacing that explains a mean of ``count`` spacings: the current one if it
+        still does, else the nearest standard picture rate's (whole rates first: at
+        millisecond precision 1/30 s and 1/29.97 s look alike at first), else the mean."""
+        # The given times are each off by up to one unit of rounding, so the mean of
+        # `count` spacings is off by up to unit / count.
+        slack = Fraction(self._unit, count)
+        if abs(self._spacing - mean) <= slack and self._measured:
+            return self._spacing
+        for rates in self._rates:
+            near = [rate for rate in rates if abs(rate - mean) <= slack]
+            if near:
+                return min(near, key=lambda rate: abs(rate - mean))
+        return mean

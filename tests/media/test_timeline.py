@@ -39,7 +39,8 @@ def test_rounded_picture_times_become_an_exact_grid(fps: Fraction, spacing: int)
     sent = [ms_to(90_000, round(n * 1000 / fps)) for n in range(600)]
     clock = video_clock()
     placed = place_all(clock, sent)
-    assert_contiguous(placed)
+    # (The first picture's duration is a guess, 1/30 s, made before any spacing is seen.)
+    assert_contiguous(placed if fps == 30 else placed[1:])
     assert clock.spacing == spacing
     assert {d for _, d in placed[60:]} == {spacing}  # settled within two seconds
     # never further from the publisher's clock than its rounding and the first guesses

@@ -131,6 +131,7 @@ class LiveHlsStream:
         self._part_bytes = 0
         self._await_independent = True
         self._edge: int | None = None  # latest chunk time seen in this broadcast
+        self._end: int | None = None  # where the chunk at the edge ends, when known
         self._spacings: deque[int] = deque(maxlen=SPACING_SAMPLES)
         self._pdt_anchor: float | None = None  # wall clock at broadcast time 0
         self._pending_discontinuity = False
@@ -235,6 +236,7 @@ class LiveHlsStream:
                 return  # a segment must start decodable (4.4.2.1, 6.2.3)
             self._await_independent = False
             self._edge = t
+            self._end = _ticks(end) if end is not None and end > time else None
             self._start_segment(t, wallclock, independent=True)
             self._add_to_part(data, independent)
             return
@@ -269,8 +271,9 @@ class LiveHlsStream:
                 self._close_segment()
                 self._start_segment(edge, wallclock, independent=False)
         self._add_to_part(data, independent)
-        end_ticks = _ticks(end) if end is not None and end > time else None
-        self._close_part_early(edge, end_ticks if t == edge else None)
+        if t == edge:
+            self._end = _ticks(end) if end is not None and end > time else None
+        self._close_part_early(edge, self._end if t == edge else None)
 
     def flush(self) -> None:
         """Close the open part and segment; the next segment starts at a keyframe."""
@@ -293,7 +296,7 @@ class LiveHlsStream:
         self._flush()
         if self._done:
             self._pending_discontinuity = True
-        self._edge = None
+        self._edge = self._end = None
         self._spacings.clear()
         self._pdt_anchor = None
         self._revision += 1
@@ -501,9 +504,11 @@ class LiveHlsStream:
         if self._open is None:
             return False
         if self._chunks and self._edge is not None:
-            # The last chunk lasts about as long as the recent ones (never zero).
+            # The last chunk ends where it was muxed to end, else it lasts about as long
+            # as the recent ones (never zero).
             spacing = min(max(self._spacings, default=0), self._part_target)
-            self._close_part(self._edge + max(spacing, 1))
+            end = self._end if self._end is not None else self._edge + max(spacing, 1)
+            self._close_part(max(end, self._edge + 1))
         self._chunks = []
         self._close_segment()
         return True
