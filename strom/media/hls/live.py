@@ -92,6 +92,10 @@ def _ticks(seconds: float) -> int:
     return round(seconds * TICKS_PER_SECOND)
 
 
+def _end_ticks(time: float, end: float | None) -> int | None:
+    return _ticks(end) if end is not None and end > time else None
+
+
 class LiveHlsStream:
     """Parts, segments and the LL-HLS media playlist of one live rendition.
 
@@ -236,7 +240,7 @@ class LiveHlsStream:
                 return  # a segment must start decodable (4.4.2.1, 6.2.3)
             self._await_independent = False
             self._edge = t
-            self._end = _ticks(end) if end is not None and end > time else None
+            self._end = _end_ticks(time, end)
             self._start_segment(t, wallclock, independent=True)
             self._add_to_part(data, independent)
             return
@@ -271,8 +275,8 @@ class LiveHlsStream:
                 self._close_segment()
                 self._start_segment(edge, wallclock, independent=False)
         self._add_to_part(data, independent)
-        if t == edge:
-            self._end = _ticks(end) if end is not None and end > time else None
+        if t == edge:  # (an earlier chunk, audio behind the video, leaves the edge's end)
+            self._end = _end_ticks(time, end)
         self._close_part_early(edge, self._end if t == edge else None)
 
     def flush(self) -> None:
