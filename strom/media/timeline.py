@@ -140,7 +140,9 @@ class SampleClock:
         if duration is None:
             duration = self._guess(dts, source)
         else:
-            self._spacing, self._measured = Fraction(duration), True
+            self._measured = True
+            if self._spacing != duration:
+                self._spacing = Fraction(duration)
         self._count += 1
         self._last, self._last_source, self._duration = dts, source, max(duration, 1)
         return dts, self._duration
@@ -148,9 +150,11 @@ class SampleClock:
     def snap_offset(self, offset: int) -> int:
         """A composition offset (presentation minus decode time) moved onto the sample grid
         when rounding explains the difference: B-frames then show on exact frame times."""
-        spacing = self._spacing
-        frames = round(offset / spacing)
-        snapped = round(frames * spacing)
+        if not offset:
+            return 0
+        p, q = self._spacing.numerator, self._spacing.denominator  # (ints: per frame)
+        frames = _round_div(offset * q, p)
+        snapped = _round_div(frames * p, q)
         return snapped if abs(offset - snapped) <= self._unit else offset
 
     def _reanchor(self, dts: int, source: int) -> None:
@@ -160,10 +164,16 @@ class SampleClock:
         count = self._count
         if count:
             self._measured = True
-            self._spacing = self._snap(Fraction(source - self._anchor_source, count), count)
+            # Integer arithmetic first (this runs per frame): is |spacing - mean| within
+            # the slack of unit / count? Only if not is a new spacing looked for.
+            delta = source - self._anchor_source
+            p, q = self._spacing.numerator, self._spacing.denominator
+            if abs(p * count - q * delta) > self._unit * q:
+                self._spacing = self._snap(Fraction(delta, count), count)
         if self._spacing <= 0:
             self._spacing = Fraction(1)
-        return max(self._anchor + round((count + 1) * self._spacing) - dts, 1)
+        p, q = self._spacing.numerator, self._spacing.denominator
+        return max(self._anchor + _round_div(p * (count + 1), q) - dts, 1)
 
     def _snap(self, mean: Fraction, count: int) -> Fraction:
         """The spacing that explains a mean of ``count`` spacings: the current one if it
@@ -179,3 +189,8 @@ class SampleClock:
             if near:
                 return min(near, key=lambda rate: abs(rate - mean))
         return mean
+
+
+def _round_div(a: int, b: int) -> int:
+    """``a / b`` rounded to the nearest integer (halves up), for ``b > 0``."""
+    return (2 * a + b) // (2 * b)
