@@ -1,12 +1,13 @@
 """Frames in, CMAF chunks out: the hub's muxing front end, sans-IO.
 
-:class:`ChunkAssembler` muxes each frame exactly once (:class:`~strom.media.fmp4.
-FragmentMuxer`: one ``moof`` + ``mdat`` per frame) and groups the results into the
-:class:`~strom.live.chunk.Chunk` objects the channel fans out.
+:class:`ChunkAssembler` muxes each frame exactly once, a chunk's frames together into one
+fragment (:class:`~strom.media.fmp4.FragmentMuxer`: one ``moof`` with a ``traf`` per track,
+one ``mdat``), as the :class:`~strom.live.chunk.Chunk` objects the channel fans out.
 
 Audio coalescing: in a stream with video, audio frames are held and travel in the chunk
 of the next video frame, so a viewer gets one write per video frame instead of one per
-frame, and audio waits at most one video frame. Should video stall, audio goes out on
+frame, audio waits at most one video frame, and a player starting at a keyframe's chunk
+finds every track's decode time in its fragment. Should video stall, audio goes out on
 its own once ``max_held_audio`` frames are held (8 frames of AAC at 44.1 kHz: 186 ms).
 
 No clock and no I/O: the caller passes each frame's arrival time in.

@@ -57,7 +57,6 @@ _TRAF_HEADER = struct.Struct(
 )
 #: trun sample: duration, size, flags, composition time offset (signed, version 1)
 _TRUN_SAMPLE = struct.Struct(">IIIi")
-_MDAT_HEADER = _BOX_HEADER
 _MFHD_SIZE, _TFHD_SIZE, _TFDT_SIZE, _TRUN_HEADER_SIZE = 16, 16, 20, 20
 _MOOF_HEADER_SIZE = 8 + _MFHD_SIZE
 _TRAF_HEADER_SIZE = 8 + _TFHD_SIZE + _TFDT_SIZE + _TRUN_HEADER_SIZE
@@ -234,7 +233,7 @@ class FragmentMuxer:
             (
                 _MOOF_HEADER.pack(moof_size, b"moof", _MFHD_SIZE, b"mfhd", 0, sequence),
                 *trafs,
-                _MDAT_HEADER.pack(mdat_size, b"mdat"),
+                _BOX_HEADER.pack(mdat_size, b"mdat"),
                 *(f.data for f in frames),
             )
         )
