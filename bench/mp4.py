@@ -130,8 +130,8 @@ def is_init(data: bytes | memoryview) -> bool:
 
 
 def chunk_info(data: bytes | memoryview, start: int = 0) -> ChunkInfo:
-    """Read the ``moof`` at ``start``: only its boxes are touched, so ``data`` may stop
-    right after it (the ``mdat`` payload is not needed)."""
+    """Read the first ``traf`` of the ``moof`` at ``start``: only its boxes are touched,
+    so ``data`` may stop right after it (the ``mdat`` payload is not needed)."""
     size, kind = _HEADER.unpack_from(data, start)
     if kind != b"moof":
         raise Mp4Error(f"expected moof, found {bytes(kind)!r}")
@@ -139,11 +139,17 @@ def chunk_info(data: bytes | memoryview, start: int = 0) -> ChunkInfo:
     traf = _child(data, start + 8, end, b"traf")
     if traf is None:
         raise Mp4Error("moof without traf")
+    return _traf_info(data, *traf)
+
+
+def _traf_info(data: bytes | memoryview, start: int, end: int) -> ChunkInfo:
+    """The track, decode time and first sample's sync flag of the ``traf`` whose children
+    lie in ``data[start:end]``."""
     track_id = -1
     default_flags: int | None = None
     decode_time: int | None = None
     sync: bool | None = None
-    for k, s, _e in iter_boxes(data, *traf):
+    for k, s, _e in iter_boxes(data, start, end):
         if k == b"tfhd":
             flags = _U32.unpack_from(data, s)[0] & 0xFFFFFF
             track_id = _U32.unpack_from(data, s + 4)[0]
@@ -199,9 +205,9 @@ def iter_chunks(data: bytes | memoryview) -> Iterator[ChunkInfo]:
 def iter_moofs(
     data: bytes | memoryview, start: int = 0, end: int | None = None
 ) -> Iterator[tuple[int, int, bool]]:
-    """(track id, decode time, sync) of every ``moof`` among the top-level boxes of
-    ``data[start:end]``, read in place: a WebSocket message (a video frame with the
-    audio frames before it), an LL-HLS part or a segment."""
+    """(track id, decode time, sync) of every ``traf`` of every ``moof`` among the
+    top-level boxes of ``data[start:end]``, read in place: a WebSocket message (a video
+    frame and the audio frames before it, a ``traf`` each), an LL-HLS part or a segment."""
     end = len(data) if end is None else end
     pos = start
     while pos + 8 <= end:
@@ -210,13 +216,30 @@ def iter_moofs(
             raise Mp4Error(f"box {bytes(kind)!r} at {pos} has size {size}")
         if kind == b"moof":
             fields = moof_fast(data, pos)
-            if fields is None:
-                info = chunk_info(data, pos)
-                fields = (info.track_id, info.decode_time, info.sync)
-            yield fields
+            first_traf_end = _FIRST_TRAF_AT + _U32.unpack_from(data, pos + _FIRST_TRAF_AT)[0]
+            if fields is None or first_traf_end < size:  # another layout, or more trafs
+                yield from _trafs(data, pos, min(pos + size, end))
+            else:
+                yield fields
         pos += size
 
 
+def _trafs(data: bytes | memoryview, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+    """Every ``traf`` of the ``moof`` at ``start``, the general way."""
+    for kind, s, e in iter_boxes(data, start + 8, end):
+        if kind == b"traf":
+            info = _traf_info(data, s, e)
+            yield info.track_id, info.decode_time, info.sync
+
+
+def ms(decode_time: int, timescale: int) -> int:
+    """A decode time in whole milliseconds, rounded to the nearest as RTMP rounds (Strom
+    writes the exact times a publisher's millisecond timestamps were rounded from)."""
+    return (2000 * decode_time + timescale) // (2 * timescale)
+
+
+#: where the first traf of Strom's moof starts: after the moof header and the mfhd
+_FIRST_TRAF_AT = 8 + 16
 #: moof type; from offset 32: tfhd (type, flags, track_ID), tfdt (type, version/flags,
 #: time), trun (type, flags, count, data_offset, first sample duration, size, flags)
 _FAST = struct.Struct(">4x4s24x4x4sII4x4sIQ4x4sI4x4x4x4xI")

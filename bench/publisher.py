@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 #: past this many unsent bytes the publisher waits for the socket (the server is slow)
 WRITE_HIGH_WATER = 4 << 20
 
+#: how far (ms) a frame's time as a viewer reads it may be from the time it was sent with
+MATCH_SLACK_MS = 2
+
 #: how a publisher ends: cleanly, or dropped without unpublishing (FIN or RST)
 Ending = Literal["unpublish", "close", "reset"]
 
@@ -58,7 +61,23 @@ class SendLog:
         return len(self.ts)
 
     def time_of(self, ts: int) -> float | None:
-        return self._by_ts.get(ts)
+        """Send time of the frame a viewer saw at ``ts`` (see :meth:`match`)."""
+        sent = self._by_ts.get(ts)
+        if sent is None and (found := self.match(ts)) is not None:
+            sent = self._by_ts[found]
+        return sent
+
+    def match(self, ts: int) -> int | None:
+        """The timestamp sent for the frame a viewer saw at ``ts`` ms: the same, or the
+        nearest within :data:`MATCH_SLACK_MS`. Strom writes the exact times that the
+        publisher's milliseconds were rounded from (1/30 s, not 33 or 34 ms), which a
+        viewer rounds back, one way or the other."""
+        if ts in self._by_ts:
+            return ts
+        i = bisect.bisect_left(self.ts, ts)
+        near = [self.ts[j] for j in (i - 1, i) if 0 <= j < len(self.ts)]
+        best = min(near, key=lambda sent: abs(sent - ts), default=None)
+        return best if best is not None and abs(best - ts) <= MATCH_SLACK_MS else None
 
     def sent_between(self, t_from: float, t_to: float) -> array[int]:
         """Timestamps of the frames sent in ``[t_from, t_to)``."""

@@ -129,7 +129,7 @@ def frame_loss(
     expected = [ts for ts in log.sent_between(start, window.end - grace) if ts > rec.first_key_ts]
     if not expected:
         return 0, 0
-    got = set(rec.ts)
+    got = {log.match(ts) for ts in rec.ts}
     return len(expected), sum(1 for ts in expected if ts in got)
 
 

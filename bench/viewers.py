@@ -27,7 +27,7 @@ from typing import cast
 from bench.chat import ChatSocket
 from bench.dash import dash_viewer
 from bench.http import HttpConnection
-from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, parse_init
+from bench.mp4 import TrackInfo, is_init, iter_chunks, iter_moofs, ms, parse_init
 from bench.playlist import MediaPlaylist, Part, parse_media_playlist
 from bench.records import PartRecord, ViewerRecord, set_lowat
 from bench.rtmpplay import RtmpPlayClient
@@ -176,7 +176,7 @@ class WsViewer(asyncio.BufferedProtocol):
             if track is None:
                 rec.unparsed += 1
             elif track.video:
-                rec.video(decode_time * 1000 // track.timescale, now, sync)
+                rec.video(ms(decode_time, track.timescale), now, sync)
             else:
                 rec.audio += 1
 
@@ -315,7 +315,7 @@ def _read_part(
         if track is None:
             rec.unparsed += 1
         elif track.video:
-            ts = info.decode_time * 1000 // track.timescale
+            ts = ms(info.decode_time, track.timescale)
             rec.video(ts, now, info.sync)
             first = ts if first < 0 else first
             last = ts

@@ -5,7 +5,7 @@ Every message is a binary WebSocket message whose first byte says what it is::
 
     START   0x01  channel, broadcast id and start time, the tracks (every field of
                   :class:`~strom.media.model.Track`), the init segment
-    CHUNK   0x02  one chunk's header: keyframe flag, decode time, received wall time, the
+    CHUNK   0x02  one chunk's header: keyframe flag, decode time and end, received wall time, the
                   payload's size and its frames (track, dts, pts - dts, keyframe, the
                   offset and size of the frame's sample inside the payload); the NEXT
                   message is the payload: the CMAF chunk bytes as the upstream hub holds
@@ -90,6 +90,7 @@ class _Header:
     keyframe: bool
     track_id: int
     time: float
+    end: float
     received: float
     size: int
     #: (track id, dts, pts, keyframe, offset, size) per frame
@@ -103,7 +104,7 @@ _CODEC_BY_CODE = {v: k for k, v in _CODEC_CODE.items()}
 
 _START = struct.Struct(">BQdB")  # kind, broadcast id, started_at, track count
 _TRACK = struct.Struct(">BBBIIIIB")  # id, kind, codec, timescale, w, h, rate, channels
-_CHUNK = struct.Struct(">BBBddIH")  # kind, keyframe, track id, time, received, size, frames
+_CHUNK = struct.Struct(">BBBdddIH")  # kind, keyframe, track id, time, end, received, size, frames
 _FRAME = struct.Struct(">BBqiII")  # track id, keyframe, dts, cts, offset, size
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -156,10 +157,11 @@ def encode_state(kind: Kind) -> bytes:
     return _U8.pack(kind)
 
 
-def sample_ranges(data: bytes) -> list[tuple[int, int]]:
-    """(offset, size) of each ``mdat`` payload in a chunk's bytes (one ``moof`` + ``mdat``
-    per frame: ISO/IEC 14496-12 4.2 box headers, walked, not trusted)."""
-    ranges = []
+def sample_ranges(data: bytes, sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """(offset, size) of each sample in a chunk's bytes: the ``mdat`` payloads hold the
+    chunk's frames in order, ``sizes`` long (ISO/IEC 14496-12 4.2 box headers, walked,
+    not trusted)."""
+    payloads = []
     pos, end = 0, len(data)
     while pos < end:
         if end - pos < _BOX.size:
@@ -168,23 +170,37 @@ def sample_ranges(data: bytes) -> list[tuple[int, int]]:
         if size < _BOX.size or pos + size > end:
             raise PullProtocolError(f"chunk box {kind!r} has a bad size {size}")
         if kind == b"mdat":
-            ranges.append((pos + _BOX.size, size - _BOX.size))
+            payloads.append((pos + _BOX.size, pos + size))
         pos += size
+    ranges = []
+    for size in sizes:
+        while payloads and payloads[0][0] + size > payloads[0][1]:
+            if payloads[0][0] != payloads[0][1]:
+                raise PullProtocolError("a chunk's samples do not match its frames")
+            payloads.pop(0)
+        if not payloads:
+            raise PullProtocolError("a chunk's samples do not match its frames")
+        start, stop = payloads[0]
+        ranges.append((start, size))
+        payloads[0] = (start + size, stop)
+    if any(start != stop for start, stop in payloads):
+        raise PullProtocolError("a chunk's samples do not match its frames")
     return ranges
 
 
 def chunk_header(chunk: Chunk) -> bytes:
     """The CHUNK message announcing ``chunk`` (a :class:`~strom.live.chunk.ChunkEncoder`:
     made once per chunk, shared by every puller)."""
-    ranges = sample_ranges(chunk.data) if chunk.frames else []
-    if len(ranges) != len(chunk.frames):
-        raise PullProtocolError("a chunk's samples do not match its frames")
+    ranges = (
+        sample_ranges(chunk.data, [len(f.data) for _, f in chunk.frames]) if chunk.frames else []
+    )
     parts = [
         _CHUNK.pack(
             Kind.CHUNK,
             chunk.keyframe,
             chunk.track.id,
             chunk.time,
+            chunk.end,
             chunk.received,
             len(chunk.data),
             len(chunk.frames),
@@ -302,7 +318,7 @@ class PullDecoder:
         if not self._tracks:
             raise PullProtocolError("a chunk before the start")
         r = _Reader(data)
-        _, keyframe, track_id, time, received, size, count = r.unpack(_CHUNK)
+        _, keyframe, track_id, time, end, received, size, count = r.unpack(_CHUNK)
         if int(track_id) not in self._tracks:
             raise PullProtocolError(f"chunk of unknown track {track_id}")
         if size > self.limits.max_chunk_bytes or count > self.limits.max_frames:
@@ -315,7 +331,13 @@ class PullDecoder:
             frames.append((tid, dts, dts + cts, bool(key), offset, length))
         r.done()
         self._pending = _Header(
-            bool(keyframe), int(track_id), float(time), float(received), int(size), frames
+            bool(keyframe),
+            int(track_id),
+            float(time),
+            float(end),
+            float(received),
+            int(size),
+            frames,
         )
 
     def _payload(self, data: bytes) -> ChunkArrived:
@@ -331,6 +353,12 @@ class PullDecoder:
             for tid, dts, pts, key, offset, length in header.frames
         )
         chunk = Chunk(
-            data, tracks[header.track_id], frames, header.keyframe, header.time, header.received
+            data,
+            tracks[header.track_id],
+            frames,
+            header.keyframe,
+            header.time,
+            header.received,
+            end=header.end,
         )
         return ChunkArrived(chunk)

@@ -100,7 +100,9 @@ class HlsRendition(Subscriber):
         stream = self.stream
         before = stream.revision
         try:
-            stream.add_chunk(chunk.data, chunk.time, chunk.keyframe, chunk.received)
+            stream.add_chunk(
+                chunk.data, chunk.time, chunk.keyframe, chunk.received, end=chunk.end or None
+            )
         except ProtocolError as exc:
             # A part past its byte limit: the chunk times stopped advancing. The
             # rendition ends (players see the end, memory stays bounded); the viewers of

@@ -398,8 +398,7 @@ class Channel:
         assert self._assembler is not None  # set by _start_media
         now = self._clock()
         self.stats.add(frame, track, now)
-        chunk = self._assembler.add_frame(track, frame, now)
-        if chunk is not None:
+        for chunk in self._assembler.add_frame(track, frame, now):
             self.add_chunk(chunk)
 
     def _audio_only_fallback(self, is_video: bool) -> bool:
@@ -425,8 +424,7 @@ class Channel:
 
     def _flush_held(self) -> None:
         if self._assembler is not None:
-            chunk = self._assembler.flush(self._clock())
-            if chunk is not None:
+            for chunk in self._assembler.flush(self._clock()):
                 self.add_chunk(chunk)
 
     # -- media: where the frame path ends, and where chunks muxed elsewhere come in ---------

@@ -32,8 +32,8 @@ class ChunkEncoder(Protocol):
 
 @dataclass(slots=True, eq=False)
 class Chunk:
-    """One CMAF chunk: a video frame, with the audio frames since the previous one, each
-    muxed into ``moof`` + ``mdat`` (or a single audio frame in an audio-only stream).
+    """One CMAF chunk, one ``moof`` + ``mdat``: a video frame with the audio frames since
+    the previous one (or audio frames alone, in an audio-only stream or a video stall).
 
     The same object reaches every subscriber; deliveries cache their own framing of it
     in :attr:`encodings` (see :meth:`encoded`), so that is done once per chunk, not once
@@ -41,23 +41,29 @@ class Chunk:
     """
 
     data: bytes
-    #: the track of the chunk's last frame (the video frame when there is one)
+    #: the track the chunk is timed by: video's when the chunk has a video frame
     track: Track
     #: the frames inside, in order; empty for chunks relayed without their frames
     frames: tuple[tuple[Track, Frame], ...]
     #: True when a viewer can start decoding here (video keyframe; audio in audio-only).
     keyframe: bool
-    #: decode time in seconds
+    #: decode time in seconds of the chunk's (last) frame of :attr:`track`, as muxed
     time: float
     #: wall-clock time (UNIX seconds) the frame reached the server
     received: float
+    #: decode time in seconds where that frame ends, as muxed: the next chunk's
+    #: :attr:`time` while the publisher's clock runs on (0.0 when unknown: relayed chunks)
+    end: float = 0.0
     #: the deliveries' wire forms of this chunk, by encoder (filled by :meth:`encoded`)
     encodings: dict[ChunkEncoder, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def frame(self) -> Frame | None:
-        """The last (for coalesced chunks: the video) frame."""
-        return self.frames[-1][1] if self.frames else None
+        """The frame of :attr:`track`: the video frame of a coalesced chunk, else the last."""
+        for track, frame in reversed(self.frames):
+            if track is self.track:
+                return frame
+        return None
 
     def encoded(self, encoder: ChunkEncoder) -> bytes:
         """``encoder(self)``, made by the first viewer to ask and shared by every other."""

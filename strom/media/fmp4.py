@@ -1,13 +1,15 @@
 """CMAF / fragmented MP4 muxer (ISO/IEC 14496-12, ISO/IEC 23000-19), sans-IO.
 
 :meth:`FragmentMuxer.init_segment` is the ``ftyp`` + ``moov`` a player needs first;
-:meth:`FragmentMuxer.add_frame` turns each frame, the moment it arrives, into one
-``moof`` + ``mdat`` chunk. That chunk is the unit every delivery shares: WebSocket
-viewers, LL-HLS parts and recordings all send the same ``bytes`` object.
+:meth:`FragmentMuxer.add_frames` turns frames, the moment a chunk of them is complete (a
+video frame and the audio since the previous one), into one ``moof`` + ``mdat`` chunk.
+That chunk is the unit every delivery shares: WebSocket viewers, LL-HLS parts and
+recordings all send the same ``bytes`` object.
 
-Low latency means a frame's duration is unknown when it is muxed, so each sample gets the
-track's most recent decode-time delta as its duration (14496-12 8.8.8 ``trun``), while
-``tfdt`` (8.8.12) carries its exact decode time; players place samples by ``tfdt``.
+Low latency means a video frame's duration is unknown when it is muxed; the
+:class:`~strom.media.timeline.SampleClock` of its track writes the expected spacing as
+its duration (14496-12 8.8.8 ``trun``) and starts the next frame exactly there (``tfdt``,
+8.8.12), so players that sum durations and players that read ``tfdt`` agree.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 
-from strom.errors import LocalProtocolError, ProtocolError
+from strom.errors import CodecError, LocalProtocolError, ProtocolError
 from strom.media import aac, opus
 from strom.media.model import Codec, Frame, Track, TrackKind
+from strom.media.timeline import SampleClock
 
 #: Media timescale of video tracks (ISO/IEC 23000-19 recommends 90 kHz for video).
 VIDEO_TIMESCALE = 90_000
@@ -35,7 +38,7 @@ _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _LANGUAGE_UND = (21 << 10) | (14 << 5) | 4  # 8.4.2.3: ISO 639-2/T "und", 5 bits a letter
 _TKHD_ENABLED_IN_MOVIE = 0x000003
 
-# -- the chunk: moof(mfhd, traf(tfhd, tfdt, trun)) + mdat, all of fixed size ----------------
+# -- the chunk: moof(mfhd, traf(tfhd, tfdt, trun)+) + mdat ---------------------------------
 
 #: 8.8.7 tfhd flag default-base-is-moof: trun data offsets count from the moof.
 _TFHD_DEFAULT_BASE_IS_MOOF = 0x020000
@@ -45,20 +48,18 @@ _TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800
 _SYNC_SAMPLE = 2 << 24  # depends on no other sample
 _NON_SYNC_SAMPLE = (1 << 24) | (1 << 16)  # depends on others; not a sync sample
 
-_CHUNK = struct.Struct(
-    ">I4s"  # moof
-    "I4sII"  # mfhd: version/flags, sequence_number
-    "I4s"  # traf
+_MOOF_HEADER = struct.Struct(">I4sI4sII")  # moof; mfhd: version/flags, sequence_number
+_TRAF_HEADER = struct.Struct(
+    ">I4s"  # traf
     "I4sII"  # tfhd: version/flags, track_ID
     "I4sIQ"  # tfdt v1: version/flags, baseMediaDecodeTime
     "I4sIIi"  # trun v1: version/flags, sample_count, data_offset
-    "IIIi"  # trun sample: duration, size, flags, composition time offset (signed, v1)
-    "I4s"  # mdat header
 )
-_MFHD_SIZE, _TFHD_SIZE, _TFDT_SIZE, _TRUN_SIZE = 16, 16, 20, 36
-_TRAF_SIZE = 8 + _TFHD_SIZE + _TFDT_SIZE + _TRUN_SIZE
-_MOOF_SIZE = 8 + _MFHD_SIZE + _TRAF_SIZE
-_CHUNK_HEADER_SIZE = _MOOF_SIZE + 8
+#: trun sample: duration, size, flags, composition time offset (signed, version 1)
+_TRUN_SAMPLE = struct.Struct(">IIIi")
+_MFHD_SIZE, _TFHD_SIZE, _TFDT_SIZE, _TRUN_HEADER_SIZE = 16, 16, 20, 20
+_MOOF_HEADER_SIZE = 8 + _MFHD_SIZE
+_TRAF_HEADER_SIZE = 8 + _TFHD_SIZE + _TFDT_SIZE + _TRUN_HEADER_SIZE
 _MAX_SAMPLE_SIZE = 0xFFFFFFFF - 8
 _MIN_S32, _MAX_S32 = -(1 << 31), (1 << 31) - 1
 _MAX_U32, _MAX_U64 = (1 << 32) - 1, (1 << 64) - 1
@@ -86,28 +87,43 @@ def _descriptor(tag: int, *parts: bytes) -> bytes:
 
 
 class _TrackState:
-    """What :meth:`FragmentMuxer.add_frame` needs per track, precomputed."""
+    """What :meth:`FragmentMuxer.add_frames` needs per track, precomputed."""
 
-    __slots__ = ("duration", "last_dts", "last_source_dts", "scale_den", "scale_num", "track_id")
+    __slots__ = ("clock", "codec", "fixed_duration", "media_timescale", "scale_den",
+                 "scale_num", "track_id")  # fmt: skip
 
-    def __init__(self, track_id: int, media_timescale: int, timescale: int, duration: int) -> None:
-        self.track_id = track_id
+    def __init__(
+        self, track: Track, media_timescale: int, first_duration: int, fixed_duration: bool
+    ) -> None:
+        self.track_id = track.id
+        self.codec = track.codec
+        self.media_timescale = media_timescale
         # media time = time * scale_num // scale_den (90 // 1 for millisecond video).
-        common = math.gcd(media_timescale, timescale)
+        common = math.gcd(media_timescale, track.timescale)
         self.scale_num = media_timescale // common
-        self.scale_den = timescale // common
-        #: Duration given to the next sample: the last decode-time delta.
-        self.duration = duration
-        self.last_dts: int | None = None
-        #: The last frame's decode time as given, before any repeat was moved on.
-        self.last_source_dts = 0
+        self.scale_den = track.timescale // common
+        #: AAC frames all last ``first_duration``; Opus packets say how long they are.
+        self.fixed_duration = first_duration if fixed_duration else None
+        unit = -(-self.scale_num // self.scale_den)  # one source tick, in media ticks
+        self.clock = SampleClock(media_timescale, unit=unit, first_duration=first_duration)
+
+    def sample_duration(self, frame: Frame) -> int | None:
+        """The sample's duration when its codec states it, else None (guessed)."""
+        if self.codec is Codec.OPUS:
+            try:
+                return opus.packet_samples(frame.data)
+            except CodecError:
+                return None  # the decoder will complain; the timeline need not
+        return self.fixed_duration
 
 
 class FragmentMuxer:
-    """Muxes the frames of ``tracks`` into CMAF chunks, one ``moof`` + ``mdat`` per frame.
+    """Muxes the frames of ``tracks`` into CMAF chunks, one ``moof`` + ``mdat`` per chunk.
 
-    Video uses a 90 kHz media timescale and audio its sample rate; frame times convert
-    exactly, rounding down, so decode times never go backwards.
+    Video uses a 90 kHz media timescale and audio its sample rate. Each track's samples
+    follow one exact timeline (:class:`~strom.media.timeline.SampleClock`): a sample's
+    duration is the next one's decode time minus its own, unless the publisher's clock
+    jumped; an AAC frame lasts 1024 samples, an Opus packet what its TOC says.
     """
 
     def __init__(self, tracks: Sequence[Track]) -> None:
@@ -126,6 +142,7 @@ class FragmentMuxer:
                     f"fMP4 cannot carry VP8 (track {track.id}): it has no ISO BMFF binding;"
                     " transcode it to H.264 first"
                 )
+            fixed = False
             if track.codec in _VIDEO_ENTRIES and track.kind is TrackKind.VIDEO:
                 media_timescale = VIDEO_TIMESCALE
                 first_duration = VIDEO_TIMESCALE // DEFAULT_FRAME_RATE
@@ -135,6 +152,7 @@ class FragmentMuxer:
                     raise LocalProtocolError(f"audio track {track.id} has no sample rate")
                 media_timescale = track.sample_rate
                 first_duration = aac.parse_audio_specific_config(track.config).samples_per_frame
+                fixed = True
                 traks.append(_audio_trak(track, _mp4a_entry(track), track.sample_rate))
             elif track.codec is Codec.OPUS and track.kind is TrackKind.AUDIO:
                 # Opus in ISO BMFF 4.3: the media timescale is the 48 kHz output rate.
@@ -145,9 +163,7 @@ class FragmentMuxer:
                 raise LocalProtocolError(
                     f"fMP4 cannot carry {track.kind.value} track {track.id} ({track.codec.value})"
                 )
-            self._states[track.id] = _TrackState(
-                track.id, media_timescale, track.timescale, first_duration
-            )
+            self._states[track.id] = _TrackState(track, media_timescale, first_duration, fixed)
         self._init = b"".join(
             (
                 _ftyp(self.tracks),
@@ -160,6 +176,8 @@ class FragmentMuxer:
             )
         )
         self._sequence = 0
+        #: per track: decode time and duration (media ticks) of its last sample
+        self._placed: dict[int, tuple[int, int]] = {}
 
     @property
     def sequence_number(self) -> int:
@@ -171,57 +189,94 @@ class FragmentMuxer:
         return self._init
 
     def add_frame(self, frame: Frame) -> bytes:
-        """One chunk, ``moof`` + ``mdat``, holding ``frame`` alone.
+        """One chunk, ``moof`` + ``mdat``, holding ``frame`` alone."""
+        return self.add_frames((frame,))
+
+    def add_frames(self, frames: Sequence[Frame]) -> bytes:
+        """One chunk, ``moof`` + ``mdat``, holding ``frames``: one ``traf`` per track, in
+        the order the tracks first appear, and the samples in the ``mdat`` in frame order
+        (so a track's frames must be consecutive: held audio, then a video frame).
+
+        One fragment for all tracks is what lets a player start anywhere: VLC's MP4
+        demuxer takes each track's time from ``tfdt`` only in the first fragment it reads
+        and sums durations after, so a track missing from that fragment starts at zero.
 
         A frame's times come from the publisher: times that fMP4 cannot write (a decode
         time below zero or beyond 64 bits, a composition offset beyond 32 bits) raise
         :class:`~strom.errors.ProtocolError`, which ingest adapters answer by closing the
         publisher with a reason, as for any malformed input.
         """
-        state = self._states.get(frame.track_id)
-        if state is None:
-            raise LocalProtocolError(f"frame for unknown track {frame.track_id}")
-        num, den = state.scale_num, state.scale_den
-        # Both times round down the same way, so order in either timeline is kept.
-        dts = frame.dts * num // den
-        if not 0 <= dts < _MAX_U64:  # (a repeated time below moves on by one)
-            raise ProtocolError(
-                f"decode time {frame.dts} of track {frame.track_id} is out of range"
-            )
-        source_dts, last = dts, state.last_dts
-        if last is not None:
-            if dts > last:
-                # A jump of more than 13 hours (at 90 kHz) only stretches one sample.
-                state.duration = min(dts - last, _MAX_U32)
-            elif source_dts >= state.last_source_dts:
-                # A repeated decode time. Decode times must advance (8.6.1.2: one per
-                # sample, in decode order) or ffmpeg's mp4 reader drops the sample; and
-                # GStreamer's flvmux clamps the negative DTS of a B-frame stream's first
-                # frames to 0, so it starts 0, 0, 0, 33 ms. One tick later keeps the
-                # order; the presentation time stays as sent. (A decode time that goes
-                # back, a publisher restarting its clock, is passed through.)
-                dts = last + 1
-        state.last_source_dts = source_dts
-        offset = frame.pts * num // den - dts
-        if not _MIN_S32 <= offset <= _MAX_S32:
-            raise ProtocolError(f"composition offset {offset} does not fit 32 bits")
-        state.last_dts = dts
-        data = frame.data
-        size = len(data)
-        if size > _MAX_SAMPLE_SIZE:
-            raise LocalProtocolError(f"sample of {size} bytes does not fit an mdat")
+        runs: list[tuple[_TrackState, list[Frame]]] = []
+        for frame in frames:
+            state = self._states.get(frame.track_id)
+            if state is None:
+                raise LocalProtocolError(f"frame for unknown track {frame.track_id}")
+            if runs and runs[-1][0] is state:
+                runs[-1][1].append(frame)
+            elif any(run_state is state for run_state, _ in runs):
+                raise LocalProtocolError("a chunk's frames of one track must be consecutive")
+            else:
+                runs.append((state, [frame]))
+        if not runs:
+            raise LocalProtocolError("a chunk needs at least one frame")
+        trafs = []
+        moof_size = _MOOF_HEADER_SIZE + sum(_TRAF_HEADER_SIZE + 16 * len(f) for _, f in runs)
+        data_offset = moof_size + 8
+        for state, run_frames in runs:
+            trafs.append(self._traf(state, run_frames, data_offset))
+            data_offset += sum(len(f.data) for f in run_frames)
+        mdat_size = data_offset - moof_size
+        if mdat_size > _MAX_SAMPLE_SIZE:
+            raise LocalProtocolError(f"samples of {mdat_size - 8} bytes do not fit an mdat")
         self._sequence = sequence = (self._sequence + 1) & 0xFFFFFFFF
-        header = _CHUNK.pack(
-            _MOOF_SIZE, b"moof",
-            _MFHD_SIZE, b"mfhd", 0, sequence,
-            _TRAF_SIZE, b"traf",
+        return b"".join(
+            (
+                _MOOF_HEADER.pack(moof_size, b"moof", _MFHD_SIZE, b"mfhd", 0, sequence),
+                *trafs,
+                _BOX_HEADER.pack(mdat_size, b"mdat"),
+                *(f.data for f in frames),
+            )
+        )
+
+    def last_sample(self, track_id: int) -> tuple[float, float]:
+        """Decode time and end (seconds) of the last sample muxed for ``track_id``: its end
+        is where the track's next sample starts while the publisher's clock runs on."""
+        dts, duration = self._placed[track_id]
+        timescale = self._states[track_id].media_timescale
+        return dts / timescale, (dts + duration) / timescale
+
+    def _traf(self, state: _TrackState, frames: list[Frame], data_offset: int) -> bytes:
+        num, den, clock = state.scale_num, state.scale_den, state.clock
+        samples = []
+        first_dts = -1
+        for frame in frames:
+            # Both times round down the same way, so order in either timeline is kept.
+            source = frame.dts * num // den
+            if not 0 <= source < _MAX_U64:
+                raise ProtocolError(
+                    f"decode time {frame.dts} of track {frame.track_id} is out of range"
+                )
+            dts, duration = clock.place(source, state.sample_duration(frame))
+            if dts >= _MAX_U64:
+                raise ProtocolError(f"decode time of track {frame.track_id} is out of range")
+            offset = clock.snap_offset(frame.pts * num // den - source)
+            if not _MIN_S32 <= offset <= _MAX_S32:
+                raise ProtocolError(f"composition offset {offset} does not fit 32 bits")
+            if first_dts < 0:
+                first_dts = dts
+            flags = _SYNC_SAMPLE if frame.keyframe else _NON_SYNC_SAMPLE
+            samples.append(_TRUN_SAMPLE.pack(min(duration, _MAX_U32), len(frame.data), flags,
+                                             offset))  # fmt: skip
+            self._placed[state.track_id] = (dts, duration)
+        count = len(frames)
+        trun_size = _TRUN_HEADER_SIZE + 16 * count
+        header = _TRAF_HEADER.pack(
+            _TRAF_HEADER_SIZE + 16 * count, b"traf",
             _TFHD_SIZE, b"tfhd", _TFHD_DEFAULT_BASE_IS_MOOF, state.track_id,
-            _TFDT_SIZE, b"tfdt", 1 << 24, dts,
-            _TRUN_SIZE, b"trun", 1 << 24 | _TRUN_FLAGS, 1, _CHUNK_HEADER_SIZE,
-            state.duration, size, _SYNC_SAMPLE if frame.keyframe else _NON_SYNC_SAMPLE, offset,
-            8 + size, b"mdat",
+            _TFDT_SIZE, b"tfdt", 1 << 24, first_dts,
+            trun_size, b"trun", 1 << 24 | _TRUN_FLAGS, count, data_offset,
         )  # fmt: skip
-        return header + data
+        return header + b"".join(samples)
 
 
 # -- init segment boxes --------------------------------------------------------------------

@@ -321,12 +321,8 @@ class _ChannelRecorder(Subscriber):
         if rec is None:
             return
         self._chunks_since_init += 1
-        if chunk.frames:  # the time of the video frame (the last one of a coalesced chunk)
-            track, frame = chunk.frames[-1]
-            t = frame.dts / track.timescale
-        else:
-            t = chunk.time
-        if not rec.put((_CHUNK, chunk.data, chunk.keyframe, t), len(chunk.data)):
+        # the muxed time of the chunk's video frame (of its last frame without video)
+        if not rec.put((_CHUNK, chunk.data, chunk.keyframe, chunk.time), len(chunk.data)):
             self._stop()
 
     def on_end(self) -> None:

@@ -54,9 +54,10 @@ async def test_viewers_of_every_kind_see_the_publishers_frames(
         assert not rec.error, (rec.kind, rec.error)
         assert rec.t_first_key > 0, rec.kind
         assert len(rec.ts) > 10, rec.kind
-        assert set(rec.ts) <= sent, rec.kind  # the parsed ids are the publisher's frames
+        # the parsed ids are the publisher's frames (to the rounding of a millisecond)
+        assert {log.match(ts) for ts in rec.ts} <= sent, rec.kind
         assert min(latencies(rec, log, Window(0, 1e18))) >= 0  # never before being sent
-        assert rec.first_key_ts in set(log.keyframes)
+        assert log.match(rec.first_key_ts) in set(log.keyframes)
     for rec in hls:
         assert rec.parts
         assert all(p.video_frames for p in rec.parts)

@@ -13,8 +13,11 @@ from bench.mp4 import (
     fast_chunk_info,
     is_init,
     iter_chunks,
+    iter_moofs,
+    ms,
     parse_init,
 )
+from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID
 from tests.helpers.muxed import Muxed
 
@@ -36,10 +39,10 @@ def test_every_chunk_maps_back_to_its_frame(muxed: Muxed) -> None:
         for info in (chunk_info(chunk), fast_chunk_info(chunk), fast_chunk_info(chunk[:256])):
             assert info.track_id == frame.track_id
             timescale = tracks[info.track_id].timescale
-            assert info.decode_time == frame.dts * timescale // 1000
+            # the exact time the publisher's milliseconds were rounded from: back to them
+            # as the viewers compute it, to within the rounding
+            assert abs(ms(info.decode_time, timescale) - frame.dts) <= 1
             if frame.track_id == VIDEO_TRACK_ID:
-                # back to the publisher's milliseconds exactly, as the viewers compute it
-                assert info.decode_time * 1000 // timescale == frame.dts
                 assert info.sync == frame.keyframe
     video = [f for f in muxed.frames if f.track_id == VIDEO_TRACK_ID]
     assert sum(f.keyframe for f in video) >= 3  # 3 s, 1 s GOP: the flag was really tested
@@ -51,6 +54,23 @@ def test_a_part_of_many_chunks_is_walked_in_order(muxed: Muxed) -> None:
     assert [(i.track_id, i.decode_time) for i in infos] == [
         (c.track_id, c.decode_time) for c in (chunk_info(x) for x in muxed.chunks[:40])
     ]
+
+
+def test_every_traf_of_a_chunk_is_read(muxed: Muxed) -> None:
+    """The hub muxes a video frame and the audio before it into one moof, a traf each."""
+    muxer = FragmentMuxer(sorted(muxed.tracks.values(), key=lambda t: t.id))
+    video_at = next(
+        i for i, f in enumerate(muxed.frames)
+        if f.track_id == VIDEO_TRACK_ID and i and muxed.frames[i - 1].track_id == AUDIO_TRACK_ID
+    )  # fmt: skip
+    audio_from = max(i for i in range(video_at) if muxed.frames[i].track_id == VIDEO_TRACK_ID) + 1
+    muxer.add_frames(muxed.frames[:audio_from])  # (the muxer's timeline up to there)
+    chunk = muxer.add_frames(muxed.frames[audio_from : video_at + 1])
+    fields = list(iter_moofs(chunk))
+    assert [track for track, _, _ in fields] == [AUDIO_TRACK_ID, VIDEO_TRACK_ID]
+    video = muxed.frames[video_at]
+    assert abs(ms(fields[1][1], 90_000) - video.dts) <= 1
+    assert fields[1][2] == video.keyframe
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:

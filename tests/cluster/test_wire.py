@@ -69,8 +69,8 @@ async def test_a_real_broadcast_round_trips_exactly(av_media: MediaFile) -> None
     assert len(got) == len(events) - 1 == len(seen.chunks)
     for mine, theirs in zip(got, seen.chunks, strict=True):
         assert mine.data == theirs.data
-        assert (mine.keyframe, mine.time, mine.received) == (
-            theirs.keyframe, theirs.time, theirs.received,
+        assert (mine.keyframe, mine.time, mine.end, mine.received) == (
+            theirs.keyframe, theirs.time, theirs.end, theirs.received,
         )  # fmt: skip
         assert mine.track == theirs.track
         assert mine.frames == theirs.frames  # tracks, times, flags and sample bytes
@@ -110,7 +110,7 @@ def test_every_truncation_of_a_start_is_refused() -> None:
 
 
 def chunk_message(size: int, frames: list[tuple[int, int, int]]) -> bytes:
-    head = b"\x02\x01\x01" + struct.pack(">ddIH", 1.0, 2.0, size, len(frames))
+    head = b"\x02\x01\x01" + struct.pack(">dddIH", 1.0, 1.1, 2.0, size, len(frames))
     return head + b"".join(struct.pack(">BBqiII", t, 1, 0, 0, o, n) for t, o, n in frames)
 
 
@@ -151,8 +151,14 @@ def test_limits_are_limit_errors() -> None:
 
 def test_a_chunk_whose_samples_do_not_match_its_frames_is_not_sent() -> None:
     moof_mdat = struct.pack(">I4s", 8, b"moof") + struct.pack(">I4s", 9, b"mdat") + b"x"
-    assert wire.sample_ranges(moof_mdat) == [(16, 1)]
+    assert wire.sample_ranges(moof_mdat, [1]) == [(16, 1)]
+    # one moof for several frames: their samples lie in the mdat in frame order
+    two = struct.pack(">I4s", 8, b"moof") + struct.pack(">I4s", 11, b"mdat") + b"xyz"
+    assert wire.sample_ranges(two, [1, 2]) == [(16, 1), (17, 2)]
+    for sizes in ([1], [2, 2], [1, 1, 1, 1]):
+        with pytest.raises(wire.PullProtocolError, match="do not match"):
+            wire.sample_ranges(two, sizes)
     with pytest.raises(wire.PullProtocolError, match="bad size"):
-        wire.sample_ranges(moof_mdat[:-1])
+        wire.sample_ranges(moof_mdat[:-1], [1])
     with pytest.raises(wire.PullProtocolError, match="inside a box header"):
-        wire.sample_ranges(moof_mdat + b"\x00")
+        wire.sample_ranges(moof_mdat + b"\x00", [1])

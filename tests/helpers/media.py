@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -38,20 +39,23 @@ def make_media(
     *,
     seconds: float = 4.0,
     size: str = "640x360",
-    fps: int = 30,
+    fps: int | Fraction = 30,
     gop: int = 30,
     bframes: int = 2,
     audio: bool = True,
     bitrate: str = "800k",
+    sample_rate: int = 44100,
 ) -> MediaFile:
-    """An FLV file made by real ffmpeg: H.264 High (B-frames by default) + AAC."""
+    """An FLV file made by real ffmpeg: H.264 High (B-frames by default) + AAC. ``fps``
+    may be NTSC's ``Fraction(30000, 1001)``."""
     ffmpeg = need_tool("ffmpeg")
+    rate = f"{Fraction(fps).numerator}/{Fraction(fps).denominator}"
     cmd = [
         ffmpeg, "-v", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
     ]  # fmt: skip
     if audio:
-        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={sample_rate}"]
     cmd += [
         "-t", str(seconds),
         "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast",

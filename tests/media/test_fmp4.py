@@ -68,9 +68,9 @@ def test_init_segment_structure() -> None:
     assert trex_ids == [1, 2]
 
 
-def test_chunks_carry_exact_decode_times_and_increasing_sequence_numbers() -> None:
+def test_chunks_carry_an_exact_timeline_and_increasing_sequence_numbers() -> None:
     muxer = FragmentMuxer([VIDEO, AUDIO])
-    frames = [
+    frames = [  # millisecond times, as RTMP gives them: 30 fps video, 44.1 kHz AAC
         Frame(VIDEO_TRACK_ID, 0, 67, True, b"\x00\x00\x00\x02\x65\x88"),
         Frame(AUDIO_TRACK_ID, 0, 0, True, b"a" * 300),
         Frame(AUDIO_TRACK_ID, 23, 23, True, b"b" * 301),
@@ -86,16 +86,48 @@ def test_chunks_carry_exact_decode_times_and_increasing_sequence_numbers() -> No
         assert sample.track_id == frame.track_id
         assert sample.data == frame.data
         assert sample.size == len(frame.data)
-        scale = 90 if frame.track_id == VIDEO_TRACK_ID else 44.1
-        assert sample.decode_time == int(frame.dts * scale)
-        assert sample.composition_offset == int(frame.pts * scale) - int(frame.dts * scale)
         assert sample.flags == (SYNC if frame.keyframe else NON_SYNC)
     video = [s for s in samples if s.track_id == VIDEO_TRACK_ID]
     audio = [s for s in samples if s.track_id == AUDIO_TRACK_ID]
-    # No duration is known when a frame arrives: 1/30 s, then the last decode-time delta.
-    assert [s.duration for s in video] == [3000, 33 * 90, 34 * 90, 33 * 90]
-    assert [s.duration for s in audio] == [1024, 1014, 1014]
-    assert video[-1].composition_offset == -900
+    # 33/34 ms apart is 1/30 s rounded: each picture starts where the previous one ends,
+    # on the 1/30 s grid, and B-frames show on it too (a composition offset of -10 ms is
+    # no rounding of a frame, so it stays).
+    assert [(s.decode_time, s.duration) for s in video] == [
+        (0, 3000), (3000, 3000), (6000, 3000), (9000, 3000)
+    ]  # fmt: skip
+    assert [s.composition_offset for s in video] == [6000, 9000, 3000, -900]
+    # An AAC frame is 1024 samples, whatever milliseconds it was sent with.
+    assert [(s.decode_time, s.duration) for s in audio] == [(0, 1024), (1024, 1024), (2048, 1024)]
+
+
+def test_one_chunk_holds_every_track_in_one_fragment() -> None:
+    """A video frame and the audio before it are one moof (a traf per track) + one mdat:
+    a player that starts at any chunk finds every track's decode time in it."""
+    muxer = FragmentMuxer([VIDEO, AUDIO])
+    audio = [Frame(AUDIO_TRACK_ID, ms, ms, True, bytes([n]) * 5) for n, ms in enumerate((0, 23))]
+    video = Frame(VIDEO_TRACK_ID, 33, 33, True, b"\x00\x00\x00\x01\x65")
+    chunk = muxer.add_frames([*audio, video])
+    top = root(chunk)
+    assert [b.kind for b in top.children] == [b"moof", b"mdat"]
+    assert top.children[1].payload == b"".join(f.data for f in (*audio, video))
+    moof_size = 8 + len(top.children[0].payload)
+    trafs = top.find("moof/traf")
+    expected = [(AUDIO_TRACK_ID, 0, [1024, 1024], [5, 5]), (VIDEO_TRACK_ID, 2970, [3000], [5])]
+    offset = moof_size + 8
+    for traf, (track_id, tfdt, durations, sizes) in zip(trafs, expected, strict=True):
+        assert struct.unpack_from(">I", traf.one("tfhd").payload, 4)[0] == track_id
+        assert struct.unpack_from(">Q", traf.one("tfdt").payload, 4)[0] == tfdt
+        trun = traf.one("trun").payload
+        count, data_offset = struct.unpack_from(">Ii", trun, 4)
+        assert (count, data_offset) == (len(sizes), offset)
+        rows = [struct.unpack_from(">IIIi", trun, 12 + 16 * i) for i in range(count)]
+        assert [r[0] for r in rows] == durations
+        assert [r[1] for r in rows] == sizes
+        offset += sum(sizes)
+    assert muxer.last_sample(VIDEO_TRACK_ID) == (2970 / 90_000, 5970 / 90_000)
+    assert muxer.sequence_number == 1
+    with pytest.raises(LocalProtocolError):  # a track's frames must be consecutive
+        muxer.add_frames([audio[0], video, audio[1]])
 
 
 def test_decode_times_never_go_backwards_when_rounded() -> None:
@@ -167,8 +199,8 @@ def test_vp9_av1_opus_sample_entries() -> None:
 def test_opus_chunks_count_48khz_samples() -> None:
     muxer = FragmentMuxer([tracks.opus_track(DOPS, 1000)])
     samples = [parse_chunk(muxer.add_frame(Frame(2, ms, ms, True, b"\xfc"))) for ms in (0, 20, 80)]
-    assert [s.decode_time for s in samples] == [0, 960, 3840]
-    assert [s.duration for s in samples] == [960, 960, 2880]
+    assert [s.decode_time for s in samples] == [0, 960, 3840]  # a gap stays a gap
+    assert [s.duration for s in samples] == [960, 960, 960]  # the TOC: 20 ms
 
 
 def test_vp8_cannot_go_in_mp4() -> None:
@@ -187,14 +219,14 @@ def test_frames_the_muxer_cannot_place() -> None:
         assert not isinstance(caught.value, LocalProtocolError)
 
 
-def test_a_huge_jump_in_decode_time_stretches_one_sample() -> None:
+def test_a_huge_jump_in_decode_time_reanchors_the_timeline() -> None:
     """Found by fuzzing: a 14-hour jump made the sample duration overflow 32 bits."""
     muxer = FragmentMuxer([VIDEO])
     muxer.add_frame(Frame(VIDEO_TRACK_ID, 0, 0, True, b"x"))
     chunk = parse_chunk(muxer.add_frame(Frame(VIDEO_TRACK_ID, 14 * 3_600_000, 14 * 3_600_000,
                                                True, b"x")))  # fmt: skip
     assert chunk.decode_time == 14 * 3600 * 90_000
-    assert chunk.duration == 0xFFFFFFFF
+    assert chunk.duration == 3000
 
 
 # -- end to end: FLV from ffmpeg -> FlvReader -> FlvDemuxer -> FragmentMuxer -> decoders -----
@@ -305,9 +337,14 @@ def test_pictures_and_presentation_times_survive_remuxing(streams: dict[str, Str
     times = _video_frame_times(stream.mp4)
     assert times == sorted(times)
     assert len(set(times)) == 90
-    assert times == _video_frame_times(stream.source)
+    # The FLV source has its times in milliseconds (a presentation time is a decode time
+    # plus an offset, each rounded); the muxer puts them on the exact 1/30 s grid.
+    source = _video_frame_times(stream.source)
+    assert all(abs(a - b) < 0.0015 for a, b in zip(times, source, strict=True))
+    assert times == [round(round(t * 30) / 30, 6) for t in times]
     first = min(f.pts for f in stream.frames if f.track_id == VIDEO_TRACK_ID)
-    assert times[0] == first / 1000 > 0  # B-frames delay the first picture
+    assert abs(times[0] - first / 1000) < 0.0015  # B-frames delay the first picture
+    assert times[0] > 0
 
 
 # -- end to end: Chromium's Media Source Extensions -------------------------------------------

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -865,3 +866,20 @@ def test_a_part_is_listed_with_its_last_frame_not_a_frame_later() -> None:
     stream.add_chunk(b"v10;", 10 / FPS, False)
     stream.flush()
     assert stream.part(0, 1) == b"v10;"
+
+
+@pytest.mark.parametrize("fps", [Fraction(30), Fraction(30_000, 1001), Fraction(60)])
+def test_parts_closed_at_the_chunk_end_make_segments_exactly_one_gop(fps: Fraction) -> None:
+    """Chunks as the hub muxes them: timed at their video frame, ending where the next one
+    starts. Parts close at that end, so a segment of 60 pictures lasts exactly 60 frame
+    durations (2.00000 s at 30 fps), whatever the rounding of 1/fps to 10 µs ticks."""
+    stream = live()
+    for n in range(60 * 4 + 1):
+        time, end = float(n / fps), float((n + 1) / fps)
+        stream.add_chunk(b"v", time, n % 60 == 0, end=end)
+    pl = parse(stream.playlist())
+    gop = Decimal(f"{float(60 / fps):.5f}")
+    assert [s.duration for s in pl.segments] == [gop] * 4
+    assert pl.segments[-1].parts  # the parts listed add up to their segment
+    for seg in pl.segments:
+        assert not seg.parts or sum(p.duration for p in seg.parts) == seg.duration

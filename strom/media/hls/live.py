@@ -92,6 +92,10 @@ def _ticks(seconds: float) -> int:
     return round(seconds * TICKS_PER_SECOND)
 
 
+def _end_ticks(time: float, end: float | None) -> int | None:
+    return _ticks(end) if end is not None and end > time else None
+
+
 class LiveHlsStream:
     """Parts, segments and the LL-HLS media playlist of one live rendition.
 
@@ -131,6 +135,7 @@ class LiveHlsStream:
         self._part_bytes = 0
         self._await_independent = True
         self._edge: int | None = None  # latest chunk time seen in this broadcast
+        self._end: int | None = None  # where the chunk at the edge ends, when known
         self._spacings: deque[int] = deque(maxlen=SPACING_SAMPLES)
         self._pdt_anchor: float | None = None  # wall clock at broadcast time 0
         self._pending_discontinuity = False
@@ -209,14 +214,23 @@ class LiveHlsStream:
         self._revision += 1
 
     def add_chunk(
-        self, data: bytes, time: float, independent: bool, wallclock: float | None = None
+        self,
+        data: bytes,
+        time: float,
+        independent: bool,
+        wallclock: float | None = None,
+        *,
+        end: float | None = None,
     ) -> None:
         """Append one CMAF chunk whose decode time is ``time`` seconds.
 
         ``independent`` chunks start with a video keyframe (or are any chunk of an
         audio-only stream); only they may start a segment, and chunks before the first
         one are dropped. ``wallclock`` is the UNIX time the chunk reached the server, for
-        EXT-X-PROGRAM-DATE-TIME.
+        EXT-X-PROGRAM-DATE-TIME. ``end`` is where the chunk's samples end as muxed, that
+        is the next chunk's ``time`` while the publisher's clock runs on: a part that
+        closes on it lasts exactly as long as its media (else the end is guessed from the
+        recent chunk spacing).
         """
         if self._ended:
             raise LocalProtocolError("chunk added to an ended HLS stream")
@@ -226,6 +240,7 @@ class LiveHlsStream:
                 return  # a segment must start decodable (4.4.2.1, 6.2.3)
             self._await_independent = False
             self._edge = t
+            self._end = _end_ticks(time, end)
             self._start_segment(t, wallclock, independent=True)
             self._add_to_part(data, independent)
             return
@@ -235,7 +250,7 @@ class LiveHlsStream:
             # The clock jumped (a publisher's timestamps reset or skipped) without a call
             # to discontinuity(): treat it as one rather than list a part hours long.
             self.discontinuity()
-            self.add_chunk(data, time, independent, wallclock)
+            self.add_chunk(data, time, independent, wallclock, end=end)
             return
         if t > edge:
             # Audio and video interleave, so times are only roughly ordered: the stream's
@@ -260,7 +275,9 @@ class LiveHlsStream:
                 self._close_segment()
                 self._start_segment(edge, wallclock, independent=False)
         self._add_to_part(data, independent)
-        self._close_part_early(edge)
+        if t == edge:  # (an earlier chunk, audio behind the video, leaves the edge's end)
+            self._end = _end_ticks(time, end)
+        self._close_part_early(edge, self._end if t == edge else None)
 
     def flush(self) -> None:
         """Close the open part and segment; the next segment starts at a keyframe."""
@@ -283,7 +300,7 @@ class LiveHlsStream:
         self._flush()
         if self._done:
             self._pending_discontinuity = True
-        self._edge = None
+        self._edge = self._end = None
         self._spacings.clear()
         self._pdt_anchor = None
         self._revision += 1
@@ -426,13 +443,18 @@ class LiveHlsStream:
         spacing = min(max(self._spacings, default=0), self._max_spacing)
         return now - self._part_start >= self._part_target - spacing
 
-    def _close_part_early(self, edge: int) -> None:
-        # The next chunk is expected one spacing from now; if it would close the part
-        # anyway, publish the part at once: a blocking reload for it is answered when
-        # its last frame arrives, not one frame later (the LL-HLS latency goal).
-        # (A part that ends a segment cut at max_segment is left to the next chunk.)
-        if self._spacings and self._open is not None:
-            expected = edge + self._spacings[-1]
+    def _close_part_early(self, edge: int, end: int | None) -> None:
+        # The next chunk is expected where this one ends (or one spacing from now); if it
+        # would close the part anyway, publish the part at once: a blocking reload for it
+        # is answered when its last frame arrives, not one frame later (the LL-HLS latency
+        # goal). The muxer starts the next chunk exactly at ``end``, so parts, and the
+        # segments they sum to, last exactly as long as their media: a 2 s GOP makes an
+        # EXTINF of 2.00000. (A part that ends a segment cut at max_segment is left to the
+        # next chunk.)
+        if end is None and self._spacings:
+            end = edge + self._spacings[-1]
+        if end is not None and self._open is not None:
+            expected = end
             fits = expected - self._part_start <= self._part_target
             splits = expected - self._open.start + self._part_target > self._max_segment
             if fits and not splits and self._part_due(expected):
@@ -486,9 +508,11 @@ class LiveHlsStream:
         if self._open is None:
             return False
         if self._chunks and self._edge is not None:
-            # The last chunk lasts about as long as the recent ones (never zero).
+            # The last chunk ends where it was muxed to end, else it lasts about as long
+            # as the recent ones (never zero).
             spacing = min(max(self._spacings, default=0), self._part_target)
-            self._close_part(self._edge + max(spacing, 1))
+            end = self._end if self._end is not None else self._edge + max(spacing, 1)
+            self._close_part(max(end, self._edge + 1))
         self._chunks = []
         self._close_segment()
         return True
