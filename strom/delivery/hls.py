@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.chunked import stream_segment
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
@@ -36,6 +37,7 @@ from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
 if TYPE_CHECKING:
     from strom.live.chunk import Chunk
     from strom.live.registry import Registry
+    from strom.media.model import Track
     from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class HlsRendition(Subscriber):
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
         self._started = False
         self._changed = asyncio.Event()
+        self._next_chunk: asyncio.Future[None] | None = None
+        #: the tracks of each init segment version
+        self.tracks: dict[int, tuple[Track, ...]] = {}
 
     def on_live(self, channel: Channel) -> None:
         assert channel.init_segment is not None
@@ -80,6 +85,9 @@ class HlsRendition(Subscriber):
             self.stream.discontinuity()
         self._started = True
         self.stream.set_init(channel.init_segment)
+        # What each init segment still served holds (the LL-DASH manifest names codecs).
+        self.tracks = {v: t for v, t in self.tracks.items() if self.stream.init_segment(v)}
+        self.tracks[self.stream.init_version] = tuple(channel.tracks.values())
 
     def on_chunk(self, chunk: Chunk) -> None:
         stream = self.stream
@@ -95,11 +103,26 @@ class HlsRendition(Subscriber):
             return
         if stream.revision != before:
             self._wake()
+        self._chunk_in()
 
     def on_end(self) -> None:
         self.stream.end()
         self._wake()
+        self._chunk_in()
         self.channel.unsubscribe(self)
+
+    def chunk_arrived(self) -> asyncio.Future[None]:
+        """Done when the next chunk is in the stream (or the stream ended): one future
+        for every answer waiting (await it with :func:`asyncio.wait`, which does not
+        cancel it)."""
+        if self._next_chunk is None:
+            self._next_chunk = asyncio.get_running_loop().create_future()
+        return self._next_chunk
+
+    def _chunk_in(self) -> None:
+        arrived, self._next_chunk = self._next_chunk, None
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
 
     def _wake(self) -> None:
         self._changed.set()
@@ -181,6 +204,11 @@ class HlsDelivery:
         if self._renditions.get(channel_name) is rendition:  # not a later broadcast's
             del self._renditions[channel_name]
 
+    def rendition(self, channel_name: str) -> HlsRendition | None:
+        """The channel's rendition (see :meth:`_stream`), for the LL-DASH manifest."""
+        found = self._stream(channel_name)
+        return found[0] if found is not None else None
+
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
         """The rendition of the channel's broadcast, or of its last one while it is kept
         after the end (a new broadcast going live replaces it)."""
@@ -231,6 +259,19 @@ class HlsDelivery:
         resource = hls.parse_name(name)
         if resource is None:
             raise ApiError(404, "no such file")
+        if resource.kind is ResourceKind.SEGMENT and not hls.is_past_window(resource.msn):
+            # LL-DASH asks for the segment being written (or the next one, just before it
+            # begins): it goes out as it grows.
+            msn = resource.msn
+            if not hls.started(msn) and not hls.too_far_ahead(msn):
+                await rendition.wait(
+                    lambda: hls.ended or hls.started(msn), self._block_timeout(hls)
+                )
+            so_far = hls.segment_so_far(msn)
+            if so_far is None:
+                raise ApiError(404, "not available yet")
+            if not so_far[1]:
+                return await stream_segment(request, rendition, msn)
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
