@@ -5,7 +5,7 @@ and a player asks for it at once: the answer carries the chunks already in the s
 then each new one as the hub delivers it, and ends when the segment is complete. The
 bytes are the LL-HLS store's (:meth:`~strom.media.hls.LiveHlsStream.segment_so_far`): no
 copy per viewer, and every viewer waiting for the next chunk of a channel waits on one
-shared future (:meth:`~strom.delivery.hls.HlsRendition.chunk_arrived`).
+shared future (the rendition's :meth:`~strom.delivery.hls.HlsRendition.chunk_arrived`).
 
 Bounded: each write must be taken by the viewer's socket within ``write_timeout`` (a
 viewer that stops reading is cut off; the kernel and transport buffers are all it costs
@@ -23,7 +23,9 @@ from aiohttp import web
 from strom.delivery.caching import AnswerKind, cache_headers
 
 if TYPE_CHECKING:
-    from strom.delivery.hls import HlsRendition
+    from collections.abc import Callable
+
+    from strom.media.hls import LiveHlsStream
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,15 @@ IDLE_TIMEOUT = 30.0
 
 async def stream_segment(
     request: web.Request,
-    rendition: HlsRendition,
+    stream: LiveHlsStream,
     msn: int,
+    chunk_arrived: Callable[[], asyncio.Future[None]],
     *,
     write_timeout: float = WRITE_TIMEOUT,
     idle_timeout: float = IDLE_TIMEOUT,
 ) -> web.StreamResponse:
-    """Answer segment ``msn`` of ``rendition``, which has begun, as it grows."""
-    stream = rendition.stream
+    """Answer segment ``msn`` of ``stream``, which has begun, as it grows;
+    ``chunk_arrived()`` is done when the stream has its next chunk."""
     response = web.StreamResponse(
         headers={"Content-Type": "video/mp4", **cache_headers(AnswerKind.GROWING_MEDIA)}
     )
@@ -70,7 +73,7 @@ async def stream_segment(
             offset = end
         if complete or stream.ended:
             break
-        arrived = rendition.chunk_arrived()
+        arrived = chunk_arrived()
         await asyncio.wait([arrived], timeout=idle_timeout)
         if not arrived.done():
             break  # the publisher stalled for long: the player asks again

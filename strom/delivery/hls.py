@@ -271,7 +271,7 @@ class HlsDelivery:
             if so_far is None:
                 raise ApiError(404, "not available yet")
             if not so_far[1]:
-                return await stream_segment(request, rendition, msn)
+                return await stream_segment(request, hls, msn, rendition.chunk_arrived)
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
