@@ -5,6 +5,7 @@ Strom's answers say so (CORS)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -103,7 +104,7 @@ async def test_hlsjs_on_another_origin_plays(
 async def test_dashjs_on_another_origin_plays_low_latency(
     server: StromServer, other_site: str, page: Page, page_log: PageLog, media_dir: Path
 ) -> None:
-    media = make_media(media_dir / "cross-origin-dash.flv", seconds=12.0, gop=30)
+    media = make_media(media_dir / "cross-origin-dash.flv", seconds=8.0, gop=30)
     publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
     await wait_live(server)
     await page.goto(other_site + "dash")
@@ -113,17 +114,14 @@ async def test_dashjs_on_another_origin_plays_low_latency(
     )
     assert await page.evaluate("window.fatal") is None
     assert await page.evaluate("document.getElementById('v').videoWidth") == media.width
-    # dash.js took the MPD's word: low-latency mode, chunked segments, Strom's clock
+    # dash.js took the MPD's word: low-latency mode (segments fetched as they grow), and
+    # its latency, measured on Strom's clock (UTCTiming), is about the MPD's target (1 s)
+    # rather than the several seconds of whole segments
     assert await page.evaluate("window.player.getLowLatencyModeEnabled()")
-    await asyncio.sleep(3)
-    latency = await page.evaluate("window.player.getCurrentLiveLatency()")
-    print(
-        "dash.js live latency",
-        latency,
-        await page.evaluate("document.getElementById('v').currentTime"),
-    )
-    code, log = await publisher
-    assert code == 0, log
+    assert await page.evaluate("window.player.getCurrentLiveLatency()") < 3.0
+    publisher.cancel()  # seen enough: no need to wait for the end of the file
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
     assert not [e for e in page_log.errors if "CORS" in e or "Access-Control" in e]
 
 
