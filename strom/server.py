@@ -414,6 +414,7 @@ class StromServer:
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
+        stack.callback(hls.let_go)
         stack.callback(pull_server.close_all, SHUTTING_DOWN)
 
         thumbnails.start()

@@ -9,7 +9,8 @@ shared future (the rendition's :meth:`~strom.delivery.hls.HlsRendition.chunk_arr
 
 Bounded: each write must be taken by the viewer's socket within ``write_timeout`` (a
 viewer that stops reading is cut off; the kernel and transport buffers are all it costs
-meanwhile), and a publisher that sends nothing for ``idle_timeout`` ends the answer.
+meanwhile), and a publisher that sends nothing for ``idle_timeout`` ends the answer, as
+does a stopping node.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ async def stream_segment(
     request: web.Request,
     stream: LiveHlsStream,
     msn: int,
-    chunk_arrived: Callable[[], asyncio.Future[None]],
+    chunk_arrived: Callable[[], asyncio.Future[bool]],
     *,
     write_timeout: float = WRITE_TIMEOUT,
     idle_timeout: float = IDLE_TIMEOUT,
 ) -> web.StreamResponse:
     """Answer segment ``msn`` of ``stream``, which has begun, as it grows;
-    ``chunk_arrived()`` is done when the stream has its next chunk."""
+    ``chunk_arrived()`` is True when the stream has its next chunk, False when the
+    answer should end at once (the node is stopping)."""
     response = web.StreamResponse(
         headers={"Content-Type": "video/mp4", **cache_headers(AnswerKind.GROWING_MEDIA)}
     )
@@ -75,7 +77,7 @@ async def stream_segment(
             break
         arrived = chunk_arrived()
         await asyncio.wait([arrived], timeout=idle_timeout)
-        if not arrived.done():
-            break  # the publisher stalled for long: the player asks again
+        if not arrived.done() or not arrived.result():
+            break  # the publisher stalled for long, or the node stops: the player asks again
     await response.write_eof()
     return response

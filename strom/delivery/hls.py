@@ -74,7 +74,8 @@ class HlsRendition(Subscriber):
         self.stream = LiveHlsStream(settings, uri_prefix=f"{self.token}/", first_msn=first_msn)
         self._started = False
         self._changed = asyncio.Event()
-        self._next_chunk: asyncio.Future[None] | None = None
+        self._next_chunk: asyncio.Future[bool] | None = None
+        self._let_go = False
         #: the tracks of each init segment version
         self.tracks: dict[int, tuple[Track, ...]] = {}
 
@@ -111,18 +112,25 @@ class HlsRendition(Subscriber):
         self._chunk_in()
         self.channel.unsubscribe(self)
 
-    def chunk_arrived(self) -> asyncio.Future[None]:
-        """Done when the next chunk is in the stream (or the stream ended): one future
-        for every answer waiting (await it with :func:`asyncio.wait`, which does not
-        cancel it)."""
+    def chunk_arrived(self) -> asyncio.Future[bool]:
+        """True when the next chunk is in the stream (or the stream ended), False when
+        the answers waiting should end now (the node is stopping): one future for every
+        answer waiting (await it with :func:`asyncio.wait`, which does not cancel it)."""
         if self._next_chunk is None:
             self._next_chunk = asyncio.get_running_loop().create_future()
+            if self._let_go:
+                self._next_chunk.set_result(False)
         return self._next_chunk
 
-    def _chunk_in(self) -> None:
-        arrived, self._next_chunk = self._next_chunk, None
-        if arrived is not None and not arrived.done():
-            arrived.set_result(None)
+    def let_go(self) -> None:
+        """End every answer waiting for a chunk (a stopping node), now and from now on."""
+        self._let_go = True
+        self._chunk_in(arrived=False)
+
+    def _chunk_in(self, arrived: bool = True) -> None:
+        waiting, self._next_chunk = self._next_chunk, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(arrived)
 
     def _wake(self) -> None:
         self._changed.set()
@@ -199,6 +207,12 @@ class HlsDelivery:
             # reloads, then let it go (memory follows real use).
             keep = _ENDED_KEEP_TARGET_DURATIONS * max(current.stream.target_duration, 2)
             asyncio.get_running_loop().call_later(keep, self._drop, channel.name, current)
+
+    def let_go(self) -> None:
+        """The node is stopping: the segments being sent as they grow end now (their
+        players ask again elsewhere), so the HTTP server need not wait for them."""
+        for rendition in self._renditions.values():
+            rendition.let_go()
 
     def _drop(self, channel_name: str, rendition: HlsRendition) -> None:
         if self._renditions.get(channel_name) is rendition:  # not a later broadcast's

@@ -177,3 +177,22 @@ async def test_a_segment_too_far_ahead_is_refused_at_once(
     resp = await client.get(f"/live/alice/{rendition.token}/seg9.m4s")
     assert resp.status == 404
     channel.close()
+
+
+async def test_a_stopping_node_ends_the_growing_answers(
+    site: Site, client: TestClient[web.Request, web.Application], av_media: MediaFile
+) -> None:
+    channel, frames = go_live(site, av_media)
+    feed_until(channel, frames, 2.5)
+    rendition = site.hls.rendition("alice")
+    assert rendition is not None
+    resp = await client.get(f"/live/alice/{rendition.token}/seg1.m4s")
+    assert resp.status == 200
+    site.hls.let_go()  # the publisher is still on, seg1 still open
+    async with asyncio.timeout(5):
+        body = await resp.read()
+    so_far = rendition.stream.segment_so_far(1)
+    assert so_far is not None
+    assert so_far[1] is False
+    assert body == b"".join(bytes(p) for p in so_far[0])
+    channel.close()
