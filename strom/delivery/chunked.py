@@ -53,6 +53,9 @@ async def stream_segment(
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
+    if request.method == "HEAD":  # the headers are the answer: no need to wait for it
+        await response.write_eof()
+        return response
     sent = 0
     while (found := stream.segment_so_far(msn)) is not None:
         pieces, complete = found

@@ -87,6 +87,19 @@ export function missingPlayer(what, script) {
   return `The ${what} player (${script}) is missing from this server — ask its operator to reinstall Strom.`;
 }
 
+// Load a vendored player script unless `window[global]` is there already; when it does not
+// load, the player area says which one is missing. Resolves to whether it is there.
+async function loadPlayer(player, global, src, what, script) {
+  try {
+    if (!window[global]) await loadScript(src);
+    return true;
+  } catch (err) {
+    console.warn("strom:", err.message);
+    player.fail(missingPlayer(what, script));
+    return false;
+  }
+}
+
 export function loadScript(src) {
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
@@ -386,13 +399,7 @@ export class HlsJsTransport {
   }
 
   async start() {
-    try {
-      if (!window.Hls) await loadScript(this.scriptUrl);
-    } catch (err) {
-      console.warn("strom:", err.message);
-      this.player.fail(missingPlayer("HLS", "hls.js"));
-      return;
-    }
+    if (!(await loadPlayer(this.player, "Hls", this.scriptUrl, "HLS", "hls.js"))) return;
     if (!window.Hls.isSupported()) {
       this.player.fallBack("hls.js is not supported in this browser");
       return;
@@ -507,13 +514,7 @@ export class DashJsTransport {
   }
 
   async start() {
-    try {
-      if (!window.dashjs) await loadScript(this.scriptUrl);
-    } catch (err) {
-      console.warn("strom:", err.message);
-      this.player.fail(missingPlayer("MPEG-DASH", "dash.js"));
-      return;
-    }
+    if (!(await loadPlayer(this.player, "dashjs", this.scriptUrl, "MPEG-DASH", "dash.js"))) return;
     if (!mediaSourceClass()) {
       this.player.fail("this browser has no Media Source Extensions, which dash.js needs");
       return;
