@@ -147,6 +147,7 @@ def _periods(
             initialization=stream.init_uri_for(first.init_version),
             media=stream.uri_prefix + "seg$Number$.m4s",  # the LL-HLS segment names
             segments=segments,
+            independent=all(s.independent for s in listed if s.run is first.run),
         )
         for first, segments in runs
     ]

@@ -89,6 +89,7 @@ class HlsRendition(Subscriber):
         # What each init segment still served holds (the LL-DASH manifest names codecs).
         self.tracks = {v: t for v, t in self.tracks.items() if self.stream.init_segment(v)}
         self.tracks[self.stream.init_version] = tuple(channel.tracks.values())
+        self._chunk_in()  # a segment being sent as it grows may have been closed
 
     def on_chunk(self, chunk: Chunk) -> None:
         stream = self.stream

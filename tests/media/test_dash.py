@@ -83,6 +83,18 @@ def test_one_muxed_representation_carries_both_codecs() -> None:
     assert adaptation.get("mimeType") == "audio/mp4"
 
 
+def test_segments_start_with_a_keyframe_unless_a_long_gop_was_split() -> None:
+    whole = period("0", 0, 0, (0, 0, 200_000))
+    mpd = parse(live_mpd(timing(), AV, [whole], TS))
+    adaptation = mpd.find("d:Period/d:AdaptationSet", NS)
+    assert adaptation is not None
+    assert adaptation.get("startWithSAP") == "1"
+    split = Period("0", 0, 0, "i.mp4", "$Number$.m4s", [Segment(0, 0, 1_000_000)], False)
+    adaptation = parse(live_mpd(timing(), AV, [split], TS)).find(".//d:AdaptationSet", NS)
+    assert adaptation is not None
+    assert adaptation.get("startWithSAP") is None
+
+
 def test_the_template_says_segments_come_early_and_chunked() -> None:
     mpd = parse(live_mpd(timing(), AV, [period("3", 0, 4_500, (3, 4_500, 200_000))], TS))
     template = mpd.find("d:Period/d:AdaptationSet/d:Representation/d:SegmentTemplate", NS)

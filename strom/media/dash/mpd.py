@@ -62,6 +62,8 @@ class Period:
     media: str
     #: in order, numbers consecutive (a gap in the numbers needs a new Period)
     segments: Sequence[Segment]
+    #: every segment starts with a keyframe (not so for one split inside a long GOP)
+    independent: bool = True
 
     @property
     def end(self) -> int:
@@ -201,8 +203,9 @@ def _period(
         contentType="video" if content.has_video else "audio",
         mimeType="video/mp4" if content.has_video else "audio/mp4",
         segmentAlignment="true",
-        startWithSAP="1",
     )
+    if period.independent:
+        adaptation.set("startWithSAP", "1")  # 23009-1 5.3.3.2: each segment opens with a SAP
     representation = ET.SubElement(
         adaptation,
         "Representation",
