@@ -119,14 +119,15 @@ class DashDelivery:
 
 def _durations(stream: LiveHlsStream, listed: Sequence[SegmentRecord]) -> list[int]:
     """Each listed segment's duration; for the one being written, the duration it is
-    expected to have (the one before it had, or what it holds already and a part more)."""
+    expected to have, erring long: the longest of what it holds, what the one before it
+    had and the target duration, and a part more. (dash.js fetches a segment a second
+    time when its media runs past the end the MPD gave it; the next MPD corrects it.)"""
     durations = [seg.duration for seg in listed]
     last = listed[-1]
     if not last.complete:
-        expected = last.duration + stream.settings.part_target * TICKS_PER_SECOND
-        if len(listed) > 1 and listed[-2].run is last.run:
-            expected = max(expected, listed[-2].duration)
-        durations[-1] = round(expected)
+        before = listed[-2].duration if len(listed) > 1 and listed[-2].run is last.run else 0
+        longest = max(last.duration, before, stream.target_duration * TICKS_PER_SECOND)
+        durations[-1] = round(longest + stream.settings.part_target * TICKS_PER_SECOND)
     return durations
 
 

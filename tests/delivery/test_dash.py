@@ -112,14 +112,19 @@ async def test_the_mpd_names_the_ll_hls_files(
     assert template.get("media") == f"{token}/seg$Number$.m4s"
     assert template.get("initialization") == f"{token}/init-0.mp4"
     assert template.get("availabilityTimeComplete") == "false"
-    # seg0 as it is, seg1 (being written) listed with the duration seg0 had
+    # seg0 as it is; seg1, being written, listed with the duration it may have at most
+    # (the longest so far or the target duration, and a part more)
     s = template.findall("d:SegmentTimeline/d:S", NS)
-    assert [x.get("r") for x in s] == ["1"]
-    seg0 = rendition.stream.timeline()[0]
-    assert s[0].get("d") == str(seg0.duration)
-    assert s[0].get("t") == str(seg0.start)
+    stream = rendition.stream
+    seg0, seg1 = stream.timeline()
+    expected = max(seg0.duration, stream.target_duration * 100_000) + 33_400
+    assert [(x.get("t"), x.get("d")) for x in s] == [
+        (str(seg0.start), str(seg0.duration)),
+        (None, str(expected)),
+    ]
+    assert not seg1.complete
     ato = float(template.get("availabilityTimeOffset", "0"))
-    assert 0.9 < ato < seg0.duration / 100_000  # a segment less one chunk
+    assert ato == round((expected - stream.chunk_duration) / 100_000, 3)  # less one chunk
     # Those names answer with the LL-HLS rendition's bytes.
     init = await client.get(f"/live/alice/{token}/init-0.mp4")
     assert await init.read() == channel.init_segment
