@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: where the server's clock is read (DASH ``UTCTiming``, ``urn:mpeg:dash:utc:http-iso:2014``)
 TIME_PATH = "/live/time"
+#: MPDs kept per revision, one per address the site is reached at (UTCTiming names it)
+_MAX_SITE_ADDRESSES = 4
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,12 @@ class DashDelivery:
         if done is None or done[0] != revision:
             done = (revision, {})
             self._rendered[rendition] = done
-        text = done[1].get(time_url)
+        by_url = done[1]
+        text = by_url.get(time_url)
         if text is None:
-            text = done[1][time_url] = self._render(rendition, time_url)
+            if len(by_url) >= _MAX_SITE_ADDRESSES:  # Host headers are the client's to choose
+                by_url.clear()
+            text = by_url[time_url] = self._render(rendition, time_url)
         return text
 
     def _render(self, rendition: HlsRendition, time_url: str) -> str:
