@@ -49,7 +49,13 @@ async def stream_segment(
     ``chunk_arrived()`` is True when the stream has its next chunk, False when the
     answer should end at once (the node is stopping)."""
     response = web.StreamResponse(
-        headers={"Content-Type": "video/mp4", **cache_headers(AnswerKind.GROWING_MEDIA)}
+        headers={
+            "Content-Type": "video/mp4",
+            **cache_headers(AnswerKind.GROWING_MEDIA),
+            # nginx in front passes each chunk on as it comes rather than filling a
+            # buffer first (its proxy_buffering, per answer)
+            "X-Accel-Buffering": "no",
+        }
     )
     response.enable_chunked_encoding()
     await response.prepare(request)

@@ -149,6 +149,7 @@ async def test_the_segment_being_written_goes_out_as_it_grows(
         assert resp.status == 200
         assert resp.headers["Transfer-Encoding"] == "chunked"
         assert resp.headers["Cache-Control"] == "no-store"
+        assert resp.headers["X-Accel-Buffering"] == "no"  # nginx in front streams it too
         assert resp.content_type == "video/mp4"
     first = await growing[0].content.read(8)
     assert first[4:8] == b"moof"  # the chunks already there come at once
