@@ -9,13 +9,14 @@ shared future (the rendition's :meth:`~strom.delivery.hls.HlsRendition.chunk_arr
 
 Bounded: each write must be taken by the viewer's socket within ``write_timeout`` (a
 viewer that stops reading is cut off; the kernel and transport buffers are all it costs
-meanwhile), and a publisher that sends nothing for ``idle_timeout`` ends the answer, as
-does a stopping node.
+meanwhile); a publisher that sends nothing for ``idle_timeout``, or a stopping node,
+breaks the answer off (it is not whole: the player asks again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,12 @@ async def stream_segment(
         arrived = chunk_arrived()
         await asyncio.wait([arrived], timeout=idle_timeout)
         if not arrived.done() or not arrived.result():
-            break  # the publisher stalled for long, or the node stops: the player asks again
-    await response.write_eof()
+            # The publisher stalled for long, or the node stops: the answer breaks off
+            # without its last chunk, so the player (and any cache) knows it is not whole
+            # and asks again.
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
     return response

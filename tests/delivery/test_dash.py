@@ -10,6 +10,7 @@ import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -195,10 +196,12 @@ async def test_a_stopping_node_ends_the_growing_answers(
     resp = await client.get(f"/live/alice/{rendition.token}/seg1.m4s")
     assert resp.status == 200
     site.hls.let_go()  # the publisher is still on, seg1 still open
+    # The answer breaks off at once, without its last chunk: the player knows the
+    # segment is not whole (and asks another node).
     async with asyncio.timeout(5):
-        body = await resp.read()
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
     so_far = rendition.stream.segment_so_far(1)
     assert so_far is not None
     assert so_far[1] is False
-    assert body == b"".join(bytes(p) for p in so_far[0])
     channel.close()
