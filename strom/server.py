@@ -40,6 +40,7 @@ from strom.cluster.locate import Locator, StaticUpstream
 from strom.cluster.pull import PullLimits, PullManager
 from strom.cluster.serve import Demand, NoDemand, PullServer
 from strom.delivery.backpressure import ViewerLimits
+from strom.delivery.dash import DashDelivery
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.merge import MergeLimits
 from strom.delivery.ws import WsDelivery
@@ -329,6 +330,7 @@ class StromServer:
             settings.upstream,
         )
         stack.push_async_callback(elsewhere.close)
+        hls = HlsDelivery.from_settings(registry, settings)
         site = Site(
             settings=settings,
             secret=secret,
@@ -340,7 +342,8 @@ class StromServer:
             recorder=recorder,
             push=push,
             ws=ws,
-            hls=HlsDelivery.from_settings(registry, settings),
+            hls=hls,
+            dash=DashDelivery(hls),
             pulls=pull_server,
             elsewhere=elsewhere,
             http_guard=http_guard,
@@ -384,6 +387,7 @@ class StromServer:
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
+        stack.callback(hls.let_go)
         stack.callback(pull_server.close_all, SHUTTING_DOWN)
 
         thumbnails.start()

@@ -1,9 +1,9 @@
 """Strom's build backend: setuptools, plus the players the watch page needs.
 
-The watch page plays LL-HLS through hls.js, which ``scripts/vendor-frontend`` copies from
-npm (locked by ``package-lock.json``) into ``strom/web/static/vendor/`` — a directory git
-does not track. A wheel or sdist built without it installs a Strom whose HLS fallback
-never starts, so building one first vendors the players (when npm is there) and refuses,
+The watch page plays LL-HLS through hls.js and LL-DASH through dash.js, which
+``scripts/vendor-frontend`` copies from npm (locked by ``package-lock.json``) into
+``strom/web/static/vendor/`` — a directory git does not track. A wheel or sdist built
+without them installs a Strom whose HLS fallback and DASH player never start, so building one first vendors the players (when npm is there) and refuses,
 saying why, when they are still missing. An sdist carries them, so a wheel built from
 an sdist needs no npm. Editable installs (the development checkout) are left alone:
 ``scripts/bootstrap`` vendors there.
@@ -22,7 +22,7 @@ from setuptools.build_meta import *  # noqa: F403 - the rest of the backend as i
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "strom" / "web" / "static" / "vendor"
 #: what the packages must carry (the players and their licences)
-PLAYERS = ("hls.min.js", "hls.js.LICENSE.txt")
+PLAYERS = ("hls.min.js", "hls.js.LICENSE.txt", "dash.all.min.js", "dash.js.LICENSE.txt")
 
 
 class PlayersMissing(RuntimeError):

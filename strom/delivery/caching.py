@@ -1,6 +1,6 @@
 """How long an HTTP cache (nginx ``proxy_cache``, Varnish, a CDN) or a browser may keep
-each kind of media answer: one table, so the LL-HLS routes, the recordings and the
-thumbnails cannot drift apart.
+each kind of media answer: one table, so the LL-HLS and LL-DASH routes, the recordings
+and the thumbnails cannot drift apart.
 
 The rule behind it (draft-pantos-hls-rfc8216bis section 6.2.5 and Apple's LL-HLS
 guidance): an object whose URL names bytes that never change is cached for a long time;
@@ -26,6 +26,12 @@ class AnswerKind(Enum):
     #: a complete part or segment, or an init segment, of a live rendition (a
     #: preload-hinted part is answered only once complete, so it is one too)
     LIVE_MEDIA = "live media"
+    #: the segment being written, sent as it grows (LL-DASH): not final until it ends
+    GROWING_MEDIA = "growing media"
+    #: ``index.mpd``: the live DASH manifest, changes with every segment
+    LIVE_MANIFEST = "live manifest"
+    #: the server's clock (DASH ``UTCTiming``)
+    CLOCK = "clock"
     #: the channel is not live (404): it may go live at any moment
     OFFLINE = "offline"
     #: a refusal or failure (400, 404 of a part, 503 of a blocking wait): never stored
@@ -52,6 +58,12 @@ _POLICY = {
     # short enough that a new broadcast's playlist with the same numbers never meets it.
     AnswerKind.BLOCKING_PLAYLIST: "public, max-age=1",
     AnswerKind.LIVE_MEDIA: f"public, max-age={_FOREVER}, immutable",
+    # A cache cannot tell a growing answer from a complete one until it ends; the
+    # complete segment has its own answer (immutable) for the players that come later.
+    AnswerKind.GROWING_MEDIA: "no-store",
+    # Like the LL-HLS playlist: revalidated every time (an ETag makes that a 304).
+    AnswerKind.LIVE_MANIFEST: "no-cache",
+    AnswerKind.CLOCK: "no-store",
     # A second shields the node from players polling an offline channel in a loop.
     AnswerKind.OFFLINE: "public, max-age=1",
     AnswerKind.REFUSAL: "no-store",

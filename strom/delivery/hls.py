@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.chunked import stream_segment
 from strom.delivery.hls_counts import HlsCounts
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
@@ -38,6 +39,7 @@ from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
 if TYPE_CHECKING:
     from strom.live.chunk import Chunk
     from strom.live.registry import Registry
+    from strom.media.model import Track
     from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,10 @@ class HlsRendition(Subscriber):
         #: the playlist answers (plain, blocking) of the last revision asked for:
         #: (revision, body, headers)
         self._answers: list[tuple[int, bytes, dict[str, str]] | None] = [None, None]
+        self._next_chunk: asyncio.Future[bool] | None = None
+        self._let_go = False
+        #: the tracks of each init segment version
+        self.tracks: dict[int, tuple[Track, ...]] = {}
 
     def on_live(self, channel: Channel) -> None:
         assert channel.init_segment is not None
@@ -95,6 +101,10 @@ class HlsRendition(Subscriber):
             self.stream.discontinuity()
         self._started = True
         self.stream.set_init(channel.init_segment)
+        # What each init segment still served holds (the LL-DASH manifest names codecs).
+        self.tracks = {v: t for v, t in self.tracks.items() if self.stream.init_segment(v)}
+        self.tracks[self.stream.init_version] = tuple(channel.tracks.values())
+        self._chunk_in()  # a segment being sent as it grows may have been closed
 
     def on_chunk(self, chunk: Chunk) -> None:
         stream = self.stream
@@ -112,11 +122,33 @@ class HlsRendition(Subscriber):
             return
         if stream.revision != before:
             self._wake()
+        self._chunk_in()
 
     def on_end(self) -> None:
         self.stream.end()
         self._wake()
+        self._chunk_in()
         self.channel.unsubscribe(self)
+
+    def chunk_arrived(self) -> asyncio.Future[bool]:
+        """True when the next chunk is in the stream (or the stream ended), False when
+        the answers waiting should end now (the node is stopping): one future for every
+        answer waiting (await it with :func:`asyncio.wait`, which does not cancel it)."""
+        if self._next_chunk is None:
+            self._next_chunk = asyncio.get_running_loop().create_future()
+            if self._let_go:
+                self._next_chunk.set_result(False)
+        return self._next_chunk
+
+    def let_go(self) -> None:
+        """End every answer waiting for a chunk (a stopping node), now and from now on."""
+        self._let_go = True
+        self._chunk_in(arrived=False)
+
+    def _chunk_in(self, arrived: bool = True) -> None:
+        waiting, self._next_chunk = self._next_chunk, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(arrived)
 
     def _wake(self) -> None:
         self.woken_at = time.perf_counter()
@@ -227,6 +259,12 @@ class HlsDelivery:
             keep = _ENDED_KEEP_TARGET_DURATIONS * max(current.stream.target_duration, 2)
             asyncio.get_running_loop().call_later(keep, self._drop, channel.name, current)
 
+    def let_go(self) -> None:
+        """The node is stopping: the segments being sent as they grow end now (their
+        players ask again elsewhere), so the HTTP server need not wait for them."""
+        for rendition in self._renditions.values():
+            rendition.let_go()
+
     def _drop(self, channel_name: str, rendition: HlsRendition) -> None:
         if self._renditions.get(channel_name) is rendition:  # not a later broadcast's
             del self._renditions[channel_name]
@@ -252,6 +290,11 @@ class HlsDelivery:
     def waiting(self) -> dict[str, int]:
         """Requests blocked now, by channel (about one per low-latency player)."""
         return {name: r.waiting for name, r in self._renditions.items()}
+
+    def rendition(self, channel_name: str) -> HlsRendition | None:
+        """The channel's rendition (see :meth:`_stream`), for the LL-DASH manifest."""
+        found = self._stream(channel_name)
+        return found[0] if found is not None else None
 
     def _stream(self, channel_name: str) -> tuple[HlsRendition, LiveHlsStream] | None:
         """The rendition of the channel's broadcast, or of its last one while it is kept
@@ -301,6 +344,19 @@ class HlsDelivery:
         if resource is None:
             raise ApiError(404, "no such file")
         self.counts.requests[resource.kind.value] += 1
+        if resource.kind is ResourceKind.SEGMENT and not hls.is_past_window(resource.msn):
+            # LL-DASH asks for the segment being written (or the next one, just before it
+            # begins): it goes out as it grows.
+            msn = resource.msn
+            if not hls.started(msn) and not hls.too_far_ahead(msn):
+                await self._blocked(
+                    rendition, lambda: hls.ended or hls.started(msn), self._block_timeout(hls)
+                )
+            so_far = hls.segment_so_far(msn)
+            if so_far is None:
+                raise ApiError(404, "not available yet")
+            if not so_far[1]:
+                return await stream_segment(request, hls, msn, rendition.chunk_arrived)
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.

@@ -94,6 +94,7 @@ class RecordingInfo:
             "duration": round(self.duration, 3),
             "bytes": self.bytes,
             "playlist_url": f"{base}/index.m3u8",
+            "manifest_url": f"{base}/index.mpd",
             "mp4_url": f"{base}.mp4" if self.finished and self.segments else None,
             "thumbnail_url": f"{base}/thumbnail.jpg" if self.finished and self.segments else None,
         }

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from strom.delivery import dash
 from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
@@ -23,6 +24,7 @@ from strom.web.connections import body_deadline_middleware
 from strom.web.download import Download
 from strom.web.errors import error_middleware
 from strom.web.pages import Pages
+from strom.web.paths import site_url
 from strom.web.render import render
 from strom.web.site import Site
 
@@ -46,8 +48,8 @@ def _channel(request: web.Request) -> str:
 
 
 def media_routes(app: web.Application, site: Site) -> None:
-    """What viewers pull: the WebSocket fMP4 stream and LL-HLS, and the node's numbers
-    (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
+    """What viewers pull: the WebSocket fMP4 stream, LL-HLS and LL-DASH, and the node's
+    numbers (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
     ws, hls, pulls = site.ws, site.hls, site.pulls
     exposition = Exposition(site.metrics)
     readers = site.settings.metrics_networks
@@ -64,6 +66,12 @@ def media_routes(app: web.Application, site: Site) -> None:
         name = _channel(request)
         await pulls.demand.touch(name)  # a channel pulled from elsewhere starts here
         return await hls.playlist(request, name)
+
+    async def manifest(request: web.Request) -> web.StreamResponse:
+        name = _channel(request)
+        await pulls.demand.touch(name)
+        time_url = site_url(request, site.settings.public_url) + dash.TIME_PATH
+        return await site.dash.manifest(request, name, time_url)
 
     async def media(request: web.Request) -> web.StreamResponse:
         info = request.match_info
@@ -83,6 +91,8 @@ def media_routes(app: web.Application, site: Site) -> None:
 
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
+    app.router.add_get("/live/{channel}/index.mpd", manifest)
+    app.router.add_get(dash.TIME_PATH, dash.server_time)
     app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/stats", stats)

@@ -171,6 +171,10 @@ _RECORDING = {
         "duration": {"type": "number", "minimum": 0},
         "bytes": {"type": "integer", "minimum": 0},
         "playlist_url": {"type": "string", "description": "HLS playlist (EVENT while live)"},
+        "manifest_url": {
+            "type": "string",
+            "description": "MPEG-DASH manifest (static: the segments recorded so far)",
+        },
         "mp4_url": {
             "type": ["string", "null"],
             "description": "Downloadable MP4, once the broadcast is over",

@@ -1,6 +1,6 @@
-"""Recordings over HTTP: the VOD playlist and its files, the MP4 download, the JSON list
-and deletion by the streamer. File work runs in threads; files go out with
-:class:`aiohttp.web.FileResponse` (sendfile, ranges)."""
+"""Recordings over HTTP: the VOD playlist (HLS) and manifest (DASH) and their files, the
+MP4 download, the JSON list and deletion by the streamer. File work runs in threads;
+files go out with :class:`aiohttp.web.FileResponse` (sendfile, ranges)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError, CodecError
+from strom.media.dash import MIME_TYPE
 from strom.record import storage
 from strom.record.remux import remux
 from strom.record.thumbnails import recording_thumbnail
+from strom.record.vod_dash import vod_mpd
 from strom.settings import valid_channel_name
 from strom.web.auth import authenticated_user
 from strom.web.site import Site
@@ -60,6 +62,16 @@ class RecordingsHttp:
         return web.Response(
             text=storage.vod_playlist(info, self.site.settings.dvr_window),
             content_type="application/vnd.apple.mpegurl",
+            headers=cache_headers(kind),
+        )
+
+    async def manifest(self, request: web.Request) -> web.StreamResponse:
+        """The recording as a static MPEG-DASH presentation (over the same files)."""
+        info = await self._load(self._path(request))
+        kind = AnswerKind.VOD_PLAYLIST if info.finished else AnswerKind.RECORDING_PLAYLIST
+        return web.Response(
+            text=await asyncio.to_thread(vod_mpd, info),
+            content_type=MIME_TYPE,
             headers=cache_headers(kind),
         )
 
@@ -203,6 +215,7 @@ def routes(app: web.Application, site: Site) -> None:
     r = app.router
     here_or_elsewhere = partial(or_elsewhere, site)
     r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", here_or_elsewhere(h.playlist))
+    r.add_get(f"/vod/{{channel}}/{_ID}/index.mpd", here_or_elsewhere(h.manifest))
     r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", here_or_elsewhere(h.init))
     r.add_get(
         f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", here_or_elsewhere(h.segment)

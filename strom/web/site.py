@@ -14,6 +14,7 @@ from strom.channels import Directory, StreamKeys
 from strom.chat import ChatService
 from strom.cluster.elsewhere import Elsewhere
 from strom.cluster.serve import PullServer
+from strom.delivery.dash import DashDelivery
 from strom.delivery.hls import HlsDelivery
 from strom.delivery.ws import WsDelivery
 from strom.ingest.push import PushIngest
@@ -42,6 +43,8 @@ class Site:
     push: PushIngest
     ws: WsDelivery
     hls: HlsDelivery
+    #: LL-DASH manifests over the LL-HLS renditions' segments
+    dash: DashDelivery
     #: the internal pull route (other nodes following this one's channels), and who
     #: else wants a channel here (this node's own pulls)
     pulls: PullServer

@@ -1,10 +1,11 @@
-"""A player on another site: hls.js in Chromium on a page of another origin (another
-port) plays a live channel's LL-HLS, which a browser allows only if Strom's answers say
-so (CORS)."""
+"""A player on another site: hls.js and dash.js in Chromium on a page of another origin
+(another port) play a live channel's LL-HLS and LL-DASH, which a browser allows only if
+Strom's answers say so (CORS)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,18 @@ PAGE = """<!doctype html><title>another site</title>
 </script>"""
 
 
+#: the other site's page: Strom's dash.js (low latency: the MPD says so), Strom's MPD
+DASH_PAGE = """<!doctype html><title>another site</title>
+<video id="v" muted autoplay playsinline></video>
+<script src="{strom}/static/vendor/dash.all.min.js"></script>
+<script>
+  window.fatal = null;
+  const player = dashjs.MediaPlayer().create();
+  player.on(dashjs.MediaPlayer.events.ERROR, (e) => {{ window.fatal = JSON.stringify(e.error); }});
+  player.initialize(document.getElementById("v"), "{strom}/live/{channel}/index.mpd", true);
+  window.player = player;
+</script>"""
+
 #: a blog post on another site with the channel page's iframe code (with chat) in it
 FRAMED = """<!doctype html><title>a blog</title><p>Watch this:</p>
 <iframe src="{strom}/embed/{channel}?chat=1" width="960" height="360" allow="autoplay"></iframe>"""
@@ -52,8 +65,14 @@ async def other_site(server: StromServer) -> AsyncIterator[str]:
             text=FRAMED.format(strom=strom, channel=CHANNEL), content_type="text/html"
         )
 
+    async def dash(request: web.Request) -> web.Response:
+        return web.Response(
+            text=DASH_PAGE.format(strom=strom, channel=CHANNEL), content_type="text/html"
+        )
+
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/dash", dash)
     app.router.add_get("/blog", blog)
     site = TestServer(app, host="127.0.0.1")
     await site.start_server()
@@ -79,6 +98,30 @@ async def test_hlsjs_on_another_origin_plays(
     assert width == media.width
     code, log = await publisher
     assert code == 0, log
+    assert not [e for e in page_log.errors if "CORS" in e or "Access-Control" in e]
+
+
+async def test_dashjs_on_another_origin_plays_low_latency(
+    server: StromServer, other_site: str, page: Page, page_log: PageLog, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "cross-origin-dash.flv", seconds=8.0, gop=30)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    await wait_live(server)
+    await page.goto(other_site + "dash")
+    await page.wait_for_function(
+        "() => window.fatal !== null || document.getElementById('v').currentTime > 1.0",
+        timeout=20_000,
+    )
+    assert await page.evaluate("window.fatal") is None
+    assert await page.evaluate("document.getElementById('v').videoWidth") == media.width
+    # dash.js took the MPD's word: low-latency mode (segments fetched as they grow), and
+    # its latency, measured on Strom's clock (UTCTiming), is about the MPD's target (1 s)
+    # rather than the several seconds of whole segments
+    assert await page.evaluate("window.player.getLowLatencyModeEnabled()")
+    assert await page.evaluate("window.player.getCurrentLiveLatency()") < 3.0
+    publisher.cancel()  # seen enough: no need to wait for the end of the file
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
     assert not [e for e in page_log.errors if "CORS" in e or "Access-Control" in e]
 
 

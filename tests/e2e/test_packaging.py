@@ -1,6 +1,7 @@
-"""Strom as ``pip install`` gets it: the sdist and wheel carry the web players, and a
-wheel installed in a fresh virtualenv serves a watch page whose LL-HLS (hls.js) plays
-in Chromium. A build without the players refuses, saying what to do."""
+"""Strom as ``pip install`` gets it: the sdist and wheel carry the web players (hls.js,
+dash.js), and a wheel installed in a fresh virtualenv serves a watch page whose LL-HLS
+(hls.js) plays in Chromium, and dash.js. A build without the players refuses, saying
+what to do."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = ROOT / ".venv-tools" / "bin" / "uv"
-PLAYER = "strom/web/static/vendor/hls.min.js"
+PLAYERS = ("strom/web/static/vendor/hls.min.js", "strom/web/static/vendor/dash.all.min.js")
 
 
 def uv(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
@@ -49,9 +50,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     listing = subprocess.run(
         ["tar", "tzf", str(sdist)], capture_output=True, text=True, check=True
     ).stdout
-    assert f"/{PLAYER}" in listing
     with zipfile.ZipFile(built) as z:
-        assert z.read(PLAYER) == (ROOT / PLAYER).read_bytes()
+        for player in PLAYERS:
+            assert f"/{player}" in listing
+            assert z.read(player) == (ROOT / player).read_bytes()
     return built
 
 
@@ -123,6 +125,10 @@ async def test_a_wheel_installed_elsewhere_plays_llhls(
     info = await video_info(page)
     assert info["transport"] == "LL-HLS"
     assert (info["videoWidth"], info["videoHeight"]) == (media.width, media.height)
+    # dash.js comes from the installed package too (the page loads it for ?transport=dash).
+    dash = await page.request.get(f"http://127.0.0.1:{http_port}/static/vendor/dash.all.min.js")
+    assert dash.ok
+    assert await dash.body() == (ROOT / PLAYERS[1]).read_bytes()
     code, log = await publisher
     assert code == 0, log
     assert page_log.errors == []

@@ -443,6 +443,65 @@ def test_discontinuity_and_init_versions() -> None:
     assert stream.init_segment(0) is None  # no segment uses it any more
 
 
+# -- what an LL-DASH manifest reads: the timeline, its runs, the segment being written --
+
+
+def test_the_timeline_lists_the_window_and_the_segment_being_written() -> None:
+    stream = live(HlsSettings(window_segments=3))
+    feed(stream, av_stream(0, 9.1), wallclock0=1000.0)
+    listed = stream.timeline()
+    assert [s.msn for s in listed] == [1, 2, 3, 4]  # the playlist's window, seg4 open
+    assert [s.complete for s in listed] == [True] * 3 + [False]
+    assert {id(s.run) for s in listed} == {id(listed[0].run)}  # one clock: one run
+    assert stream.epoch == 1000.0
+    assert listed[0].run.first_msn == 0  # the run began before the window
+    assert listed[0].run.stream_start == 0
+    assert 0 < stream.chunk_duration <= round(100_000 / FPS)
+
+
+def test_the_segment_being_written_reads_as_it_grows() -> None:
+    stream = live()
+    feed(stream, av_stream(0, 2.5))
+    sent = b""
+    for chunk in av_stream(2.5, 3.99):  # seg1 is 2 s to 4 s
+        so_far = stream.segment_so_far(1)
+        assert so_far is not None
+        assert so_far[1] is False
+        data = b"".join(bytes(p) for p in so_far[0])
+        assert data.startswith(sent)  # pieces only ever grow at the end
+        sent = data
+        stream.add_chunk(chunk.data, chunk.time, chunk.independent)
+    feed(stream, av_stream(3.99, 4.5))
+    complete = stream.segment_so_far(1)
+    assert complete is not None
+    assert complete[1] is True
+    assert complete[0] == [stream.segment(1)]
+    assert bytes(complete[0][0]).startswith(sent)
+    assert stream.started(1)
+    assert stream.started(2)
+    assert not stream.started(3)
+    assert stream.segment_so_far(3) is None
+
+
+def test_a_new_clock_starts_a_run_placed_by_the_wall_clock() -> None:
+    stream = live()
+    feed(stream, av_stream(0, 4.5), wallclock0=1000.0)
+    stream.discontinuity()
+    stream.set_init(b"init-B")
+    # The publisher is back 10 s after it started, its clock at 0 again.
+    feed(stream, av_stream(0, 2.5), wallclock0=1010.0)
+    first, *_, last = stream.timeline()
+    assert last.run is not first.run
+    assert last.run.first_msn == 3  # seg2 was flushed by the discontinuity
+    assert last.run.media_start == 0
+    assert last.run.stream_start == 10 * 100_000
+    # A restart sooner than the media already sent is placed after it, never over it.
+    stream.discontinuity()
+    feed(stream, av_stream(0, 2.5), wallclock0=1011.0)
+    newest = stream.timeline()[-1].run
+    assert newest.stream_start >= last.run.stream_start + 2 * 100_000
+
+
 def test_new_init_without_discontinuity_starts_a_segment() -> None:
     stream = live()
     feed(stream, av_stream(0, 3))

@@ -72,6 +72,17 @@ async def test_broadcast_is_recorded_and_plays_as_vod_and_mp4(
     assert errors == ""
     assert frames == media.frames
 
+    # The same files as a static MPEG-DASH presentation, which ffprobe reads.
+    code, out = await run_process(
+        need_tool("ffprobe"), "-v", "error", "-show_entries", "stream=codec_type:format=duration",
+        "-of", "default=nw=1", base(server) + rec["manifest_url"],
+    )  # fmt: skip
+    assert code == 0, out
+    kinds = {"codec_type=video"} | ({"codec_type=audio"} if media.audio else set())
+    assert {line for line in out.split() if line.startswith("codec_type")} == kinds
+    duration = float(next(v for v in out.split() if v.startswith("duration=")).split("=")[1])
+    assert abs(duration - media.frames / 30) < 0.2
+
     # Its picture for the past-broadcasts list: a JPEG of the video, made once.
     async with (
         aiohttp.ClientSession() as http,

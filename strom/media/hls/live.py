@@ -14,14 +14,16 @@ import math
 import re
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 
 from strom.errors import LimitExceeded, LocalProtocolError
 from strom.media.hls.playlist import (
     TICKS_PER_SECOND,
+    HlsName,
     PartRecord,
     PlaylistHeader,
+    ResourceKind,
     SegmentRecord,
+    TimelineRun,
     init_uri,
     part_uri,
     render,
@@ -69,23 +71,6 @@ class HlsSettings:
             raise ValueError("window_segments must be >= 1 and grace_segments >= 0")
         if not 0 < self.min_segment <= self.max_segment - self.part_target:
             raise ValueError("need 0 < min_segment <= max_segment - part_target")
-
-
-class ResourceKind(Enum):
-    INIT = "init"
-    SEGMENT = "segment"
-    PART = "part"
-
-
-@dataclass(frozen=True)
-class HlsName:
-    """A parsed resource name from a request path (``seg12.m4s``, ``part12.3.m4s``...)."""
-
-    kind: ResourceKind
-    msn: int = -1
-    #: None for a whole segment, so ``stream.pending(name.msn, name.part)`` just works.
-    part: int | None = None
-    version: int = -1
 
 
 def _ticks(seconds: float) -> int:
@@ -138,6 +123,7 @@ class LiveHlsStream:
         self._end: int | None = None  # where the chunk at the edge ends, when known
         self._spacings: deque[int] = deque(maxlen=SPACING_SAMPLES)
         self._pdt_anchor: float | None = None  # wall clock at broadcast time 0
+        self._epoch: float | None = None  # wall clock at the first segment's start
         self._pending_discontinuity = False
         self._discontinuity_sequence = 0  # DISCONTINUITY tags that left the playlist
         self._target_duration = max(1, math.ceil(s.min_segment))
@@ -183,13 +169,31 @@ class LiveHlsStream:
         return self._target_duration
 
     @property
+    def init_version(self) -> int:
+        """The current init segment's version (-1 before any)."""
+        return self._init_version
+
+    @property
+    def epoch(self) -> float | None:
+        """UNIX time the first segment started: 0 of :attr:`TimelineRun.stream_start`."""
+        return self._epoch
+
+    @property
+    def chunk_duration(self) -> int:
+        """Ticks between recent chunks (a frame's duration; 0 before two chunks)."""
+        return min(max(self._spacings, default=0), self._part_target)
+
+    @property
     def init(self) -> bytes | None:
         return self._inits.get(self._init_version)
 
     @property
     def init_uri(self) -> str:
         """URI of the current init segment, versioned so caches never mix two of them."""
-        return self.uri_prefix + init_uri(self._init_template, max(self._init_version, 0))
+        return self.init_uri_for(self._init_version)
+
+    def init_uri_for(self, version: int) -> str:
+        return self.uri_prefix + init_uri(self._init_template, max(version, 0))
 
     @property
     def stored_bytes(self) -> int:
@@ -327,6 +331,32 @@ class LiveHlsStream:
     def init_segment(self, version: int) -> bytes | None:
         return self._inits.get(version)
 
+    def timeline(self) -> list[SegmentRecord]:
+        """The segments the playlist lists, oldest first, and the one being written once it
+        holds a chunk (its parts and duration so far): what a DASH MPD lists."""
+        listed = [s for s in self._done if s.msn >= self._first_listed]
+        if self._open is not None and (self._open.parts or self._chunks):
+            listed.append(self._open)
+        return listed
+
+    def segment_so_far(self, msn: int) -> tuple[list[bytes | memoryview], bool] | None:
+        """Segment ``msn``'s bytes so far in pieces (its parts, then the chunks of the part
+        being filled; pieces never change, so a byte count says what a chunked answer
+        sent) and whether it is complete; None if there is no such segment (now)."""
+        seg = self._find(msn)
+        if seg is None:
+            return None
+        if seg.data is not None:
+            return [seg.data], True
+        pieces: list[bytes | memoryview] = [p.data for p in seg.parts if p.data is not None]
+        return pieces + self._chunks, False
+
+    def started(self, msn: int) -> bool:
+        """Whether segment ``msn`` has begun (holds a chunk) or is past: no need to wait."""
+        if self._open is not None and msn == self._open.msn:
+            return True
+        return msn <= self._last_complete_msn
+
     def parse_name(self, name: str) -> HlsName | None:
         """Which resource a request for ``name`` (the last path component) means."""
         if m := _SEGMENT_NAME.fullmatch(name):
@@ -399,6 +429,7 @@ class LiveHlsStream:
         """Open segment ``_next_msn`` at broadcast time ``start``; ``wallclock`` is when
         media time ``start`` reached the server, if known."""
         last = self._done[-1] if self._done else None
+        pdt = self._program_date_time(start, wallclock)
         self._open = SegmentRecord(
             msn=self._next_msn,
             start=start,
@@ -406,11 +437,32 @@ class LiveHlsStream:
             independent=independent,
             discontinuity=self._pending_discontinuity,
             init_version=self._init_version,
-            program_date_time=self._program_date_time(start, wallclock),
+            program_date_time=pdt,
+            run=self._timeline_run(start, pdt, last),
         )
         self._next_msn += 1
         self._pending_discontinuity = False
         self._part_start = start
+
+    def _timeline_run(
+        self, start: int, pdt: float | None, last: SegmentRecord | None
+    ) -> TimelineRun:
+        """The run a segment starting at ``start`` belongs to: its predecessor's, unless
+        the media clock broke between them."""
+        if last is None:
+            self._epoch = pdt
+            return TimelineRun(self._next_msn, start, 0)
+        run = last.run
+        if (
+            not self._pending_discontinuity
+            and last.init_version == self._init_version
+            and start == last.start + last.duration
+        ):
+            return run
+        stream_start = run.stream_start + last.start + last.duration - run.media_start
+        if pdt is not None and self._epoch is not None:
+            stream_start = max(stream_start, _ticks(pdt - self._epoch))
+        return TimelineRun(self._next_msn, start, stream_start)
 
     def _program_date_time(self, start: int, wallclock: float | None) -> float | None:
         # The date follows the media clock so it agrees with EXTINF (4.4.4.6); it is

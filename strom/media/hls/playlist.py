@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 
 #: Internal time unit: 10 µs, the precision durations are printed with (5 decimals).
 TICKS_PER_SECOND = 100_000
@@ -45,6 +46,23 @@ def date_time(unix: float) -> str:
     return text.replace("+00:00", "Z")
 
 
+class ResourceKind(Enum):
+    INIT = "init"
+    SEGMENT = "segment"
+    PART = "part"
+
+
+@dataclass(frozen=True)
+class HlsName:
+    """A parsed resource name from a request path (``seg12.m4s``, ``part12.3.m4s``...)."""
+
+    kind: ResourceKind
+    msn: int = -1
+    #: None for a whole segment, so ``stream.pending(name.msn, name.part)`` just works.
+    part: int | None = None
+    version: int = -1
+
+
 @dataclass(slots=True)
 class PartRecord:
     #: a part's bytes; once its segment is complete, a view into the segment's bytes (no
@@ -52,6 +70,23 @@ class PartRecord:
     data: bytes | memoryview | None
     duration: int
     independent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRun:
+    """A run of segments on one continuous media clock: from the stream's first segment,
+    a discontinuity, a new init segment or a gap in the media times, to the next. An
+    LL-HLS playlist marks where one begins (EXT-X-DISCONTINUITY); a DASH MPD gives each
+    its own Period, placed on the stream's wall-clock timeline by ``stream_start``."""
+
+    #: the number of its first segment (a DASH Period id)
+    first_msn: int
+    #: broadcast time of its first segment, in ticks (a DASH presentationTimeOffset)
+    media_start: int
+    #: where it begins on the stream's timeline, in ticks since the stream's first segment:
+    #: it counts the wall-clock time the stream was away (a publisher's reconnect), and is
+    #: never before the end of the run before it
+    stream_start: int
 
 
 @dataclass(slots=True)
@@ -65,6 +100,7 @@ class SegmentRecord:
     discontinuity: bool
     init_version: int
     program_date_time: float | None
+    run: TimelineRun
     parts: list[PartRecord] = field(default_factory=list)
     duration: int = 0
     data: bytes | None = None  # set when complete

@@ -3,6 +3,8 @@
 //   WsTransport        live CMAF over /live/{channel}/ws into Media Source Extensions
 //   HlsJsTransport     LL-HLS through the vendored hls.js (/static/vendor/hls.min.js)
 //   NativeHlsTransport the browser's own HLS (Safari on iOS)
+//   DashJsTransport    LL-DASH through the vendored dash.js (/static/vendor/dash.all.min.js),
+//                      only when asked for (?transport=dash)
 //
 // A transport has `name`, `start()`, `stop()` and `latency()`, and drives the player
 // through this interface: `video`, `state`, `setState(state, detail)`, `play()`,
@@ -39,6 +41,7 @@ export const TRANSPORT_NAMES = Object.freeze({
   ws: "WebSocket",
   hls: "LL-HLS",
   native: "native HLS",
+  dash: "LL-DASH",
 });
 
 // --- small helpers ---------------------------------------------------------------
@@ -76,6 +79,25 @@ export function clamp(value, low, high) {
 function backoffMs(attempt) {
   const base = Math.min(SETTINGS.reconnectMaxMs, SETTINGS.reconnectBaseMs * 2 ** attempt);
   return base * (0.75 + Math.random() * 0.5); // jitter: viewers do not return in lockstep
+}
+
+// What the page says when a vendored player script does not load: the server was
+// installed without it (a package built without npm) or it is blocked on the way.
+export function missingPlayer(what, script) {
+  return `The ${what} player (${script}) is missing from this server — ask its operator to reinstall Strom.`;
+}
+
+// Load a vendored player script unless `window[global]` is there already; when it does not
+// load, the player area says which one is missing. Resolves to whether it is there.
+async function loadPlayer(player, global, src, what, script) {
+  try {
+    if (!window[global]) await loadScript(src);
+    return true;
+  } catch (err) {
+    console.warn("strom:", err.message);
+    player.fail(missingPlayer(what, script));
+    return false;
+  }
 }
 
 export function loadScript(src) {
@@ -377,12 +399,7 @@ export class HlsJsTransport {
   }
 
   async start() {
-    try {
-      if (!window.Hls) await loadScript(this.scriptUrl);
-    } catch (err) {
-      this.player.fail(`hls.js is unavailable (${err.message})`);
-      return;
-    }
+    if (!(await loadPlayer(this.player, "Hls", this.scriptUrl, "HLS", "hls.js"))) return;
     if (!window.Hls.isSupported()) {
       this.player.fallBack("hls.js is not supported in this browser");
       return;
@@ -478,5 +495,87 @@ export class NativeHlsTransport {
   latency() {
     const video = this.player.video;
     return lastRangeEnd(video.seekable) - video.currentTime;
+  }
+}
+
+// LL-DASH (the MPD at /live/{channel}/index.mpd): dash.js turns its low-latency mode on by
+// itself (the MPD says availabilityTimeComplete="false"), fetches the segment being
+// written as it grows, and holds the latency the MPD's ServiceDescription asks for by
+// playing a little faster or slower; its clock follows the server's (UTCTiming).
+export class DashJsTransport {
+  constructor(player, url, scriptUrl) {
+    this.player = player;
+    this.url = url;
+    this.scriptUrl = scriptUrl;
+    this.name = TRANSPORT_NAMES.dash;
+    this.dash = null;
+    this.retryTimer = 0;
+    this.stopped = false;
+  }
+
+  async start() {
+    if (!(await loadPlayer(this.player, "dashjs", this.scriptUrl, "MPEG-DASH", "dash.js"))) return;
+    if (!mediaSourceClass()) {
+      this.player.fail("this browser has no Media Source Extensions, which dash.js needs");
+      return;
+    }
+    this.create();
+  }
+
+  create() {
+    if (this.stopped) return;
+    const dashjs = window.dashjs;
+    const events = dashjs.MediaPlayer.events;
+    const dash = dashjs.MediaPlayer().create();
+    dash.updateSettings({
+      streaming: {
+        buffer: { bufferToKeep: SETTINGS.keepBehind },
+        liveCatchup: { enabled: true },
+      },
+    });
+    dash.on(events.STREAM_INITIALIZED, () => {
+      this.player.setState("playing");
+      this.player.play();
+    });
+    dash.on(events.PLAYBACK_ENDED, () => {
+      // The broadcast is over (the MPD stopped updating): look for the next one later.
+      this.player.setState("ended");
+      this.retry(SETTINGS.resumeAfterEndMs);
+    });
+    dash.on(events.ERROR, (event) => this.onError(event.error));
+    dash.initialize(this.player.video, this.url, true);
+    this.dash = dash;
+  }
+
+  onError(error) {
+    const code = error?.code;
+    // dash.js codes: 10 the MPD could not be loaded (the channel is not live: 404).
+    const offline = code === 10 || this.player.state === "connecting";
+    console.warn("strom: dash.js error", code, error?.message ?? "");
+    if (this.player.state !== "ended") {
+      this.player.setState(offline ? "offline" : "reconnecting", "");
+    }
+    this.retry(SETTINGS.hlsRetryMs);
+  }
+
+  retry(delayMs) {
+    this.destroy();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.create(), delayMs);
+  }
+
+  destroy() {
+    if (this.dash) this.dash.destroy();
+    this.dash = null;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.destroy();
+  }
+
+  latency() {
+    return this.dash?.getCurrentLiveLatency() ?? NaN;
   }
 }

@@ -18,6 +18,7 @@
 import {
   canPlayNativeHls,
   clamp,
+  DashJsTransport,
   HlsJsTransport,
   lastRangeEnd,
   mediaSourceClass,
@@ -49,6 +50,8 @@ class Player {
       ws: ws.href,
       hls: new URL(root.dataset.hlsPath, page).href,
       hlsScript: new URL(root.dataset.hlsScript, page).href,
+      dash: new URL(root.dataset.dashPath, page).href,
+      dashScript: new URL(root.dataset.dashScript, page).href,
     };
     this.forcedTransport = page.searchParams.get("transport");
   }
@@ -64,7 +67,7 @@ class Player {
 
   chooseTransport() {
     const forced = this.forcedTransport;
-    if (forced === "ws" || forced === "hls" || forced === "native") return forced;
+    if (forced === "ws" || forced === "hls" || forced === "native" || forced === "dash") return forced;
     if (mediaSourceClass() && "WebSocket" in window) return "ws";
     if (canPlayNativeHls(this.video)) return "native";
     return "hls";
@@ -78,6 +81,8 @@ class Player {
     } else if (kind === "hls") {
       this.triedHlsJs = true;
       this.transport = new HlsJsTransport(this, this.urls.hls, this.urls.hlsScript);
+    } else if (kind === "dash") {
+      this.transport = new DashJsTransport(this, this.urls.dash, this.urls.dashScript);
     } else {
       this.transport = new NativeHlsTransport(this, this.urls.hls);
     }

@@ -1,0 +1,190 @@
+"""LL-DASH delivery: ``/live/{channel}/index.mpd`` over the LL-HLS rendition's segments.
+
+There is no second mux and no second store: a channel's :class:`~strom.delivery.hls.
+HlsRendition` already holds its CMAF segments (one GOP each, starting at a keyframe) and
+init segments under URLs unique to the broadcast. The MPD (rendered by the sans-IO
+:mod:`strom.media.dash`) names those very files (``{rendition}/seg$Number$.m4s``,
+``{rendition}/init-0.mp4``), so a complete segment is one object for LL-HLS and LL-DASH
+players and for any cache in front. The segment being written is listed too, with the
+duration the last one had, and a player asking for it gets it as it grows
+(:mod:`strom.delivery.chunked`): that, with ``availabilityTimeOffset``, is what makes the
+latency about one chunk plus the player's buffer rather than a segment.
+
+The MPD is rendered once per change of the rendition (and per site address, which the
+``UTCTiming`` URL names), and revalidated by players and caches with its ETag.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from strom.delivery.caching import AnswerKind, cache_headers
+from strom.errors import ApiError
+from strom.media.dash import MIME_TYPE, Content, LiveTiming, Period, Segment, iso_time, live_mpd
+from strom.media.hls.playlist import TICKS_PER_SECOND
+from strom.media.model import TrackKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from strom.delivery.hls import HlsDelivery, HlsRendition
+    from strom.media.hls import LiveHlsStream
+    from strom.media.hls.playlist import SegmentRecord
+    from strom.media.model import Track
+
+#: where the server's clock is read (DASH ``UTCTiming``, ``urn:mpeg:dash:utc:http-iso:2014``)
+TIME_PATH = "/live/time"
+#: MPDs kept per revision, one per address the site is reached at (UTCTiming names it)
+_MAX_SITE_ADDRESSES = 4
+
+
+@dataclass(frozen=True)
+class DashSettings:
+    #: seconds behind the live edge players aim for (ServiceDescription, DASH-IF LL)
+    target_latency: float = 1.0
+    #: seconds between a player's MPD reloads: a new segment is known at most this late
+    update_period: float = 0.5
+
+
+class DashDelivery:
+    """The LL-DASH manifests of the channels the LL-HLS delivery has renditions of."""
+
+    def __init__(
+        self,
+        hls: HlsDelivery,
+        settings: DashSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._hls = hls
+        self.settings = settings or DashSettings()
+        self._clock = clock
+        #: by rendition: the revision rendered, and its MPD by time URL
+        self._rendered: weakref.WeakKeyDictionary[HlsRendition, tuple[int, dict[str, str]]]
+        self._rendered = weakref.WeakKeyDictionary()
+
+    async def manifest(
+        self, request: web.Request, channel_name: str, time_url: str
+    ) -> web.StreamResponse:
+        rendition = self._hls.rendition(channel_name)
+        if rendition is None or not rendition.stream.timeline():
+            raise ApiError(404, "channel is not live", headers=cache_headers(AnswerKind.OFFLINE))
+        stream = rendition.stream
+        etag = f'"{rendition.token}.{stream.revision}"'
+        headers = {**cache_headers(AnswerKind.LIVE_MANIFEST), "ETag": etag}
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        return web.Response(
+            text=self.mpd(rendition, time_url), content_type=MIME_TYPE, headers=headers
+        )
+
+    def mpd(self, rendition: HlsRendition, time_url: str) -> str:
+        """The rendition's MPD now (rendered once per revision and time URL)."""
+        revision = rendition.stream.revision
+        done = self._rendered.get(rendition)
+        if done is None or done[0] != revision:
+            done = (revision, {})
+            self._rendered[rendition] = done
+        by_url = done[1]
+        text = by_url.get(time_url)
+        if text is None:
+            if len(by_url) >= _MAX_SITE_ADDRESSES:  # Host headers are the client's to choose
+                by_url.clear()
+            text = by_url[time_url] = self._render(rendition, time_url)
+        return text
+
+    def _render(self, rendition: HlsRendition, time_url: str) -> str:
+        stream = rendition.stream
+        listed = stream.timeline()
+        durations = _durations(stream, listed)
+        periods = _periods(stream, listed, durations)
+        first, last = periods[0], periods[-1]
+        end = last.end
+        start = first.start + first.segments[0].time - first.media_start
+        now = self._clock()
+        epoch = stream.epoch if stream.epoch is not None else now - end / TICKS_PER_SECOND
+        timing = LiveTiming(
+            availability_start=epoch,
+            publish_time=now,
+            minimum_update_period=self.settings.update_period,
+            time_shift_buffer=(end - start) / TICKS_PER_SECOND,
+            target_latency=self.settings.target_latency,
+            availability_time_offset=(durations[-1] - stream.chunk_duration) / TICKS_PER_SECOND,
+            time_url=time_url,
+            ended_duration=end / TICKS_PER_SECOND if stream.ended else None,
+        )
+        version = listed[-1].init_version
+        tracks = rendition.tracks.get(version) or tuple(rendition.channel.tracks.values())
+        return live_mpd(timing, _content(tracks, listed, durations), periods, TICKS_PER_SECOND)
+
+
+def _durations(stream: LiveHlsStream, listed: Sequence[SegmentRecord]) -> list[int]:
+    """Each listed segment's duration; for the one being written, the duration it is
+    expected to have, erring long: the longest of what it holds, what the one before it
+    had and the target duration, and a part more. (dash.js fetches a segment a second
+    time when its media runs past the end the MPD gave it; the next MPD corrects it.)"""
+    durations = [seg.duration for seg in listed]
+    last = listed[-1]
+    if not last.complete:
+        before = listed[-2].duration if len(listed) > 1 and listed[-2].run is last.run else 0
+        longest = max(last.duration, before, stream.target_duration * TICKS_PER_SECOND)
+        durations[-1] = round(longest + stream.settings.part_target * TICKS_PER_SECOND)
+    return durations
+
+
+def _periods(
+    stream: LiveHlsStream, listed: Sequence[SegmentRecord], durations: Sequence[int]
+) -> list[Period]:
+    """One Period per run of segments on one media clock (see ``TimelineRun``)."""
+    runs: list[tuple[SegmentRecord, list[Segment]]] = []
+    for seg, duration in zip(listed, durations, strict=True):
+        if not runs or runs[-1][0].run is not seg.run:
+            runs.append((seg, []))
+        runs[-1][1].append(Segment(seg.msn, seg.start, duration))
+    return [
+        Period(
+            id=str(first.run.first_msn),
+            start=first.run.stream_start,
+            media_start=first.run.media_start,
+            initialization=stream.init_uri_for(first.init_version),
+            media=stream.uri_prefix + "seg$Number$.m4s",  # the LL-HLS segment names
+            segments=segments,
+            independent=all(s.independent for s in listed if s.run is first.run),
+        )
+        for first, segments in runs
+    ]
+
+
+def _content(
+    tracks: Sequence[Track], listed: Sequence[SegmentRecord], durations: Sequence[int]
+) -> Content:
+    ordered = sorted(tracks, key=lambda t: t.id)
+    video = next((t for t in ordered if t.kind is TrackKind.VIDEO), None)
+    audio = next((t for t in ordered if t.kind is TrackKind.AUDIO), None)
+    # The highest rate of a complete segment: a player's buffer needs no more.
+    rates = [
+        len(seg.data) * 8 * TICKS_PER_SECOND // d
+        for seg, d in zip(listed, durations, strict=True)
+        if seg.data is not None and d > 0
+    ]
+    return Content(
+        codecs=[t.codec_string for t in ordered],
+        width=video.width if video is not None else 0,
+        height=video.height if video is not None else 0,
+        sample_rate=audio.sample_rate if audio is not None else 0,
+        bandwidth=max(rates, default=0),
+    )
+
+
+async def server_time(request: web.Request) -> web.Response:
+    """``UTCTiming`` (``urn:mpeg:dash:utc:http-iso:2014``): the server's clock as an ISO
+    8601 date and time, so a player places the live edge by the server, not its own clock."""
+    return web.Response(
+        text=iso_time(time.time()),
+        content_type="text/plain",
+        headers=cache_headers(AnswerKind.CLOCK),
+    )

@@ -1,0 +1,78 @@
+"""A recording as a static MPEG-DASH presentation: ``/vod/{channel}/{id}/index.mpd``.
+
+The MPD (rendered by :mod:`strom.media.dash`) names the recording's own files, the ones
+its HLS playlist names (``init-{n}.mp4``, ``segments/{seq}.m4s``): one copy on disk for
+both. A Period runs while the timeline goes on (no discontinuity, the same init segment,
+consecutive segment numbers). The codecs come from the init segments themselves (a
+recording's index does not keep them). Blocking file I/O: call it in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from strom.errors import ProtocolError
+from strom.media.containers.mp4 import Mp4Demuxer
+from strom.media.dash import Content, Period, Segment, static_mpd
+from strom.media.model import Track, TrackKind
+from strom.record import storage
+
+#: MPD time unit: 10 µs, like the live MPD
+TIMESCALE = 100_000
+MEDIA_TEMPLATE = f"{storage.SEGMENTS}/$Number$.m4s"
+
+
+def vod_mpd(info: storage.RecordingInfo) -> str:
+    """The static MPD of the segments ``info`` lists."""
+    runs: list[list[storage.Segment]] = []
+    for seg in info.segments:
+        last = runs[-1][-1] if runs else None
+        if last is None or seg.discontinuity or seg.init != last.init or seg.seq != last.seq + 1:
+            runs.append([])
+        runs[-1].append(seg)
+    periods: list[Period] = []
+    for run in runs:
+        start = periods[-1].end if periods else 0
+        periods.append(
+            Period(
+                id=str(run[0].seq),
+                start=start,
+                media_start=_ticks(run[0].start),
+                initialization=storage.init_name(run[0].init),
+                media=MEDIA_TEMPLATE,
+                segments=[Segment(s.seq, _ticks(s.start), _ticks(s.duration)) for s in run],
+            )
+        )
+    tracks = _tracks(info.path, runs[-1][0]) if runs else []
+    total = sum(s.duration for s in info.segments)
+    return static_mpd(_content(tracks, info.bytes, total), periods, TIMESCALE)
+
+
+def _ticks(seconds: float) -> int:
+    return round(seconds * TIMESCALE)
+
+
+def _tracks(path: Path, first: storage.Segment) -> list[Track]:
+    """The tracks of ``first``'s init segment (with ``first`` itself: a track may be
+    configured by its first keyframe)."""
+    demuxer = Mp4Demuxer()
+    found: dict[int, Track] = {}
+    with contextlib.suppress(OSError, ProtocolError):
+        for name in (storage.init_name(first.init), storage.segment_name(first.seq)):
+            for event in demuxer.feed((path / name).read_bytes()):
+                if isinstance(event, Track):
+                    found[event.id] = event
+    return sorted(found.values(), key=lambda t: t.id)
+
+
+def _content(tracks: list[Track], size: int, seconds: float) -> Content:
+    video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
+    audio = next((t for t in tracks if t.kind is TrackKind.AUDIO), None)
+    return Content(
+        codecs=[t.codec_string for t in tracks],
+        width=video.width if video is not None else 0,
+        height=video.height if video is not None else 0,
+        sample_rate=audio.sample_rate if audio is not None else 0,
+        bandwidth=round(size * 8 / seconds) if seconds > 0 else 0,
+    )
