@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from strom.media.hls.live import HlsSettings
+from strom.media.hls.settings import HlsSettings
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
 from strom.setting_values import (

@@ -171,10 +171,7 @@ _RECORDING = {
         "duration": {"type": "number", "minimum": 0},
         "bytes": {"type": "integer", "minimum": 0},
         "playlist_url": {"type": "string", "description": "HLS playlist (EVENT while live)"},
-        "manifest_url": {
-            "type": "string",
-            "description": "MPEG-DASH manifest (static: the segments recorded so far)",
-        },
+        "manifest_url": {"type": "string", "description": "MPEG-DASH manifest (static)"},
         "mp4_url": {
             "type": ["string", "null"],
             "description": "Downloadable MP4, once the broadcast is over",
@@ -186,8 +183,7 @@ _RECORDING = {
     },
 }
 
-#: the node's numbers (a few required, the rest may grow; 403 to a client outside the
-#: ``metrics_allow`` setting's networks); ``/metrics`` has them in the Prometheus format
+#: the node's numbers (a few required, the rest may grow; 403 outside ``metrics_allow``)
 _STATS = {
     "type": "object",
     "required": ["version", "uptime", "loop_lag_ms", "channels", "delivery", "hls"],

@@ -39,7 +39,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def six_seconds(tmp_path_factory: pytest.TempPathFactory) -> MediaFile:
-    """Keyframes a second apart; with B-frames a segment is two GOPs (about 2 s)."""
+    """Keyframes a second apart: a segment is one GOP (1 s)."""
     return make_media(tmp_path_factory.mktemp("dash") / "six.flv", seconds=6.0)
 
 
@@ -95,7 +95,7 @@ async def test_the_mpd_names_the_ll_hls_files(
 ) -> None:
     assert (await client.get("/live/alice/index.mpd")).status == 404  # not live
     channel, frames = go_live(site, av_media)
-    feed_until(channel, frames, 2.5)  # seg0 complete (two GOPs: 2 s), seg1 being written
+    feed_until(channel, frames, 1.5)  # seg0 complete (a GOP: 1 s), seg1 being written
     resp = await client.get("/live/alice/index.mpd")
     assert resp.status == 200
     assert resp.content_type == "application/dash+xml"
@@ -141,7 +141,7 @@ async def test_the_segment_being_written_goes_out_as_it_grows(
     site: Site, client: TestClient[web.Request, web.Application], six_seconds: MediaFile
 ) -> None:
     channel, frames = go_live(site, six_seconds)
-    rest = feed_until(channel, frames, 2.5)  # seg1 (2 s to 4 s) has begun
+    rest = feed_until(channel, frames, 1.5)  # seg1 (1 s to 2 s) has begun
     rendition = site.hls.rendition("alice")
     assert rendition is not None
     base = f"/live/alice/{rendition.token}"
@@ -190,7 +190,7 @@ async def test_a_stopping_node_ends_the_growing_answers(
     site: Site, client: TestClient[web.Request, web.Application], av_media: MediaFile
 ) -> None:
     channel, frames = go_live(site, av_media)
-    feed_until(channel, frames, 2.5)
+    feed_until(channel, frames, 1.5)  # seg1 being written
     rendition = site.hls.rendition("alice")
     assert rendition is not None
     resp = await client.get(f"/live/alice/{rendition.token}/seg1.m4s")

@@ -4,8 +4,9 @@
 playlist that LL-HLS clients (hls.js, Safari) and plain HLS clients (ffmpeg) both play.
 """
 
-from strom.media.hls.live import HlsSettings, LiveHlsStream
+from strom.media.hls.live import LiveHlsStream
 from strom.media.hls.playlist import HlsName, ResourceKind, part_uri, segment_uri
+from strom.media.hls.settings import HlsSettings
 
 __all__ = [
     "HlsName",
