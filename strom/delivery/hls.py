@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
-from strom.delivery.chunked import stream_segment
+from strom.delivery.chunked import GrowingSegments, stream_segment
 from strom.delivery.hls_counts import HlsCounts
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
@@ -89,8 +89,8 @@ class HlsRendition(Subscriber):
         #: the playlist answers (plain, blocking) of the last revision asked for:
         #: (revision, body, headers)
         self._answers: list[tuple[int, bytes, dict[str, str]] | None] = [None, None]
-        self._next_chunk: asyncio.Future[bool] | None = None
-        self._let_go = False
+        #: the segments being sent as they grow (LL-DASH), and their followers
+        self.growing = GrowingSegments(self.stream)
         #: the tracks of each init segment version
         self.tracks: dict[int, tuple[Track, ...]] = {}
 
@@ -104,7 +104,7 @@ class HlsRendition(Subscriber):
         # What each init segment still served holds (the LL-DASH manifest names codecs).
         self.tracks = {v: t for v, t in self.tracks.items() if self.stream.init_segment(v)}
         self.tracks[self.stream.init_version] = tuple(channel.tracks.values())
-        self._chunk_in()  # a segment being sent as it grows may have been closed
+        self.growing.update()  # a segment being sent as it grows may have been closed
 
     def on_chunk(self, chunk: Chunk) -> None:
         stream = self.stream
@@ -122,33 +122,17 @@ class HlsRendition(Subscriber):
             return
         if stream.revision != before:
             self._wake()
-        self._chunk_in()
+        self.growing.update()
 
     def on_end(self) -> None:
         self.stream.end()
         self._wake()
-        self._chunk_in()
+        self.growing.update()
         self.channel.unsubscribe(self)
 
-    def chunk_arrived(self) -> asyncio.Future[bool]:
-        """True when the next chunk is in the stream (or the stream ended), False when
-        the answers waiting should end now (the node is stopping): one future for every
-        answer waiting (await it with :func:`asyncio.wait`, which does not cancel it)."""
-        if self._next_chunk is None:
-            self._next_chunk = asyncio.get_running_loop().create_future()
-            if self._let_go:
-                self._next_chunk.set_result(False)
-        return self._next_chunk
-
     def let_go(self) -> None:
-        """End every answer waiting for a chunk (a stopping node), now and from now on."""
-        self._let_go = True
-        self._chunk_in(arrived=False)
-
-    def _chunk_in(self, arrived: bool = True) -> None:
-        waiting, self._next_chunk = self._next_chunk, None
-        if waiting is not None and not waiting.done():
-            waiting.set_result(arrived)
+        """End every answer of a growing segment (a stopping node), now and from now on."""
+        self.growing.let_go()
 
     def _wake(self) -> None:
         self.woken_at = time.perf_counter()
@@ -356,7 +340,7 @@ class HlsDelivery:
             if so_far is None:
                 raise ApiError(404, "not available yet")
             if not so_far[1]:
-                return await stream_segment(request, hls, msn, rendition.chunk_arrived)
+                return await stream_segment(request, rendition.growing, msn)
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.

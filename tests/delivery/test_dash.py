@@ -7,6 +7,7 @@ frame by frame; the answers are read by aiohttp's client over a real socket."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from strom.delivery.chunked import GrowingSegments
 from strom.delivery.dash import DashDelivery
 from strom.delivery.hls import HlsDelivery
 from strom.errors import ApiError
@@ -204,4 +206,48 @@ async def test_a_stopping_node_ends_the_growing_answers(
     so_far = rendition.stream.segment_so_far(1)
     assert so_far is not None
     assert so_far[1] is False
+    channel.close()
+
+
+async def test_a_viewer_that_stops_reading_is_cut_off_alone(
+    site: Site,
+    client: TestClient[web.Request, web.Application],
+    six_seconds: MediaFile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two viewers of the growing segment, one of which reads nothing (its socket's
+    receive buffer is tiny): once its unsent bytes pass the bound it is cut off, and the
+    other gets the whole segment."""
+    monkeypatch.setattr("strom.delivery.chunked.MAX_BUFFERED", 16 * 1024)
+    follow = GrowingSegments.follow
+
+    def small_send_buffers(
+        self: GrowingSegments, msn: int, transport: asyncio.Transport
+    ) -> asyncio.Future[bool]:
+        # the kernel's buffers of a loopback socket would take a whole 1 s segment
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return follow(self, msn, transport)
+
+    monkeypatch.setattr(GrowingSegments, "follow", small_send_buffers)
+    channel, frames = go_live(site, six_seconds)
+    rest = feed_until(channel, frames, 1.05)  # seg1 has just begun
+    rendition = site.hls.rendition("alice")
+    assert rendition is not None
+    path = f"/live/alice/{rendition.token}/seg1.m4s"
+    reader = await client.get(path)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (client.host, client.port))
+    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await asyncio.sleep(0.1)
+    assert rendition.growing.followers == 2
+    for frame in rest:  # seg1 grows and completes, then seg2...
+        channel.add_frame(frame)
+        await asyncio.sleep(0)
+    assert rendition.growing.dropped == 1
+    body = await reader.read()
+    assert body == rendition.stream.segment(1)
+    sock.close()
     channel.close()
