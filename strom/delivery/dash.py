@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 TIME_PATH = "/live/time"
 #: MPDs kept per revision, one per address the site is reached at (UTCTiming names it)
 _MAX_SITE_ADDRESSES = 4
+#: the MPD's media type (its XML is UTF-8)
+_CONTENT_TYPE = MIME_TYPE + "; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,11 @@ class DashDelivery:
         self.settings = settings or DashSettings()
         self._clock = clock
         #: by rendition: the revision rendered, and its MPD by time URL
-        self._rendered: weakref.WeakKeyDictionary[HlsRendition, tuple[int, dict[str, str]]]
+        self._rendered: weakref.WeakKeyDictionary[HlsRendition, tuple[int, dict[str, bytes]]]
         self._rendered = weakref.WeakKeyDictionary()
 
     async def manifest(
-        self, request: web.Request, channel_name: str, time_url: str
+        self, request: web.BaseRequest, channel_name: str, time_url: str
     ) -> web.StreamResponse:
         rendition = self._hls.rendition(channel_name)
         if rendition is None or not rendition.stream.timeline():
@@ -78,24 +80,24 @@ class DashDelivery:
         headers = {**cache_headers(AnswerKind.LIVE_MANIFEST), "ETag": etag}
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
-        return web.Response(
-            text=self.mpd(rendition, time_url), content_type=MIME_TYPE, headers=headers
-        )
+        headers["Content-Type"] = _CONTENT_TYPE
+        return web.Response(body=self.mpd(rendition, time_url), headers=headers)
 
-    def mpd(self, rendition: HlsRendition, time_url: str) -> str:
-        """The rendition's MPD now (rendered once per revision and time URL)."""
+    def mpd(self, rendition: HlsRendition, time_url: str) -> bytes:
+        """The rendition's MPD now (rendered and encoded once per revision and time URL:
+        every viewer gets the same bytes)."""
         revision = rendition.stream.revision
         done = self._rendered.get(rendition)
         if done is None or done[0] != revision:
             done = (revision, {})
             self._rendered[rendition] = done
         by_url = done[1]
-        text = by_url.get(time_url)
-        if text is None:
+        body = by_url.get(time_url)
+        if body is None:
             if len(by_url) >= _MAX_SITE_ADDRESSES:  # Host headers are the client's to choose
                 by_url.clear()
-            text = by_url[time_url] = self._render(rendition, time_url)
-        return text
+            body = by_url[time_url] = self._render(rendition, time_url).encode()
+        return body
 
     def _render(self, rendition: HlsRendition, time_url: str) -> str:
         stream = rendition.stream

@@ -1,12 +1,15 @@
-"""The lean path of LL-HLS: playlist reloads and parts go straight to the delivery.
+"""The lean path of LL-HLS and LL-DASH: playlists, MPDs and media go straight to the
+delivery.
 
 An LL-HLS viewer asks about six times a second (a blocking playlist reload and a part,
-per part), and every answer is the same bytes for every viewer. Such a request needs
+per part), an LL-DASH viewer two or three (the MPD, a segment), and every answer is the
+same bytes for every viewer. Such a request needs
 nothing a page needs: no router walk, no session, no CSRF check, no body deadline, no
 response signal. :class:`LeanMediaPath` sits in front of the application as the HTTP
-server's request handler: a ``GET`` of ``/live/{channel}/index.m3u8`` or of
-``/live/{channel}/{rendition}/{file}`` is answered by
-:class:`~strom.delivery.hls.HlsDelivery` at once (cross-origin headers and JSON errors as
+server's request handler: a ``GET`` of ``/live/{channel}/index.m3u8``,
+``/live/{channel}/index.mpd`` or ``/live/{channel}/{rendition}/{file}`` is answered by
+:class:`~strom.delivery.hls.HlsDelivery` or :class:`~strom.delivery.dash.DashDelivery`
+at once (cross-origin headers and JSON errors as
 the application would add them); every other request, ``HEAD`` of the same URLs
 included, goes on to the application unchanged. Same server, same port, same aiohttp:
 only the per-request layers the answer does not use are skipped (about a third of a
@@ -19,16 +22,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from strom.delivery.dash import TIME_PATH
 from strom.errors import StromError
 from strom.settings import valid_channel_name
 from strom.web.cors import READ_HEADERS
 from strom.web.errors import machine_error
+from strom.web.paths import site_url
 from strom.web.site import Site
 
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 _PREFIX = "/live/"
 _PLAYLIST = "index.m3u8"
+_MANIFEST = "index.mpd"
 
 
 class LeanMediaPath:
@@ -36,7 +42,9 @@ class LeanMediaPath:
 
     def __init__(self, site: Site, app_handler: RequestHandler) -> None:
         self._hls = site.hls
+        self._dash = site.dash
         self._demand = site.pulls.demand
+        self._public_url = site.settings.public_url
         self._app_handler = app_handler
         #: requests answered here (the rest went to the application)
         self.answered = 0
@@ -66,6 +74,10 @@ class LeanMediaPath:
             elif parts[3] == _PLAYLIST:
                 await self._demand.touch(channel)  # a channel pulled from elsewhere starts
                 response = await self._hls.playlist(request, channel)
+            elif parts[3] == _MANIFEST:
+                await self._demand.touch(channel)
+                time_url = site_url(request, self._public_url) + TIME_PATH
+                response = await self._dash.manifest(request, channel, time_url)
             else:
                 return await self._app_handler(request)  # not ours after all: the router's 404
         except StromError as exc:

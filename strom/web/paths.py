@@ -12,7 +12,7 @@ def rtmp_url(request: web.Request, rtmp_port: int) -> str:
     return f"rtmp://{host}:{rtmp_port}/live"
 
 
-def site_url(request: web.Request, public_url: str) -> str:
+def site_url(request: web.BaseRequest, public_url: str) -> str:
     """The site's address as this visitor reaches it (``public_url`` when set)."""
     configured = public_url.rstrip("/")
     return configured or f"{request.scheme}://{request.host}"
