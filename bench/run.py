@@ -523,14 +523,24 @@ async def hls_server_side(host: str, port: int) -> dict[str, Any]:
 async def scenario_hls(opts: Options) -> dict[str, Any]:
     """``--hls-viewers`` viewers of one stream over WebSocket, then LL-HLS, then LL-DASH,
     in the same run: what an HTTP viewer costs against a WebSocket viewer (issue 14's
-    goal for LL-HLS: at most 1.5 times), with the latencies and requests per viewer."""
+    goal for LL-HLS: at most 1.5 times), with the latencies and requests per viewer;
+    ``--repeat`` rounds (the order rotating) give the median ratio of the rounds."""
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    for kind in ("ws", "hls", "dash"):
-        part = await scenario_viewers(opts, "strom", kind, opts.hls_viewers)
-        rows += part["rows"]
-        notes += part["notes"]
-    return {"rows": rows, "ratios": ratios(rows, "strom", "ws"), "notes": notes}
+    runs: list[dict[str, Any]] = []
+    kinds = ["ws", "hls", "dash"]
+    for round_ in range(max(1, opts.repeat)):
+        k = round_ % len(kinds)
+        these = []
+        for kind in kinds[k:] + kinds[:k]:
+            part = await scenario_viewers(opts, "strom", kind, opts.hls_viewers)
+            for row in part["rows"]:
+                row["label"] = f"round {round_ + 1}" if opts.repeat > 1 else ""
+            these += part["rows"]
+            notes += part["notes"]
+        rows += these
+        runs.append(ratios(these, "strom", "ws"))
+    return {"rows": rows, "ratios": median_ratios(runs), "notes": notes}
 
 
 async def scenario_compare(opts: Options) -> dict[str, Any]:
