@@ -10,20 +10,17 @@
 // only) `onBuffered(session)`. See player.js for the server contract.
 
 export const SETTINGS = Object.freeze({
-  targetLatency: 0.4, // seconds behind the buffered live edge that playback aims for
-  rateTolerance: 0.15, // drift above the target before speeding up
-  catchUpGain: 0.25, // playbackRate added per second of drift
-  minCatchUpRate: 1.05,
-  maxCatchUpRate: 1.25,
-  seekLatency: 1.5, // further behind than this: jump to the edge instead
-  slowDownLatency: 0.12, // closer than this to the edge: 0.95x so as not to stall
-  slowDownRate: 0.95,
-  startTimeoutMs: 1500, // start with less than the target buffered after this long
+  // (the WebSocket player's latency policy is in player-latency.js)
+  gapTolerance: 0.05, // s: a playhead this close to the end of a range before a gap jumps it
+  hlsLatency: 0.5, // s behind the playlist's live edge hls.js aims for (floor: one part)
+  hlsMaxLatency: 2.5, // s: further behind, hls.js seeks
+  hlsMaxRate: 1.1, // hls.js catch-up rate (pitch preserved)
+  hlsStallBump: 0.1, // s hls.js adds to its target per stall
   keepBehind: 10, // seconds of played media kept in the SourceBuffer
   trimBehind: 20, // trim once this much played media is buffered
   quotaKeepBehind: 2, // what a QuotaExceededError trims down to
   maxPendingBytes: 16 * 1024 * 1024, // unappended data before resynchronising
-  tickMs: 250,
+  tickMs: 100, // the player's latency steering
   reconnectBaseMs: 500,
   reconnectMaxMs: 10000,
   wsFailuresBeforeHls: 2, // failed connects, never opened, before falling back
@@ -91,8 +88,36 @@ export function loadScript(src) {
 
 // --- MSE: one MediaSource + SourceBuffer per `init` ------------------------------
 
+// A MediaSource attached to the video. Opening one takes Chromium 0.1-0.2 s (it builds
+// the element's media pipeline), so the WebSocket transport attaches one before the
+// server has said what it carries, and the first session takes it over.
+export class AttachedSource {
+  constructor(video) {
+    const MediaSourceClass = mediaSourceClass();
+    this.video = video;
+    this.mediaSource = new MediaSourceClass();
+    if (window.ManagedMediaSource && MediaSourceClass === window.ManagedMediaSource) {
+      // A managed media source only opens with AirPlay off (or an alternative source).
+      video.disableRemotePlayback = true;
+    }
+    this.objectUrl = URL.createObjectURL(this.mediaSource);
+    video.src = this.objectUrl;
+  }
+
+  // Still the video's source, and not closed: a session can take it over.
+  usable() {
+    return this.video.src === this.objectUrl && this.mediaSource.readyState !== "closed";
+  }
+
+  // `onOpen` once the source is open (now, if it already is).
+  whenOpen(onOpen) {
+    if (this.mediaSource.readyState === "open") queueMicrotask(onOpen);
+    else this.mediaSource.addEventListener("sourceopen", onOpen, { once: true });
+  }
+}
+
 export class MseSession {
-  constructor(video, mime, { onBuffered, onFatal }) {
+  constructor(video, mime, { onBuffered, onFatal }, attached = null) {
     this.video = video;
     this.mime = mime;
     this.onBuffered = onBuffered;
@@ -105,17 +130,11 @@ export class MseSession {
     this.ending = false;
     this.started = false;
     this.firstDataAt = 0;
-    this.stalled = false;
 
-    const MediaSourceClass = mediaSourceClass();
-    this.mediaSource = new MediaSourceClass();
-    this.mediaSource.addEventListener("sourceopen", () => this.onSourceOpen(), { once: true });
-    if (window.ManagedMediaSource && MediaSourceClass === window.ManagedMediaSource) {
-      // A managed media source only opens with AirPlay off (or an alternative source).
-      video.disableRemotePlayback = true;
-    }
-    this.objectUrl = URL.createObjectURL(this.mediaSource);
-    video.src = this.objectUrl;
+    const source = attached?.usable() ? attached : new AttachedSource(video);
+    this.mediaSource = source.mediaSource;
+    this.objectUrl = source.objectUrl;
+    source.whenOpen(() => this.onSourceOpen());
   }
 
   onSourceOpen() {
@@ -222,9 +241,12 @@ export class WsTransport {
     this.ended = false;
     this.stopped = false;
     this.retryTimer = 0;
+    this.spare = null; // an AttachedSource for the first session
   }
 
   start() {
+    // opens while the socket connects
+    if (mediaSourceClass()) this.spare = new AttachedSource(this.player.video);
     this.connect();
   }
 
@@ -280,10 +302,17 @@ export class WsTransport {
     // MediaSource rather than splice it into the old SourceBuffer.
     this.closeSession();
     this.ended = false;
-    this.session = new MseSession(this.player.video, mime, {
-      onBuffered: (session) => this.player.onBuffered(session),
-      onFatal: (err) => this.onSessionError(err),
-    });
+    const spare = this.spare;
+    this.spare = null;
+    this.session = new MseSession(
+      this.player.video,
+      mime,
+      {
+        onBuffered: (session) => this.player.onBuffered(session),
+        onFatal: (err) => this.onSessionError(err),
+      },
+      spare,
+    );
     this.player.setState("playing");
   }
 
@@ -353,6 +382,7 @@ export class WsTransport {
 
   stop() {
     this.stopped = true;
+    this.spare = null;
     clearTimeout(this.retryTimer);
     this.closeSession();
     if (this.ws) this.ws.close(1000, "leaving");
@@ -395,7 +425,10 @@ export class HlsJsTransport {
     const Hls = window.Hls;
     const hls = new Hls({
       lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: SETTINGS.maxCatchUpRate,
+      liveSyncDuration: SETTINGS.hlsLatency,
+      liveMaxLatencyDuration: SETTINGS.hlsMaxLatency,
+      maxLiveSyncPlaybackRate: SETTINGS.hlsMaxRate,
+      liveSyncOnStallIncrease: SETTINGS.hlsStallBump,
       backBufferLength: SETTINGS.keepBehind,
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
@@ -439,6 +472,10 @@ export class HlsJsTransport {
 
   latency() {
     return this.hls?.latency ?? NaN;
+  }
+
+  targetLatency() {
+    return this.hls?.targetLatency ?? null;
   }
 }
 

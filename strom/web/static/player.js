@@ -15,6 +15,7 @@
 // <video>: stromPlayer.suspend() stops the live transport (state "vod"), resume() goes
 // back to live; every state change is also a "strom:state" event on #player.
 
+import { LATENCY, LiveLatency } from "./player-latency.js";
 import {
   canPlayNativeHls,
   clamp,
@@ -29,6 +30,11 @@ import {
 } from "./player-transports.js";
 
 // --- the player: state, catch-up, controls, stats --------------------------------
+
+// Wall time in seconds on the page's monotonic clock.
+function nowSeconds() {
+  return performance.now() / 1000;
+}
 
 class Player {
   constructor(root) {
@@ -163,29 +169,51 @@ class Player {
   }
 
   // --- MSE live edge: start, catch up, skip gaps ---------------------------------
+  // The latency policy (target from the viewer's own jitter, playbackRate) is in
+  // player-latency.js; this part feeds it arrivals and stalls and applies its steps.
+
+  liveControl(session = this.transport?.session) {
+    if (!session || !(this.transport instanceof WsTransport)) return null;
+    session.latency ??= new LiveLatency();
+    return session.latency;
+  }
 
   onBuffered(session) {
+    const control = this.liveControl(session);
+    const edge = lastRangeEnd(this.video.buffered);
+    // Only appends that make more media playable are arrivals (not trims, not audio
+    // that is still waiting for its video).
+    if (control && edge > (control.last?.[1] ?? -Infinity)) control.arrival(nowSeconds(), edge);
     if (!session.started) this.maybeStart(session);
   }
 
+  // The first keyframe shows at once (paused); playback starts at the target latency
+  // once the join burst (the GOP so far) is in.
   maybeStart(session) {
     const ranges = this.video.buffered;
     if (!ranges.length || this.state !== "playing") return;
-    if (!session.firstDataAt) session.firstDataAt = performance.now();
-    const end = lastRangeEnd(ranges);
+    if (!session.firstDataAt) {
+      session.firstDataAt = performance.now();
+      // The first chunk need not start at 0 (late joiners start at the last keyframe).
+      this.video.currentTime = ranges.start(ranges.length - 1);
+    }
     const waited = performance.now() - session.firstDataAt;
-    if (end - ranges.start(0) < SETTINGS.targetLatency && waited < SETTINGS.startTimeoutMs) return;
+    if (!this.liveControl(session).live && waited < LATENCY.maxBurst * 1000) return;
     session.started = true;
-    session.stalled = false; // waiting for the first data is not a stall
-    // The first chunk need not start at 0 (late joiners start at the last keyframe).
-    this.seekToEdge(ranges);
+    this.seekToEdge(session, ranges);
     this.play();
   }
 
-  seekToEdge(ranges) {
+  seekToEdge(session, ranges) {
+    const control = this.liveControl(session);
+    const now = nowSeconds();
     const last = ranges.length - 1;
-    this.video.currentTime = Math.max(ranges.start(last), ranges.end(last) - SETTINGS.targetLatency);
+    const end = ranges.end(last);
+    const edge = control?.liveEdge(now) ?? end;
+    const target = control ? control.target(now) : LATENCY.floor;
+    this.video.currentTime = clamp(edge - target, ranges.start(last), end - LATENCY.floor / 2);
     this.video.playbackRate = 1;
+    session.playing = false; // a 'waiting' before playback resumes is no stall
   }
 
   tick() {
@@ -202,32 +230,22 @@ class Player {
     const ranges = video.buffered;
     if (!ranges.length || video.paused || video.seeking) return;
     const now = video.currentTime;
-    const latency = lastRangeEnd(ranges) - now;
-    const inRange = rangeIndexAt(ranges, now) !== -1;
-    const drift = latency - SETTINGS.targetLatency;
-    const behind = latency > SETTINGS.seekLatency;
-    // After a stall, jump back to the edge rather than creep up on it.
-    const stalledWithData = session.stalled && drift > SETTINGS.rateTolerance;
-    if (session.stalled && !stalledWithData) session.stalled = false;
+    const i = rangeIndexAt(ranges, now);
     // MSE does not jump over gaps (a skipped GOP, a reconnect): seek past them.
-    if (!inRange || behind || stalledWithData) {
-      session.stalled = false;
-      this.seekToEdge(ranges);
+    if (i === -1 || (i < ranges.length - 1 && ranges.end(i) - now < SETTINGS.gapTolerance)) {
+      this.seekToEdge(session, ranges);
       return;
     }
-    let rate = video.playbackRate;
-    if (drift > SETTINGS.rateTolerance) {
-      rate = clamp(1 + SETTINGS.catchUpGain * drift, SETTINGS.minCatchUpRate, SETTINGS.maxCatchUpRate);
-    } else if (latency < SETTINGS.slowDownLatency) {
-      rate = SETTINGS.slowDownRate;
-    } else if ((rate > 1 && drift <= 0) || (rate < 1 && latency >= SETTINGS.targetLatency * 0.75)) {
-      rate = 1;
-    }
-    if (rate !== video.playbackRate) video.playbackRate = rate;
+    const step = this.liveControl(session).steer(nowSeconds(), now);
+    if (!step) return;
+    if (step.seekTo !== undefined) this.seekToEdge(session, ranges);
+    else if (step.rate !== video.playbackRate) video.playbackRate = step.rate;
   }
 
   latency() {
-    const value = this.transport ? this.transport.latency() : NaN;
+    const control = this.liveControl();
+    let value = control ? control.latency(nowSeconds(), this.video.currentTime) : null;
+    if (value === null) value = this.transport ? this.transport.latency() : NaN;
     return Number.isFinite(value) ? Math.max(0, value) : null;
   }
 
@@ -238,10 +256,13 @@ class Player {
     video.addEventListener("waiting", () => {
       this.root.dataset.waiting = "true";
       const session = this.transport?.session;
-      if (session) session.stalled = true;
+      // The buffer ran dry while playing: this viewer needs a bigger one.
+      if (session?.playing && !video.seeking) this.liveControl(session)?.stall(nowSeconds());
     });
     video.addEventListener("playing", () => {
       this.root.dataset.waiting = "false";
+      const session = this.transport?.session;
+      if (session) session.playing = true;
     });
     video.addEventListener("error", () => {
       // A decode error closes the MediaSource: start again from the next keyframe.
@@ -343,9 +364,13 @@ class Player {
     const video = this.video;
     const quality = video.getVideoPlaybackQuality?.();
     const ahead = lastRangeEnd(video.buffered) - video.currentTime;
+    const control = this.liveControl();
+    const live = control?.live;
     return {
       transport: this.transport?.name ?? null,
       state: this.state,
+      targetLatency: live ? control.target(nowSeconds()) : (this.transport?.targetLatency?.() ?? null),
+      jitter: live ? control.jitter() : null,
       width: video.videoWidth,
       height: video.videoHeight,
       latency: this.latency(),
