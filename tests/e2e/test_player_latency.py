@@ -45,9 +45,10 @@ async ({ seconds, gop, lateAt, lateBy, stallAt }) => {
   out.steer = {};
   for (const behind of [0, 0.01, 0.1, 0.3, 3]) {
     const at = control.liveEdge(now) - out.target - behind;
-    out.steer[behind] = control.steer(now, at);
+    out.steer[behind] = control.steer(now, at, out.target + behind);
   }
-  out.steer.ahead = control.steer(now, control.liveEdge(now) - out.target + 0.06);
+  out.steer.ahead = control.steer(now, control.liveEdge(now) - out.target + 0.06, 0.04);
+  out.steer.dry = control.steer(now, control.liveEdge(now) - out.target - 0.3, 0.01);
   return out;
 }
 """
@@ -150,3 +151,5 @@ async def test_steering_catches_up_by_rate_and_seeks_only_far_behind(page: Page)
     )
     # Too close to the edge: a little slower, so the buffer fills up to the target.
     assert 1 > steer["ahead"]["rate"] >= s["minRate"]
+    # Behind, but nothing buffered to catch up with (the media is late): no faster.
+    assert steer["dry"] == {"rate": 1}

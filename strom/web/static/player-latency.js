@@ -17,7 +17,9 @@
 //
 // How it gets there: playbackRate 1 + gain * (latency - target), between minRate and
 // maxRate (pitch is preserved: `preservesPitch` defaults to true), 1 inside a dead band;
-// a seek only when more than `seekBehind` s behind the target.
+// a seek only when more than `seekBehind` s behind the target. The LL-HLS player steers
+// by the same rate (catchUpRate) towards hls.js's own target: hls.js only changes the
+// rate with more than 1 s buffered, which a 0.5 s target never has.
 //
 // A join starts with a burst (the server sends the GOP so far at once): those arrivals
 // are not jitter. The stream counts as live from the first `liveAfter` arrivals in a row
@@ -109,17 +111,25 @@ export class LiveLatency {
     return edge === null ? null : edge - currentTime;
   }
 
-  // What to do at `now` with the playhead at `currentTime`: {rate} or {seekTo}, or null
-  // before the stream is live.
-  steer(now, currentTime) {
+  // What to do at `now` with the playhead at `currentTime` and `ahead` s buffered past
+  // it: {rate} or {seekTo}, or null before the stream is live.
+  steer(now, currentTime, ahead) {
     const latency = this.latency(now, currentTime);
     if (latency === null) return null;
     const s = this.s;
     const target = this.target(now);
     const error = latency - target;
     if (error > s.seekBehind) return { seekTo: this.liveEdge(now) - target };
-    if (Math.abs(error) <= s.deadBand) return { rate: 1 };
-    const rate = Math.round((1 + s.gain * error) / s.rateStep) * s.rateStep;
-    return { rate: Math.min(s.maxRate, Math.max(s.minRate, Number(rate.toFixed(3)))) };
+    return { rate: catchUpRate(error, ahead, s) };
   }
+}
+
+// The playbackRate for a playhead `error` s further behind live than the target (< 0:
+// closer), with `ahead` s buffered: proportional, rounded, bounded, 1 inside the dead
+// band, and no faster than 1 on an almost empty buffer (that would only stall sooner:
+// the media is late, not the playhead).
+export function catchUpRate(error, ahead, s = LATENCY) {
+  if (Math.abs(error) <= s.deadBand || (error > 0 && !(ahead > s.floor / 2))) return 1;
+  const rate = Math.round((1 + s.gain * error) / s.rateStep) * s.rateStep;
+  return Math.min(s.maxRate, Math.max(s.minRate, Number(rate.toFixed(3))));
 }

@@ -14,7 +14,6 @@ export const SETTINGS = Object.freeze({
   gapTolerance: 0.05, // s: a playhead this close to the end of a range before a gap jumps it
   hlsLatency: 0.5, // s behind the playlist's live edge hls.js aims for (floor: one part)
   hlsMaxLatency: 2.5, // s: further behind, hls.js seeks
-  hlsMaxRate: 1.1, // hls.js catch-up rate (pitch preserved)
   hlsStallBump: 0.1, // s hls.js adds to its target per stall
   keepBehind: 10, // seconds of played media kept in the SourceBuffer
   trimBehind: 20, // trim once this much played media is buffered
@@ -427,7 +426,7 @@ export class HlsJsTransport {
       lowLatencyMode: true,
       liveSyncDuration: SETTINGS.hlsLatency,
       liveMaxLatencyDuration: SETTINGS.hlsMaxLatency,
-      maxLiveSyncPlaybackRate: SETTINGS.hlsMaxRate,
+      maxLiveSyncPlaybackRate: 1, // the player steers the rate (player.js)
       liveSyncOnStallIncrease: SETTINGS.hlsStallBump,
       backBufferLength: SETTINGS.keepBehind,
     });

@@ -15,7 +15,7 @@
 // <video>: stromPlayer.suspend() stops the live transport (state "vod"), resume() goes
 // back to live; every state change is also a "strom:state" event on #player.
 
-import { LATENCY, LiveLatency } from "./player-latency.js";
+import { catchUpRate, LATENCY, LiveLatency } from "./player-latency.js";
 import {
   canPlayNativeHls,
   clamp,
@@ -114,6 +114,8 @@ class Player {
     if (this.history.length > SETTINGS.historyLength) this.history.shift();
     this.root.dataset.state = state;
     if (state !== "playing" && state !== "vod") this.video.playbackRate = 1;
+    // The publisher dropped: its arrivals after the gap start a new series.
+    if (state === "reconnecting" && this.transport?.session) this.transport.session.latency = null;
     this.root.dispatchEvent(new CustomEvent("strom:state", { detail: state }));
   }
 
@@ -211,9 +213,11 @@ class Player {
     const end = ranges.end(last);
     const edge = control?.liveEdge(now) ?? end;
     const target = control ? control.target(now) : LATENCY.floor;
-    this.video.currentTime = clamp(edge - target, ranges.start(last), end - LATENCY.floor / 2);
+    const to = clamp(edge - target, ranges.start(last), end - LATENCY.floor / 2);
+    // No data for a while (the edge ran on without it): nowhere better to go.
+    if (Math.abs(to - this.video.currentTime) < SETTINGS.gapTolerance) return;
+    this.video.currentTime = to;
     this.video.playbackRate = 1;
-    session.playing = false; // a 'waiting' before playback resumes is no stall
   }
 
   tick() {
@@ -222,6 +226,7 @@ class Player {
       if (session.started) this.holdLatency(session);
       else this.maybeStart(session);
     }
+    if (this.transport instanceof HlsJsTransport && this.state === "playing") this.holdHlsLatency();
     if (this.mediaErrors && this.video.currentTime > 5 && !this.video.paused) this.mediaErrors = 0;
   }
 
@@ -236,10 +241,21 @@ class Player {
       this.seekToEdge(session, ranges);
       return;
     }
-    const step = this.liveControl(session).steer(nowSeconds(), now);
+    const ahead = ranges.end(i) - now;
+    const step = this.liveControl(session).steer(nowSeconds(), now, ahead);
     if (!step) return;
     if (step.seekTo !== undefined) this.seekToEdge(session, ranges);
     else if (step.rate !== video.playbackRate) video.playbackRate = step.rate;
+  }
+
+  // hls.js knows where its live edge is and what it aims for; the rate is ours.
+  holdHlsLatency() {
+    const video = this.video;
+    const latency = this.transport.latency();
+    const target = this.transport.targetLatency();
+    if (video.paused || video.seeking || !Number.isFinite(latency) || target === null) return;
+    const rate = catchUpRate(latency - target, lastRangeEnd(video.buffered) - video.currentTime);
+    if (rate !== video.playbackRate) video.playbackRate = rate;
   }
 
   latency() {
@@ -257,12 +273,10 @@ class Player {
       this.root.dataset.waiting = "true";
       const session = this.transport?.session;
       // The buffer ran dry while playing: this viewer needs a bigger one.
-      if (session?.playing && !video.seeking) this.liveControl(session)?.stall(nowSeconds());
+      if (session?.started && !video.seeking) this.liveControl(session)?.stall(nowSeconds());
     });
     video.addEventListener("playing", () => {
       this.root.dataset.waiting = "false";
-      const session = this.transport?.session;
-      if (session) session.playing = true;
     });
     video.addEventListener("error", () => {
       // A decode error closes the MediaSource: start again from the next keyframe.
@@ -388,7 +402,7 @@ class Player {
     const values = {
       transport: s.transport ?? "–",
       resolution: s.width ? `${s.width}×${s.height}` : "–",
-      latency: seconds(s.latency),
+      latency: s.targetLatency === null ? seconds(s.latency) : `${seconds(s.latency)} (aim ${seconds(s.targetLatency)})`,
       buffer: `${seconds(s.bufferAhead)} ahead, ${s.bufferTotal.toFixed(1)} s kept`,
       rate: `${s.playbackRate.toFixed(2)}×`,
       dropped: s.droppedFrames === null ? "–" : `${s.droppedFrames} / ${s.totalFrames}`,
