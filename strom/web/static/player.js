@@ -11,9 +11,11 @@
 // No inline script and no framework: the page passes its configuration in the data-
 // attributes of #player; the state is mirrored to #player[data-state] for the CSS and
 // to window.stromPlayer for tests and debugging. The transports (WebSocket + MSE,
-// hls.js, native HLS) live in player-transports.js. vod.js plays recordings in the same
-// <video>: stromPlayer.suspend() stops the live transport (state "vod"), resume() goes
-// back to live; every state change is also a "strom:state" event on #player.
+// hls.js, native HLS) live in player-transports.js; how far behind live the WebSocket
+// player plays (a target from the viewer's own arrival jitter, held by playbackRate) in
+// player-latency.js. vod.js plays recordings in the same <video>: stromPlayer.suspend()
+// stops the live transport (state "vod"), resume() goes back to live; every state
+// change is also a "strom:state" event on #player.
 
 import { catchUpRate, LATENCY, LiveLatency } from "./player-latency.js";
 import {
