@@ -305,24 +305,30 @@ def _ms(s: dict[str, Any] | None, key: str) -> str:
 
 def lines(rows: list[dict[str, Any]]) -> list[str]:
     out = [
-        "| transport | first frame ms (after ask) | g2g p50 / p95 / max ms | stalls (s) "
-        "| frozen s | rate | target p50 ms | load avg | machine cores busy |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| transport | first frame ms after ask (after navigation) | playing ms after ask "
+        "| g2g p50 / p95 / max ms | stalls (s) | frozen s | rate | target (jitter) p50 ms "
+        "| load avg | cores busy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "skipped" in r:
-            out.append(f"| {r['transport']} | skipped: {r['skipped']} |||||||")
+            out.append(f"| {r['transport']} | skipped: {r['skipped']} ||||||||")
             continue
         g = r["g2g_ms"]
         rate = f"{r['rate_min']:.2f}-{r['rate_max']:.2f}" if r["rate_min"] is not None else "-"
         out.append(
-            f"| {r['player']} | {r['first_frame_ms']} ({r['first_frame_after_ask_ms']}) "
+            f"| {r['player']} | {r['first_frame_after_ask_ms']} ({r['first_frame_ms']}) "
+            f"| {r['playing_after_ask_ms']} "
             f"| {_ms(g, 'p50')} / {_ms(g, 'p95')} / {_ms(g, 'max')} "
             f"| {r['stalls']} ({r['stalled_s']}) | {r['frozen_s']} | {rate} "
-            f"| {_ms(r['target_ms'], 'p50')} | {r['load_avg'][0]}-{r['load_avg'][1]} "
-            f"| {r['system_cores'] if r['system_cores'] is not None else '-'} |"
+            f"| {_ms(r['target_ms'], 'p50')} ({_ms(r['jitter_ms'], 'p50')}) "
+            f"| {r['load_avg'][0]}-{r['load_avg'][1]} | {_v(r['system_cores'])} |"
         )
     return out
+
+
+def _v(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 async def scenario_browser(opts: Options) -> dict[str, Any]:
