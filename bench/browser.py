@@ -45,16 +45,11 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
+from bench.golive import CHROMIUM, CHROMIUM_ARGS
 from bench.publisher import SendLog
 from bench.run import Options, Session, session
 from bench.stats import summary
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
 CHANNEL = "bench"
 #: the page's sampling period (ms)
 SAMPLE_MS = 100
