@@ -225,6 +225,7 @@ def analyze(
     stats = [s for t, s in probe["stats"] if start_ms <= t <= end_ms]
     targets = [s["targetLatency"] for s in stats if s.get("targetLatency") is not None]
     jitters = [s["jitter"] for s in stats if s.get("jitter") is not None]
+    latencies = [s["latency"] for s in stats if s.get("latency") is not None]
     offsets = sorted({o for _, o in probe["offsets"]})
     return {
         "first_frame_ms": round(first),
@@ -239,6 +240,7 @@ def analyze(
         "rate_max": max(rates) if rates else None,
         "target_ms": summary(targets) if targets else None,
         "jitter_ms": summary(jitters) if jitters else None,
+        "player_latency_ms": summary(latencies) if latencies else None,
         "timestamp_offsets": offsets,
         "marks_ms": {k: round(v - asked) for k, v in probe["marks"].items()} if asked else {},
         "events": [(round(t - first), kind, round(ct, 3)) for t, kind, ct in probe["events"]][:20],

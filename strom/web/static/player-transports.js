@@ -12,8 +12,12 @@
 export const SETTINGS = Object.freeze({
   // (the WebSocket player's latency policy is in player-latency.js)
   gapTolerance: 0.05, // s: a playhead this close to the end of a range before a gap jumps it
-  hlsLatency: 0.5, // s behind the playlist's live edge hls.js aims for (floor: one part)
-  hlsMaxLatency: 2.5, // s: further behind, hls.js seeks
+  // LL-HLS: hls.js aims this many part targets behind the playlist's live edge (a part
+  // is listed once complete; rfc8216bis 4.4.3.8 sets PART-HOLD-BACK >= 2 part targets)
+  // and seeks when hlsSeekBehind s further behind than that.
+  hlsPartsBehind: 2,
+  hlsPartTarget: 0.334, // s: Strom's default, until the playlist says
+  hlsSeekBehind: 2,
   hlsStallBump: 0.1, // s hls.js adds to its target per stall
   keepBehind: 10, // seconds of played media kept in the SourceBuffer
   trimBehind: 20, // trim once this much played media is buffered
@@ -424,8 +428,8 @@ export class HlsJsTransport {
     const Hls = window.Hls;
     const hls = new Hls({
       lowLatencyMode: true,
-      liveSyncDuration: SETTINGS.hlsLatency,
-      liveMaxLatencyDuration: SETTINGS.hlsMaxLatency,
+      liveSyncDuration: SETTINGS.hlsPartsBehind * SETTINGS.hlsPartTarget,
+      liveMaxLatencyDuration: SETTINGS.hlsPartsBehind * SETTINGS.hlsPartTarget + SETTINGS.hlsSeekBehind,
       maxLiveSyncPlaybackRate: 1, // the player steers the rate (player.js)
       liveSyncOnStallIncrease: SETTINGS.hlsStallBump,
       backBufferLength: SETTINGS.keepBehind,
@@ -434,10 +438,20 @@ export class HlsJsTransport {
       this.player.setState("playing");
       this.player.play();
     });
+    hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => this.aim(data.details));
     hls.on(Hls.Events.ERROR, (_event, data) => this.onError(data));
     hls.attachMedia(this.player.video);
     hls.loadSource(this.url);
     this.hls = hls;
+  }
+
+  // The server's part target sets the floor: aim that many parts behind.
+  aim(details) {
+    const aim = SETTINGS.hlsPartsBehind * (details.partTarget || SETTINGS.hlsPartTarget);
+    const config = this.hls.config;
+    if (Math.abs(config.liveSyncDuration - aim) < 0.01) return;
+    config.liveMaxLatencyDuration = aim + SETTINGS.hlsSeekBehind;
+    this.hls.targetLatency = aim;
   }
 
   onError(data) {
