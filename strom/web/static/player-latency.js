@@ -30,7 +30,7 @@ export const LATENCY = Object.freeze({
   jitterGain: 1.25, // target = floor + jitterGain * jitter
   jitterWindow: 6, // s of arrivals the jitter and the best arrival are taken over
   stallBump: 0.15, // s a stall adds to the target (then decays)
-  decay: 0.05, // s per s the target may shrink
+  decay: 0.02, // s per s the target may shrink
   maxTarget: 3, // s
   gain: 0.5, // playbackRate per s away from the target
   deadBand: 0.02, // s either side of the target where the rate is 1

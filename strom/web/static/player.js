@@ -244,7 +244,15 @@ class Player {
       return;
     }
     const ahead = ranges.end(i) - now;
-    const step = this.liveControl(session).steer(nowSeconds(), now, ahead);
+    const control = this.liveControl(session);
+    // Chromium resumes after an underflow only once it has buffered more than before
+    // (more with each underflow): with the target buffered again, seek to restart now.
+    if (session.stalled && control.live && ahead > control.target(nowSeconds()) + SETTINGS.gapTolerance) {
+      session.stalled = false;
+      this.seekToEdge(session, ranges);
+      return;
+    }
+    const step = control.steer(nowSeconds(), now, ahead);
     if (!step) return;
     if (step.seekTo !== undefined) this.seekToEdge(session, ranges);
     else if (step.rate !== video.playbackRate) video.playbackRate = step.rate;
@@ -275,10 +283,15 @@ class Player {
       this.root.dataset.waiting = "true";
       const session = this.transport?.session;
       // The buffer ran dry while playing: this viewer needs a bigger one.
-      if (session?.started && !video.seeking) this.liveControl(session)?.stall(nowSeconds());
+      if (session?.started && !video.seeking) {
+        session.stalled = true;
+        this.liveControl(session)?.stall(nowSeconds());
+      }
     });
     video.addEventListener("playing", () => {
       this.root.dataset.waiting = "false";
+      const session = this.transport?.session;
+      if (session) session.stalled = false;
     });
     video.addEventListener("error", () => {
       // A decode error closes the MediaSource: start again from the next keyframe.
