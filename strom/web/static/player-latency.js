@@ -10,8 +10,9 @@
 // is *now*, between arrivals too. Latency is that estimated edge minus currentTime: it
 // does not saw-tooth with each arrival the way "buffered end - currentTime" does.
 //
-// What it aims for: target = max(floor, floor + jitterGain * jitter), jumping up at once
-// (and by stallBump after a stall) and shrinking by at most `decay` s per s when calm.
+// What it aims for: target = floor + jitterGain * jitter, jumping up at once (and by
+// stallBump with each stall: a busy machine starves the decoder, which arrivals do not
+// show) and shrinking by at most `decay` s per s when calm (`calm` s after a stall).
 // The floor is what Chromium's MSE needs ahead of currentTime not to stall on a smooth
 // stream (measured; see bench/RESULTS.md, "A 0.3 s player").
 //
@@ -29,7 +30,8 @@ export const LATENCY = Object.freeze({
   floor: 0.1, // s of media kept ahead of the playhead at best
   jitterGain: 1.25, // target = floor + jitterGain * jitter
   jitterWindow: 6, // s of arrivals the jitter and the best arrival are taken over
-  stallBump: 0.15, // s a stall adds to the target (then decays)
+  stallBump: 0.15, // s each stall adds to the target
+  calm: 10, // s after a stall before the target may shrink again
   decay: 0.02, // s per s the target may shrink
   maxTarget: 3, // s
   gain: 0.5, // playbackRate per s away from the target
@@ -52,6 +54,7 @@ export class LiveLatency {
     this.live = false;
     this.held = settings.floor; // the target, shrinking slowly
     this.heldAt = null;
+    this.stalledAt = -Infinity;
   }
 
   // One append done: `now` wall time (s), `edge` the buffered end (media s) after it.
@@ -70,9 +73,11 @@ export class LiveLatency {
     while (this.arrivals.length > 1 && this.arrivals[0][0] < from) this.arrivals.shift();
   }
 
-  // The buffer ran dry while playing: ask for more from now on.
+  // The buffer ran dry while playing: ask for more from now on. Stalls that come again
+  // before it is calm add up.
   stall(now) {
     this.held = Math.min(this.s.maxTarget, this.target(now) + this.s.stallBump);
+    this.stalledAt = now;
   }
 
   // Delay spread over the window: [best delay, jitter], or null before the stream is live.
@@ -94,8 +99,8 @@ export class LiveLatency {
   target(now) {
     const s = this.s;
     const wanted = Math.min(s.maxTarget, s.floor + s.jitterGain * this.jitter());
-    const since = this.heldAt === null ? 0 : Math.max(0, now - this.heldAt);
-    this.held = Math.max(wanted, this.held - s.decay * since);
+    const from = Math.max(this.heldAt ?? now, this.stalledAt + s.calm);
+    this.held = Math.max(wanted, this.held - s.decay * Math.max(0, now - from));
     this.heldAt = now;
     return this.held;
   }
