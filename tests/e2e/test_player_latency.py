@@ -130,7 +130,7 @@ async def test_jitter_grows_the_target_at_once_and_it_shrinks_slowly(page: Page)
 
 
 async def test_a_stall_grows_the_target(page: Page) -> None:
-    result = await simulate(page, 25.0, stall_at=4.0)
+    result = await simulate(page, 45.0, stall_at=4.0)
     s = result["settings"]
     bumped = s["floor"] + s["stallBump"]
     assert target_at(result, 4.0) == pytest.approx(bumped, abs=0.01)

@@ -31,7 +31,7 @@ export const LATENCY = Object.freeze({
   jitterGain: 1.25, // target = floor + jitterGain * jitter
   jitterWindow: 6, // s of arrivals the jitter and the best arrival are taken over
   stallBump: 0.15, // s each stall adds to the target
-  calm: 10, // s after a stall before the target may shrink again
+  calm: 30, // s after a stall before the target may shrink again
   decay: 0.02, // s per s the target may shrink
   maxTarget: 3, // s
   gain: 0.5, // playbackRate per s away from the target
