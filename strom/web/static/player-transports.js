@@ -131,8 +131,11 @@ export class MseSession {
     this.sourceBuffer = null;
     this.closed = false;
     this.ending = false;
+    // the player's own state of this session (player.js)
     this.started = false;
     this.firstDataAt = 0;
+    this.stalled = false;
+    this.latency = null; // its LiveLatency (player-latency.js)
 
     const source = attached?.usable() ? attached : new AttachedSource(video);
     this.mediaSource = source.mediaSource;
