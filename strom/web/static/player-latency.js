@@ -13,14 +13,15 @@
 // What it aims for: target = floor + jitterGain * jitter, jumping up at once (and by
 // stallBump with each stall: a busy machine starves the decoder, which arrivals do not
 // show) and shrinking by at most `decay` s per s when calm (`calm` s after a stall).
-// The floor is what Chromium's MSE needs ahead of currentTime not to stall on a smooth
-// stream (measured; see bench/RESULTS.md, "A 0.3 s player").
+// The floor is a frame interval plus a margin for Chromium's renderers; on the busy box
+// of bench/RESULTS.md ("A 0.3 s player") the stalls came from a starved decoder with the
+// media there, which is what the stall bump is for.
 //
 // How it gets there: playbackRate 1 + gain * (latency - target), between minRate and
 // maxRate (pitch is preserved: `preservesPitch` defaults to true), 1 inside a dead band;
 // a seek only when more than `seekBehind` s behind the target. The LL-HLS player steers
 // by the same rate (catchUpRate) towards hls.js's own target: hls.js only changes the
-// rate with more than 1 s buffered, which a 0.5 s target never has.
+// rate with more than 1 s buffered, which a target of two parts (0.67 s) never has.
 //
 // A join starts with a burst (the server sends the GOP so far at once): those arrivals
 // are not jitter. The stream counts as live from the first `liveAfter` arrivals in a row

@@ -91,9 +91,9 @@ export function loadScript(src) {
 
 // --- MSE: one MediaSource + SourceBuffer per `init` ------------------------------
 
-// A MediaSource attached to the video. Opening one takes Chromium 0.1-0.2 s (it builds
-// the element's media pipeline), so the WebSocket transport attaches one before the
-// server has said what it carries, and the first session takes it over.
+// A MediaSource attached to the video. Opening one took Chromium 40-200 ms on a busy box
+// (it builds the element's media pipeline), so the WebSocket transport attaches one
+// before the server has said what it carries, and the first session takes it over.
 export class AttachedSource {
   constructor(video) {
     const MediaSourceClass = mediaSourceClass();
