@@ -113,7 +113,11 @@ PROBE = """
       if (probe.firstFrame === null) video.requestVideoFrameCallback(onFrame);
     });
     for (const type of ["waiting", "playing", "seeking", "seeked"]) {
-      video.addEventListener(type, () => probe.events.push([now(), type, video.currentTime]));
+      video.addEventListener(type, () => {
+        const ranges = video.buffered;
+        const end = ranges.length ? ranges.end(ranges.length - 1) : video.currentTime;
+        probe.events.push([now(), type, video.currentTime, end - video.currentTime]);
+      });
     }
     setInterval(() => {
       probe.samples.push([now(), video.currentTime, video.playbackRate, video.paused]);
@@ -177,7 +181,7 @@ def stalls(events: list[list[Any]], since: float, end: float) -> list[tuple[floa
     the next ``playing``, or ``end``)."""
     out: list[tuple[float, float]] = []
     waiting = None
-    for t, kind, _ in events:
+    for t, kind, *_ in events:
         if t < since:
             continue
         if kind == "waiting" and waiting is None:
@@ -200,7 +204,7 @@ def analyze(
     start_ms, end_ms = first + warmup * 1000, first + (warmup + seconds) * 1000
     # Playback starts at the first 'playing' from the first frame on (the player may show
     # the first keyframe before it has the join burst and plays from the live point).
-    playing = max(first, next((t for t, k, _ in probe["events"] if k == "playing"), first))
+    playing = max(first, next((t for t, k, *_ in probe["events"] if k == "playing"), first))
     g2g: list[float] = []
     rates: list[float] = []
     frozen = 0.0
@@ -243,7 +247,9 @@ def analyze(
         "player_latency_ms": summary(latencies) if latencies else None,
         "timestamp_offsets": offsets,
         "marks_ms": {k: round(v - asked) for k, v in probe["marks"].items()} if asked else {},
-        "events": [(round(t - first), kind, round(ct, 3)) for t, kind, ct in probe["events"]][:20],
+        "events": [
+            (round(e[0] - first), e[1], *(round(x, 3) for x in e[2:])) for e in probe["events"]
+        ][:40],
         "clock_error_ms": round(clock.error * 1000, 2),
         "samples": len(g2g),
     }

@@ -13,9 +13,11 @@
 // What it aims for: target = floor + jitterGain * jitter, jumping up at once (and by
 // stallBump with each stall: a busy machine starves the decoder, which arrivals do not
 // show) and shrinking by at most `decay` s per s when calm (`calm` s after a stall).
-// The floor is a frame interval plus a margin for Chromium's renderers; on the busy box
-// of bench/RESULTS.md ("A 0.3 s player") the stalls came from a starved decoder with the
-// media there, which is what the stall bump is for.
+// The floor is what Chromium's MSE needs ahead of currentTime: measured on a quiet box
+// (bench/RESULTS.md, "A 0.3 s player"), it went to `waiting` with 0.11-0.14 s of media
+// still buffered when the target was 0.13 s, and played a minute without a stall at 0.2.
+// On a busy box a starved decoder stalls with the media there: the stall bump is for
+// that, as arrivals do not show it.
 //
 // How it gets there: playbackRate 1 + gain * (latency - target), between minRate and
 // maxRate (pitch is preserved: `preservesPitch` defaults to true), 1 inside a dead band;
@@ -28,7 +30,7 @@
 // that came no faster than half real time (or `maxBurst` s after the first).
 
 export const LATENCY = Object.freeze({
-  floor: 0.1, // s of media kept ahead of the playhead at best
+  floor: 0.2, // s ahead of the playhead at best: Chromium stalled with 0.11-0.14 s there
   jitterGain: 1.25, // target = floor + jitterGain * jitter
   jitterWindow: 6, // s of arrivals the jitter and the best arrival are taken over
   stallBump: 0.15, // s each stall adds to the target
