@@ -102,6 +102,8 @@ class Options:
     worker_steps: tuple[int, ...] = (200, 400, 800, 1200, 1600)
     #: compare: also Strom with --ws-merge-above this (0: not)
     merge_above: int = 0
+    #: the browser scenario (bench.browser): the watch page's transports, in turn
+    browser_transports: tuple[str, ...] = ("ws", "hls", "dash")
     #: the soak scenario (bench.soak.SoakPlan): minutes of load, warm-up seconds (0:
     #: automatic), publishers, viewers, chat sockets, garbage clients a second, the
     #: longest settle, the tolerances of the return to the baseline, the random seed

@@ -12,20 +12,20 @@
 // only) `onBuffered(session)`. See player.js for the server contract.
 
 export const SETTINGS = Object.freeze({
-  targetLatency: 0.4, // seconds behind the buffered live edge that playback aims for
-  rateTolerance: 0.15, // drift above the target before speeding up
-  catchUpGain: 0.25, // playbackRate added per second of drift
-  minCatchUpRate: 1.05,
-  maxCatchUpRate: 1.25,
-  seekLatency: 1.5, // further behind than this: jump to the edge instead
-  slowDownLatency: 0.12, // closer than this to the edge: 0.95x so as not to stall
-  slowDownRate: 0.95,
-  startTimeoutMs: 1500, // start with less than the target buffered after this long
+  // (the WebSocket player's latency policy is in player-latency.js)
+  gapTolerance: 0.05, // s: a playhead this close to the end of a range before a gap jumps it
+  // LL-HLS: hls.js aims this many part targets behind the playlist's live edge (a part
+  // is listed once complete; rfc8216bis 4.4.3.8 sets PART-HOLD-BACK >= 2 part targets)
+  // and seeks when hlsSeekBehind s further behind than that.
+  hlsPartsBehind: 2,
+  hlsPartTarget: 0.334, // s: Strom's default, until the playlist says
+  hlsSeekBehind: 2,
+  hlsStallBump: 0.1, // s hls.js adds to its target per stall
   keepBehind: 10, // seconds of played media kept in the SourceBuffer
   trimBehind: 20, // trim once this much played media is buffered
   quotaKeepBehind: 2, // what a QuotaExceededError trims down to
   maxPendingBytes: 16 * 1024 * 1024, // unappended data before resynchronising
-  tickMs: 250,
+  tickMs: 100, // the player's latency steering
   reconnectBaseMs: 500,
   reconnectMaxMs: 10000,
   wsFailuresBeforeHls: 2, // failed connects, never opened, before falling back
@@ -113,8 +113,36 @@ export function loadScript(src) {
 
 // --- MSE: one MediaSource + SourceBuffer per `init` ------------------------------
 
+// A MediaSource attached to the video. Opening one took Chromium 40-200 ms on a busy box
+// (it builds the element's media pipeline), so the WebSocket transport attaches one
+// before the server has said what it carries, and the first session takes it over.
+export class AttachedSource {
+  constructor(video) {
+    const MediaSourceClass = mediaSourceClass();
+    this.video = video;
+    this.mediaSource = new MediaSourceClass();
+    if (window.ManagedMediaSource && MediaSourceClass === window.ManagedMediaSource) {
+      // A managed media source only opens with AirPlay off (or an alternative source).
+      video.disableRemotePlayback = true;
+    }
+    this.objectUrl = URL.createObjectURL(this.mediaSource);
+    video.src = this.objectUrl;
+  }
+
+  // Still the video's source, and not closed: a session can take it over.
+  usable() {
+    return this.video.src === this.objectUrl && this.mediaSource.readyState !== "closed";
+  }
+
+  // `onOpen` once the source is open (now, if it already is).
+  whenOpen(onOpen) {
+    if (this.mediaSource.readyState === "open") queueMicrotask(onOpen);
+    else this.mediaSource.addEventListener("sourceopen", onOpen, { once: true });
+  }
+}
+
 export class MseSession {
-  constructor(video, mime, { onBuffered, onFatal }) {
+  constructor(video, mime, { onBuffered, onFatal }, attached = null) {
     this.video = video;
     this.mime = mime;
     this.onBuffered = onBuffered;
@@ -125,19 +153,16 @@ export class MseSession {
     this.sourceBuffer = null;
     this.closed = false;
     this.ending = false;
+    // the player's own state of this session (player.js)
     this.started = false;
     this.firstDataAt = 0;
     this.stalled = false;
+    this.latency = null; // its LiveLatency (player-latency.js)
 
-    const MediaSourceClass = mediaSourceClass();
-    this.mediaSource = new MediaSourceClass();
-    this.mediaSource.addEventListener("sourceopen", () => this.onSourceOpen(), { once: true });
-    if (window.ManagedMediaSource && MediaSourceClass === window.ManagedMediaSource) {
-      // A managed media source only opens with AirPlay off (or an alternative source).
-      video.disableRemotePlayback = true;
-    }
-    this.objectUrl = URL.createObjectURL(this.mediaSource);
-    video.src = this.objectUrl;
+    const source = attached?.usable() ? attached : new AttachedSource(video);
+    this.mediaSource = source.mediaSource;
+    this.objectUrl = source.objectUrl;
+    source.whenOpen(() => this.onSourceOpen());
   }
 
   onSourceOpen() {
@@ -244,9 +269,12 @@ export class WsTransport {
     this.ended = false;
     this.stopped = false;
     this.retryTimer = 0;
+    this.spare = null; // an AttachedSource for the first session
   }
 
   start() {
+    // opens while the socket connects
+    if (mediaSourceClass()) this.spare = new AttachedSource(this.player.video);
     this.connect();
   }
 
@@ -302,10 +330,17 @@ export class WsTransport {
     // MediaSource rather than splice it into the old SourceBuffer.
     this.closeSession();
     this.ended = false;
-    this.session = new MseSession(this.player.video, mime, {
-      onBuffered: (session) => this.player.onBuffered(session),
-      onFatal: (err) => this.onSessionError(err),
-    });
+    const spare = this.spare;
+    this.spare = null;
+    this.session = new MseSession(
+      this.player.video,
+      mime,
+      {
+        onBuffered: (session) => this.player.onBuffered(session),
+        onFatal: (err) => this.onSessionError(err),
+      },
+      spare,
+    );
     this.player.setState("playing");
   }
 
@@ -375,6 +410,7 @@ export class WsTransport {
 
   stop() {
     this.stopped = true;
+    this.spare = null;
     clearTimeout(this.retryTimer);
     this.closeSession();
     if (this.ws) this.ws.close(1000, "leaving");
@@ -412,17 +448,30 @@ export class HlsJsTransport {
     const Hls = window.Hls;
     const hls = new Hls({
       lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: SETTINGS.maxCatchUpRate,
+      liveSyncDuration: SETTINGS.hlsPartsBehind * SETTINGS.hlsPartTarget,
+      liveMaxLatencyDuration: SETTINGS.hlsPartsBehind * SETTINGS.hlsPartTarget + SETTINGS.hlsSeekBehind,
+      maxLiveSyncPlaybackRate: 1, // the player steers the rate (player.js)
+      liveSyncOnStallIncrease: SETTINGS.hlsStallBump,
       backBufferLength: SETTINGS.keepBehind,
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       this.player.setState("playing");
       this.player.play();
     });
+    hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => this.aim(data.details));
     hls.on(Hls.Events.ERROR, (_event, data) => this.onError(data));
     hls.attachMedia(this.player.video);
     hls.loadSource(this.url);
     this.hls = hls;
+  }
+
+  // The server's part target sets the floor: aim that many parts behind.
+  aim(details) {
+    const aim = SETTINGS.hlsPartsBehind * (details.partTarget || SETTINGS.hlsPartTarget);
+    const config = this.hls.config;
+    if (Math.abs(config.liveSyncDuration - aim) < 0.01) return;
+    config.liveMaxLatencyDuration = aim + SETTINGS.hlsSeekBehind;
+    this.hls.targetLatency = aim;
   }
 
   onError(data) {
@@ -456,6 +505,10 @@ export class HlsJsTransport {
 
   latency() {
     return this.hls?.latency ?? NaN;
+  }
+
+  targetLatency() {
+    return this.hls?.targetLatency ?? null;
   }
 }
 

@@ -11,10 +11,13 @@
 // No inline script and no framework: the page passes its configuration in the data-
 // attributes of #player; the state is mirrored to #player[data-state] for the CSS and
 // to window.stromPlayer for tests and debugging. The transports (WebSocket + MSE,
-// hls.js, native HLS) live in player-transports.js. vod.js plays recordings in the same
-// <video>: stromPlayer.suspend() stops the live transport (state "vod"), resume() goes
-// back to live; every state change is also a "strom:state" event on #player.
+// hls.js, native HLS) live in player-transports.js; how far behind live the WebSocket
+// player plays (a target from the viewer's own arrival jitter, held by playbackRate) in
+// player-latency.js. vod.js plays recordings in the same <video>: stromPlayer.suspend()
+// stops the live transport (state "vod"), resume() goes back to live; every state
+// change is also a "strom:state" event on #player.
 
+import { catchUpRate, LATENCY, LiveLatency } from "./player-latency.js";
 import {
   canPlayNativeHls,
   clamp,
@@ -30,6 +33,11 @@ import {
 } from "./player-transports.js";
 
 // --- the player: state, catch-up, controls, stats --------------------------------
+
+// Wall time in seconds on the page's monotonic clock.
+function nowSeconds() {
+  return performance.now() / 1000;
+}
 
 class Player {
   constructor(root) {
@@ -113,6 +121,8 @@ class Player {
     if (this.history.length > SETTINGS.historyLength) this.history.shift();
     this.root.dataset.state = state;
     if (state !== "playing" && state !== "vod") this.video.playbackRate = 1;
+    // The publisher dropped: its arrivals after the gap start a new series.
+    if (state === "reconnecting" && this.transport?.session) this.transport.session.latency = null;
     this.root.dispatchEvent(new CustomEvent("strom:state", { detail: state }));
   }
 
@@ -168,28 +178,52 @@ class Player {
   }
 
   // --- MSE live edge: start, catch up, skip gaps ---------------------------------
+  // The latency policy (target from the viewer's own jitter, playbackRate) is in
+  // player-latency.js; this part feeds it arrivals and stalls and applies its steps.
+
+  liveControl(session = this.transport?.session) {
+    if (!session || !(this.transport instanceof WsTransport)) return null;
+    session.latency ??= new LiveLatency();
+    return session.latency;
+  }
 
   onBuffered(session) {
+    const control = this.liveControl(session);
+    const edge = lastRangeEnd(this.video.buffered);
+    // Only appends that make more media playable are arrivals (not trims, not audio
+    // that is still waiting for its video).
+    if (control && edge > (control.last?.[1] ?? -Infinity)) control.arrival(nowSeconds(), edge);
     if (!session.started) this.maybeStart(session);
   }
 
+  // The first keyframe shows at once (paused); playback starts at the target latency
+  // once the join burst (the GOP so far) is in.
   maybeStart(session) {
     const ranges = this.video.buffered;
     if (!ranges.length || this.state !== "playing") return;
-    if (!session.firstDataAt) session.firstDataAt = performance.now();
-    const end = lastRangeEnd(ranges);
+    if (!session.firstDataAt) {
+      session.firstDataAt = performance.now();
+      // The first chunk need not start at 0 (late joiners start at the last keyframe).
+      this.video.currentTime = ranges.start(ranges.length - 1);
+    }
     const waited = performance.now() - session.firstDataAt;
-    if (end - ranges.start(0) < SETTINGS.targetLatency && waited < SETTINGS.startTimeoutMs) return;
+    if (!this.liveControl(session).live && waited < LATENCY.maxBurst * 1000) return;
     session.started = true;
-    session.stalled = false; // waiting for the first data is not a stall
-    // The first chunk need not start at 0 (late joiners start at the last keyframe).
-    this.seekToEdge(ranges);
+    this.seekToEdge(session, ranges);
     this.play();
   }
 
-  seekToEdge(ranges) {
+  seekToEdge(session, ranges) {
+    const control = this.liveControl(session);
+    const now = nowSeconds();
     const last = ranges.length - 1;
-    this.video.currentTime = Math.max(ranges.start(last), ranges.end(last) - SETTINGS.targetLatency);
+    const end = ranges.end(last);
+    const edge = control?.liveEdge(now) ?? end;
+    const target = control ? control.target(now) : LATENCY.floor;
+    const to = clamp(edge - target, ranges.start(last), end - LATENCY.floor / 2);
+    // No data for a while (the edge ran on without it): nowhere better to go.
+    if (Math.abs(to - this.video.currentTime) < SETTINGS.gapTolerance) return;
+    this.video.currentTime = to;
     this.video.playbackRate = 1;
   }
 
@@ -199,6 +233,7 @@ class Player {
       if (session.started) this.holdLatency(session);
       else this.maybeStart(session);
     }
+    if (this.transport instanceof HlsJsTransport && this.state === "playing") this.holdHlsLatency();
     if (this.mediaErrors && this.video.currentTime > 5 && !this.video.paused) this.mediaErrors = 0;
   }
 
@@ -207,32 +242,41 @@ class Player {
     const ranges = video.buffered;
     if (!ranges.length || video.paused || video.seeking) return;
     const now = video.currentTime;
-    const latency = lastRangeEnd(ranges) - now;
-    const inRange = rangeIndexAt(ranges, now) !== -1;
-    const drift = latency - SETTINGS.targetLatency;
-    const behind = latency > SETTINGS.seekLatency;
-    // After a stall, jump back to the edge rather than creep up on it.
-    const stalledWithData = session.stalled && drift > SETTINGS.rateTolerance;
-    if (session.stalled && !stalledWithData) session.stalled = false;
+    const i = rangeIndexAt(ranges, now);
     // MSE does not jump over gaps (a skipped GOP, a reconnect): seek past them.
-    if (!inRange || behind || stalledWithData) {
-      session.stalled = false;
-      this.seekToEdge(ranges);
+    if (i === -1 || (i < ranges.length - 1 && ranges.end(i) - now < SETTINGS.gapTolerance)) {
+      this.seekToEdge(session, ranges);
       return;
     }
-    let rate = video.playbackRate;
-    if (drift > SETTINGS.rateTolerance) {
-      rate = clamp(1 + SETTINGS.catchUpGain * drift, SETTINGS.minCatchUpRate, SETTINGS.maxCatchUpRate);
-    } else if (latency < SETTINGS.slowDownLatency) {
-      rate = SETTINGS.slowDownRate;
-    } else if ((rate > 1 && drift <= 0) || (rate < 1 && latency >= SETTINGS.targetLatency * 0.75)) {
-      rate = 1;
+    const ahead = ranges.end(i) - now;
+    const control = this.liveControl(session);
+    // Chromium resumes after an underflow only once it has buffered more than before
+    // (more with each underflow): with the target buffered again, seek to restart now.
+    if (session.stalled && control.live && ahead > control.target(nowSeconds()) + SETTINGS.gapTolerance) {
+      session.stalled = false;
+      this.seekToEdge(session, ranges);
+      return;
     }
+    const step = control.steer(nowSeconds(), now, ahead);
+    if (!step) return;
+    if (step.seekTo !== undefined) this.seekToEdge(session, ranges);
+    else if (step.rate !== video.playbackRate) video.playbackRate = step.rate;
+  }
+
+  // hls.js knows where its live edge is and what it aims for; the rate is ours.
+  holdHlsLatency() {
+    const video = this.video;
+    const latency = this.transport.latency();
+    const target = this.transport.targetLatency();
+    if (video.paused || video.seeking || !Number.isFinite(latency) || target === null) return;
+    const rate = catchUpRate(latency - target, lastRangeEnd(video.buffered) - video.currentTime);
     if (rate !== video.playbackRate) video.playbackRate = rate;
   }
 
   latency() {
-    const value = this.transport ? this.transport.latency() : NaN;
+    const control = this.liveControl();
+    let value = control ? control.latency(nowSeconds(), this.video.currentTime) : null;
+    if (value === null) value = this.transport ? this.transport.latency() : NaN;
     return Number.isFinite(value) ? Math.max(0, value) : null;
   }
 
@@ -243,10 +287,16 @@ class Player {
     video.addEventListener("waiting", () => {
       this.root.dataset.waiting = "true";
       const session = this.transport?.session;
-      if (session) session.stalled = true;
+      // The buffer ran dry while playing: this viewer needs a bigger one.
+      if (session?.started && !video.seeking) {
+        session.stalled = true;
+        this.liveControl(session)?.stall(nowSeconds());
+      }
     });
     video.addEventListener("playing", () => {
       this.root.dataset.waiting = "false";
+      const session = this.transport?.session;
+      if (session) session.stalled = false;
     });
     video.addEventListener("error", () => {
       // A decode error closes the MediaSource: start again from the next keyframe.
@@ -348,9 +398,13 @@ class Player {
     const video = this.video;
     const quality = video.getVideoPlaybackQuality?.();
     const ahead = lastRangeEnd(video.buffered) - video.currentTime;
+    const control = this.liveControl();
+    const live = control?.live;
     return {
       transport: this.transport?.name ?? null,
       state: this.state,
+      targetLatency: live ? control.target(nowSeconds()) : (this.transport?.targetLatency?.() ?? null),
+      jitter: live ? control.jitter() : null,
       width: video.videoWidth,
       height: video.videoHeight,
       latency: this.latency(),
@@ -368,7 +422,7 @@ class Player {
     const values = {
       transport: s.transport ?? "–",
       resolution: s.width ? `${s.width}×${s.height}` : "–",
-      latency: seconds(s.latency),
+      latency: s.targetLatency === null ? seconds(s.latency) : `${seconds(s.latency)} (aim ${seconds(s.targetLatency)})`,
       buffer: `${seconds(s.bufferAhead)} ahead, ${s.bufferTotal.toFixed(1)} s kept`,
       rate: `${s.playbackRate.toFixed(2)}×`,
       dropped: s.droppedFrames === null ? "–" : `${s.droppedFrames} / ${s.totalFrames}`,
