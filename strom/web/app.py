@@ -47,6 +47,23 @@ def _channel(request: web.Request) -> str:
     return name
 
 
+#: how long a cache or player may keep the redirect of an nginx-rtmp-style playlist URL
+_NGINX_STYLE_MAX_AGE = 3600
+
+
+async def nginx_style_playlist(request: web.Request) -> web.StreamResponse:
+    """``/hls/{name}.m3u8`` (and ``/live/{name}.m3u8``): a permanent redirect to the
+    channel's playlist, ``/live/{name}/index.m3u8``, whose media addresses are relative
+    to it (so it is not served here as well)."""
+    name = _channel(request)
+    target = f"/live/{name}/index.m3u8"
+    if request.query_string:
+        target += "?" + request.query_string
+    raise web.HTTPMovedPermanently(
+        target, headers={"Cache-Control": f"public, max-age={_NGINX_STYLE_MAX_AGE}"}
+    )
+
+
 def media_routes(app: web.Application, site: Site) -> None:
     """What viewers pull: the WebSocket fMP4 stream, LL-HLS and LL-DASH, and the node's
     numbers (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
@@ -94,6 +111,10 @@ def media_routes(app: web.Application, site: Site) -> None:
     app.router.add_get("/live/{channel}/index.mpd", manifest)
     app.router.add_get(dash.TIME_PATH, dash.server_time)
     app.router.add_get("/live/{channel}/{rendition}/{file}", media)
+    # nginx-rtmp's HLS addresses, which the apps Strom grew from play (``hls_path``
+    # served at /hls/, or under /live/): the channel's playlist is one redirect away.
+    app.router.add_get(r"/hls/{channel:[^/]+}.m3u8", nginx_style_playlist)
+    app.router.add_get(r"/live/{channel:[^/]+}.m3u8", nginx_style_playlist)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/internal/pull/{channel}", pull)

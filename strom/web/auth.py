@@ -53,7 +53,9 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_EXEMPT_PREFIXES = ("/ingest/",)
 #: media paths, and the node's numbers: no session look-up, no cookie (``/live/{channel}``
 #: itself is a page)
-_MEDIA = re.compile(r"/(?:static|vod|thumbnails)/|/metrics$|/api/v1/stats$|/live/[^/]+/")
+_MEDIA = re.compile(
+    r"/(?:static|vod|thumbnails|hls)/|/metrics$|/api/v1/stats$|/live/[^/]+/|/live/[^/]+\.m3u8$"
+)
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:

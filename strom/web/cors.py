@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 #: the paths anyone may read from any origin
-PUBLIC = re.compile(r"/(?:live|vod|thumbnails)/|/api/v1/(?!me(?:/|$))|/oembed$")
+PUBLIC = re.compile(r"/(?:live|vod|thumbnails|hls)/|/api/v1/(?!me(?:/|$))|/oembed$")
 #: the methods a cross-origin read may use
 METHODS = "GET, HEAD, OPTIONS"
 #: the request headers a player may send (beyond the CORS-safelisted ones)

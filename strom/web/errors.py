@@ -23,6 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: paths whose answers are for programs: errors are JSON there, never a page
 MACHINE_PREFIXES = (
     "/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/", "/ingest/", "/internal/",
+    "/hls/",
 )  # fmt: skip
 
 

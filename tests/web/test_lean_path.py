@@ -33,3 +33,23 @@ async def test_requests_the_lean_path_does_not_take_go_to_the_application(
         # POST to a media URL: the router's 405, not a playlist.
         async with http.post(f"{base}/live/{CHANNEL}/index.m3u8") as resp:
             assert resp.status in (403, 405)
+
+
+async def test_nginx_rtmp_style_playlist_urls_lead_to_the_channels_playlist(
+    server: StromServer,
+) -> None:
+    """The apps Strom grew from play nginx-rtmp's HLS addresses: ``/hls/{name}.m3u8``
+    and ``/live/{name}.m3u8`` redirect (permanently, for any origin) to the playlist."""
+    base = f"http://127.0.0.1:{server.http_port}"
+    async with aiohttp.ClientSession() as http:
+        for path in (f"/hls/{CHANNEL}.m3u8", f"/live/{CHANNEL}.m3u8"):
+            async with http.get(base + path, allow_redirects=False) as resp:
+                assert resp.status == 301, path
+                assert resp.headers["Location"] == f"/live/{CHANNEL}/index.m3u8"
+                assert resp.headers["Access-Control-Allow-Origin"] == "*"
+                assert "Set-Cookie" not in resp.headers
+            async with http.get(base + path) as resp:  # followed: offline, as the playlist
+                assert resp.status == 404
+                assert str(resp.url).endswith(f"/live/{CHANNEL}/index.m3u8")
+        async with http.get(f"{base}/hls/no%20such.m3u8", allow_redirects=False) as resp:
+            assert resp.status == 404
