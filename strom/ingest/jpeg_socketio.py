@@ -37,8 +37,8 @@ from strom.ingest.transcode import (
 )
 from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
-from strom.media.jpeg import parse_jpeg_header
 from strom.media.model import VIDEO_TRACK_ID, Frame, Track
+from strom.media.picture import MEDIA_TYPES, PictureInfo, parse_picture_header, picture_codec
 from strom.ratelimit import TokenBucket
 from strom.settings import Settings, section, setting
 from strom.store import DatabaseUnavailable
@@ -60,8 +60,9 @@ VIEWER_COUNT_EVERY = 5.0
 FLOOD_FACTOR = 4
 _LOG_EVERY = 10.0  # seconds between repeated warnings about one stream
 #: Fields of an object payload that may carry the picture.
-_PICTURE_FIELDS = ("frame", "image", "data", "jpeg")
-_JPEG_MEDIA_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg")
+_PICTURE_FIELDS = ("frame", "image", "data", "jpeg", "png", "picture")
+#: base64 characters enough to see a picture's signature (16 bytes)
+_SIGNATURE_CHARS = 24
 #: Data URL prefix and Socket.IO event framing around a frame's base64 text.
 _PACKET_OVERHEAD = 1024
 
@@ -117,14 +118,16 @@ def frame_picture(data: Any, limits: JpegStreamLimits) -> bytes:
             )
         return picture
     if not isinstance(data, str):
-        raise FrameRefused("a frame is a base64 JPEG (a data URL or bare base64) or binary")
+        raise FrameRefused("a frame is a base64 picture (a data URL or bare base64) or binary")
     if data.startswith("data:"):
         header, comma, data = data.partition(",")
         media_type = header[5:].split(";")[0].strip().lower()
         if not comma or not header.endswith(";base64"):
             raise FrameRefused("a frame's data URL must be base64 (data:image/jpeg;base64,...)")
-        if media_type not in _JPEG_MEDIA_TYPES:
-            raise FrameRefused(f"frames are JPEG pictures, not {media_type or 'untyped data'}")
+        if media_type not in MEDIA_TYPES:
+            raise FrameRefused(
+                f"frames are JPEG, PNG or WebP pictures, not {media_type or 'untyped data'}"
+            )
     if len(data) > limits.max_base64_chars + 4:  # + some padding or line ends
         raise FrameRefused(f"frame exceeds the limit of {limits.max_frame_bytes} bytes")
     if "\n" in data or "\r" in data:  # base64 wrapped in lines (MIME style)
@@ -135,18 +138,47 @@ def frame_picture(data: Any, limits: JpegStreamLimits) -> bytes:
         raise FrameRefused(f"frame is not valid base64 ({exc})") from None
 
 
-def checked_picture(data: Any, limits: JpegStreamLimits) -> bytes:
-    """:func:`frame_picture`, checked to be a JPEG picture within ``limits.max_pixels``."""
+def checked_picture(data: Any, limits: JpegStreamLimits) -> tuple[bytes, PictureInfo]:
+    """:func:`frame_picture`, checked to be a JPEG, PNG or WebP picture within
+    ``limits.max_pixels``; with its format and size."""
     picture = frame_picture(data, limits)
     try:
-        info = parse_jpeg_header(picture)
+        info = parse_picture_header(picture)
     except CodecError as exc:
-        raise FrameRefused(f"frame is not a JPEG picture: {exc}") from None
+        raise FrameRefused(f"frame is not a picture: {exc}") from None
     if info.width * info.height > limits.max_pixels:
         raise FrameRefused(
             f"picture of {info.width}x{info.height} exceeds the limit of {limits.max_pixels} pixels"
         )
-    return picture
+    return picture, info
+
+
+def misnamed_frame(event: str, data: Any) -> str | None:
+    """What to tell a client that sent ``data`` under ``event``, a name no handler takes:
+    the frame event names, if ``data`` is a picture (None: not one, ignored)."""
+    if not looks_like_picture(data):
+        return None
+    names = ", ".join(f"'{name}'" for name in FRAME_EVENTS)
+    return f"'{event[:40]}' is not a frame event: send pictures as {names}"
+
+
+def looks_like_picture(data: Any) -> bool:
+    """Whether an event's payload carries a picture (a data URL of an image, base64 or
+    binary with a picture's signature, or an object holding one): what a client sending
+    frames under an event name Strom does not know would send."""
+    if isinstance(data, Mapping):
+        return any(looks_like_picture(data[k]) for k in _PICTURE_FIELDS if k in data)
+    if isinstance(data, bytes | bytearray | memoryview):
+        return picture_codec(bytes(data[:16])) is not None
+    if not isinstance(data, str):
+        return False
+    if data.startswith("data:image/"):
+        return True
+    try:
+        head = base64.b64decode(data[:_SIGNATURE_CHARS], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return picture_codec(head) is not None
 
 
 class Door(Protocol):
@@ -304,21 +336,8 @@ class JpegStreamIngest:
             log.warning("socket.io %s: start_stream to %s refused: already live", peer, name)
             self.registry.forget_if_idle(channel)
             return self._refuse(sid, ErrorCode.NOT_ALLOWED, f"channel {name} is already live")
-        stream.transcoder = PictureTranscoder(
-            "mjpeg",
-            1000,  # milliseconds of arrival time
-            on_output=stream.on_output,
-            on_error=stream.on_error,
-            bitrate=limits.bitrate or None,
-            queue_frames=limits.queue_frames,
-            max_pixels=limits.max_pixels,
-            frame_rate=max(1, round(limits.max_fps)),
-            preset=limits.preset,
-            intra_only=True,
-            label=f"socket.io {peer} {name} encoder",
-        )
         self.streams[sid] = stream
-        log.info("socket.io %s: streaming JPEG frames to %s", peer, name)
+        log.info("socket.io %s: streaming pictures to %s", peer, name)
         self._send_viewers(stream, loop.time())
         if self._ticker is None:
             self._ticker = loop.create_task(self._tick())
@@ -331,7 +350,7 @@ class JpegStreamIngest:
     def frame(self, sid: str, data: Any) -> None:
         """A frame event: checked here, decoded and encoded in the stream's worker."""
         stream = self.streams.get(sid)
-        if stream is None or stream.transcoder is None:
+        if stream is None:
             return
         now = asyncio.get_running_loop().time()
         if stream.flood.take(now) > 0:
@@ -346,7 +365,8 @@ class JpegStreamIngest:
                         self.limits.max_fps, stream.dropped)  # fmt: skip
             return
         try:
-            picture = checked_picture(data, self.limits)
+            picture, info = checked_picture(data, self.limits)
+            transcoder = self._transcoder(stream, info)
         except FrameRefused as exc:
             stream.refused += 1
             reason = str(exc)
@@ -357,7 +377,35 @@ class JpegStreamIngest:
             stream.started = now
         stream.frames += 1
         ms = round((now - stream.started) * 1000)
-        stream.transcoder.feed(Frame(VIDEO_TRACK_ID, ms, ms, True, picture))
+        transcoder.feed(Frame(VIDEO_TRACK_ID, ms, ms, True, picture))
+
+    def _transcoder(self, stream: JpegStream, info: PictureInfo) -> PictureTranscoder:
+        """The stream's encoder, made for the format of its first picture; a picture of
+        another format is refused (one decoder per stream)."""
+        if stream.transcoder is not None:
+            if info.codec != stream.transcoder.decoder_name:
+                first = PictureInfo(stream.transcoder.decoder_name, 1, 1).format_name
+                raise FrameRefused(
+                    f"this stream's pictures are {first}; send every frame in that format, "
+                    f"not {info.format_name}"
+                )
+            return stream.transcoder
+        limits = self.limits
+        stream.transcoder = PictureTranscoder(
+            info.codec,
+            1000,  # milliseconds of arrival time
+            on_output=stream.on_output,
+            on_error=stream.on_error,
+            bitrate=limits.bitrate or None,
+            queue_frames=limits.queue_frames,
+            max_pixels=limits.max_pixels,
+            frame_rate=max(1, round(limits.max_fps)),
+            preset=limits.preset,
+            intra_only=True,
+            label=f"{stream.label} encoder",
+        )
+        log.info("%s: %s pictures", stream.label, info.format_name)
+        return stream.transcoder
 
     def stop_stream(self, sid: str) -> dict[str, Any]:
         """``stop_stream``: end the broadcast."""

@@ -297,6 +297,8 @@ class PictureTranscoder:
         label: str = "transcode",
     ) -> None:
         self.label = label
+        #: the decoder of the pictures fed ("mjpeg", "png", "vp8"...)
+        self.decoder_name = decoder
         self.intra_only = intra_only
         self.max_pixels = max_pixels
         self._on_output = on_output

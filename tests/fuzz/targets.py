@@ -20,7 +20,7 @@ from strom.chat.events import decode_room_event
 from strom.chat.protocol import Send, clean_text, is_encodable, mentions, parse_command
 from strom.errors import ProtocolError
 from strom.ingest.upload import control_type, parse_start
-from strom.media import aac, av1, h264, jpeg, opus, tracks, vpx
+from strom.media import aac, av1, h264, jpeg, opus, picture, tracks, vpx
 from strom.media.amf import decode_amf0, decode_amf3
 from strom.media.containers import ContainerKind, FlvStreamDemuxer, open_demuxer, sniff
 from strom.media.flv import FlvDemuxer
@@ -327,8 +327,10 @@ def av1_config(data: bytes, split: Split, out: Output) -> None:
 
 
 def jpeg_header(data: bytes, split: Split, out: Output) -> None:
-    """A JPEG's frame header, read before anything decodes the picture (T.81 B.2)."""
+    """A JPEG's frame header, read before anything decodes the picture (T.81 B.2); and
+    any picture's (PNG, WebP) the same way."""
     attempt(out, lambda: jpeg.parse_jpeg_header(data))
+    attempt(out, lambda: picture.parse_picture_header(data))
 
 
 # -- text protocols ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import socketio
 from strom.live.channel import ChannelState
 from strom.server import StromServer
 from tests.helpers import CHANNEL, STREAM_KEY, make_settings, need_tool, run_process
-from tests.media.pictures import make_jpeg
+from tests.media.pictures import make_jpeg, make_still
 
 WAIT = 10.0  # seconds: a bound on waiting for an event, never a timing assertion
 FPS = 10
@@ -145,9 +145,14 @@ async def test_the_desktop_app_goes_live_with_jpeg_frames(
     await app.sio.emit("frame", "this is not base64!")
     assert "base64" in (await app.next("error", code="bad_request"))["reason"]
     await app.sio.emit("frame", base64.b64encode(b"GIF89a not a jpeg").decode())
-    assert "not a JPEG" in (await app.next("error", code="bad_request"))["reason"]
-    await app.sio.emit("frame", "data:image/png;base64,iVBORw0KGgo=")
-    assert "image/png" in (await app.next("error", code="bad_request"))["reason"]
+    assert "not a picture" in (await app.next("error", code="bad_request"))["reason"]
+    await app.sio.emit("frame", "data:image/gif;base64,R0lGODlhAQABAAAAACw=")
+    assert "image/gif" in (await app.next("error", code="bad_request"))["reason"]
+    # One format per stream: a PNG in this JPEG stream is refused, saying why.
+    await app.sio.emit("frame", make_still("png", 160, 96))
+    reason = (await app.next("error", code="bad_request"))["reason"]
+    assert "pictures are JPEG" in reason
+    assert "not PNG" in reason
 
     # A new picture size: a new track (the player gets a new init segment); binary frames
     # and the stream_frame name work too.
@@ -165,6 +170,43 @@ async def test_the_desktop_app_goes_live_with_jpeg_frames(
     assert second == {"codec_name": "h264", "width": 128, "height": 64, "nb_read_frames": "15"}
     assert server.registry.get(CHANNEL) is None  # ended and forgotten
     assert len(app.seen("error")) == 0
+
+
+@pytest.mark.parametrize(("codec", "as_data_url"), [("png", True), ("libwebp", False)])
+async def test_png_and_webp_frames_go_live_too(
+    server: StromServer, apps: list[DesktopApp], tmp_path: Path, codec: str, as_data_url: bool
+) -> None:
+    """The original app's ``last_frame`` was a PNG: PNG pictures (as data URLs) and WebP
+    (bare base64) are taken like JPEG, and a viewer decodes every frame as H.264."""
+    app = await open_app(server, apps)
+    assert (await app.call("start_stream", STREAM_KEY))["ok"] is True
+    viewer = asyncio.create_task(watch(f"{app.url}/live/{CHANNEL}/ws", tmp_path / "ws"))
+    await app.next("viewer_count", count=1)
+    media_type = "image/png" if codec == "png" else "image/webp"
+    for i in range(12):
+        text = base64.b64encode(make_still(codec, 160, 96, index=i)).decode()
+        await app.sio.emit("frame", f"data:{media_type};base64,{text}" if as_data_url else text)
+        await asyncio.sleep(1 / FPS)
+    await frames_in(server, 12)
+    assert (await app.call("stop_stream", None)) == {"ok": True}
+    texts = await viewer
+    assert [t["type"] for t in texts] == ["offline", "init", "end"]
+    found = await probe(tmp_path / "ws.0.mp4")
+    assert found == {"codec_name": "h264", "width": 160, "height": 96, "nb_read_frames": "12"}
+    assert app.seen("error") == []
+
+
+async def test_a_picture_under_an_unknown_event_name_gets_an_error_naming_the_right_ones(
+    server: StromServer, apps: list[DesktopApp]
+) -> None:
+    app = await open_app(server, apps)
+    assert (await app.call("start_stream", STREAM_KEY))["ok"] is True
+    await app.sio.emit("video_frame", {"image": make_still("png", 32, 32)})
+    reason = (await app.next("error", code="bad_request"))["reason"]
+    assert reason == "'video_frame' is not a frame event: send pictures as 'frame', 'stream_frame'"
+    await app.sio.emit("hello", {"text": "not a picture"})  # other unknown events: ignored
+    await app.call("stop_stream", None)
+    assert app.seen("error") == []
 
 
 async def test_a_wrong_key_puts_nothing_live(

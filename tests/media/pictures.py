@@ -31,3 +31,17 @@ def make_jpeg(width: int, height: int, index: int = 0) -> bytes:
     picture.pts = 0
     packets = codec.encode(picture) + codec.encode(None)
     return b"".join(bytes(p) for p in packets)
+
+
+def make_still(codec_name: str, width: int, height: int, index: int = 0) -> bytes:
+    """A real PNG (``png``) or WebP (``libwebp``) picture of :func:`make_picture`."""
+    pix_fmt = {"png": "rgb24", "libwebp": "yuv420p"}[codec_name]
+    codec = av.CodecContext.create(codec_name, "w")
+    assert isinstance(codec, VideoCodecContext)
+    codec.width, codec.height = width, height
+    codec.pix_fmt = pix_fmt
+    codec.time_base = Fraction(1, 30)
+    picture = make_picture(width, height, index).reformat(format=pix_fmt)
+    picture.pts = 0
+    packets = codec.encode(picture) + codec.encode(None)
+    return b"".join(bytes(p) for p in packets)

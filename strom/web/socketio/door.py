@@ -65,6 +65,7 @@ from aiohttp import web
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.service import ChatService, RoomFull
+from strom.ingest import jpeg_socketio as pictures
 from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
 from strom.ratelimit import TokenBucket
 from strom.settings import valid_channel_name
@@ -185,6 +186,7 @@ class SocketIODoor:
             self.sio.on(STOP_EVENT, self._stop_stream)
             for event in FRAME_EVENTS:
                 self.sio.on(event, self._stream_frame)
+            self.sio.on("*", self._unknown_event)
         self.clients: dict[str, _Client] = {}
         self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
         self._last_batch: dict[str, bytes] = {}
@@ -568,6 +570,13 @@ class SocketIODoor:
         client = self._client(sid)  # not streaming: counted like any other event
         if client is not None:
             self._error(client, None, ErrorCode.NOT_FOUND, "start_stream first")
+
+    async def _unknown_event(self, event: str, sid: str, *args: Any) -> None:
+        """An event nothing takes: ignored, unless it carries a picture (a desktop app
+        sending frames under another name is told the names Strom takes them under)."""
+        reason = pictures.misnamed_frame(event, args[0]) if args else None
+        if reason is not None and (client := self._client(sid)) is not None:
+            self._error(client, None, ErrorCode.BAD_REQUEST, reason)
 
     async def _resolve_key(self, client: _Client, key: str | None) -> str | None:
         """The channel whose stream key ``key`` is; a refusal goes to the client."""
