@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bench.wire import ResponseHead, WireError, parse_response_head
@@ -91,15 +91,7 @@ class HttpConnection:
             if body:
                 on_data(body, time.monotonic())
         else:
-            while True:
-                line = await reader.readuntil(b"\r\n")
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                        pass  # trailer fields
-                    break
-                data = await reader.readexactly(size)
-                await reader.readexactly(2)
+            async for data in read_chunks(reader):
                 on_data(data, time.monotonic())
         if head.header("connection").lower() == "close":
             await self.close()
@@ -113,6 +105,22 @@ class HttpConnection:
                 await writer.wait_closed()
 
 
+async def read_chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The chunks of a chunked body (RFC 9112 7.1) as they arrive; trailers skipped."""
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass  # trailer fields
+            return
+        if size > MAX_BODY:
+            raise WireError("chunk too large")
+        data = await reader.readexactly(size)
+        await reader.readexactly(2)
+        yield data
+
+
 async def read_body(reader: asyncio.StreamReader, head: ResponseHead) -> bytes:
     """RFC 9112 6.3: chunked, Content-Length, or (no length) until the server closes."""
     if head.status in (204, 304) or 100 <= head.status < 200:
@@ -120,18 +128,12 @@ async def read_body(reader: asyncio.StreamReader, head: ResponseHead) -> bytes:
     if "chunked" in head.header("transfer-encoding").lower():
         parts: list[bytes] = []
         total = 0
-        while True:
-            line = await reader.readuntil(b"\r\n")
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailer fields
-                return b"".join(parts)
-            total += size
+        async for data in read_chunks(reader):
+            total += len(data)
             if total > MAX_BODY:
                 raise WireError("response body too large")
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
+            parts.append(data)
+        return b"".join(parts)
     length = head.header("content-length")
     if length:
         if not length.isdigit() or int(length) > MAX_BODY:

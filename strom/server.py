@@ -114,6 +114,8 @@ class Node:
     http_port: int
     #: the site's live map (absent on a node without Redis)
     live_map: LiveMap | None
+    #: playlists, MPDs and media answered before the application's middlewares
+    lean: LeanMediaPath
     #: how the other nodes reach this one
     node_url: str
     #: a worker's private 127.0.0.1 port (``--workers``), None otherwise
@@ -369,7 +371,7 @@ class StromServer:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         assert runner.server is not None
-        LeanMediaPath.install(site, runner.server)  # LL-HLS past the middlewares
+        lean = LeanMediaPath.install(site, runner.server)  # LL-HLS past the middlewares
         listener = GuardedSite(
             runner, http_guard, settings.host, settings.http_port, reuse_port=reuse_port
         )
@@ -432,6 +434,7 @@ class StromServer:
             pulls=pulls,
             http_port=listener.bound_port,
             live_map=live_map,
+            lean=lean,
             node_url=node_url,
             private_port=private_port,
         )

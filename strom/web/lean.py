@@ -57,12 +57,8 @@ class LeanMediaPath:
         return lean
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.method == "GET":
-            path = request.path
-            if path.startswith(_PREFIX):
-                parts = path.split("/")  # "", "live", channel, ...
-                if len(parts) in (4, 5) and all(parts[3:]) and valid_channel_name(parts[2]):
-                    return await self._answer(request, parts)
+        if request.method == "GET" and (parts := _lean_parts(request.path)) is not None:
+            return await self._answer(request, parts)
         return await self._app_handler(request)
 
     async def _answer(self, request: web.BaseRequest, parts: list[str]) -> web.StreamResponse:
@@ -74,13 +70,24 @@ class LeanMediaPath:
             elif parts[3] == _PLAYLIST:
                 await self._demand.touch(channel)  # a channel pulled from elsewhere starts
                 response = await self._hls.playlist(request, channel)
-            elif parts[3] == _MANIFEST:
+            else:
                 await self._demand.touch(channel)
                 time_url = site_url(request, self._public_url) + TIME_PATH
                 response = await self._dash.manifest(request, channel, time_url)
-            else:
-                return await self._app_handler(request)  # not ours after all: the router's 404
         except StromError as exc:
             response = machine_error(request, exc)
         response.headers.update(READ_HEADERS)
         return response
+
+
+def _lean_parts(path: str) -> list[str] | None:
+    """``path``'s segments if it is a playlist, an MPD or a media file of a channel
+    (``"", "live", channel, ...``), else None."""
+    if not path.startswith(_PREFIX):
+        return None
+    parts = path.split("/")
+    if len(parts) == 4:
+        ours = parts[3] in (_PLAYLIST, _MANIFEST)
+    else:
+        ours = len(parts) == 5 and all(parts[3:])
+    return parts if ours and valid_channel_name(parts[2]) else None

@@ -180,16 +180,8 @@ async def test_a_delivery_made_while_a_channel_is_live_serves_it() -> None:
 async def test_a_blocking_reload_is_answered_when_its_part_completes() -> None:
     registry = Registry()
     hls = HlsDelivery(registry)
-    tracks, frames = media()
-    channel = registry.open("dave")
-    channel.claim(object())  # type: ignore[arg-type]
-    for track in tracks:
-        channel.set_track(track)
-    fed = 0
-    while "#EXT-X-PART:" not in text(await get(hls, "/live/dave/index.m3u8")):
-        channel.add_frame(frames[fed])
-        fed += 1
-    waiting = asyncio.create_task(get(hls, "/live/dave/index.m3u8?_HLS_msn=0&_HLS_part=1"))
+    channel, frames, fed = await live_with_a_part(hls, registry)
+    waiting = asyncio.create_task(get(hls, "/live/erin/index.m3u8?_HLS_msn=0&_HLS_part=1"))
     await asyncio.sleep(0.05)
     assert not waiting.done()  # part 0.1 is not there yet
     while not waiting.done() and fed < len(frames):

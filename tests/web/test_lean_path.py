@@ -14,7 +14,17 @@ async def test_requests_the_lean_path_does_not_take_go_to_the_application(
     server: StromServer,
 ) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
+    lean = server.node.lean
     async with aiohttp.ClientSession() as http:
+        # GETs of a playlist, an MPD and a media file: the lean path's (offline: 404).
+        for path in ("index.m3u8", "index.mpd", "0123456789/part0.0.m4s"):
+            before = lean.answered
+            async with http.get(f"{base}/live/{CHANNEL}/{path}") as resp:
+                assert resp.status == 404, path
+                assert resp.headers["Access-Control-Allow-Origin"] == "*", path
+                assert resp.headers["Content-Type"].startswith("application/json"), path
+            assert lean.answered == before + 1, path
+        answered = lean.answered
         # HEAD of a playlist: the application's route answers as GET would (offline).
         async with http.head(f"{base}/live/{CHANNEL}/index.m3u8") as resp:
             assert resp.status == 404
@@ -33,6 +43,7 @@ async def test_requests_the_lean_path_does_not_take_go_to_the_application(
         # POST to a media URL: the router's 405, not a playlist.
         async with http.post(f"{base}/live/{CHANNEL}/index.m3u8") as resp:
             assert resp.status in (403, 405)
+    assert lean.answered == answered  # none of those went the lean way
 
 
 async def test_nginx_rtmp_style_playlist_urls_lead_to_the_channels_playlist(
