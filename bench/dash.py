@@ -1,9 +1,11 @@
 """An LL-DASH viewer for the load generator, as dash.js in low-latency mode reads Strom.
 
-It reads the live MPD (``SegmentTemplate`` with ``$Number$`` and a ``SegmentTimeline``,
-the last ``S`` being the segment written now), asks for that segment at once and reads
-it as Strom sends it, chunk by chunk (``Transfer-Encoding: chunked``), then asks for the
-next one, which the server holds until it begins. Meanwhile it reloads the MPD every
+It reads the live MPD (an AdaptationSet per track, each a ``SegmentTemplate`` with
+``$RepresentationID$`` and ``$Number$`` and a ``SegmentTimeline``, the last ``S`` being
+the segment written now), and for each Representation, on a connection of its own,
+asks for that segment at once and reads it as Strom sends it, chunk by chunk
+(``Transfer-Encoding: chunked``), then asks for the next one, which the server holds
+until it begins. Meanwhile it reloads the MPD every
 ``minimumUpdatePeriod`` with ``If-None-Match``, as a browser revalidates a ``no-cache``
 answer. Each frame's arrival is recorded as it comes off the socket: the latency is
 the player's, to the frame.
@@ -32,13 +34,19 @@ _BOX = 8
 class LiveMpd:
     initialization: str
     media: str
+    #: the Representations (one per track), by id
+    representations: tuple[str, ...]
     #: the number of the last segment listed: the one being written
     live_number: int
     update_period: float
     ended: bool
 
-    def segment(self, number: int) -> str:
-        return self.media.replace("$Number$", str(number))
+    def init(self, representation: str) -> str:
+        return self.initialization.replace("$RepresentationID$", representation)
+
+    def segment(self, representation: str, number: int) -> str:
+        media = self.media.replace("$RepresentationID$", representation)
+        return media.replace("$Number$", str(number))
 
 
 def _seconds(value: str | None, default: float) -> float:
@@ -50,7 +58,8 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 def parse_live_mpd(text: str) -> LiveMpd:
-    """The last Period's template and the number of its last segment."""
+    """The last Period's template and the number of its last segment (Strom's
+    Representations share one template and timeline)."""
     root = ET.fromstring(text)
     period = root.findall("d:Period", _NS)[-1]
     template = period.find(".//d:SegmentTemplate", _NS)
@@ -60,6 +69,9 @@ def parse_live_mpd(text: str) -> LiveMpd:
     return LiveMpd(
         initialization=template.get("initialization", ""),
         media=template.get("media", ""),
+        representations=tuple(
+            r.get("id", "") for r in period.findall("d:AdaptationSet/d:Representation", _NS)
+        ),
         live_number=int(template.get("startNumber", "1")) + count - 1,
         update_period=_seconds(root.get("minimumUpdatePeriod"), 2.0),
         ended=root.get("type") == "static" or root.get("mediaPresentationDuration") is not None,
@@ -104,40 +116,53 @@ class _Frames:
 async def dash_viewer(
     rec: ViewerRecord, host: str, port: int, mpd_path: str, stop_at: float
 ) -> None:
-    """Join at the segment being written, then follow the live edge segment by segment."""
+    """Join at the segment being written, then follow the live edge segment by segment,
+    each track on a connection of its own."""
     base = mpd_path.rsplit("/", 1)[0] + "/"
     mpd_conn = HttpConnection(host, port)
-    media_conn = HttpConnection(host, port)
+    media_conns: list[HttpConnection] = []
     rec.t_start = time.monotonic()
-    reloader: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
         async with asyncio.timeout(max(0.1, stop_at - time.monotonic())):
             mpd = await _first_mpd(rec, mpd_conn, mpd_path)
-            init = await media_conn.get(base + mpd.initialization)
-            rec.media_requests += 1
-            frames = _Frames(rec, parse_init(init.body))
-            reloader = asyncio.create_task(_reload(rec, mpd_conn, mpd_path, mpd.update_period))
-            number = mpd.live_number
-            while True:
-                head = await media_conn.stream(base + mpd.segment(number), frames.feed)
-                rec.media_requests += 1
-                if head.status != 200:
-                    rec.unparsed += 1
-                    await asyncio.sleep(0.05)
-                    continue
-                number += 1
+            tasks.append(asyncio.create_task(_reload(rec, mpd_conn, mpd_path, mpd.update_period)))
+            for representation in mpd.representations:
+                conn = HttpConnection(host, port)
+                media_conns.append(conn)
+                tasks.append(asyncio.create_task(_follow(rec, conn, base, mpd, representation)))
+            await asyncio.gather(*tasks[1:])
     except TimeoutError:
         pass
     except (OSError, WireError, ValueError, ET.ParseError) as exc:
         rec.error = f"{type(exc).__name__}: {exc}"
     finally:
         rec.t_end = time.monotonic()
-        if reloader is not None:
-            reloader.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reloader
+                await task
         await mpd_conn.close()
-        await media_conn.close()
+        for conn in media_conns:
+            await conn.close()
+
+
+async def _follow(
+    rec: ViewerRecord, conn: HttpConnection, base: str, mpd: LiveMpd, representation: str
+) -> None:
+    """One Representation: its init segment, then its segments from the live one on."""
+    init = await conn.get(base + mpd.init(representation))
+    rec.media_requests += 1
+    frames = _Frames(rec, parse_init(init.body))
+    number = mpd.live_number
+    while True:
+        head = await conn.stream(base + mpd.segment(representation, number), frames.feed)
+        rec.media_requests += 1
+        if head.status != 200:
+            rec.unparsed += 1
+            await asyncio.sleep(0.05)
+            continue
+        number += 1
 
 
 async def _first_mpd(rec: ViewerRecord, conn: HttpConnection, path: str) -> LiveMpd:

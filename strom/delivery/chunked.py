@@ -3,7 +3,8 @@
 LL-DASH lists the segment being muxed before it is complete (``availabilityTimeOffset``)
 and a player asks for it at once: the answer carries the chunks already in the segment,
 then each new one as the hub delivers it, and ends when the segment is complete. The
-bytes are the LL-HLS store's (:meth:`~strom.media.hls.LiveHlsStream.segment_so_far`).
+bytes are the LL-HLS store's (:meth:`~strom.media.hls.LiveHlsStream.segment_so_far`), or a
+view of one track of them (:mod:`strom.delivery.track_views`).
 
 One encode, many writes (as the WebSocket fan-out): a viewer is caught up once, with
 one HTTP chunk of everything the segment holds, and joins the segment's followers;
@@ -25,14 +26,11 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
-
-if TYPE_CHECKING:
-    from strom.media.hls import LiveHlsStream
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +51,17 @@ _HEADERS = {
 }
 
 
-def http_chunk(pieces: list[bytes | memoryview], skip: int) -> bytes:
-    """The bytes of ``pieces`` past the first ``skip``, as one HTTP/1.1 chunk (RFC 9112
-    7.1); empty when there are none."""
+class SegmentSource(Protocol):
+    """Where growing segments are read: a rendition's store, or a view of one track."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def segment_so_far(self, msn: int) -> tuple[list[bytes | memoryview], bool] | None: ...
+
+
+def pieces_after(pieces: list[bytes | memoryview], skip: int) -> list[bytes | memoryview]:
+    """The bytes of ``pieces`` past the first ``skip``, in pieces (none copied)."""
     out: list[bytes | memoryview] = []
     offset = 0
     for piece in pieces:
@@ -63,6 +69,13 @@ def http_chunk(pieces: list[bytes | memoryview], skip: int) -> bytes:
         if end > skip:
             out.append(piece if offset >= skip else memoryview(piece)[skip - offset :])
         offset = end
+    return out
+
+
+def http_chunk(pieces: list[bytes | memoryview], skip: int) -> bytes:
+    """The bytes of ``pieces`` past the first ``skip``, as one HTTP/1.1 chunk (RFC 9112
+    7.1); empty when there are none."""
+    out = pieces_after(pieces, skip)
     size = sum(len(p) for p in out)
     if not size:
         return b""
@@ -91,7 +104,7 @@ class GrowingSegments:
     segment that completed.
     """
 
-    def __init__(self, stream: LiveHlsStream, max_buffered: int | None = None) -> None:
+    def __init__(self, stream: SegmentSource, max_buffered: int | None = None) -> None:
         self._stream = stream
         self._max_buffered = MAX_BUFFERED if max_buffered is None else max_buffered
         self._segments: dict[int, _Segment] = {}

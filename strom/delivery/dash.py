@@ -3,12 +3,14 @@
 There is no second mux and no second store: a channel's :class:`~strom.delivery.hls.
 HlsRendition` already holds its CMAF segments (one GOP each, starting at a keyframe) and
 init segments under URLs unique to the broadcast. The MPD (rendered by the sans-IO
-:mod:`strom.media.dash`) names those very files (``{rendition}/seg$Number$.m4s``,
-``{rendition}/init-0.mp4``), so a complete segment is one object for LL-HLS and LL-DASH
-players and for any cache in front. The segment being written is listed too, with the
-duration the last one had, and a player asking for it gets it as it grows
-(:mod:`strom.delivery.chunked`): that, with ``availabilityTimeOffset``, is what makes the
-latency about one chunk plus the player's buffer rather than a segment.
+:mod:`strom.media.dash`) has one Representation per track, and names the single-track
+views of those very segments (``{rendition}/t$RepresentationID$-seg$Number$.m4s``,
+``{rendition}/t$RepresentationID$-init-0.mp4``, :mod:`strom.delivery.track_views`):
+the bytes are taken apart, not muxed again, once for every viewer. The segment being
+written is listed too, with the duration the last one had, and a player asking for it
+gets it as it grows (:mod:`strom.delivery.chunked`): that, with
+``availabilityTimeOffset``, is what makes the latency about one chunk plus the player's
+buffer rather than a segment.
 
 The MPD is rendered once per change of the rendition (and per site address, which the
 ``UTCTiming`` URL names), and revalidated by players and caches with its ETag.
@@ -24,8 +26,18 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.track_views import MEDIA_TEMPLATE, init_template
 from strom.errors import ApiError
-from strom.media.dash import MIME_TYPE, Content, LiveTiming, Period, Segment, iso_time, live_mpd
+from strom.media.dash import (
+    MIME_TYPE,
+    Content,
+    LiveTiming,
+    Period,
+    Segment,
+    iso_time,
+    live_mpd,
+    track_content,
+)
 from strom.media.hls.playlist import TICKS_PER_SECOND
 from strom.media.model import TrackKind
 
@@ -41,6 +53,8 @@ if TYPE_CHECKING:
 TIME_PATH = "/live/time"
 #: MPDs kept per revision, one per address the site is reached at (UTCTiming names it)
 _MAX_SITE_ADDRESSES = 4
+#: bits per second an audio track is announced at (its share of a segment is not counted)
+_AUDIO_RATE = 128_000
 #: the MPD's media type (its XML is UTF-8)
 _CONTENT_TYPE = MIME_TYPE + "; charset=utf-8"
 
@@ -121,7 +135,7 @@ class DashDelivery:
         )
         version = listed[-1].init_version
         tracks = rendition.tracks.get(version) or tuple(rendition.channel.tracks.values())
-        return live_mpd(timing, _content(tracks, listed, durations), periods, TICKS_PER_SECOND)
+        return live_mpd(timing, _contents(tracks, listed, durations), periods, TICKS_PER_SECOND)
 
 
 def _durations(stream: LiveHlsStream, listed: Sequence[SegmentRecord]) -> list[int]:
@@ -152,8 +166,8 @@ def _periods(
             id=str(first.run.first_msn),
             start=first.run.stream_start,
             media_start=first.run.media_start,
-            initialization=stream.init_uri_for(first.init_version),
-            media=stream.uri_prefix + "seg$Number$.m4s",  # the LL-HLS segment names
+            initialization=init_template(stream.init_uri_for(first.init_version)),
+            media=stream.uri_prefix + MEDIA_TEMPLATE,
             segments=segments,
             independent=all(s.independent for s in listed if s.run is first.run),
         )
@@ -161,25 +175,24 @@ def _periods(
     ]
 
 
-def _content(
+def _contents(
     tracks: Sequence[Track], listed: Sequence[SegmentRecord], durations: Sequence[int]
-) -> Content:
-    ordered = sorted(tracks, key=lambda t: t.id)
-    video = next((t for t in ordered if t.kind is TrackKind.VIDEO), None)
-    audio = next((t for t in ordered if t.kind is TrackKind.AUDIO), None)
-    # The highest rate of a complete segment: a player's buffer needs no more.
+) -> list[Content]:
+    """A Representation per track, video first. Their bandwidths: the highest rate of a
+    complete segment (a player's buffer needs no more), the audio's counted at its
+    usual rate and the rest given to the video."""
+    ordered = sorted(tracks, key=lambda t: (t.kind is not TrackKind.VIDEO, t.id))
     rates = [
         len(seg.data) * 8 * TICKS_PER_SECOND // d
         for seg, d in zip(listed, durations, strict=True)
         if seg.data is not None and d > 0
     ]
-    return Content(
-        codecs=[t.codec_string for t in ordered],
-        width=video.width if video is not None else 0,
-        height=video.height if video is not None else 0,
-        sample_rate=audio.sample_rate if audio is not None else 0,
-        bandwidth=max(rates, default=0),
-    )
+    total = max(rates, default=0)
+    audio = sum(_AUDIO_RATE for t in ordered if t.kind is TrackKind.AUDIO)
+    return [
+        track_content(t, _AUDIO_RATE if t.kind is TrackKind.AUDIO else max(total - audio, 1))
+        for t in ordered
+    ]
 
 
 async def server_time(request: web.Request) -> web.Response:

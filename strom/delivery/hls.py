@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
-from strom.delivery.chunked import GrowingSegments, stream_segment
+from strom.delivery.chunked import stream_segment
 from strom.delivery.hls_counts import HlsCounts
+from strom.delivery.track_views import TrackViews
 from strom.errors import ApiError, ProtocolError
 from strom.live.channel import Channel, ChannelState, Subscriber
 from strom.media.hls import HlsSettings, LiveHlsStream, ResourceKind
@@ -89,8 +90,8 @@ class HlsRendition(Subscriber):
         #: the playlist answers (plain, blocking) of the last revision asked for:
         #: (revision, body, headers)
         self._answers: list[tuple[int, bytes, dict[str, str]] | None] = [None, None]
-        #: the segments being sent as they grow (LL-DASH), and their followers
-        self.growing = GrowingSegments(self.stream)
+        #: the single-track views of the segments (LL-DASH), some sent as they grow
+        self.views = TrackViews(self.stream)
         #: the tracks of each init segment version
         self.tracks: dict[int, tuple[Track, ...]] = {}
 
@@ -104,7 +105,7 @@ class HlsRendition(Subscriber):
         # What each init segment still served holds (the LL-DASH manifest names codecs).
         self.tracks = {v: t for v, t in self.tracks.items() if self.stream.init_segment(v)}
         self.tracks[self.stream.init_version] = tuple(channel.tracks.values())
-        self.growing.update()  # a segment being sent as it grows may have been closed
+        self.views.update()  # a segment being sent as it grows may have been closed
 
     def on_chunk(self, chunk: Chunk) -> None:
         stream = self.stream
@@ -122,17 +123,17 @@ class HlsRendition(Subscriber):
             return
         if stream.revision != before:
             self._wake()
-        self.growing.update()
+        self.views.update()
 
     def on_end(self) -> None:
         self.stream.end()
         self._wake()
-        self.growing.update()
+        self.views.update()
         self.channel.unsubscribe(self)
 
     def let_go(self) -> None:
         """End every answer of a growing segment (a stopping node), now and from now on."""
-        self.growing.let_go()
+        self.views.let_go()
 
     def _wake(self) -> None:
         self.woken_at = time.perf_counter()
@@ -324,23 +325,12 @@ class HlsDelivery:
         if found is None or found[0].token != token:
             raise ApiError(404, "not a part of the channel's current broadcast")
         rendition, hls = found
+        if name.startswith("t"):
+            return await self._track_media(request, rendition, name)
         resource = hls.parse_name(name)
         if resource is None:
             raise ApiError(404, "no such file")
         self.counts.requests[resource.kind.value] += 1
-        if resource.kind is ResourceKind.SEGMENT and not hls.is_past_window(resource.msn):
-            # LL-DASH asks for the segment being written (or the next one, just before it
-            # begins): it goes out as it grows.
-            msn = resource.msn
-            if not hls.started(msn) and not hls.too_far_ahead(msn):
-                await self._blocked(
-                    rendition, lambda: hls.ended or hls.started(msn), self._block_timeout(hls)
-                )
-            so_far = hls.segment_so_far(msn)
-            if so_far is None:
-                raise ApiError(404, "not available yet")
-            if not so_far[1]:
-                return await stream_segment(request, rendition.growing, msn)
         if resource.kind is not ResourceKind.INIT and hls.pending(resource.msn, resource.part):
             # A preload-hinted part (or the next segment) requested before it exists:
             # block until it is complete, unless it is absurdly far ahead.
@@ -355,6 +345,40 @@ class HlsDelivery:
         self.counts.bytes_sent += len(data) if data is not None else 0
         if data is None:
             raise ApiError(404, "no longer or not yet available")
+        return web.Response(body=data, headers=_MEDIA_HEADERS)
+
+    async def _track_media(
+        self, request: web.BaseRequest, rendition: HlsRendition, name: str
+    ) -> web.StreamResponse:
+        """A file of one track (LL-DASH): an init segment, a complete segment, or the
+        segment being written, sent as it grows; the one after it, asked for just before
+        it begins, waits for it."""
+        hls = rendition.stream
+        found = rendition.views.parse_name(name)
+        if found is None:
+            raise ApiError(404, "no such file")
+        view, growing, resource = found
+        self.counts.requests[resource.kind.value] += 1
+        data: bytes | memoryview | None
+        if resource.kind is ResourceKind.INIT:
+            data = view.init_segment(resource.version)
+        else:
+            msn = resource.msn
+            if hls.is_past_window(msn) or hls.too_far_ahead(msn):
+                raise ApiError(404, "no longer or not yet available")
+            if not hls.started(msn):
+                await self._blocked(
+                    rendition, lambda: hls.ended or hls.started(msn), self._block_timeout(hls)
+                )
+            so_far = view.segment_so_far(msn)
+            if so_far is None:
+                raise ApiError(404, "not available yet")
+            if not so_far[1]:
+                return await stream_segment(request, growing, msn)
+            data = so_far[0][0]
+        if data is None:
+            raise ApiError(404, "no longer or not yet available")
+        self.counts.bytes_sent += len(data)
         return web.Response(body=data, headers=_MEDIA_HEADERS)
 
     @staticmethod

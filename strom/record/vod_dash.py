@@ -1,8 +1,10 @@
 """A recording as a static MPEG-DASH presentation: ``/vod/{channel}/{id}/index.mpd``.
 
-The MPD (rendered by :mod:`strom.media.dash`) names the recording's own files, the ones
-its HLS playlist names (``init-{n}.mp4``, ``segments/{seq}.m4s``): one copy on disk for
-both. A Period runs while the timeline goes on (no discontinuity, the same init segment,
+The MPD (rendered by :mod:`strom.media.dash`) has one Representation per track, over
+single-track views of the recording's own files, the ones its HLS playlist names
+(``t{track}-init-{n}.mp4`` of ``init-{n}.mp4``, ``segments/t{track}-{seq}.m4s`` of
+``segments/{seq}.m4s``, made as they are asked for: :func:`track_file`): one copy on
+disk for both. A Period runs while the timeline goes on (no discontinuity, the same init segment,
 consecutive segment numbers). The codecs come from the init segments themselves (a
 recording's index does not keep them). Blocking file I/O: call it in a thread.
 """
@@ -14,13 +16,16 @@ from pathlib import Path
 
 from strom.errors import ProtocolError
 from strom.media.containers.mp4 import Mp4Demuxer
-from strom.media.dash import Content, Period, Segment, static_mpd
+from strom.media.dash import Content, Period, Segment, static_mpd, track_content
+from strom.media.dash.tracks import fragments_for_track, init_for_track
 from strom.media.model import Track, TrackKind
 from strom.record import storage
 
 #: MPD time unit: 10 µs, like the live MPD
 TIMESCALE = 100_000
-MEDIA_TEMPLATE = f"{storage.SEGMENTS}/$Number$.m4s"
+MEDIA_TEMPLATE = f"{storage.SEGMENTS}/t$RepresentationID$-$Number$.m4s"
+#: bits per second an audio track is announced at (the rest of the rate is the video's)
+_AUDIO_RATE = 128_000
 
 
 def vod_mpd(info: storage.RecordingInfo) -> str:
@@ -39,14 +44,23 @@ def vod_mpd(info: storage.RecordingInfo) -> str:
                 id=str(run[0].seq),
                 start=start,
                 media_start=_ticks(run[0].start),
-                initialization=storage.init_name(run[0].init),
+                initialization="t$RepresentationID$-" + storage.init_name(run[0].init),
                 media=MEDIA_TEMPLATE,
                 segments=[Segment(s.seq, _ticks(s.start), _ticks(s.duration)) for s in run],
             )
         )
     tracks = _tracks(info.path, runs[-1][0]) if runs else []
     total = sum(s.duration for s in info.segments)
-    return static_mpd(_content(tracks, info.bytes, total), periods, TIMESCALE)
+    return static_mpd(_contents(tracks, info.bytes, total), periods, TIMESCALE)
+
+
+def track_file(path: Path, track_id: int) -> bytes:
+    """Track ``track_id`` of the init or media segment at ``path`` (OSError if there is no
+    such file, ProtocolError if it holds no such track)."""
+    data = path.read_bytes()
+    if path.suffix == ".mp4":
+        return init_for_track(data, track_id)
+    return fragments_for_track(data, track_id)
 
 
 def _ticks(seconds: float) -> int:
@@ -66,13 +80,11 @@ def _tracks(path: Path, first: storage.Segment) -> list[Track]:
     return sorted(found.values(), key=lambda t: t.id)
 
 
-def _content(tracks: list[Track], size: int, seconds: float) -> Content:
-    video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
-    audio = next((t for t in tracks if t.kind is TrackKind.AUDIO), None)
-    return Content(
-        codecs=[t.codec_string for t in tracks],
-        width=video.width if video is not None else 0,
-        height=video.height if video is not None else 0,
-        sample_rate=audio.sample_rate if audio is not None else 0,
-        bandwidth=round(size * 8 / seconds) if seconds > 0 else 0,
-    )
+def _contents(tracks: list[Track], size: int, seconds: float) -> list[Content]:
+    total = round(size * 8 / seconds) if seconds > 0 else 0
+    audio = sum(_AUDIO_RATE for t in tracks if t.kind is TrackKind.AUDIO)
+    ordered = sorted(tracks, key=lambda t: (t.kind is not TrackKind.VIDEO, t.id))
+    return [
+        track_content(t, _AUDIO_RATE if t.kind is TrackKind.AUDIO else max(total - audio, 1))
+        for t in ordered
+    ]

@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
-from strom.errors import ApiError, CodecError
+from strom.errors import ApiError, CodecError, ProtocolError
 from strom.media.dash import MIME_TYPE
 from strom.record import storage
 from strom.record.remux import remux
 from strom.record.thumbnails import recording_thumbnail
-from strom.record.vod_dash import vod_mpd
+from strom.record.vod_dash import track_file, vod_mpd
 from strom.settings import valid_channel_name
 from strom.web.auth import authenticated_user
 from strom.web.site import Site
@@ -90,6 +90,29 @@ class RecordingsHttp:
                 raise _not_found()
         path = recording / storage.segment_name(seq)
         return _file(path, "video/iso.segment", cache_headers(AnswerKind.VOD_MEDIA))
+
+    async def track_init(self, request: web.Request) -> web.StreamResponse:
+        """One track of an init segment (the DASH manifest's Representations)."""
+        name = storage.init_name(int(request.match_info["n"]))
+        return await self._track_file(self._path(request) / name, request)
+
+    async def track_segment(self, request: web.Request) -> web.StreamResponse:
+        """One track of a segment the index lists (see :meth:`segment`)."""
+        recording = self._path(request)
+        seq = int(request.match_info["seq"])
+        if self.recorder.is_active(recording):
+            info = await self._load(recording)
+            if not any(s.seq == seq for s in info.segments):
+                raise _not_found()
+        return await self._track_file(recording / storage.segment_name(seq), request)
+
+    async def _track_file(self, path: Path, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await asyncio.to_thread(track_file, path, int(request.match_info["track"]))
+        except (OSError, ProtocolError):
+            raise _not_found() from None
+        headers = {"Content-Type": "video/mp4", **cache_headers(AnswerKind.VOD_MEDIA)}
+        return web.Response(body=body, headers=headers)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         path = self._path(request)
@@ -219,6 +242,15 @@ def routes(app: web.Application, site: Site) -> None:
     r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", here_or_elsewhere(h.init))
     r.add_get(
         f"/vod/{{channel}}/{_ID}/segments/{{seq:[0-9]{{1,9}}}}.m4s", here_or_elsewhere(h.segment)
+    )
+    track = "t{track:[0-9]{1,3}}-"
+    r.add_get(
+        f"/vod/{{channel}}/{_ID}/{track}init-{{n:[0-9]{{1,6}}}}.mp4",
+        here_or_elsewhere(h.track_init),
+    )
+    r.add_get(
+        f"/vod/{{channel}}/{_ID}/segments/{track}{{seq:[0-9]{{1,9}}}}.m4s",
+        here_or_elsewhere(h.track_segment),
     )
     r.add_get(f"/vod/{{channel}}/{_ID}.mp4", here_or_elsewhere(h.download))
     r.add_get(f"/vod/{{channel}}/{_ID}/thumbnail.jpg", here_or_elsewhere(h.thumbnail))

@@ -1,5 +1,6 @@
-"""LL-DASH over HTTP: the MPD of a live channel names the LL-HLS rendition's own files,
-and the segment being written goes out as it grows (chunked), to every viewer at once.
+"""LL-DASH over HTTP: the MPD of a live channel names one-track views of the LL-HLS
+rendition's own segments, and the segment being written goes out as it grows (chunked),
+to every viewer at once.
 
 Real media (an FLV made by ffmpeg: H.264 + AAC, a keyframe a second) fed through the hub
 frame by frame; the answers are read by aiohttp's client over a real socket."""
@@ -23,7 +24,8 @@ from strom.errors import ApiError
 from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.media.dash.mpd import NAMESPACE
-from strom.media.model import Frame, Track
+from strom.media.dash.tracks import fragments_for_track, init_for_track
+from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Frame, Track
 from strom.web.errors import json_error
 from tests.helpers import MediaFile, make_media
 from tests.helpers.hub import read_flv
@@ -92,7 +94,7 @@ def feed_until(channel: Channel, frames: list[Frame], seconds: float) -> list[Fr
     return []
 
 
-async def test_the_mpd_names_the_ll_hls_files(
+async def test_the_mpd_names_one_track_views_of_the_ll_hls_segments(
     site: Site, client: TestClient[web.Request, web.Application], av_media: MediaFile
 ) -> None:
     assert (await client.get("/live/alice/index.mpd")).status == 404  # not live
@@ -106,14 +108,18 @@ async def test_the_mpd_names_the_ll_hls_files(
     rendition = site.hls.rendition("alice")
     assert rendition is not None
     token = rendition.token
-    rep = mpd.find(".//d:Representation", NS)
-    assert rep is not None
-    assert rep.get("codecs") == ",".join(t.codec_string for t in channel.tracks.values())
+    reps = mpd.findall(".//d:Representation", NS)
+    tracks = channel.tracks
+    assert [(r.get("id"), r.get("codecs")) for r in reps] == [
+        (str(VIDEO_TRACK_ID), tracks[VIDEO_TRACK_ID].codec_string),
+        (str(AUDIO_TRACK_ID), tracks[AUDIO_TRACK_ID].codec_string),
+    ]
+    rep = reps[0]
     assert (rep.get("width"), rep.get("height")) == (str(av_media.width), str(av_media.height))
     template = rep.find("d:SegmentTemplate", NS)
     assert template is not None
-    assert template.get("media") == f"{token}/seg$Number$.m4s"
-    assert template.get("initialization") == f"{token}/init-0.mp4"
+    assert template.get("media") == f"{token}/t$RepresentationID$-seg$Number$.m4s"
+    assert template.get("initialization") == f"{token}/t$RepresentationID$-init-0.mp4"
     assert template.get("availabilityTimeComplete") == "false"
     # seg0 as it is; seg1, being written, listed with the duration it may have at most
     # (the longest so far or the target duration, and a part more)
@@ -128,9 +134,16 @@ async def test_the_mpd_names_the_ll_hls_files(
     assert not seg1.complete
     ato = float(template.get("availabilityTimeOffset", "0"))
     assert ato == round((expected - stream.chunk_duration) / 100_000, 3)  # less one chunk
-    # Those names answer with the LL-HLS rendition's bytes.
-    init = await client.get(f"/live/alice/{token}/init-0.mp4")
-    assert await init.read() == channel.init_segment
+    # Those names answer with each track of the LL-HLS rendition's bytes.
+    assert channel.init_segment is not None
+    for track_id in (VIDEO_TRACK_ID, AUDIO_TRACK_ID):
+        init = await client.get(f"/live/alice/{token}/t{track_id}-init-0.mp4")
+        assert await init.read() == init_for_track(channel.init_segment, track_id)
+        seg = await client.get(f"/live/alice/{token}/t{track_id}-seg0.m4s")
+        assert "immutable" in seg.headers["Cache-Control"]
+        assert await seg.read() == fragments_for_track(stream.segment(0) or b"", track_id)
+    for missing in ("t7-init-0.mp4", "t1-part0.0.m4s", "t1-seg0.mp4"):
+        assert (await client.get(f"/live/alice/{token}/{missing}")).status == 404
     # Revalidation: the same MPD until the rendition changes.
     again = await client.get(
         "/live/alice/index.mpd", headers={"If-None-Match": resp.headers["ETag"]}
@@ -147,7 +160,11 @@ async def test_the_segment_being_written_goes_out_as_it_grows(
     rendition = site.hls.rendition("alice")
     assert rendition is not None
     base = f"/live/alice/{rendition.token}"
-    growing = [await client.get(f"{base}/seg1.m4s") for _ in range(3)]  # three viewers
+    # Three viewers of the video, one of the audio; and an LL-HLS player's request for
+    # the whole segment, which waits until it is complete (parts are its way early).
+    growing = [await client.get(f"{base}/t1-seg1.m4s") for _ in range(3)]
+    growing.append(await client.get(f"{base}/t2-seg1.m4s"))
+    muxed = asyncio.create_task(client.get(f"{base}/seg1.m4s"))
     for resp in growing:
         assert resp.status == 200
         assert resp.headers["Transfer-Encoding"] == "chunked"
@@ -157,23 +174,30 @@ async def test_the_segment_being_written_goes_out_as_it_grows(
     first = await growing[0].content.read(8)
     assert first[4:8] == b"moof"  # the chunks already there come at once
     # The next segment, not begun yet: the request waits for it, then it grows too.
-    following = asyncio.create_task(client.get(f"{base}/seg2.m4s"))
+    following = asyncio.create_task(client.get(f"{base}/t1-seg2.m4s"))
     await asyncio.sleep(0.05)
     assert not following.done()
+    assert not muxed.done()
     for frame in rest:
         channel.add_frame(frame)
         await asyncio.sleep(0)
     channel.close()  # the end closes the last segment
     bodies = [first + await growing[0].read()] + [await r.read() for r in growing[1:]]
-    assert bodies == [rendition.stream.segment(1)] * 3
+    seg1 = rendition.stream.segment(1)
+    assert seg1 is not None
+    video, audio = fragments_for_track(seg1, 1), fragments_for_track(seg1, 2)
+    assert bodies == [video, video, video, audio]
+    whole = await muxed
+    assert "Transfer-Encoding" not in whole.headers
+    assert await whole.read() == seg1
     tail = await following
     assert tail.status == 200
-    assert await tail.read() == rendition.stream.segment(2)
+    assert await tail.read() == fragments_for_track(rendition.stream.segment(2) or b"", 1)
     # Once complete, the same URL is an ordinary immutable answer.
-    done = await client.get(f"{base}/seg1.m4s")
+    done = await client.get(f"{base}/t1-seg1.m4s")
     assert "Transfer-Encoding" not in done.headers
     assert "immutable" in done.headers["Cache-Control"]
-    assert await done.read() == rendition.stream.segment(1)
+    assert await done.read() == video
 
 
 async def test_a_segment_too_far_ahead_is_refused_at_once(
@@ -183,7 +207,7 @@ async def test_a_segment_too_far_ahead_is_refused_at_once(
     feed_until(channel, frames, 2.5)
     rendition = site.hls.rendition("alice")
     assert rendition is not None
-    resp = await client.get(f"/live/alice/{rendition.token}/seg9.m4s")
+    resp = await client.get(f"/live/alice/{rendition.token}/t1-seg9.m4s")
     assert resp.status == 404
     channel.close()
 
@@ -195,7 +219,7 @@ async def test_a_stopping_node_ends_the_growing_answers(
     feed_until(channel, frames, 1.5)  # seg1 being written
     rendition = site.hls.rendition("alice")
     assert rendition is not None
-    resp = await client.get(f"/live/alice/{rendition.token}/seg1.m4s")
+    resp = await client.get(f"/live/alice/{rendition.token}/t1-seg1.m4s")
     assert resp.status == 200
     site.hls.let_go()  # the publisher is still on, seg1 still open
     # The answer breaks off at once, without its last chunk: the player knows the
@@ -233,7 +257,7 @@ async def test_a_viewer_that_stops_reading_is_cut_off_alone(
     rest = feed_until(channel, frames, 1.05)  # seg1 has just begun
     rendition = site.hls.rendition("alice")
     assert rendition is not None
-    path = f"/live/alice/{rendition.token}/seg1.m4s"
+    path = f"/live/alice/{rendition.token}/t1-seg1.m4s"
     reader = await client.get(path)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -242,12 +266,12 @@ async def test_a_viewer_that_stops_reading_is_cut_off_alone(
     await loop.sock_connect(sock, (client.host, client.port))
     await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await asyncio.sleep(0.1)
-    assert rendition.growing.followers == 2
+    assert rendition.views.followers == 2
     for frame in rest:  # seg1 grows and completes, then seg2...
         channel.add_frame(frame)
         await asyncio.sleep(0)
-    assert rendition.growing.dropped == 1
+    assert rendition.views.dropped == 1
     body = await reader.read()
-    assert body == rendition.stream.segment(1)
+    assert body == fragments_for_track(rendition.stream.segment(1) or b"", 1)
     sock.close()
     channel.close()

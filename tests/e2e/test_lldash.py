@@ -1,7 +1,7 @@
 """LL-DASH read by ffmpeg's tools: a channel published by real ffmpeg over RTMP, its
-``index.mpd`` read by ffprobe (video and audio found) and by ffmpeg (segments fetched,
-the one being written as it grows); and that segment going out as it grows through the
-nginx cache configuration docs/http-cache.md gives."""
+``index.mpd`` read by ffprobe (video and audio found) and decoded by ffmpeg (both
+tracks, the segment being written fetched as it grows); and that segment going out as
+it grows through the nginx cache configuration docs/http-cache.md gives."""
 
 from __future__ import annotations
 
@@ -42,15 +42,20 @@ async def test_ffprobe_and_ffmpeg_read_the_live_mpd(server: StromServer, media_d
             media.height,
         )
         assert streams["audio"]["codec_name"] == "aac"
-        # ffmpeg's DASH demuxer gives every packet of a Representation one stream index,
-        # so it cannot tell a muxed Representation's audio from its video (docs/dash.md):
-        # what is checked here is that it reads the live presentation, packet by packet.
+        # ffmpeg decodes both tracks as they come (one Representation each): three
+        # seconds of video frames and of audio, each decoded (framemd5 hashes the
+        # decoded frames, a line per frame with its stream's index).
         code, out = await run_process(
             need_tool("ffmpeg"), "-v", "error", "-i", mpd,
-            "-map", "0:v", "-c", "copy", "-frames:v", "90", "-f", "null", "-",
+            "-map", "0:v", "-map", "0:a", "-t", "3", "-f", "framemd5", "-",
             timeout=30,
         )  # fmt: skip
         assert code == 0, out
+        lines = [line.split(",") for line in out.splitlines() if not line.startswith("#")]
+        video = [line for line in lines if line[0].strip() == "0"]
+        audio = [line for line in lines if line[0].strip() == "1"]
+        assert len(video) >= 80, out[-2000:]  # 30 fps
+        assert len(audio) >= 120, out[-2000:]  # 1024 samples at 44.1 or 48 kHz: 43+ a second
     finally:
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -73,11 +78,15 @@ async def test_the_segment_being_written_streams_through_nginx(
                 mpd = await resp.text()
             # The last segment the MPD lists is being written; the one after it is asked
             # for before it begins (so the whole of it is seen growing).
-            template = re.search(r'media="(\w+)/seg\$Number\$\.m4s" startNumber="(\d+)"', mpd)
+            template = re.search(
+                r'media="(\w+)/t\$RepresentationID\$-seg\$Number\$\.m4s" startNumber="(\d+)"',
+                mpd,
+            )
             assert template is not None
-            repeats = sum(int(r) for r in re.findall(r' r="(\d+)"', mpd))
-            last = int(template[2]) + mpd.count("<S ") + repeats - 1
-            url = f"{proxy.base}/live/{CHANNEL}/{template[1]}/seg{last + 1}.m4s"
+            video = mpd[: mpd.index('contentType="audio"')]  # the first AdaptationSet's
+            repeats = sum(int(r) for r in re.findall(r' r="(\d+)"', video))
+            last = int(template[2]) + video.count("<S ") + repeats - 1
+            url = f"{proxy.base}/live/{CHANNEL}/{template[1]}/t1-seg{last + 1}.m4s"
             started = time.monotonic()
             async with http.get(url) as resp:
                 assert resp.status == 200

@@ -11,7 +11,10 @@ from strom.media.dash.mpd import NAMESPACE, iso_duration, iso_time
 
 NS = {"d": NAMESPACE}
 TS = 100_000  # 10 µs ticks
-AV = Content(["avc1.64001f", "mp4a.40.2"], width=1280, height=720, sample_rate=48000)
+AV = [
+    Content("1", "avc1.64001f", width=1280, height=720),
+    Content("2", "mp4a.40.2", sample_rate=48000),
+]
 EPOCH = 1_796_644_800.0  # 2026-12-07T12:00:00Z
 
 
@@ -20,8 +23,8 @@ def period(pid: str, start: int, media_start: int, *segs: tuple[int, int, int]) 
         id=pid,
         start=start,
         media_start=media_start,
-        initialization="k3f9/init-0.mp4",
-        media="k3f9/seg$Number$.m4s",
+        initialization="k3f9/t$RepresentationID$-init-0.mp4",
+        media="k3f9/t$RepresentationID$-seg$Number$.m4s",
         segments=[Segment(*s) for s in segs],
     )
 
@@ -68,18 +71,23 @@ def test_a_live_mpd_is_dynamic_low_latency_and_names_the_server_clock() -> None:
     assert [c.tag.split("}")[1] for c in mpd] == ["ServiceDescription", "Period", "UTCTiming"]
 
 
-def test_one_muxed_representation_carries_both_codecs() -> None:
+def test_each_track_is_an_adaptation_set_of_one_representation() -> None:
     mpd = parse(live_mpd(timing(), AV, [period("0", 0, 0, (0, 0, 200_000))], TS))
     sets = mpd.findall("d:Period/d:AdaptationSet", NS)
-    assert len(sets) == 1
-    assert sets[0].get("mimeType") == "video/mp4"
-    (rep,) = sets[0].findall("d:Representation", NS)
-    assert rep.get("codecs") == "avc1.64001f,mp4a.40.2"
-    assert (rep.get("width"), rep.get("height")) == ("1280", "720")
-    audio_only = Content(["opus"], sample_rate=48000)
+    assert [(a.get("id"), a.get("contentType"), a.get("mimeType")) for a in sets] == [
+        ("0", "video", "video/mp4"),
+        ("1", "audio", "audio/mp4"),
+    ]
+    (video,) = sets[0].findall("d:Representation", NS)
+    assert (video.get("id"), video.get("codecs")) == ("1", "avc1.64001f")
+    assert (video.get("width"), video.get("height")) == ("1280", "720")
+    (audio,) = sets[1].findall("d:Representation", NS)
+    assert (audio.get("id"), audio.get("codecs")) == ("2", "mp4a.40.2")
+    assert audio.get("audioSamplingRate") == "48000"
+    assert audio.get("width") is None
+    audio_only = [Content("2", "opus", sample_rate=48000)]
     mpd = parse(live_mpd(timing(), audio_only, [period("0", 0, 0, (0, 0, 200_000))], TS))
-    adaptation = mpd.find("d:Period/d:AdaptationSet", NS)
-    assert adaptation is not None
+    (adaptation,) = mpd.findall("d:Period/d:AdaptationSet", NS)
     assert adaptation.get("mimeType") == "audio/mp4"
 
 
@@ -102,8 +110,8 @@ def test_the_template_says_segments_come_early_and_chunked() -> None:
     assert template.attrib == {
         "timescale": "100000",
         "presentationTimeOffset": "4500",
-        "initialization": "k3f9/init-0.mp4",
-        "media": "k3f9/seg$Number$.m4s",
+        "initialization": "k3f9/t$RepresentationID$-init-0.mp4",
+        "media": "k3f9/t$RepresentationID$-seg$Number$.m4s",
         "startNumber": "3",
         "availabilityTimeOffset": "1.967",
         "availabilityTimeComplete": "false",
@@ -113,7 +121,7 @@ def test_the_template_says_segments_come_early_and_chunked() -> None:
 def test_the_timeline_states_every_duration_compactly() -> None:
     segs = [(5, 1000, 200_000), (6, 201_000, 200_000), (7, 401_000, 200_000), (8, 601_000, 150_000)]
     mpd = parse(live_mpd(timing(), AV, [period("5", 0, 1000, *segs)], TS))
-    s = mpd.findall(".//d:SegmentTimeline/d:S", NS)
+    s = mpd.findall("d:Period/d:AdaptationSet[1]//d:SegmentTimeline/d:S", NS)
     assert [x.attrib for x in s] == [
         {"t": "1000", "d": "200000", "r": "2"},
         {"d": "150000"},
@@ -121,7 +129,7 @@ def test_the_timeline_states_every_duration_compactly() -> None:
     # A gap in the media times restates @t.
     segs = [(5, 0, 200_000), (6, 250_000, 200_000)]
     s = parse(live_mpd(timing(), AV, [period("5", 0, 0, *segs)], TS)).findall(".//d:S", NS)
-    assert [x.get("t") for x in s] == ["0", "250000"]
+    assert [x.get("t") for x in s] == ["0", "250000"] * 2  # the same timeline for each track
 
 
 def test_each_timeline_run_is_a_period_placed_on_the_wall_clock() -> None:

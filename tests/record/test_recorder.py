@@ -1,5 +1,5 @@
 """Recordings end to end: real ffmpeg publishes; the VOD playlist (during and after the
-live) and the MP4 download play in real ffmpeg with every frame; a write error stops the
+live), the DASH manifest and the MP4 download play in real ffmpeg with every frame; a write error stops the
 recording, never the live; the owner deletes a recording; retention deletes old ones."""
 
 from __future__ import annotations
@@ -82,6 +82,18 @@ async def test_broadcast_is_recorded_and_plays_as_vod_and_mp4(
     assert {line for line in out.split() if line.startswith("codec_type")} == kinds
     duration = float(next(v for v in out.split() if v.startswith("duration=")).split("=")[1])
     assert abs(duration - media.frames / 30) < 0.2
+    # ... and ffmpeg decodes: every video frame, and the audio (a Representation each).
+    frames, errors = await decode(base(server) + rec["manifest_url"])
+    assert errors == ""
+    assert frames == media.frames
+    if media.audio:
+        code, out = await run_process(
+            need_tool("ffmpeg"), "-v", "error", "-i", base(server) + rec["manifest_url"],
+            "-map", "0:a", "-f", "framemd5", "-",
+        )  # fmt: skip
+        assert code == 0, out
+        audio_frames = [line for line in out.splitlines() if line.startswith("0,")]
+        assert len(audio_frames) > 40 * media.frames / 30  # AAC: 43 frames a second
 
     # Its picture for the past-broadcasts list: a JPEG of the video, made once.
     async with (

@@ -9,6 +9,7 @@ from strom.media.dash.mpd import (
     iso_time,
     live_mpd,
     static_mpd,
+    track_content,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "iso_time",
     "live_mpd",
     "static_mpd",
+    "track_content",
 ]

@@ -9,11 +9,14 @@ rest as it is muxed (chunked transfer), a ``ServiceDescription`` with the latenc
 and ``UTCTiming`` so the player's clock agrees with the server's. Recordings: a static MPD
 over the same kind of segments.
 
-Strom's segments carry video and audio in the same fragments (one ``moof``+``mdat`` per
-frame, one init segment with both tracks): that is a multiplexed Representation, one
-AdaptationSet with both codecs. A place where the media clock breaks (a publisher back
-with new timestamps, a new init segment) starts a new Period, with its own
-``presentationTimeOffset``.
+Strom's segments carry video and audio in the same fragments (one ``moof`` with a
+``traf`` per track, one init segment with both tracks). The MPD has one AdaptationSet
+per track, each with one Representation whose id is the track's: the segment templates
+name the single-track views of those segments (:mod:`strom.media.dash.tracks`) with
+``$RepresentationID$`` (a multiplexed Representation is allowed by 23009-1, but DASH-IF
+IOP asks for one media component per Representation, and ffmpeg's DASH demuxer cannot
+take two). A place where the media clock breaks (a publisher back with new timestamps,
+a new init segment) starts a new Period, with its own ``presentationTimeOffset``.
 
 Times are integers of a timescale given by the caller (the LL-HLS store counts in
 10 µs ticks); nothing here reads a clock: ``now`` is passed in.
@@ -25,6 +28,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from strom.media.model import Track, TrackKind
 
 NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
 #: 23009-1 5.3.1.2 @profiles: ISOBMFF live (segments begin with a random access point);
@@ -57,7 +62,8 @@ class Period:
     start: int
     #: the media time at ``start`` (23009-1 5.3.9.2 @presentationTimeOffset)
     media_start: int
-    #: the init segment's URL; and the media URL template, with ``$Number$``
+    #: the init segment's URL template and the media segments', with
+    #: ``$RepresentationID$`` (the track) and ``$Number$``
     initialization: str
     media: str
     #: in order, numbers consecutive (a gap in the numbers needs a new Period)
@@ -76,18 +82,33 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class Content:
-    """What the segments hold, for the one Representation (RFC 6381 codecs strings)."""
+    """One Representation: one track, and what it holds (RFC 6381 codecs string)."""
 
-    codecs: Sequence[str]
+    #: the Representation's id, which ``$RepresentationID$`` puts in segment URLs
+    id: str
+    codecs: str
     width: int = 0
     height: int = 0
     sample_rate: int = 0
-    #: bits per second; a guess is fine (a single Representation leaves nothing to choose)
+    #: bits per second; a guess is fine (one Representation per set leaves no choice)
     bandwidth: int = 0
 
     @property
     def has_video(self) -> bool:
         return bool(self.width)
+
+
+def track_content(track: Track, bandwidth: int) -> Content:
+    """The Representation of ``track`` (its id is the track's id)."""
+    video = track.kind is TrackKind.VIDEO
+    return Content(
+        id=str(track.id),
+        codecs=track.codec_string,
+        width=track.width if video else 0,
+        height=track.height if video else 0,
+        sample_rate=track.sample_rate if not video else 0,
+        bandwidth=bandwidth,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +147,7 @@ def iso_time(unix: float) -> str:
 
 
 def live_mpd(
-    timing: LiveTiming, content: Content, periods: Sequence[Period], timescale: int
+    timing: LiveTiming, contents: Sequence[Content], periods: Sequence[Period], timescale: int
 ) -> str:
     """A dynamic MPD of ``periods`` (the last one's last segment may be the one being
     written, listed with the duration it is expected to have)."""
@@ -159,7 +180,7 @@ def live_mpd(
         _period(
             mpd,
             period,
-            content,
+            contents,
             timescale,
             ato=timing.availability_time_offset,
             reference=timing.availability_start,
@@ -168,7 +189,7 @@ def live_mpd(
     return _text(mpd)
 
 
-def static_mpd(content: Content, periods: Sequence[Period], timescale: int) -> str:
+def static_mpd(contents: Sequence[Content], periods: Sequence[Period], timescale: int) -> str:
     """A static MPD (a recording): every segment is there, the presentation ends."""
     mpd = _mpd("static", STATIC_PROFILES)
     end = max((p.end for p in periods), default=0)
@@ -176,7 +197,7 @@ def static_mpd(content: Content, periods: Sequence[Period], timescale: int) -> s
     longest = max((s.duration for p in periods for s in p.segments), default=timescale)
     mpd.set("minBufferTime", iso_duration(max(longest / timescale, 1.0)))
     for period in periods:
-        _period(mpd, period, content, timescale)
+        _period(mpd, period, contents, timescale)
     return _text(mpd)
 
 
@@ -187,7 +208,7 @@ def _mpd(kind: str, profiles: str) -> ET.Element:
 def _period(
     mpd: ET.Element,
     period: Period,
-    content: Content,
+    contents: Sequence[Content],
     timescale: int,
     *,
     ato: float | None = None,
@@ -196,12 +217,29 @@ def _period(
     element = ET.SubElement(
         mpd, "Period", id=period.id, start=iso_duration(period.start / timescale)
     )
+    for index, content in enumerate(contents):
+        _adaptation_set(
+            element, str(index), period, content, timescale, ato=ato, reference=reference
+        )
+
+
+def _adaptation_set(
+    period_element: ET.Element,
+    set_id: str,
+    period: Period,
+    content: Content,
+    timescale: int,
+    *,
+    ato: float | None,
+    reference: float | None,
+) -> None:
+    kind = "video" if content.has_video else "audio"
     adaptation = ET.SubElement(
-        element,
+        period_element,
         "AdaptationSet",
-        id="0",
-        contentType="video" if content.has_video else "audio",
-        mimeType="video/mp4" if content.has_video else "audio/mp4",
+        id=set_id,
+        contentType=kind,
+        mimeType=f"{kind}/mp4",
         segmentAlignment="true",
     )
     if period.independent:
@@ -209,8 +247,8 @@ def _period(
     representation = ET.SubElement(
         adaptation,
         "Representation",
-        id="0",
-        codecs=",".join(content.codecs),
+        id=content.id,
+        codecs=content.codecs,
         bandwidth=str(max(content.bandwidth, 1)),
     )
     if content.has_video:
