@@ -1,6 +1,7 @@
 """Recordings end to end: real ffmpeg publishes; the VOD playlist (during and after the
-live), the DASH manifest and the MP4 download play in real ffmpeg with every frame; a write error stops the
-recording, never the live; the owner deletes a recording; retention deletes old ones."""
+live), the DASH manifest and the MP4 download play in real ffmpeg with every frame; a
+write error stops the recording, never the live; the owner deletes a recording;
+retention deletes old ones."""
 
 from __future__ import annotations
 
