@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.delivery.answer import Answer, respond
 from strom.delivery.caching import AnswerKind, cache_headers
 from strom.delivery.track_views import MEDIA_TEMPLATE, init_template
 from strom.errors import ApiError
@@ -86,6 +87,12 @@ class DashDelivery:
     async def manifest(
         self, request: web.BaseRequest, channel_name: str, time_url: str
     ) -> web.StreamResponse:
+        return respond(await self.manifest_answer(request, channel_name, time_url))
+
+    async def manifest_answer(
+        self, request: web.BaseRequest, channel_name: str, time_url: str
+    ) -> Answer | web.StreamResponse:
+        """The channel's live MPD (a 304 when the player has it)."""
         rendition = self._hls.rendition(channel_name)
         if rendition is None or not rendition.stream.timeline():
             raise ApiError(404, "channel is not live", headers=cache_headers(AnswerKind.OFFLINE))
@@ -95,7 +102,7 @@ class DashDelivery:
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
         headers["Content-Type"] = _CONTENT_TYPE
-        return web.Response(body=self.mpd(rendition, time_url), headers=headers)
+        return Answer(self.mpd(rendition, time_url), headers)
 
     def mpd(self, rendition: HlsRendition, time_url: str) -> bytes:
         """The rendition's MPD now (rendered and encoded once per revision and time URL:

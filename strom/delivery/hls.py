@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from strom.delivery.answer import Answer, respond
 from strom.delivery.caching import AnswerKind, cache_headers
 from strom.delivery.chunked import stream_segment
 from strom.delivery.hls_counts import HlsCounts
@@ -294,6 +295,12 @@ class HlsDelivery:
         return rendition, rendition.stream
 
     async def playlist(self, request: web.BaseRequest, channel_name: str) -> web.StreamResponse:
+        return respond(await self.playlist_answer(request, channel_name))
+
+    async def playlist_answer(
+        self, request: web.BaseRequest, channel_name: str
+    ) -> Answer | web.StreamResponse:
+        """The media playlist now, or once it lists what ``_HLS_msn``/``_HLS_part`` ask."""
         found = self._stream(channel_name)
         if found is None:
             raise ApiError(404, "channel is not live", headers=_OFFLINE)
@@ -314,11 +321,16 @@ class HlsDelivery:
         body, headers = rendition.playlist_answer(blocking=msn is not None)
         if headers["ETag"] in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
-        return web.Response(body=body, headers=headers)
+        return Answer(body, headers)
 
     async def media(
         self, request: web.BaseRequest, channel_name: str, token: str, name: str
     ) -> web.StreamResponse:
+        return respond(await self.media_answer(request, channel_name, token, name))
+
+    async def media_answer(
+        self, request: web.BaseRequest, channel_name: str, token: str, name: str
+    ) -> Answer | web.StreamResponse:
         """A part, segment or init segment of the rendition ``token`` (once complete, its
         bytes never change: cached for good)."""
         found = self._stream(channel_name)
@@ -345,11 +357,11 @@ class HlsDelivery:
         self.counts.bytes_sent += len(data) if data is not None else 0
         if data is None:
             raise ApiError(404, "no longer or not yet available")
-        return web.Response(body=data, headers=_MEDIA_HEADERS)
+        return Answer(data, _MEDIA_HEADERS)
 
     async def _track_media(
         self, request: web.BaseRequest, rendition: HlsRendition, name: str
-    ) -> web.StreamResponse:
+    ) -> Answer | web.StreamResponse:
         """A file of one track (LL-DASH): an init segment, a complete segment, or the
         segment being written, sent as it grows; the one after it, asked for just before
         it begins, waits for it."""
@@ -379,7 +391,7 @@ class HlsDelivery:
         if data is None:
             raise ApiError(404, "no longer or not yet available")
         self.counts.bytes_sent += len(data)
-        return web.Response(body=data, headers=_MEDIA_HEADERS)
+        return Answer(data, _MEDIA_HEADERS)
 
     @staticmethod
     def _block_timeout(hls: LiveHlsStream) -> float:

@@ -10,7 +10,8 @@ server's request handler: a ``GET`` of ``/live/{channel}/index.m3u8``,
 ``/live/{channel}/index.mpd`` or ``/live/{channel}/{rendition}/{file}`` is answered by
 :class:`~strom.delivery.hls.HlsDelivery` or :class:`~strom.delivery.dash.DashDelivery`
 at once (cross-origin headers and JSON errors as
-the application would add them); every other request, ``HEAD`` of the same URLs
+the application would add them; a complete answer written as prepared bytes,
+:mod:`strom.web.raw_answer`); every other request, ``HEAD`` of the same URLs
 included, goes on to the application unchanged. Same server, same port, same aiohttp:
 only the per-request layers the answer does not use are skipped (about a third of a
 request's CPU, ``bench/RESULTS.md``).
@@ -22,12 +23,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from strom.delivery.answer import Answer
 from strom.delivery.dash import TIME_PATH
 from strom.errors import StromError
 from strom.settings import valid_channel_name
 from strom.web.cors import READ_HEADERS
 from strom.web.errors import machine_error
 from strom.web.paths import site_url
+from strom.web.raw_answer import RawAnswers
 from strom.web.site import Site
 
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -46,6 +49,7 @@ class LeanMediaPath:
         self._demand = site.pulls.demand
         self._public_url = site.settings.public_url
         self._app_handler = app_handler
+        self._raw = RawAnswers(READ_HEADERS)
         #: requests answered here (the rest went to the application)
         self.answered = 0
 
@@ -64,20 +68,23 @@ class LeanMediaPath:
     async def _answer(self, request: web.BaseRequest, parts: list[str]) -> web.StreamResponse:
         channel = parts[2]
         self.answered += 1
+        answer: Answer | web.StreamResponse
         try:
             if len(parts) == 5:
-                response = await self._hls.media(request, channel, parts[3], parts[4])
+                answer = await self._hls.media_answer(request, channel, parts[3], parts[4])
             elif parts[3] == _PLAYLIST:
                 await self._demand.touch(channel)  # a channel pulled from elsewhere starts
-                response = await self._hls.playlist(request, channel)
+                answer = await self._hls.playlist_answer(request, channel)
             else:
                 await self._demand.touch(channel)
                 time_url = site_url(request, self._public_url) + TIME_PATH
-                response = await self._dash.manifest(request, channel, time_url)
+                answer = await self._dash.manifest_answer(request, channel, time_url)
         except StromError as exc:
-            response = machine_error(request, exc)
-        response.headers.update(READ_HEADERS)
-        return response
+            answer = machine_error(request, exc)
+        if isinstance(answer, Answer):
+            return self._raw.response(request, answer)
+        answer.headers.update(READ_HEADERS)
+        return answer
 
 
 def _lean_parts(path: str) -> list[str] | None:
