@@ -26,8 +26,11 @@
 // rate with more than 1 s buffered, which a target of two parts (0.67 s) never has.
 //
 // A join starts with a burst (the server sends the GOP so far at once): those arrivals
-// are not jitter. The stream counts as live from the first `liveAfter` arrivals in a row
-// that came no faster than half real time (or `maxBurst` s after the first).
+// are not jitter. The stream counts as live once the media arrived over the last
+// `paceSpan` s of wall time is no more than `paceRatio` times that (or `maxBurst` s after
+// the first arrival). Measured over a span, not arrival by arrival: on a busy machine
+// each append of the burst can take half a frame's time, which looked paced pair by pair
+// and let the burst's old media count as a second of jitter.
 
 export const LATENCY = Object.freeze({
   floor: 0.2, // s ahead of the playhead at best: Chromium stalled with 0.11-0.14 s there
@@ -43,7 +46,8 @@ export const LATENCY = Object.freeze({
   minRate: 0.95,
   maxRate: 1.1,
   seekBehind: 2, // s behind the target past which catching up by rate is too slow
-  liveAfter: 2, // arrivals in a row at real-time pace that end the join burst
+  paceSpan: 0.15, // s of arrivals whose media must come at about real time...
+  paceRatio: 1.5, // ...no faster than this: then the join burst is over
   maxBurst: 3, // s after the first arrival the burst counts as over anyway
 });
 
@@ -53,7 +57,7 @@ export class LiveLatency {
     this.arrivals = []; // [now, delay] of live arrivals, oldest first
     this.first = null; // [now, edge] of the first arrival
     this.last = null; // [now, edge] of the latest arrival
-    this.paced = 0; // arrivals in a row at real-time pace
+    this.recent = []; // [now, edge] of the arrivals of the last paceSpan s, before live
     this.live = false;
     this.held = settings.floor; // the target, shrinking slowly
     this.heldAt = null;
@@ -62,14 +66,18 @@ export class LiveLatency {
 
   // One append done: `now` wall time (s), `edge` the buffered end (media s) after it.
   arrival(now, edge) {
-    const last = this.last;
     this.last = [now, edge];
     if (!this.first) this.first = [now, edge];
     if (!this.live) {
-      const media = last ? edge - last[1] : 0;
-      if (media > 0) this.paced = now - last[0] >= media / 2 ? this.paced + 1 : 0;
-      if (this.paced < this.s.liveAfter && now - this.first[0] < this.s.maxBurst) return;
+      const recent = this.recent;
+      recent.push([now, edge]);
+      // recent[0]: the newest arrival at least paceSpan s old (once there is one)
+      while (recent.length > 2 && now - recent[1][0] >= this.s.paceSpan) recent.shift();
+      const wall = now - recent[0][0];
+      const paced = wall >= this.s.paceSpan && edge - recent[0][1] <= wall * this.s.paceRatio;
+      if (!paced && now - this.first[0] < this.s.maxBurst) return;
       this.live = true;
+      this.recent = [];
     }
     this.arrivals.push([now, now - edge]);
     const from = now - this.s.jitterWindow;
