@@ -31,6 +31,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__
 from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_node_id
+from strom.channels.rooms import OpenRooms
 from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
 from strom.chat.redis_bus import RedisBus
@@ -221,6 +222,7 @@ class StromServer:
         static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
         keys = StreamKeys(store, static)
         await keys.check_static_names()
+        keys.rooms = OpenRooms(store, frozenset(keys.static_names), settings.open_rooms)
         node_id = load_or_create_node_id(settings.data_dir)
         if settings.worker:  # one machine's workers share the data dir, not the node id
             node_id = f"{node_id}-w{settings.worker}"
@@ -246,7 +248,9 @@ class StromServer:
 
         webhooks = WebhookSender(store.webhooks, WebhookLimits.from_settings(settings))
         stack.push_async_callback(webhooks.stop)
-        directory = Directory(registry, store, thumbnails, keys.static_names, others=live_map)
+        directory = Directory(
+            registry, store, thumbnails, keys.static_names, others=live_map, rooms=keys.rooms
+        )
         broadcasts = Broadcasts(
             registry,
             store,
@@ -463,6 +467,7 @@ class StromServer:
             bus=bus,
             static_channels=keys.static_names,
             viewers=directory.live_viewers,
+            rooms=keys.rooms,
         )
         await chat.start()  # from here on, chat.stop() closes the bus too
         stack.push_async_callback(chat.stop)

@@ -238,6 +238,11 @@ class Settings:
     socketio_door: bool = _opt(
         True, "serve the Socket.IO compatibility door for the original apps at /socket.io/"
     )
+    open_rooms: bool = _opt(
+        False,
+        "open rooms, for the live-broadcast app and LAN events: anyone can publish to "
+        "live/NAME, NAME being no account's or static channel's (docs/compat.md)",
+    )
     # --- several nodes ----------------------------------------------------------------------
     redis_url: str = field(
         default="",

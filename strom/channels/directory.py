@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from strom.channels.rooms import OpenRooms
 from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.media.model import TrackKind
@@ -87,7 +88,9 @@ class Directory:
         store: Store,
         thumbnails: ThumbnailWorker,
         static_channels: Sequence[str] = (),
+        *,
         others: OtherNodes | None = None,
+        rooms: OpenRooms | None = None,
     ) -> None:
         self.registry = registry
         #: the rest of the site (nothing, on a node alone)
@@ -96,6 +99,9 @@ class Directory:
         self.thumbnails = thumbnails
         #: channels without an account (``--stream-key NAME=KEY``)
         self.static_channels = static_channels
+        #: open rooms (``--open-rooms``): channels without an account, named by their
+        #: first publisher
+        self.rooms = rooms
         #: what the directory shows of each live channel (title, category...), kept
         #: current on go-live and on every edit, so listing needs no query
         self.infos: dict[str, ChannelInfo] = {}
@@ -121,6 +127,8 @@ class Directory:
             return self._view(user.username, info, followers)
         if name in self.static_channels:
             return self._view(name, None)
+        if self.rooms is not None and await self.rooms.room(name) is not None:
+            return {**self._view(name, None), "room": True}
         return None
 
     def stream_card(self, channel: Channel) -> dict[str, Any]:
@@ -138,7 +146,11 @@ class Directory:
             "thumbnail_url": _thumbnail_url(channel.name, etag),
             "width": video.width if video else None,
             "height": video.height if video else None,
+            "room": info is None and self._is_room(channel.name),
         }
+
+    def _is_room(self, name: str) -> bool:
+        return self.rooms is not None and self.rooms.is_room(name)
 
     def remote_card(self, stream: RemoteStream) -> dict[str, Any]:
         info = stream.info
@@ -151,6 +163,7 @@ class Directory:
             "thumbnail_url": _thumbnail_url(stream.name, stream.thumbnail),
             "width": stream.width,
             "height": stream.height,
+            "room": info is None and self._is_room(stream.name),
         }
 
     def live_card(self, name: str) -> dict[str, Any] | None:

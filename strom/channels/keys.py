@@ -1,11 +1,13 @@
 """Stream keys: which channel a key publishes to (the static keys of the configuration
-first, then the accounts'), and the rule that a name means one channel."""
+first, then the accounts', then, with open rooms on, the key as a room's name), and the
+rule that a name means one channel."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
+from strom.channels.rooms import OpenRooms
 from strom.errors import StromError
 from strom.live.registry import StaticStreamKeys
 from strom.store import Store
@@ -27,6 +29,8 @@ class StreamKeys:
         #: the static channels' names, as configured
         self.static_names: Sequence[str] = static.names if static is not None else ()
         self._static_lower = frozenset(n.lower() for n in self.static_names)
+        #: open rooms: a key that is no one's may name a room (off unless configured)
+        self.rooms: OpenRooms | None = None
 
     def is_static(self, name: str) -> bool:
         return name.lower() in self._static_lower
@@ -43,6 +47,8 @@ class StreamKeys:
             # from the one that created the account must not let it in.
             log.warning("channel %s: an account's key refused, a static channel has its name", name)
             return None
+        if name is None and self.rooms is not None:
+            return await self.rooms.room(key)  # the key is the room's name
         return name
 
     async def check_static_names(self) -> None:

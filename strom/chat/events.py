@@ -55,6 +55,8 @@ class MessagePosted:
     at: int  # UNIX milliseconds
     nonce: str | None = None  # the sender's, so it can match its own echo
     user_id: int | None = None  # not shown to clients
+    #: the sender's own fields (a compact JSON object; Socket.IO comments, see Send)
+    extra: str | None = None
 
     def to_client(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -69,6 +71,8 @@ class MessagePosted:
         }
         if self.nonce is not None:
             obj["nonce"] = self.nonce
+        if self.extra is not None:
+            obj["extra"] = json.loads(self.extra)
         return obj
 
 
@@ -208,10 +212,12 @@ def decode_room_event(raw: bytes) -> RoomEvent:
             modes = dict(data["modes"])
             modes["blocked_words"] = tuple(modes["blocked_words"])
             data["modes"] = RoomModes(**modes)
-        kwargs: dict[str, Any] = {
-            f.name: tuple(data[f.name]) if isinstance(data[f.name], list) else data[f.name]
-            for f in dataclasses.fields(cls)
-        }
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data and f.default is not dataclasses.MISSING:
+                continue  # a field newer than the node that sent it
+            value = data[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
         return cls(**kwargs)
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise MalformedMessage(f"not a room event: {exc}") from None

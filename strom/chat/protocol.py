@@ -112,6 +112,9 @@ class Send:
     type: ClassVar[str] = "send"
     text: str
     nonce: str | None = None
+    #: a compact JSON object of the sender's own fields, echoed with the message to the
+    #: original apps' Socket.IO clients (their comments carry fields Strom does not know)
+    extra: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode
 
@@ -50,6 +50,9 @@ from strom.store import DatabaseUnavailable, Store, StoreError
 from strom.store.chat import ChatMessageInfo
 from strom.tasks import TaskSet
 
+if TYPE_CHECKING:
+    from strom.channels.rooms import OpenRooms
+
 log = logging.getLogger(__name__)
 
 VIEWER_POLL_SECONDS = 1.0
@@ -70,6 +73,7 @@ class ChatService:
         bus: RoomBus | None = None,
         static_channels: Sequence[str] = (),
         viewers: Callable[[str], int] | None = None,
+        rooms: OpenRooms | None = None,
     ) -> None:
         self.limits = limits
         self.store = store
@@ -79,6 +83,8 @@ class ChatService:
         self.viewers: Callable[[str], int] = viewers or self._viewers_here
         self.bus: RoomBus = bus or LocalBus()
         self.static_channels = list(static_channels)
+        #: open rooms (``--open-rooms``): chat rooms of names no account has
+        self.open_rooms = rooms
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room]] = {}
         self._tasks = TaskSet("chat")
@@ -129,6 +135,8 @@ class ChatService:
         for static in self.static_channels:
             if static.lower() == name.lower():
                 return static
+        if self.open_rooms is not None:
+            return await self.open_rooms.room(name)
         return None
 
     async def identify(self, username: str | None, guest_name: str) -> Identity:
@@ -314,6 +322,7 @@ class ChatService:
                 at=ms(stored.created_at),
                 nonce=command.nonce,
                 user_id=ident.user_id,
+                extra=command.extra,
             ),
         )
 

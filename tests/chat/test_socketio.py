@@ -5,57 +5,13 @@ joining, comments both ways with a WebSocket chat member, upvotes, refusals deli
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-import socketio
 
 from strom.server import StromServer
-from tests.helpers.chat import PASSWORD, WAIT, People
-
-APP_EVENTS = (
-    "comment", "upvote", "viewers", "error", "notification", "room-closed", "user_muted",
-    "comment_deleted", "chat_cleared",
-)  # fmt: skip
-
-
-class App:
-    """An original app: a python-socketio client that keeps every event it receives."""
-
-    def __init__(self, server: StromServer, transports: list[str] | None = None) -> None:
-        self.url = f"http://127.0.0.1:{server.http_port}"
-        self.transports = transports
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: list[tuple[str, Any]] = []
-        self._arrived = asyncio.Event()
-        for name in APP_EVENTS:
-            self.sio.on(name, functools.partial(self._got, name))
-
-    async def _got(self, name: str, *args: Any) -> None:
-        self.events.append((name, args[0] if args else None))
-        self._arrived.set()
-
-    async def connect(self) -> App:
-        await self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)
-        return self
-
-    async def next(self, name: str, **match: Any) -> Any:
-        """The next ``name`` event (with those fields) not returned before."""
-        async with asyncio.timeout(WAIT):
-            while True:
-                for i, (got, data) in enumerate(self.events):
-                    fields = data if isinstance(data, dict) else {}
-                    if got == name and all(fields.get(k) == v for k, v in match.items()):
-                        del self.events[i]
-                        return data
-                self._arrived.clear()
-                await self._arrived.wait()
-
-    async def call(self, event: str, data: Any) -> Any:
-        return await self.sio.call(event, data, timeout=WAIT)
+from tests.helpers.chat import PASSWORD, People
+from tests.helpers.socketio_app import App
 
 
 @pytest.fixture
@@ -102,7 +58,8 @@ async def test_comments_both_ways_with_the_websocket_chat(
     assert not comment["guest"]
     assert isinstance(comment["at"], int)
 
-    # Upvotes: counted with the WebSocket chat's likes, aggregated per batch.
+    # Upvotes: counted with the WebSocket chat's likes (aggregated per batch there), one
+    # upvote event per like for the app.
     await app.sio.emit("upvote", "Streamer")
     likes = await web.next("likes")
     assert likes["count"] == 1

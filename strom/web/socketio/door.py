@@ -1,42 +1,18 @@
 """The Socket.IO compatibility door: the original mobile and desktop apps chat in Strom's
 rooms through python-socketio (aiohttp mode) on its default path, ``/socket.io/``.
 
-What those apps send and get (their events, bridged into the same rooms as the WebSocket
-chat of ``docs/chat-protocol.md``):
-
-=====================  ==========================================================
-client → server        effect
-=====================  ==========================================================
-``join_room``          ``"<channel>"`` (or ``{"roomKey": ...}``): join that room as a guest;
-                       acknowledged with ``{ok, roomKey, name, viewers, likes}``
-``comment``            ``{roomKey, text}`` (``msg`` is read when there is no ``text``):
-                       post, under the room's rules (rate, length, bans, slow mode...)
-``upvote``             ``"<channel>"``: one like
-``create_room``        ``{"key": "<stream key>"}`` (or the key as a string): the broadcaster
-                       joins their channel's room as its owner; a wrong key is refused
-``close_room``         ``"<stream key>"``: the broadcaster leaves; the room gets
-                       ``room-closed``
-``start_stream``       the stream key (or ``{"key": ...}``): go live from the original
-                       desktop app; then ``frame`` (or ``stream_frame``) events, each a
-                       base64 JPEG, and ``stop_stream``. Handled by
-                       :mod:`strom.ingest.jpeg_socketio` (it sends ``viewer_count``)
-=====================  ==========================================================
-
-Server → client, to everyone in the room (one emit per room per batch, the same for all):
-``comment`` ``{roomKey, id, text, user, guest, badges, at}`` (the fields the original
-servers echoed, ``roomKey`` and ``text``, plus who wrote it, when, and the id);
-``upvote`` ``{roomKey, count, total}`` once per batch (likes are aggregated);
-``viewers`` ``{roomKey, count}``; ``comment_deleted`` ``{roomKey, id}``;
-``chat_cleared`` ``{roomKey}``; ``user_muted`` ``{roomKey, user, until}`` (a ban:
-``until`` null; remove their comments); ``room-closed`` ``{room, roomKey}``. To one client:
-``error`` ``{roomKey, code, reason, retry_after?, until?}`` (codes as in the WebSocket
-protocol), ``notification`` (a sentence: you were banned, timed out...), ``viewers`` on
-joining.
+Their events and Strom's answers are listed in ``docs/chat-protocol.md`` and, per original
+app, in ``docs/compat.md``: ``join_room``, ``comment``, ``upvote``, ``create_room`` and
+``close_room`` (the broadcaster's, by stream key; with open rooms on, by the room's name:
+the first socket to create a room is its broadcaster, and its ``close_room`` or
+disconnect closes the room), and the desktop app's ``start_stream``, frames and
+``stop_stream`` (:mod:`strom.ingest.jpeg_socketio`). What rooms write becomes the events
+those apps listen for (:mod:`strom.web.socketio.emits`).
 
 Identity: Socket.IO clients are guests. A browser's client that sends Strom's session
 cookie is the same guest as that browser's WebSocket chat; any other client gets a guest
-name of its own per connection. The broadcaster, after ``create_room``, is the channel's
-owner (with the owner's badge and powers in the room).
+name of its own per connection. The broadcaster, after ``create_room`` with an account's
+stream key, is the channel's owner (with the owner's badge and powers in the room).
 
 How it bridges: each client in each room is a chat :class:`~strom.chat.room.Member`
 whose transport (:class:`_Transport`) turns the frames the room writes into Socket.IO
@@ -73,13 +49,14 @@ from strom.store import DatabaseUnavailable
 from strom.tasks import TaskSet
 from strom.web.auth import COOKIE, SessionCodec
 from strom.web.chat import guest_name
+from strom.web.socketio.emits import comment_extra, member_emits, room_emits
 from strom.web.socketio.guard import (
     GuardedWebSocket,
     close_websocket,
     library_logger,
     socketio_packet_problem,
 )
-from strom.web.socketio.packets import room_name, stream_key, unframe
+from strom.web.socketio.packets import RoomClaims, room_name, stream_key, unframe
 from strom.web.socketio.sessions import EngineIOLimits, EngineIOSessions, wake
 
 if TYPE_CHECKING:
@@ -94,13 +71,6 @@ OUTBOX_MAX = 10_000  # emits waiting to leave; beyond it new ones are dropped (w
 QUEUED_PACKET_BYTES = 512  # engine.io queues packets, not bytes: what one counts as
 MAX_PACKET_BYTES = 64 * 1024  # largest HTTP body or WebSocket message a client may send
 _DISCONNECT = "\0disconnect"  # in the outbox: disconnect the client, after its emits
-
-_NOTICES = {
-    "banned": "You are banned from this chat.",
-    "timed_out": "You are timed out in this chat for a while.",
-    "account_required": "This channel lets only logged-in viewers chat.",
-    "suspended": "Your account is suspended.",
-}
 
 
 @dataclass(eq=False)
@@ -188,6 +158,8 @@ class SocketIODoor:
                 self.sio.on(event, self._stream_frame)
             self.sio.on("*", self._unknown_event)
         self.clients: dict[str, _Client] = {}
+        #: open rooms' broadcasters (the sockets that created them)
+        self.claims = RoomClaims()
         self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
         self._last_batch: dict[str, bytes] = {}
         self._sender: asyncio.Task[None] | None = None
@@ -279,38 +251,13 @@ class SocketIODoor:
             if self._last_batch.get(key) is frame:
                 return  # already emitted to the room's Socket.IO members
             self._last_batch[key] = frame
+            to = _sio_room(room)
             for event in json.loads(payload)["events"]:
-                self._room_event(room, event)
+                for name, data in room_emits(room, event):
+                    self._emit(name, data, to)
             return
-        obj = json.loads(payload)
-        kind = obj.get("type")
-        if kind == "error":
-            error = {k: v for k, v in obj.items() if k not in ("type", "nonce")}
-            self._emit("error", {"roomKey": room, **error}, client.sid)
-        elif kind == "permissions" and not obj.get("can_chat"):
-            notice = _NOTICES.get(str(obj.get("cannot_chat")), "You cannot chat here now.")
-            self._emit("notification", notice, client.sid)
-
-    def _room_event(self, room: str, event: dict[str, Any]) -> None:
-        to = _sio_room(room)
-        kind = event.get("type")
-        if kind == "message":
-            comment = {"roomKey": room, "id": event["id"], "text": event["text"],
-                       "user": event["user"], "guest": event["guest"],
-                       "badges": event["badges"], "at": event["at"]}  # fmt: skip
-            self._emit("comment", comment, to)
-        elif kind == "likes":
-            self._emit("upvote", {"roomKey": room, "count": event["count"],
-                                  "total": event["total"]}, to)  # fmt: skip
-        elif kind == "viewers":
-            self._emit("viewers", {"roomKey": room, "count": event["count"]}, to)
-        elif kind == "delete":
-            self._emit("comment_deleted", {"roomKey": room, "id": event["id"]}, to)
-        elif kind == "clear":
-            self._emit("chat_cleared", {"roomKey": room}, to)
-        elif kind in ("ban", "timeout"):
-            muted = {"roomKey": room, "user": event["user"], "until": event.get("until")}
-            self._emit("user_muted", muted, to)
+        for name, data in member_emits(room, json.loads(payload)):
+            self._emit(name, data, client.sid)
 
     def _error(self, client: _Client, room: str | None, code: ErrorCode, reason: str) -> None:
         self._emit("error", {"roomKey": room, "code": code.value, "reason": reason}, client.sid)
@@ -366,6 +313,8 @@ class SocketIODoor:
         if client is None:
             return
         client.closed = True
+        for room in self.claims.rooms_of(sid):  # the broadcaster went: its rooms close
+            self._room_closed(room)
         # A long-polling client that said goodbye still has a GET waiting for packets:
         # answer it now rather than at engine.io's poll timeout (45 s).
         wake(self._engineio_socket(sid))
@@ -476,10 +425,14 @@ class SocketIODoor:
         if not isinstance(text, str):
             self._error(client, name, ErrorCode.BAD_REQUEST, "comment needs {roomKey, text}")
             return
+        extra, refused = comment_extra(data)
+        if refused is not None:
+            self._error(client, name, ErrorCode.BAD_REQUEST, refused)
+            return
         # The original servers relayed comments to rooms the sender had not joined: join.
         joined = self._joined(client, name) or await self._join(client, name, client.guest)
         if joined is not None:
-            await self._handle(joined, Send(text))
+            await self._handle(joined, Send(text, extra=extra))
 
     async def _upvote(self, sid: str, *args: Any) -> None:
         client = self._client(sid)
@@ -505,6 +458,8 @@ class SocketIODoor:
         channel = await self._resolve_key(client, key)
         if channel is None or key is None:
             return {"ok": False, "error": "wrong stream key"}
+        if self._is_open_room(key, channel):
+            return await self._create_open_room(client, channel)
         try:
             owner = await self.chat.identify(channel, client.guest.name)
         except DatabaseUnavailable:
@@ -526,6 +481,8 @@ class SocketIODoor:
         channel = await self._resolve_key(client, key)
         if channel is None or key is None:
             return {"ok": False, "error": "wrong stream key"}
+        if self._is_open_room(key, channel):
+            return self._close_open_room(client, channel)
         joined = self._joined(client, key) or self._joined(client, channel)
         if joined is None:
             self._error(client, channel, ErrorCode.NOT_FOUND, "create_room first")
@@ -536,6 +493,43 @@ class SocketIODoor:
         await self.sio.leave_room(client.sid, _sio_room(room.name))
         self._leave(client, room.key, keep_sio_room=True)
         return {"ok": True}
+
+    # --- open rooms (--open-rooms): the live-broadcast app's own rooms -------------------
+
+    def _is_open_room(self, key: str, channel: str) -> bool:
+        """Whether ``key`` resolved to an open room (the key is the room's name)."""
+        rooms = self.chat.open_rooms
+        return rooms is not None and key == channel and rooms.could_be(channel)
+
+    async def _create_open_room(self, client: _Client, name: str) -> dict[str, Any] | None:
+        """The first socket to create an open room is its broadcaster (it may close it)."""
+        if not self.claims.claim(name, client.sid):
+            self._error(client, name, ErrorCode.NOT_ALLOWED, "another broadcaster has the room")
+            return {"ok": False, "error": "room taken"}
+        if await self._join(client, name, client.guest) is None:
+            self.claims.release(name)
+            return {"ok": False}
+        log.info("room %s: created from %s (socket.io)", name, client.peer)
+        return {"ok": True, "roomKey": name}
+
+    def _close_open_room(self, client: _Client, name: str) -> dict[str, Any]:
+        if self.claims.owner(name) != client.sid:
+            self._error(client, name, ErrorCode.NOT_ALLOWED, "only its broadcaster closes a room")
+            return {"ok": False, "error": "not the room's broadcaster"}
+        self._room_closed(name)
+        return {"ok": True}
+
+    def _room_closed(self, name: str) -> None:
+        """An open room ends: its Socket.IO clients are told, and leave its chat."""
+        self.claims.release(name)
+        to = _sio_room(name)
+        self._emit("close_room", {"roomKey": name}, to)
+        self._emit("room-closed", {"room": name, "roomKey": name}, to)
+        for client in list(self.clients.values()):
+            if name.lower() in client.rooms:
+                self._tasks.spawn(self.sio.leave_room(client.sid, to))
+                self._leave(client, name.lower(), keep_sio_room=True)
+        log.info("room %s: closed (socket.io)", name)
 
     # --- the original desktop app's streams (strom.ingest.jpeg_socketio) ------------------
 
