@@ -349,6 +349,11 @@ class Settings:
     jpeg_stream_max_fps: float = _opt(
         30.0, "JPEG frames per second a Socket.IO streamer may send; faster ones are dropped"
     )
+    jpeg_relay_fps: float = _opt(
+        10.0,
+        "pictures per second of a Socket.IO stream relayed to the sockets that ask for them "
+        "(watch_frames: the original desktop app's viewers); 0: none",
+    )
     # --- HTTP connections, and connections per client address -----------------------------
     # (HTTP, media and chat WebSockets, Socket.IO, push ingest; the RTMP server has its own.
     # Addresses in connection_limit_exempt are not counted per address.)

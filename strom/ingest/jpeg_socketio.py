@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from strom.chat.protocol import ErrorCode
 from strom.errors import CodecError, ProtocolError, PublishRefused
+from strom.ingest.frame_relay import FrameRelay
 from strom.ingest.transcode import (
     PictureTranscoder,
 )
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 START_EVENT = "start_stream"
 STOP_EVENT = "stop_stream"
 FRAME_EVENTS = ("frame", "stream_frame")
+#: A viewer's ask for a stream's pictures (relayed as ``frame`` events).
+WATCH_EVENT = "watch_frames"
 #: Sent to the streaming client: how many watch (``{roomKey, count}``).
 VIEWER_COUNT_EVENT = "viewer_count"
 
@@ -75,6 +78,8 @@ class FrameRefused(ProtocolError):
 class JpegStreamLimits:
     max_frame_bytes: int = setting("jpeg_stream_max_bytes")
     max_fps: float = setting("jpeg_stream_max_fps")
+    #: pictures per second relayed to the sockets that watch a stream (0: none)
+    relay_fps: float = setting("jpeg_relay_fps")
     max_pixels: int = setting("transcode_max_pixels")
     #: H.264 bitrate (bit/s); 0: chosen from the picture size
     bitrate: int = setting("transcode_bitrate")
@@ -188,6 +193,10 @@ class Door(Protocol):
 
     def disconnect(self, sid: str) -> None: ...
 
+    def watches_frames(self, room: str) -> bool: ...
+
+    def relay_frame(self, room: str, picture: Any) -> None: ...
+
 
 @dataclass(eq=False)
 class JpegStream:
@@ -201,6 +210,8 @@ class JpegStream:
     rate: TokenBucket
     flood: TokenBucket
     transcoder: PictureTranscoder | None = None
+    #: the pictures relayed to the sockets that watch them
+    relay: FrameRelay | None = None
     #: loop time of the first frame: timestamps count from it
     started: float | None = None
     frames: int = 0
@@ -337,6 +348,13 @@ class JpegStreamIngest:
             self.registry.forget_if_idle(channel)
             return self._refuse(sid, ErrorCode.NOT_ALLOWED, f"channel {name} is already live")
         self.streams[sid] = stream
+        door = self.door
+        if door is not None:
+            stream.relay = FrameRelay(
+                limits.relay_fps,
+                lambda: door.watches_frames(name),
+                lambda picture: door.relay_frame(name, picture),
+            )
         log.info("socket.io %s: streaming pictures to %s", peer, name)
         self._send_viewers(stream, loop.time())
         if self._ticker is None:
@@ -378,6 +396,8 @@ class JpegStreamIngest:
         stream.frames += 1
         ms = round((now - stream.started) * 1000)
         transcoder.feed(Frame(VIDEO_TRACK_ID, ms, ms, True, picture))
+        if stream.relay is not None:
+            stream.relay.offer(now, data, picture, info)
 
     def _transcoder(self, stream: JpegStream, info: PictureInfo) -> PictureTranscoder:
         """The stream's encoder, made for the format of its first picture; a picture of
@@ -427,6 +447,8 @@ class JpegStreamIngest:
         """Stop ``stream``'s encoder and end (``lost``: suspend) its broadcast."""
         if self.streams.get(stream.sid) is stream:
             del self.streams[stream.sid]
+        if stream.relay is not None:
+            stream.relay.close()
         if stream.transcoder is not None:
             stream.transcoder.close()
             if stream.dropped or stream.transcoder.dropped:

@@ -1,12 +1,14 @@
 """The original desktop app goes live through the Socket.IO door: python-socketio's own
 client sends ``start_stream`` and base64 JPEG frames (made by FFmpeg's mjpeg encoder); a
-WebSocket viewer of the channel gets H.264 that real ffmpeg decodes."""
+WebSocket viewer of the channel gets H.264 that real ffmpeg decodes, and a viewer of the
+original kind gets the pictures themselves as ``frame`` events."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import functools
+import io
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 import socketio
 
@@ -311,3 +314,49 @@ async def test_an_edge_node_refuses_the_desktop_app(tmp_path: Path, apps: list[D
         for app in apps:
             await app.sio.disconnect()
         await server.stop()
+
+
+@pytest.mark.parametrize("codec", ["mjpeg", "png"])
+async def test_the_original_viewers_get_the_pictures_as_jpeg_frame_events(
+    server: StromServer, apps: list[DesktopApp], codec: str
+) -> None:
+    """An HTML5 viewer of the original app asks for the pictures (``watch_frames``) and
+    gets ``frame`` events: JPEG pictures in the form the streamer sent (data URLs here),
+    thinned to ``--jpeg-relay-fps`` (10); a PNG stream's pictures are made JPEG first.
+    A socket that did not ask gets none."""
+    app = await open_app(server, apps)
+    watcher = await open_app(server, apps)
+    bystander = await open_app(server, apps)
+    pictures: list[Any] = []
+    arrived = asyncio.Event()
+
+    def got(data: Any) -> None:
+        pictures.append(data)
+        arrived.set()
+
+    watcher.sio.on("frame", got)
+    bystander.sio.on("frame", functools.partial(bystander._got, "frame"))
+    assert (await watcher.call("watch_frames", CHANNEL)) == {
+        "ok": True, "roomKey": CHANNEL, "fps": 10.0,
+    }  # fmt: skip
+    assert (await app.call("start_stream", STREAM_KEY))["ok"] is True
+    media_type = "image/jpeg" if codec == "mjpeg" else "image/png"
+    for i in range(30):  # 30 pictures at 30 fps: one second
+        picture = make_jpeg(160, 96, index=i) if codec == "mjpeg" else make_still("png", 160, 96, i)
+        text = base64.b64encode(picture).decode()
+        await app.sio.emit("frame", f"data:{media_type};base64,{text}")
+        await asyncio.sleep(1 / 30)
+    async with asyncio.timeout(WAIT):
+        while len(pictures) < 5:
+            arrived.clear()
+            await arrived.wait()
+    await asyncio.sleep(0.3)
+    assert (await app.call("stop_stream", None)) == {"ok": True}
+    assert 5 <= len(pictures) <= 12  # about ten a second, not thirty
+    for data in pictures:
+        assert data.startswith("data:image/jpeg;base64,")
+        jpeg = base64.b64decode(data.partition(",")[2])
+        with av.open(io.BytesIO(jpeg)) as container:
+            frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (160, 96)
+    assert bystander.seen("frame") == []

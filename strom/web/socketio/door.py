@@ -29,6 +29,7 @@ in all, and expire when unused (:mod:`strom.web.socketio.sessions`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -42,7 +43,13 @@ from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.service import ChatService, RoomFull
 from strom.ingest import jpeg_socketio as pictures
-from strom.ingest.jpeg_socketio import FRAME_EVENTS, START_EVENT, STOP_EVENT, JpegStreamIngest
+from strom.ingest.jpeg_socketio import (
+    FRAME_EVENTS,
+    START_EVENT,
+    STOP_EVENT,
+    WATCH_EVENT,
+    JpegStreamIngest,
+)
 from strom.ratelimit import TokenBucket
 from strom.settings import valid_channel_name
 from strom.store import DatabaseUnavailable
@@ -50,14 +57,10 @@ from strom.tasks import TaskSet
 from strom.web.auth import COOKIE, SessionCodec
 from strom.web.chat import guest_name
 from strom.web.socketio.emits import comment_extra, member_emits, room_emits
-from strom.web.socketio.guard import (
-    GuardedWebSocket,
-    close_websocket,
-    library_logger,
-    socketio_packet_problem,
-)
+from strom.web.socketio.guard import GuardedWebSocket, checked_message, library_logger
 from strom.web.socketio.packets import RoomClaims, room_name, stream_key, unframe
 from strom.web.socketio.sessions import EngineIOLimits, EngineIOSessions, wake
+from strom.web.socketio.watchers import FrameWatchers, frames_room
 
 if TYPE_CHECKING:
     from strom.live.registry import StreamKeyResolver
@@ -139,7 +142,7 @@ class SocketIODoor:
         # engine.io's WebSocket transport checks each packet's type, and every Socket.IO
         # packet is checked before python-socketio dispatches it.
         self.sio.eio._async = {**self.sio.eio._async, "websocket": GuardedWebSocket}
-        self.sio.eio.on("message", self._checked_message)
+        self.sio.eio.on("message", functools.partial(checked_message, self.sio))
         for event, handler in {
             "connect": self._connect,
             "disconnect": self._disconnect,
@@ -156,6 +159,7 @@ class SocketIODoor:
             self.sio.on(STOP_EVENT, self._stop_stream)
             for event in FRAME_EVENTS:
                 self.sio.on(event, self._stream_frame)
+            self.sio.on(WATCH_EVENT, self._watch_frames)
             self.sio.on("*", self._unknown_event)
         self.clients: dict[str, _Client] = {}
         #: open rooms' broadcasters (the sockets that created them)
@@ -165,6 +169,8 @@ class SocketIODoor:
         self._sender: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
         self._tasks = TaskSet("socket.io")
+        #: sockets that watch streams' pictures (the original desktop app's viewers)
+        self.watchers = FrameWatchers(self.sio, self.queued, self._tasks)
         self._last_drop_log = 0.0
         self.dropped = 0
 
@@ -239,9 +245,12 @@ class SocketIODoor:
 
     def backlog(self, sid: str) -> int:
         """About how many bytes wait to be sent to ``sid`` (engine.io's queue)."""
-        sock = self._engineio_socket(sid)
-        queue = getattr(sock, "queue", None)
-        return queue.qsize() * QUEUED_PACKET_BYTES if isinstance(queue, asyncio.Queue) else 0
+        return self.queued(sid) * QUEUED_PACKET_BYTES
+
+    def queued(self, sid: str) -> int:
+        """Packets waiting to be sent to ``sid`` (engine.io's queue)."""
+        queue = getattr(self._engineio_socket(sid), "queue", None)
+        return queue.qsize() if isinstance(queue, asyncio.Queue) else 0
 
     def from_room(self, client: _Client, room: str, frame: bytes) -> None:
         """What a room wrote to ``client``'s member in ``room``, as Socket.IO events."""
@@ -263,28 +272,6 @@ class SocketIODoor:
         self._emit("error", {"roomKey": room, "code": code.value, "reason": reason}, client.sid)
 
     # --- in: Socket.IO events -------------------------------------------------------------
-
-    async def _checked_message(self, eio_sid: str, data: Any) -> None:
-        """engine.io's message handler: python-socketio's own, for well-formed packets."""
-        sock = self.sio.eio.sockets.get(eio_sid)
-        if sock is None or sock.closed or eio_sid not in self.sio.environ:
-            return  # the rest of a long-polling payload whose session was just closed
-        # A binary attachment completes a packet checked when it came (its placeholders).
-        if eio_sid not in self.sio._binary_packet:
-            problem = socketio_packet_problem(
-                data, lambda ns: self.sio.manager.sid_from_eio_sid(eio_sid, ns) is not None
-            )
-            if problem is not None:
-                environ = self.sio.environ.get(eio_sid) or {}
-                peer = getattr(environ.get("aiohttp.request"), "remote", None) or "?"
-                log.warning("socket.io %s: %s: disconnected", peer, problem)
-                # Not eio.disconnect(): it waits until the close packet is sent, which
-                # never happens once _disconnect has woken the socket's writer (and a
-                # long-polling client may never poll again).
-                await sock.close(wait=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
-                await close_websocket(eio_sid, "malformed Socket.IO packet")
-                return
-        await self.sio._handle_eio_message(eio_sid, data)
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         self.sessions.joined(environ)
@@ -310,6 +297,7 @@ class SocketIODoor:
         client = self.clients.pop(sid, None)
         if self.streams is not None:
             self.streams.client_gone(sid)
+        self.watchers.gone(sid)
         if client is None:
             return
         client.closed = True
@@ -564,6 +552,25 @@ class SocketIODoor:
         client = self._client(sid)  # not streaming: counted like any other event
         if client is not None:
             self._error(client, None, ErrorCode.NOT_FOUND, "start_stream first")
+
+    async def _watch_frames(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        """``watch_frames(roomKey)``: this socket gets the stream's pictures (``frame``)."""
+        client = self._client(sid)
+        name = room_name(args[0] if args else None)
+        if client is None or self.streams is None:
+            return None
+        if name is None or not valid_channel_name(name):
+            self._error(client, name, ErrorCode.BAD_REQUEST, "roomKey must be a channel name")
+            return {"ok": False}
+        await self.watchers.watch(sid, name)
+        return {"ok": True, "roomKey": name, "fps": self.streams.limits.relay_fps}
+
+    def watches_frames(self, room: str) -> bool:
+        return self.watchers.watched(room)
+
+    def relay_frame(self, room: str, picture: Any) -> None:
+        self.watchers.before_relay(room)
+        self._emit("frame", picture, frames_room(room))
 
     async def _unknown_event(self, event: str, sid: str, *args: Any) -> None:
         """An event nothing takes: ignored, unless it carries a picture (a desktop app

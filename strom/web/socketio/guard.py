@@ -160,6 +160,30 @@ class PeerErrorsAsWarnings(logging.Filter):
         return True
 
 
+async def checked_message(sio: Any, eio_sid: str, data: Any) -> None:
+    """engine.io's message handler for ``sio`` (a python-socketio AsyncServer): its own,
+    for well-formed packets; a malformed one ends the client's session with a log line."""
+    sock = sio.eio.sockets.get(eio_sid)
+    if sock is None or sock.closed or eio_sid not in sio.environ:
+        return  # the rest of a long-polling payload whose session was just closed
+    # A binary attachment completes a packet checked when it came (its placeholders).
+    if eio_sid not in sio._binary_packet:
+        problem = socketio_packet_problem(
+            data, lambda ns: sio.manager.sid_from_eio_sid(eio_sid, ns) is not None
+        )
+        if problem is not None:
+            environ = sio.environ.get(eio_sid) or {}
+            peer = getattr(environ.get("aiohttp.request"), "remote", None) or "?"
+            log.warning("socket.io %s: %s: disconnected", peer, problem)
+            # Not eio.disconnect(): it waits until the close packet is sent, which
+            # never happens once _disconnect has woken the socket's writer (and a
+            # long-polling client may never poll again).
+            await sock.close(wait=False, reason=sio.eio.reason.SERVER_DISCONNECT)
+            await close_websocket(eio_sid, "malformed Socket.IO packet")
+            return
+    await sio._handle_eio_message(eio_sid, data)
+
+
 def library_logger(name: str) -> logging.Logger:
     """A logger for python-socketio or python-engineio (``name``: which), under Strom's
     own names: configured by the application like every other, no handler of its own
