@@ -72,6 +72,7 @@ _STREAM = {
         "thumbnail_url": {"type": ["string", "null"]},
         "width": {"type": ["integer", "null"]},
         "height": {"type": ["integer", "null"]},
+        "room": {"type": "boolean", "description": "an open room (no account behind it)"},
     },
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -95,6 +96,13 @@ async def test_the_live_broadcast_apps_flow(
                 assert page.status == 200
                 html = await page.text()
             assert f'data-channel="{ROOM}"' in html
+            # The directory page marks it as a room.
+            async with http.get(f"http://127.0.0.1:{server.http_port}/") as page:
+                directory = await page.text()
+            card = directory[directory.index(f'data-username="{ROOM}"') :]
+            badge = re.search(r'<span class="stream-room"[^>]*>', card)
+            assert badge is not None
+            assert "hidden" not in badge[0]
 
         # Three upvotes: three upvote events, one heart each.
         for _ in range(3):

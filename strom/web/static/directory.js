@@ -107,6 +107,8 @@ function fillCard(card, stream) {
     category.hidden = true;
   }
 
+  const room = role(card, "room");
+  if (room) room.hidden = stream.room !== true;
   setText(role(card, "viewers"), formatCount(stream.viewers ?? 0));
   setText(role(card, "viewers-label"), plural(stream.viewers ?? 0, "viewer"));
   const uptime = role(card, "uptime");
