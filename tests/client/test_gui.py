@@ -124,15 +124,18 @@ async def test_gui_goes_live_is_watched_and_stop_ends_it(
             await click(display, STOP_COLOUR, "Stop")
             await client.wait_for("stopped: the broadcast has ended")
             texts = await viewer
-            # Stop unpublished: the broadcast ended at once; the window stays open ...
+            # Stop unpublished: the broadcast ended at once; the window stays open, ready
+            # to go live again.
+            assert [t["type"] for t in texts][-2:] == ["end", "closed"]
             assert client.proc.returncode is None
-            # ... showing Go live again, which closing the window (SIGTERM) ends.
-            await wait_for_button(display, GO_LIVE_COLOUR)
+            await click(display, GO_LIVE_COLOUR, "Go live again")
+            await wait_live(server, timeout=20)
+            # Closing the window (here SIGTERM) while live ends the broadcast first.
             assert await client.finish(signal.SIGTERM) == 0, client.output
+            assert client.output.count("stopped: the broadcast has ended") == 2
+            assert not (channel := server.registry.get(CHANNEL)) or not channel.live
     assert "Traceback" not in client.output
     assert STREAM_KEY not in client.output
-    assert [t["type"] for t in texts][-2:] == ["end", "closed"]
-    assert not (channel := server.registry.get(CHANNEL)) or not channel.live
     frames, errors = await decode(str(media))
     assert errors == ""
     assert frames >= 10
