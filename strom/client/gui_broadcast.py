@@ -9,6 +9,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 
 import av
 
@@ -59,16 +60,25 @@ class WindowStatus:
         with self._lock:
             self._snapshot = snapshot
             self._chat = lines
-        if self._log is not None:
-            self._log.draw(snapshot, chat)  # also empties chat.fresh
-        elif chat is not None:
-            chat.fresh.clear()
+        self._write_log(lambda out: out.draw(snapshot, chat))
+        if chat is not None:
+            chat.fresh.clear()  # (after the log has printed them)
 
     def message(self, text: str) -> None:
         with self._lock:
             self._messages.append(clean_text(text, 500))
-        if self._log is not None:
-            self._log.message(text)
+        self._write_log(lambda out: out.message(text))
+
+    def _write_log(self, write: Callable[[TerminalStatus], None]) -> None:
+        """The log is a courtesy: a closed or missing standard output (``pythonw``, a
+        launcher that closed it) ends the log, never the broadcast."""
+        if self._log is None:
+            return
+        try:
+            write(self._log)
+        except (OSError, ValueError) as exc:
+            self._log = None
+            log.info("the status log on standard output ended: %s", exc)
 
     def read(self) -> tuple[StatusSnapshot | None, list[str], list[str]]:
         """The newest snapshot, the chat lines, and the messages since the last read."""

@@ -56,7 +56,7 @@ class StreamWindow:
         self.args = args
         self.remember_in = remember_in
         # The status is also logged to standard output, as the terminal client logs it.
-        self.status = WindowStatus(TerminalStatus(sys.stdout, tty=False))
+        self.status = WindowStatus(TerminalStatus(sys.stdout, tty=False) if sys.stdout else None)
         self.picture = LatestPicture()
         self.broadcast: BroadcastThread | None = None
         self._closing_since: float | None = None
