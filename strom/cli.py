@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.command == "stream":
-        return client.main(args)
+        return client.gui_main(args) if args.gui else client.main(args)
     values = {opt.name: getattr(args, opt.name) for opt in options()}
     try:
         settings = load(cli=values, config_file=args.config)

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import time
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,7 +23,7 @@ import aiohttp
 from strom.client.config import ClientConfig, ClientError, config_from_args
 from strom.client.devices import list_devices
 from strom.client.encode import Encoded
-from strom.client.pipeline import MediaPipeline
+from strom.client.pipeline import MediaPipeline, PreviewSink
 from strom.client.preview import PreviewWindow, check_preview
 from strom.client.publish import Backoff, Publisher, PublishState, describe
 from strom.client.status import (
@@ -45,10 +46,28 @@ STATUS_INTERVAL = 1.0
 STOP_TIMEOUT = 5.0
 
 
+class StatusView(Protocol):
+    """Where the client shows how it is going: the terminal (:class:`TerminalStatus`) or
+    the ``--gui`` window. Called on the event loop's thread."""
+
+    #: how the streamer ends the broadcast there, e.g. "Ctrl-C to stop"
+    stop_hint: str
+
+    def draw(self, snapshot: StatusSnapshot, chat: ChatLines | None) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
 class StreamClient:
-    def __init__(self, config: ClientConfig, terminal: TerminalStatus) -> None:
+    """One broadcast: from opening the sources to the goodbye. ``preview`` receives the
+    pictures sent (the ``--gui`` window's); ``--preview`` opens its own window instead."""
+
+    def __init__(
+        self, config: ClientConfig, terminal: StatusView, preview: PreviewSink | None = None
+    ) -> None:
         self.config = config
         self.terminal = terminal
+        self._preview = preview
         self.failure = ""
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -56,6 +75,10 @@ class StreamClient:
         self._chat = ChatLines(config.limits.chat_lines)
         self._tasks: list[asyncio.Task[None]] = []
         self._was_live = False
+
+    def stop(self) -> None:
+        """End the broadcast (on the loop's thread: ``loop.call_soon_threadsafe``)."""
+        self._stop.set()
 
     # -- called from the capture threads -------------------------------------------------
 
@@ -84,7 +107,9 @@ class StreamClient:
         if config.channel and not valid_channel_name(config.channel):
             raise ClientError(f"--channel {config.channel!r} is not a channel name")
         preview = PreviewWindow() if config.preview else None
-        pipeline = MediaPipeline(config, self._sink, on_error=self._capture_failed, preview=preview)
+        pipeline = MediaPipeline(
+            config, self._sink, on_error=self._capture_failed, preview=preview or self._preview
+        )
         await asyncio.to_thread(pipeline.open)
         self.terminal.message(f"strom stream: {pipeline.description}")
         self._install_signals()
@@ -93,7 +118,7 @@ class StreamClient:
                 rtmp_url = await self._discover(http)
                 if rtmp_url is None:
                     return 0  # stopped before the site answered
-                self.terminal.message(f"publishing to {rtmp_url} (Ctrl-C to stop)")
+                self.terminal.message(f"publishing to {rtmp_url} ({self.terminal.stop_hint})")
                 publisher = Publisher(
                     rtmp_url, config.key, pipeline.tracks, config.limits,
                     pipeline.request_keyframe, on_state=self._state_changed,

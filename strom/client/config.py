@@ -221,6 +221,8 @@ examples:
       (both: the camera is shown small in a corner of the screen, picture in picture)
   strom stream --server http://localhost:8080 --key KEY --source test --preview
   strom stream --list-devices
+  strom stream --gui
+      (the window: the fields are remembered; any option above fills them in)
 
 The stream key is on your Dashboard (shown once when it is made; make a new one there if
 it is lost). The client reconnects by itself after a network loss; Ctrl-C ends the
@@ -311,6 +313,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preview", action="store_true", help="open a small preview window (needs a display)"
     )
     show.add_argument("--no-chat", action="store_true", help="do not show the chat")
+    show.add_argument(
+        "--gui",
+        action="store_true",
+        help="open the streaming window instead: fields (prefilled from these options and "
+        "remembered), preview, Go live / Stop, viewers and chat (needs a display and tkinter)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ClientConfig:

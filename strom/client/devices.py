@@ -161,19 +161,27 @@ def _list_linux() -> str:
     if len(out) == 1:
         out.append("  none found (no X server; on Wayland use an X11 session or XWayland)")
     out.append("cameras (--webcam DEVICE):")
-    cameras = sorted(Path("/sys/class/video4linux").glob("video*"))
-    for entry in cameras:
-        name = _read(entry / "name")
-        out.append(f"  /dev/{entry.name}  {name}")
-    if not cameras:
-        out.append("  none found")
+    cameras = linux_cameras()
+    out += [f"  {device}  {name}" for device, name in cameras] or ["  none found"]
     out.append("microphones (--mic DEVICE):")
-    out.append("  default  (the system's default input)")
-    for line in _read(Path("/proc/asound/cards")).splitlines():
-        found = re.match(r"\s*(\d+)\s+\[(\S+)\s*\]:\s*(.*)", line)
-        if found:
-            out.append(f"  hw:{found[1]}  {found[3].strip()}")
+    out += [f"  {device}  {name}" for device, name in linux_microphones()]
     return "\n".join(out)
+
+
+def linux_cameras() -> list[tuple[str, str]]:
+    """(device, name) of each video4linux camera, e.g. ``("/dev/video0", "HD Webcam")``."""
+    entries = sorted(Path("/sys/class/video4linux").glob("video*"))
+    return [(f"/dev/{entry.name}", _read(entry / "name")) for entry in entries]
+
+
+def linux_microphones() -> list[tuple[str, str]]:
+    """(device, name) of the default input and each ALSA card (``hw:N``)."""
+    found = [("default", "(the system's default input)")]
+    for line in _read(Path("/proc/asound/cards")).splitlines():
+        card = re.match(r"\s*(\d+)\s+\[(\S+)\s*\]:\s*(.*)", line)
+        if card:
+            found.append((f"hw:{card[1]}", card[3].strip()))
+    return found
 
 
 def _read(path: Path) -> str:

@@ -33,18 +33,23 @@ PREVIEW_WIDTH = 480
 
 def check_preview() -> None:
     """:class:`ClientError` with the reason when no preview window can be shown here."""
+    check_window("--preview", "stream without --preview, or watch your channel page instead")
+
+
+def check_window(option: str, instead: str) -> None:
+    """:class:`ClientError` when ``option`` cannot open a Tk window here: no display (then
+    ``instead`` says what to do), or a Python without tkinter (then what to install)."""
     if not has_display():
         raise ClientError(
-            "--preview needs a display, and there is none here ($DISPLAY and "
-            "$WAYLAND_DISPLAY are unset); stream without --preview, or watch your "
-            "channel page instead"
+            f"{option} needs a display, and there is none here ($DISPLAY and "
+            f"$WAYLAND_DISPLAY are unset); {instead}"
         )
     if importlib.util.find_spec("tkinter") is None:
         hint = {
             "linux": "install your system's Tk for Python, e.g. apt install python3-tk",
             "macos": "install a Python with Tk, e.g. from python.org, or brew install python-tk",
         }.get(platform_name(), "install Python with the tcl/tk option")
-        raise ClientError(f"--preview needs tkinter, which this Python lacks: {hint}")
+        raise ClientError(f"{option} needs tkinter, which this Python lacks: {hint}")
 
 
 def ppm(frame: av.VideoFrame) -> bytes:

@@ -220,6 +220,8 @@ class TerminalStatus:
     """Draws the status: in place on a TTY (the line and the chat under it, redrawn every
     second), as plain appended lines otherwise."""
 
+    stop_hint = "Ctrl-C to stop"
+
     def __init__(self, out: TextIO | None = None, *, tty: bool | None = None) -> None:
         self.out = out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
