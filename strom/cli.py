@@ -23,6 +23,12 @@ from strom.record import salvage
 from strom.server import StromServer, database_url, open_store
 from strom.settings import Settings, load, options
 from strom.store import Store
+from strom.store.security import (
+    RESERVED_USERNAMES,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    looks_like_username,
+)
 from strom.web.auth import load_or_create_secret
 
 log = logging.getLogger("strom")
@@ -42,23 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    _add_settings(db_commands.add_parser("upgrade", help="apply the migrations"))
-    _add_settings(db_commands.add_parser("status", help="show the schema revision"))
+    _add_settings(db_commands.add_parser("upgrade", help="apply the migrations"), STORE_SETTINGS)
+    _add_settings(db_commands.add_parser("status", help="show the schema revision"), STORE_SETTINGS)
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
     create = user_commands.add_parser(
         "create", help="create a user and print their stream key (shown once)"
     )
-    create.add_argument("name")
+    create.add_argument(
+        "name",
+        help=f"{USERNAME_MIN}-{USERNAME_MAX} letters a-z, digits and _; not a word the site "
+        "uses for its own pages (admin, root, live, api, ...)",
+    )
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     create.add_argument("--admin", action="store_true", help="make the user a site admin")
-    _add_settings(create)
+    _add_settings(create, STORE_SETTINGS)
     reset = user_commands.add_parser("reset-key", help="print a new stream key for a user")
     reset.add_argument("name")
-    _add_settings(reset)
+    _add_settings(reset, STORE_SETTINGS)
     password = user_commands.add_parser(
         "set-password", help="set a user's password (their sessions end)"
     )
@@ -66,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    _add_settings(password)
+    _add_settings(password, STORE_SETTINGS)
     for command, text in (
         ("suspend", "suspend a user: no log-in, API token or stream key; sessions end"),
         ("reinstate", "lift a user's suspension"),
@@ -74,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = user_commands.add_parser(command, help=text)
         sub.add_argument("name")
-        _add_settings(sub)
+        _add_settings(sub, STORE_SETTINGS)
 
     stream = commands.add_parser(
         "stream",
@@ -87,9 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
+#: the settings the database and account commands read (the rest are the server's)
+STORE_SETTINGS = ("data_dir", "database_url", "stream_keys", "log_level")
+
+
+def _add_settings(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """The settings as options of ``parser``: all of them, or ``only`` those (a command
+    shows the options it reads, not the server's seventy)."""
     parser.add_argument("--config", type=Path, help="TOML settings file")
     for opt in options():
+        if only is not None and opt.name not in only:
+            continue
         kwargs: dict[str, object] = {
             "dest": opt.name,
             "help": f"{opt.help} [env {opt.env}; default {opt.default!r}]",
@@ -182,6 +200,7 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
         store.users.reserve_names(settings.stream_keys)
         command = args.user_command
         if command == "create":
+            _check_new_name(args.name)
             password = _read_password(args)
             created, key = await store.users.create(args.name, password, admin=args.admin)
             print(f"created {created.username}{' (admin)' if created.is_admin else ''}")
@@ -207,9 +226,26 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_new_name(name: str) -> None:
+    """A reserved name is refused before the password is asked, with one to use instead."""
+    if name.lower() in RESERVED_USERNAMES:
+        other = next(
+            n for n in (f"{name}_admin", f"{name}1", f"the_{name}") if looks_like_username(n)
+        )
+        raise StromError(
+            f"the username {name!r} is reserved (the site uses it for its own pages): "
+            f"choose another, such as {other!r}"
+        )
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise StromError(
+            "no terminal to ask the password on: give it on standard input with "
+            "--password-stdin (echo ... | strom user create NAME --password-stdin)"
+        )
     return getpass.getpass(f"Password for {args.name}: ")
 
 
@@ -232,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "stream":
         return client.gui_main(args) if args.gui else client.main(args)
-    values = {opt.name: getattr(args, opt.name) for opt in options()}
+    values = {opt.name: getattr(args, opt.name, None) for opt in options()}
     try:
         settings = load(cli=values, config_file=args.config)
     except StromError as exc:
@@ -243,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)-7s {worker}%(name)s: %(message)s",
     )
+    if settings.log_level.lower() != "debug":
+        # Alembic says which migration context it uses at INFO on every start: noise.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "db":
             return asyncio.run(_db(settings, args.db_command))

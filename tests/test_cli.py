@@ -160,3 +160,44 @@ def test_serve_raises_the_open_file_limit_to_the_hard_limit() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_the_account_commands_speak_plainly(tmp_path: Path) -> None:
+    """As an operator meets them in a shell: each command lists its own options, a
+    reserved name is refused with one to use instead, the password rule is the web
+    form's, no terminal for the prompt is one line (not a traceback), and no Alembic
+    chatter."""
+
+    async def strom(*argv: str, stdin: bytes | None = None) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "strom", *argv, "--data-dir", str(tmp_path),
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(stdin), 60)
+        return proc.returncode or 0, out.decode()
+
+    code, out = await strom("user", "create", "--help")
+    assert code == 0
+    assert "--database-url" in out
+    assert "--rtmp-port" not in out  # a server option
+    assert "admin, root" in out  # what a name may not be
+    code, out = await strom("user", "create", "root", "--admin")
+    assert code == 1
+    assert out.strip() == (
+        "strom: the username 'root' is reserved (the site uses it for its own pages): "
+        "choose another, such as 'root_admin'"
+    )
+    code, out = await strom("user", "create", "carol")  # stdin is no terminal
+    assert code == 1
+    assert out.strip().splitlines() == [
+        "strom: no terminal to ask the password on: give it on standard input with "
+        "--password-stdin (echo ... | strom user create NAME --password-stdin)"
+    ]
+    code, out = await strom("user", "create", "carol", "--password-stdin", stdin=b"nine char\n")
+    assert code == 1
+    assert out.strip() == "strom: a password has at least 10 characters"
+    code, out = await strom("user", "create", "carol", "--password-stdin", stdin=b"ten chars!\n")
+    assert code == 0, out
+    assert "created carol" in out.splitlines()
+    assert "alembic" not in out.lower()

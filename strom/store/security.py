@@ -23,7 +23,7 @@ from strom.store.errors import InvalidUsername, WeakPassword
 
 USERNAME_MIN = 3
 USERNAME_MAX = 25
-PASSWORD_MIN = 8
+PASSWORD_MIN = 10  # the one rule: sign-up, the dashboard, the CLI
 PASSWORD_MAX = 1024  # argon2 takes any length; this bounds the work one request can ask for
 SECRET_MAX = 256  # longest stream key / token worth hashing; ours are 43-49 characters
 

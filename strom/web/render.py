@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from strom import __version__
+from strom.store.security import PASSWORD_MIN
 from strom.web.auth import get_session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -34,6 +35,7 @@ def render(
     session = get_session(request)
     html = environment.get_template(name).render(
         version=__version__,
+        password_min=PASSWORD_MIN,
         session=session,
         csrf_token=session.csrf,
         request_path=request.path,

@@ -153,3 +153,26 @@ async def test_suspension_ends_an_open_session(server: StromServer, alice: Brows
     async with alice.http.get(alice.base + "/dashboard", allow_redirects=False) as resp:
         assert resp.status == 303
         assert resp.headers["Location"].startswith("/login")
+
+
+async def test_sign_up_refusals_are_sentences(server: StromServer, alice: Browser) -> None:
+    """What the sign-up form says when it refuses: a sentence, capitalised, with its full
+    stop, and the password rule the form's own hint states."""
+    await alice.register("dora")
+    await alice.post("/logout", {})
+    await alice.get("/register")
+    cases = [
+        ("dora", "correct horse battery", "That username is taken."),
+        ("x!", "correct horse battery", "A username has 3-25 characters"),
+        ("eve_new", "too short", "A password has at least 10 characters."),
+    ]
+    for username, password, said in cases:
+        status, html = await alice.post(
+            "/register",
+            {"username": username, "password": password, "password_confirm": password},
+        )
+        assert status == 422
+        assert said in html, username
+    status, html = await alice.get("/register")
+    assert 'minlength="10"' in html
+    assert "At least 10 characters." in html

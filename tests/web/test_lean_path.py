@@ -64,3 +64,14 @@ async def test_nginx_rtmp_style_playlist_urls_lead_to_the_channels_playlist(
                 assert str(resp.url).endswith(f"/live/{CHANNEL}/index.m3u8")
         async with http.get(f"{base}/hls/no%20such.m3u8", allow_redirects=False) as resp:
             assert resp.status == 404
+
+
+async def test_the_watch_page_of_no_channel_is_a_404(server: StromServer) -> None:
+    """``/live/{name}`` of a name that is no account's, static channel's or open room's
+    says there is no such channel (it used to promise the stream would start there)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{server.http_port}/live/nobody") as resp:
+            assert resp.status == 404
+            assert "There is no channel called nobody." in await resp.text()
+        async with http.get(f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}") as resp:
+            assert resp.status == 200  # a static channel, offline: its page waits for it

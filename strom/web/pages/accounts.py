@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from strom.store import StoreError
+from strom.store.errors import UsernameTaken
 from strom.web.auth import get_session, login, logout
-from strom.web.pages.common import RESERVED, error_page
+from strom.web.pages.common import RESERVED, error_page, sentence
 from strom.web.pages.dashboard import DashboardPages
 from strom.web.render import render
 from strom.web.safe_redirect import safe_next
@@ -122,8 +123,10 @@ class AccountPages:
         if error is None:
             try:
                 user, key = await store.users.create(username, password)
+            except UsernameTaken:
+                error = "That username is taken."
             except StoreError as exc:
-                error = str(exc)
+                error = sentence(str(exc))
         if error is not None:
             return render(request, "register.html", status=422, error=error, username=username)
         log.info("new user %s", user.username)

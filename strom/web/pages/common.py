@@ -36,5 +36,15 @@ def require_admin(request: web.Request) -> str:
     return username
 
 
+def sentence(text: str) -> str:
+    """A message of the store's (``the username 'x' is reserved``) as a form shows it:
+    a sentence, capitalised, with its full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
     return render(request, "error.html", status=status, message=message)

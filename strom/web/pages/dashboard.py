@@ -11,7 +11,7 @@ from aiohttp import web
 
 from strom.store import StoreError
 from strom.web.auth import get_session, login, logout
-from strom.web.pages.common import error_page, require_user
+from strom.web.pages.common import error_page, require_user, sentence
 from strom.web.paths import ffmpeg_command, row_id, rtmp_url
 from strom.web.render import render
 from strom.web.site import Site
@@ -182,7 +182,9 @@ class DashboardPages:
         try:
             await store.users.set_password(username, new)
         except StoreError as exc:
-            return await self.render(request, status=exc.http_status, account_error=str(exc))
+            return await self.render(
+                request, status=exc.http_status, account_error=sentence(str(exc))
+            )
         user = await store.users.get(username)
         assert user is not None
         if not get_session(request).via_token:  # (an API token keeps working; no cookie)

@@ -178,6 +178,11 @@ class DirectoryPages:
         name = request.match_info["channel"]
         if not valid_channel_name(name):
             return error_page(request, 404, "No such channel.")
+        channel = self.site.registry.get(name)
+        live_here = channel is not None and channel.live
+        if not live_here and await self.site.directory.channel_view(name) is None:
+            # No account, static channel or open room of that name: nothing will start here.
+            return error_page(request, 404, f"There is no channel called {name}.")
         return render(request, "watch.html", channel=name)
 
     async def thumbnail(self, request: web.Request) -> web.StreamResponse:
