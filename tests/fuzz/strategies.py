@@ -21,7 +21,10 @@ from tests.fuzz.targets import Split
 settings.register_profile(
     "fuzz",
     max_examples=100,
-    deadline=500,  # milliseconds per example; generous for a loaded machine
+    # No per-example deadline in the suite: on a loaded machine an example past it was
+    # run again, and a re-run that drew differently failed as "Inconsistent data
+    # generation" (seen in CI). Parsing time is bounded in test_bounds.py.
+    deadline=None,
     derandomize=True,
     database=None,
 )

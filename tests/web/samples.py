@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 
 from strom.record.storage import DiskReport
+from strom.store.security import PASSWORD_MIN
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "strom" / "web" / "templates"
 
@@ -51,6 +52,7 @@ def common(
 ) -> dict[str, Any]:
     return {
         "version": "0.1.0",
+        "password_min": PASSWORD_MIN,
         "session": session,
         "csrf_token": CSRF,
         "request_path": request_path,
