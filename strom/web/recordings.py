@@ -80,16 +80,20 @@ class RecordingsHttp:
         return _file(path, "video/mp4", cache_headers(AnswerKind.VOD_MEDIA))
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
+        path = await self._listed_segment(request)
+        return _file(path, "video/iso.segment", cache_headers(AnswerKind.VOD_MEDIA))
+
+    async def _listed_segment(self, request: web.Request) -> Path:
+        """The segment file the request names. While the recording goes on, the segment
+        being written is a file that still grows: only the segments the index lists
+        (closed ones) go out, since every answer is cached for good."""
         recording = self._path(request)
         seq = int(request.match_info["seq"])
         if self.recorder.is_active(recording):
-            # The segment being written is a file that still grows: only the segments
-            # the index lists (closed ones) go out, since every answer is cached for good.
             info = await self._load(recording)
             if not any(s.seq == seq for s in info.segments):
                 raise _not_found()
-        path = recording / storage.segment_name(seq)
-        return _file(path, "video/iso.segment", cache_headers(AnswerKind.VOD_MEDIA))
+        return recording / storage.segment_name(seq)
 
     async def track_init(self, request: web.Request) -> web.StreamResponse:
         """One track of an init segment (the DASH manifest's Representations)."""
@@ -97,14 +101,8 @@ class RecordingsHttp:
         return await self._track_file(self._path(request) / name, request)
 
     async def track_segment(self, request: web.Request) -> web.StreamResponse:
-        """One track of a segment the index lists (see :meth:`segment`)."""
-        recording = self._path(request)
-        seq = int(request.match_info["seq"])
-        if self.recorder.is_active(recording):
-            info = await self._load(recording)
-            if not any(s.seq == seq for s in info.segments):
-                raise _not_found()
-        return await self._track_file(recording / storage.segment_name(seq), request)
+        """One track of a segment the index lists (see :meth:`_listed_segment`)."""
+        return await self._track_file(await self._listed_segment(request), request)
 
     async def _track_file(self, path: Path, request: web.Request) -> web.StreamResponse:
         try:

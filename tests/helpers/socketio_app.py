@@ -20,13 +20,21 @@ APP_EVENTS = (
 class App:
     """An original app: a python-socketio client that keeps every event it receives."""
 
-    def __init__(self, server: StromServer, transports: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        server: StromServer,
+        transports: list[str] | None = None,
+        *,
+        events: tuple[str, ...] = APP_EVENTS,
+        wait: float = WAIT,
+    ) -> None:
         self.url = f"http://127.0.0.1:{server.http_port}"
         self.transports = transports
+        self.wait = wait
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
         self._arrived = asyncio.Event()
-        for name in APP_EVENTS:
+        for name in events:
             self.sio.on(name, functools.partial(self._got, name))
 
     async def _got(self, name: str, *args: Any) -> None:
@@ -34,12 +42,12 @@ class App:
         self._arrived.set()
 
     async def connect(self) -> App:
-        await self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)
+        await self.sio.connect(self.url, transports=self.transports, wait_timeout=self.wait)
         return self
 
     async def next(self, name: str, **match: Any) -> Any:
         """The next ``name`` event (with those fields) not returned before."""
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(self.wait):
             while True:
                 for i, (got, data) in enumerate(self.events):
                     fields = data if isinstance(data, dict) else {}
@@ -50,4 +58,4 @@ class App:
                 await self._arrived.wait()
 
     async def call(self, event: str, data: Any) -> Any:
-        return await self.sio.call(event, data, timeout=WAIT)
+        return await self.sio.call(event, data, timeout=self.wait)

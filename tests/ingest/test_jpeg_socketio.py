@@ -18,49 +18,25 @@ from typing import Any
 import aiohttp
 import av
 import pytest
-import socketio
 
 from strom.live.channel import ChannelState
 from strom.server import StromServer
 from tests.helpers import CHANNEL, STREAM_KEY, make_settings, need_tool, run_process
+from tests.helpers.socketio_app import App
 from tests.media.pictures import make_jpeg, make_still
 
 WAIT = 10.0  # seconds: a bound on waiting for an event, never a timing assertion
 FPS = 10
 
 
-class DesktopApp:
-    """The original desktop client: a python-socketio client keeping what it receives."""
+class DesktopApp(App):
+    """The original desktop client: the app client, keeping what a streamer receives."""
 
     def __init__(self, server: StromServer) -> None:
-        self.url = f"http://127.0.0.1:{server.http_port}"
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: list[tuple[str, Any]] = []
-        self._arrived = asyncio.Event()
-        for name in ("viewer_count", "error"):
-            self.sio.on(name, functools.partial(self._got, name))
-
-    async def _got(self, name: str, *args: Any) -> None:
-        self.events.append((name, args[0] if args else None))
-        self._arrived.set()
-
-    async def next(self, name: str, **match: Any) -> Any:
-        """The next ``name`` event (with those fields) not returned before."""
-        async with asyncio.timeout(WAIT):
-            while True:
-                for i, (got, data) in enumerate(self.events):
-                    fields = data if isinstance(data, dict) else {}
-                    if got == name and all(fields.get(k) == v for k, v in match.items()):
-                        del self.events[i]
-                        return data
-                self._arrived.clear()
-                await self._arrived.wait()
+        super().__init__(server, events=("viewer_count", "error"), wait=WAIT)
 
     def seen(self, name: str) -> list[Any]:
         return [data for got, data in self.events if got == name]
-
-    async def call(self, event: str, data: Any) -> Any:
-        return await self.sio.call(event, data, timeout=WAIT)
 
     async def send_frames(self, count: int, size: tuple[int, int], start: int = 0) -> None:
         """``count`` JPEG frames at about ``FPS``, as data URLs."""
