@@ -293,7 +293,7 @@ class Recording:
 class _ChannelRecorder(Subscriber):
     """The subscriber: turns a channel's callbacks into queue items (event loop only)."""
 
-    def __init__(self, recorder: Recorder, channel: Channel) -> None:
+    def __init__(self, recorder: Recorder, channel: Channel, *, held: bool = False) -> None:
         self.recorder = recorder
         self.channel = channel
         self.recording: Recording | None = None
@@ -301,11 +301,73 @@ class _ChannelRecorder(Subscriber):
         self.number = 0
         self._last_init: bytes | None = None
         self._chunks_since_init = 0
+        #: while the streamer's switch is being read: what came, kept in memory (an init
+        #: announced, or a chunk), bounded like the writer's queue
+        self._held: collections.deque[bytes | Chunk] | None = collections.deque() if held else None
+        self._held_bytes = 0
+        #: when the broadcast ended, if it ended while held
+        self._ended: float | None = None
 
     def on_live(self, channel: Channel) -> None:
         init = channel.init_segment
         if init is None:
             return
+        if self._held is not None:
+            self._hold(init, len(init))
+            return
+        self._announce(channel, init)
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        if self._held is not None:
+            self._hold(chunk, len(chunk.data))
+            return
+        rec = self.recording
+        if rec is None:
+            return
+        self._chunks_since_init += 1
+        # the muxed time of the chunk's video frame (of its last frame without video)
+        if not rec.put((_CHUNK, chunk.data, chunk.keyframe, chunk.time), len(chunk.data)):
+            self._stop()
+
+    def decided(self, wanted: bool) -> None:
+        """The streamer's switch is read: record what was held and what follows (or
+        what was held, if the broadcast has ended meanwhile), or nothing."""
+        held, self._held = self._held, None
+        if wanted and held is not None:
+            for item in held:
+                if isinstance(item, bytes):
+                    self._announce(self.channel, item)
+                else:
+                    self.on_chunk(item)
+        if self._ended is not None:
+            if self.recording is not None:
+                self.recording.finish(self._ended)
+        elif not wanted:
+            self._stop()
+
+    def _hold(self, item: bytes | Chunk, size: int) -> None:
+        assert self._held is not None
+        self._held.append(item)
+        self._held_bytes += size
+        # Too slow an answer: the oldest group of pictures goes, as a GOP cache would
+        # (the held chunks start at a keyframe; the last init announced stays).
+        init: bytes | None = None
+        while self._held_bytes > self.recorder.settings.queue_max_bytes and len(self._held) > 1:
+            first = self._held.popleft()
+            if isinstance(first, bytes):
+                init = first
+                self._held_bytes -= len(first)
+                continue
+            self._held_bytes -= len(first.data)
+            while self._held and not (isinstance(self._held[0], bytes) or self._held[0].keyframe):
+                dropped = self._held.popleft()
+                assert not isinstance(dropped, bytes)
+                self._held_bytes -= len(dropped.data)
+        if init is not None and not (self._held and isinstance(self._held[0], bytes)):
+            self._held.appendleft(init)
+            self._held_bytes += len(init)
+
+    def _announce(self, channel: Channel, init: bytes) -> None:
         if self.recording is None:
             self.number = channel.broadcast_id
             self.recording = self.recorder._new_recording(channel)
@@ -316,16 +378,9 @@ class _ChannelRecorder(Subscriber):
         if not self.recording.put((_INIT, init), len(init)):
             self._stop()
 
-    def on_chunk(self, chunk: Chunk) -> None:
-        rec = self.recording
-        if rec is None:
-            return
-        self._chunks_since_init += 1
-        # the muxed time of the chunk's video frame (of its last frame without video)
-        if not rec.put((_CHUNK, chunk.data, chunk.keyframe, chunk.time), len(chunk.data)):
-            self._stop()
-
     def on_end(self) -> None:
+        if self._held is not None:
+            self._ended = time.time()  # what was held is recorded if the switch says so
         rec = self.recording
         if rec is not None:
             rec.finish(time.time())
@@ -415,28 +470,31 @@ class Recorder:
         if self._wants_recording is None:
             self._record(channel)
             return
-        task = asyncio.get_running_loop().create_task(self._ask(channel))
+        # Subscribed at once, holding the media while the switch is read: a slow answer
+        # (a loaded database) must not cost the broadcast's first seconds.
+        sub = self._record(channel, held=True)
+        task = asyncio.get_running_loop().create_task(self._ask(sub))
         self._asking[name] = task
         task.add_done_callback(lambda _t: self._asking.pop(name, None))
 
-    async def _ask(self, channel: Channel) -> None:
-        """Record if the streamer wants it. The GOP cache covers the wait: subscribing a
-        moment after going live still starts the recording at the broadcast's keyframe."""
+    async def _ask(self, sub: _ChannelRecorder) -> None:
+        """Record if the streamer wants it."""
         assert self._wants_recording is not None
+        name = sub.channel.name
         try:
-            wanted = await self._wants_recording(channel.name)
+            wanted = await self._wants_recording(name)
         except Exception:
-            log.exception("channel %s: recording switch unreadable; recording", channel.name)
+            log.exception("channel %s: recording switch unreadable; recording", name)
             wanted = True
         if not wanted:
-            log.info("channel %s: not recorded (the streamer turned recording off)", channel.name)
-        elif channel.state is ChannelState.LIVE and channel.name not in self._subs:
-            self._record(channel)
+            log.info("channel %s: not recorded (the streamer turned recording off)", name)
+        sub.decided(wanted)
 
-    def _record(self, channel: Channel) -> None:
-        sub = _ChannelRecorder(self, channel)
+    def _record(self, channel: Channel, *, held: bool = False) -> _ChannelRecorder:
+        sub = _ChannelRecorder(self, channel, held=held)
         self._subs[channel.name] = sub
         channel.subscribe(sub, internal=True)
+        return sub
 
     def _new_recording(self, channel: Channel) -> Recording:
         self._reap()

@@ -24,6 +24,7 @@ from strom.record import storage
 from strom.record.recorder import Recorder, RecorderSettings
 from strom.server import StromServer
 from tests.helpers import CHANNEL, MediaFile, need_tool, publish_args, run_process
+from tests.helpers.hub import feed, read_flv
 from tests.helpers.watching import base, collect_ws, decode, recordings, wait_live, wait_recording
 
 pytestmark = pytest.mark.e2e
@@ -274,3 +275,69 @@ async def test_a_streamer_who_turns_recording_off_is_not_recorded(
                     break
                 await asyncio.sleep(0.1)
         assert found[0]["duration"] > 0
+
+
+class _Publisher:
+    def disconnect(self, reason: str) -> None:
+        return
+
+
+@pytest.mark.parametrize(
+    ("wanted", "ends_first", "held_max"),
+    [(True, False, None), (True, True, None), (False, False, None), (True, False, 250_000)],
+)
+async def test_a_slow_recording_switch_costs_no_seconds_of_the_broadcast(
+    tmp_path: Path,
+    video_only_media: MediaFile,
+    wanted: bool,
+    ends_first: bool,
+    held_max: int | None,
+) -> None:
+    """The streamer's switch is read from the database when a broadcast starts; on a
+    loaded server that can take longer than a group of pictures. The recording still
+    starts at the broadcast's first keyframe (it once lost the first second); switched
+    off, nothing is written."""
+    answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    async def wants_recording(name: str) -> bool:
+        return await answer
+
+    registry = Registry()
+    settings = (
+        RecorderSettings() if held_max is None else RecorderSettings(queue_max_bytes=held_max)
+    )
+    recorder = Recorder(registry, tmp_path / "rec", settings, wants_recording=wants_recording)
+    await recorder.start()
+    channel = registry.open("alice")
+    channel.claim(_Publisher())
+    feed(channel, read_flv(video_only_media.path))  # every group of pictures, all of 3 s
+    await asyncio.sleep(0.05)
+    if ends_first:
+        channel.release(channel.publisher)  # type: ignore[arg-type]
+        channel.close()
+    answer.set_result(wanted)
+    await asyncio.sleep(0.05)
+    if not ends_first:
+        channel.release(channel.publisher)  # type: ignore[arg-type]
+        channel.close()
+    await recorder.stop()
+    found = storage.list_recordings(tmp_path / "rec", "alice")
+    if not wanted:
+        assert found == []
+        return
+    [rec] = found
+    assert rec.status == "finished"
+    if held_max is not None:
+        # an answer slower than the memory bound: the oldest pictures went, whole groups
+        # of them, and what is kept starts at a keyframe and decodes
+        assert rec.segments[0].start > 0
+        assert rec.duration < video_only_media.frames / 30
+    else:
+        assert rec.segments[0].start == 0
+        assert abs(rec.duration - video_only_media.frames / 30) < 0.1
+    whole = (rec.path / storage.init_name(1)).read_bytes() + b"".join(
+        (rec.path / storage.segment_name(s.seq)).read_bytes() for s in rec.segments
+    )
+    with av.open(io.BytesIO(whole)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == round(rec.duration * 30)
