@@ -232,6 +232,7 @@ class Settings:
         0.15, "seconds between a chat room's batched deliveries (one frame per room per tick)"
     )
     chat_max_members_per_room: int = _opt(20_000, "most chat sockets in one room")
+    chat_chatters_max: int = _opt(500, "most names a chat's chatter list shows (guests: a count)")
     chat_member_drop_bytes: int = _opt(
         1 << 20, "a chat socket with more unsent bytes than this is disconnected (1008)"
     )
@@ -481,7 +482,7 @@ _AT_LEAST_ONE = (
     "login_delay_after_failures", "redis_queue_max", "webhook_concurrency",
     "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes",
     "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
-    "rtmp_read_step_bytes", "rtmp_preauth_max_message_size",
+    "rtmp_read_step_bytes", "rtmp_preauth_max_message_size", "chat_chatters_max",
 )  # fmt: skip
 
 

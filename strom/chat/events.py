@@ -168,6 +168,33 @@ class ViewerCount:
         return {"type": "viewers", "count": self.count}
 
 
+@dataclass(frozen=True)
+class ChattersAsked:
+    """Node ``node`` wants to know who is in the room: every other node with members
+    there answers with a :class:`ChattersSeen`. Members never see either."""
+
+    type: ClassVar[str] = "chatters_asked"
+    node: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class ChattersSeen:
+    """The chat's members on node ``node``: account names (bounded) and the number of
+    guests."""
+
+    type: ClassVar[str] = "chatters_seen"
+    node: str
+    users: tuple[str, ...]
+    admins: tuple[str, ...]
+    guests: int
+
+    def to_client(self) -> dict[str, Any]:
+        return {}
+
+
 RoomEvent = (
     MessagePosted
     | MessageDeleted
@@ -178,6 +205,8 @@ RoomEvent = (
     | ModeratorChanged
     | LikesAdded
     | ViewerCount
+    | ChattersAsked
+    | ChattersSeen
 )
 
 _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
@@ -192,6 +221,8 @@ _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
         ModeratorChanged,
         LikesAdded,
         ViewerCount,
+        ChattersAsked,
+        ChattersSeen,
     )
 }
 

@@ -34,6 +34,7 @@ class ChatLimits:
     batch_interval: float = setting("chat_batch_interval")
     max_members: int = setting("chat_max_members_per_room")
     member_drop_bytes: int = setting("chat_member_drop_bytes")
+    chatters_max: int = setting("chat_chatters_max")  # names in the chatter list
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatLimits:

@@ -206,6 +206,14 @@ class GetModLog:
 
 
 @dataclass(frozen=True)
+class GetChatters:
+    """Who is in the chat: answered with ``chatters``."""
+
+    type: ClassVar[str] = "chatters"
+    nonce: str | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     type: ClassVar[str] = "ping"
     nonce: str | None = None
@@ -224,6 +232,7 @@ Command = (
     | AddModerator
     | RemoveModerator
     | GetModLog
+    | GetChatters
     | Ping
 )
 
@@ -320,6 +329,7 @@ _PARSERS: dict[str, Callable[[_Fields], Command]] = {
     "mod": lambda f: AddModerator(f.name(), f.nonce),
     "unmod": lambda f: RemoveModerator(f.name(), f.nonce),
     "modlog": lambda f: GetModLog(f.integer("limit", 1, MODLOG_MAX, default=50), f.nonce),
+    "chatters": lambda f: GetChatters(f.nonce),
     "ping": lambda f: Ping(f.nonce),
 }
 

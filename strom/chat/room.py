@@ -28,9 +28,12 @@ from typing import Any, Protocol
 from aiohttp import WSCloseCode
 
 from strom.chat.bus import RoomBus, Subscription
+from strom.chat.chatters import ChatterRoll
 from strom.chat.events import (
     BlockedWords,
     ChatCleared,
+    ChattersAsked,
+    ChattersSeen,
     LikesAdded,
     MessageDeleted,
     MessagePosted,
@@ -158,6 +161,7 @@ class Room:
         history: list[MessagePosted] | None = None,
         viewers: int = 0,
         wall: Callable[[], float] = time.time,
+        node: str = "",
     ) -> None:
         self.name = name
         self.key = name.lower()
@@ -179,6 +183,8 @@ class Room:
         self.closed = False
         self.batches_sent = 0
         self._wall = wall
+        #: who is in the chat, this node's members and the other nodes' answers
+        self.roll = ChatterRoll(node, limits.chatters_max)
         self._pending: list[bytes] = []
         self._pending_likes = 0
         self._outgoing_likes = 0
@@ -195,6 +201,8 @@ class Room:
             ModeratorChanged: self._on_moderator,
             LikesAdded: self._on_likes,
             ViewerCount: self._on_viewers,
+            ChattersAsked: self._on_chatters_asked,
+            ChattersSeen: lambda event: self.roll.heard(event, time.monotonic()),
         }
 
     def __repr__(self) -> str:
@@ -370,6 +378,21 @@ class Room:
     def _on_viewers(self, event: ViewerCount) -> None:
         self.viewers = event.count
         self._queue(event)
+
+    def _on_chatters_asked(self, event: ChattersAsked) -> None:
+        answer = self.roll.answer_to(event, (m.identity for m in self.members))
+        if answer is not None:
+            self.bus.publish(self.name, answer)
+
+    def chatters(self, nonce: str | None) -> dict[str, Any]:
+        """The ``chatters`` answer as it stands (see :mod:`strom.chat.chatters`)."""
+        return self.roll.listing(
+            (m.identity for m in self.members),
+            self.name,
+            self.moderators.values(),
+            time.monotonic(),
+            nonce,
+        )
 
     def _drop_history(self, match: Callable[[MessagePosted], bool]) -> None:
         kept = [(m, frag) for m, frag in self.history if not match(m)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode
 
 from strom.chat.bus import LocalBus, RoomBus
+from strom.chat.chatters import ANSWER_WAIT
 from strom.chat.events import (
     ErrorEvent,
     MessagePosted,
@@ -39,6 +41,7 @@ from strom.chat.moderation import (
 from strom.chat.protocol import (
     Command,
     ErrorCode,
+    GetChatters,
     Like,
     Ping,
     Send,
@@ -82,6 +85,8 @@ class ChatService:
         #: part of one (each node sums the live map itself: counts never cross the bus)
         self.viewers: Callable[[str], int] = viewers or self._viewers_here
         self.bus: RoomBus = bus or LocalBus()
+        #: this node on the bus (the chatter list asks the other nodes who is in a room)
+        self.node = secrets.token_hex(6)
         self.static_channels = list(static_channels)
         #: open rooms (``--open-rooms``): chat rooms of names no account has
         self.open_rooms = rooms
@@ -95,6 +100,7 @@ class ChatService:
             Send: self._send,
             Like: self._like,
             **self.moderation.handlers(),
+            GetChatters: self._chatters,
             Ping: self._ping,
         }
 
@@ -223,6 +229,7 @@ class ChatService:
             },
             history=[_posted(name, moderators, m) for m in history],
             viewers=self.viewers(name),
+            node=self.node,
         )
         log.debug("chat %s: opened (%d messages of history)", name, len(history))
         return room
@@ -328,6 +335,14 @@ class ChatService:
 
     async def _like(self, room: Room, member: Member, command: Like) -> None:
         room.like(member, time.monotonic())
+
+    async def _chatters(self, room: Room, member: Member, command: GetChatters) -> None:
+        asked = room.roll.ask(time.monotonic())
+        if not isinstance(self.bus, LocalBus):  # other nodes may have members: ask them
+            if asked is not None:
+                self.bus.publish(room.name, asked)
+            await asyncio.sleep(ANSWER_WAIT)
+        member.send(room.chatters(command.nonce))
 
     async def _ping(self, room: Room, member: Member, command: Ping) -> None:
         member.send(Pong(round(time.time() * 1000), command.nonce).to_client())

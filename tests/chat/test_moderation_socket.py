@@ -95,6 +95,16 @@ async def test_moderators_delete_timeout_ban_unban(server: StromServer, people: 
     await owner_chat.send("unban", user="nobody_at_all")
     await owner_chat.error("not_found")
 
+    # The chatter list: the owner first, then moderators, then the others; guests counted.
+    await troll_chat.send("chatters")
+    chatters = await troll_chat.next("chatters")
+    assert chatters["users"] == [
+        {"name": "caster", "badges": ["owner"]},
+        {"name": "helper", "badges": ["moderator"]},
+        {"name": "troll", "badges": []},
+    ]
+    assert (chatters["guests"], chatters["total"], chatters["truncated"]) == (1, 4, False)
+
     # Removing the moderator takes their powers.
     await owner_chat.send("unmod", user="helper")
     await mod_chat.next("moderator", user="helper", added=False)

@@ -121,6 +121,15 @@ async def test_two_nodes_share_one_room(site: Site) -> None:
     texts = [m["text"] for m in late.welcome["history"]]
     assert texts == ["hello from A", "hi from B", "after the ban"]
 
+    # The chatter list on B names the users on A too, the owner first; guests are counted.
+    await late.send("chatters", nonce="who")
+    chatters = await late.next("chatters")
+    assert chatters["users"] == [
+        {"name": "Streamer", "badges": ["owner"]},
+        {"name": "viewer", "badges": []},
+    ]
+    assert (chatters["guests"], chatters["total"], chatters["nonce"]) == (3, 5, "who")
+
 
 # --- the bus between two nodes, in one process --------------------------------------------
 

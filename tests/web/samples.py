@@ -210,6 +210,10 @@ def dashboard(**overrides: Any) -> dict[str, Any]:
         "sessions": SESSIONS,
         "notice": None,
         "account_error": None,
+        "chat_urls": {
+            "popout": "https://example.com/popout/alice/chat",
+            "overlay": "https://example.com/overlay/alice/chat",
+        },
     }
     context.update(overrides)
     return context
@@ -287,6 +291,11 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         "dashboard.html",
         common(ALICE, "/dashboard", **dashboard(new_stream_key=NEW_KEY, new_api_token=NEW_TOKEN)),
     ),
+    "popout": (
+        "popout.html",
+        common(ANONYMOUS, "/popout/alice/chat", channel="alice", logged_in=False),
+    ),
+    "overlay": ("overlay.html", common(ANONYMOUS, "/overlay/alice/chat", channel="alice", fade=30)),
     "login": (
         "login.html",
         common(

@@ -191,7 +191,7 @@ def test_every_post_form_carries_the_csrf_token(name: str) -> None:
 
 
 #: pages without the site's layout (another site frames them)
-BARE = {"embed", "embed-chat"}
+BARE = {"embed", "embed-chat", "popout", "overlay"}  # no site header
 
 
 @pytest.mark.parametrize("name", sorted(set(PAGES) - BARE))

@@ -12,6 +12,8 @@ from aiohttp import web
 from strom.store import StoreError
 from strom.web.auth import get_session, login, logout
 from strom.web.pages.common import error_page, require_user, sentence
+from strom.web.pages.embed import site_origin
+from strom.web.pages.popout import chat_urls
 from strom.web.paths import ffmpeg_command, row_id, rtmp_url
 from strom.web.render import render
 from strom.web.site import Site
@@ -106,6 +108,7 @@ class DashboardPages:
             new_api_token=new_api_token,
             record_broadcasts=info.record_broadcasts if info is not None else True,
             site_records=self.site.settings.record,
+            chat_urls=chat_urls(site_origin(self.site, request), username),
         )
         response.headers.update(headers or {})
         return response

@@ -73,6 +73,7 @@ export class ModerationPanel {
   }
 
   open() {
+    this.chat.chatters.close();
     this.panel.hidden = false;
     this.toggle.setAttribute("aria-expanded", "true");
     this.chat.menu.close();

@@ -2,7 +2,10 @@
 // and DOM APIs only, never from HTML. Links become plain anchors (rel="nofollow noopener
 // noreferrer", a new tab) and are never embedded; @mentions are marked, the reader's own
 // name more strongly. The regular expression for mentions is the server's
-// (strom/chat/protocol.py), so what is highlighted is what the server counted.
+// (strom/chat/protocol.py), so what is highlighted is what the server counted. Emote
+// words become emoji (chat-emotes.js); every line starts with its time, a <time> element.
+
+import { emoteNodes } from "./chat-emotes.js";
 
 const TOKEN = /(https?:\/\/[^\s]+)|(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_-]{0,31})/gi;
 // Punctuation after a link belongs to the sentence, not to the address.
@@ -58,12 +61,26 @@ export function textNodes(text, me) {
       node.textContent = `@${name}`;
     }
     if (!node) continue;
-    if (match.index > at) nodes.push(document.createTextNode(text.slice(at, match.index)));
+    if (match.index > at) nodes.push(...emoteNodes(text.slice(at, match.index)));
     nodes.push(node);
     at = end;
   }
-  if (at < text.length) nodes.push(document.createTextNode(text.slice(at)));
+  if (at < text.length) nodes.push(...emoteNodes(text.slice(at)));
   return nodes;
+}
+
+/**
+ * A message's time: <time datetime="2026-12-07T17:05:09.000Z" title="(date and time)">,
+ * its text "17:05" drawn by the style sheet (data-time), so a line's text is its message.
+ */
+export function timeOf(ms) {
+  const at = new Date(ms);
+  const time = document.createElement("time");
+  time.className = "chat-time";
+  time.dateTime = at.toISOString();
+  time.dataset.time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  time.title = at.toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
+  return time;
 }
 
 function badge(kind) {
@@ -91,10 +108,7 @@ export function messageLine(event, me, { pending = false } = {}) {
   if (!own && me && mentions.some((m) => typeof m === "string" && m.toLowerCase() === me.toLowerCase())) {
     li.classList.add("chat-line-mention");
   }
-  if (Number.isFinite(event.at)) {
-    const time = new Date(event.at);
-    li.title = time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  }
+  if (Number.isFinite(event.at) && event.at > 0) li.append(timeOf(event.at));
 
   for (const kind of badges) li.append(badge(kind), " ");
   const user = document.createElement("span");

@@ -6,13 +6,21 @@
 // once as a pending line and is replaced by the server's copy (matched by its nonce);
 // a refusal removes it and says why next to the input. The socket reconnects with
 // exponential backoff. Everything from the network goes into the page with textContent
-// and DOM APIs (chat-text.js); the moderation tools live in chat-mod.js.
+// and DOM APIs (chat-text.js); the moderation tools live in chat-mod.js, slash commands
+// in chat-commands.js, the chatter list in chat-chatters.js, emotes in chat-emotes.js.
+//
+// The banner above the input follows the server: a `permissions` event (timed out, banned,
+// unbanned) replaces whatever an earlier refusal said about the member's standing, and a
+// timeout's banner counts down and goes away by itself when it ends.
 //
 // Tests read window.stromChat.state ("connecting", "open", "reconnecting") and
 // window.stromChat.permissions (the last `permissions` the server sent).
 
 import { formatCount, plural, serverNow } from "./live-clock.js";
 import { MessageMenu, ModerationPanel } from "./chat-mod.js";
+import { ChatterList } from "./chat-chatters.js";
+import { slashCommand } from "./chat-commands.js";
+import { EmotePicker } from "./chat-emotes.js";
 import { formatLeft, messageLine, sentence, systemLine } from "./chat-text.js";
 
 const RECONNECT_MIN_MS = 1000;
@@ -28,6 +36,10 @@ const CANNOT_CHAT = {
   suspended: "Your account is suspended.",
   account_required: "Log in to chat in this channel.",
 };
+
+// Refusals about who the member is rather than what they wrote: the next `permissions`
+// event is the truth about them, so it replaces such a refusal's banner.
+const STANDING_CODES = new Set(["timed_out", "banned", "suspended", "account_required"]);
 
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
@@ -73,6 +85,8 @@ class Chat {
     this.statusTicker = 0;
     this.mod = new ModerationPanel(this, root.querySelector('[data-chat-role="mod"]'));
     this.menu = new MessageMenu(this, part("menu"));
+    this.chatters = new ChatterList(this, part("chatters"));
+    this.emotes = new EmotePicker(root.querySelector('[data-chat-action="emotes"]'), part("emotes"), this.input);
     this.bind();
   }
 
@@ -297,13 +311,18 @@ class Chat {
 
   permissions(perm) {
     if (!perm || typeof perm !== "object") return;
+    const was = this.perm;
     this.perm = perm;
+    if (was && was !== perm && !was.can_chat && ["banned", "timed_out"].includes(was.cannot_chat) && perm.can_chat) {
+      this.system("You can chat again.");
+    }
     const rank = perm.is_owner || perm.is_admin ? "owner" : perm.is_moderator ? "moderator" : "viewer";
     this.root.dataset.rank = rank;
     this.root.dataset.canModerate = String(Boolean(perm.can_moderate));
     if (!perm.can_moderate) this.menu.close();
     this.showIdentity();
     this.persistent = this.restriction(perm);
+    if (this.transient?.standing) this.transient = null;
     this.renderStatus();
     this.mod.setPermissions(perm);
     this.updateInput();
@@ -358,6 +377,7 @@ class Chat {
     this.input.disabled = off !== null;
     this.sendButton.disabled = off !== null;
     this.likeButton.disabled = this.state !== "open";
+    this.emotes.button.disabled = off !== null;
     this.input.placeholder = off ?? this.hint();
   }
 
@@ -409,7 +429,7 @@ class Chat {
       text = (t) => (t < end ? reason : null);
     }
     const link = code === "account_required" ? { href: this.root.dataset.loginUrl, text: "Log in" } : null;
-    this.transient = { text, link };
+    this.transient = { text, link, standing: STANDING_CODES.has(code) };
     this.statusEl.dataset.code = code;
     this.renderStatus();
   }
@@ -452,6 +472,11 @@ class Chat {
   submit() {
     const text = this.input.value.trim();
     if (!text || this.input.disabled) return;
+    const slash = slashCommand(text, this.perm);
+    if (slash) {
+      this.slash(slash);
+      return;
+    }
     const nonce = this.nonce("c");
     if (!this.send({ type: "send", text, nonce })) {
       this.refusal("offline", { reason: "not connected to the chat; try again in a moment" });
@@ -468,6 +493,16 @@ class Chat {
     this.scrollToEnd();
   }
 
+  /** A slash command typed in the box: sent as its protocol command, or a note why not. */
+  slash({ command, help, error }) {
+    if (command) {
+      if (this.command(command)) this.input.value = "";
+      else this.refusal("offline", { reason: "not connected to the chat; try again in a moment" });
+      return;
+    }
+    this.refusal(help ? "help" : "command", { reason: help ?? error });
+  }
+
   like() {
     const now = performance.now();
     this.likeTimes = this.likeTimes.filter((t) => now - t < 1000);
@@ -476,10 +511,11 @@ class Chat {
     this.send({ type: "like" });
   }
 
-  /** A moderation command; its refusal, if any, shows in the moderation panel. */
+  /** A moderation command; its refusal, if any, shows in the moderation panel (or next
+   * to the input when the panel is closed). */
   command(fields) {
     const sent = this.send({ ...fields, nonce: this.nonce("m") });
-    if (!sent) this.mod.say("Not connected to the chat.", "error");
+    if (!sent && this.mod.isOpen()) this.mod.say("Not connected to the chat.", "error");
     return sent;
   }
 
@@ -507,6 +543,7 @@ const FRAMES = {
   error: (chat, f) => chat.error(f),
   blocked_words: (chat, f) => chat.mod.showWords(f.words),
   modlog: (chat, f) => chat.mod.showLog(f.entries),
+  chatters: (chat, f) => chat.chatters.show(f),
 };
 
 const ROOM_EVENTS = {
