@@ -163,6 +163,14 @@ async def test_streamer_chat_pages_commands_banners_emotes_and_chatters(
     await say(ann, "thanks, back")
     await ben.page.locator(line(ben, "thanks, back")).wait_for(timeout=WAIT_MS)
 
+    # --- A short timeout counts down and ends by itself, with no event from the server.
+    await say(streamer, f"/timeout {ANN} 2")
+    await expect(ann_status).to_have_text(
+        re.compile(r"^You are timed out for [12] s\.$"), timeout=WAIT_MS
+    )
+    await expect(ann_status).to_be_hidden(timeout=WAIT_MS)
+    await expect(ann.page.locator(".chat-line-system").last).to_have_text("You can chat again.")
+
     # --- Banned: the banner says banned, like the box; everyone sees it.
     await say(streamer, f"/ban {ANN} spam")
     await expect(ann_status).to_have_text("You are banned from this chat.", timeout=WAIT_MS)
@@ -192,6 +200,9 @@ async def test_streamer_chat_pages_commands_banners_emotes_and_chatters(
     await overlay.page.screenshot(path=ARTIFACTS / "chat-overlay-phone.png", omit_background=True)
     await popout.page.set_viewport_size(DESKTOP_800)
     await screenshot(popout.page, "chat-popout-desktop")
+    await golive.set_viewport_size(PHONE)
+    await golive.locator("[data-chat]").scroll_into_view_if_needed()
+    await screenshot(golive, "chat-golive-phone")
     await dash.set_viewport_size(PHONE)
     await dash.locator("[data-chat]").scroll_into_view_if_needed()
     await screenshot(dash, "chat-dashboard-phone")
