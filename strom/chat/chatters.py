@@ -13,7 +13,7 @@ are only counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
 from strom.chat.events import ChattersAsked, ChattersSeen
@@ -39,24 +39,34 @@ class ChatterRoll:
         self._asked = now
         return ChattersAsked(self.node)
 
-    def answer_to(self, event: ChattersAsked, members: Iterable[_Who]) -> ChattersSeen | None:
+    def answer_to(
+        self, event: ChattersAsked, members: Iterable[_Who], first: Collection[str] = ()
+    ) -> ChattersSeen | None:
         """What this node answers another node's question with (None: its own)."""
         if event.node == self.node:
             return None
-        return self.snapshot(members)
+        return self.snapshot(members, first)
 
-    def snapshot(self, members: Iterable[_Who]) -> ChattersSeen:
+    def snapshot(self, members: Iterable[_Who], first: Collection[str] = ()) -> ChattersSeen:
+        """This node's members; beyond ``max_names`` names the ones in ``first`` (lower
+        case: the owner, the moderators) and admins are kept before the others."""
         users: dict[str, str] = {}
-        admins: list[str] = []
+        admins: dict[str, str] = {}
         guests: set[str] = set()
         for who in members:
             if who.guest:
                 guests.add(who.name)
-            elif who.name.lower() not in users and len(users) < self.max_names:
-                users[who.name.lower()] = who.name
+            else:
+                users.setdefault(who.name.lower(), who.name)
                 if who.is_admin:
-                    admins.append(who.name)
-        return ChattersSeen(self.node, tuple(users.values()), tuple(admins), len(guests))
+                    admins.setdefault(who.name.lower(), who.name)
+        names = list(users)
+        if len(names) > self.max_names:
+            names.sort(key=lambda key: (key not in first and key not in admins, key))
+            del names[self.max_names :]
+        kept = tuple(users[key] for key in names)
+        return ChattersSeen(self.node, kept, tuple(admins[k] for k in names if k in admins),
+                            len(guests))  # fmt: skip
 
     def heard(self, event: ChattersSeen, now: float) -> None:
         if event.node != self.node:
@@ -72,13 +82,13 @@ class ChatterRoll:
     ) -> dict[str, Any]:
         """The ``chatters`` answer: names with badges, the owner first, then admins and
         moderators, then everyone else by name; guests as a number."""
-        snapshots = [self.snapshot(members)]
+        mods = {name.lower() for name in moderators}
+        snapshots = [self.snapshot(members, {owner.lower(), *mods})]
         for node, (seen, at) in list(self._seen.items()):
             if now - at > FRESH_SECONDS:
                 del self._seen[node]
             else:
                 snapshots.append(seen)
-        mods = {name.lower() for name in moderators}
         names: dict[str, str] = {}
         admins: set[str] = set()
         guests = 0

@@ -380,7 +380,8 @@ class Room:
         self._queue(event)
 
     def _on_chatters_asked(self, event: ChattersAsked) -> None:
-        answer = self.roll.answer_to(event, (m.identity for m in self.members))
+        first = {self.key, *(name.lower() for name in self.moderators.values())}
+        answer = self.roll.answer_to(event, (m.identity for m in self.members), first)
         if answer is not None:
             self.bus.publish(self.name, answer)
 

@@ -20,12 +20,16 @@ def test_list_is_ordered_bounded_and_merges_fresh_answers_of_other_nodes() -> No
     assert roll.answer_to(ChattersAsked("here"), members) is None
     answer = roll.answer_to(ChattersAsked("there"), members)
     assert answer is not None
-    assert (answer.users, answer.admins, answer.guests) == (("zed", "Boss", "amy"), ("Boss",), 2)
+    assert (answer.users, answer.admins, answer.guests) == (("Boss", "amy", "Caster"), ("Boss",), 2)
+    # Beyond the bound, the owner and moderators (and admins) are kept first.
+    kept = roll.answer_to(ChattersAsked("there"), members, {"caster"})
+    assert kept is not None
+    assert kept.users == ("Boss", "Caster", "amy")
 
     roll.heard(ChattersSeen("there", ("mod_m", "bob"), (), 5), 10.0)
     listing = roll.listing(members, "caster", ["MOD_M"], 11.0, "n1")
     assert [(u["name"], u["badges"]) for u in listing["users"]] == [
-        ("Boss", ["admin"]), ("mod_m", ["moderator"]), ("amy", []),
+        ("Caster", ["owner"]), ("Boss", ["admin"]), ("mod_m", ["moderator"]),
     ]  # fmt: skip
     assert (listing["guests"], listing["total"], listing["truncated"]) == (7, 12, True)
     assert listing["nonce"] == "n1"
