@@ -21,7 +21,8 @@ from strom.cluster.workers import Supervisor, worker_count
 from strom.errors import StromError
 from strom.record import salvage
 from strom.server import StromServer, database_url, open_store
-from strom.settings import Settings, load, options
+from strom.setting_sources import load, options
+from strom.settings import Settings
 from strom.store import Store
 from strom.store.security import (
     RESERVED_USERNAMES,
@@ -151,6 +152,9 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if settings.tls_cert:  # a renewed certificate (certbot's deploy hook): kill -HUP
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await stop.wait()
     finally:
