@@ -30,6 +30,7 @@ from strom.store.security import (
     USERNAME_MIN,
     looks_like_username,
 )
+from strom.tls import ServerTls
 from strom.web.auth import load_or_create_secret
 
 log = logging.getLogger("strom")
@@ -164,6 +165,8 @@ async def _serve(settings: Settings) -> None:
 
 async def _supervise(settings: Settings, serve_argv: list[str]) -> int:
     """``--workers N``: prepare once what the workers share, then run them."""
+    if settings.tls_cert:  # a bad certificate: one line here, not N workers failing
+        ServerTls(settings.tls_cert, settings.tls_key)
     store = await open_store(settings)  # the embedded database migrated once, here
     await store.close()
     if not settings.secret_key:
@@ -175,7 +178,10 @@ async def _supervise(settings: Settings, serve_argv: list[str]) -> int:
     if closed:
         log.info("recordings: closed %d left unfinished by the last run", len(closed))
     supervisor = Supervisor(
-        worker_count(settings.workers), serve_argv, redis_url=settings.redis_url
+        worker_count(settings.workers),
+        serve_argv,
+        redis_url=settings.redis_url,
+        tls=bool(settings.tls_cert),
     )
     return await supervisor.run()
 
