@@ -131,9 +131,7 @@ def create_app(site: Site) -> web.Application:
             # bodies read in full, in time, before the CSRF check or a handler reads them
             body_deadline_middleware(site.http_guard, streamed=(ingest.INGEST_PATH,)),
             csrf_form_middleware(),
-            session_middleware(
-                codec, site.store, secure_cookies=settings.secure_cookies or bool(settings.tls_cert)
-            ),
+            session_middleware(codec, site.store, secure_cookies=settings.secure_cookies),
         ],
     )
     cors.install(app)
