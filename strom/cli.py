@@ -21,7 +21,8 @@ from strom.cluster.workers import Supervisor, worker_count
 from strom.errors import StromError
 from strom.record import salvage
 from strom.server import StromServer, database_url, open_store
-from strom.settings import Settings, load, options
+from strom.setting_sources import load, options
+from strom.settings import Settings
 from strom.store import Store
 from strom.store.security import (
     RESERVED_USERNAMES,
@@ -29,6 +30,7 @@ from strom.store.security import (
     USERNAME_MIN,
     looks_like_username,
 )
+from strom.tls import ServerTls
 from strom.web.auth import load_or_create_secret
 
 log = logging.getLogger("strom")
@@ -151,6 +153,9 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if settings.tls_cert:  # a renewed certificate (certbot's deploy hook): kill -HUP
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await stop.wait()
     finally:
@@ -160,6 +165,8 @@ async def _serve(settings: Settings) -> None:
 
 async def _supervise(settings: Settings, serve_argv: list[str]) -> int:
     """``--workers N``: prepare once what the workers share, then run them."""
+    if settings.tls_cert:  # a bad certificate: one line here, not N workers failing
+        ServerTls(settings.tls_cert, settings.tls_key)
     store = await open_store(settings)  # the embedded database migrated once, here
     await store.close()
     if not settings.secret_key:
@@ -171,7 +178,10 @@ async def _supervise(settings: Settings, serve_argv: list[str]) -> int:
     if closed:
         log.info("recordings: closed %d left unfinished by the last run", len(closed))
     supervisor = Supervisor(
-        worker_count(settings.workers), serve_argv, redis_url=settings.redis_url
+        worker_count(settings.workers),
+        serve_argv,
+        redis_url=settings.redis_url,
+        tls=bool(settings.tls_cert),
     )
     return await supervisor.run()
 

@@ -19,17 +19,15 @@ import asyncio
 import logging
 import os
 import resource
-import socket
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import WSCloseCode, web
 
-from strom import __version__
+from strom import __version__, node_urls
 from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_node_id
 from strom.channels.rooms import OpenRooms
 from strom.chat import ChatLimits, ChatService
@@ -58,9 +56,11 @@ from strom.record.thumbnails import ThumbnailWorker
 from strom.settings import Settings
 from strom.store import Store
 from strom.store.sessions import SessionLimits
+from strom.tls import ServerTls
 from strom.web.app import create_app
 from strom.web.auth import load_or_create_secret
 from strom.web.connections import ConnectionGuard, GuardedSite, HttpLimits
+from strom.web.forwarded import ForwardedHeaders
 from strom.web.lean import LeanMediaPath
 from strom.web.request_errors import http_server_logger
 from strom.web.site import Site
@@ -121,6 +121,8 @@ class Node:
     node_url: str
     #: a worker's private 127.0.0.1 port (``--workers``), None otherwise
     private_port: int | None = None
+    #: the certificate of HTTPS and RTMPS (absent without ``--tls-cert``)
+    tls: ServerTls | None = None
 
 
 class StromServer:
@@ -212,6 +214,8 @@ class StromServer:
 
     async def _assemble(self, stack: AsyncExitStack) -> Node:
         settings = self.settings
+        # First: a bad certificate is one line at once, before anything is opened.
+        tls = ServerTls(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
         secret = (
             settings.secret_key.encode()
             if settings.secret_key
@@ -298,6 +302,11 @@ class StromServer:
         rtmp = RtmpServer(registry, keys, RtmpServerConfig.from_settings(settings))
         rtmp_port = await rtmp.start(settings.host, settings.rtmp_port, reuse_port=reuse_port)
         stack.push_async_callback(rtmp.stop)
+        rtmps_port = None
+        if tls is not None:  # the same sessions, behind asyncio's TLS
+            rtmps_port = await rtmp.start(
+                settings.host, settings.rtmps_port, reuse_port=reuse_port, tls=tls.context
+            )
         push = PushIngest(
             registry, keys, PushLimits.from_settings(settings),
             transcoder=transcoder_from_settings(settings),
@@ -355,6 +364,7 @@ class StromServer:
             http_guard=http_guard,
             rtmp_port=rtmp_port,
             metrics=self.metrics,
+            rtmps_port=rtmps_port,
         )
         app = create_app(site)
         door = None
@@ -376,8 +386,15 @@ class StromServer:
         stack.push_async_callback(runner.cleanup)
         assert runner.server is not None
         lean = LeanMediaPath.install(site, runner.server)  # LL-HLS past the middlewares
+        # In front of both: a trusted proxy's client is the request's remote address.
+        ForwardedHeaders.install(settings.proxy_networks, runner.server)
         listener = GuardedSite(
-            runner, http_guard, settings.host, settings.http_port, reuse_port=reuse_port
+            runner,
+            http_guard,
+            settings.host,
+            settings.http_port,
+            reuse_port=reuse_port,
+            tls=tls.context if tls is not None else None,
         )
         await listener.start()
         private_port = None
@@ -403,14 +420,14 @@ class StromServer:
         # An account logged out everywhere (suspended, new password, "log out
         # everywhere") keeps no chat socket open on this node either.
         store.sessions.listeners.append(chat.disconnect_user)
-        host = self._host()
-        webhooks.public_url = settings.public_url or f"http://{host}:{listener.bound_port}"
-        node_url = self._node_url(listener.bound_port)
+        own = f"{node_urls.scheme(settings)}://{node_urls.local_host(settings)}"
+        webhooks.public_url = settings.public_url or f"{own}:{listener.bound_port}"
+        node_url = node_urls.node_url(settings, listener.bound_port)
         if private_port is not None:  # a worker: the others reach it on its private port
             node_url = (
                 f"http://127.0.0.1:{private_port}"
                 if one_machine
-                else _with_port(node_url, private_port)
+                else node_urls.with_port(node_url, private_port)
             )
         if live_map is not None:
             if not settings.node_url and private_port is None:
@@ -441,6 +458,7 @@ class StromServer:
             lean=lean,
             node_url=node_url,
             private_port=private_port,
+            tls=tls,
         )
 
     async def _chat(
@@ -473,32 +491,27 @@ class StromServer:
         stack.push_async_callback(chat.stop)
         return chat
 
-    def _host(self) -> str:
-        host = self.settings.host
-        return "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-
-    def _node_url(self, port: int) -> str:
-        """``--node-url``, else the public URL, else this host and HTTP port (a wildcard
-        address: the host name, which the other machines are likeliest to resolve)."""
-        settings = self.settings
-        if settings.node_url or settings.public_url:
-            return (settings.node_url or settings.public_url).rstrip("/")
-        host = settings.host
-        if host in ("0.0.0.0", "::", ""):  # noqa: S104
-            host = socket.gethostname()
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
     def _announce(self) -> None:
-        host, node = self._host(), self.node
-        log.info("Strom %s is up: http://%s:%d/", __version__, host, node.http_port)
+        host, node = node_urls.local_host(self.settings), self.node
+        scheme = node_urls.scheme(self.settings)
+        log.info("Strom %s is up: %s://%s:%d/", __version__, scheme, host, node.http_port)
         if self.settings.role == "edge":
             log.info("role edge: this node serves viewers; publishers go to an ingest node")
         else:
             log.info(
                 "go live: OBS server rtmp://%s:%d/live with your stream key", host, self.rtmp_port
             )
+            if node.site.rtmps_port is not None:
+                log.info("or encrypted: rtmps://%s:%d/live", host, node.site.rtmps_port)
         for name in self.keys.static_names:
-            log.info("channel %s: watch at http://%s:%d/live/%s", name, host, node.http_port, name)
+            log.info(
+                "channel %s: watch at %s://%s:%d/live/%s", name, scheme, host, node.http_port, name
+            )
+
+    def reload_tls(self) -> None:
+        """``SIGHUP``: read the certificate and key again (a renewed certificate)."""
+        if self.node.tls is not None:
+            self.node.tls.reload()
 
     # -- numbers ---------------------------------------------------------------------------
 
@@ -570,12 +583,3 @@ async def _say_goodbye(
     if door is not None:
         await door.stop()
     chat.close_all(WSCloseCode.GOING_AWAY, SHUTTING_DOWN)
-
-
-def _with_port(url: str, port: int) -> str:
-    """``url`` with its port replaced: a worker's node URL is the node's, on the worker's
-    private port."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    return urlunsplit(parts._replace(netloc=f"{host}:{port}"))

@@ -1,19 +1,16 @@
 """Strom's settings: one typed object, filled from defaults, a TOML file, the environment
-and the command line, in that order of precedence (later wins).
+and the command line, in that order of precedence (later wins;
+:mod:`strom.setting_sources` reads them).
 
 Every field is one option. Its command-line flag is ``--field-name``, its environment
-variable ``STROM_FIELD_NAME`` and its config-file key ``field_name``; the CLI builds its
-parser from this table (see :func:`options`), so nothing is copied by hand.
+variable ``STROM_FIELD_NAME`` and its config-file key ``field_name``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
-import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,20 +19,12 @@ from urllib.parse import urlsplit
 from strom.media.hls.settings import HlsSettings
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
-from strom.setting_values import (
-    SettingsError,
-    parse_stream_keys,
-    parse_tcp_ingest,
-    valid_channel_name,
-)
+from strom.setting_values import SettingsError, parse_tcp_ingest, valid_channel_name
 
 __all__ = [
-    "Option",
     "Settings",
     "SettingsError",
     "exempt_networks",
-    "load",
-    "options",
     "section",
     "setting",
     "valid_channel_name",
@@ -59,6 +48,11 @@ class Settings:
     host: str = _opt("0.0.0.0", "address to listen on (HTTP and RTMP)")  # noqa: S104
     http_port: int = _opt(8080, "HTTP port: pages, API, WebSocket and HLS delivery")
     rtmp_port: int = _opt(1935, "RTMP port for publishers (OBS, ffmpeg) and RTMP players")
+    tls_cert: str = _opt(
+        "", "certificate file (PEM, full chain): the HTTP port serves HTTPS, and RTMPS opens"
+    )
+    tls_key: str = _opt("", "private key file (PEM) of tls_cert")
+    rtmps_port: int = _opt(1936, "RTMPS port for publishers (rtmps://), open when tls_cert is set")
     data_dir: Path = _opt(Path("strom-data"), "directory for Strom's files")
     log_level: str = _opt("info", "log level: debug, info, warning, error")
     event_loop: str = _opt("auto", "event loop: auto (uvloop when installed), uvloop, asyncio")
@@ -113,6 +107,11 @@ class Settings:
         "",
         "comma-separated networks (CIDR) whose clients are not limited per address: a "
         "reverse proxy, a load generator (e.g. 127.0.0.0/8,::1)",
+    )
+    trusted_proxies: str = _opt(
+        "",
+        "comma-separated networks (CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host "
+        "and Forwarded headers say who the client is (from anyone else they are ignored)",
     )
     metrics_allow: str = _opt(
         "",
@@ -280,8 +279,8 @@ class Settings:
     # --- notifications ----------------------------------------------------------------------
     public_url: str = _opt(
         "",
-        "the site's address as people reach it, for links in webhooks "
-        "(default: http://localhost:<http port>)",
+        "the site's address as people reach it (https://example.org behind a proxy), for "
+        "absolute links: webhooks, embeds, downloads (default: as each visitor reaches it)",
     )
     webhook_timeout: float = _opt(5.0, "seconds a go-live webhook may take (connect and answer)")
     webhook_concurrency: int = _opt(8, "go-live webhooks sent at once")
@@ -411,6 +410,11 @@ class Settings:
         return exempt_networks(self.connection_limit_exempt)
 
     @property
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """``trusted_proxies`` as networks (none: no forwarding header is believed)."""
+        return exempt_networks(self.trusted_proxies)
+
+    @property
     def metrics_networks(self) -> tuple[IPNetwork, ...]:
         """``metrics_allow`` as networks (none: everyone may read the numbers)."""
         return exempt_networks(self.metrics_allow)
@@ -420,7 +424,7 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{f.name} must not be negative (got {value})")
-        for port in ("http_port", "rtmp_port"):
+        for port in ("http_port", "rtmp_port", "rtmps_port"):
             if not 0 <= getattr(self, port) <= 65535:
                 raise SettingsError(f"{port} must be a TCP port number")
         if self.ws_merge_above < 0 or self.ws_merge_hold < 0:
@@ -455,7 +459,9 @@ class Settings:
             raise SettingsError(f"unknown role {self.role!r}: all or edge")
         if self.cluster_ttl <= self.cluster_heartbeat:
             raise SettingsError("cluster_ttl must be longer than cluster_heartbeat")
-        for name in ("connection_limit_exempt", "metrics_allow"):
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert and tls_key go together: give both or neither")
+        for name in ("connection_limit_exempt", "metrics_allow", "trusted_proxies"):
             try:
                 parse_networks(getattr(self, name).split(","))
             except ValueError as exc:
@@ -484,83 +490,6 @@ _AT_LEAST_ONE = (
     "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
     "rtmp_read_step_bytes", "rtmp_preauth_max_message_size", "chat_chatters_max",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting as the CLI, the environment and the config file see it."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    metavar: str | None
-    flag: str
-    parser: Callable[[Any], Any] | None = None
-
-    @property
-    def env(self) -> str:
-        return "STROM_" + self.name.upper()
-
-    def parse(self, raw: Any) -> Any:
-        """Convert a string (env, CLI) or TOML value to this option's type."""
-        if self.parser is not None:
-            return self.parser(raw)
-        if self.type is dict:
-            return parse_stream_keys(raw)
-        if self.type is bool and isinstance(raw, str):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        try:
-            return self.type(raw)
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(f"{self.name}: cannot use {raw!r}: {exc}") from None
-
-
-def options() -> Iterator[Option]:
-    hints = typing.get_type_hints(Settings)
-    for f in dataclasses.fields(Settings):
-        hint = hints[f.name]
-        origin = typing.get_origin(hint) or hint
-        if isinstance(origin, types.UnionType):  # pragma: no cover - no optional fields yet
-            origin = typing.get_args(hint)[0]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        yield Option(
-            name=f.name,
-            type=origin,
-            default=default,
-            help=f.metadata.get("help", ""),
-            metavar=f.metadata.get("metavar"),
-            flag=f.metadata.get("flag", "--" + f.name.replace("_", "-")),
-            parser=f.metadata.get("parse"),
-        )
-
-
-def load(
-    cli: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-) -> Settings:
-    """Merge defaults < config file < environment < command line into :class:`Settings`."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    by_name = {opt.name: opt for opt in options()}
-    path = config_file or (Path(environ["STROM_CONFIG"]) if "STROM_CONFIG" in environ else None)
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(f"config file {path}: {exc}") from None
-        for key, raw in data.items():
-            if key not in by_name:
-                raise SettingsError(f"config file {path}: unknown setting {key!r}")
-            values[key] = by_name[key].parse(raw)
-    for opt in by_name.values():
-        if opt.env in environ:
-            values[opt.name] = opt.parse(environ[opt.env])
-    for name, raw in (cli or {}).items():
-        if raw is not None:
-            values[name] = by_name[name].parse(raw)
-    return Settings(**values)
 
 
 # -- the services' slices of the settings ------------------------------------------------------

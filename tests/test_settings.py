@@ -7,7 +7,8 @@ import pytest
 from strom.cli import build_parser, main
 from strom.ingest.rtmp import RtmpServerConfig
 from strom.media.rtmp import RtmpLimits
-from strom.settings import Settings, SettingsError, load
+from strom.setting_sources import load
+from strom.settings import Settings, SettingsError
 
 
 def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:

@@ -80,8 +80,12 @@ class Child:
 class Supervisor:
     """Runs the coordinator and the workers until :meth:`stop`."""
 
-    def __init__(self, count: int, serve_argv: Sequence[str], *, redis_url: str = "") -> None:
+    def __init__(
+        self, count: int, serve_argv: Sequence[str], *, redis_url: str = "", tls: bool = False
+    ) -> None:
         self.count = count
+        #: the workers reload their certificate on SIGHUP: the supervisor passes it on
+        self.tls = tls
         self.serve_argv = list(serve_argv)
         #: the operator's Redis, if any: then no coordinator is started
         self.redis_url = redis_url
@@ -97,6 +101,9 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stop)
+        if self.tls:
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signal.SIGHUP, self._reload_workers)
         try:
             extra: list[str] = []
             if not self.redis_url:
@@ -120,6 +127,13 @@ class Supervisor:
         if not self._stopping.is_set():
             log.info("supervisor: stopping the workers")
         self._stopping.set()
+
+    def _reload_workers(self) -> None:
+        """``SIGHUP``: every worker reads its certificate again."""
+        for child in self.children:
+            if child.name != "coordinator" and child.process and child.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGHUP)
 
     # -- children ---------------------------------------------------------------------------
 

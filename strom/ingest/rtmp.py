@@ -1,4 +1,5 @@
-"""The RTMP server: publishers (OBS, ffmpeg, mobile apps) and players on one port.
+"""The RTMP server: publishers (OBS, ffmpeg, mobile apps) and players on one port, and
+RTMPS (the same, over TLS) on another when the node has a certificate.
 
 A thin asyncio adapter around the sans-IO :class:`~strom.media.rtmp.RtmpServerSession`:
 it moves bytes, arms timers and routes the session's events by table to the side they
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -374,7 +376,7 @@ class RtmpServer:
         #: what the RTMP players of every connection were sent (bytes, skips, drops)
         self.playback_counts = DeliveryCounts()
         self.slots = AddressSlots(config.slots)
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._loop = asyncio.get_running_loop()
         self._refusals = RefusalLog(log, interval=1.0 / _REFUSAL_LOG_RATE, burst=_REFUSAL_LOG_BURST)
 
@@ -399,18 +401,27 @@ class RtmpServer:
             self.connections.discard(conn)
             self.slots.release(conn.host)
 
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
-        """Listen; ``reuse_port``: share the port with the other workers (SO_REUSEPORT)."""
-        self._server = await self._loop.create_server(
-            lambda: RtmpConnection(self), host, port, reuse_port=reuse_port or None
+    async def start(
+        self, host: str, port: int, *, reuse_port: bool = False, tls: ssl.SSLContext | None = None
+    ) -> int:
+        """Listen (again for each port); ``reuse_port``: share the port with the other
+        workers (SO_REUSEPORT); ``tls``: RTMPS, the same sessions once the TLS handshake
+        is done (within the RTMP handshake's deadline). Returns the port bound."""
+        server = await self._loop.create_server(
+            lambda: RtmpConnection(self),
+            host,
+            port,
+            reuse_port=reuse_port or None,
+            ssl=tls,
+            ssl_handshake_timeout=self.config.handshake_timeout if tls else None,
         )
-        sock = self._server.sockets[0]
-        return int(sock.getsockname()[1])
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for conn in list(self.connections):
             conn._close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()

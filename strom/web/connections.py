@@ -24,7 +24,8 @@ nothing bounds how many connections one address opens. Every accepted connection
 
 Only bytes received pass through the wrapper (one call per read); answers and media are
 written straight to the transport, as before. The client's address is the socket's peer:
-no forwarding header is trusted here.
+no forwarding header is trusted here (a trusted proxy's connections are not counted per
+address, :mod:`strom.web.forwarded` finds their clients).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from aiohttp import web
@@ -66,7 +68,10 @@ class HttpLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
-        return section(cls, settings)
+        # A trusted proxy's connections carry many clients: they are counted per client
+        # address further in (strom.web.forwarded), not per connection here.
+        limits = section(cls, settings)
+        return replace(limits, exempt=limits.exempt + settings.proxy_networks)
 
 
 def error_answer(status: int, phrase: str, error: str) -> bytes:
@@ -283,7 +288,8 @@ def body_deadline_middleware(guard: ConnectionGuard, streamed: tuple[str, ...]) 
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP listening socket whose connections pass a :class:`ConnectionGuard` first."""
+    """A TCP listening socket whose connections pass a :class:`ConnectionGuard` first
+    (after a TLS handshake when given ``tls``: HTTPS)."""
 
     def __init__(
         self,
@@ -293,17 +299,19 @@ class GuardedSite(web.BaseSite):
         port: int,
         *,
         reuse_port: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(runner)
         self._guard = guard
         self._host = host
         self._port = port
         self._reuse_port = reuse_port
+        self._tls = tls
         self.bound_port = port
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self.bound_port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self.bound_port}"
 
     async def start(self) -> None:
         await super().start()
@@ -318,6 +326,9 @@ class GuardedSite(web.BaseSite):
             backlog=self._backlog,
             reuse_address=True,
             reuse_port=self._reuse_port or None,
+            ssl=self._tls,
+            # the TLS handshake comes before the first head, under the same deadline
+            ssl_handshake_timeout=self._guard.limits.header_timeout if self._tls else None,
         )
         # asyncio's or uvloop's server: both list their sockets (port 0: the one chosen)
         sockets = getattr(listener, "sockets", None) or ()

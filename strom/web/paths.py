@@ -6,10 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 
-def rtmp_url(request: web.Request, rtmp_port: int) -> str:
-    """Where a publisher connects, as this visitor reaches the site."""
+def rtmp_url(request: web.Request, rtmp_port: int, scheme: str = "rtmp") -> str:
+    """Where a publisher connects, as this visitor reaches the site (``rtmps``: the
+    encrypted port)."""
     host = request.url.host or "localhost"
-    return f"rtmp://{host}:{rtmp_port}/live"
+    return f"{scheme}://{host}:{rtmp_port}/live"
 
 
 def site_url(request: web.BaseRequest, public_url: str) -> str:

@@ -56,3 +56,5 @@ class Site:
     rtmp_port: int
     #: the node's numbers, as ``/metrics`` shows them
     metrics: Callable[[], dict[str, Any]]
+    #: where publishers connect over TLS (None: no RTMPS, the node has no certificate)
+    rtmps_port: int | None = None

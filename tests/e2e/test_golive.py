@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from strom.server import StromServer
 from tests.e2e.browser import (
@@ -32,18 +32,21 @@ from tests.e2e.browser import (
     PageLog,
     require_chromium,
     screenshot,
-    video_info,
     wait_for_player_state,
+)
+from tests.e2e.golive import (
+    FAKE_MEDIA,
+    PASSWORD,
+    STREAMER,
+    golive_state,
+    log_in,
+    video_advances,
+    wait_golive,
+    watch,
 )
 from tests.helpers import make_settings, need_tool, run_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
-
-STREAMER = "sam_streams"
-PASSWORD = "a long enough password"
-# Chromium's stand-ins for the camera, the microphone and the screen; the permission
-# prompts answered "allow" (a refusal is simulated per test with an init script).
-FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -160,53 +163,6 @@ class Watcher:
             while self.chunks < count:
                 self.more.clear()
                 await self.more.wait()
-
-
-async def log_in(browser: Browser, base: str, next_path: str = "/dashboard") -> Page:
-    """A streamer's page, logged in through the form, at ``next_path``. The page asks
-    for the login itself: an anonymous visitor is sent to the login form and back."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{base}{next_path}")
-    assert page.url == f"{base}/login?next={next_path}"
-    form = page.locator('form[action="/login"]')
-    await form.locator('input[name="username"]').fill(STREAMER)
-    await form.locator('input[name="password"]').fill(PASSWORD)
-    await form.locator("button").click()
-    await page.wait_for_url(f"{base}{next_path}")
-    return page
-
-
-async def golive_state(page: Page) -> str:
-    state: str = await page.evaluate("() => window.stromGoLive.state()")
-    return state
-
-
-async def wait_golive(page: Page, state: str, timeout_ms: float = 20_000) -> None:
-    await page.wait_for_function(
-        "(s) => window.stromGoLive?.state() === s", arg=state, timeout=timeout_ms
-    )
-
-
-async def video_advances(page: Page) -> dict[str, Any]:
-    """The viewer's picture moves: currentTime goes forward and the video has a size."""
-    first = await video_info(page)
-    await page.wait_for_function(
-        "(t) => document.querySelector('#player video').currentTime > t + 0.5",
-        arg=first["currentTime"],
-        timeout=15_000,
-    )
-    info = await video_info(page)
-    assert info["videoWidth"] > 0
-    assert info["videoHeight"] > 0
-    return info
-
-
-async def watch(browser: Browser, base: str) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(viewport={"width": 960, "height": 600})
-    page = await context.new_page()
-    await page.goto(f"{base}/live/{STREAMER}")
-    return context, page
 
 
 async def decodes_cleanly(watcher: Watcher) -> int:

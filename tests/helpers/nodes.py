@@ -30,7 +30,7 @@ SITE_SECRET = "a-test-site-secret-shared-by-every-node"
 START_WAIT = 60.0  # seconds for a node to start (imports, database, Redis; a busy machine)
 STOP_WAIT = 20.0  # seconds for a node to stop after SIGTERM before it gets SIGKILL
 #: what a node logs once it serves (every listener open, the live map joined)
-UP = "is up: http://"
+UP = "is up: http"  # http:// or https://
 
 
 def strom_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

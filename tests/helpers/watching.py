@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,13 @@ from tests.helpers import (
 )
 
 
-async def collect_ws(url: str, out: Path, max_seconds: float = 30) -> list[dict[str, str]]:
-    """Watch like a browser: write init + chunks to ``out``; return the text messages."""
+async def collect_ws(
+    url: str, out: Path, max_seconds: float = 30, tls: ssl.SSLContext | None = None
+) -> list[dict[str, str]]:
+    """Watch like a browser: write init + chunks to ``out``; return the text messages
+    (``tls``: what a ``wss://`` URL's certificate is checked with)."""
     texts: list[dict[str, str]] = []
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, ssl=tls or True) as ws:
         with out.open("wb") as f:
             async with asyncio.timeout(max_seconds):
                 async for msg in ws:

@@ -16,7 +16,8 @@ from strom.ingest.tcp import TcpIngest
 from strom.live.channel import Channel, ChannelState, HubLimits, Subscriber
 from strom.live.chunk import Chunk
 from strom.live.registry import Registry, StaticStreamKeys
-from strom.settings import SettingsError, load
+from strom.setting_sources import load
+from strom.settings import SettingsError
 from tests.helpers import make_media
 
 

@@ -68,6 +68,7 @@ class DashboardPages:
             await logout(request)
             raise web.HTTPSeeOther("/login")
         rtmp = rtmp_url(request, self.site.rtmp_port)
+        rtmps_port = self.site.rtmps_port
         tokens = await store.tokens.list(username)
         info = await store.channels.get(username)
         sessions = await store.sessions.list(session.user_id) if session.user_id else []
@@ -94,6 +95,7 @@ class DashboardPages:
             ],
             new_stream_key=new_stream_key,
             rtmp_url=rtmp,
+            rtmps_url=rtmp_url(request, rtmps_port, "rtmps") if rtmps_port else None,
             obs={"server": rtmp, "key_hint": "the key shown once when you created it"},
             ffmpeg_command=ffmpeg_command(rtmp, new_stream_key),
             tokens=[
