@@ -99,7 +99,7 @@ class ProfileStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._seen: OrderedDict[int, datetime] = OrderedDict()
+        self._seen: OrderedDict[int | str, datetime] = OrderedDict()
 
     async def get(self, username: str) -> Profile | None:
         """None if there is no such user; an empty profile if they wrote none."""
@@ -175,22 +175,24 @@ class ProfileStore:
             )
             return {key: etag for key, etag in rows if etag is not None}
 
-    async def seen(self, user_id: int) -> bool:
-        """The user did something: their "last seen" is now (written at most once a
-        minute per user). True if written."""
+    async def seen(self, user: int | str) -> bool:
+        """The user (by id or by name) did something: their "last seen" is now, written at
+        most once a minute per user. True if written."""
         now = self._db.now()
-        last = self._seen.get(user_id)
+        key = user if isinstance(user, int) else username_key(user)
+        last = self._seen.get(key)
         if last is not None and now - last < SEEN_EVERY:
             return False
-        self._seen[user_id] = now
-        self._seen.move_to_end(user_id)
+        self._seen[key] = now
+        self._seen.move_to_end(key)
         while len(self._seen) > SEEN_MEMORY:
             self._seen.popitem(last=False)
+        which = UserRow.id == user if isinstance(user, int) else UserRow.username_key == key
         async with self._db.transaction() as s:
             result = await s.execute(
                 update(UserRow)
                 .where(
-                    UserRow.id == user_id,
+                    which,
                     or_(
                         UserRow.last_online_at.is_(None),
                         UserRow.last_online_at < now - SEEN_EVERY,
@@ -220,9 +222,7 @@ class ProfileStore:
                     func.lower(ProfileRow.display_name).like(like, escape="\\"),
                 ),
             )
-            .order_by(
-                UserRow.username_key.like(starts, escape="\\").desc(), UserRow.username_key
-            )
+            .order_by(UserRow.username_key.like(starts, escape="\\").desc(), UserRow.username_key)
             .limit(max(1, min(limit, SEARCH_RESULTS_MAX)))
         )
         async with self._db.transaction() as s:

@@ -1,5 +1,6 @@
 """Server-rendered pages, by family: the directory and channels people browse, accounts
-(sign-up, log-in), the streamer's dashboard and Go live page, the administrator's page."""
+(sign-up, log-in), the streamer's dashboard and Go live page, the administrator's page,
+the profile settings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from strom.web.pages.admin import AdminPages
 from strom.web.pages.dashboard import DashboardPages
 from strom.web.pages.directory import DirectoryPages
 from strom.web.pages.embed import EmbedPages
+from strom.web.pages.profile import ProfilePages
 from strom.web.site import Site
 from strom.web.throttle import LoginLimits, LoginThrottle
 
@@ -27,9 +29,18 @@ class Pages:
         self.accounts = AccountPages(site, throttle, self.dashboard)
         self.admin = AdminPages(site)
         self.embed = EmbedPages(site)
+        self.profile = ProfilePages(site)
 
     def routes(self, app: web.Application) -> None:
-        for family in (self.directory, self.accounts, self.dashboard, self.admin, self.embed):
+        families = (
+            self.directory,
+            self.accounts,
+            self.dashboard,
+            self.admin,
+            self.embed,
+            self.profile,
+        )
+        for family in families:
             family.routes(app)
 
     def channel_routes(self, app: web.Application) -> None:
