@@ -457,6 +457,7 @@ def test_watch_page_keeps_the_player_contract() -> None:
     assert result.dom.one("h1", id="channel-title").text() == "alice"
     assert [s.get("src") for s in result.dom.find_all("script")] == [
         "/static/live-clock.js",
+        "/static/header-menu.js",
         "/static/player.js",
     ]
 
