@@ -258,7 +258,7 @@ SCREENSHOTS = [
     "directory", "directory-empty", "category-page", "search-no-results", "categories",
     "channel-live", "channel-offline", "channel-following", "following", "following-empty",
     "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
-    "golive",
+    "golive", "search", "profile-settings",
 ]  # fmt: skip
 
 
