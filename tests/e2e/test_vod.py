@@ -229,6 +229,12 @@ async def test_viewer_rewinds_the_live_and_returns_to_it(
         assert (await behind.inner_text()).endswith("behind live")
         assert float(await page.locator('[data-vod="seek"]').get_attribute("max") or 0) > 1
         assert (await video_info(page))["transport"] is None  # the live player let go
+        # ...and the rewound viewer still counts as one of the channel's viewers.
+        channel = server.registry.get(USER)
+        assert channel is not None
+        async with asyncio.timeout(5):
+            while channel.viewers_by_transport() != {"dvr": 1}:
+                await asyncio.sleep(0.1)
         assert await page.locator(".vod-now-text").inner_text() == (
             "Watching: the live broadcast, rewound"
         )

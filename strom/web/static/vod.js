@@ -51,6 +51,9 @@ class VodPlayer {
     this.lookingSince = 0;
     this.liveRecordingAt = 0; // when liveRecording.duration was read (ms)
     this.label = new VodLabel(page, list, this.root);
+    // Who we are to the DVR's playlist: a rewound viewer still counts as a viewer.
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    this.viewerId = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   start() {
@@ -157,7 +160,8 @@ class VodPlayer {
     this.root.dataset.dvr = this.dvr ? "true" : "false";
     this.markCurrent();
     this.label.show(id, this.dvr);
-    const src = new URL(playlist || this.playlistUrl(id), window.location.href).href;
+    const src = new URL(playlist || this.playlistUrl(id), window.location.href);
+    if (dvr) src.searchParams.set("viewer", this.viewerId);
     this.video.playbackRate = Number(this.speed.value) || 1;
     try {
       if (mediaSourceClass()) {
@@ -175,7 +179,7 @@ class VodPlayer {
             console.warn("strom: recording playback failed:", data.details);
             if (data.response?.code === 404 && this.current === id) this.label.missing();
           });
-          this.hls.loadSource(src);
+          this.hls.loadSource(src.href);
           this.hls.attachMedia(this.video);
           this.play();
           return;
@@ -185,7 +189,7 @@ class VodPlayer {
         this.video.addEventListener("error", () => this.current === id && this.label.missing(), {
           once: true,
         });
-        this.video.src = src;
+        this.video.src = src.href;
         this.play();
         return;
       }
