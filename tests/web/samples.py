@@ -296,9 +296,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "channel-live": ("channel.html", common(ANONYMOUS, "/alice", channel=channel())),
     "channel-offline": (
         "channel.html",
-        common(
-            ALICE, "/alice", channel=OFFLINE_CHANNEL, recordings=RECORDINGS, profile=PROFILE
-        ),
+        common(ALICE, "/alice", channel=OFFLINE_CHANNEL, recordings=RECORDINGS, profile=PROFILE),
     ),
     "channel-following": (
         "channel.html",
@@ -311,9 +309,14 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "profile-settings": (
         "profile.html",
         common(
-            ALICE, "/settings/profile", profile=PROFILE, error=XSS_TEXT, notice=None,
+            ALICE,
+            "/settings/profile",
+            profile=PROFILE,
+            error=XSS_TEXT,
+            notice=None,
             form={"display_name": XSS_TITLE, "bio": XSS_TEXT, "links": XSS_TEXT},
-            avatar_api="/api/v1/me/avatar", avatar_max_mib=2,
+            avatar_api="/api/v1/me/avatar",
+            avatar_max_mib=2,
         ),
     ),
     "following": (
