@@ -153,8 +153,9 @@ async def test_channel_page_updates_without_reload(
         "0:01:"
     )
     assert await page.title() == "alice \u2013 Endgame study · Strom"
-    # The hostile description made no image: the only ones are the recordings' pictures.
-    assert await page.locator("img:not(.vod-thumb)").count() == 0
+    # The hostile description made no image: the only ones are the recordings' pictures
+    # and the avatar.
+    assert await page.locator("img:not(.vod-thumb, .avatar img)").count() == 0
     assert page_log.errors == []
 
 
