@@ -237,6 +237,14 @@ async def test_viewer_rewinds_the_live_and_returns_to_it(
                 break
             await asyncio.sleep(0.1)
         assert channel.viewers_by_transport() == {"dvr": 1}
+        # Search: the live channel first, then an offline one (that sorts before it).
+        assert server.store is not None
+        await server.store.users.create("vodd_a", PASSWORD)
+        found = await (await page.request.get(f"{base(server)}/api/v1/search?q=vodd")).json()
+        assert [(c["username"], c["live"]) for c in found["channels"]] == [
+            (USER, True),
+            ("vodd_a", False),
+        ]
         assert await page.locator(".vod-now-text").inner_text() == (
             "Watching: the live broadcast, rewound"
         )
