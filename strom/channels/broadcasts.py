@@ -216,6 +216,7 @@ class Broadcasts:
                 self._rows.pop(name, None)
                 return
             self.directory.remember(info)
+            await self.store.profiles.seen(name)  # the streamer's "last seen"
             carried = False
             if self.carry_on_within is None:
                 broadcast_id = await self.store.broadcasts.start(name, self.node)

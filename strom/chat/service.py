@@ -332,6 +332,8 @@ class ChatService:
                 extra=command.extra,
             ),
         )
+        if ident.user_id is not None:
+            await self.store.profiles.seen(ident.user_id)  # "last seen" (once a minute)
 
     async def _like(self, room: Room, member: Member, command: Like) -> None:
         room.like(member, time.monotonic())

@@ -10,6 +10,7 @@ them in step with this module (``tests/store/test_schema.py`` compares the two).
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -301,3 +302,57 @@ class UserSessionRow(Base):
         String(SESSION_AGENT_MAX), default="", server_default=""
     )
     address: Mapped[str] = mapped_column(String(SESSION_ADDRESS_MAX), default="", server_default="")
+
+
+# --- profiles (migration 0007) ---------------------------------------------------------------
+
+DISPLAY_NAME_MAX = 40
+BIO_MAX = 500
+#: the links, one URL a line (each at most LINK_MAX characters, at most LINKS_MAX of them)
+LINKS_TEXT_MAX = 1100
+LINK_MAX = 200
+LINKS_MAX = 5
+AVATAR_ETAG_MAX = 32
+
+
+class _Picture(TypeDecorator[bytes]):
+    """An image's bytes, kept as base64 text: TEXT, or MEDIUMTEXT on MySQL (TEXT stops at
+    64 KiB). Text rather than a BLOB because aiomysql cannot send bytes parameters with
+    the PyMySQL it runs on (``escape_bytes_prefixed`` fails)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.MEDIUMTEXT())
+        return self.impl_instance
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> str | None:
+        return base64.b64encode(value).decode("ascii") if value is not None else None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return base64.b64decode(value) if value is not None else None
+
+
+class ProfileRow(Base):
+    """What a user tells about themselves on their channel page. No row: no profile yet.
+    The avatar lives here (a few tens of KiB) so that every node of a site serves it."""
+
+    __tablename__ = "profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    display_name: Mapped[str] = mapped_column(
+        String(DISPLAY_NAME_MAX), default="", server_default=""
+    )
+    #: TEXT: no server default on MySQL
+    bio: Mapped[str] = mapped_column(Text, default="")
+    links: Mapped[str] = mapped_column(Text, default="")
+    #: the avatar, large (256x256) and small (64x64) JPEG; None: no avatar
+    avatar_large: Mapped[bytes | None] = mapped_column(_Picture())
+    avatar_small: Mapped[bytes | None] = mapped_column(_Picture())
+    #: the avatar's version: its URLs carry it, so they can be cached for good
+    avatar_etag: Mapped[str | None] = mapped_column(String(AVATAR_ETAG_MAX))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -35,7 +35,8 @@ _USERNAME_RE = re.compile(rf"[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}", re.
 # A channel lives at /{username}: names that are, or may become, the site's own paths.
 RESERVED_USERNAMES = frozenset(
     {
-        "about", "account", "admin", "api", "app", "assets", "auth", "browse", "categories",
+        "about", "account", "admin", "api", "app", "assets", "auth", "avatars", "browse",
+        "categories",
         "category", "channel", "channels", "chat", "dashboard", "directory", "embed",
         "favicon", "following", "help", "hls", "home", "live", "login", "logout", "me",
         "metrics", "moderator", "null", "oauth", "popout", "privacy", "register", "root",

@@ -17,6 +17,8 @@ translated there, once):
 ``store.chat``            chat messages and room modes (:mod:`.chat`)
 ``store.moderation``      chat moderators, bans and timeouts, moderation log
                           (:mod:`.moderation`)
+``store.profiles``        display names, bios, links, avatars, last seen, channel
+                          search (:mod:`.profiles`)
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.
@@ -38,6 +40,7 @@ from strom.store.engine import Database, connect
 from strom.store.errors import SchemaOutOfDate
 from strom.store.follows import FollowStore
 from strom.store.moderation import ModerationStore
+from strom.store.profiles import ProfileStore
 from strom.store.security import Argon2Params, Passwords
 from strom.store.sessions import SessionLimits, SessionStore
 from strom.store.tokens import ApiTokenStore
@@ -67,6 +70,7 @@ class Store:
         self.webhooks = WebhookStore(self._db)
         self.chat = ChatStore(self._db)
         self.moderation = ModerationStore(self._db)
+        self.profiles = ProfileStore(self._db)
 
     @classmethod
     async def open(

@@ -14,7 +14,8 @@ from strom.settings import valid_channel_name
 from strom.web.auth import Session, authenticated_user, get_session, logout
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
-from strom.web.paths import row_id, rtmp_url
+from strom.web.paths import is_text, row_id, rtmp_url
+from strom.web.profiles import channel_profile
 from strom.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,6 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise ApiError(400, f"{name} must be between {low} and {high}")
     return value
-
-
-def _is_text(value: str) -> bool:
-    """False for strings no database can store: JSON allows lone surrogates (``"\\ud800"``)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class Api:
@@ -87,7 +79,7 @@ class Api:
         view = await self.site.directory.channel_view(name) if valid_channel_name(name) else None
         if view is None:
             raise ApiError(404, f"no channel called {name!r}")
-        return web.json_response(view)
+        return web.json_response({**view, "profile": await channel_profile(self.site, name)})
 
     async def categories(self, request: web.Request) -> web.Response:
         store = self.site.store
@@ -143,7 +135,7 @@ class Api:
             value = body.get(key)
             if value is not None and not isinstance(value, str):
                 raise ApiError(422, f"{key} must be a string")
-            if value is not None and not _is_text(value):
+            if value is not None and not is_text(value):
                 raise ApiError(422, f"{key} is not valid Unicode text")
         # A StoreError (unknown category, too long...) answers with its own status.
         info = await store.channels.update(

@@ -17,7 +17,7 @@ from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
 from strom.settings import valid_channel_name
-from strom.web import chat, cors, ingest, recordings
+from strom.web import chat, cors, ingest, profiles, recordings
 from strom.web.api import Api
 from strom.web.auth import SESSION_KEY, SessionCodec, csrf_form_middleware, session_middleware
 from strom.web.connections import body_deadline_middleware
@@ -129,7 +129,9 @@ def create_app(site: Site) -> web.Application:
             cors.preflight_middleware(),
             error_middleware(_error_page),
             # bodies read in full, in time, before the CSRF check or a handler reads them
-            body_deadline_middleware(site.http_guard, streamed=(ingest.INGEST_PATH,)),
+            body_deadline_middleware(
+                site.http_guard, streamed=(ingest.INGEST_PATH, profiles.AVATAR_PATH)
+            ),
             csrf_form_middleware(),
             session_middleware(codec, site.store, secure_cookies=settings.secure_cookies),
         ],
@@ -144,5 +146,6 @@ def create_app(site: Site) -> web.Application:
     chat.routes(app, site)
     recordings.routes(app, site)
     Download(site).routes(app)
+    profiles.ProfilesHttp(site).routes(app)
     pages.channel_routes(app)
     return app

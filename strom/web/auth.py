@@ -54,7 +54,7 @@ CSRF_EXEMPT_PREFIXES = ("/ingest/",)
 #: media paths, and the node's numbers: no session look-up, no cookie (``/live/{channel}``
 #: itself is a page)
 _MEDIA = re.compile(
-    r"/(?:static|vod|thumbnails|hls)/|/metrics$|/api/v1/stats$|/live/[^/]+/|/live/[^/]+\.m3u8$"
+    r"/(?:static|vod|thumbnails|hls|avatars)/|/metrics$|/api/v1/stats$|/live/[^/]+/|/live/[^/]+\.m3u8$"
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from strom import __version__
+from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -159,31 +160,6 @@ _SESSION = {
 }
 
 
-_RECORDING = {
-    "type": "object",
-    "required": ["id", "channel", "started", "status", "duration", "bytes", "playlist_url"],
-    "properties": {
-        "id": {"type": "string"},
-        "channel": {"type": "string"},
-        "broadcast_id": {"type": ["integer", "null"]},
-        "started": {"type": "number"},
-        "ended": {"type": ["number", "null"]},
-        "status": {"type": "string", "enum": ["recording", "finished", "failed"]},
-        "duration": {"type": "number", "minimum": 0},
-        "bytes": {"type": "integer", "minimum": 0},
-        "playlist_url": {"type": "string", "description": "HLS playlist (EVENT while live)"},
-        "manifest_url": {"type": "string", "description": "MPEG-DASH manifest (static)"},
-        "mp4_url": {
-            "type": ["string", "null"],
-            "description": "Downloadable MP4, once the broadcast is over",
-        },
-        "thumbnail_url": {
-            "type": ["string", "null"],
-            "description": "JPEG picture of the recording, once the broadcast is over",
-        },
-    },
-}
-
 #: the node's numbers (a few required, the rest may grow; 403 outside ``metrics_allow``)
 _STATS = {
     "type": "object",
@@ -227,10 +203,11 @@ def document() -> dict[str, Any]:
                 "Channel": _CHANNEL,
                 "Health": _HEALTH,
                 "FollowedChannel": _FOLLOWED,
-                "Recording": _RECORDING,
+                "Recording": RECORDING,
             },
         },
-        "paths": {
+        "paths": PROFILE_PATHS
+        | {
             "/api/v1/streams": {
                 "get": {
                     "summary": "Live streams",

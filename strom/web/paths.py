@@ -40,3 +40,12 @@ def clock_text(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def is_text(value: str) -> bool:
+    """False for strings no database can store: JSON allows lone surrogates (``"\\ud800"``)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.dvr_audience import DvrAudience
 from strom.errors import ApiError, CodecError, ProtocolError
 from strom.media.dash import MIME_TYPE
 from strom.record import storage
@@ -40,6 +41,8 @@ class RecordingsHttp:
         self.root = site.recorder.root
         self._remuxing: dict[Path, asyncio.Task[None]] = {}
         self._picturing: dict[Path, asyncio.Task[None]] = {}
+        #: who watches a live channel rewound (its recording's playlist, ?viewer=)
+        self.dvr_audience = DvrAudience(site.registry)
 
     def _path(self, request: web.Request) -> Path:
         channel = request.match_info["channel"]
@@ -59,6 +62,9 @@ class RecordingsHttp:
     async def playlist(self, request: web.Request) -> web.StreamResponse:
         info = await self._load(self._path(request))
         kind = AnswerKind.VOD_PLAYLIST if info.finished else AnswerKind.RECORDING_PLAYLIST
+        viewer = request.query.get("viewer")
+        if viewer is not None and not info.finished:
+            self.dvr_audience.seen(info.channel, viewer)
         return web.Response(
             text=storage.vod_playlist(info, self.site.settings.dvr_window),
             content_type="application/vnd.apple.mpegurl",

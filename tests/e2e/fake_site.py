@@ -186,6 +186,7 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     app.router.add_get("/api/v1/channels/{name}", channel)
     app.router.add_get("/api/v1/channels/{name}/recordings", recordings)
     app.router.add_get("/vod/{channel}/{id}/thumbnail.jpg", recording_thumb)
+    app.router.add_get("/avatars/{channel}/{id}.jpg", recording_thumb)  # a picture will do
     app.router.add_get("/api/v1/me/health", health)
     app.router.add_patch("/api/v1/me/channel", patch_channel)
     app.router.add_get("/live/{name}/ws", live_ws)

@@ -153,8 +153,9 @@ async def test_channel_page_updates_without_reload(
         "0:01:"
     )
     assert await page.title() == "alice \u2013 Endgame study · Strom"
-    # The hostile description made no image: the only ones are the recordings' pictures.
-    assert await page.locator("img:not(.vod-thumb)").count() == 0
+    # The hostile description made no image: the only ones are the recordings' pictures
+    # and the avatar.
+    assert await page.locator("img:not(.vod-thumb, .avatar img)").count() == 0
     assert page_log.errors == []
 
 
@@ -258,7 +259,7 @@ SCREENSHOTS = [
     "directory", "directory-empty", "category-page", "search-no-results", "categories",
     "channel-live", "channel-offline", "channel-following", "following", "following-empty",
     "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
-    "golive",
+    "golive", "search", "profile-settings",
 ]  # fmt: skip
 
 
@@ -291,3 +292,65 @@ async def test_pages_fit_desktop_and_phone_screens(browser: Browser, site: FakeS
         shoot_every_page(browser, site, "desktop"), shoot_every_page(browser, site, "phone")
     )
     assert desktop + phone == []
+
+
+# --- the channel page on a phone ------------------------------------------------------
+
+
+async def test_phone_channel_page_has_chat_under_the_player_and_a_compact_header(
+    browser: Browser, site: FakeSite
+) -> None:
+    """At 390x844, logged in: the header is one row (logo, search, menu), the chat starts
+    on the first screen right under the player and the channel's line, and the Chat /
+    About / Past broadcasts tabs show one panel at a time (hostile profile text as text)."""
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    log = PageLog()
+    log.attach(page)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    try:
+        await open_page(page, site, "channel-offline")
+        box = await page.evaluate(
+            """() => Object.fromEntries(['.site-header', '#player', '.channel-info', '.chat']
+                .map((s) => [s, document.querySelector(s).getBoundingClientRect().toJSON()]))"""
+        )
+        assert box[".site-header"]["height"] <= 64
+        assert box[".chat"]["top"] < 844 - 200  # its head and messages on the first screen
+        assert box[".chat"]["top"] - box[".channel-info"]["bottom"] < 80  # only the tabs between
+        assert await page.locator("[data-chat]").is_visible()
+        assert not await page.locator(".about").is_visible()
+        await shoot(page, "channel-phone-chat", full_page=False)
+
+        await page.get_by_role("tab", name="About").click()
+        about = page.locator(".about")
+        assert await about.is_visible()
+        assert not await page.locator("[data-chat]").is_visible()
+        assert await about.locator("[data-role=bio]").inner_text() == samples.PROFILE["bio"]
+        link = about.locator(".profile-links a")
+        assert await link.get_attribute("rel") == "nofollow noopener"
+        assert await link.get_attribute("href") == "https://example.com/a?b=<c>"
+        assert await page.locator("h1#channel-title").inner_text() == f"{XSS_TITLE} alice"
+        assert await page.locator("img[src=x]").count() == 0
+        await shoot(page, "channel-phone-about", full_page=False)
+
+        await page.get_by_role("tab", name="Past broadcasts").click()
+        assert await page.locator(".past-broadcasts .vod-link").first.is_visible()
+        assert not await about.is_visible()
+        await shoot(page, "channel-phone-videos", full_page=False)
+
+        # The header: the menu opens the links, the search button the search box.
+        assert not await page.get_by_role("button", name="Log out").is_visible()
+        await page.locator("[data-header-toggle=menu]").click()
+        assert await page.get_by_role("button", name="Log out").is_visible()
+        assert await page.locator(".account-nav a[href='/settings/profile']").is_visible()
+        await shoot(page, "header-phone-menu", full_page=False)
+        await page.locator("[data-header-toggle=search]").click()
+        search = page.locator(".site-search input")
+        assert await search.is_visible()
+        assert await search.evaluate("(el) => el === document.activeElement")
+        assert not await page.get_by_role("button", name="Log out").is_visible()
+        assert log.errors == []
+        assert dialogs == []
+    finally:
+        await context.close()

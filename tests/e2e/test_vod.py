@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,41 @@ async def test_past_broadcast_is_listed_plays_and_seeks(
     link = page.locator(f'a[data-vod-id="{recording["id"]}"]')
     await link.wait_for()
     assert (await page.locator(".past-broadcasts h2").inner_text()) == "Past broadcasts"
+    # The entry's facts: date, length and peak viewers, in the server's one text of them.
+    facts = await link.locator("[data-role=vod-facts]").inner_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC · 0:0[5-7] · \d+ peak viewers?", facts)
+    # Download MP4 beside it: the file itself.
+    download = page.locator(f'li:has(a[data-vod-id="{recording["id"]}"]) a.vod-download')
+    assert await download.inner_text() == "Download MP4"
+    got = await page.request.get(f"{base(server)}{await download.get_attribute('href')}")
+    assert (got.status, got.headers["content-type"]) == (200, "video/mp4")
+    assert (await got.body())[4:8] == b"ftyp"
+
+    # Picked from far down the page: the player comes into view and says what plays.
+    await page.set_viewport_size({"width": 1280, "height": 500})
+    await page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+    assert await page.evaluate(
+        "() => document.querySelector('#player').getBoundingClientRect().bottom < 0"
+    )
     await link.click()
     await wait_for_player_state(page, "vod")
+    await page.wait_for_function(
+        """() => { const r = document.querySelector('#player').getBoundingClientRect();
+                   return r.top >= -1 && r.top < window.innerHeight / 3; }""",
+        timeout=5_000,
+    )
+    title = await link.locator("[data-role=vod-title]").inner_text()
+    now = page.locator("[data-role=vod-now]")
+    assert await now.is_visible()
+    assert await now.locator(".vod-now-text").inner_text() == (
+        f"Watching: {title} · {await link.get_attribute('data-length')}"
+    )
+    assert await now.locator("[data-role=vod-now-download]").get_attribute("href") == (
+        await download.get_attribute("href")
+    )
+    assert await now.locator("[data-role=vod-now-close]").inner_text() == "Close"  # offline
     assert page.url.endswith(f"/{USER}?vod={recording['id']}")
+    await page.set_viewport_size({"width": 1280, "height": 720})
     await wait_advancing(page, 0.5)
     info = await video_info(page)
     assert (info["videoWidth"], info["videoHeight"]) == (six_seconds.width, six_seconds.height)
@@ -100,6 +133,29 @@ async def test_past_broadcast_is_listed_plays_and_seeks(
     await wait_for_player_state(page, "vod")
     await wait_advancing(page, 0.3)
     assert await page.evaluate("() => window.stromVod.current") == recording["id"]
+    assert await page.locator("[data-role=vod-facts]").first.inner_text() == facts  # reloaded
+    await page.locator("[data-role=vod-now-close]").click()
+    await page.wait_for_function("() => document.querySelector('#player').dataset.state !== 'vod'")
+    assert not await now.is_visible()
+
+    # A recording that is not there says so, over the player and under it.
+    for bogus in ("bogus", "20200101-000000"):
+        await page.goto(f"{base(server)}/{USER}?vod={bogus}")
+        missing = page.locator(".card-vod-missing")
+        await missing.wait_for(state="visible", timeout=10_000)
+        assert await missing.inner_text() == "This recording does not exist or was deleted."
+        assert await page.locator("[data-role=vod-missing]").is_visible()
+    await screenshot(page, "vod-missing")
+
+    # Search finds the channel, offline now, by part of its name (page and API).
+    await page.goto(f"{base(server)}/search?q=odde")
+    result = page.locator(f'.channel-results a[href="/{USER}"]')
+    assert "Offline" in await result.inner_text()
+    found = await (await page.request.get(f"{base(server)}/api/v1/search?q=VODD")).json()
+    assert [(c["username"], c["live"]) for c in found["channels"]] == [(USER, False)]
+    too_long = await page.request.get(f"{base(server)}/api/v1/search?q={'x' * 51}")
+    assert too_long.status == 400
+    assert "at most 50" in (await too_long.json())["error"]
     assert not page_log.errors, page_log.errors
 
 
@@ -127,7 +183,12 @@ async def test_viewer_is_switched_to_the_recording_when_the_live_ends(
         assert (await video_info(page))["videoWidth"] == six_seconds.width
         listed = page.locator(f'.past-broadcasts a[data-vod-id="{recording["id"]}"]')
         assert await listed.get_attribute("aria-current") == "true"
+        # The entry the page added reads as the server writes it, the same after a reload.
+        added = await page.locator("[data-role=vod-facts]").all_inner_texts()
         await screenshot(page, "vod-after-live")
+        await page.reload()
+        assert await page.locator("[data-role=vod-facts]").all_inner_texts() == added
+        assert "peak viewer" in added[0]
     finally:
         code, out = await publisher
     assert code == 0, out
@@ -149,8 +210,12 @@ async def test_viewer_rewinds_the_live_and_returns_to_it(
         await page.goto(f"{base(server)}/{USER}")
         await wait_for_player_state(page, "playing")
         rewind = page.locator('[data-action="rewind"]')
-        # Shown once the recording holds a segment (a GOP after going live).
+        # Shown once the recording holds a segment (a GOP after going live), with the DVR
+        # seek bar at the live edge.
         await rewind.wait_for(state="visible", timeout=10_000)
+        seek = page.locator('[data-vod="seek"]')
+        await seek.wait_for(state="visible", timeout=5_000)
+        assert await page.locator('[data-role="vod-time"]').inner_text() == "LIVE"
         await page.wait_for_function(
             "() => document.querySelector('#player video').currentTime > 3", timeout=10_000
         )
@@ -164,6 +229,25 @@ async def test_viewer_rewinds_the_live_and_returns_to_it(
         assert (await behind.inner_text()).endswith("behind live")
         assert float(await page.locator('[data-vod="seek"]').get_attribute("max") or 0) > 1
         assert (await video_info(page))["transport"] is None  # the live player let go
+        # ...and the rewound viewer still counts as one of the channel's viewers.
+        channel = server.registry.get(USER)
+        assert channel is not None
+        for _ in range(50):  # up to 5 s
+            if channel.viewers_by_transport() == {"dvr": 1}:
+                break
+            await asyncio.sleep(0.1)
+        assert channel.viewers_by_transport() == {"dvr": 1}
+        # Search: the live channel first, then an offline one (that sorts before it).
+        assert server.store is not None
+        await server.store.users.create("vodd_a", PASSWORD)
+        found = await (await page.request.get(f"{base(server)}/api/v1/search?q=vodd")).json()
+        assert [(c["username"], c["live"]) for c in found["channels"]] == [
+            (USER, True),
+            ("vodd_a", False),
+        ]
+        assert await page.locator(".vod-now-text").inner_text() == (
+            "Watching: the live broadcast, rewound"
+        )
         await screenshot(page, "dvr-rewound")
 
         back = page.locator('[data-vod="live"]')

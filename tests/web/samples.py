@@ -148,7 +148,9 @@ RECORDINGS: list[dict[str, Any]] = [
         "date": "2026-11-23 18:00 UTC",
         "length": "1:02:05",
         "peak_viewers": 1,
+        "facts": "2026-11-23 18:00 UTC · 1:02:05 · 1 peak viewer",
         "playlist_url": "/vod/alice/20261123-180000/index.m3u8",
+        "mp4_url": "/vod/alice/20261123-180000.mp4",
         "thumbnail_url": "/vod/alice/20261123-180000/thumbnail.jpg",
     },
     {
@@ -159,10 +161,34 @@ RECORDINGS: list[dict[str, Any]] = [
         "date": "2026-11-22 09:00 UTC",
         "length": "1:05",
         "peak_viewers": None,
+        "facts": "2026-11-22 09:00 UTC · 1:05",
         "playlist_url": "/vod/alice/20261122-090000-2/index.m3u8",
+        "mp4_url": "/vod/alice/20261122-090000-2.mp4",
         "thumbnail_url": None,
     },
 ]
+
+#: a profile as profiles.profile_view() gives it (hostile text in every field)
+PROFILE: dict[str, Any] = {
+    "display_name": XSS_TITLE,
+    "bio": f"Speedruns.\n{XSS_TEXT}",
+    "links": [{"url": "https://example.com/a?b=<c>", "label": "example.com/a"}],
+    "avatar_url": "/avatars/alice/256.jpg?v=0123456789abcdef",
+    "avatar_small_url": "/avatars/alice/64.jpg?v=0123456789abcdef",
+    "last_online": NOW - 7200,
+}
+
+#: offline channels a search found (profiles.search_channels)
+OFFLINE_MATCHES: list[dict[str, Any]] = [
+    {
+        "username": "alice_too", "display_name": XSS_TITLE, "title": XSS_TEXT, "live": False,
+        "viewers": 0, "category": None, "avatar_url": None, "last_online": NOW - 86400,
+    },
+    {
+        "username": "malice", "display_name": "", "title": "", "live": False, "viewers": 0,
+        "category": None, "avatar_url": "/avatars/malice/64.jpg?v=00ff", "last_online": None,
+    },
+]  # fmt: skip
 
 OFFLINE_CHANNEL = channel(
     live=False,
@@ -262,7 +288,10 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         "directory.html",
         common(ANONYMOUS, "/categories/music", **directory(streams=[], category=HOSTILE_CATEGORY)),
     ),
-    "search": ("directory.html", common(ANONYMOUS, "/search", **directory(q="alice"))),
+    "search": (
+        "directory.html",
+        common(ANONYMOUS, "/search", **directory(q="alice", offline_matches=OFFLINE_MATCHES)),
+    ),
     "search-no-results": (
         "directory.html",
         common(HOSTILE_USER, "/search", **directory(streams=[], q=XSS_TEXT)),
@@ -271,7 +300,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "channel-live": ("channel.html", common(ANONYMOUS, "/alice", channel=channel())),
     "channel-offline": (
         "channel.html",
-        common(ALICE, "/alice", channel=OFFLINE_CHANNEL, recordings=RECORDINGS),
+        common(ALICE, "/alice", channel=OFFLINE_CHANNEL, recordings=RECORDINGS, profile=PROFILE),
     ),
     "channel-following": (
         "channel.html",
@@ -280,6 +309,19 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "channel-not-following": (
         "channel.html",
         common(HOSTILE_USER, "/alice", channel=OFFLINE_CHANNEL, following=False),
+    ),
+    "profile-settings": (
+        "profile.html",
+        common(
+            ALICE,
+            "/settings/profile",
+            profile=PROFILE,
+            error=XSS_TEXT,
+            notice=None,
+            form={"display_name": XSS_TITLE, "bio": XSS_TEXT, "links": XSS_TEXT},
+            avatar_api="/api/v1/me/avatar",
+            avatar_max_mib=2,
+        ),
     ),
     "following": (
         "following.html",

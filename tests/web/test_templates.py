@@ -406,11 +406,14 @@ def test_channel_page_lists_past_broadcasts_as_text() -> None:
     ]
     # Hostile titles read as typed, and are no markup.
     assert [a.one(data_role="vod-title").text() for a in links] == [XSS_TEXT, XSS_TITLE]
-    assert [a.one(data_role="vod-length").text() for a in links] == ["1:02:05", "1:05"]
-    first = re.sub(r"\s+", " ", links[0].text())
-    assert "2026-11-23 18:00 UTC" in first
-    assert "1 peak viewer" in first
-    assert "peak" not in links[1].text()
+    assert [a.get("data-length") for a in links] == ["1:02:05", "1:05"]
+    # The facts are the server's one text of them (vod.js takes the list from this HTML).
+    assert [a.one(data_role="vod-facts").text() for a in links] == [
+        r["facts"] for r in samples.RECORDINGS
+    ]
+    downloads = section.find_all("a", class_="vod-download")
+    assert [a.get("href") for a in downloads] == [r["mp4_url"] for r in samples.RECORDINGS]
+    assert all(a.text() == "Download MP4" for a in downloads)
     thumb = links[0].one("img", class_="vod-thumb")
     assert thumb.get("src") == "/vod/alice/20261123-180000/thumbnail.jpg"
     assert thumb.get("alt") == ""  # decorative: the title says what it is
@@ -454,6 +457,7 @@ def test_watch_page_keeps_the_player_contract() -> None:
     assert result.dom.one("h1", id="channel-title").text() == "alice"
     assert [s.get("src") for s in result.dom.find_all("script")] == [
         "/static/live-clock.js",
+        "/static/header-menu.js",
         "/static/player.js",
     ]
 

@@ -1,6 +1,6 @@
 """Server-rendered pages, by family: the directory and channels people browse, accounts
 (sign-up, log-in), the streamer's dashboard and Go live page, the administrator's page, the
-embeds, the pop-out chat and the chat overlay."""
+embeds, the pop-out chat and the chat overlay, the profile settings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from strom.web.pages.dashboard import DashboardPages
 from strom.web.pages.directory import DirectoryPages
 from strom.web.pages.embed import EmbedPages
 from strom.web.pages.popout import PopoutPages
+from strom.web.pages.profile import ProfilePages
 from strom.web.site import Site
 from strom.web.throttle import LoginLimits, LoginThrottle
 
@@ -30,16 +31,19 @@ class Pages:
         self.admin = AdminPages(site)
         self.embed = EmbedPages(site)
         self.popout = PopoutPages(site)
+        self.profile = ProfilePages(site)
 
     def routes(self, app: web.Application) -> None:
-        for family in (
+        families = (
             self.directory,
             self.accounts,
             self.dashboard,
             self.admin,
             self.embed,
             self.popout,
-        ):
+            self.profile,
+        )
+        for family in families:
             family.routes(app)
 
     def channel_routes(self, app: web.Application) -> None:

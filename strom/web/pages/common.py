@@ -15,7 +15,7 @@ RESERVED = frozenset(
         "admin", "api", "categories", "dashboard", "live", "login", "logout", "metrics",
         "register", "search", "static", "thumbnails", "settings", "help", "about", "following",
         "ingest", "chat", "download", "directory", "strom", "favicon.ico", "robots.txt", "golive",
-        "embed", "oembed", "vod", "internal", "hls",
+        "embed", "oembed", "vod", "internal", "hls", "avatars",
     }
 )  # fmt: skip
 

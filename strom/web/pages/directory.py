@@ -19,6 +19,7 @@ from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
 from strom.web.pages.embed import CHAT_WIDTH, HEIGHT, iframe_code, site_origin
 from strom.web.paths import clock_text, rtmp_url
+from strom.web.profiles import SEARCH_RESULTS_SHOWN, channel_profile, search_channels
 from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
 from strom.web.site import Site
@@ -34,7 +35,9 @@ async def past_broadcasts(
 ) -> list[dict[str, Any]]:
     """The channel's finished recordings for its page (on any node of the site), newest
     first: id, title (as it was when the broadcast started, else the channel's), started
-    (epoch s), duration (s), peak viewers (None when unknown) and the VOD playlist URL."""
+    (epoch s), duration (s), peak viewers (None when unknown), the line of facts under
+    the title (:func:`vod_facts`, the one text of it: static/vod.js takes the list from
+    this page's HTML), the VOD playlist and the MP4 download's URLs."""
     try:
         found = await site_recordings(site, name, request)
     except OSError:
@@ -54,6 +57,7 @@ async def past_broadcasts(
         bid = r.get("broadcast_id")
         then = known.get(bid) if isinstance(bid, int) else None
         started, duration = float(r["started"]), float(r.get("duration") or 0)
+        peak = then[1] if then else None
         items.append(
             {
                 "id": r["id"],
@@ -62,12 +66,23 @@ async def past_broadcasts(
                 "duration": duration,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 "length": clock_text(duration),
-                "peak_viewers": then[1] if then else None,
+                "peak_viewers": peak,
+                "facts": vod_facts(started, duration, peak),
                 "playlist_url": r.get("playlist_url"),
+                "mp4_url": r.get("mp4_url"),
                 "thumbnail_url": r.get("thumbnail_url"),
             }
         )
     return items
+
+
+def vod_facts(started: float, duration: float, peak: int | None) -> str:
+    """A past broadcast's facts as the channel page lists them: when (UTC), how long, and
+    its peak viewers when known (``2026-12-07 17:20 UTC · 1:02:03 · 12 peak viewers``)."""
+    parts = [time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), clock_text(duration)]
+    if peak is not None:
+        parts.append(f"{peak:,} peak {'viewer' if peak == 1 else 'viewers'}")
+    return " · ".join(parts)
 
 
 class DirectoryPages:
@@ -101,6 +116,8 @@ class DirectoryPages:
         q = request.query.get("q", "").strip()[:100] or None
         streams = self.site.directory.streams(sort=sort, category=slug, query=q)
         counts = self.site.directory.live_counts()
+        # A search lists the offline channels that match too (the live ones are the cards).
+        found = await search_channels(self.site, q, SEARCH_RESULTS_SHOWN) if q else []
         return render(
             request,
             "directory.html",
@@ -113,6 +130,7 @@ class DirectoryPages:
             sort=sort if sort in ("viewers", "category") else "viewers",
             category={"slug": category.slug, "name": category.name} if category else None,
             q=q,
+            offline_matches=[c for c in found if not c["live"]],
             rtmp_url=rtmp_url(request, self.site.rtmp_port),
             http_base=f"{request.scheme}://{request.host}",
         )
@@ -158,6 +176,7 @@ class DirectoryPages:
         broadcasts = await past_broadcasts(self.site, name, view.get("title") or "", request)
         return render(
             request, "channel.html", channel=view, following=following, recordings=broadcasts,
+            profile=await channel_profile(self.site, name),
             embed_code=iframe_code(origin := site_origin(self.site, request), view["username"]),
             embed_chat_code=iframe_code(
                 origin, view["username"], CHAT_WIDTH, HEIGHT, chat=True

@@ -6,10 +6,13 @@
 // the ended card offers the newest recording and switches to it after a few seconds.
 // DVR: while the channel is live and recorded, "Rewind" (or ←) plays the recording so
 // far (a sliding playlist of the last --dvr-window seconds) from REWIND_S behind its
-// edge, with the same seek bar; "Back to live" returns to the low-latency player.
+// edge, with the same seek bar; "Back to live" returns to the low-latency player. While
+// live, the bar shows that seek bar too (at the live edge): dragging it back rewinds.
+// vod-list.js says under the player what plays, and keeps the list the server's text.
 
 import { canPlayNativeHls, loadScript, mediaSourceClass } from "./player-transports.js";
 import { fetchJson } from "./api.js";
+import { VodLabel, refreshList, scrollToPlayer } from "./vod-list.js";
 
 const AUTO_SWITCH_S = 5; // the ended card's countdown before the recording starts
 const RECORDING_WAIT_MS = 1000; // between asks for the just-ended broadcast's recording
@@ -17,6 +20,7 @@ const RECORDING_TRIES = 8;
 const REWIND_S = 30; // where "Rewind" starts, behind the recording's edge
 const SKIP_S = 10; // ← and → in the recording
 const DVR_LOOK_MS = 5000; // between asks for the live broadcast's recording
+const DVR_EDGE_S = 3; // a live seek bar dragged back less than this stays live
 
 function clock(seconds) {
   const total = Math.max(0, Math.floor(Number.isFinite(seconds) ? seconds : 0));
@@ -45,6 +49,11 @@ class VodPlayer {
     this.liveRecording = null; // the recording of the broadcast on air, if any
     this.dvr = false; // playing the live broadcast's recording
     this.lookingSince = 0;
+    this.liveRecordingAt = 0; // when liveRecording.duration was read (ms)
+    this.label = new VodLabel(page, list, this.root);
+    // Who we are to the DVR's playlist: a rewound viewer still counts as a viewer.
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    this.viewerId = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   start() {
@@ -53,14 +62,19 @@ class VodPlayer {
       if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
       ev.preventDefault();
       this.open(link.dataset.vodId, link.dataset.playlist, true);
+      scrollToPlayer(this.root);
     });
+    this.label.onClose(() => this.backToLive());
     this.bindControls();
     this.root.addEventListener("strom:state", (ev) => this.onState(ev.detail));
     const offer = this.root.querySelector('[data-action="watch-recording"]');
     if (offer) offer.addEventListener("click", () => this.openNewest());
     window.addEventListener("popstate", () => this.fromUrl(false));
     this.fromUrl(false);
-    setInterval(() => this.showLiveButton(), 1000);
+    setInterval(() => {
+      this.showLiveButton();
+      this.showLiveSeek();
+    }, 1000);
     this.rewindButton?.addEventListener("click", () => this.rewind());
     this.lookForLiveRecording();
     setInterval(() => this.lookForLiveRecording(), DVR_LOOK_MS);
@@ -76,11 +90,29 @@ class VodPlayer {
         const data = await fetchJson(this.list.dataset.recordingsApi);
         this.liveRecording =
           (data?.recordings ?? []).find((r) => r.status === "recording" && r.duration > 0) ?? null;
+        this.liveRecordingAt = Date.now();
       } catch (err) {
         console.warn("strom: could not list the recordings:", err);
       }
     }
     if (this.rewindButton) this.rewindButton.hidden = !this.liveRecording;
+    this.showLiveSeek();
+  }
+
+  // The live player's seek bar: the DVR window, its thumb at the live edge.
+  liveEdge() {
+    const rec = this.liveRecording;
+    return rec ? Number(rec.duration) + (Date.now() - this.liveRecordingAt) / 1000 : 0;
+  }
+
+  showLiveSeek() {
+    const on = Boolean(this.liveRecording) && this.live.state === "playing";
+    this.root.dataset.dvrBar = on ? "true" : "false";
+    if (!on || this.seeking) return;
+    const edge = this.liveEdge();
+    this.seek.max = String(edge);
+    this.seek.value = String(edge);
+    this.bar.querySelector('[data-role="vod-time"]').textContent = "LIVE";
   }
 
   rewind(seconds = REWIND_S) {
@@ -91,8 +123,23 @@ class VodPlayer {
 
   fromUrl(push) {
     const id = new URL(window.location.href).searchParams.get("vod");
+    if (id && !this.label.link(id)) {
+      this.checkExists(id);
+    }
     if (id) this.open(id, null, push);
     else if (this.current) this.backToLive(false);
+  }
+
+  // A ?vod= that is not in the page's list: one the API knows (still recording, or older
+  // than the list) plays; one it does not know says so.
+  async checkExists(id) {
+    try {
+      const data = await fetchJson(this.list.dataset.recordingsApi);
+      const known = (data?.recordings ?? []).some((r) => String(r.id) === id);
+      if (!known && this.current === id) this.label.missing();
+    } catch (err) {
+      console.warn("strom: could not list the recordings:", err);
+    }
   }
 
   playlistUrl(id) {
@@ -112,7 +159,9 @@ class VodPlayer {
     this.dvr = Boolean(dvr);
     this.root.dataset.dvr = this.dvr ? "true" : "false";
     this.markCurrent();
-    const src = new URL(playlist || this.playlistUrl(id), window.location.href).href;
+    this.label.show(id, this.dvr);
+    const src = new URL(playlist || this.playlistUrl(id), window.location.href);
+    if (dvr) src.searchParams.set("viewer", this.viewerId);
     this.video.playbackRate = Number(this.speed.value) || 1;
     try {
       if (mediaSourceClass()) {
@@ -126,16 +175,21 @@ class VodPlayer {
             : { startPosition: 0 };
           this.hls = new window.Hls({ ...where, enableWorker: true });
           this.hls.on(window.Hls.Events.ERROR, (_e, data) => {
-            if (data.fatal) console.warn("strom: recording playback failed:", data.details);
+            if (!data.fatal) return;
+            console.warn("strom: recording playback failed:", data.details);
+            if (data.response?.code === 404 && this.current === id) this.label.missing();
           });
-          this.hls.loadSource(src);
+          this.hls.loadSource(src.href);
           this.hls.attachMedia(this.video);
           this.play();
           return;
         }
       }
       if (canPlayNativeHls(this.video)) {
-        this.video.src = src;
+        this.video.addEventListener("error", () => this.current === id && this.label.missing(), {
+          once: true,
+        });
+        this.video.src = src.href;
         this.play();
         return;
       }
@@ -161,6 +215,7 @@ class VodPlayer {
     this.dvr = false;
     this.root.dataset.dvr = "false";
     this.markCurrent();
+    this.label.hide();
     if (push) {
       const url = new URL(window.location.href);
       url.searchParams.delete("vod");
@@ -169,44 +224,14 @@ class VodPlayer {
     this.live.resume();
   }
 
-  // The recording of the live that just ended is not in the list the page came with.
-  addToList(rec) {
-    if (this.list.querySelector(`a[data-vod-id="${CSS.escape(String(rec.id))}"]`)) return;
-    let ul = this.list.querySelector(".vod-list");
-    if (!ul) {
-      ul = document.createElement("ul");
-      ul.className = "vod-list";
-      this.list.querySelector('[data-role="vod-empty"]')?.remove();
-      this.list.append(ul);
+  // The recording of the live that just ended is not in the list the page came with:
+  // the list is drawn again by the server (its one text of dates and peak viewers).
+  async addToList() {
+    try {
+      await refreshList(this.list);
+    } catch (err) {
+      console.warn("strom: could not refresh the past broadcasts:", err);
     }
-    const link = document.createElement("a");
-    link.className = "vod-link";
-    link.href = `/${encodeURIComponent(this.channel)}?vod=${encodeURIComponent(rec.id)}`;
-    link.dataset.vodId = String(rec.id);
-    link.dataset.playlist = String(rec.playlist_url);
-    const title = document.createElement("span");
-    title.className = "vod-title";
-    title.dataset.role = "vod-title";
-    title.textContent = this.page.querySelector('[data-role="title"]')?.textContent || this.channel;
-    const facts = document.createElement("span");
-    facts.className = "vod-facts";
-    const started = new Date(Number(rec.started) * 1000);
-    facts.textContent = `${started.toLocaleString()} · ${clock(Number(rec.duration))}`;
-    if (rec.thumbnail_url) {
-      const thumb = document.createElement("img");
-      thumb.className = "vod-thumb";
-      thumb.src = String(rec.thumbnail_url);
-      thumb.alt = "";
-      thumb.loading = "lazy";
-      thumb.width = 160;
-      thumb.height = 90;
-      link.append(thumb);
-    }
-    link.append(title, facts);
-    const li = document.createElement("li");
-    li.className = "vod-item";
-    li.append(link);
-    ul.prepend(li);
   }
 
   markCurrent() {
@@ -231,11 +256,18 @@ class VodPlayer {
     });
     this.seek.addEventListener("input", () => {
       this.seeking = true;
-      this.showTime(Number(this.seek.value));
+      if (active()) this.showTime(Number(this.seek.value));
+      else this.showBehind(this.liveEdge() - Number(this.seek.value));
     });
     this.seek.addEventListener("change", () => {
       this.seeking = false;
-      if (active()) video.currentTime = Number(this.seek.value);
+      if (active()) {
+        video.currentTime = Number(this.seek.value);
+      } else if (this.root.dataset.dvrBar === "true") {
+        const behind = this.liveEdge() - Number(this.seek.value);
+        if (behind >= DVR_EDGE_S) this.rewind(behind);
+        else this.showLiveSeek();
+      }
     });
     for (const name of ["timeupdate", "durationchange", "loadedmetadata", "play", "pause"]) {
       video.addEventListener(name, () => active() && this.showProgress());
@@ -292,6 +324,11 @@ class VodPlayer {
     if (this.dvr) behind.textContent = `${clock(this.duration() - t)} behind live`;
   }
 
+  showBehind(seconds) {
+    const el = this.bar.querySelector('[data-role="vod-time"]');
+    el.textContent = seconds < DVR_EDGE_S ? "LIVE" : `-${clock(seconds)}`;
+  }
+
   showLiveButton() {
     const button = this.bar.querySelector('[data-vod="live"]');
     button.hidden = this.page.dataset.live !== "true";
@@ -300,6 +337,8 @@ class VodPlayer {
   // --- the end of a live ---------------------------------------------------------
 
   onState(state) {
+    this.showLiveSeek();
+    this.label.updateClose();
     if (state === "ended") this.offerRecording();
     else if (state !== "vod") this.cancelOffer();
   }
@@ -338,7 +377,7 @@ class VodPlayer {
         const data = await fetchJson(this.list.dataset.recordingsApi);
         const found = (data?.recordings ?? []).find((r) => r.duration > 0);
         if (found && (found.status !== "recording" || i === RECORDING_TRIES - 1)) {
-          this.addToList(found);
+          await this.addToList();
           this.open(found.id, found.playlist_url, true);
           return;
         }

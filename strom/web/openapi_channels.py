@@ -1,0 +1,173 @@
+"""The OpenAPI description of what the channel pages show besides the live channel: the
+recordings' schema, and the paths of profiles and the channel search
+(:mod:`strom.web.profiles`). :func:`strom.web.openapi.document` includes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+_REASONS = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden (CSRF)",
+    408: "The body did not arrive in time",
+    413: "The picture is too large",
+    422: "Invalid value (the reason says which)",
+}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _json(_ERROR, _REASONS[c]) for c in codes}
+
+
+RECORDING = {
+    "type": "object",
+    "required": ["id", "channel", "started", "status", "duration", "bytes", "playlist_url"],
+    "properties": {
+        "id": {"type": "string"},
+        "channel": {"type": "string"},
+        "broadcast_id": {"type": ["integer", "null"]},
+        "started": {"type": "number"},
+        "ended": {"type": ["number", "null"]},
+        "status": {"type": "string", "enum": ["recording", "finished", "failed"]},
+        "duration": {"type": "number", "minimum": 0},
+        "bytes": {"type": "integer", "minimum": 0},
+        "playlist_url": {"type": "string", "description": "HLS playlist (EVENT while live)"},
+        "manifest_url": {"type": "string", "description": "MPEG-DASH manifest (static)"},
+        "mp4_url": {
+            "type": ["string", "null"],
+            "description": "Downloadable MP4, once the broadcast is over",
+        },
+        "thumbnail_url": {
+            "type": ["string", "null"],
+            "description": "JPEG picture of the recording, once the broadcast is over",
+        },
+    },
+}
+
+_URL_OR_NULL = {"type": ["string", "null"]}
+
+_PROFILE = {
+    "type": "object",
+    "required": ["display_name", "bio", "links", "avatar_url", "last_online"],
+    "properties": {
+        "display_name": {"type": "string", "description": "Empty: the username is shown"},
+        "bio": {"type": "string"},
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["url", "label"],
+                "properties": {"url": {"type": "string"}, "label": {"type": "string"}},
+            },
+        },
+        "avatar_url": _URL_OR_NULL,
+        "avatar_small_url": _URL_OR_NULL,
+        "last_online": {"type": ["number", "null"], "description": "Last seen (epoch s)"},
+    },
+}
+
+_AVATAR = {
+    "type": "object",
+    "required": ["avatar_url", "avatar_small_url"],
+    "properties": {"avatar_url": _URL_OR_NULL, "avatar_small_url": _URL_OR_NULL},
+}
+
+_FOUND = {
+    "type": "object",
+    "required": ["channels"],
+    "properties": {
+        "channels": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["username", "display_name", "title", "live", "viewers"],
+                "properties": {
+                    "username": {"type": "string"},
+                    "display_name": {"type": "string"},
+                    "title": {"type": "string"},
+                    "live": {"type": "boolean"},
+                    "viewers": {"type": "integer", "minimum": 0},
+                    "avatar_url": _URL_OR_NULL,
+                    "last_online": {"type": ["number", "null"]},
+                },
+            },
+        }
+    },
+}
+
+PROFILE_PATHS: dict[str, Any] = {
+    "/api/v1/me/profile": {
+        "get": {
+            "summary": "Your profile: display name, bio, links, avatar",
+            "security": _AUTH,
+            "responses": {"200": _json(_PROFILE), **_errors(401)},
+        },
+        "put": {
+            "summary": "Replace your display name, bio and links",
+            "security": _AUTH,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "display_name": {"type": "string", "maxLength": 40},
+                                "bio": {"type": "string", "maxLength": 500},
+                                "links": {
+                                    "type": "array",
+                                    "maxItems": 5,
+                                    "items": {"type": "string", "format": "uri"},
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {"200": _json(_PROFILE), **_errors(400, 401, 403, 422)},
+        },
+    },
+    "/api/v1/me/avatar": {
+        "post": {
+            "summary": "Upload your avatar (the body is the picture: JPEG, PNG, WebP, GIF)",
+            "security": _AUTH,
+            "requestBody": {
+                "required": True,
+                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {"200": _json(_AVATAR), **_errors(401, 403, 408, 413, 422)},
+        },
+        "delete": {
+            "summary": "Remove your avatar",
+            "security": _AUTH,
+            "responses": {"200": _json(_AVATAR), **_errors(401, 403)},
+        },
+    },
+    "/api/v1/search": {
+        "get": {
+            "summary": "Channels by name, display name or title: live ones first, then offline",
+            "parameters": [
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "The text to look for (none: no channels)",
+                    "schema": {"type": "string", "maxLength": 50},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+                },
+            ],
+            "responses": {"200": _json(_FOUND), **_errors(400)},
+        }
+    },
+}
