@@ -15,7 +15,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from strom import __version__, client
+from strom import __version__, category_import, client
+from strom.category_import import CategoryRecord
 from strom.channels import load_or_create_node_id
 from strom.cluster.workers import Supervisor, worker_count
 from strom.errors import StromError
@@ -81,12 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(password, STORE_SETTINGS)
     for command, text in (
         ("suspend", "suspend a user: no log-in, API token or stream key; sessions end"),
-        ("reinstate", "lift a user's suspension"),
+        ("reinstate", "lift a user's suspension (also: unsuspend)"),
         ("logout", "end every session of a user (log them out everywhere)"),
     ):
-        sub = user_commands.add_parser(command, help=text)
+        aliases = ["unsuspend"] if command == "reinstate" else []
+        sub = user_commands.add_parser(command, help=text, aliases=aliases)
         sub.add_argument("name")
         _add_settings(sub, STORE_SETTINGS)
+
+    category = commands.add_parser("category", help="manage categories (games and others)")
+    category_commands = category.add_subparsers(dest="category_command", required=True)
+    add = category_commands.add_parser("add", help="add a category, with box art")
+    add.add_argument("name")
+    add.add_argument("--art", type=Path, metavar="FILE", help="box art: a JPEG, PNG or WebP file")
+    add.add_argument(
+        "--not-game", action="store_true", help="not a game (Creative & IRL: Music, Art...)"
+    )
+    _add_settings(add, STORE_SETTINGS)
+    imp = category_commands.add_parser(
+        "import",
+        help="add categories from a CSV or JSON export (name, slug, is_game, art/cover)",
+        description="Columns or keys: name (required), slug, is_game, and the box art as "
+        "art, cover or cover_url: a path (relative to the file) or an http(s) URL.",
+    )
+    imp.add_argument("file", type=Path, help="FILE.csv or FILE.json")
+    imp.add_argument("--no-fetch", action="store_true", help="skip pictures given as URLs")
+    _add_settings(imp, STORE_SETTINGS)
 
     stream = commands.add_parser(
         "stream",
@@ -225,15 +246,34 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
         elif command == "set-password":
             await store.users.set_password(user.username, _read_password(args))
             print(f"password of {user.username} set; their sessions ended")
-        elif command in ("suspend", "reinstate"):
+        elif command in ("suspend", "reinstate", "unsuspend"):
             await store.users.set_suspended(user.username, command == "suspend")
-            print(f"{user.username} {command}{'ed' if command == 'suspend' else 'd'}")
+            print(f"{user.username} {'suspended' if command == 'suspend' else 'reinstated'}")
         else:
             ended = await store.sessions.end_all(user.id)
             print(f"{user.username} logged out everywhere ({ended} sessions ended)")
     finally:
         await store.close()
     return 0
+
+
+async def _category(settings: Settings, args: argparse.Namespace) -> int:
+    url, embedded = database_url(settings)
+    store = await Store.open(url)
+    try:
+        if embedded:
+            await store.migrate()
+        if args.category_command == "add":
+            record = CategoryRecord(
+                args.name, not args.not_game, str(args.art.resolve()) if args.art else None
+            )
+            print(await category_import.add_category(store, record, Path.cwd(), None))
+            return 0
+        done, failed = await category_import.import_file(store, args.file, fetch=not args.no_fetch)
+        print(f"{done} categories imported, {failed} skipped")
+        return 1 if failed else 0
+    finally:
+        await store.close()
 
 
 def _check_new_name(name: str) -> None:
@@ -297,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_db(settings, args.db_command))
         if args.command == "user":
             return asyncio.run(_user(settings, args))
+        if args.command == "category":
+            return asyncio.run(_category(settings, args))
         if not settings.worker and worker_count(settings.workers) > 1:
             return asyncio.run(_supervise(settings, argv[argv.index("serve") + 1 :]))
         run_loop(_serve(settings), settings.event_loop)

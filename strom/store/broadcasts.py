@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from strom.store import queries as q
 from strom.store.engine import Database
 from strom.store.errors import UnknownUser
-from strom.store.models import BroadcastRow, CategoryRow, ChannelRow, UserRow
+from strom.store.models import STOP_REASON_MAX, BroadcastRow, CategoryRow, ChannelRow, UserRow
 from strom.store.security import username_key
 from strom.store.views import BroadcastInfo
 
@@ -198,3 +198,19 @@ class BroadcastStore:
                 .limit(limit)
             )
             return [q.broadcast_view(b, c, name) for b, name, c in rows]
+
+    async def stopped_by_admin(self, username: str, reason: str) -> None:
+        """An administrator stopped ``username``'s broadcast saying ``reason`` (cut to
+        fit): noted on their newest broadcast, for their dashboard."""
+        reason = " ".join(q.CONTROL_CHARS.sub(" ", reason).split())[:STOP_REASON_MAX]
+        async with self._db.transaction() as s:
+            newest = await s.scalar(
+                select(BroadcastRow.id)
+                .where(BroadcastRow.channel_id == await q.channel_id(s, username))
+                .order_by(BroadcastRow.started_at.desc(), BroadcastRow.id.desc())
+                .limit(1)
+            )
+            if newest is not None:
+                await s.execute(
+                    update(BroadcastRow).where(BroadcastRow.id == newest).values(stop_reason=reason)
+                )

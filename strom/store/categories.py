@@ -11,7 +11,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from strom.store.errors import InvalidCategory
+
 CATEGORY_NAME_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CATEGORY_SLUG_MAX = 80
 
 
@@ -23,6 +26,21 @@ class SeedCategory:
     @property
     def slug(self) -> str:
         return slugify(self.name)
+
+
+def category_name(name: object) -> tuple[str, str]:
+    """A category name as typed (spaces collapsed) and its slug; raises
+    :class:`InvalidCategory` for a name too long, with control characters or without a
+    letter or digit."""
+    text = " ".join(name.split()) if isinstance(name, str) else ""
+    slug = slugify(text)
+    if not slug or len(text) > CATEGORY_NAME_MAX or _CONTROL.search(text):
+        raise InvalidCategory(
+            f"a category name has 1-{CATEGORY_NAME_MAX} characters, some letters or digits "
+            "among them",
+            "name",
+        )
+    return text, slug
 
 
 def slugify(name: str) -> str:

@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from strom.store import queries as q
-from strom.store.categories import CATEGORY_NAME_MAX, slugify
+from strom.store.categories import category_name
 from strom.store.engine import Database
-from strom.store.errors import CategoryExists, InvalidCategory, UnknownUser
+from strom.store.errors import CategoryExists, UnknownUser
 from strom.store.models import DESCRIPTION_MAX, TITLE_MAX, CategoryRow, ChannelRow, UserRow
 from strom.store.security import (
     SECRET_MAX,
@@ -81,19 +81,40 @@ class ChannelStore:
             raise UnknownUser(username)
         return info
 
-    async def reset_stream_key(self, username: str) -> str:
+    async def reset_stream_key(self, username: str, *, for_streamer: bool = False) -> str:
         """A new key, returned once; the old one is refused from now on (a broadcast
-        already running with it goes on)."""
+        already running with it goes on). ``for_streamer`` (an administrator reset it):
+        the key is also kept for the streamer's dashboard to show once
+        (:meth:`take_pending_key`)."""
         key = new_stream_key()
         async with self._db.transaction() as s:
             user_id = await q.user_id(s, username)
             await s.execute(
                 update(ChannelRow)
                 .where(ChannelRow.user_id == user_id)
-                .values(stream_key_hash=secret_hash(key), stream_key_created_at=self._db.now())
+                .values(
+                    stream_key_hash=secret_hash(key),
+                    stream_key_created_at=self._db.now(),
+                    pending_stream_key=key if for_streamer else None,
+                )
             )
-        log.info("stream key of %s reset", username)
+        log.info("stream key of %s reset%s", username, " by an admin" if for_streamer else "")
         return key
+
+    async def take_pending_key(self, username: str) -> str | None:
+        """The key an administrator made for ``username``, once: it is forgotten here."""
+        async with self._db.transaction() as s:
+            user_id = await q.user_id(s, username)
+            key = await s.scalar(
+                select(ChannelRow.pending_stream_key).where(ChannelRow.user_id == user_id)
+            )
+            if key is not None:
+                await s.execute(
+                    update(ChannelRow)
+                    .where(ChannelRow.user_id == user_id)
+                    .values(pending_stream_key=None)
+                )
+            return key
 
     async def resolve(self, key: str) -> str | None:
         """:class:`~strom.live.registry.StreamKeyResolver`: the username (channel name)
@@ -127,14 +148,7 @@ class ChannelStore:
             return q.category_view(row) if row is not None else None
 
     async def add_category(self, name: str, *, is_game: bool) -> CategoryInfo:
-        name = " ".join(name.split()) if isinstance(name, str) else ""
-        slug = slugify(name)
-        if not slug or len(name) > CATEGORY_NAME_MAX or q.CONTROL_CHARS.search(name):
-            raise InvalidCategory(
-                f"a category name has 1-{CATEGORY_NAME_MAX} characters, some letters or "
-                "digits among them",
-                "name",
-            )
+        name, slug = category_name(name)
         if await self.category(slug) is not None:
             raise CategoryExists(f"there is already a category {slug!r}")
         try:

@@ -11,6 +11,7 @@
           ├── Conflict                (409)
           │    ├── UsernameTaken
           │    ├── CategoryExists
+          │    ├── LastAdmin
           │    └── TooManyTokens
           └── InvalidInput            (422) carries the form ``field`` it is about
                ├── InvalidUsername
@@ -62,6 +63,10 @@ class UsernameTaken(Conflict):
 
 class CategoryExists(Conflict):
     pass
+
+
+class LastAdmin(Conflict):
+    """The site would be left without an administrator."""
 
 
 class TooManyTokens(Conflict):

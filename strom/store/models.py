@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -41,6 +42,9 @@ TOKEN_NAME_MAX = 64
 HASH_LENGTH = 64  # hex SHA-256
 NODE_ID_MAX = 64
 PASSWORD_HASH_MAX = 255  # an argon2id PHC string is ~100 characters
+STOP_REASON_MAX = 200  # what an administrator says when stopping a broadcast
+ART_VERSION_LENGTH = 16
+SECRET_KEY_MAX = 64
 
 # Deterministic constraint names on every database, so later migrations can name what
 # they alter or drop.
@@ -111,6 +115,24 @@ class CategoryRow(Base):
     name: Mapped[str] = mapped_column(String(CATEGORY_NAME_MAX))
     is_game: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # migration 0008: the box art's version (a hash of its bytes, in its URL), None: none
+    art_version: Mapped[str | None] = mapped_column(String(ART_VERSION_LENGTH))
+
+
+class CategoryArtRow(Base):
+    """A category's box art, as served: a JPEG made by :mod:`strom.pictures` (migration
+    0008). In the database, not on one node's disk: every node of a site serves it."""
+
+    __tablename__ = "category_art"
+
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    # MySQL's BLOB stops at 64 KiB; MEDIUMBLOB holds 16 MiB
+    image: Mapped[bytes] = mapped_column(
+        LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ChannelRow(Base):
@@ -130,6 +152,9 @@ class ChannelRow(Base):
     )
     #: the streamer's switch: record this channel's broadcasts (when the site records)
     record_broadcasts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: migration 0008: a key an administrator made, kept until the streamer's dashboard
+    #: has shown it once (then NULL); the hash above is what publishing checks
+    pending_stream_key: Mapped[str | None] = mapped_column(String(SECRET_KEY_MAX))
 
 
 class BroadcastRow(Base):
@@ -149,6 +174,8 @@ class BroadcastRow(Base):
     # node that is (None: written before 0006, or by a process without a node id)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     node: Mapped[str | None] = mapped_column(String(NODE_ID_MAX))
+    #: migration 0008: an administrator stopped it, saying this ("" for no reason given)
+    stop_reason: Mapped[str | None] = mapped_column(String(STOP_REASON_MAX))
 
 
 class ApiTokenRow(Base):

@@ -124,8 +124,11 @@ def broadcast_view(row: BroadcastRow, category: CategoryRow | None, username: st
         started_at=row.started_at,
         ended_at=row.ended_at,
         peak_viewers=row.peak_viewers,
+        stop_reason=row.stop_reason,
     )
 
 
 def category_view(row: CategoryRow) -> CategoryInfo:
-    return CategoryInfo(id=row.id, slug=row.slug, name=row.name, is_game=row.is_game)
+    return CategoryInfo(
+        id=row.id, slug=row.slug, name=row.name, is_game=row.is_game, art=row.art_version
+    )

@@ -9,6 +9,7 @@ translated there, once):
 ``store.users``           accounts: register, log in, passwords, suspend (:mod:`.users`)
 ``store.sessions``        log-in sessions (:mod:`.sessions`)
 ``store.channels``        channel info, stream keys, categories (:mod:`.channels`)
+``store.categories``      renaming, box art, merging, deleting categories (:mod:`.catalog`)
 ``store.broadcasts``      broadcasts, their heartbeat, closing them after a crash
                           (:mod:`.broadcasts`)
 ``store.follows``         who follows which channel (:mod:`.follows`)
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strom.store import schema
 from strom.store.broadcasts import BroadcastStore
+from strom.store.catalog import CategoryStore
 from strom.store.channels import ChannelStore
 from strom.store.chat import ChatStore
 from strom.store.engine import Database, connect
@@ -64,6 +66,7 @@ class Store:
         self.sessions = SessionStore(self._db, sessions)
         self.users = UserStore(self._db, passwords, self.sessions)
         self.channels = ChannelStore(self._db)
+        self.categories = CategoryStore(self._db)
         self.broadcasts = BroadcastStore(self._db)
         self.follows = FollowStore(self._db)
         self.tokens = ApiTokenStore(self._db)

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from strom.store import queries as q
 from strom.store.engine import Database
-from strom.store.errors import InvalidUsername, UnknownUser, UsernameTaken
+from strom.store.errors import InvalidUsername, LastAdmin, UnknownUser, UsernameTaken
 from strom.store.models import ChannelRow, UserRow
 from strom.store.security import (
     Passwords,
@@ -39,6 +39,8 @@ T = TypeVar("T")
 # argon2 with the default cost takes 64 MiB and tens of ms per hash: run off the event
 # loop, at most this many at once, so a burst of log-ins queues instead of eating memory.
 MAX_CONCURRENT_HASHES = 2
+#: most users :meth:`UserStore.search` returns at once
+MAX_LISTED = 100
 
 
 class UserStore:
@@ -143,7 +145,63 @@ class UserStore:
         log.info("user %s %s", username, "suspended" if suspended else "reinstated")
 
     async def set_admin(self, username: str, admin: bool) -> None:
+        """Make or unmake a site administrator; the last one stays one (:class:`LastAdmin`)."""
+        if not admin:
+            async with self._db.transaction() as s:
+                admins = await s.scalar(
+                    select(func.count()).select_from(UserRow).where(UserRow.is_admin.is_(True))
+                )
+                row = await s.scalar(
+                    select(UserRow).where(UserRow.username_key == username_key(username))
+                )
+                if row is not None and row.is_admin and (admins or 0) <= 1:
+                    raise LastAdmin(f"{row.username} is the last administrator of the site")
         await self._update(username, is_admin=admin)
+        log.info("user %s %s", username, "made an admin" if admin else "no longer an admin")
+
+    async def search(
+        self, text: str = "", *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[User], int]:
+        """Users whose name contains ``text`` (any case), by name: a page of them (at
+        most ``MAX_LISTED``) and how many there are in all."""
+        limit = max(1, min(int(limit), MAX_LISTED))
+        where = []
+        if text:
+            # "!" escapes: no username has one ("_" matches only itself, "%" nothing)
+            escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            where.append(UserRow.username_key.like(f"%{escaped}%", escape="!"))
+        async with self._db.transaction() as s:
+            total = await s.scalar(select(func.count()).select_from(UserRow).where(*where))
+            rows = await s.scalars(
+                select(UserRow)
+                .where(*where)
+                .order_by(UserRow.username_key)
+                .offset(max(0, int(offset)))
+                .limit(limit)
+            )
+            return [q.user_view(r) for r in rows], int(total or 0)
+
+    async def delete(self, username: str) -> None:
+        """Delete the account with its channel, broadcasts, follows, tokens and sessions
+        (the database cascades); their chat messages stay, without the account. The last
+        administrator cannot be deleted. Recordings on disk are the caller's to delete."""
+        async with self._db.transaction() as s:
+            row = await s.scalar(
+                select(UserRow).where(UserRow.username_key == username_key(username))
+            )
+            if row is None:
+                raise UnknownUser(username)
+            if row.is_admin:
+                admins = await s.scalar(
+                    select(func.count()).select_from(UserRow).where(UserRow.is_admin.is_(True))
+                )
+                if (admins or 0) <= 1:
+                    raise LastAdmin(f"{row.username} is the last administrator of the site")
+            user_id = row.id
+            await self._sessions.end_all_in(s, user_id)
+            await s.delete(row)
+        self._sessions.ended_all(user_id, "account deleted")
+        log.info("user %s deleted", username)
 
     async def _hashing(self, fn: Callable[..., T], *args: Any) -> T:
         async with self._hash_slots:

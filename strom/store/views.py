@@ -25,6 +25,8 @@ class CategoryInfo:
     slug: str
     name: str
     is_game: bool
+    #: the box art's version (its URL changes with it); None: no box art
+    art: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class BroadcastInfo:
     started_at: datetime
     ended_at: datetime | None  # None: live, or the server stopped before it ended
     peak_viewers: int
+    #: an administrator stopped it, saying this ("" for no reason); None: they did not
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from strom.settings import valid_channel_name
 from strom.web.auth import Session, authenticated_user, get_session, logout
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
-from strom.web.paths import is_text, row_id, rtmp_url
+from strom.web.paths import category_art_url, is_text, row_id, rtmp_url
 from strom.web.profiles import channel_profile
 from strom.web.site import Site
 
@@ -93,6 +93,7 @@ class Api:
                         "name": c.name,
                         "is_game": c.is_game,
                         "live_count": counts.get(c.slug, 0),
+                        "art_url": category_art_url(c.slug, c.art),
                     }
                     for c in cats
                 ]

@@ -18,6 +18,7 @@ from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
 from strom.settings import valid_channel_name
 from strom.web import chat, cors, ingest, profiles, recordings
+from strom.web.admin_api import ADMIN_API, UPLOAD_MAX, AdminApi
 from strom.web.api import Api
 from strom.web.auth import SESSION_KEY, SessionCodec, csrf_form_middleware, session_middleware
 from strom.web.connections import body_deadline_middleware
@@ -49,6 +50,8 @@ def _channel(request: web.Request) -> str:
 
 #: how long a cache or player may keep the redirect of an nginx-rtmp-style playlist URL
 _NGINX_STYLE_MAX_AGE = 3600
+#: paths that take pictures: larger bodies than the app's 64 KiB
+UPLOADS = ((f"{ADMIN_API}/categories", UPLOAD_MAX), ("/admin/categories", UPLOAD_MAX))
 
 
 async def nginx_style_playlist(request: web.Request) -> web.StreamResponse:
@@ -130,7 +133,9 @@ def create_app(site: Site) -> web.Application:
             error_middleware(_error_page),
             # bodies read in full, in time, before the CSRF check or a handler reads them
             body_deadline_middleware(
-                site.http_guard, streamed=(ingest.INGEST_PATH, profiles.AVATAR_PATH)
+                site.http_guard,
+                streamed=(ingest.INGEST_PATH, profiles.AVATAR_PATH),
+                larger=UPLOADS,
             ),
             csrf_form_middleware(),
             session_middleware(codec, site.store, secure_cookies=settings.secure_cookies),
@@ -143,6 +148,7 @@ def create_app(site: Site) -> web.Application:
     pages = Pages(site)
     pages.routes(app)
     Api(site).routes(app)
+    AdminApi(site).routes(app)
     chat.routes(app, site)
     recordings.routes(app, site)
     Download(site).routes(app)

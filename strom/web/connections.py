@@ -252,14 +252,23 @@ class GuardedConnection(asyncio.Protocol):
             handler.connection_lost(exc)
 
 
-def body_deadline_middleware(guard: ConnectionGuard, streamed: tuple[str, ...]) -> Middleware:
+def body_deadline_middleware(
+    guard: ConnectionGuard,
+    streamed: tuple[str, ...],
+    larger: tuple[tuple[str, int], ...] = (),
+) -> Middleware:
     """Read a request's body before its handler runs, within the guard's ``body_timeout``
     (a body trickled in never finishes); paths starting with one of ``streamed`` read
-    their bodies as they come, under their own timeouts."""
+    their bodies as they come, under their own timeouts. Paths starting with a prefix in
+    ``larger`` may send bodies up to its size (uploads) instead of the app's limit."""
     timeout = guard.limits.body_timeout
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        for prefix, size in larger:
+            if request.path.startswith(prefix):
+                request = request.clone(client_max_size=size)
+                break
         if request.body_exists and not request.path.startswith(streamed):
             try:
                 async with asyncio.timeout(timeout):

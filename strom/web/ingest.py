@@ -216,7 +216,10 @@ class WsUploader:
         with contextlib.suppress(ConnectionError):
             await self.ws.send_json({"type": "error", "reason": reason})
         # A close reason must fit a control frame (RFC 6455 section 5.5: 125 bytes).
-        await self.ws.close(code=code, message=reason.encode()[:120])
+        # Cut on a character boundary: a broken UTF-8 reason fails the browser's socket.
+        await self.ws.close(
+            code=code, message=reason.encode()[:120].decode(errors="ignore").encode()
+        )
 
     async def run(self) -> None:
         ingest = self.ingest

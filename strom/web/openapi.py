@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from strom import __version__
+from strom.web.openapi_admin import admin_paths
 from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -165,12 +166,10 @@ _STATS = {
     "type": "object",
     "required": ["version", "uptime", "loop_lag_ms", "channels", "delivery", "hls"],
     "properties": {
-        "channels": {"type": "array", "items": {
-            "type": "object",
+        "channels": {"type": "array", "items": {"type": "object",
             "required": ["name", "state", "viewers", "viewers_by_transport", "bitrate", "fps"],
         }},
-        "delivery": {"type": "object"}, "hls": {"type": "object"},
-    },
+        "delivery": {"type": "object"}, "hls": {"type": "object"}},
 }  # fmt: skip
 
 
@@ -367,6 +366,7 @@ def document() -> dict[str, Any]:
                                                 "name": {"type": "string"},
                                                 "is_game": {"type": "boolean"},
                                                 "live_count": {"type": "integer"},
+                                                "art_url": {"type": ["string", "null"]},
                                             },
                                         },
                                     }
@@ -572,5 +572,6 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json(_MODLOG), **_errors(400, 401, 403, 404)},
                 }
             },
+            **admin_paths(),
         },
     }

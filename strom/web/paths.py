@@ -26,6 +26,12 @@ def ffmpeg_command(rtmp: str, key: str | None) -> str:
     )
 
 
+def category_art_url(slug: str, art: str | None) -> str | None:
+    """Where a category's box art is served (None: it has none); a new picture is a new
+    URL, so the answer can be cached for good."""
+    return f"/categories/{slug}/art/{art}.jpg" if art else None
+
+
 def row_id(text: str) -> int | None:
     """A row id from a URL: a positive number that fits an INTEGER column everywhere."""
     if not text.isascii() or not text.isdigit() or len(text) > 10:

@@ -268,6 +268,15 @@ ADMIN_STREAMS = [
     for i, s in enumerate(STREAMS)
 ]
 
+ADMIN_USERS = [
+    {"username": "alice", "is_admin": True, "suspended": False, "created": "2026-01-02",
+     "last_online": "2026-12-07 10:00", "live": True},
+    {"username": "bob_builds", "is_admin": False, "suspended": True, "created": "2026-03-04",
+     "last_online": None, "live": False},
+    {"username": XSS_TEXT, "is_admin": False, "suspended": False, "created": "2026-05-06",
+     "last_online": "2026-12-01 08:30", "live": False},
+]  # fmt: skip
+
 
 # name → (template, context): every page the site renders, in the states worth a look.
 PAGES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -376,6 +385,36 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         ),
     ),
     "admin-empty": ("admin.html", common(ALICE, "/admin", streams=[])),
+    "admin-users": (
+        "admin_users.html",
+        common(
+            ALICE,
+            "/admin/users",
+            me="alice",
+            users=ADMIN_USERS,
+            q="",
+            total=120,
+            page=2,
+            pages=3,
+            prev_url="/admin/users?page=1",
+            next_url="/admin/users?page=3",
+            notice="bob_builds is suspended.",
+            password={"username": "bob_builds", "password": "Tmp-pa55word-xyz"},
+        ),
+    ),
+    "admin-categories": (
+        "admin_categories.html",
+        common(
+            ALICE,
+            "/admin/categories",
+            name_max=64,
+            error=XSS_TEXT,
+            categories=[
+                {**c, "art_url": "/categories/chess/art/0123456789abcdef.jpg" if i == 1 else None}
+                for i, c in enumerate(CATEGORIES)
+            ],
+        ),
+    ),
     "error-404": (
         "error.html",
         common(HOSTILE_USER, "/nope", status=404, message=f"No channel named {XSS_TEXT}"),

@@ -718,7 +718,12 @@ def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
     assert [r.get("data-username") for r in rows] == [s["username"] for s in samples.STREAMS]
     stop = rows[1].one("form")
     assert stop.get("action") == "/admin/streams/bob_builds/stop"
-    assert stop.ancestors()[1].tag == "details"
+    # The form is in a popover dialog (the top layer: no table clips it) the Stop opens,
+    # with an optional reason the streamer is shown.
+    dialog = stop.ancestors()[0]
+    assert "popover" in dialog.attrs
+    assert rows[1].one("button", popovertarget=dialog.get("id")).text() == "Stop"
+    assert stop.one("input", type="text").get("name") == "reason"
     assert "Stop bob_builds's broadcast now?" in rows[1].text()
     assert rows[2].one("form").get("action") == (
         "/admin/streams/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/stop"

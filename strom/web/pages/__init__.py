@@ -8,6 +8,7 @@ from aiohttp import web
 
 from strom.web.pages.accounts import AccountPages
 from strom.web.pages.admin import AdminPages
+from strom.web.pages.admin_categories import CategoryAdminPages
 from strom.web.pages.dashboard import DashboardPages
 from strom.web.pages.directory import DirectoryPages
 from strom.web.pages.embed import EmbedPages
@@ -29,6 +30,7 @@ class Pages:
         self.dashboard = DashboardPages(site, throttle)
         self.accounts = AccountPages(site, throttle, self.dashboard)
         self.admin = AdminPages(site)
+        self.category_admin = CategoryAdminPages(site)
         self.embed = EmbedPages(site)
         self.popout = PopoutPages(site)
         self.profile = ProfilePages(site)
@@ -39,6 +41,7 @@ class Pages:
             self.accounts,
             self.dashboard,
             self.admin,
+            self.category_admin,
             self.embed,
             self.popout,
             self.profile,

@@ -10,6 +10,7 @@ import math
 from aiohttp import web
 
 from strom.store import StoreError
+from strom.web.admin_actions import stop_message
 from strom.web.auth import get_session, login, logout
 from strom.web.pages.common import error_page, require_user, sentence
 from strom.web.pages.embed import site_origin
@@ -71,6 +72,8 @@ class DashboardPages:
         rtmps_port = self.site.rtmps_port
         tokens = await store.tokens.list(username)
         info = await store.channels.get(username)
+        key_by_admin = None if new_stream_key else await store.channels.take_pending_key(username)
+        last = info.last_broadcast if info is not None else None
         sessions = await store.sessions.list(session.user_id) if session.user_id else []
         response = render(
             request,
@@ -93,11 +96,17 @@ class DashboardPages:
             categories=[
                 {"slug": c.slug, "name": c.name} for c in await store.channels.categories()
             ],
-            new_stream_key=new_stream_key,
+            new_stream_key=new_stream_key or key_by_admin,
+            key_by_admin=key_by_admin is not None,
+            stopped=(
+                stop_message(last.stop_reason)
+                if last is not None and last.stop_reason is not None and not view.get("live")
+                else None
+            ),
             rtmp_url=rtmp,
             rtmps_url=rtmp_url(request, rtmps_port, "rtmps") if rtmps_port else None,
             obs={"server": rtmp, "key_hint": "the key shown once when you created it"},
-            ffmpeg_command=ffmpeg_command(rtmp, new_stream_key),
+            ffmpeg_command=ffmpeg_command(rtmp, new_stream_key or key_by_admin),
             tokens=[
                 {
                     "id": t.id,

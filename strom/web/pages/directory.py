@@ -18,7 +18,7 @@ from strom.web.auth import get_session
 from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
 from strom.web.pages.embed import CHAT_WIDTH, HEIGHT, iframe_code, site_origin
-from strom.web.paths import clock_text, rtmp_url
+from strom.web.paths import category_art_url, clock_text, rtmp_url
 from strom.web.profiles import SEARCH_RESULTS_SHOWN, channel_profile, search_channels
 from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
@@ -128,7 +128,15 @@ class DirectoryPages:
                 if counts.get(c.slug) or slug == c.slug
             ],
             sort=sort if sort in ("viewers", "category") else "viewers",
-            category={"slug": category.slug, "name": category.name} if category else None,
+            category=(
+                {
+                    "slug": category.slug,
+                    "name": category.name,
+                    "art_url": category_art_url(category.slug, category.art),
+                }
+                if category
+                else None
+            ),
             q=q,
             offline_matches=[c for c in found if not c["live"]],
             rtmp_url=rtmp_url(request, self.site.rtmp_port),
@@ -149,6 +157,7 @@ class DirectoryPages:
                         "name": c.name,
                         "is_game": c.is_game,
                         "live_count": counts.get(c.slug, 0),
+                        "art_url": category_art_url(c.slug, c.art),
                     }
                     for c in cats
                 ),

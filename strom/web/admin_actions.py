@@ -1,0 +1,148 @@
+"""What a site administrator does, once for the admin API and the admin pages: stop a
+broadcast (with a reason the streamer sees), manage accounts, manage categories.
+
+Each action logs who did it. Accounts and categories live in the database, so they are
+site-wide; stopping a broadcast reaches the publisher on this node (the admin page lists
+this node's broadcasts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from pathlib import Path
+
+from strom.errors import ApiError
+from strom.record import storage
+from strom.record.pictures import fit_picture
+from strom.store import UnknownUser, User
+from strom.store.views import CategoryInfo
+from strom.web.site import Site
+
+log = logging.getLogger(__name__)
+
+#: what a stopped publisher is told, before the administrator's reason
+STOPPED = "Stopped by an administrator"
+
+
+def stop_message(reason: str) -> str:
+    """What the publisher (RTMP ``onStatus``, WebSocket close) and the dashboard say."""
+    reason = " ".join(reason.split())
+    return f"{STOPPED}: {reason}" if reason else STOPPED
+
+
+def temporary_password() -> str:
+    """16 random URL-safe characters: within the password rule, shown once."""
+    return secrets.token_urlsafe(12)
+
+
+class SiteAdmin:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    # --- broadcasts --------------------------------------------------------------------
+
+    async def stop(self, name: str, reason: str, *, by: str) -> bool:
+        """Stop ``name``'s broadcast on this node, telling the publisher and noting it
+        for their dashboard. False if it is not live here."""
+        channel = self.site.registry.get(name)
+        if channel is None or channel.publisher is None:
+            return False
+        # A static channel or an open room has no account to tell (UnknownUser).
+        with contextlib.suppress(UnknownUser):
+            await self.site.store.broadcasts.stopped_by_admin(channel.name, reason)
+        log.warning("admin %s stopped the broadcast of %s (%s)", by, name, reason or "no reason")
+        channel.publisher.disconnect(stop_message(reason))
+        return True
+
+    # --- accounts ----------------------------------------------------------------------
+
+    async def user(self, name: str) -> User:
+        found = await self.site.store.users.get(name)
+        if found is None:
+            raise ApiError(404, f"no user called {name!r}")
+        return found
+
+    async def set_suspended(self, name: str, suspended: bool, *, by: str) -> User:
+        """Suspend (no log-in, publishing or chat; sessions end; a live broadcast stops)
+        or reinstate."""
+        user = await self.user(name)
+        if suspended and user.username.lower() == by.lower():
+            raise ApiError(409, "you cannot suspend yourself")
+        await self.site.store.users.set_suspended(user.username, suspended)
+        log.warning("admin %s %s %s", by, "suspended" if suspended else "reinstated", user.username)
+        if suspended:
+            await self.stop(user.username, "account suspended", by=by)
+        return await self.user(name)
+
+    async def set_admin(self, name: str, admin: bool, *, by: str) -> User:
+        user = await self.user(name)
+        await self.site.store.users.set_admin(user.username, admin)  # LastAdmin: 409
+        log.warning("admin %s %s %s", by, "made an admin of" if admin else "unmade admin", name)
+        return await self.user(name)
+
+    async def reset_key(self, name: str, *, by: str) -> None:
+        """A new stream key: the old one stops working; the streamer's dashboard shows the
+        new one once (the administrator never sees it)."""
+        user = await self.user(name)
+        await self.site.store.channels.reset_stream_key(user.username, for_streamer=True)
+        log.warning("admin %s reset the stream key of %s", by, user.username)
+
+    async def set_temporary_password(self, name: str, *, by: str) -> str:
+        """A new random password (shown once, to the administrator); sessions end."""
+        user = await self.user(name)
+        password = temporary_password()
+        await self.site.store.users.set_password(user.username, password)
+        log.warning("admin %s set a temporary password for %s", by, user.username)
+        return password
+
+    async def delete_user(self, name: str, confirm: str, *, by: str) -> int:
+        """Delete the account, its channel and its recordings on this node; ``confirm``
+        must repeat the name. Returns how many recordings were deleted."""
+        user = await self.user(name)
+        if confirm.strip().lower() != user.username.lower():
+            raise ApiError(422, f"type the username ({user.username}) to confirm")
+        if user.username.lower() == by.lower():
+            raise ApiError(409, "you cannot delete your own account here")
+        await self.stop(user.username, "account deleted", by=by)
+        await self.site.store.users.delete(user.username)  # LastAdmin: 409
+        self.site.directory.forget(user.username)
+        root = self.site.recorder.root
+        recordings = await asyncio.to_thread(_delete_recordings, root, user.username)
+        log.warning("admin %s deleted user %s and %d recordings", by, user.username, recordings)
+        return recordings
+
+    # --- categories --------------------------------------------------------------------
+
+    async def add_category(
+        self, name: str, *, is_game: bool, art: bytes | None, by: str
+    ) -> CategoryInfo:
+        jpeg = await _fitted(art) if art else None  # refused before anything is added
+        added = await self.site.store.channels.add_category(name, is_game=is_game)
+        if jpeg is not None:
+            added = await self.site.store.categories.set_art(added.slug, jpeg)
+        log.info("admin %s added category %s", by, added.slug)
+        return added
+
+    async def set_art(self, slug: str, art: bytes | None, *, by: str) -> CategoryInfo:
+        jpeg = await _fitted(art) if art else None
+        info = await self.site.store.categories.set_art(slug, jpeg)
+        log.info("admin %s %s the box art of %s", by, "set" if jpeg else "removed", slug)
+        return info
+
+
+async def _fitted(data: bytes) -> bytes:
+    return (await asyncio.to_thread(fit_picture, data)).jpeg
+
+
+def _delete_recordings(root: Path, name: str) -> int:
+    if not root.is_dir():
+        return 0
+    deleted = 0
+    for entry in root.iterdir():  # recordings are filed under the name as it was live
+        if entry.is_dir() and entry.name.lower() == name.lower():
+            deleted += len(storage.list_recordings(root, entry.name))
+            storage.delete(entry)
+    return deleted
