@@ -71,6 +71,14 @@ class RtmpTestClient:
         await self.aclose()
         return True
 
+    async def read_until_closed(self, timeout: float = 10.0) -> None:
+        """Read what the server says (its events land in ``events``) until it closes."""
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(timeout):
+                while data := await self.reader.read(65536):
+                    self.events += self.session.receive_data(data)
+        await self.aclose()
+
     async def aclose(self) -> None:
         self.writer.close()
         with contextlib.suppress(ConnectionError):

@@ -722,7 +722,7 @@ def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
     # with an optional reason the streamer is shown.
     dialog = stop.ancestors()[0]
     assert "popover" in dialog.attrs
-    assert rows[1].one("button", popovertarget=dialog.get("id")).text() == "Stop"
+    assert rows[1].one("button", **{"data-opens": dialog.get("id")}).text() == "Stop"
     assert stop.one("input", type="text").get("name") == "reason"
     assert "Stop bob_builds's broadcast now?" in rows[1].text()
     assert rows[2].one("form").get("action") == (
