@@ -52,6 +52,8 @@ APP = "live"
 _ids = itertools.count(1)
 #: Refused connections are logged at most this often (lines per second, and a burst):
 #: a flood of connection attempts must not become a flood of log lines.
+#: seconds a stopped publisher's connection stays half-open, for it to read why
+STOP_LINGER = 2.0
 _REFUSAL_LOG_RATE = 1.0
 _REFUSAL_LOG_BURST = 5
 
@@ -304,12 +306,23 @@ class RtmpConnection(asyncio.Protocol):
             transport.close()
 
     def disconnect(self, reason: str) -> None:
-        """Stop this publisher (operator action): tell it why, then close."""
+        """Stop this publisher (operator action): the broadcast ends now; the peer is
+        told why, then the connection closes."""
         log.warning("rtmp#%d %s: disconnected: %s", self.id, self._peer, reason)
         self._ending = True
         self._session.close_with_error(reason)
         self._flush()
-        self._close()
+        if self._publishing is not None:
+            self._publishing.stop("stopped by the site")
+        # Our side only, for a moment: encoders (ffmpeg, OBS) read between writes, and a
+        # socket closed at once fails their next write ("broken pipe") before they read
+        # the onStatus that says why. Their bytes meanwhile go nowhere (session closed).
+        transport = self._transport
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+            self._loop.call_later(STOP_LINGER, self._close)
+        else:
+            self._close()
 
     def _expire(self, why: str) -> None:
         """A deadline passed: log it, tell the peer where RTMP lets us, close."""

@@ -179,3 +179,39 @@ async def test_suspended_user_cannot_publish_or_log_in(
     await store.users.set_suspended("troll", False)
     assert await server.keys.resolve(key) == "troll"
     await logged_in(server, browsers, "troll")
+
+
+async def test_the_streamer_is_told_why_an_administrator_stopped_them(
+    server: StromServer, browsers: list[Browser], long_media: MediaFile
+) -> None:
+    store = server.store
+    assert store is not None
+    await store.users.create("operator", PASSWORD, admin=True)
+    _, key = await store.users.create("streamer", PASSWORD)
+    publisher = await asyncio.create_subprocess_exec(
+        *publish_args(long_media, server.rtmp_port, key),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(15):
+            while not (is_live(server, "streamer") and await store.broadcasts.list("streamer")):
+                assert publisher.returncode is None, "ffmpeg ended before going live"
+                await asyncio.sleep(0.05)
+        admin = await logged_in(server, browsers, "operator")
+        reason = "Copyrighted music <b>again</b>"
+        status, _ = await admin.post("/admin/streams/streamer/stop", {"reason": reason})
+        assert status == 200
+        assert publisher.stderr is not None
+        said = (await asyncio.wait_for(publisher.stderr.read(), 15)).decode(errors="replace")
+        # ffmpeg prints the onStatus description of an error ("Server error: ...").
+        assert f"Stopped by an administrator: {reason}" in said
+    finally:
+        if publisher.returncode is None:
+            publisher.kill()
+        await publisher.wait()
+    streamer = await logged_in(server, browsers, "streamer")
+    _, html = await streamer.get("/dashboard")
+    assert (
+        "Stopped by an administrator: Copyrighted music &lt;b&gt;again&lt;/b&gt;" in html
+    )
