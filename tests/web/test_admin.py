@@ -212,6 +212,4 @@ async def test_the_streamer_is_told_why_an_administrator_stopped_them(
         await publisher.wait()
     streamer = await logged_in(server, browsers, "streamer")
     _, html = await streamer.get("/dashboard")
-    assert (
-        "Stopped by an administrator: Copyrighted music &lt;b&gt;again&lt;/b&gt;" in html
-    )
+    assert "Stopped by an administrator: Copyrighted music &lt;b&gt;again&lt;/b&gt;" in html
