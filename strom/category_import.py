@@ -112,15 +112,18 @@ def _read_file(where: str, base: Path) -> bytes:
 async def add_category(
     store: Store, record: CategoryRecord, base: Path, http: aiohttp.ClientSession | None
 ) -> str:
-    """Add the category (or find it) and set its art; returns what was done, a line."""
+    """Add the category (or find it) and set its art; returns what was done, a line.
+    A picture that cannot be had or used adds nothing."""
     name, slug = category_name(record.name)
+    picture = None
+    if record.art:
+        data = await art_bytes(record.art, base, http)
+        picture = await asyncio.to_thread(fit_picture, data)
     existing = await store.channels.category(slug)
     if existing is None:
         await store.channels.add_category(name, is_game=record.is_game)
     done = "added" if existing is None else "exists"
-    if record.art:
-        data = await art_bytes(record.art, base, http)
-        picture = await asyncio.to_thread(fit_picture, data)
+    if picture is not None:
         await store.categories.set_art(slug, picture.jpeg)
         done += f", box art {picture.width}x{picture.height}"
     return f"{slug}: {done}"

@@ -15,6 +15,7 @@ from strom.cli import main
 from strom.server import StromServer
 from strom.store import SchemaOutOfDate, Store
 from tests.helpers import make_settings
+from tests.helpers.pictures import png
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str]:
@@ -201,3 +202,47 @@ async def test_the_account_commands_speak_plainly(tmp_path: Path) -> None:
     assert code == 0, out
     assert "created carol" in out.splitlines()
     assert "alembic" not in out.lower()
+
+
+async def test_category_add_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    (tmp_path / "covers").mkdir()
+    (tmp_path / "covers" / "factorio.png").write_bytes(png(264, 352))
+    (tmp_path / "hades.png").write_bytes(png(600, 400))
+    export = tmp_path / "igdb.csv"
+    export.write_text(
+        "name,slug,is_game,cover_url\n"
+        "Hades II,hades-ii,true,hades.png\n"  # exists already: gets the art
+        "Outer Wilds,outer-wilds,1,covers/factorio.png\n"
+        "Knitting,,false,\n"
+        "Broken,broken,1,covers/missing.png\n"
+    )
+    code, out = await _in_thread(run, ["category", "import", str(export), *data], capsys)
+    assert code == 1, out  # one row failed, and says so
+    assert "hades-ii: exists, box art 284x190" in out
+    assert "outer-wilds: added, box art 264x352" in out
+    assert "knitting: added" in out
+    assert "Broken: skipped:" in out
+    assert "3 categories imported, 1 skipped" in out
+    code, out = await _in_thread(
+        run,
+        ["category", "add", "Tunic", "--art", str(tmp_path / "hades.png"), *data],
+        capsys,
+    )
+    assert (code, out.strip()) == (0, "tunic: added, box art 284x190")
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'strom.db'}")
+    try:
+        outer = await store.channels.category("outer-wilds")
+        knitting = await store.channels.category("knitting")
+        assert outer is not None
+        assert outer.is_game
+        assert outer.art is not None
+        assert knitting is not None
+        assert not knitting.is_game
+        assert knitting.art is None
+        assert await store.channels.category("broken") is None  # its picture was missing
+        found = await store.categories.art("tunic")
+        assert found is not None
+        assert found[0][:3] == b"\xff\xd8\xff"  # kept as a JPEG made here
+    finally:
+        await store.close()

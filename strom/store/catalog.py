@@ -126,5 +126,7 @@ class CategoryStore:
         if row is None:
             err = UnknownCategory(slug)
             err.field = field
+            if field == "category":  # the one named by the URL: not found, not invalid
+                err.http_status = 404
             raise err
         return row

@@ -157,7 +157,7 @@ class AdminApi:
         me = require_admin_api(request)
         body = await json_body(request, {"name", "is_game"})
         name = _typed(body, "name", str, "")
-        is_game = _typed(body, "is_game", bool, False)
+        is_game = _typed(body, "is_game", bool, True)  # most categories added are games
         added = await self.admin.add_category(name, is_game=is_game, art=None, by=me)
         return web.json_response(category_json(added), status=201)
 

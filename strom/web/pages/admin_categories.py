@@ -27,8 +27,10 @@ async def _form(request: web.Request) -> tuple[dict[str, str], bytes | None]:
     for key, value in (await request.post()).items():
         if isinstance(value, str):
             fields[key] = value.strip()
-        elif key == "art" and isinstance(value, web.FileField) and value.filename:
-            art = value.file.read()
+        elif isinstance(value, web.FileField):
+            with value.file:  # a temporary file aiohttp spooled the upload to
+                if key == "art" and value.filename:
+                    art = value.file.read()
     return fields, art
 
 
