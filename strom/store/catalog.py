@@ -9,6 +9,7 @@ be cached for good and a new one is a new URL.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 
@@ -70,7 +71,8 @@ class CategoryStore:
             if jpeg is None:
                 row.art_version = None
             else:
-                s.add(CategoryArtRow(category_id=row.id, image=jpeg, updated_at=self._db.now()))
+                image = base64.b64encode(jpeg).decode()
+                s.add(CategoryArtRow(category_id=row.id, image=image, updated_at=self._db.now()))
                 row.art_version = hashlib.sha256(jpeg).hexdigest()[:ART_VERSION_LENGTH]
             await s.flush()
             return q.category_view(row)
@@ -87,7 +89,7 @@ class CategoryStore:
             ).one_or_none()
         if found is None or found.art_version is None:
             return None
-        return bytes(found.image), str(found.art_version)
+        return base64.b64decode(found.image), str(found.art_version)
 
     async def merge(self, slug: str, into: str) -> CategoryInfo:
         """Move every channel and past broadcast filed under ``slug`` to ``into``, then

@@ -21,7 +21,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
@@ -120,18 +119,17 @@ class CategoryRow(Base):
 
 
 class CategoryArtRow(Base):
-    """A category's box art, as served: a JPEG made by :mod:`strom.pictures` (migration
-    0008). In the database, not on one node's disk: every node of a site serves it."""
+    """A category's box art, as served: a JPEG made by :mod:`strom.record.pictures`
+    (migration 0008), in base64. In the database, not on one node's disk: every node of a
+    site serves it. Text, not a binary column: aiomysql cannot send bytes parameters."""
 
     __tablename__ = "category_art"
 
     category_id: Mapped[int] = mapped_column(
         ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
     )
-    # MySQL's BLOB stops at 64 KiB; MEDIUMBLOB holds 16 MiB
-    image: Mapped[bytes] = mapped_column(
-        LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
-    )
+    # MySQL's TEXT stops at 64 KiB; MEDIUMTEXT holds 16 MiB
+    image: Mapped[str] = mapped_column(Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -259,7 +259,7 @@ SCREENSHOTS = [
     "directory", "directory-empty", "category-page", "search-no-results", "categories",
     "channel-live", "channel-offline", "channel-following", "following", "following-empty",
     "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
-    "golive", "search", "profile-settings",
+    "golive", "search", "profile-settings", "admin-users", "admin-categories",
 ]  # fmt: skip
 
 

@@ -94,7 +94,13 @@ STREAMS = [
 
 CATEGORIES = [
     {"slug": "just-chatting", "name": "Just Chatting", "live_count": 1, "is_game": False},
-    {"slug": "chess", "name": "Chess", "live_count": 1, "is_game": True},
+    {
+        "slug": "chess",
+        "name": "Chess",
+        "live_count": 1,
+        "is_game": True,
+        "art_url": "/thumbs/chess.svg",
+    },
     {"slug": "x", "name": XSS_TEXT, "live_count": 1, "is_game": True},
     {"slug": "minecraft", "name": "Minecraft", "live_count": 0, "is_game": True},
     {"slug": "music", "name": "Music", "live_count": 0, "is_game": False},
@@ -410,7 +416,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
             name_max=64,
             error=XSS_TEXT,
             categories=[
-                {**c, "art_url": "/categories/chess/art/0123456789abcdef.jpg" if i == 1 else None}
+                {**c, "art_url": "/thumbs/chess.svg" if i == 1 else None}
                 for i, c in enumerate(CATEGORIES)
             ],
         ),

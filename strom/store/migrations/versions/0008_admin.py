@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column(
             "image",
-            sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb"),
+            sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"),
             nullable=False,
         ),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
