@@ -484,3 +484,34 @@ async def test_dropped_socket_resumes_the_same_broadcast(
     frames, errors = await decode(str(watcher.out))
     assert errors == ""
     assert frames == 2 * FRAMES  # both streams, one timeline
+
+
+async def test_browser_publisher_stopped_by_an_administrator_is_told_why(
+    server: StromServer, vp9: Source
+) -> None:
+    need_demuxer(ContainerKind.WEBM)
+    store = server.store
+    assert store is not None
+    await store.users.create("operator", "a long enough password", admin=True)
+    admin = FormBrowser(server)
+    try:
+        await admin.get("/login")
+        await admin.post("/login", {"username": "operator", "password": "a long enough password"})
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server)) as ws:
+            up = Uploader(ws)
+            assert (await up.start("video/webm;codecs=vp9,opus", key=STREAM_KEY))["type"] == "ready"
+            await up.send(vp9.path.read_bytes()[:40_000], slices=2, interval=0.1)
+            # Longer than a close frame holds: the close reason is cut on a character boundary.
+            reason = "Too loud, and a name with ünïcödé " * 3
+            status, body = await admin.api(
+                "POST", f"/api/v1/admin/streams/{CHANNEL}/stop", json={"reason": reason}
+            )
+            assert (status, body) == (200, {"stopped": True})
+            assert await up.closed() == 1008
+            said = [m for m in up.messages if m["type"] == "error"]
+            words = f"Stopped by an administrator: {reason.strip()}"
+            assert said == [{"type": "error", "reason": words}]
+    finally:
+        await admin.close()
+    channel = server.registry.get(CHANNEL)
+    assert channel is None or not channel.live
