@@ -254,7 +254,9 @@ export class Broadcast extends EventTarget {
     if (this.state === "stopped" || this.state === "failed") return;
     const reason = this.lastError || ev.reason || "";
     // Our own channel still held by the socket that just dropped: wait and try again.
-    const busy = ev.code === 1008 && /busy|already|in use|live/i.test(reason);
+    // Stopped by an administrator is final, whatever words their reason has.
+    const stopped = reason.startsWith("Stopped by an administrator");
+    const busy = ev.code === 1008 && !stopped && /busy|already|in use|live/i.test(reason);
     // The server heard nothing for a while (a frozen tab, a stalled network): start over.
     const idle = ev.code === 1008 && /nothing received|idle|stalled/i.test(reason);
     if (busy && this.everLive && this.busyRefusals < BUSY_RETRIES) {
