@@ -260,6 +260,7 @@ SCREENSHOTS = [
     "channel-live", "channel-offline", "channel-following", "following", "following-empty",
     "dashboard", "dashboard-new-secrets", "login", "register", "admin", "error-404",
     "golive", "search", "profile-settings", "admin-users", "admin-categories",
+    "dashboard-stopped-by-admin",
 ]  # fmt: skip
 
 

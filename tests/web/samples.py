@@ -348,6 +348,15 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         "dashboard.html",
         common(ALICE, "/dashboard", **dashboard(new_stream_key=NEW_KEY, new_api_token=NEW_TOKEN)),
     ),
+    "dashboard-stopped-by-admin": (
+        "dashboard.html",
+        common(
+            ALICE,
+            "/dashboard",
+            **dashboard(new_stream_key=NEW_KEY, key_by_admin=True),
+            stopped=f"Stopped by an administrator: {XSS_TEXT}",
+        ),
+    ),
     "popout": (
         "popout.html",
         common(ANONYMOUS, "/popout/alice/chat", channel="alice", logged_in=False),

@@ -734,6 +734,15 @@ def test_admin_page_has_a_confirmed_stop_button_per_stream() -> None:
     assert "Nobody is live" in page("admin-empty").body_text()
 
 
+def test_dashboard_says_an_administrator_stopped_the_broadcast_and_reset_the_key() -> None:
+    result = page("dashboard-stopped-by-admin")
+    said = result.dom.one(**{"data-role": "stopped-by-admin"})
+    assert said.text() == f"Stopped by an administrator: {XSS_TEXT}"
+    assert "An administrator reset your stream key" in result.body_text()
+    assert result.dom.one("input", **{"data-role": "stream-key"}).get("value") == NEW_KEY
+    assert "Stopped by an administrator" not in page("dashboard").body_text()
+
+
 def test_admin_page_shows_the_recordings_disk_use() -> None:
     result = page("admin")
     summary = re.sub(r"\s+", " ", result.dom.one("p", **{"data-role": "disk-summary"}).text())
