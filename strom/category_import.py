@@ -51,10 +51,16 @@ class CategoryRecord:
 def read_records(path: Path) -> list[CategoryRecord]:
     """The categories in a CSV or JSON file; raises :class:`StromError` for a file that is
     neither, or a row without a name."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StromError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > IMPORT_MAX_BYTES:
         raise StromError(f"{path}: larger than {IMPORT_MAX_BYTES >> 20} MB")
-    text = data.decode("utf-8-sig")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StromError(f"{path}: not UTF-8 text") from None
     rows = list(_json_rows(text) if path.suffix.lower() == ".json" else _csv_rows(text))
     records = []
     for number, row in enumerate(rows, 1):
@@ -70,7 +76,8 @@ def read_records(path: Path) -> list[CategoryRecord]:
 
 def _csv_rows(text: str) -> Iterator[dict[str, Any]]:
     for row in csv.DictReader(io.StringIO(text)):
-        yield {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        # A row longer than the header has its extra fields under None: not ours.
+        yield {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
 
 
 def _json_rows(text: str) -> Iterator[dict[str, Any]]:
@@ -105,8 +112,11 @@ async def art_bytes(where: str, base: Path, http: aiohttp.ClientSession | None) 
 def _read_file(where: str, base: Path) -> bytes:
     path = Path(where).expanduser()
     path = path if path.is_absolute() else base / path
-    with path.open("rb") as f:
-        return f.read(ART_MAX_BYTES + 1)
+    try:
+        with path.open("rb") as f:
+            return f.read(ART_MAX_BYTES + 1)
+    except OSError as exc:
+        raise StromError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 async def add_category(

@@ -230,6 +230,13 @@ async def test_category_add_and_import(tmp_path: Path, capsys: pytest.CaptureFix
         capsys,
     )
     assert (code, out.strip()) == (0, "tunic: added, box art 284x190")
+    code, out = await _in_thread(
+        run, ["category", "import", str(tmp_path / "no.csv"), *data], capsys
+    )
+    assert (code, out.strip()) == (
+        1,
+        f"strom: cannot read {tmp_path / 'no.csv'}: No such file or directory",
+    )
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'strom.db'}")
     try:
         outer = await store.channels.category("outer-wilds")
