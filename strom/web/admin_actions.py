@@ -126,6 +126,34 @@ class SiteAdmin:
         log.info("admin %s added category %s", by, added.slug)
         return added
 
+    async def update_category(
+        self, slug: str, *, name: str | None, is_game: bool | None, by: str
+    ) -> CategoryInfo:
+        info = await self.site.store.categories.update(slug, name=name, is_game=is_game)
+        log.info("admin %s changed category %s (now %s)", by, slug, info.slug)
+        await self._relist_live()
+        return info
+
+    async def merge_category(self, slug: str, into: str, *, by: str) -> CategoryInfo:
+        info = await self.site.store.categories.merge(slug, into)
+        log.info("admin %s merged category %s into %s", by, slug, info.slug)
+        await self._relist_live()
+        return info
+
+    async def delete_category(self, slug: str, *, by: str) -> None:
+        await self.site.store.categories.delete(slug)
+        log.info("admin %s deleted category %s", by, slug)
+        await self._relist_live()
+
+    async def _relist_live(self) -> None:
+        """Live channels here are listed with their category as it was when they went
+        live: read them again after their category changed."""
+        directory = self.site.directory
+        for name in list(directory.infos):
+            info = await self.site.store.channels.get(name)
+            if info is not None:
+                directory.info_changed(info)
+
     async def set_art(self, slug: str, art: bytes | None, *, by: str) -> CategoryInfo:
         jpeg = await _fitted(art) if art else None
         info = await self.site.store.categories.set_art(slug, jpeg)

@@ -5,7 +5,6 @@ header for changes, as the rest of the API. Errors are ``{"error": "..."}``."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -18,8 +17,6 @@ from strom.web.admin_actions import SiteAdmin
 from strom.web.auth import authenticated_user, get_session
 from strom.web.paths import category_art_url
 from strom.web.site import Site
-
-log = logging.getLogger(__name__)
 
 ADMIN_API = "/api/v1/admin"
 #: request bodies the category routes take: a picture (and a form around it)
@@ -164,19 +161,18 @@ class AdminApi:
     async def update_category(self, request: web.Request) -> web.Response:
         me = require_admin_api(request)
         body = await json_body(request, {"name", "is_game"})
-        info = await self.site.store.categories.update(
+        info = await self.admin.update_category(
             request.match_info["slug"],
             name=_typed(body, "name", str),
             is_game=_typed(body, "is_game", bool),
+            by=me,
         )
-        log.info("admin %s changed category %s", me, info.slug)
         return web.json_response(category_json(info))
 
     async def delete_category(self, request: web.Request) -> web.Response:
         me = require_admin_api(request)
         slug = request.match_info["slug"]
-        await self.site.store.categories.delete(slug)
-        log.info("admin %s deleted category %s", me, slug)
+        await self.admin.delete_category(slug, by=me)
         return web.json_response({"deleted": slug})
 
     async def put_art(self, request: web.Request) -> web.Response:
@@ -190,7 +186,5 @@ class AdminApi:
         me = require_admin_api(request)
         body = await json_body(request, {"into"})
         into = _typed(body, "into", str, "")
-        slug = request.match_info["slug"]
-        info = await self.site.store.categories.merge(slug, into)
-        log.info("admin %s merged category %s into %s", me, slug, into)
+        info = await self.admin.merge_category(request.match_info["slug"], into, by=me)
         return web.json_response(category_json(info))

@@ -4,8 +4,6 @@ delete; forms with the CSRF field) and the box art itself, served to everyone at
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
@@ -16,8 +14,6 @@ from strom.web.pages.common import require_admin, sentence
 from strom.web.paths import category_art_url
 from strom.web.render import render
 from strom.web.site import Site
-
-log = logging.getLogger(__name__)
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], bytes | None]:
@@ -91,24 +87,25 @@ class CategoryAdminPages:
         me = require_admin(request)
         slug, action = request.match_info["slug"], request.match_info["action"]
         fields, art = await _form(request)
-        store = self.site.store.categories
         try:
             if action == "edit":
-                info = await store.update(
-                    slug, name=fields.get("name") or None, is_game=bool(fields.get("is_game"))
+                info = await self.admin.update_category(
+                    slug,
+                    name=fields.get("name") or None,
+                    is_game=bool(fields.get("is_game")),
+                    by=me,
                 )
                 if art is not None or fields.get("remove_art"):
                     info = await self.admin.set_art(info.slug, art, by=me)
                 notice = f"Saved {info.name}."
             elif action == "merge":
-                info = await store.merge(slug, fields.get("into", ""))
+                info = await self.admin.merge_category(slug, fields.get("into", ""), by=me)
                 notice = f"Merged {slug} into {info.name}."
             elif action == "delete":
-                await store.delete(slug)
+                await self.admin.delete_category(slug, by=me)
                 notice = f"Deleted {slug}."
             else:
                 raise web.HTTPNotFound(text="No such action.")
-            log.info("admin %s: category %s %s", me, slug, action)
         except StromError as exc:
             return await self.page(request, status=exc.http_status, error=sentence(str(exc)))
         return await self.page(request, notice=notice)
