@@ -69,8 +69,17 @@ async def test_only_administrators_reach_the_admin_api(
     assert operator is not None
     assert operator.is_admin  # nothing changed
     assert await store.channels.category("chess") is not None
-    status, _ = await streamer.get("/admin/users")
-    assert status == 403
+    for page in ("/admin/users", "/admin/categories"):
+        status, _ = await streamer.get(page)
+        assert status == 403
+    for form in ("/admin/users/operator/suspend", "/admin/users/operator/delete",
+                 "/admin/categories/chess/delete", "/admin/categories"):  # fmt: skip
+        status, _ = await streamer.post(form, {"confirm": "operator", "name": "X"})
+        assert status == 403, form
+    operator = await store.users.get("operator")
+    assert operator is not None
+    assert not operator.suspended
+    assert await store.channels.category("x") is None
 
 
 async def test_search_page_promote_and_the_last_administrator(
