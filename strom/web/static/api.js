@@ -71,6 +71,12 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
+  /** Runs again after stop(): one now, then every interval. */
+  resume() {
+    this.stopped = false;
+    this.now();
+  }
+
   schedule() {
     clearTimeout(this.timer);
     if (this.stopped) return;

@@ -1,9 +1,12 @@
 // The channel page (/{username}): keeps the title, description, category, viewer count,
-// uptime and live state current without a reload, from /api/v1/channels/{username}, and
-// runs the Follow button (POST / DELETE /api/v1/channels/{username}/follow). The player
-// (player.js) looks after the video, chat.js the chat. Text goes in with textContent only.
+// uptime and state (live, reconnecting, offline) current without a reload, as the site's
+// channel events push them (events.js); while that socket is down, it polls
+// /api/v1/channels/{username} instead. It runs the Follow button (POST / DELETE
+// /api/v1/channels/{username}/follow). The player (player.js) looks after the video,
+// chat.js the chat. Text goes in with textContent only.
 
 import { ApiError, fetchJson, Poller } from "./api.js";
+import { channelEvents } from "./events.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
 
 class ChannelPage {
@@ -35,6 +38,7 @@ class ChannelPage {
     if (typeof channel.description === "string") this.text("description", channel.description);
     if ("category" in channel) this.showCategory(channel.category);
     if (typeof channel.live === "boolean") this.root.dataset.live = String(channel.live);
+    if (["live", "reconnecting", "offline"].includes(channel.state)) this.root.dataset.state = channel.state;
     if (typeof channel.viewers === "number") {
       this.text("viewers", formatCount(channel.viewers));
       this.text("viewers-label", plural(channel.viewers, "viewer"));
@@ -141,6 +145,16 @@ function boot() {
   if (!root) return;
   const page = new ChannelPage(root);
   page.poller.start();
+  channelEvents.listen({
+    open: () => {
+      page.poller.stop(); // pushed from now on: read once what changed meanwhile
+      page.poller.now();
+    },
+    close: () => page.poller.resume(),
+    channel: (fields) => {
+      if (fields.username.toLowerCase() === page.username.toLowerCase()) page.show(fields);
+    },
+  });
   const follow = root.querySelector("button[data-follow]");
   if (follow) new FollowButton(follow, page);
   window.stromPage = Object.freeze({ refresh: () => page.poller.now() });
