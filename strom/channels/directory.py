@@ -84,7 +84,7 @@ def _thumbnail_url(name: str, etag: str | None) -> str | None:
     return f"/thumbnails/{name}.jpg?v={etag}" if etag is not None else None
 
 
-def _title(name: str, info: ChannelInfo | None) -> str:
+def display_title(name: str, info: ChannelInfo | None) -> str:
     """The stream title, empty when the streamer set none (channels made before titles
     started empty have their username as title: that is none too)."""
     title = info.title if info is not None else ""
@@ -161,7 +161,7 @@ class Directory:
         return {
             "username": channel.name,
             "state": channel.public_state,
-            "title": _title(channel.name, info),
+            "title": display_title(channel.name, info),
             "category": _category(info),
             "viewers": self.viewers(channel.name),
             "started_at": channel.started_at,
@@ -179,7 +179,7 @@ class Directory:
         return {
             "username": stream.name,
             "state": stream.state,
-            "title": _title(stream.name, info),
+            "title": display_title(stream.name, info),
             "category": _category(info),
             "viewers": self.viewers(stream.name),
             "started_at": stream.started_at,
@@ -283,7 +283,7 @@ class Directory:
             # true while reconnecting too: the broadcast is on (for clients that know
             # no "state"); "state" tells a stall from live
             "live": on,
-            "title": _title(name, info),
+            "title": display_title(name, info),
             "description": info.description if info is not None else "",
             "category": _category(info),
             "viewers": self.viewers(name) if on else 0,

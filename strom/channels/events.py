@@ -113,7 +113,11 @@ class ChannelEvents:
 
     def _on_state(self, channel: Channel) -> None:
         if channel.origin is not None:
-            return  # followed from another node: that node announces it
+            # Followed from another node (or its broadcast went on there): that node
+            # announces it.
+            self._states.pop(channel.name, None)
+            self._viewers.pop(channel.name, None)
+            return
         state = channel.public_state
         if self._states.get(channel.name, OFFLINE) == state:
             return

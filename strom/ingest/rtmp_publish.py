@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from strom.errors import PublishRefused
-from strom.live.channel import Channel, ChannelBusy, Publisher, declared_fps
+from strom.live.channel import Channel, ChannelBusy, Publisher
 from strom.live.registry import Registry, StreamKeyResolver
+from strom.live.stats import declared_fps
 from strom.media.flv import FlvDemuxer
 from strom.media.model import Frame
 from strom.media.rtmp import (

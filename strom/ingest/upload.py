@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from strom.errors import WS_POLICY, WS_UNSUPPORTED_DATA, ProtocolError, UnsupportedMedia
-from strom.live.channel import declared_fps
+from strom.live.stats import declared_fps
 
 #: what a browser's MediaRecorder (or a script) may announce; the bytes are sniffed anyway
 ACCEPTED_MIME_TYPES = frozenset(

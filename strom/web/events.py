@@ -1,5 +1,5 @@
 """``GET /events/ws``: the site's channel events over a WebSocket (see
-:mod:`strom.channels.events` and ``docs/chat-protocol.md``).
+:mod:`strom.channels.events` and ``docs/channel-events.md``).
 
 The server sends text frames ``{"type":"channel","channel":{...}}``; the client sends
 nothing (what it sends is read and dropped). A WebSocket rather than Server-Sent Events:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from strom.channels.directory import Directory
-from strom.live.channel import ChannelState, StreamStats, declared_fps
+from strom.live.channel import ChannelState
 from strom.live.registry import Registry
+from strom.live.stats import StreamStats, declared_fps
 from strom.media.model import Codec, Frame, Track, TrackKind
 from strom.record.thumbnails import ThumbnailWorker
 
@@ -36,11 +37,13 @@ def test_a_30_fps_source_arriving_in_bursts_reads_30() -> None:
 
 
 def test_the_rate_follows_the_last_window_of_media() -> None:
+    # A file pushed at twice real time (ffmpeg without -re): 30 fps, then 20 fps media.
     stats = StreamStats(now=0.0, window=5.0)
     for frame in frames(30, 10):
-        stats.add(frame, VIDEO, frame.dts / 1000)
-    for frame in frames(20, 10, start=10.0):  # the encoder falls behind
-        stats.add(frame, VIDEO, frame.dts / 1000)
+        stats.add(frame, VIDEO, frame.dts / 2000)
+    assert stats.fps == pytest.approx(30.0, abs=0.05)
+    for frame in frames(20, 20, start=10.0):  # the encoder falls behind
+        stats.add(frame, VIDEO, frame.dts / 2000)
     assert stats.fps == pytest.approx(20.0, abs=0.05)
 
 

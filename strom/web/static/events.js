@@ -1,6 +1,6 @@
 // The site's channel events: GET /events/ws, a WebSocket on which the server says what
 // changes on any channel as it happens ({"type":"channel","channel":{...}}: its state,
-// title, category and viewers; docs/chat-protocol.md). One socket per page, shared by
+// title, category and viewers; docs/channel-events.md). One socket per page, shared by
 // every module that listens (channel.js, directory.js, notify.js). It reconnects by
 // itself, waiting longer after each failure. Listeners are told when it opens (re-read
 // what may have changed while it was away, and stop polling) and when it closes (poll
