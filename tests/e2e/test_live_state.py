@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from strom.live.channel import ChannelState
 from strom.server import StromServer
-from tests.e2e.browser import PageLog, screenshot
+from tests.e2e.browser import PageLog, screenshot, wait_for_player_state
 from tests.helpers import CHANNEL, MediaFile, publish_args
 from tests.helpers.watching import wait_live
 from tests.helpers.web import Browser as HttpClient
@@ -129,8 +129,9 @@ async def test_a_reconnecting_streamer_shows_everywhere_and_live_again_at_once(
         await screenshot(phone, "live-state-reconnecting-home-phone")
         await phone.goto(f"{base}/{CHANNEL}")
         await expect(phone.locator(".channel-stats .badge-reconnecting")).to_be_visible()
+        # A viewer who comes meanwhile sees the stream waiting, not an offline channel.
+        await wait_for_player_state(phone, "reconnecting")
         await screenshot(phone, "live-state-reconnecting-channel-phone")
-        await phone_ctx.close()
 
         # The encoder is back: the header says LIVE as soon as media flows again.
         publisher = await publish(av_media, server.rtmp_port)
@@ -141,6 +142,10 @@ async def test_a_reconnecting_streamer_shows_everywhere_and_live_again_at_once(
             "LIVE", timeout=PUSHED_MS
         )
         assert (await api(base, f"/api/v1/channels/{CHANNEL}"))["state"] == "live"
+        # The viewer who came during the stall plays on with the others.
+        await wait_for_player_state(phone, "playing")
+        await expect(phone.locator(".channel-stats .badge-live")).to_be_visible()
+        await phone_ctx.close()
     finally:
         await stop(publisher)
         await context.close()

@@ -71,10 +71,10 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
-  /** Runs again after stop(): one now, then every interval. */
-  resume() {
-    this.stopped = false;
-    this.now();
+  /** Every `intervalMs` from now on (the next run too). */
+  every(intervalMs) {
+    this.intervalMs = Math.max(250, Number(intervalMs) || 5000);
+    if (!this.running) this.schedule();
   }
 
   schedule() {

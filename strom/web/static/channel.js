@@ -1,13 +1,15 @@
 // The channel page (/{username}): keeps the title, description, category, viewer count,
 // uptime and state (live, reconnecting, offline) current without a reload, as the site's
 // channel events push them (events.js); while that socket is down, it polls
-// /api/v1/channels/{username} instead. It runs the Follow button (POST / DELETE
+// /api/v1/channels/{username} every few seconds instead (every minute while it is up). It runs the Follow button (POST / DELETE
 // /api/v1/channels/{username}/follow). The player (player.js) looks after the video,
 // chat.js the chat. Text goes in with textContent only.
 
 import { ApiError, fetchJson, Poller } from "./api.js";
 import { channelEvents } from "./events.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
+
+const PUSHED_POLL_MS = 60_000; // with the events pushed, polling is only a safety net
 
 class ChannelPage {
   constructor(root) {
@@ -146,11 +148,14 @@ function boot() {
   const page = new ChannelPage(root);
   page.poller.start();
   channelEvents.listen({
-    open: () => {
-      page.poller.stop(); // pushed from now on: read once what changed meanwhile
+    open: (again) => {
+      page.poller.every(PUSHED_POLL_MS);
+      if (again) page.poller.now(); // what changed while the socket was away
+    },
+    close: () => {
+      page.poller.every(root.dataset.refreshMs);
       page.poller.now();
     },
-    close: () => page.poller.resume(),
     channel: (fields) => {
       if (fields.username.toLowerCase() === page.username.toLowerCase()) page.show(fields);
     },

@@ -4,7 +4,7 @@
 // category and search as the page) and updates viewer counts, titles, categories, badges
 // and thumbnails in place, adds channels that went live and removes the ones that ended;
 // viewer counts it takes from the events themselves. While that socket is down it asks
-// every few seconds instead. Uptimes tick every second (live-clock.js). Cards are clones
+// every few seconds instead (every minute while it is up). Uptimes tick every second (live-clock.js). Cards are clones
 // of <template id="stream-card-template">, filled with textContent and attributes only:
 // no HTML is ever built from data.
 
@@ -15,6 +15,7 @@ import { formatCount, plural, updateClocks } from "./live-clock.js";
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 // Another node of the site may learn of a change a heartbeat after the event: ask again.
 const RECHECK_MS = 2500;
+const PUSHED_POLL_MS = 60_000; // with the events pushed, polling is only a safety net
 
 class Directory {
   constructor(root) {
@@ -189,11 +190,14 @@ function boot() {
   const directory = new Directory(root);
   directory.poller.start();
   channelEvents.listen({
-    open: () => {
-      directory.poller.stop(); // pushed from now on: read once what changed meanwhile
+    open: (again) => {
+      directory.poller.every(PUSHED_POLL_MS);
+      if (again) directory.poller.now(); // what changed while the socket was away
+    },
+    close: () => {
+      directory.poller.every(root.dataset.refreshMs);
       directory.poller.now();
     },
-    close: () => directory.poller.resume(),
     channel: (fields) => directory.changed(fields),
   });
   window.stromPage = Object.freeze({ refresh: () => directory.poller.now() });

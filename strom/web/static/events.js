@@ -2,9 +2,9 @@
 // changes on any channel as it happens ({"type":"channel","channel":{...}}: its state,
 // title, category and viewers; docs/channel-events.md). One socket per page, shared by
 // every module that listens (channel.js, directory.js, notify.js). It reconnects by
-// itself, waiting longer after each failure. Listeners are told when it opens (re-read
-// what may have changed while it was away, and stop polling) and when it closes (poll
-// again).
+// itself, waiting longer after each failure. Listeners are told when it opens (poll
+// rarely from then on; `again` when it opens after a drop: read what may have changed
+// meanwhile) and when it closes (poll as before).
 //
 // Tests read window.stromEvents.open.
 
@@ -20,15 +20,16 @@ class ChannelEvents {
     this.open = false;
     this.delay = RETRY_MIN_MS;
     this.timer = 0;
+    this.opened = false; // it was open once: an open after that may have missed events
   }
 
   /**
-   * `listener` has any of: open(), close(), channel(fields). Returns a function that
+   * `listener` has any of: open(again), close(), channel(fields). Returns a function that
    * stops listening. The socket opens with the first listener.
    */
   listen(listener) {
     this.listeners.add(listener);
-    if (this.open) call(listener, "open");
+    if (this.open) call(listener, "open", false);
     else if (!this.ws && !this.timer && typeof WebSocket === "function") this.connect();
     return () => this.listeners.delete(listener);
   }
@@ -48,7 +49,8 @@ class ChannelEvents {
     ws.onopen = () => {
       this.open = true;
       this.delay = RETRY_MIN_MS;
-      this.tell("open");
+      this.tell("open", this.opened);
+      this.opened = true;
     };
     ws.onmessage = (event) => {
       let msg;

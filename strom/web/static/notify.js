@@ -132,12 +132,12 @@ class GoLiveNotifier {
 const notifier = new GoLiveNotifier();
 notifier.poller.now();
 channelEvents.listen({
-  open: () => {
-    notifier.poller.intervalMs = PUSHED_POLL_MS;
-    notifier.poller.now(); // what changed while the socket was away
+  open: (again) => {
+    notifier.poller.every(PUSHED_POLL_MS);
+    if (again) notifier.poller.now(); // what changed while the socket was away
   },
   close: () => {
-    notifier.poller.intervalMs = POLL_MS;
+    notifier.poller.every(POLL_MS);
     notifier.poller.now();
   },
   channel: (fields) => notifier.pushed(fields),
