@@ -556,6 +556,7 @@ class StromServer:
             "socketio_sessions": door.sessions.metrics() if door is not None else None,
             "socketio_streams": door.streams.metrics() if door and door.streams else None,
             "redis": bus.metrics() if isinstance(bus, RedisBus) else None,
+            "channel_events": site.events.metrics(),
             "cluster": (
                 node.live_map.metrics()
                 if node.live_map is not None
