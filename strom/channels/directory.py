@@ -221,13 +221,15 @@ class Directory:
 
     def _listed(self) -> tuple[list[Channel], list[RemoteStream]]:
         """What the directory lists: the channels whose card comes from here (live here,
-        or reconnecting here and not listed by another node), and the ones live or
-        reconnecting on other nodes (a channel pulled here is listed from here while it is
-        live here; a broadcast that went on at another node, from there)."""
+        or ingested here and waiting for their publisher), and the ones live or
+        reconnecting on other nodes. A channel pulled here is listed from here while it
+        is live here; while it waits, the node that ingests it says whether it does (a
+        broadcast that went on at another node is listed from there; one whose node died
+        is not listed)."""
         remote = {s.name: s for s in self.others.streams()}
         local = []
         for channel in self.registry:
-            if channel.live or (_on(channel) and channel.name not in remote):
+            if channel.live or (_on(channel) and channel.origin is None):
                 local.append(channel)
                 remote.pop(channel.name, None)
         return local, list(remote.values())
