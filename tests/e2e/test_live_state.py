@@ -206,6 +206,12 @@ async def test_titles_and_go_live_toasts_are_pushed(
             await expect(fan.locator(".channel-stats .badge-live")).to_be_visible(timeout=PUSHED_MS)
             await toast.evaluate("(t) => Promise.all(t.getAnimations().map((a) => a.finished))")
             await screenshot(elsewhere, "live-state-pushed-toast-desktop")
+            # The health knows the rate ffmpeg said it sends (onMetaData), and gets it.
+            status, health = await streamer.api("GET", "/api/v1/me/health")
+            assert status == 200
+            assert isinstance(health, dict)
+            assert health["chosen_fps"] == 30
+            assert not [w for w in health["warnings"] if "frames per second" in w]
         finally:
             await stop(publisher)
     finally:
