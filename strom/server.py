@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__, node_urls
 from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_node_id
+from strom.channels.events import ChannelEvents, EventLimits
 from strom.channels.rooms import OpenRooms
 from strom.chat import ChatLimits, ChatService
 from strom.chat.bus import RoomBus
@@ -273,6 +274,11 @@ class StromServer:
         stack.push_async_callback(broadcasts.stop)
 
         chat = await self._chat(stack, store, registry, keys, directory)
+        events = ChannelEvents(
+            registry, directory, chat.bus, EventLimits(settings.events_viewers_interval)
+        )
+        await events.start()  # stopped before the chat closes the bus
+        stack.push_async_callback(events.stop)
 
         recorder = Recorder(
             registry,
@@ -354,6 +360,7 @@ class StromServer:
             directory=directory,
             keys=keys,
             chat=chat,
+            events=events,
             recorder=recorder,
             push=push,
             ws=ws,
@@ -410,6 +417,7 @@ class StromServer:
         # Before the HTTP server closes: every long-lived connection it serves is told
         # "going away" (the server would otherwise wait for them).
         stack.push_async_callback(_say_goodbye, ws, chat, push, door)
+        stack.callback(events.close_all)
         stack.callback(hls.let_go)
         stack.callback(pull_server.close_all, SHUTTING_DOWN)
 
@@ -548,6 +556,7 @@ class StromServer:
             "socketio_sessions": door.sessions.metrics() if door is not None else None,
             "socketio_streams": door.streams.metrics() if door and door.streams else None,
             "redis": bus.metrics() if isinstance(bus, RedisBus) else None,
+            "channel_events": site.events.metrics(),
             "cluster": (
                 node.live_map.metrics()
                 if node.live_map is not None

@@ -383,6 +383,22 @@ class Settings:
         "media WebSocket viewers from one address at once (many viewers can share a NAT); "
         "more: close 1013 (0: no limit)",
     )
+    events_max_per_address: int = _opt(
+        200,
+        "event-stream WebSockets (/events/ws: one per open page) from one address at "
+        "once; more: close 1013 (0: no limit)",
+    )
+    events_max_connections: int = _opt(
+        20_000, "event-stream WebSockets open at once on this node; more: close 1013 (0: no limit)"
+    )
+    events_queue_max: int = _opt(
+        256,
+        "channel events waiting to be sent to one event-stream client; more: it is closed "
+        "1008 (too slow) and its page reconnects",
+    )
+    events_viewers_interval: float = _opt(
+        5.0, "seconds between viewer-count events of a live channel (sent when it changed)"
+    )
     chat_max_sockets_per_address: int = _opt(
         500, "chat WebSockets from one address at once; more: close 1013 (0: no limit)"
     )

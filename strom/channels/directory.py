@@ -22,6 +22,13 @@ from strom.store import ChannelInfo, Store
 
 #: a keyframe interval above this makes joins slow and LL-HLS segments long
 MAX_GOOD_KEYFRAME_INTERVAL = 4.0
+#: frames reaching the server below this share of the rate the streamer chose: a warning
+LOW_FPS_SHARE = 0.85
+#: with no chosen rate, fewer frames per second than this: a warning
+LOW_FPS = 20.0
+
+#: what a channel is, as the API, the pages and the event stream say (``state``)
+LIVE, RECONNECTING, OFFLINE = "live", "reconnecting", "offline"
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class RemoteStream:
     info: ChannelInfo | None
     #: the version (ETag) of its live picture on the ingest node, if it has one yet
     thumbnail: str | None = None
+    #: ``live``, or ``reconnecting`` while the broadcast waits for its publisher there
+    state: str = LIVE
 
 
 class OtherNodes(Protocol):
@@ -75,10 +84,22 @@ def _thumbnail_url(name: str, etag: str | None) -> str | None:
     return f"/thumbnails/{name}.jpg?v={etag}" if etag is not None else None
 
 
+def display_title(name: str, info: ChannelInfo | None) -> str:
+    """The stream title, empty when the streamer set none (channels made before titles
+    started empty have their username as title: that is none too)."""
+    title = info.title if info is not None else ""
+    return "" if title == name else title
+
+
 def _category(info: ChannelInfo | None) -> dict[str, str] | None:
     if info is None or info.category is None:
         return None
     return {"slug": info.category.slug, "name": info.category.name}
+
+
+def _on(channel: Channel) -> bool:
+    """The channel's broadcast is on here: live, or waiting for its publisher."""
+    return channel.public_state != OFFLINE
 
 
 class Directory:
@@ -139,7 +160,8 @@ class Directory:
         etag = thumb.etag if thumb is not None else self.others.thumbnail(channel.name)
         return {
             "username": channel.name,
-            "title": (info.title if info is not None and info.title else channel.name),
+            "state": channel.public_state,
+            "title": display_title(channel.name, info),
             "category": _category(info),
             "viewers": self.viewers(channel.name),
             "started_at": channel.started_at,
@@ -156,7 +178,8 @@ class Directory:
         info = stream.info
         return {
             "username": stream.name,
-            "title": (info.title if info is not None and info.title else stream.name),
+            "state": stream.state,
+            "title": display_title(stream.name, info),
             "category": _category(info),
             "viewers": self.viewers(stream.name),
             "started_at": stream.started_at,
@@ -167,12 +190,14 @@ class Directory:
         }
 
     def live_card(self, name: str) -> dict[str, Any] | None:
-        """``name``'s directory card if it is live here or on another node, else None."""
-        channel = self.registry.get(name)
-        if channel is not None and channel.live:
+        """``name``'s directory card if it is live (or reconnecting) here or on another
+        node, else None."""
+        local, remote = self._listed()
+        channel = next((c for c in local if c.name == name), None)
+        if channel is not None:
             return self.stream_card(channel)
-        remote = next((s for s in self._remote() if s.name == name), None)
-        return self.remote_card(remote) if remote is not None else None
+        stream = next((s for s in remote if s.name == name), None)
+        return self.remote_card(stream) if stream is not None else None
 
     def viewers(self, name: str) -> int:
         """The site's viewers of ``name``: here (live here, or waiting for it or for its
@@ -182,20 +207,32 @@ class Directory:
         return (channel.viewers if channel is not None else 0) + self.others.viewers(name)
 
     def live_viewers(self, name: str) -> int:
-        """:meth:`viewers` while ``name`` is live here or on another node, else 0 (viewers
-        waiting for an offline channel are not its audience)."""
-        channel = self.registry.get(name)
-        if (channel is not None and channel.live) or any(
-            s.name == name for s in self.others.streams()
-        ):
-            return self.viewers(name)
-        return 0
+        """:meth:`viewers` while ``name`` is live (or reconnecting) here or on another
+        node, else 0 (viewers waiting for an offline channel are not its audience)."""
+        return self.viewers(name) if self.state(name) != OFFLINE else 0
 
-    def _remote(self) -> list[RemoteStream]:
-        """Channels live on other nodes and not live here (a pulled one is, with its card
-        from here)."""
-        return [s for s in self.others.streams() if (c := self.registry.get(s.name)) is None
-                or not c.live]  # fmt: skip
+    def state(self, name: str) -> str:
+        """``name``'s :data:`LIVE`, :data:`RECONNECTING` or :data:`OFFLINE`, site-wide."""
+        local, remote = self._listed()
+        for channel in local:
+            if channel.name == name:
+                return channel.public_state
+        return next((s.state for s in remote if s.name == name), OFFLINE)
+
+    def _listed(self) -> tuple[list[Channel], list[RemoteStream]]:
+        """What the directory lists: the channels whose card comes from here (live here,
+        or ingested here and waiting for their publisher), and the ones live or
+        reconnecting on other nodes. A channel pulled here is listed from here while it
+        is live here; while it waits, the node that ingests it says whether it does (a
+        broadcast that went on at another node is listed from there; one whose node died
+        is not listed)."""
+        remote = {s.name: s for s in self.others.streams()}
+        local = []
+        for channel in self.registry:
+            if channel.live or (_on(channel) and channel.origin is None):
+                local.append(channel)
+                remote.pop(channel.name, None)
+        return local, list(remote.values())
 
     def streams(
         self,
@@ -204,8 +241,8 @@ class Directory:
         category: str | None = None,
         query: str | None = None,
     ) -> list[dict[str, Any]]:
-        cards = [self.stream_card(c) for c in self.registry.live()]
-        cards += [self.remote_card(s) for s in self._remote()]
+        local, remote = self._listed()
+        cards = [self.stream_card(c) for c in local] + [self.remote_card(s) for s in remote]
         if category:
             cards = [c for c in cards if c["category"] and c["category"]["slug"] == category]
         if query:
@@ -221,32 +258,37 @@ class Directory:
 
     def live_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for channel in self.registry.live():
+        local, remote = self._listed()
+        for channel in local:
             cat = _category(self.infos.get(channel.name))
             if cat is not None:
                 counts[cat["slug"]] = counts.get(cat["slug"], 0) + 1
-        for stream in self._remote():
+        for stream in remote:
             cat = _category(stream.info)
             if cat is not None:
                 counts[cat["slug"]] = counts.get(cat["slug"], 0) + 1
         return counts
 
     def _view(self, name: str, info: ChannelInfo | None, followers: int = 0) -> dict[str, Any]:
-        channel = self.registry.get(name)
-        here = channel is not None and channel.live
-        remote = next((s for s in self._remote() if s.name == name), None)
-        live = here or remote is not None
-        started_at = channel.started_at if channel is not None and here else None
-        if remote is not None:
-            started_at = remote.started_at
+        local, remote = self._listed()
+        channel = next((c for c in local if c.name == name), None)
+        stream = next((s for s in remote if s.name == name), None)
+        state = channel.public_state if channel is not None else OFFLINE
+        started_at = channel.started_at if channel is not None else None
+        if stream is not None:
+            state, started_at = stream.state, stream.started_at
+        on = state != OFFLINE
         last = info.last_broadcast if info is not None else None
         return {
             "username": name,
-            "title": (info.title if info is not None and info.title else name),
+            "state": state,
+            # true while reconnecting too: the broadcast is on (for clients that know
+            # no "state"); "state" tells a stall from live
+            "live": on,
+            "title": display_title(name, info),
             "description": info.description if info is not None else "",
             "category": _category(info),
-            "live": live,
-            "viewers": self.viewers(name) if live else 0,
+            "viewers": self.viewers(name) if on else 0,
             "started_at": started_at,
             "last_broadcast": (
                 {
@@ -277,14 +319,21 @@ class Directory:
             )
         if video is None:
             warnings.append("No video: viewers only hear audio.")
-        if stats.fps and video is not None and stats.fps < 20:
-            warnings.append(f"Only {stats.fps:.0f} frames per second reach the server.")
+        fps, chosen = stats.fps, stats.declared_fps
+        if fps and video is not None and chosen and fps < chosen * LOW_FPS_SHARE:
+            warnings.append(
+                f"Only {fps:.1f} of the {chosen:g} frames per second you chose reach the "
+                "server: lower the resolution or frame rate, or free up the encoder's CPU."
+            )
+        elif fps and video is not None and not chosen and fps < LOW_FPS:
+            warnings.append(f"Only {fps:.0f} frames per second reach the server.")
         return {
             "live": True,
             "codec": " / ".join(t.codec_string for t in tracks),
             "width": video.width if video else None,
             "height": video.height if video else None,
-            "fps": round(stats.fps, 1),
+            "fps": round(fps, 1),
+            "chosen_fps": chosen,
             "bitrate_kbps": round(stats.bitrate / 1000),
             "keyframe_interval": (
                 round(stats.keyframe_interval, 2) if stats.keyframe_interval else None

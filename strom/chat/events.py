@@ -195,6 +195,19 @@ class ChattersSeen:
         return {}
 
 
+@dataclass(frozen=True)
+class ChannelChanged:
+    """A channel's state, title, category or viewers changed: the site's event stream
+    (:mod:`strom.channels.events`), on its own bus room, never a chat room's. ``fields``
+    is the JSON object pages get, as text."""
+
+    type: ClassVar[str] = "channel"
+    fields: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {"type": "channel", "channel": json.loads(self.fields)}
+
+
 RoomEvent = (
     MessagePosted
     | MessageDeleted
@@ -207,6 +220,7 @@ RoomEvent = (
     | ViewerCount
     | ChattersAsked
     | ChattersSeen
+    | ChannelChanged
 )
 
 _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
@@ -223,6 +237,7 @@ _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
         ViewerCount,
         ChattersAsked,
         ChattersSeen,
+        ChannelChanged,
     )
 }
 

@@ -70,6 +70,9 @@ INFO_REFRESH = 10.0
 
 #: the states in which a channel here holds its claim (its publisher is on, or awaited)
 HELD = (ChannelState.STARTING, ChannelState.LIVE, ChannelState.RECONNECTING)
+#: the states in which the other nodes list a channel (a broadcast waiting for its
+#: publisher stays listed, with its viewers)
+LISTED = (ChannelState.LIVE.value, ChannelState.RECONNECTING.value)
 
 # KEYS[1] the channel key; ARGV: node id, entry JSON, TTL (ms). Free or ours: (re)write
 # it with the TTL and answer nil; another node's: answer its entry.
@@ -300,11 +303,12 @@ class LiveMap:
         found: dict[str, RemoteStream] = {}
         for record in self._fresh().values():
             for e in record.entries:
-                if e.state == ChannelState.LIVE.value:
+                if e.state in LISTED:
                     info = self._infos.get(e.channel, (None, 0.0))[0]
                     found[e.channel] = RemoteStream(
-                        e.channel, e.url, e.started_at, e.width, e.height, info, e.thumbnail
-                    )
+                        e.channel, e.url, e.started_at, e.width, e.height, info, e.thumbnail,
+                        e.state,
+                    )  # fmt: skip
         return sorted(found.values(), key=lambda s: s.name)
 
     def viewers(self, name: str) -> int:

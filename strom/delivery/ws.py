@@ -7,8 +7,9 @@ Protocol (server to client; the client sends nothing but control frames):
    with the init segment (``ftyp`` + ``moov``). Sent again if codec parameters change.
 3. one binary message per CMAF chunk (``moof`` + ``mdat``), starting at a keyframe.
 4. text ``{"type":"reconnecting"}`` if the publisher dropped and the broadcast waits for
-   it; ``{"type":"resumed"}`` when it is back with the same codec parameters (with new
-   ones, a new ``init`` comes instead); chunks then continue the same timeline.
+   it (a viewer who comes meanwhile gets the init segment, the last GOP and this);
+   ``{"type":"resumed"}`` when it is back with the same codec parameters (with new ones,
+   a new ``init`` comes instead); chunks then continue the same timeline.
 5. text ``{"type":"end"}`` and close 1000 when the broadcast ends.
 
 A viewer of a full channel, or one more from an address that already has
@@ -281,7 +282,14 @@ class WsDelivery:
         finally:
             viewer.joining = False
         self._viewers.add(viewer)
-        if not channel.live:
+        if channel.public_state == "reconnecting" and channel.init_segment is not None:
+            # The broadcast waits for its publisher: the picture it stopped on, and the
+            # stall, as its other viewers saw them (the resumption follows as for them).
+            viewer.on_live(channel)
+            for chunk in channel.gop:
+                viewer.on_chunk(chunk)
+            viewer.on_stall()
+        elif not channel.live:
             viewer.send_offline()
         try:
             async for _ in ws:

@@ -14,6 +14,7 @@ import logging
 from strom.errors import PublishRefused
 from strom.live.channel import Channel, ChannelBusy, Publisher
 from strom.live.registry import Registry, StreamKeyResolver
+from strom.live.stats import declared_fps
 from strom.media.flv import FlvDemuxer
 from strom.media.model import Frame
 from strom.media.rtmp import (
@@ -114,6 +115,7 @@ class RtmpPublishing:
         meta = event.values[0]
         if isinstance(meta, dict):
             self.channel.expect_tracks(video="videocodecid" in meta or "width" in meta)
+            self.channel.stats.declared_fps = declared_fps(meta.get("framerate"))
 
     def on_unpublish(self, event: UnpublishRequest) -> None:
         if event.stream_id == self._stream_id or self._stream_id is None:

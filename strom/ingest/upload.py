@@ -1,9 +1,10 @@
 """The text messages of the browser upload (``/ingest/ws``), parsed without I/O.
 
 The client opens with ``{"type":"start","mime":"video/webm;codecs=vp9,opus"}`` (plus a
-``"key"`` from scripts), sends the container bytes as binary messages, and may later
-send ``{"type":"stop"}`` or another ``start``. The parsing lives here, apart from the
-aiohttp adapter (:mod:`strom.web.ingest`), so that it is tested and fuzzed as bytes.
+``"key"`` from scripts, and the frame rate it chose, ``"fps"``, for the stream health),
+sends the container bytes as binary messages, and may later send ``{"type":"stop"}`` or
+another ``start``. The parsing lives here, apart from the aiohttp adapter
+(:mod:`strom.web.ingest`), so that it is tested and fuzzed as bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from strom.errors import WS_POLICY, WS_UNSUPPORTED_DATA, ProtocolError, UnsupportedMedia
+from strom.live.stats import declared_fps
 
 #: what a browser's MediaRecorder (or a script) may announce; the bytes are sniffed anyway
 ACCEPTED_MIME_TYPES = frozenset(
@@ -40,6 +42,8 @@ class StartMessage:
     mime: str
     #: the stream key; None: use the logged-in session's channel
     key: str | None
+    #: the frame rate the client chose (``"fps"``), if it said a plausible one
+    fps: float | None = None
 
 
 def _json_object(text: str | bytes) -> dict[str, object] | None:
@@ -64,7 +68,7 @@ def parse_start(text: str | bytes) -> StartMessage:
     key = start.get("key")
     if key is not None and not isinstance(key, str):
         raise StartRefused("unknown stream key")
-    return StartMessage(mime, key)
+    return StartMessage(mime, key, declared_fps(start.get("fps")))
 
 
 def control_type(text: str | bytes) -> str | None:

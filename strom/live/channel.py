@@ -28,6 +28,7 @@ from typing import ClassVar, Protocol
 
 from strom.live.assembler import ChunkAssembler
 from strom.live.chunk import Chunk
+from strom.live.stats import StreamStats
 from strom.media.model import Frame, Track, TrackKind, mime_type
 
 log = logging.getLogger(__name__)
@@ -87,48 +88,6 @@ class Publisher(Protocol):
 
     def disconnect(self, reason: str) -> None:
         """Stop publishing now (an operator stopped the broadcast)."""
-
-
-class StreamStats:
-    """Stream health as the streamer's dashboard shows it, updated per frame at the cost
-    of a few additions; rates are computed once per ``window``."""
-
-    __slots__ = (
-        "_bytes",
-        "_frames",
-        "_last_keyframe",
-        "_start",
-        "bitrate",
-        "fps",
-        "keyframe_interval",
-        "window",
-    )
-
-    def __init__(self, now: float, window: float = 5.0) -> None:
-        self.window = window
-        self._start = now
-        self._frames = 0
-        self._bytes = 0
-        self._last_keyframe: float | None = None
-        #: video frames per second, bits per second (all tracks), seconds between keyframes
-        self.fps = 0.0
-        self.bitrate = 0.0
-        self.keyframe_interval: float | None = None
-
-    def add(self, frame: Frame, track: Track, now: float) -> None:
-        self._bytes += len(frame.data)
-        if track.kind is TrackKind.VIDEO:
-            self._frames += 1
-            if frame.keyframe:
-                t = frame.dts / track.timescale
-                if self._last_keyframe is not None and t > self._last_keyframe:
-                    self.keyframe_interval = t - self._last_keyframe
-                self._last_keyframe = t
-        elapsed = now - self._start
-        if elapsed >= self.window:
-            self.fps = self._frames / elapsed
-            self.bitrate = self._bytes * 8 / elapsed
-            self._start, self._frames, self._bytes = now, 0, 0
 
 
 class ChannelState(enum.Enum):
@@ -232,6 +191,19 @@ class Channel:
     @property
     def live(self) -> bool:
         return self.state is ChannelState.LIVE
+
+    @property
+    def public_state(self) -> str:
+        """What viewers are shown: ``live``; ``reconnecting`` while the broadcast waits for
+        its publisher (and while a publisher back within the grace has not sent its first
+        keyframe yet); else ``offline`` (a broadcast that has not started is not on yet)."""
+        if self.state is ChannelState.LIVE:
+            return "live"
+        if self.state is ChannelState.RECONNECTING or (
+            self.state is ChannelState.STARTING and self._resuming is not None
+        ):
+            return "reconnecting"
+        return "offline"
 
     @property
     def idle(self) -> bool:

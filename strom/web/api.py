@@ -147,6 +147,7 @@ class Api:
             record_broadcasts=record,
         )
         self.site.directory.info_changed(info)
+        self.site.events.changed(info.username)  # open pages show it at once
         view = await self.site.directory.channel_view(username)
         return web.json_response(view)
 

@@ -24,6 +24,7 @@ from strom.web.auth import SESSION_KEY, SessionCodec, csrf_form_middleware, sess
 from strom.web.connections import body_deadline_middleware
 from strom.web.download import Download
 from strom.web.errors import error_middleware
+from strom.web.events import EventStream
 from strom.web.pages import Pages
 from strom.web.paths import site_url
 from strom.web.render import render
@@ -149,6 +150,7 @@ def create_app(site: Site) -> web.Application:
     pages.routes(app)
     Api(site).routes(app)
     AdminApi(site).routes(app)
+    EventStream(site.events, settings).routes(app)
     chat.routes(app, site)
     recordings.routes(app, site)
     Download(site).routes(app)

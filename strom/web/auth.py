@@ -51,10 +51,11 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: paths whose requests authenticate by a secret in the URL, never by the cookie
 #: (``PUT /ingest/{stream key}`` from ffmpeg or curl): no CSRF token, bodies left unread
 CSRF_EXEMPT_PREFIXES = ("/ingest/",)
-#: media paths, and the node's numbers: no session look-up, no cookie (``/live/{channel}``
-#: itself is a page)
+#: media paths, the node's numbers and the public event stream: no session look-up, no
+#: cookie (``/live/{channel}`` itself is a page)
 _MEDIA = re.compile(
-    r"/(?:static|vod|thumbnails|hls|avatars)/|/metrics$|/api/v1/stats$|/live/[^/]+/|/live/[^/]+\.m3u8$"
+    r"/(?:static|vod|thumbnails|hls|avatars)/|/metrics$|/api/v1/stats$|/events/ws$"
+    r"|/live/[^/]+/|/live/[^/]+\.m3u8$"
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strom.channels.directory import display_title
 from strom.web.site import Site
 
 #: most channels listed (a follow list is unbounded; a page is not)
@@ -35,7 +36,7 @@ async def followed_channels(
         if last_live:
             info = await store.channels.get(name)
             last = info.last_broadcast if info is not None else None
-            entry["title"] = info.title if info is not None else ""
+            entry["title"] = display_title(name, info)
             entry["last_live_at"] = (
                 (last.ended_at or last.started_at).timestamp() if last is not None else None
             )

@@ -209,6 +209,8 @@ class WsUploader:
         self.pub: PushPublisher | None = None
         self._status: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[Any] | None = None
+        #: the frame rate the start message chose (for the stream health)
+        self._fps: float | None = None
 
     async def refuse(self, reason: str, code: int) -> None:
         if self.ws.closed:
@@ -254,6 +256,9 @@ class WsUploader:
             pub.fail(Exception(reason))
             await self.refuse(reason, WS_POLICY)
             return
+        channel = ingest.registry.get(name)
+        if channel is not None:
+            channel.stats.declared_fps = self._fps
         await self.ws.send_json({"type": "ready", "channel": name})
         self._status = loop.create_task(self._send_status())
         await self._receive(pub)
@@ -270,6 +275,7 @@ class WsUploader:
             start = parse_start(msg.data)
         except StartRefused as exc:
             raise UploadRefused(str(exc), exc.ws_close) from None
+        self._fps = start.fps
         if start.key is not None:
             name = await self.ingest.resolve(start.key)
             if name is None:

@@ -6,7 +6,10 @@ from typing import Any
 
 from strom import __version__
 from strom.web.openapi_admin import admin_paths
+from strom.web.openapi_channels import CHANNEL as _CHANNEL
+from strom.web.openapi_channels import HEALTH as _HEALTH
 from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
+from strom.web.openapi_channels import STREAM as _STREAM
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -59,72 +62,6 @@ _MODLOG = {
                 },
             },
         }
-    },
-}
-
-_STREAM = {
-    "type": "object",
-    "required": ["username", "title", "viewers"],
-    "properties": {
-        "username": {"type": "string"},
-        "title": {"type": "string"},
-        "category": {"oneOf": [{"$ref": "#/components/schemas/CategoryRef"}, {"type": "null"}]},
-        "viewers": {"type": "integer", "minimum": 0},
-        "started_at": {"type": ["number", "null"]},
-        "thumbnail_url": {"type": ["string", "null"]},
-        "width": {"type": ["integer", "null"]},
-        "height": {"type": ["integer", "null"]},
-        "room": {"type": "boolean", "description": "an open room (no account behind it)"},
-    },
-}
-
-_CHANNEL = {
-    "type": "object",
-    "required": ["username", "title", "description", "live", "viewers"],
-    "properties": {
-        "username": {"type": "string"},
-        "title": {"type": "string"},
-        "description": {"type": "string"},
-        "category": {"oneOf": [{"$ref": "#/components/schemas/CategoryRef"}, {"type": "null"}]},
-        "live": {"type": "boolean"},
-        "viewers": {"type": "integer", "minimum": 0},
-        "started_at": {"type": ["number", "null"]},
-        "last_broadcast": {
-            "oneOf": [
-                {
-                    "type": "object",
-                    "properties": {
-                        "id": {
-                            "type": "integer",
-                            "description": "The broadcast's id: the same across a "
-                            "publisher's reconnection within the grace, on any node",
-                        },
-                        "started_at": {"type": "number"},
-                        "ended_at": {"type": ["number", "null"]},
-                    },
-                },
-                {"type": "null"},
-            ]
-        },
-        "follower_count": {"type": "integer", "minimum": 0},
-    },
-}
-
-_HEALTH = {
-    "type": "object",
-    "description": "Offline: only live (false) and warnings; live: the rest as well.",
-    "required": ["live", "warnings"],
-    "properties": {
-        "live": {"type": "boolean"},
-        "warnings": {"type": "array", "items": {"type": "string"}},
-        "codec": {"type": "string"},
-        "width": {"type": ["integer", "null"]},
-        "height": {"type": ["integer", "null"]},
-        "fps": {"type": "number", "minimum": 0},
-        "bitrate_kbps": {"type": "integer", "minimum": 0},
-        "keyframe_interval": {"type": ["number", "null"]},
-        "uptime": {"type": "integer", "minimum": 0},
-        "viewers": {"type": "integer", "minimum": 0},
     },
 }
 

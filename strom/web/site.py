@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strom.channels import Directory, StreamKeys
+from strom.channels.events import ChannelEvents
 from strom.chat import ChatService
 from strom.cluster.elsewhere import Elsewhere
 from strom.cluster.serve import PullServer
@@ -38,6 +39,8 @@ class Site:
     #: stream key -> channel
     keys: StreamKeys
     chat: ChatService
+    #: channel state, titles and viewers pushed to the pages (``/events/ws``)
+    events: ChannelEvents
     recorder: Recorder
     #: HTTP PUT/POST, raw TCP and browser pushes
     push: PushIngest

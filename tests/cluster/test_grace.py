@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from strom.store import Store
@@ -145,12 +146,26 @@ async def live_broadcast(s: Site, node: Node, *, not_id: int | None = None) -> i
     return found
 
 
+async def next_state(events: aiohttp.ClientWebSocketResponse, state: str) -> dict[str, Any]:
+    """The next channel event of ``USER`` saying ``state`` (bounded)."""
+    async with asyncio.timeout(30):
+        while True:
+            fields = (await events.receive_json())["channel"]
+            if fields["username"] == USER and fields.get("state") == state:
+                return dict(fields)
+
+
 async def test_a_publisher_back_on_another_node_continues_the_broadcast(
     tmp_path: Path, av_media: MediaFile
 ) -> None:
-    async with site(tmp_path, grace=30.0, postgres=True) as s:
+    async with (
+        site(tmp_path, grace=30.0, postgres=True) as s,
+        aiohttp.ClientSession() as http,
+    ):
         a, b = await s.start("a"), await s.start("b")
         edge = await s.start("e", "--role", "edge")
+        # The edge's channel events: each state change, told by the node ingesting it.
+        events = await http.ws_connect(f"ws://127.0.0.1:{edge.http_port}/events/ws")
         # A viewer on the edge, and one on B (the node the streamer will come back to).
         watchers = [
             Watcher(
@@ -162,13 +177,20 @@ async def test_a_publisher_back_on_another_node_continues_the_broadcast(
         try:
             async with publishing(av_media, a, s.key):
                 first = await live_broadcast(s, edge)
+                await next_state(events, "live")
                 watching = [asyncio.create_task(w.run()) for w in watchers]
                 for w in watchers:
                     await until(lambda w=w: w.chunks_by_phase[-1] > 30, timeout=60)
             # The streamer's connection to A dropped; they go live again on B at once.
             for w in watchers:
                 await until(lambda w=w: "reconnecting" in w.texts, timeout=30)
+            # Every node says so, with the viewers still there (told by A, through Redis).
+            told = await next_state(events, "reconnecting")
+            assert told["live"] is True
+            listed = await eventually(lambda: _reconnecting(edge), 10, "edge lists it waiting")
+            assert listed["viewers"] == 2
             async with publishing(av_media, b, s.key):
+                assert (await next_state(events, "live"))["started_at"] == told["started_at"]
                 for w in watchers:
                     await until(lambda w=w: "resumed" in w.texts, timeout=60)
                     await until(lambda w=w: w.chunks_by_phase[-1] > 60, timeout=60)
@@ -224,6 +246,14 @@ async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
             assert await live_broadcast(s, a) == first
         (row,) = await s.store.broadcasts.list(USER)
         assert row.id == first
+
+
+async def _reconnecting(node: Node) -> dict[str, Any] | None:
+    """``USER``'s card in ``node``'s directory while it is reconnecting."""
+    for card in (await node.get("/api/v1/streams"))["streams"]:
+        if card["username"] == USER and card["state"] == "reconnecting":
+            return dict(card)
+    return None
 
 
 async def _hears_others(node: Node) -> bool:

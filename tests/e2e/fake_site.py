@@ -150,6 +150,15 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
             pass
         return ws
 
+    async def events_ws(request: web.Request) -> web.WebSocketResponse:
+        """The channel events: open, and quiet (these tests change what the API says)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sockets.add(ws)
+        async for _ in ws:
+            pass
+        return ws
+
     async def chat_ws(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -191,6 +200,7 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     app.router.add_patch("/api/v1/me/channel", patch_channel)
     app.router.add_get("/live/{name}/ws", live_ws)
     app.router.add_get("/chat/{name}/ws", chat_ws)
+    app.router.add_get("/events/ws", events_ws)
     app.router.add_get("/api/v1/me/following", following)
     app.router.add_post("/api/v1/channels/{name}/follow", follow)
     app.router.add_delete("/api/v1/channels/{name}/follow", follow)

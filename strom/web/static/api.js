@@ -71,6 +71,12 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
+  /** Every `intervalMs` from now on (the next run too). */
+  every(intervalMs) {
+    this.intervalMs = Math.max(250, Number(intervalMs) || 5000);
+    if (!this.running) this.schedule();
+  }
+
   schedule() {
     clearTimeout(this.timer);
     if (this.stopped) return;

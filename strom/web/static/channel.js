@@ -1,10 +1,15 @@
 // The channel page (/{username}): keeps the title, description, category, viewer count,
-// uptime and live state current without a reload, from /api/v1/channels/{username}, and
-// runs the Follow button (POST / DELETE /api/v1/channels/{username}/follow). The player
-// (player.js) looks after the video, chat.js the chat. Text goes in with textContent only.
+// uptime and state (live, reconnecting, offline) current without a reload, as the site's
+// channel events push them (events.js); while that socket is down, it polls
+// /api/v1/channels/{username} every few seconds instead (every minute while it is up). It runs the Follow button (POST / DELETE
+// /api/v1/channels/{username}/follow). The player (player.js) looks after the video,
+// chat.js the chat. Text goes in with textContent only.
 
 import { ApiError, fetchJson, Poller } from "./api.js";
+import { channelEvents } from "./events.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
+
+const PUSHED_POLL_MS = 60_000; // with the events pushed, polling is only a safety net
 
 class ChannelPage {
   constructor(root) {
@@ -35,6 +40,7 @@ class ChannelPage {
     if (typeof channel.description === "string") this.text("description", channel.description);
     if ("category" in channel) this.showCategory(channel.category);
     if (typeof channel.live === "boolean") this.root.dataset.live = String(channel.live);
+    if (["live", "reconnecting", "offline"].includes(channel.state)) this.root.dataset.state = channel.state;
     if (typeof channel.viewers === "number") {
       this.text("viewers", formatCount(channel.viewers));
       this.text("viewers-label", plural(channel.viewers, "viewer"));
@@ -141,6 +147,19 @@ function boot() {
   if (!root) return;
   const page = new ChannelPage(root);
   page.poller.start();
+  channelEvents.listen({
+    open: (again) => {
+      page.poller.every(PUSHED_POLL_MS);
+      if (again) page.poller.now(); // what changed while the socket was away
+    },
+    close: () => {
+      page.poller.every(root.dataset.refreshMs);
+      page.poller.now();
+    },
+    channel: (fields) => {
+      if (fields.username.toLowerCase() === page.username.toLowerCase()) page.show(fields);
+    },
+  });
   const follow = root.querySelector("button[data-follow]");
   if (follow) new FollowButton(follow, page);
   window.stromPage = Object.freeze({ refresh: () => page.poller.now() });

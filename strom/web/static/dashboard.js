@@ -97,7 +97,8 @@ function healthValues(h) {
   return {
     codec: typeof h.codec === "string" && h.codec ? describeCodecs(h.codec) : null,
     resolution: h.width && h.height ? `${h.width}×${h.height}` : null,
-    fps: fps && `${fps} fps`,
+    // "19.9 of 30 fps" when the encoder said what it aims for (the server warns if far off)
+    fps: fps && (typeof h.chosen_fps === "number" ? `${fps} of ${h.chosen_fps} fps` : `${fps} fps`),
     bitrate: number(h.bitrate_kbps) && `${formatCount(h.bitrate_kbps)} kb/s`,
     keyframe_interval: keyframe && `${keyframe} s`,
     uptime: uptime && formatDuration(h.uptime),

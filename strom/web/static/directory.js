@@ -1,14 +1,21 @@
 // The directory (/, /categories/{slug}, /search): keeps the live cards current without a
-// reload. Every few seconds it asks /api/v1/streams (same sort, category and search as the
-// page) and updates viewer counts, titles, categories and thumbnails in place, adds
-// channels that went live and removes the ones that ended. Uptimes tick every second
-// (live-clock.js). Cards are clones of <template id="stream-card-template">, filled with
-// textContent and attributes only: no HTML is ever built from data.
+// reload. When the site's channel events (events.js) say a channel went live, is
+// reconnecting, ended or changed its title, it asks /api/v1/streams again (same sort,
+// category and search as the page) and updates viewer counts, titles, categories, badges
+// and thumbnails in place, adds channels that went live and removes the ones that ended;
+// viewer counts it takes from the events themselves. While that socket is down it asks
+// every few seconds instead (every minute while it is up). Uptimes tick every second (live-clock.js). Cards are clones
+// of <template id="stream-card-template">, filled with textContent and attributes only:
+// no HTML is ever built from data.
 
 import { fetchJson, Poller } from "./api.js";
+import { channelEvents } from "./events.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
+// Another node of the site may learn of a change a heartbeat after the event: ask again.
+const RECHECK_MS = 2500;
+const PUSHED_POLL_MS = 60_000; // with the events pushed, polling is only a safety net
 
 class Directory {
   constructor(root) {
@@ -17,6 +24,31 @@ class Directory {
     this.empty = root.querySelector('[data-role="empty"]');
     this.template = document.getElementById("stream-card-template");
     this.poller = new Poller(() => this.refresh(), root.dataset.refreshMs);
+  }
+
+  card(name) {
+    for (const card of this.grid.querySelectorAll(":scope > [data-username]")) {
+      if (card.dataset.username === name) return card;
+    }
+    return null;
+  }
+
+  // A pushed channel event: a count goes straight into its card; anything else is read
+  // again with the page's own sort and filters.
+  async changed(fields) {
+    const card = this.card(fields.username);
+    if (typeof fields.state !== "string") {
+      if (card && Number.isInteger(fields.viewers)) {
+        setText(role(card, "viewers"), formatCount(fields.viewers));
+        setText(role(card, "viewers-label"), plural(fields.viewers, "viewer"));
+      }
+      return;
+    }
+    if (this.poller.running) await this.poller.running; // asked before this change
+    await this.poller.now();
+    const listed = this.card(fields.username);
+    const agrees = listed ? listed.dataset.state === fields.state : fields.state === "offline";
+    if (!agrees) setTimeout(() => this.poller.now(), RECHECK_MS);
   }
 
   apiUrl() {
@@ -93,7 +125,19 @@ function fillCard(card, stream) {
   setText(role(card, "avatar"), initial);
   setText(role(card, "thumb-initial"), initial);
   setText(role(card, "username"), name);
-  setText(role(card, "title"), typeof stream.title === "string" ? stream.title : "");
+  const title = typeof stream.title === "string" ? stream.title : "";
+  setText(role(card, "title"), title);
+  const titleLink = role(card, "title")?.closest(".stream-title");
+  if (titleLink) titleLink.hidden = !title; // no title: the name and category say it
+
+  const reconnecting = stream.state === "reconnecting";
+  card.dataset.state = reconnecting ? "reconnecting" : "live";
+  const badge = role(card, "state-badge");
+  if (badge) {
+    setText(badge, reconnecting ? "RECONNECTING" : "LIVE");
+    badge.classList.toggle("badge-live", !reconnecting);
+    badge.classList.toggle("badge-reconnecting", reconnecting);
+  }
 
   const category = role(card, "category");
   const slug = stream.category?.slug;
@@ -145,6 +189,17 @@ function boot() {
   if (!root) return;
   const directory = new Directory(root);
   directory.poller.start();
+  channelEvents.listen({
+    open: (again) => {
+      directory.poller.every(PUSHED_POLL_MS);
+      if (again) directory.poller.now(); // what changed while the socket was away
+    },
+    close: () => {
+      directory.poller.every(root.dataset.refreshMs);
+      directory.poller.now();
+    },
+    channel: (fields) => directory.changed(fields),
+  });
   window.stromPage = Object.freeze({ refresh: () => directory.poller.now() });
 }
 

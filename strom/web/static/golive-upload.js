@@ -1,7 +1,7 @@
 // Go live, the upload half: MediaRecorder → WebSocket /ingest/ws, reconnecting after a
 // network blip so the server resumes the same broadcast.
 //
-// Protocol (strom/web/ingest.py): the client sends {"type":"start","mime":...} and then
+// Protocol (strom/web/ingest.py): the client sends {"type":"start","mime":...,"fps":N} and then
 // the container bytes as binary messages, in order; {"type":"stop"} ends the broadcast on
 // purpose. The server answers {"type":"ready","channel":...}, then about once a second
 // {"type":"status","state":"starting|live|reconnecting","viewers":N,"bitrate":BPS,
@@ -40,8 +40,9 @@ const FATAL_CLOSES = new Set([1003, 1008, 1009]);
  *   "slow"   {slow: bool, reason}: the upload cannot keep up, or can again
  */
 export class Broadcast extends EventTarget {
-  constructor({ url, stream, mime, videoBitsPerSecond, audioBitsPerSecond, minVideoBitsPerSecond }) {
+  constructor({ url, stream, mime, videoBitsPerSecond, audioBitsPerSecond, minVideoBitsPerSecond, fps }) {
     super();
+    this.fps = fps; // the chosen frame rate: the server warns when far fewer arrive
     this.url = url;
     this.stream = stream;
     this.mime = mime;
@@ -136,7 +137,7 @@ export class Broadcast extends EventTarget {
         this.#finish("failed", `This browser could not start recording (${err.message}). Choose another video format under Advanced.`);
         return;
       }
-      ws.send(JSON.stringify({ type: "start", mime: recorder.mimeType || this.mime }));
+      ws.send(JSON.stringify({ type: "start", mime: recorder.mimeType || this.mime, fps: this.fps }));
       this.bytesQueuedBefore = this.bytesQueued;
       this.recorder = recorder;
       recorder.ondataavailable = (ev) => this.#send(ws, recorder, ev.data);

@@ -303,6 +303,7 @@ class GoLivePage {
       videoBitsPerSecond: videoBitrate(c.height, c.fps, c.quality),
       audioBitsPerSecond: AUDIO_BITS_PER_SECOND,
       minVideoBitsPerSecond: MIN_VIDEO_BITS_PER_SECOND,
+      fps: c.fps,
     });
     this.broadcast = broadcast;
     this.rate = { at: performance.now(), bytes: 0, bps: 0 };

@@ -1,16 +1,21 @@
 // Go-live notices for logged-in visitors, on every page (base.html loads this module).
 //
-// Every 15 s it asks /api/v1/me/following which followed channels are live; a channel that
-// this page saw offline and now sees live gets a small toast ("alice is live: <title>",
-// linking to the channel). The first answer is only the starting point: channels that were
-// live already when the page opened are not announced. Text goes in with textContent only.
+// It asks /api/v1/me/following which channels the visitor follows and which of them are
+// live; then the site's channel events (events.js) say when one goes live, and a channel
+// that this page saw offline and now sees live gets a small toast ("alice is live:
+// <title>", linking to the channel). While that socket is down it asks every 15 s instead
+// (and every few minutes anyway, for follows made in other tabs). The first answer is
+// only the starting point: channels that were live already when the page opened are not
+// announced. Text goes in with textContent only.
 //
 // Tests call window.stromNotify.poll() instead of waiting for the timer.
 
 import { fetchJson, Poller } from "./api.js";
+import { channelEvents } from "./events.js";
 
 const API = "/api/v1/me/following";
 const POLL_MS = 15_000;
+const PUSHED_POLL_MS = 300_000; // with events pushed: only to learn of new follows
 const TOAST_MS = 12_000;
 const MAX_TOASTS = 3;
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
@@ -18,6 +23,7 @@ const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 class GoLiveNotifier {
   constructor() {
     this.live = null; // usernames seen live at the last answer; null before the first
+    this.followed = new Set(); // every followed username, at the last answer
     this.region = null;
     this.poller = new Poller(() => this.poll(), POLL_MS);
   }
@@ -34,6 +40,7 @@ class GoLiveNotifier {
       throw err;
     }
     const channels = Array.isArray(data?.channels) ? data.channels : [];
+    this.followed = new Set(channels.map((c) => c?.username).filter((n) => typeof n === "string"));
     const live = new Map();
     for (const channel of channels) {
       if (channel?.live === true && typeof channel.username === "string" && USERNAME.test(channel.username)) {
@@ -45,6 +52,19 @@ class GoLiveNotifier {
     if (before === null) return;
     for (const [name, channel] of live) {
       if (!before.has(name) && !this.watching(name)) this.toast(channel);
+    }
+  }
+
+  // A channel event (events.js): a followed channel going live gets its toast at once.
+  pushed(fields) {
+    const name = fields.username;
+    if (this.live === null || typeof fields.state !== "string" || !this.followed.has(name)) return;
+    if (fields.state === "offline") {
+      this.live.delete(name);
+    } else if (!this.live.has(name)) {
+      this.live.add(name);
+      // A broadcast first seen reconnecting was on already: no notice.
+      if (fields.state === "live" && !this.watching(name)) this.toast(fields);
     }
   }
 
@@ -111,4 +131,15 @@ class GoLiveNotifier {
 
 const notifier = new GoLiveNotifier();
 notifier.poller.now();
+channelEvents.listen({
+  open: (again) => {
+    notifier.poller.every(PUSHED_POLL_MS);
+    if (again) notifier.poller.now(); // what changed while the socket was away
+  },
+  close: () => {
+    notifier.poller.every(POLL_MS);
+    notifier.poller.now();
+  },
+  channel: (fields) => notifier.pushed(fields),
+});
 window.stromNotify = Object.freeze({ poll: () => notifier.poller.now() });
