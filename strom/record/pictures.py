@@ -1,5 +1,6 @@
-"""Pictures people upload (a category's box art): checked, then made a JPEG of a bounded
-size with PyAV, as the thumbnails are (no image library needed).
+"""Pictures people upload (a category's box art; an avatar, :mod:`strom.record.avatars`):
+checked, then made a JPEG of a bounded size with PyAV, as the thumbnails are (no image
+library needed).
 
 Hostile until checked: the bytes are bounded, the format is read from the signature and
 the size from the header (:mod:`strom.media.picture`) before anything decodes, so a few
@@ -46,43 +47,59 @@ def fitted_size(width: int, height: int, box_width: int, box_height: int) -> tup
     return max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2)
 
 
-def fit_picture(data: bytes, limits: PictureLimits | None = None) -> Picture:
-    """``data`` (JPEG, PNG or WebP) as a JPEG fitting ``limits``' box. Blocking: run it in
-    a worker thread. Raises :class:`LimitExceeded` (413) for too many bytes or pixels,
-    :class:`UnsupportedMedia` (415) for anything but a picture, :class:`CodecError` (400)
-    for a picture that does not decode."""
-    limits = limits or PictureLimits()
-    if len(data) > limits.max_bytes:
-        raise LimitExceeded(f"the picture is larger than {limits.max_bytes >> 20} MB")
+def decode_picture(data: bytes, max_bytes: int, max_pixels: int) -> av.VideoFrame:
+    """The one picture in ``data`` (JPEG, PNG or WebP), decoded once its bytes and its
+    header's size are within bounds. Blocking: run it in a worker thread. Raises
+    :class:`LimitExceeded` (413) for too many bytes or pixels, :class:`UnsupportedMedia`
+    (415) for anything but a picture, :class:`CodecError` (400) for a picture that does
+    not decode."""
+    if len(data) > max_bytes:
+        raise LimitExceeded(f"the picture is larger than {max_bytes >> 20} MB")
     codec = picture_codec(data)
     if codec is None:
         raise UnsupportedMedia("not a picture: send a JPEG, PNG or WebP image")
     info = parse_picture_header(data)
-    if info.width * info.height > limits.max_pixels:
+    if info.width * info.height > max_pixels:
         raise LimitExceeded(
-            f"the picture has {info.width}x{info.height} pixels, more than "
-            f"{limits.max_pixels:,} in all"
+            f"the picture has {info.width}x{info.height} pixels, more than {max_pixels:,} in all"
         )
     try:
         decoder = av.CodecContext.create(codec, "r")
         assert isinstance(decoder, VideoCodecContext)
-        frames = [f for p in decoder.parse(data) for f in decoder.decode(p)]
-        frames += decoder.decode(None)
-        if not frames:
-            raise CodecError("the picture decoded to nothing")
-        width, height = fitted_size(frames[0].width, frames[0].height, limits.width, limits.height)
-        frame = frames[0].reformat(width, height, "yuvj420p", interpolation="AREA")
+        # one picture, one packet (a parser may hold a JPEG back until a next one)
+        frames = decoder.decode(av.Packet(data)) + decoder.decode(None)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise CodecError(f"the picture does not decode: {exc}") from None
+    if not frames:
+        raise CodecError("the picture decoded to nothing")
+    return frames[0]
+
+
+def jpeg_of(frame: av.VideoFrame, width: int, height: int, quality: int) -> bytes:
+    """``frame`` scaled to ``width`` x ``height`` and encoded as one JPEG."""
+    try:
+        # yuvj420p: full-range 4:2:0, what JPEG (JFIF) expects; swscale converts the range
+        picture = frame.reformat(width, height, "yuvj420p", interpolation="AREA")
         encoder = av.CodecContext.create("mjpeg", "w")
         assert isinstance(encoder, VideoCodecContext)
         encoder.width, encoder.height = width, height
         encoder.pix_fmt = "yuvj420p"
         encoder.time_base = Fraction(1, 1)
-        encoder.qmin = encoder.qmax = mjpeg_qscale(limits.quality)
-        frame.pts = 0
-        packets = encoder.encode(frame) + encoder.encode(None)
+        encoder.qmin = encoder.qmax = mjpeg_qscale(quality)
+        picture.pts = 0
+        packets = encoder.encode(picture) + encoder.encode(None)
     except (av.error.FFmpegError, ValueError) as exc:
-        raise CodecError(f"the picture does not decode: {exc}") from None
+        raise CodecError(f"the picture does not encode: {exc}") from None
     jpeg = b"".join(bytes(p) for p in packets)
     if not jpeg:
         raise CodecError("the JPEG encoder produced nothing")
-    return Picture(jpeg, width, height)
+    return jpeg
+
+
+def fit_picture(data: bytes, limits: PictureLimits | None = None) -> Picture:
+    """``data`` (JPEG, PNG or WebP) as a JPEG fitting ``limits``' box (see
+    :func:`decode_picture` for what is refused). Blocking: run it in a worker thread."""
+    limits = limits or PictureLimits()
+    frame = decode_picture(data, limits.max_bytes, limits.max_pixels)
+    width, height = fitted_size(frame.width, frame.height, limits.width, limits.height)
+    return Picture(jpeg_of(frame, width, height, limits.quality), width, height)

@@ -94,7 +94,7 @@ async def test_profile_avatar_bio_links_and_last_seen(
     # Refused, with the reason: not a picture, too many bytes, too many pixels.
     status = page.locator("[data-role=avatar-status]")
     said = await upload(page, "notes.png", "image/png", b"these are not pixels " * 50)
-    assert said == "That is not a picture: upload a JPEG, PNG, WebP or GIF."
+    assert said == "That is not a picture: upload a JPEG, PNG or WebP."
     assert "form-error" in (await status.get_attribute("class") or "")
     big = b"\x89PNG\r\n\x1a\n" + bytes(3 * 1024 * 1024)
     assert await upload(page, "big.png", "image/png", big) == "The picture is larger than 2 MiB."
