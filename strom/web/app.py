@@ -20,7 +20,13 @@ from strom.settings import valid_channel_name
 from strom.web import chat, cors, ingest, profiles, recordings
 from strom.web.admin_api import ADMIN_API, UPLOAD_MAX, AdminApi
 from strom.web.api import Api
-from strom.web.auth import SESSION_KEY, SessionCodec, csrf_form_middleware, session_middleware
+from strom.web.auth import (
+    SESSION_KEY,
+    SessionCodec,
+    admin_uploads,
+    csrf_form_middleware,
+    session_middleware,
+)
 from strom.web.connections import body_deadline_middleware
 from strom.web.download import Download
 from strom.web.errors import error_middleware
@@ -137,6 +143,7 @@ def create_app(site: Site) -> web.Application:
                 site.http_guard,
                 streamed=(ingest.INGEST_PATH, profiles.AVATAR_PATH),
                 larger=UPLOADS,
+                may_send_larger=admin_uploads(codec, site.store),
             ),
             csrf_form_middleware(),
             session_middleware(codec, site.store, secure_cookies=settings.secure_cookies),

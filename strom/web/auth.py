@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,42 +214,41 @@ def _bearer_token(request: web.Request) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" else None
 
 
+async def identify(request: web.Request, codec: SessionCodec, store: Store) -> tuple[Session, bool]:
+    """The request's session and whether its cookie must be (re)written."""
+    token = _bearer_token(request)
+    if token is not None:
+        user = await store.tokens.resolve(token)
+        if user is not None:
+            session = Session(
+                csrf="", user_id=user.id, username=user.username,
+                is_admin=user.is_admin, via_token=True,
+            )  # fmt: skip
+            return session, False
+        request[_BEARER_REFUSED] = True
+    raw = request.cookies.get(COOKIE)
+    cookie = codec.decode(raw, time.time()) if raw else None
+    if cookie is None:
+        return new_session(), True
+    if cookie.token is None:
+        return cookie, False
+    found = await store.sessions.resolve(cookie.token)
+    if found is None:  # ended (log-out, elsewhere) or expired: anonymous, same CSRF
+        return replace(cookie, token=None), True
+    user = found.user
+    session = replace(
+        cookie,
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        session_id=found.session.id,
+    )
+    return session, False
+
+
 def session_middleware(
     codec: SessionCodec, store: Store, *, secure_cookies: bool
 ) -> web.middleware:  # type: ignore[valid-type]
-    sessions = store.sessions
-
-    async def identify(request: web.Request) -> tuple[Session, bool]:
-        """The request's session and whether its cookie must be (re)written."""
-        token = _bearer_token(request)
-        if token is not None:
-            user = await store.tokens.resolve(token)
-            if user is not None:
-                session = Session(
-                    csrf="", user_id=user.id, username=user.username,
-                    is_admin=user.is_admin, via_token=True,
-                )  # fmt: skip
-                return session, False
-            request[_BEARER_REFUSED] = True
-        raw = request.cookies.get(COOKIE)
-        cookie = codec.decode(raw, time.time()) if raw else None
-        if cookie is None:
-            return new_session(), True
-        if cookie.token is None:
-            return cookie, False
-        found = await sessions.resolve(cookie.token)
-        if found is None:  # ended (log-out, elsewhere) or expired: anonymous, same CSRF
-            return replace(cookie, token=None), True
-        user = found.user
-        session = replace(
-            cookie,
-            user_id=user.id,
-            username=user.username,
-            is_admin=user.is_admin,
-            session_id=found.session.id,
-        )
-        return session, False
-
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[_STORE] = store
@@ -259,7 +259,7 @@ def session_middleware(
             )
             return await handler(request)
         try:
-            session, rewrite = await identify(request)
+            session, rewrite = await identify(request, codec, store)
         except DatabaseUnavailable:
             log.warning("%s %s: no session look-up, the database is unavailable",
                         request.method, request.path)  # fmt: skip
@@ -295,6 +295,21 @@ def session_middleware(
         )
 
     return middleware
+
+
+def admin_uploads(codec: SessionCodec, store: Store) -> Callable[[web.Request], Awaitable[bool]]:
+    """Whether a request may send an upload's larger body: an administrator's (by cookie
+    or API token) only, asked before the body is read; a stranger's stays within the
+    app's limit."""
+
+    async def allowed(request: web.Request) -> bool:
+        try:
+            session, _ = await identify(request, codec, store)
+        except DatabaseUnavailable:
+            return False
+        return session.is_admin
+
+    return allowed
 
 
 def _csrf_ok(request: web.Request) -> bool:

@@ -256,18 +256,21 @@ def body_deadline_middleware(
     guard: ConnectionGuard,
     streamed: tuple[str, ...],
     larger: tuple[tuple[str, int], ...] = (),
+    may_send_larger: Callable[[web.Request], Awaitable[bool]] | None = None,
 ) -> Middleware:
     """Read a request's body before its handler runs, within the guard's ``body_timeout``
     (a body trickled in never finishes); paths starting with one of ``streamed`` read
     their bodies as they come, under their own timeouts. Paths starting with a prefix in
-    ``larger`` may send bodies up to its size (uploads) instead of the app's limit."""
+    ``larger`` may send bodies up to its size (uploads) instead of the app's limit, if
+    ``may_send_larger`` says so of the request (asked before any of the body is read)."""
     timeout = guard.limits.body_timeout
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         for prefix, size in larger:
             if request.path.startswith(prefix):
-                request = request.clone(client_max_size=size)
+                if may_send_larger is None or await may_send_larger(request):
+                    request = request.clone(client_max_size=size)
                 break
         if request.body_exists and not request.path.startswith(streamed):
             try:

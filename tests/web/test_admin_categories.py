@@ -121,6 +121,11 @@ async def test_uploads_are_bounded_and_pictures_only(admin: Browser) -> None:
     status, api = await admin.api("GET", "/api/v1/categories")
     assert isinstance(api, dict)
     assert not [c for c in api["categories"] if c["art_url"] or c["slug"] == "bombs"]
+    # A stranger's upload is held to the app's 64 KiB: refused before its body is read.
+    async with aiohttp.ClientSession() as stranger:
+        for path in (art, "/admin/categories"):
+            async with stranger.put(admin.base + path, data=bytes(256 * 1024)) as resp:
+                assert resp.status == 413
 
 
 async def test_rename_merge_delete_and_a_hostile_name(server: StromServer, admin: Browser) -> None:
