@@ -137,11 +137,14 @@ PROFILE_PATHS: dict[str, Any] = {
     },
     "/api/v1/me/avatar": {
         "post": {
-            "summary": "Upload your avatar (the body is the picture: JPEG, PNG, WebP, GIF)",
+            "summary": "Upload your avatar (the body is the picture: JPEG, PNG or WebP)",
             "security": _AUTH,
             "requestBody": {
                 "required": True,
-                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                "content": {
+                    kind: {"schema": {"type": "string", "format": "binary"}}
+                    for kind in ("image/jpeg", "image/png", "image/webp")
+                },
             },
             "responses": {"200": _json(_AVATAR), **_errors(401, 403, 408, 413, 422)},
         },
