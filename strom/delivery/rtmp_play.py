@@ -262,6 +262,9 @@ class RtmpPlayback:
             self._registry.forget_if_idle(channel)
             return
         self._players[event.stream_id] = (channel, player)
+        # Joined while the broadcast waits for its streamer: the sequence headers and the
+        # picture it stopped on now, so that the media after the resumption decodes.
+        channel.catch_up(player)
         log.info("%s: playing %s", self._label, name)
 
     def on_stop_play(self, event: StopPlayRequest) -> None:

@@ -282,14 +282,8 @@ class WsDelivery:
         finally:
             viewer.joining = False
         self._viewers.add(viewer)
-        if channel.public_state == "reconnecting" and channel.init_segment is not None:
-            # The broadcast waits for its publisher: the picture it stopped on, and the
-            # stall, as its other viewers saw them (the resumption follows as for them).
-            viewer.on_live(channel)
-            for chunk in channel.gop:
-                viewer.on_chunk(chunk)
-            viewer.on_stall()
-        elif not channel.live:
+        # A broadcast waiting for its publisher: the picture it stopped on, and the stall.
+        if not channel.catch_up(viewer) and not channel.live:
             viewer.send_offline()
         try:
             async for _ in ws:

@@ -258,6 +258,19 @@ class Channel:
         if counted and not internal and self._on_audience is not None:
             self._on_audience(self)
 
+    def catch_up(self, subscriber: Subscriber) -> bool:
+        """A subscriber that joined while the broadcast waits for its publisher (which
+        :meth:`subscribe` does not start) gets what the others saw: ``on_live``, the
+        GOP cache it stopped on, then ``on_stall``; the resumption (or the end) follows
+        as for them. False, telling nothing, when no broadcast waits."""
+        if self.public_state != "reconnecting" or self.init_segment is None:
+            return False
+        subscriber.on_live(self)
+        for chunk in self.gop:
+            subscriber.on_chunk(chunk)
+        subscriber.on_stall()
+        return True
+
     def unsubscribe(self, subscriber: Subscriber) -> None:
         counted = subscriber in self.subscribers and subscriber not in self._uncounted
         self.subscribers.discard(subscriber)

@@ -162,9 +162,12 @@ class Api:
         return web.json_response(self.site.directory.health(username))
 
     async def following(self, request: web.Request) -> web.Response:
-        """Followed channels, live ones first: what the pages poll for go-live toasts."""
+        """Followed channels, live ones first: what the pages poll for go-live toasts.
+        ``?last_live=1``: offline ones with their title and last broadcast too (the
+        Following page; a query per offline channel, so not for the toasts' polls)."""
         username = await self._user(request)
-        channels = await followed_channels(self.site, username)
+        last_live = request.query.get("last_live") in ("1", "true")
+        channels = await followed_channels(self.site, username, last_live=last_live)
         return web.json_response({"channels": channels}, headers={"Cache-Control": "no-store"})
 
     async def sessions(self, request: web.Request) -> web.Response:

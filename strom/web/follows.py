@@ -2,8 +2,9 @@
 show them: live ones first (most viewers first), then the others by name.
 
 Live channels are described from the hub (no query: the directory keeps their titles);
-the page also reads each offline channel's last broadcast, which the API, polled every
-few seconds by every open tab of a logged-in user, leaves out.
+the page (and the API with ``?last_live=1``, which the page reads again when a followed
+channel's state changes) also reads each offline channel's last broadcast, which the
+plain API, polled by every open tab of a logged-in user for go-live notices, leaves out.
 """
 
 from __future__ import annotations

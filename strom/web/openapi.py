@@ -80,6 +80,11 @@ _FOLLOWED = {
         "thumbnail_url": {"type": ["string", "null"]},
         "width": {"type": ["integer", "null"]},
         "height": {"type": ["integer", "null"]},
+        "last_live_at": {
+            "type": ["number", "null"],
+            "description": "Offline, with last_live=1: when its last broadcast ended (Unix "
+            "seconds; null: never live)",
+        },
     },
 }
 
@@ -458,6 +463,15 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The channels you follow, live ones first (most viewers first)",
                     "security": _AUTH,
+                    "parameters": [
+                        {
+                            "name": "last_live",
+                            "in": "query",
+                            "description": "1 (or true): offline channels with their "
+                            "title and last_live_at too; anything else: without",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "responses": {
                         "200": _json(
                             {

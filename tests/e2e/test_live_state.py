@@ -218,3 +218,73 @@ async def test_titles_and_go_live_toasts_are_pushed(
         await streamer.close()
         await fan.context.close()
     assert log.errors == []
+
+
+async def test_the_following_page_updates_itself(
+    server: StromServer, browser: Browser, av_media: MediaFile
+) -> None:
+    """A followed channel going live, changing its title, reconnecting and ending shows on
+    an open /following page as it happens, without a reload."""
+    base = f"http://127.0.0.1:{server.http_port}"
+    streamer = HttpClient(server, "127.0.0.3")
+    key = await streamer.register("cleo_streams")
+    fan, log = await sign_up(browser, base, "dan_follows")
+    try:
+        await fan.goto(f"{base}/cleo_streams")
+        follow = fan.locator("button[data-follow]")
+        await follow.click()
+        await expect(follow).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
+        await fan.goto(f"{base}/following")
+        row = fan.locator('.channel-row[data-username="cleo_streams"]')
+        await expect(row).to_contain_text("Not live yet")
+        await pushed(fan)
+        await fan.evaluate("() => { window.notReloaded = true; }")  # gone on a reload
+        card = fan.locator('.following-live .stream-card[data-username="cleo_streams"]')
+        counts = fan.locator('.following [data-role="counts"]')
+
+        # Cleo goes live: her card comes, her offline row goes.
+        publisher = await publish(av_media, server.rtmp_port, key)
+        try:
+            await wait_live(server, "cleo_streams")
+            await expect(card.locator('[data-role="state-badge"]')).to_have_text(
+                "LIVE", timeout=PUSHED_MS
+            )
+            await expect(row).to_be_hidden()
+            await expect(counts).to_contain_text("1 live")
+            # A title she saves shows on the card, as text.
+            title = "Late <i>night</i> build"
+            status, _ = await streamer.api("PATCH", "/api/v1/me/channel", json={"title": title})
+            assert status == 200
+            await expect(card.locator('[data-role="title"]')).to_have_text(title, timeout=PUSHED_MS)
+            assert await card.locator("i").count() == 0
+            await screenshot(fan, "following-live-desktop")
+            await fan.set_viewport_size(PHONE)
+            await screenshot(fan, "following-live-phone")
+            await fan.set_viewport_size(DESKTOP)
+
+            # Her encoder drops: reconnecting; it comes back for a last few seconds and
+            # ends the stream (unpublish): she is listed offline, last live just now.
+            await stop(publisher)
+            await expect(card.locator('[data-role="state-badge"]')).to_have_text(
+                "RECONNECTING", timeout=PUSHED_MS
+            )
+            publisher = await asyncio.create_subprocess_exec(
+                *publish_args(av_media, server.rtmp_port, key),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await expect(card.locator('[data-role="state-badge"]')).to_have_text(
+                "LIVE", timeout=WAIT_MS
+            )
+            assert await publisher.wait() == 0
+            await expect(card).to_have_count(0, timeout=PUSHED_MS)
+            await expect(row.locator('[data-role="title"]')).to_have_text(title)
+            await expect(row.locator('[data-role="when"]')).to_have_text("Last live just now")
+            await expect(counts).to_contain_text("0 live")
+        finally:
+            await stop(publisher)
+        assert await fan.evaluate("() => window.notReloaded") is True
+    finally:
+        await streamer.close()
+        await fan.context.close()
+    assert log.errors == []

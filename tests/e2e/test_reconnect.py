@@ -19,6 +19,7 @@ from tests.helpers import (
     make_settings,
     need_tool,
     publish_args,
+    run_process,
 )
 from tests.helpers.watching import Watcher, decode, wait_live
 
@@ -125,3 +126,46 @@ async def test_publisher_drop_past_grace_ends_the_broadcast(
         assert channel.broadcast_id == broadcast
     finally:
         await server.stop()
+
+
+async def test_rtmp_players_play_on_after_the_publisher_resumes(
+    server: StromServer, tmp_path: Path, media_dir: Path
+) -> None:
+    """An RTMP player watching before the drop, and one that joins during the grace, both
+    decode the media of the publisher that came back."""
+    rtmpdump = need_tool("rtmpdump")
+    media = make_media(media_dir / "grace-rtmp.flv", seconds=3.0, size="320x180")
+    url = f"rtmp://127.0.0.1:{server.rtmp_port}/live/{CHANNEL}"
+
+    def play(out: Path) -> asyncio.Task[tuple[int, str]]:
+        args = [rtmpdump, "--live", "--timeout", "10", "-o", str(out), "-r", url]
+        return asyncio.create_task(run_process(*args, timeout=40))
+
+    first = await start_publisher(media, server.rtmp_port)
+    await wait_live(server)
+    channel = server.registry.get(CHANNEL)
+    assert channel is not None
+    early = play(tmp_path / "early.flv")
+    await asyncio.sleep(1.5)
+    await kill(first)
+    for _ in range(100):
+        if channel.state is ChannelState.RECONNECTING:
+            break
+        await asyncio.sleep(0.05)
+    assert channel.state is ChannelState.RECONNECTING
+    late = play(tmp_path / "late.flv")
+    for _ in range(100):
+        if channel.viewers_by_transport().get("rtmp", 0) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert channel.viewers_by_transport().get("rtmp", 0) == 2  # both players are in
+    second = await start_publisher(media, server.rtmp_port)
+    assert await second.wait() == 0
+    for player, name in ((early, "early"), (late, "late")):
+        code, log = await player
+        assert code == 0, log
+        assert "Download complete" in log, log
+        frames, errors = await decode(str(tmp_path / f"{name}.flv"))
+        assert errors == "", name
+        # The whole second broadcast (and, before it, the picture the first stopped on).
+        assert frames >= media.frames, (name, frames)

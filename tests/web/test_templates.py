@@ -572,7 +572,11 @@ def test_following_page_empty() -> None:
     empty = result.dom.one(class_="empty-state")
     assert "You don't follow anyone yet" in empty.text()
     assert empty.find_all("a", href="/")
-    assert not result.dom.find_all("ul", class_="channel-list")
+    # The lists are there, hidden and empty, for following.js to fill as channels come.
+    for name in ("live-section", "offline-section"):
+        section = result.dom.one(data_role=name)
+        assert "hidden" in section.attrs
+        assert not section.find_all("li")
 
 
 @pytest.mark.parametrize("name", sorted(set(PAGES) - BARE))
