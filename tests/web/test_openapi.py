@@ -32,7 +32,7 @@ from tests.helpers import make_media, publish_args
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 PASSWORD = "a long enough password"
-EXAMPLES = 25  # per operation, generation mode and identity: bounded and derandomized
+EXAMPLES = 15  # per operation, generation mode and identity: bounded and derandomized
 
 # What the document cannot say: categories are rows that admins add at run time, and
 # titles with control characters are refused, so a schema-valid edit may get 422 (and so
