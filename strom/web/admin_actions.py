@@ -24,6 +24,11 @@ from strom.web.site import Site
 log = logging.getLogger(__name__)
 
 
+#: seconds an administrator's stop waits to see the broadcast end (then answers anyway)
+STOP_WAIT = 5.0
+STOP_LOOK = 0.05  # seconds between looks
+
+
 def temporary_password() -> str:
     """16 random URL-safe characters: within the password rule, shown once."""
     return secrets.token_urlsafe(12)
@@ -56,7 +61,18 @@ class SiteAdmin:
             )
         if found is not None or anyway:
             self.site.control.stop(found or name, reason, by=by)
+        if found is not None:
+            await self._ended(found)
         return found is not None
+
+    async def _ended(self, name: str) -> None:
+        """Wait (a little) until the broadcast is over as this node sees it, so that the
+        page the administrator sees next no longer lists it (one on another node: at
+        this node's next look at the live map)."""
+        for _ in range(round(STOP_WAIT / STOP_LOOK)):
+            if self.site.directory.live_card(name) is None:
+                return
+            await asyncio.sleep(STOP_LOOK)
 
     # --- accounts ----------------------------------------------------------------------
 
