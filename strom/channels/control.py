@@ -62,7 +62,6 @@ class SiteControl:
         self.bus: RoomBus = chat.bus
         self._subscription: Subscription | None = None
         self._tasks = TaskSet("site control")
-        self.stopped = 0  # publishers stopped here by an order
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CONTROL_ROOM, self._deliver)
@@ -116,7 +115,6 @@ class SiteControl:
         if channel is None or channel.origin is not None:
             return
         log.info("channel %s: stopping it here, as admin %s ordered", order.channel, order.by)
-        self.stopped += 1
         if channel.publisher is not None:
             channel.publisher.disconnect(stop_message(reason))
         else:  # waiting for its publisher: it waits no more
