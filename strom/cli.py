@@ -15,9 +15,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from strom import __version__, category_import, client
 from strom.category_import import CategoryRecord
 from strom.channels import load_or_create_node_id
+from strom.channels.control import order_site
+from strom.chat.events import RoomEvent, SessionsEnded, StopOrdered
 from strom.cluster.workers import Supervisor, worker_count
 from strom.errors import StromError
 from strom.record import salvage
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    _add_settings(password, STORE_SETTINGS)
+    _add_settings(password, SITE_SETTINGS)
     for command, text in (
         ("suspend", "suspend a user: no log-in, API token or stream key; sessions end"),
         ("reinstate", "lift a user's suspension (also: unsuspend)"),
@@ -88,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         aliases = ["unsuspend"] if command == "reinstate" else []
         sub = user_commands.add_parser(command, help=text, aliases=aliases)
         sub.add_argument("name")
-        _add_settings(sub, STORE_SETTINGS)
+        _add_settings(sub, SITE_SETTINGS)
 
     category = commands.add_parser("category", help="manage categories (games and others)")
     category_commands = category.add_subparsers(dest="category_command", required=True)
@@ -122,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: the settings the database and account commands read (the rest are the server's)
 STORE_SETTINGS = ("data_dir", "database_url", "stream_keys", "log_level")
+#: and the commands that tell the site's running nodes (a suspension, sessions ended)
+SITE_SETTINGS = (*STORE_SETTINGS, "redis_url", "redis_prefix")
 
 
 def _add_settings(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
@@ -246,15 +252,38 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
         elif command == "set-password":
             await store.users.set_password(user.username, _read_password(args))
             print(f"password of {user.username} set; their sessions ended")
+            await _tell_site(settings, SessionsEnded(user.id, "password changed"))
         elif command in ("suspend", "reinstate", "unsuspend"):
             await store.users.set_suspended(user.username, command == "suspend")
             print(f"{user.username} {'suspended' if command == 'suspend' else 'reinstated'}")
+            if command == "suspend":
+                await _tell_site(
+                    settings,
+                    StopOrdered(user.username, "account suspended", "strom user suspend"),
+                    SessionsEnded(user.id, "account suspended"),
+                )
         else:
             ended = await store.sessions.end_all(user.id)
             print(f"{user.username} logged out everywhere ({ended} sessions ended)")
+            await _tell_site(settings, SessionsEnded(user.id, "logged out everywhere"))
     finally:
         await store.close()
     return 0
+
+
+async def _tell_site(settings: Settings, *events: RoomEvent) -> None:
+    """The running nodes of the site (``--redis-url``) act at once: a broadcast stops
+    wherever it is, chat sockets close. Without Redis there is no way to reach them: a
+    suspended publisher goes on until it reconnects (refused), sessions end within the
+    nodes' session cache time; the admin page or API does it all at once."""
+    if not settings.redis_url:
+        return
+    try:
+        heard = await order_site(settings.redis_url, settings.redis_prefix, *events)
+    except (RedisError, OSError) as exc:
+        print(f"strom: the running nodes were not told (Redis: {exc})", file=sys.stderr)
+        return
+    print(f"the site's running nodes were told ({heard} listening)")
 
 
 async def _category(settings: Settings, args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, web
 
 from strom import __version__, node_urls
 from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_node_id
+from strom.channels.control import SiteControl
 from strom.channels.events import ChannelEvents, EventLimits
 from strom.channels.rooms import OpenRooms
 from strom.chat import ChatLimits, ChatService
@@ -279,6 +280,9 @@ class StromServer:
         )
         await events.start()  # stopped before the chat closes the bus
         stack.push_async_callback(events.stop)
+        control = SiteControl(registry, chat, store)
+        await control.start()
+        stack.push_async_callback(control.stop_all)
 
         recorder = Recorder(
             registry,
@@ -361,6 +365,7 @@ class StromServer:
             keys=keys,
             chat=chat,
             events=events,
+            control=control,
             recorder=recorder,
             push=push,
             ws=ws,
@@ -426,8 +431,8 @@ class StromServer:
         self.lag.start()
         stack.callback(self.lag.stop)
         # An account logged out everywhere (suspended, new password, "log out
-        # everywhere") keeps no chat socket open on this node either.
-        store.sessions.listeners.append(chat.disconnect_user)
+        # everywhere") keeps no chat socket open, on any node of the site.
+        store.sessions.listeners.append(control.sessions_ended)
         own = f"{node_urls.scheme(settings)}://{node_urls.local_host(settings)}"
         webhooks.public_url = settings.public_url or f"{own}:{listener.bound_port}"
         node_url = node_urls.node_url(settings, listener.bound_port)

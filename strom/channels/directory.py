@@ -199,6 +199,22 @@ class Directory:
         stream = next((s for s in remote if s.name == name), None)
         return self.remote_card(stream) if stream is not None else None
 
+    def broadcasts(self) -> list[dict[str, Any]]:
+        """Every broadcast of the site, live or waiting for its publisher, by name: its
+        card, the node that ingests it (``node``: its URL, None for this node) and, for
+        this node's, the bitrate coming in. What an administrator sees and stops."""
+        rows, here = [], set()
+        for channel in self.registry:
+            if channel.origin is None and _on(channel):
+                here.add(channel.name)
+                bitrate = round(channel.stats.bitrate / 1000)
+                rows.append({**self.stream_card(channel), "node": None, "bitrate_kbps": bitrate})
+        for stream in self.others.streams():
+            if stream.name not in here:
+                card = self.remote_card(stream)
+                rows.append({**card, "node": stream.node_url, "bitrate_kbps": None})
+        return sorted(rows, key=lambda row: row["username"])
+
     def viewers(self, name: str) -> int:
         """The site's viewers of ``name``: here (live here, or waiting for it or for its
         pull) and on every other node. The directory, the channel page and the chat room

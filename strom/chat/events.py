@@ -208,6 +208,34 @@ class ChannelChanged:
         return {"type": "channel", "channel": json.loads(self.fields)}
 
 
+@dataclass(frozen=True)
+class StopOrdered:
+    """An administrator stopped ``channel``'s broadcast, saying ``reason``: the node that
+    ingests it stops its publisher (:mod:`strom.channels.control`, on its own bus room,
+    never a chat room's)."""
+
+    type: ClassVar[str] = "stop_ordered"
+    channel: str
+    reason: str
+    by: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class SessionsEnded:
+    """Every session of account ``user_id`` ended (suspended, new password, logged out
+    everywhere): every node forgets them and closes the account's chat sockets."""
+
+    type: ClassVar[str] = "sessions_ended"
+    user_id: int
+    reason: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {}
+
+
 RoomEvent = (
     MessagePosted
     | MessageDeleted
@@ -221,6 +249,8 @@ RoomEvent = (
     | ChattersAsked
     | ChattersSeen
     | ChannelChanged
+    | StopOrdered
+    | SessionsEnded
 )
 
 _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
@@ -238,6 +268,8 @@ _ROOM_EVENTS: dict[str, type[RoomEvent]] = {
         ChattersAsked,
         ChattersSeen,
         ChannelChanged,
+        StopOrdered,
+        SessionsEnded,
     )
 }
 

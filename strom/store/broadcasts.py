@@ -199,6 +199,19 @@ class BroadcastStore:
             )
             return [q.broadcast_view(b, c, name) for b, name, c in rows]
 
+    async def stop_reason(self, username: str) -> str | None:
+        """Why an administrator stopped ``username``'s newest broadcast (None: they did
+        not, or there is none)."""
+        async with self._db.transaction() as s:
+            return await s.scalar(
+                select(BroadcastRow.stop_reason)
+                .join(ChannelRow, ChannelRow.id == BroadcastRow.channel_id)
+                .join(UserRow, UserRow.id == ChannelRow.user_id)
+                .where(UserRow.username_key == username_key(username))
+                .order_by(BroadcastRow.started_at.desc(), BroadcastRow.id.desc())
+                .limit(1)
+            )
+
     async def stopped_by_admin(self, username: str, reason: str) -> None:
         """An administrator stopped ``username``'s broadcast saying ``reason`` (cut to
         fit): noted on their newest broadcast, for their dashboard."""

@@ -2,35 +2,31 @@
 broadcast (with a reason the streamer sees), manage accounts, manage categories.
 
 Each action logs who did it. Accounts and categories live in the database, so they are
-site-wide; stopping a broadcast reaches the publisher on this node (the admin page lists
-this node's broadcasts).
+site-wide; stopping a broadcast (and suspending its streamer) is an order to the node that
+ingests it, whichever that is (:mod:`strom.channels.control`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from pathlib import Path
 
 from strom.errors import ApiError
+from strom.live.channel import ChannelState
 from strom.record import storage
 from strom.record.pictures import fit_picture
-from strom.store import UnknownUser, User
+from strom.store import User
 from strom.store.views import CategoryInfo
 from strom.web.site import Site
 
 log = logging.getLogger(__name__)
 
-#: what a stopped publisher is told, before the administrator's reason
-STOPPED = "Stopped by an administrator"
 
-
-def stop_message(reason: str) -> str:
-    """What the publisher (RTMP ``onStatus``, WebSocket close) and the dashboard say."""
-    reason = " ".join(reason.split())
-    return f"{STOPPED}: {reason}" if reason else STOPPED
+#: seconds an administrator's stop waits to see the broadcast end (then answers anyway)
+STOP_WAIT = 5.0
+STOP_LOOK = 0.05  # seconds between looks
 
 
 def temporary_password() -> str:
@@ -44,18 +40,39 @@ class SiteAdmin:
 
     # --- broadcasts --------------------------------------------------------------------
 
-    async def stop(self, name: str, reason: str, *, by: str) -> bool:
-        """Stop ``name``'s broadcast on this node, telling the publisher and noting it
-        for their dashboard. False if it is not live here."""
+    async def stop(self, name: str, reason: str, *, by: str, anyway: bool = False) -> bool:
+        """Stop ``name``'s broadcast on whichever node ingests it, telling the publisher
+        and noting it for their dashboard. False if it is not on (starting, live or
+        reconnecting) here nor listed by another node; ``anyway``: the order goes out
+        even so (an account suspended: a publish just starting elsewhere stops too)."""
         channel = self.site.registry.get(name)
-        if channel is None or channel.publisher is None:
-            return False
-        # A static channel or an open room has no account to tell (UnknownUser).
-        with contextlib.suppress(UnknownUser):
-            await self.site.store.broadcasts.stopped_by_admin(channel.name, reason)
-        log.warning("admin %s stopped the broadcast of %s (%s)", by, name, reason or "no reason")
-        channel.publisher.disconnect(stop_message(reason))
-        return True
+        if (
+            channel is not None
+            and channel.origin is None
+            and (channel.publisher is not None or channel.state is ChannelState.RECONNECTING)
+        ):
+            found: str | None = channel.name
+        else:
+            card = self.site.directory.live_card(name)
+            found = card["username"] if card is not None else None
+        if found is not None:
+            log.warning(
+                "admin %s stopped the broadcast of %s (%s)", by, found, reason or "no reason"
+            )
+        if found is not None or anyway:
+            self.site.control.stop(found or name, reason, by=by)
+        if found is not None:
+            await self._ended(found)
+        return found is not None
+
+    async def _ended(self, name: str) -> None:
+        """Wait (a little) until the broadcast is over as this node sees it, so that the
+        page the administrator sees next no longer lists it (one on another node: at
+        this node's next look at the live map)."""
+        for _ in range(round(STOP_WAIT / STOP_LOOK)):
+            if self.site.directory.live_card(name) is None:
+                return
+            await asyncio.sleep(STOP_LOOK)
 
     # --- accounts ----------------------------------------------------------------------
 
@@ -73,8 +90,8 @@ class SiteAdmin:
             raise ApiError(409, "you cannot suspend yourself")
         await self.site.store.users.set_suspended(user.username, suspended)
         log.warning("admin %s %s %s", by, "suspended" if suspended else "reinstated", user.username)
-        if suspended:
-            await self.stop(user.username, "account suspended", by=by)
+        if suspended:  # its chat sockets close on every node (the sessions ended)
+            await self.stop(user.username, "account suspended", by=by, anyway=True)
         return await self.user(name)
 
     async def set_admin(self, name: str, admin: bool, *, by: str) -> User:
@@ -106,7 +123,7 @@ class SiteAdmin:
             raise ApiError(422, f"type the username ({user.username}) to confirm")
         if user.username.lower() == by.lower():
             raise ApiError(409, "you cannot delete your own account here")
-        await self.stop(user.username, "account deleted", by=by)
+        await self.stop(user.username, "account deleted", by=by, anyway=True)
         await self.site.store.users.delete(user.username)  # LastAdmin: 409
         self.site.directory.forget(user.username)
         root = self.site.recorder.root

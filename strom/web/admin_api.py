@@ -96,6 +96,7 @@ class AdminApi:
         r.add_delete(f"{base}/users/{{name}}", self.delete_user)
         r.add_post(f"{base}/users/{{name}}/stream-key", self.reset_key)
         r.add_post(f"{base}/users/{{name}}/password", self.password)
+        r.add_get(f"{base}/streams", self.streams)
         r.add_post(f"{base}/streams/{{name}}/stop", self.stop)
         r.add_post(f"{base}/categories", self.add_category)
         r.add_patch(f"{base}/categories/{{slug}}", self.update_category)
@@ -142,12 +143,17 @@ class AdminApi:
         password = await self.admin.set_temporary_password(request.match_info["name"], by=me)
         return web.json_response({"password": password}, headers=_NO_STORE)
 
+    async def streams(self, request: web.Request) -> web.Response:
+        require_admin_api(request)
+        found = self.site.directory.broadcasts()
+        return web.json_response({"streams": found}, headers=_NO_STORE)
+
     async def stop(self, request: web.Request) -> web.Response:
         me = require_admin_api(request)
         body = await json_body(request, {"reason"}) if request.body_exists else {}
         reason = _typed(body, "reason", str, "")
         if not await self.admin.stop(request.match_info["name"], reason, by=me):
-            raise ApiError(404, "that channel is not live on this node")
+            raise ApiError(404, "that channel is not live")
         return web.json_response({"stopped": True})
 
     async def add_category(self, request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+from strom.channels.control import stop_message
 from strom.errors import ApiError
 from strom.settings import valid_channel_name
 from strom.web.auth import Session, authenticated_user, get_session, logout
@@ -158,8 +159,14 @@ class Api:
         return web.json_response({"stream_key": key}, headers={"Cache-Control": "no-store"})
 
     async def health(self, request: web.Request) -> web.Response:
+        """The stream's health; once it is over, ``stopped`` says why if an administrator
+        stopped it (the dashboard shows it without a reload)."""
         username = await self._user(request)
-        return web.json_response(self.site.directory.health(username))
+        health = self.site.directory.health(username)
+        if not health["live"]:
+            reason = await self.site.store.broadcasts.stop_reason(username)
+            health["stopped"] = stop_message(reason) if reason is not None else None
+        return web.json_response(health)
 
     async def following(self, request: web.Request) -> web.Response:
         """Followed channels, live ones first: what the pages poll for go-live toasts.

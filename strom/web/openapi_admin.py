@@ -135,9 +135,21 @@ def admin_paths() -> dict[str, Any]:
                 parameters=[_NAME],
             )
         },
+        f"{base}/streams": {
+            "get": _op(
+                "Every broadcast of the site (live or reconnecting), with the node that "
+                "ingests it (node: its URL, null for the node answering)",
+                {
+                    "type": "object",
+                    "required": ["streams"],
+                    "properties": {"streams": {"type": "array", "items": _OBJECT}},
+                },
+            )
+        },
         f"{base}/streams/{{name}}/stop": {
             "post": _op(
-                "Stop a live broadcast; the streamer is told the reason",
+                "Stop a live broadcast, on whichever node ingests it; the streamer is told "
+                "the reason",
                 _OBJECT,
                 404,
                 422,

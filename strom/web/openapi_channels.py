@@ -238,10 +238,15 @@ CHANNEL: dict[str, Any] = {
 
 HEALTH: dict[str, Any] = {
     "type": "object",
-    "description": "Offline: only live (false) and warnings; live: the rest as well.",
+    "description": "Offline: only live (false), warnings and stopped; live: the rest as well.",
     "required": ["live", "warnings"],
     "properties": {
         "live": {"type": "boolean"},
+        "stopped": {
+            "type": ["string", "null"],
+            "description": "offline: why an administrator stopped the last broadcast "
+            '("Stopped by an administrator: ..."), null if none did',
+        },
         "warnings": {"type": "array", "items": {"type": "string"}},
         "codec": {"type": "string"},
         "width": {"type": ["integer", "null"]},

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strom.channels import Directory, StreamKeys
+from strom.channels.control import SiteControl
 from strom.channels.events import ChannelEvents
 from strom.chat import ChatService
 from strom.cluster.elsewhere import Elsewhere
@@ -41,6 +42,8 @@ class Site:
     chat: ChatService
     #: channel state, titles and viewers pushed to the pages (``/events/ws``)
     events: ChannelEvents
+    #: orders to every node: stop a broadcast wherever it is ingested, sessions ended
+    control: SiteControl
     recorder: Recorder
     #: HTTP PUT/POST, raw TCP and browser pushes
     push: PushIngest

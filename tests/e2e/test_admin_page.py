@@ -1,7 +1,8 @@
 """The admin page in headless Chromium against the real server and a real ffmpeg
 publisher: the Stop dialog opens whole (not clipped by the table), on a phone the Stop
-button is on screen, and stopping with a reason ends the broadcast. Screenshots:
-test-artifacts/admin-*.png."""
+button is on screen, and stopping with a reason ends the broadcast; the streamer's
+dashboard, open meanwhile, says why without a reload. Screenshots:
+test-artifacts/admin-*.png, dashboard-stopped-live.png."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ async def test_stop_dialog_is_whole_and_stops_with_a_reason(
     base = f"http://127.0.0.1:{server.http_port}"
     phone = await browser.new_context(viewport={"width": 390, "height": 844})
     desktop = await browser.new_context(viewport={"width": 1280, "height": 800})
+    streamer = await browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         async with asyncio.timeout(15):
             while (channel := server.registry.get("streamer")) is None or not channel.live:
@@ -87,6 +89,14 @@ async def test_stop_dialog_is_whole_and_stops_with_a_reason(
         await page.click(f"{dialog} button[popovertargetaction=hide]")
         await page.locator(dialog).wait_for(state="hidden", timeout=5_000)
 
+        # The streamer watches their dashboard (never reloaded: the mark stays).
+        dashboard = await streamer.new_page()
+        page_log.attach(dashboard)
+        await log_in(dashboard, base, "streamer")
+        await dashboard.evaluate("window.stillTheSamePage = true")
+        banner = dashboard.locator('[data-role="stopped-by-admin"]')
+        assert await banner.is_hidden()
+
         # Desktop: the dialog is whole (the table's scroll box clipped the old one to a
         # 3 px sliver); the reason typed there ends the broadcast.
         page = await desktop.new_page()
@@ -103,10 +113,15 @@ async def test_stop_dialog_is_whole_and_stops_with_a_reason(
         await page.click(f"{dialog} button[type=submit]")
         await page.get_by_text("Nobody is live").wait_for(timeout=10_000)
         assert await asyncio.wait_for(publisher.wait(), 15) != 0
+        await banner.wait_for(state="visible", timeout=10_000)
+        assert await banner.text_content() == "Stopped by an administrator: Copyrighted music"
+        assert await dashboard.evaluate("window.stillTheSamePage === true")
+        await screenshot(dashboard, "dashboard-stopped-live")
         assert page_log.errors == []
     finally:
         await phone.close()
         await desktop.close()
+        await streamer.close()
         if publisher.returncode is None:
             publisher.kill()
         await publisher.wait()

@@ -1,7 +1,8 @@
-"""The site administrator's pages: live streams (stop one, with a reason the streamer
-sees), recordings' disk use and retention (``/admin``); accounts (``/admin/users``). The
-categories are :mod:`strom.web.pages.admin_categories`. Forms post with the CSRF field;
-what they do is :class:`~strom.web.admin_actions.SiteAdmin`, as the admin API's."""
+"""The site administrator's pages: live streams on every node of the site (stop one,
+with a reason the streamer sees), recordings' disk use and retention (``/admin``);
+accounts (``/admin/users``). The categories are :mod:`strom.web.pages.admin_categories`.
+Forms post with the CSRF field; what they do is :class:`~strom.web.admin_actions.SiteAdmin`,
+as the admin API's."""
 
 from __future__ import annotations
 
@@ -45,11 +46,7 @@ class AdminPages:
 
     async def streams(self, request: web.Request) -> web.Response:
         require_admin(request)
-        streams = []
-        for channel in self.site.registry.live():
-            card = self.site.directory.stream_card(channel)
-            card["bitrate_kbps"] = round(channel.stats.bitrate / 1000)
-            streams.append(card)
+        streams = self.site.directory.broadcasts()  # every node's
         recorder = self.site.recorder
         disk = await asyncio.to_thread(storage.disk_report, recorder.root)
         return render(

@@ -9,8 +9,8 @@ import math
 
 from aiohttp import web
 
+from strom.channels.control import stop_message
 from strom.store import StoreError
-from strom.web.admin_actions import stop_message
 from strom.web.auth import get_session, login, logout
 from strom.web.pages.common import error_page, require_user, sentence
 from strom.web.pages.embed import site_origin

@@ -1,5 +1,6 @@
 // The streamer's dashboard: save "Stream info" (PATCH /api/v1/me/channel with the CSRF
-// header), poll stream health (/api/v1/me/health) and run the Copy buttons.
+// header), poll stream health (/api/v1/me/health: also why an administrator stopped the
+// broadcast, shown at once) and run the Copy buttons.
 // Text from the server goes in with textContent only.
 
 import { fetchJson, Poller } from "./api.js";
@@ -107,9 +108,10 @@ function healthValues(h) {
 }
 
 class HealthPanel {
-  constructor(panel, url, intervalMs) {
+  constructor(panel, url, intervalMs, stopped) {
     this.panel = panel;
     this.url = url;
+    this.stopped = stopped; // the "Stopped by an administrator: ..." alert
     this.warnings = panel.querySelector('[data-role="health-warnings"]');
     this.poller = new Poller(() => this.refresh(), intervalMs);
   }
@@ -144,6 +146,11 @@ class HealthPanel {
       keyframe.closest("div").classList.toggle("health-bad", bad);
     }
     this.showWarnings(Array.isArray(health.warnings) ? health.warnings : []);
+    if (this.stopped && (live || "stopped" in health)) {
+      const text = !live && typeof health.stopped === "string" ? health.stopped : "";
+      if (this.stopped.textContent !== text) this.stopped.textContent = text;
+      this.stopped.hidden = !text;
+    }
   }
 
   showWarnings(warnings) {
@@ -219,7 +226,10 @@ function boot() {
   const form = root.querySelector('[data-role="stream-info-form"]');
   if (form) new StreamInfoForm(form, root.dataset.channelApi);
   const panel = root.querySelector('[data-role="health"]');
-  const health = panel ? new HealthPanel(panel, root.dataset.healthApi, root.dataset.healthMs) : null;
+  const stopped = root.querySelector('[data-role="stopped-by-admin"]');
+  const health = panel
+    ? new HealthPanel(panel, root.dataset.healthApi, root.dataset.healthMs, stopped)
+    : null;
   health?.poller.now();
   window.stromPage = Object.freeze({
     refresh: () => health?.poller.now(),
