@@ -2,7 +2,7 @@
 // reload. When the site's channel events (events.js) say a channel went live, is
 // reconnecting, ended or changed its title, it asks /api/v1/streams again (same sort,
 // category and search as the page) and updates viewer counts, titles, categories, badges
-// and thumbnails in place, adds channels that went live and removes the ones that ended;
+// thumbnails and avatars in place, adds channels that went live and removes the ones that ended;
 // viewer counts it takes from the events themselves. While that socket is down it asks
 // every few seconds instead (every minute while it is up). Uptimes tick every second (live-clock.js). Cards are clones
 // of <template id="stream-card-template">, filled with textContent and attributes only:
@@ -158,6 +158,31 @@ function fillCard(card, stream) {
   const uptime = role(card, "uptime");
   if (uptime) uptime.dataset.since = stream.started_at ?? "";
   showThumbnail(role(card, "thumbnail"), stream.thumbnail_url);
+  showAvatar(card, stream.avatar_url);
+}
+
+// The streamer's avatar, or the letter tile when they have none (or it fails to load).
+function showAvatar(card, url) {
+  const img = role(card, "avatar-image");
+  const initial = role(card, "avatar");
+  if (!img || !initial) return;
+  const ok = typeof url === "string" && url.startsWith("/avatars/");
+  if (ok) {
+    if (img.getAttribute("src") !== url) img.setAttribute("src", url); // as the server draws it
+  } else {
+    img.removeAttribute("src");
+  }
+  img.hidden = !ok;
+  initial.hidden = ok;
+}
+
+// An avatar that does not load (removed since the page was drawn): the letter instead.
+function avatarFailed(event) {
+  const img = event.target;
+  if (!(img instanceof HTMLImageElement) || img.dataset.role !== "avatar-image") return;
+  img.hidden = true;
+  const initial = img.parentElement?.querySelector('[data-role="avatar"]');
+  if (initial) initial.hidden = false;
 }
 
 // A new thumbnail is loaded off-screen first, so the card never flashes empty.
@@ -188,6 +213,10 @@ function boot() {
   const root = document.querySelector("[data-directory]");
   if (!root) return;
   const directory = new Directory(root);
+  root.addEventListener("error", avatarFailed, true);
+  for (const img of root.querySelectorAll('img[data-role="avatar-image"]')) {
+    if (img.complete && img.getAttribute("src") && img.naturalWidth === 0) avatarFailed({ target: img });
+  }
   directory.poller.start();
   channelEvents.listen({
     open: (again) => {
