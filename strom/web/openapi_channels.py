@@ -137,7 +137,7 @@ PROFILE_PATHS: dict[str, Any] = {
     },
     "/api/v1/me/avatar": {
         "post": {
-            "summary": "Upload your avatar (the body is the picture: JPEG, PNG, WebP, GIF)",
+            "summary": "Upload your avatar (the body is the picture: JPEG, PNG or WebP)",
             "security": _AUTH,
             "requestBody": {
                 "required": True,
