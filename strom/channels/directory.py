@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from strom.channels.rooms import OpenRooms
 from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.media.model import TrackKind
+from strom.record.avatars import avatar_url
 from strom.record.thumbnails import ThumbnailWorker
 from strom.store import ChannelInfo, Store
 
@@ -97,6 +98,11 @@ def _category(info: ChannelInfo | None) -> dict[str, str] | None:
     return {"slug": info.category.slug, "name": info.category.name}
 
 
+def _avatar(name: str, info: ChannelInfo | None) -> str | None:
+    """The streamer's small avatar (64 px, for cards), None without one."""
+    return avatar_url(name, info.avatar_etag if info is not None else None, small=True)
+
+
 def _on(channel: Channel) -> bool:
     """The channel's broadcast is on here: live, or waiting for its publisher."""
     return channel.public_state != OFFLINE
@@ -139,6 +145,17 @@ class Directory:
         if info.username in self.infos:
             self.infos[info.username] = info
 
+    def avatar_changed(self, name: str, etag: str | None) -> None:
+        """The streamer uploaded (or removed) their avatar: live cards show the new one."""
+        info = self.infos.get(name)
+        if info is not None:
+            self.infos[name] = replace(info, avatar_etag=etag)
+
+    async def reload(self, name: str) -> None:
+        """Read a live channel's info again (it was edited on another node)."""
+        if name in self.infos and (info := await self.store.channels.get(name)) is not None:
+            self.info_changed(info)
+
     async def channel_view(self, name: str) -> dict[str, Any] | None:
         """What a channel page shows, or None if there is no such channel."""
         user = await self.store.users.get(name)
@@ -166,6 +183,7 @@ class Directory:
             "viewers": self.viewers(channel.name),
             "started_at": channel.started_at,
             "thumbnail_url": _thumbnail_url(channel.name, etag),
+            "avatar_url": _avatar(channel.name, info),
             "width": video.width if video else None,
             "height": video.height if video else None,
             "room": info is None and self._is_room(channel.name),
@@ -184,6 +202,7 @@ class Directory:
             "viewers": self.viewers(stream.name),
             "started_at": stream.started_at,
             "thumbnail_url": _thumbnail_url(stream.name, stream.thumbnail),
+            "avatar_url": _avatar(stream.name, info),
             "width": stream.width,
             "height": stream.height,
             "room": info is None and self._is_room(stream.name),

@@ -11,6 +11,10 @@ delivers to its listeners: the ``/events/ws`` sockets (:mod:`strom.web.events`).
 - A title or category is announced by the node where the streamer saved it.
 - Viewers are announced by the ingest node every ``viewers_interval`` seconds, when the
   site's count changed.
+- A new avatar is announced by the node where it was uploaded (if the channel is live).
+
+A node that has the channel live reads its info again when an announcement of it comes
+from another node (titles and avatars edited there show on its cards).
 
 An event carries the channel as ``/api/v1/channels/{name}`` shows it (a viewers event only
 ``username`` and ``viewers``), so a page shows it without asking again. Changes of one
@@ -23,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +37,7 @@ from strom.chat.events import ChannelChanged, RoomEvent
 from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.store import StoreError
+from strom.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,8 @@ class ChannelEvents:
         self.bus = bus
         self.limits = limits or EventLimits()
         self.listeners: set[Listener] = set()
+        #: this node on the bus (what it announced itself needs no reading again)
+        self.node = secrets.token_hex(6)
         #: the state last announced of each channel ingested here
         self._states: dict[str, str] = {}
         #: the viewers last announced of each channel ingested here
@@ -79,6 +87,9 @@ class ChannelEvents:
         self._wake = asyncio.Event()
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: channels live here whose info is being read again
+        self._reloading: set[str] = set()
+        self._reloads = TaskSet("channel-events")
         self.published = 0
         self.delivered = 0
 
@@ -101,6 +112,7 @@ class ChannelEvents:
                 await task
         if self._subscription is not None:
             await self._subscription.close()
+        await self._reloads.close(cancel=True)
         self.listeners.clear()
 
     # -- what changed -------------------------------------------------------------------
@@ -160,17 +172,37 @@ class ChannelEvents:
     def _publish(self, fields: dict[str, Any]) -> None:
         self.published += 1
         text = json.dumps(fields, separators=(",", ":"))
-        self.bus.publish(SITE_ROOM, ChannelChanged(text))
+        self.bus.publish(SITE_ROOM, ChannelChanged(text, self.node))
 
     # -- to the listeners ---------------------------------------------------------------
 
     def _deliver(self, event: RoomEvent) -> None:
         if not isinstance(event, ChannelChanged):
             return
-        text = json.dumps(event.to_client(), separators=(",", ":"))
+        client = event.to_client()
+        name = client["channel"].get("username")
+        if event.node != self.node and "state" in client["channel"]:
+            self._reload(name)
+        text = json.dumps(client, separators=(",", ":"))
         self.delivered += 1
         for listener in list(self.listeners):
             listener.send(text)
+
+    def _reload(self, name: object) -> None:
+        if not isinstance(name, str) or name not in self.directory.infos:
+            return
+        if name in self._reloading:
+            return
+        self._reloading.add(name)
+        self._reloads.spawn(self._read_again(name))
+
+    async def _read_again(self, name: str) -> None:
+        try:
+            await self.directory.reload(name)
+        except StoreError as exc:
+            log.warning("channel events: %s not read again: %s", name, exc)
+        finally:
+            self._reloading.discard(name)
 
     def close_all(self) -> None:
         """The node is stopping: every listener says goodbye."""

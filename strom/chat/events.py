@@ -57,6 +57,10 @@ class MessagePosted:
     user_id: int | None = None  # not shown to clients
     #: the sender's own fields (a compact JSON object; Socket.IO comments, see Send)
     extra: str | None = None
+    #: the sender's display name ("": none) and small avatar's URL (None: none), as they
+    #: were when the message was posted
+    display_name: str = ""
+    avatar: str | None = None
 
     def to_client(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -73,6 +77,10 @@ class MessagePosted:
             obj["nonce"] = self.nonce
         if self.extra is not None:
             obj["extra"] = json.loads(self.extra)
+        if self.display_name:
+            obj["display_name"] = self.display_name
+        if self.avatar is not None:
+            obj["avatar"] = self.avatar
         return obj
 
 
@@ -203,6 +211,8 @@ class ChannelChanged:
 
     type: ClassVar[str] = "channel"
     fields: str
+    #: the node that announced it (not shown to clients)
+    node: str = ""
 
     def to_client(self) -> dict[str, Any]:
         return {"type": "channel", "channel": json.loads(self.fields)}

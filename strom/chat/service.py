@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode
 
 from strom.chat.bus import LocalBus, RoomBus
+from strom.chat.bylines import NONE, Byline, Bylines
 from strom.chat.chatters import ANSWER_WAIT
 from strom.chat.events import (
     ErrorEvent,
@@ -93,6 +94,8 @@ class ChatService:
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room]] = {}
         self._tasks = TaskSet("chat")
+        #: senders' display names and avatars, as messages carry them
+        self.bylines = Bylines(store)
         #: the moderators' commands (and the moderation log and ranks, for the JSON API)
         self.moderation = ModerationCommands(store, self.bus, self.room)
         self._poller: asyncio.Task[None] | None = None
@@ -217,6 +220,7 @@ class ChatService:
         moderators = await self.store.moderation.moderators(name)
         bans = await self.store.moderation.bans(name)
         history = await self.store.chat.recent_messages(name, self.limits.history)
+        bylines = await self.bylines.many([m.user_id for m in history])
         room = Room(
             name,
             limits=self.limits,
@@ -227,7 +231,7 @@ class ChatService:
                 b.target: Restriction(b.until.timestamp() if b.until else None, b.reason)
                 for b in bans
             },
-            history=[_posted(name, moderators, m) for m in history],
+            history=[_posted(name, moderators, m, bylines.get(m.user_id, NONE)) for m in history],
             viewers=self.viewers(name),
             node=self.node,
         )
@@ -317,6 +321,7 @@ class ChatService:
             return
         room.senders.record(ident.key, text, mono)
         stored = await self.store.chat.add_message(room.name, ident.user_id, ident.name, text)
+        byline = await self.bylines.of(ident.user_id)
         self.bus.publish(
             room.name,
             MessagePosted(
@@ -330,6 +335,8 @@ class ChatService:
                 nonce=command.nonce,
                 user_id=ident.user_id,
                 extra=command.extra,
+                display_name=byline.display_name,
+                avatar=byline.avatar,
             ),
         )
         if ident.user_id is not None:
@@ -366,8 +373,11 @@ class ChatService:
                     self.bus.publish(room.name, ViewerCount(count))
 
 
-def _posted(room: str, moderators: dict[int, str], message: ChatMessageInfo) -> MessagePosted:
-    """A stored message as members see it, with its author's badges as they are now."""
+def _posted(
+    room: str, moderators: dict[int, str], message: ChatMessageInfo, byline: Byline
+) -> MessagePosted:
+    """A stored message as members see it, with its author's badges, display name and
+    avatar as they are now."""
     standing = Standing()
     if message.user_id is not None:
         standing = Standing(
@@ -384,4 +394,6 @@ def _posted(room: str, moderators: dict[int, str], message: ChatMessageInfo) -> 
         mentions=mentions(message.text),
         at=ms(message.created_at),
         user_id=message.user_id,
+        display_name=byline.display_name,
+        avatar=byline.avatar,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from urllib.parse import quote
 
 import av
 import av.filter
@@ -26,6 +27,15 @@ AVATAR_MAX_PIXELS = 4096 * 4096
 AVATAR_LARGE = 256
 AVATAR_SMALL = 64
 AVATAR_QUALITY = 85
+
+
+def avatar_url(name: str, etag: str | None, *, small: bool = False) -> str | None:
+    """Where ``name``'s avatar is served (any node serves it), None without one. The
+    version in the query makes a new avatar a new URL, so an answer is cached for good."""
+    if etag is None:
+        return None
+    size = AVATAR_SMALL if small else AVATAR_LARGE
+    return f"/avatars/{quote(name)}/{size}.jpg?v={etag}"
 
 
 _NOT_A_PICTURE = "That is not a picture: upload a JPEG, PNG or WebP."

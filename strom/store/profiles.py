@@ -175,6 +175,21 @@ class ProfileStore:
             )
             return {key: etag for key, etag in rows if etag is not None}
 
+    async def names(self, user_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+        """The username, display name ("" for none) and avatar version (None for none) of
+        each of ``user_ids`` that is a user: what their chat messages show."""
+        ids = set(user_ids)
+        if not ids:
+            return {}
+        async with self._db.transaction() as s:
+            rows = await s.execute(
+                select(UserRow.id, UserRow.username, ProfileRow.display_name)
+                .add_columns(ProfileRow.avatar_etag)
+                .outerjoin(ProfileRow, ProfileRow.user_id == UserRow.id)
+                .where(UserRow.id.in_(ids))
+            )
+            return {i: (name, display or "", etag) for i, name, display, etag in rows}
+
     async def seen(self, user: int | str) -> bool:
         """The user (by id or by name) did something: their "last seen" is now, written at
         most once a minute per user. True if written."""

@@ -10,7 +10,7 @@ from sqlalchemy import Select, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from strom.store.errors import InvalidChannel, UnknownCategory, UnknownUser
-from strom.store.models import BroadcastRow, CategoryRow, ChannelRow, UserRow
+from strom.store.models import BroadcastRow, CategoryRow, ChannelRow, ProfileRow, UserRow
 from strom.store.security import username_key
 from strom.store.views import BroadcastInfo, CategoryInfo, ChannelInfo, User
 
@@ -53,15 +53,16 @@ async def category_id(s: AsyncSession, slug: str) -> int | None:
 async def channel_info(s: AsyncSession, username: str) -> ChannelInfo | None:
     found = (
         await s.execute(
-            select(ChannelRow, UserRow.username, CategoryRow)
+            select(ChannelRow, UserRow.username, CategoryRow, ProfileRow.avatar_etag)
             .join(UserRow, UserRow.id == ChannelRow.user_id)
             .outerjoin(CategoryRow, CategoryRow.id == ChannelRow.category_id)
+            .outerjoin(ProfileRow, ProfileRow.user_id == ChannelRow.user_id)
             .where(UserRow.username_key == username_key(username))
         )
     ).one_or_none()
     if found is None:
         return None
-    channel, name, category = found
+    channel, name, category, avatar_etag = found
     last = (
         await s.execute(
             select(BroadcastRow, CategoryRow)
@@ -80,6 +81,7 @@ async def channel_info(s: AsyncSession, username: str) -> ChannelInfo | None:
         stream_key_created_at=channel.stream_key_created_at,
         last_broadcast=broadcast_view(last[0], last[1], name) if last is not None else None,
         record_broadcasts=channel.record_broadcasts,
+        avatar_etag=avatar_etag,
     )
 
 

@@ -194,6 +194,10 @@ STREAM: dict[str, Any] = {
         "viewers": {"type": "integer", "minimum": 0},
         "started_at": {"type": ["number", "null"]},
         "thumbnail_url": {"type": ["string", "null"]},
+        "avatar_url": {
+            "type": ["string", "null"],
+            "description": "the streamer's avatar, 64x64 (null: none; show the initial)",
+        },
         "width": {"type": ["integer", "null"]},
         "height": {"type": ["integer", "null"]},
         "room": {"type": "boolean", "description": "an open room (no account behind it)"},

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -23,6 +23,7 @@ from strom.record.avatars import (
     AVATAR_MAX_BYTES,
     AVATAR_SMALL,
     AvatarRefused,
+    avatar_url,
     make_avatar,
 )
 from strom.settings import valid_channel_name
@@ -41,13 +42,6 @@ AVATAR_WORKERS = 2
 SEARCH_RESULTS_SHOWN = 30
 _YEAR = "public, max-age=31536000, immutable"
 _SHORT = "public, max-age=60"
-
-
-def avatar_url(name: str, etag: str | None, *, small: bool = False) -> str | None:
-    if etag is None:
-        return None
-    size = AVATAR_SMALL if small else AVATAR_LARGE
-    return f"/avatars/{quote(name)}/{size}.jpg?v={etag}"
 
 
 def link_label(url: str) -> str:
@@ -85,7 +79,7 @@ async def search_channels(site: Site, text: str, limit: int) -> list[dict[str, A
     text = text.strip()[:SEARCH_QUERY_MAX]
     directory = site.directory
     live = [
-        {**card, "display_name": "", "live": True, "last_online": None, "avatar_url": None}
+        {**card, "display_name": "", "live": True, "last_online": None}
         for card in directory.streams(query=text)
     ][:limit]
     offline: list[dict[str, Any]] = []
@@ -156,6 +150,7 @@ class ProfilesHttp:
             raise ApiError(422, str(exc)) from None
         etag = await self.site.store.profiles.set_avatar(username, pictures.large, pictures.small)
         log.info("user %s: new avatar %s", username, etag)
+        self._avatar_changed(username, etag)
         return web.json_response(
             {
                 "avatar_url": avatar_url(username, etag),
@@ -186,7 +181,17 @@ class ProfilesHttp:
     async def delete_avatar(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)
         await self.site.store.profiles.remove_avatar(username)
+        self._avatar_changed(username, None)
         return web.json_response({"avatar_url": None, "avatar_small_url": None})
+
+    def _avatar_changed(self, username: str, etag: str | None) -> None:
+        """Cards and chat show the new avatar: this node's at once; the other nodes' when
+        the channel event announcing it reaches them (live cards; see
+        :class:`~strom.channels.events.ChannelEvents`) or within a minute (chat)."""
+        self.site.directory.avatar_changed(username, etag)
+        self.site.chat.bylines.forget(username)
+        if self.site.directory.live_card(username) is not None:
+            self.site.events.changed(username)
 
     # --- the profile -------------------------------------------------------------------
 
@@ -222,6 +227,7 @@ class ProfilesHttp:
         profile = await self.site.store.profiles.update(
             username, display_name=display_name, bio=bio, links=links
         )
+        self.site.chat.bylines.forget(username)  # their next chat message shows it
         return web.json_response(profile_view(profile))
 
     # --- search ------------------------------------------------------------------------

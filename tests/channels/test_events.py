@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +16,7 @@ from strom.chat.bus import LocalBus
 from strom.live.channel import ChannelState
 from strom.live.registry import Registry
 from strom.record.thumbnails import ThumbnailWorker
+from strom.store import ChannelInfo
 
 
 class Listener:
@@ -81,3 +83,49 @@ async def test_each_state_viewers_see_is_announced_once_by_the_ingest_node() -> 
         assert first.texts == second.texts
     finally:
         await events.stop()
+
+
+async def test_a_new_avatar_reaches_the_card_on_the_node_the_channel_is_live_on() -> None:
+    """Alice is live on node B; she uploads an avatar through node A, which announces her:
+    B reads her channel again and its card shows the new avatar (A, which announced it,
+    reads nothing again)."""
+    bus = LocalBus()
+    asked: list[str] = []
+
+    def info(etag: str | None) -> ChannelInfo:
+        return ChannelInfo(
+            username="alice", title="", description="", category=None,
+            require_account_for_chat=False, stream_key_created_at=datetime.now(UTC),
+            last_broadcast=None, avatar_etag=etag,
+        )  # fmt: skip
+
+    async def channel(name: str) -> ChannelInfo:
+        asked.append(name)
+        return info("v2")
+
+    store: Any = SimpleNamespace(
+        users=SimpleNamespace(get=no_account), channels=SimpleNamespace(get=channel)
+    )
+    nodes = []
+    for _ in range(2):
+        registry = Registry()
+        directory = Directory(registry, store, ThumbnailWorker(registry), ["alice"])
+        events = ChannelEvents(registry, directory, bus, EventLimits(viewers_interval=3600))
+        await events.start()
+        nodes.append((registry, directory, events))
+    (_, _, on_a), (registry_b, directory_b, on_b) = nodes
+    try:
+        alice = registry_b.open("alice")
+        directory_b.remember(info(None))
+        alice._set_state(ChannelState.LIVE)
+        await until(lambda: not on_b._pending)
+        assert directory_b.stream_card(alice)["avatar_url"] is None
+        assert asked == []  # B's own announcement: nothing to read again
+
+        on_a.changed("alice")
+        await until(lambda: directory_b.stream_card(alice)["avatar_url"] is not None)
+        assert directory_b.stream_card(alice)["avatar_url"] == "/avatars/alice/64.jpg?v=v2"
+        assert asked == ["alice"]
+    finally:
+        for _, _, events in nodes:
+            await events.stop()

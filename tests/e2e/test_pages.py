@@ -64,7 +64,8 @@ async def test_directory_updates_in_place(page: Page, page_log: PageLog, site: F
     assert before["bob_builds"]["title"] == XSS_TITLE  # text, not a script
     assert before["alice"]["viewers"] == "1,234"
     assert before["alice"]["uptime"].startswith("0:3")  # 30 minutes, ticking
-    assert before[XSS_TEXT]["images"] == "1"  # the hostile name made no <img>
+    # The thumbnail and the (hidden) avatar: the hostile name made no <img>.
+    assert before[XSS_TEXT]["images"] == "2"
 
     # alice gains viewers, a new title and a thumbnail; bob ends; dave goes live on top.
     alice = site.streams[0]

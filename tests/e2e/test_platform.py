@@ -55,12 +55,13 @@ async def test_sign_up_go_live_and_be_found(
         card = viewer.locator('[data-username="Zoe_Streams"]')
         for _ in range(40):
             await viewer.evaluate("() => window.stromPage && window.stromPage.refresh()")
-            if await card.count() and await card.locator("img").count():
-                src = await card.locator("img").get_attribute("src")
+            thumbnail = card.locator("img[data-role=thumbnail]")
+            if await card.count() and await thumbnail.count():
+                src = await thumbnail.get_attribute("src")
                 if src and "thumbnails" in src:
                     break
             await asyncio.sleep(0.5)
-        img = card.locator("img")
+        img = card.locator("img[data-role=thumbnail]")
         assert await img.evaluate("(i) => i.complete && i.naturalWidth") == 320
         await screenshot(viewer, "platform-directory")
 

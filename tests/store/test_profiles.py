@@ -54,6 +54,24 @@ async def test_avatar_versions(store: Store) -> None:
     assert await store.profiles.avatar("alice", small=True) is None
 
 
+async def test_what_cards_and_chat_lines_show_of_a_user(store: Store) -> None:
+    """The channel's info carries the avatar's version (directory cards); ``names`` gives
+    each user's name, display name and avatar version in one query (chat lines)."""
+    alice, _ = await store.users.create("Alice", PASSWORD)
+    bob, _ = await store.users.create("bob", PASSWORD)
+    info = await store.channels.get("alice")
+    assert info is not None
+    assert info.avatar_etag is None
+    etag = await store.profiles.set_avatar("alice", b"\xff\xd8big", b"\xff\xd8small")
+    await store.profiles.update("alice", display_name="Alice W.", bio="", links=[])
+    assert (await store.channels.get("alice")).avatar_etag == etag  # type: ignore[union-attr]
+    assert await store.profiles.names([alice.id, bob.id, alice.id, 10_000]) == {
+        alice.id: ("Alice", "Alice W.", etag),
+        bob.id: ("bob", "", None),
+    }
+    assert await store.profiles.names([]) == {}
+
+
 async def test_seen_writes_at_most_once_a_minute(make_store: MakeStore) -> None:
     now = [datetime(2026, 12, 7, 12, 0, tzinfo=UTC)]
     store = await make_store(clock=lambda: now[0])

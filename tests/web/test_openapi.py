@@ -36,7 +36,8 @@ EXAMPLES = 15  # per operation, generation mode and identity: bounded and derand
 
 # What the document cannot say: categories are rows that admins add at run time, and
 # titles with control characters are refused, so a schema-valid edit may get 422 (and so
-# may a profile: a link the schema calls a URI need not be an http(s) one).
+# may a profile: a link the schema calls a URI need not be an http(s) one; and an avatar:
+# bytes of an image type need not be a picture).
 CONFIG = schemathesis.Config.from_dict(
     {
         "operations": [
@@ -48,6 +49,10 @@ CONFIG = schemathesis.Config.from_dict(
             {
                 "include-path": "/api/v1/me/profile",
                 "include-method": "PUT",
+                "checks": {"positive_data_acceptance": {"expected-statuses": [200, 401, 403, 422]}},
+            },
+            {
+                "include-name": "POST /api/v1/me/avatar",
                 "checks": {"positive_data_acceptance": {"expected-statuses": [200, 401, 403, 422]}},
             },
         ]

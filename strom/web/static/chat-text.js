@@ -90,6 +90,19 @@ function badge(kind) {
   return span;
 }
 
+/** The sender's small avatar (64 px, drawn at 20); hidden if it does not load. */
+function avatarOf(url) {
+  const img = document.createElement("img");
+  img.className = "chat-avatar";
+  img.alt = "";
+  img.width = 20;
+  img.height = 20;
+  img.decoding = "async";
+  img.addEventListener("error", () => img.remove(), { once: true });
+  img.src = url;
+  return img;
+}
+
 /**
  * A <li> for a `message` event. data-id, data-user (lower case) and data-badges let the
  * panel find lines to remove and decide which ones a moderator may act on.
@@ -110,11 +123,23 @@ export function messageLine(event, me, { pending = false } = {}) {
   }
   if (Number.isFinite(event.at) && event.at > 0) li.append(timeOf(event.at));
 
+  if (!event.guest && typeof event.avatar === "string" && event.avatar.startsWith("/avatars/")) {
+    li.append(avatarOf(event.avatar), " ");
+  }
   for (const kind of badges) li.append(badge(kind), " ");
   const user = document.createElement("span");
   user.className = `chat-user ${colorClass(event.user)}`;
   if (event.guest) user.classList.add("chat-user-guest");
   user.textContent = event.user;
+  const shown = typeof event.display_name === "string" ? event.display_name.trim() : "";
+  if (shown && !event.guest && shown !== event.user) {
+    // The display name first; the username after it, for moderators and mentions.
+    const display = document.createElement("span");
+    display.className = `chat-display ${colorClass(event.user)}`;
+    display.textContent = shown;
+    user.classList.add("chat-user-login");
+    li.append(display, " ");
+  }
   const body = document.createElement("span");
   body.className = "chat-text";
   body.append(...textNodes(event.text, me));

@@ -2,14 +2,14 @@
 // reload (stream-cards.js). When the site's channel events say a channel went live, is
 // reconnecting, ended or changed its title, it asks /api/v1/streams again (same sort,
 // category and search as the page) and updates viewer counts, titles, categories, badges
-// and thumbnails in place, adds channels that went live and removes the ones that ended;
+// thumbnails and avatars in place, adds channels that went live and removes the ones that ended;
 // viewer counts it takes from the events themselves. While that socket is down it asks
 // every few seconds instead (every minute while it is up). Uptimes tick every second
 // (live-clock.js).
 
 import { fetchJson, Poller } from "./api.js";
 import { formatCount, plural } from "./live-clock.js";
-import { CardGrid, followChannels } from "./stream-cards.js";
+import { CardGrid, followChannels, watchAvatars } from "./stream-cards.js";
 
 class Directory {
   constructor(root) {
@@ -52,6 +52,7 @@ function boot() {
   const root = document.querySelector("[data-directory]");
   if (!root) return;
   const directory = new Directory(root);
+  watchAvatars(root);
   followChannels(directory.poller, root.dataset.refreshMs, {
     count: (fields) => directory.cards.count(fields),
     shownState: (name) => directory.cards.shownState(name),

@@ -10,7 +10,7 @@
 
 import { fetchJson, Poller } from "./api.js";
 import { formatCount, plural, updateClocks } from "./live-clock.js";
-import { CardGrid, followChannels, role, setText, USERNAME } from "./stream-cards.js";
+import { CardGrid, followChannels, role, setText, USERNAME, watchAvatars } from "./stream-cards.js";
 
 class Following {
   constructor(root) {
@@ -100,6 +100,7 @@ function boot() {
   const root = document.querySelector("[data-following]");
   if (!root) return;
   const page = new Following(root);
+  watchAvatars(root);
   followChannels(page.poller, root.dataset.refreshMs, {
     wanted: (name) => page.followed.has(name),
     count: (fields) => page.cards.count(fields),

@@ -150,6 +150,39 @@ function fillCard(card, stream) {
   const uptime = role(card, "uptime");
   if (uptime) uptime.dataset.since = stream.started_at ?? "";
   showThumbnail(role(card, "thumbnail"), stream.thumbnail_url);
+  showAvatar(card, stream.avatar_url);
+}
+
+// The streamer's avatar, or the letter tile when they have none (or it fails to load).
+function showAvatar(card, url) {
+  const img = role(card, "avatar-image");
+  const initial = role(card, "avatar");
+  if (!img || !initial) return;
+  const ok = typeof url === "string" && url.startsWith("/avatars/");
+  if (ok) {
+    if (img.getAttribute("src") !== url) img.setAttribute("src", url); // as the server draws it
+  } else {
+    img.removeAttribute("src");
+  }
+  img.hidden = !ok;
+  initial.hidden = ok;
+}
+
+// An avatar that does not load (removed since the page was drawn): the letter instead.
+function avatarFailed(event) {
+  const img = event.target;
+  if (!(img instanceof HTMLImageElement) || img.dataset.role !== "avatar-image") return;
+  img.hidden = true;
+  const initial = img.parentElement?.querySelector('[data-role="avatar"]');
+  if (initial) initial.hidden = false;
+}
+
+// Cards under ``root`` whose avatar fails (now or later) show their letter instead.
+export function watchAvatars(root) {
+  root.addEventListener("error", avatarFailed, true);
+  for (const img of root.querySelectorAll('img[data-role="avatar-image"]')) {
+    if (img.complete && img.getAttribute("src") && img.naturalWidth === 0) avatarFailed({ target: img });
+  }
 }
 
 // A new thumbnail is loaded off-screen first, so the card never flashes empty.
