@@ -207,6 +207,6 @@ async def test_vlc_joins_llhls_mid_stream_without_dropping_pictures(
     assert "dropping frame" not in playing
     late = [int(ms) for ms in re.findall(r"too late to be displayed \(missing (\d+) ms", playing)]
     # A picture placed on the wrong timeline is seconds late; a busy test machine may
-    # make one a frame or two late.
+    # make a few a frame or two late (CI once saw six, 29-79 ms, of about a hundred).
     assert all(ms < 100 for ms in late), late
-    assert len(late) <= 3, late
+    assert len(late) <= 15, late
