@@ -253,9 +253,10 @@ async def test_a_publisher_back_on_a_restarted_node_continues_the_broadcast(
 async def _reconnecting(node: Node, viewers: int | None = None) -> dict[str, Any] | None:
     """``USER``'s card in ``node``'s directory while it is reconnecting (with ``viewers``)."""
     for card in (await node.get("/api/v1/streams"))["streams"]:
-        if card["username"] == USER and card["state"] == "reconnecting":
-            if viewers is None or card["viewers"] == viewers:
-                return dict(card)
+        if (card["username"], card["state"]) == (USER, "reconnecting") and (
+            viewers is None or card["viewers"] == viewers
+        ):
+            return dict(card)
     return None
 
 
