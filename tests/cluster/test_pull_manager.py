@@ -180,13 +180,14 @@ async def test_pulls_are_bounded() -> None:
 
 async def test_llhls_requests_keep_a_pull_and_it_stops_a_linger_after_the_last() -> None:
     registry = Registry()
-    limits = PullLimits(linger=0.2, hls_wait=0.01)
+    # a linger ten times the reload interval: a loaded machine's late sleep stays inside
+    limits = PullLimits(linger=1.0, hls_wait=0.01)
     pulls = PullManager(registry, Nowhere(), b"s", limits)
     for _ in range(5):  # an LL-HLS player reloading its playlist
         await pulls.touch("alice")
         await asyncio.sleep(0.1)
     assert pulls.metrics()["active"] == 1
-    await until(lambda: pulls.metrics()["active"] == 0, timeout=2)
+    await until(lambda: pulls.metrics()["active"] == 0, timeout=5)
     assert pulls.started_total == 1
     assert registry.get("alice") is None
     await pulls.stop()

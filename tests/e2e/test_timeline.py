@@ -206,7 +206,7 @@ async def test_vlc_joins_llhls_mid_stream_without_dropping_pictures(
     playing = log[start : stop if stop >= 0 else None]
     assert "dropping frame" not in playing
     late = [int(ms) for ms in re.findall(r"too late to be displayed \(missing (\d+) ms", playing)]
-    # A picture placed on the wrong timeline is seconds late; a busy test machine may
-    # make a few a frame or two late (CI once saw six, 29-79 ms, of about a hundred).
-    assert all(ms < 100 for ms in late), late
+    # A picture placed on the wrong timeline is seconds late (the bug: ~10 s); a busy test
+    # machine may stall VLC for a few frames (CI saw 166, 132, 99, 66, 32 ms: one stall).
+    assert all(ms < 500 for ms in late), late
     assert len(late) <= 15, late
