@@ -19,7 +19,7 @@ from strom.server import StromServer
 from tests.e2e.browser import PageLog, screenshot
 from tests.helpers import MediaFile, publish_args
 from tests.helpers.pictures import png
-from tests.helpers.watching import wait_live
+from tests.helpers.watching import until, wait_live
 from tests.helpers.web import Browser as HttpClient
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,8 @@ async def test_avatars_on_directory_cards_and_in_chat(
             publishers.append(await publish(av_media, server.rtmp_port, key))
         await wait_live(server, PAINTER)
         await wait_live(server, PLAIN)
+        # ... and their channels' info read (title, category, avatar: a moment after)
+        await until(lambda: {PAINTER, PLAIN} <= set(server.directory.infos))
 
         # The API's cards say where each avatar is (none: null).
         async with aiohttp.ClientSession() as http, http.get(f"{base}/api/v1/streams") as r:
