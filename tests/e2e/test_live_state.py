@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from strom.live.channel import ChannelState
 from strom.server import StromServer
+from tests.e2e import chat_people
 from tests.e2e.browser import PageLog, screenshot, wait_for_player_state
 from tests.helpers import CHANNEL, MediaFile, publish_args
 from tests.helpers.watching import wait_live
@@ -153,18 +154,9 @@ async def test_a_reconnecting_streamer_shows_everywhere_and_live_again_at_once(
 
 
 async def sign_up(browser: Browser, base: str, name: str) -> tuple[Page, PageLog]:
-    context = await browser.new_context(viewport=DESKTOP)
-    page = await context.new_page()
-    log = PageLog()
-    log.attach(page)
-    await page.goto(f"{base}/register")
-    form = page.locator('form[action="/register"]')
-    await form.locator('input[name="username"]').fill(name)
-    await form.locator('input[name="password"]').fill(PASSWORD)
-    await form.locator('input[name="password_confirm"]').fill(PASSWORD)
-    await form.locator("button").click()
-    await page.locator("[data-dashboard]").wait_for()
-    return page, log
+    """``name`` signed up through the form (chat_people's sign-up), on a desktop page."""
+    person = await chat_people.sign_up(browser, base, name, DESKTOP)
+    return person.page, person.log
 
 
 async def test_titles_and_go_live_toasts_are_pushed(

@@ -1,5 +1,5 @@
 """Self-signed certificates for the tests of built-in HTTPS and RTMPS, made by the
-``openssl`` command (Debian's, installed with the base system)."""
+``openssl`` command (Debian's; `scripts/bootstrap test` installs it where missing)."""
 
 from __future__ import annotations
 
