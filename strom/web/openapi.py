@@ -10,12 +10,9 @@ from strom.web.openapi_channels import CHANNEL as _CHANNEL
 from strom.web.openapi_channels import HEALTH as _HEALTH
 from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
 from strom.web.openapi_channels import STREAM as _STREAM
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+from strom.web.openapi_parts import AUTH as _AUTH
+from strom.web.openapi_parts import ERROR as _ERROR
+from strom.web.openapi_parts import json_answer as _json
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -30,8 +27,6 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
-
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
-_ERROR = {"$ref": "#/components/schemas/Error"}
+from strom.web.openapi_parts import AUTH as _AUTH
+from strom.web.openapi_parts import ERROR as _ERROR
+from strom.web.openapi_parts import json_answer as _json
+
 _TEXT = {
     400: "Bad request",
     401: "Not authenticated",
@@ -17,10 +19,6 @@ _TEXT = {
     415: "Not a JPEG, PNG or WebP picture",
     422: "Invalid value",
 }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, answer: dict[str, Any], *codes: int, **more: Any) -> dict[str, Any]:

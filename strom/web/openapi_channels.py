@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+from strom.web.openapi_parts import AUTH as _AUTH
+from strom.web.openapi_parts import ERROR as _ERROR
+from strom.web.openapi_parts import json_answer as _json
+
 _REASONS = {
     400: "Bad request",
     401: "Not authenticated",
@@ -16,10 +18,6 @@ _REASONS = {
     413: "The picture is too large",
     422: "Invalid value (the reason says which)",
 }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
