@@ -4,7 +4,6 @@ header for changes, as the rest of the API. Errors are ``{"error": "..."}``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from strom.store import User
 from strom.store.views import CategoryInfo
 from strom.web.admin_actions import SiteAdmin
 from strom.web.auth import authenticated_user, get_session
+from strom.web.errors import json_body
 from strom.web.paths import category_art_url
 from strom.web.site import Site
 
@@ -48,19 +48,6 @@ def require_admin_api(request: web.Request) -> str:
     if not get_session(request).is_admin:
         raise ApiError(403, "only site administrators can do this")
     return username
-
-
-async def json_body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    unknown = set(body) - allowed
-    if unknown:
-        raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
-    return body
 
 
 def _typed(body: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:

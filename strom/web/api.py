@@ -4,7 +4,6 @@ changes) or ``Authorization: Bearer <api token>``; see :mod:`strom.web.openapi`.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from strom.channels.control import stop_message
 from strom.errors import ApiError
 from strom.settings import valid_channel_name
 from strom.web.auth import Session, authenticated_user, get_session, logout
+from strom.web.errors import json_body
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
 from strom.web.paths import category_art_url, is_text, row_id, rtmp_url
@@ -120,16 +120,7 @@ class Api:
     async def update_channel(self, request: web.Request) -> web.Response:
         username = await self._user(request)
         store = self.site.store
-        try:
-            body = await request.json()
-        # RecursionError: "[[[[..." nests deeper than the C decoder recurses.
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        unknown = set(body) - {"title", "description", "category", "record_broadcasts"}
-        if unknown:
-            raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
+        body = await json_body(request, {"title", "description", "category", "record_broadcasts"})
         record = body.get("record_broadcasts")
         if record is not None and not isinstance(record, bool):
             raise ApiError(422, "record_broadcasts must be true or false")

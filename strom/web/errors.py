@@ -8,8 +8,10 @@ for people. Nothing else builds an error body by hand.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -105,3 +107,19 @@ def same_origin(request: web.Request, public_url: str) -> bool:
     if public_url:
         allowed.add(urlsplit(public_url).netloc.lower())
     return netloc in allowed
+
+
+async def json_body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    """The request's body, a JSON object of ``allowed`` fields only: 400 for anything else
+    than an object, 422 naming the unknown fields."""
+    try:
+        body = await request.json()
+    # RecursionError: "[[[[..." nests deeper than the C decoder recurses.
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
+    return body

@@ -10,7 +10,6 @@ version (``?v=``), so an answer to one is cached for a year and a new avatar is 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ from strom.record.avatars import (
 from strom.settings import valid_channel_name
 from strom.store.profiles import SEARCH_QUERY_MAX, SEARCH_RESULTS_MAX, Profile
 from strom.web.auth import authenticated_user
+from strom.web.errors import json_body
 from strom.web.paths import is_text
 from strom.web.site import Site
 
@@ -203,15 +203,7 @@ class ProfilesHttp:
 
     async def put_profile(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        unknown = set(body) - {"display_name", "bio", "links"}
-        if unknown:
-            raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
+        body = await json_body(request, {"display_name", "bio", "links"})
         display_name, bio, links = (
             body.get("display_name", ""),
             body.get("bio", ""),
