@@ -139,6 +139,12 @@ class Recording:
             self._cond.notify()
         return True
 
+    @property
+    def pending(self) -> int:
+        """Items queued for the writer and not yet taken."""
+        with self._cond:
+            return len(self._items)
+
     def set_broadcast_id(self, broadcast_id: int) -> None:
         """The broadcast's database id is known: the writer puts it in the meta file at
         once (atomically replaced), so a crash from now on keeps the link."""

@@ -39,18 +39,24 @@ async def finished_recording(server: StromServer) -> str:
 
 async def recording_in_progress(server: StromServer) -> tuple[str, int]:
     """The live recording's id, once it wrote all it was given (two segments listed, the
-    last one open until the broadcast ends), and the segment it writes."""
+    last one open until the broadcast ends, the writer's queue empty and the listing the
+    same twice in a row), and the segment it writes."""
+    seen: tuple[str, tuple[int, ...], int] | None = None
     async with asyncio.timeout(10):
         while True:
+            await asyncio.sleep(0.1)
             found = storage.list_recordings(server.recorder.root, CHANNEL)
-            if found and len(found[0].segments) >= 2:
-                info = found[0]
-                assert not info.finished
-                files = (info.path / storage.SEGMENTS).glob("*.m4s")
-                written = max(int(p.stem) for p in files)
-                assert written not in {s.seq for s in info.segments}
-                return info.id, written
-            await asyncio.sleep(0.05)
+            writing = server.recorder.recording_of(CHANNEL)
+            if not found or len(found[0].segments) < 2 or writing is None or writing.pending:
+                continue
+            info = found[0]
+            assert not info.finished
+            files = (info.path / storage.SEGMENTS).glob("*.m4s")
+            now = (info.id, tuple(s.seq for s in info.segments), max(int(p.stem) for p in files))
+            if now == seen:
+                assert now[2] not in now[1]
+                return now[0], now[2]
+            seen = now
 
 
 async def test_each_media_answer_says_how_long_it_may_be_cached(
