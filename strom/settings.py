@@ -302,6 +302,13 @@ class Settings:
         7200.0,
         "seconds viewers may rewind a live broadcast (its recording so far; 0: no rewind)",
     )
+    # --- clips (a viewer's cut of a recording) -------------------------------------------
+    clip_min_seconds: float = _opt(10.0, "shortest clip a viewer may ask for (seconds)")
+    clip_max_seconds: float = _opt(60.0, "longest clip a viewer may ask for (seconds)")
+    clips_per_hour: int = _opt(20, "clips one account may make per hour (a few at once)")
+    clip_cuts_at_once: int = _opt(2, "clips cut at the same time (each a remux in a thread)")
+    clips_max_gb: float = _opt(10.0, "delete the oldest clips beyond this many GB (0: no cap)")
+    clips_keep_days: float = _opt(0.0, "delete clips older than this (0: keep forever)")
     # --- push ingest (HTTP PUT/POST, raw TCP, browser WebSocket) ---------------------------
     tcp_ingest: dict[int, str] = field(
         default_factory=dict,

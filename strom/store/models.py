@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -381,3 +382,37 @@ class ProfileRow(Base):
     #: the avatar's version: its URLs carry it, so they can be cached for good
     avatar_etag: Mapped[str | None] = mapped_column(String(AVATAR_ETAG_MAX))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- clips (migration 0010) ------------------------------------------------------------------
+
+CLIP_SLUG_LENGTH = 16
+RECORDING_ID_MAX = 32
+
+
+class ClipRow(Base):
+    """A viewer's cut of a broadcast's recording; its MP4 lives in the data dir's
+    ``clips/`` (:mod:`strom.record.clips`), named by the slug."""
+
+    __tablename__ = "clips"
+    __table_args__ = (Index("ix_clips_channel_id_created_at", "channel_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the clip's public name (its page and file): random, unguessable
+    slug: Mapped[str] = mapped_column(String(CLIP_SLUG_LENGTH), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="SET NULL"), index=True
+    )
+    #: who cut it (None: the account was deleted; the clip stays the channel's)
+    creator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(TITLE_MAX), default="", server_default="")
+    #: the recording it was cut from, and where in it (seconds from its start)
+    recording: Mapped[str] = mapped_column(String(RECORDING_ID_MAX))
+    start: Mapped[float] = mapped_column(Float)
+    duration: Mapped[float] = mapped_column(Float)
+    bytes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    views: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -20,6 +20,7 @@ translated there, once):
                           (:mod:`.moderation`)
 ``store.profiles``        display names, bios, links, avatars, last seen, channel
                           search (:mod:`.profiles`)
+``store.clips``           viewers' clips of recordings (:mod:`.clips`)
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.
@@ -38,6 +39,7 @@ from strom.store.broadcasts import BroadcastStore
 from strom.store.catalog import CategoryStore
 from strom.store.channels import ChannelStore
 from strom.store.chat import ChatStore
+from strom.store.clips import ClipStore
 from strom.store.engine import Database, connect
 from strom.store.errors import SchemaOutOfDate
 from strom.store.follows import FollowStore
@@ -74,6 +76,7 @@ class Store:
         self.chat = ChatStore(self._db)
         self.moderation = ModerationStore(self._db)
         self.profiles = ProfileStore(self._db)
+        self.clips = ClipStore(self._db)
 
     @classmethod
     async def open(

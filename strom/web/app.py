@@ -27,6 +27,7 @@ from strom.web.auth import (
     csrf_form_middleware,
     session_middleware,
 )
+from strom.web.clips import ClipsHttp
 from strom.web.connections import body_deadline_middleware
 from strom.web.download import Download
 from strom.web.errors import error_middleware
@@ -160,6 +161,7 @@ def create_app(site: Site) -> web.Application:
     EventStream(site.events, settings).routes(app)
     chat.routes(app, site)
     recordings.routes(app, site)
+    ClipsHttp(site).routes(app)
     Download(site).routes(app)
     profiles.ProfilesHttp(site).routes(app)
     pages.channel_routes(app)

@@ -10,6 +10,7 @@ from strom.web.openapi_channels import CHANNEL as _CHANNEL
 from strom.web.openapi_channels import HEALTH as _HEALTH
 from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
 from strom.web.openapi_channels import STREAM as _STREAM
+from strom.web.openapi_clips import CLIP, clip_paths
 from strom.web.openapi_parts import AUTH as _AUTH
 from strom.web.openapi_parts import ERROR as _ERROR
 from strom.web.openapi_parts import json_answer as _json
@@ -140,6 +141,7 @@ def document() -> dict[str, Any]:
                 "Health": _HEALTH,
                 "FollowedChannel": _FOLLOWED,
                 "Recording": RECORDING,
+                "Clip": CLIP,
             },
         },
         "paths": PROFILE_PATHS
@@ -519,5 +521,6 @@ def document() -> dict[str, Any]:
                 }
             },
             **admin_paths(),
+            **clip_paths(),
         },
     }

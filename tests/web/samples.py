@@ -325,6 +325,26 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         "channel.html",
         common(HOSTILE_USER, "/alice", channel=OFFLINE_CHANNEL, following=False),
     ),
+    "clip": (
+        "clip.html",
+        common(
+            BOB,
+            "/clip/AbCdEfGhIjKlMnOp",
+            clip={
+                "slug": "AbCdEfGhIjKlMnOp",
+                "channel": "alice",
+                "creator": XSS_TEXT,
+                "title": XSS_TITLE,
+                "duration": 31.5,
+                "views": 7,
+                "url": f"{HTTP_BASE}/clip/AbCdEfGhIjKlMnOp",
+                "mp4_url": f"{HTTP_BASE}/clips/AbCdEfGhIjKlMnOp.mp4",
+            },
+            clip_length="0:31",
+            can_rename=True,
+            can_delete=True,
+        ),
+    ),
     "profile-settings": (
         "profile.html",
         common(

@@ -183,7 +183,7 @@ function selectText(el) {
   selection.addRange(range);
 }
 
-async function copy(button) {
+export async function copy(button) {
   const target = document.getElementById(button.dataset.copy);
   if (!target) return;
   const text = "value" in target ? target.value : target.textContent;
