@@ -66,7 +66,9 @@ async def may_watch(site: Site, request: web.Request, channel: str) -> None:
     del site, request, channel
 
 
-def clip_json(clip: ClipInfo, base: str = "") -> dict[str, Any]:
+def clip_json(clip: ClipInfo, base: str) -> dict[str, Any]:
+    """The clip as the API and pages give it; ``base``: the site's address (the share
+    link is a whole URL)."""
     return {
         "slug": clip.slug,
         "channel": clip.channel,
@@ -155,7 +157,7 @@ class ClipsHttp:
         )  # fmt: skip
         asyncio.get_running_loop().create_task(self._retention_once())
         return web.json_response(
-            clip_json(clip),
+            clip_json(clip, self._base(request)),
             status=201,
             headers={"Location": f"/clip/{slug}", **_NO_STORE},
         )
@@ -167,7 +169,7 @@ class ClipsHttp:
         s = self.settings
         return web.json_response(
             {
-                "clips": [clip_json(c) for c in found],
+                "clips": [clip_json(c, self._base(request)) for c in found],
                 "min_seconds": s.min_seconds,
                 "max_seconds": s.max_seconds,
                 "default_seconds": s.default,
@@ -177,7 +179,9 @@ class ClipsHttp:
 
     async def get(self, request: web.Request) -> web.Response:
         clip = await self.visible_clip(request)
-        return web.json_response(clip_json(clip), headers={"Cache-Control": "no-cache"})
+        return web.json_response(
+            clip_json(clip, self._base(request)), headers={"Cache-Control": "no-cache"}
+        )
 
     async def rename(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)
@@ -189,7 +193,7 @@ class ClipsHttp:
         if not isinstance(title, str) or not is_text(title):
             raise ApiError(422, "title must be a string")
         clip = await self.site.store.clips.rename(clip.slug, title)
-        return web.json_response(clip_json(clip), headers=_NO_STORE)
+        return web.json_response(clip_json(clip, self._base(request)), headers=_NO_STORE)
 
     async def delete(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)
@@ -226,11 +230,10 @@ class ClipsHttp:
             raise web.HTTPNotFound() from None
         await self.site.store.clips.viewed(clip.slug)
         session = get_session(request)
-        base = site_url(request, self.site.settings.public_url)
         return render(
             request,
             "clip.html",
-            clip=clip_json(clip, base),
+            clip=clip_json(clip, self._base(request)),
             clip_length=clock_text(clip.duration),
             can_delete=may_delete(request, clip),
             can_rename=bool(
@@ -247,6 +250,9 @@ class ClipsHttp:
         return clip
 
     # -- the work -----------------------------------------------------------------------
+
+    def _base(self, request: web.Request) -> str:
+        return site_url(request, self.site.settings.public_url)
 
     async def _channel(self, request: web.Request) -> ChannelInfo:
         name = request.match_info["name"]

@@ -53,8 +53,13 @@ def _param(name: str, **schema: Any) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string", **schema}}
 
 
-def _body(properties: dict[str, Any]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "required": list(required),
+    }
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
@@ -114,7 +119,7 @@ def clip_paths() -> dict[str, Any]:
                 "summary": "Rename your clip",
                 "security": _AUTH,
                 "parameters": [_SLUG],
-                "requestBody": _body({"title": _TITLE}),
+                "requestBody": _body({"title": _TITLE}, required=("title",)),
                 "responses": {"200": _json(_REF), **_errors(400, 401, 403, 404, 422)},
             },
             "delete": {

@@ -14,22 +14,17 @@ import aiohttp
 import av
 import pytest
 
-from strom.live.channel import Channel
-from strom.record import storage
 from strom.server import StromServer
-from tests.helpers import MediaFile, make_media, make_settings
-from tests.helpers.hub import feed, read_flv
+from tests.helpers import MediaFile, make_settings
+from tests.helpers.recorded import GOP, go_live, long_media, recorded
 from tests.helpers.web import Browser
 
 PASSWORD = "a long enough password"
-GOP = 2.0  # seconds between the test media's keyframes
 
 
 @pytest.fixture(scope="module")
-def long_media(tmp_path_factory: pytest.TempPathFactory) -> MediaFile:
-    """40 s of small H.264 + AAC, a keyframe every 2 s (fed to the hub at once)."""
-    path = tmp_path_factory.mktemp("clips") / "long.flv"
-    return make_media(path, seconds=40.0, size="320x180", gop=60, bitrate="200k")
+def media(tmp_path_factory: pytest.TempPathFactory) -> MediaFile:
+    return long_media(tmp_path_factory.mktemp("clips") / "long.flv")
 
 
 @pytest.fixture
@@ -54,9 +49,10 @@ class Api:
         async with self.http.request(method, self.base + path, json=body, headers=headers) as resp:
             return resp.status, await resp.json()
 
-    async def read(self, path: str) -> bytes:
-        async with self.http.get(self.base + path) as resp:
-            assert resp.status == 200, path
+    async def read(self, url: str) -> bytes:
+        assert url.startswith(self.base + "/"), "the API gives whole URLs to share"
+        async with self.http.get(url) as resp:
+            assert resp.status == 200, url
             return await resp.read()
 
 
@@ -64,24 +60,6 @@ async def person(server: StromServer, name: str) -> str:
     store = server.store
     await store.users.create(name, PASSWORD)
     return await store.tokens.create(name, "clips")
-
-
-async def go_live(server: StromServer, name: str, media: MediaFile) -> Channel:
-    channel = server.registry.open(name)
-    channel.claim(object())  # type: ignore[arg-type]
-    feed(channel, read_flv(media.path))
-    return channel
-
-
-async def recorded(server: StromServer, name: str) -> storage.RecordingInfo:
-    """The live recording once the writer has written all it was given."""
-    async with asyncio.timeout(15):
-        while True:
-            await asyncio.sleep(0.1)
-            writing = server.recorder.recording_of(name)
-            found = storage.list_recordings(server.recorder.root, name)
-            if writing is not None and not writing.pending and found and found[0].duration > 35:
-                return found[0]
 
 
 def first_video(mp4: Path) -> tuple[bool, float, float]:
@@ -102,13 +80,13 @@ def first_video(mp4: Path) -> tuple[bool, float, float]:
 
 
 async def test_a_viewer_clips_the_last_30_seconds(
-    server: StromServer, long_media: MediaFile, tmp_path: Path
+    server: StromServer, media: MediaFile, tmp_path: Path
 ) -> None:
     streamer = await person(server, "streamer")
     viewer = await person(server, "viewer")
     stranger = await person(server, "stranger")
-    await go_live(server, "streamer", long_media)
-    recording = await recorded(server, "streamer")
+    go_live(server, "streamer", media)
+    recording = await recorded(server, "streamer", 35.0)
 
     async with aiohttp.ClientSession() as http:
         api = Api(server, http)
@@ -183,7 +161,7 @@ async def test_a_broadcast_not_recorded_cannot_be_clipped(
     await person(server, "quiet")
     viewer = await person(server, "viewer")
     await server.store.channels.update("quiet", record_broadcasts=False)
-    await go_live(server, "quiet", av_media)
+    go_live(server, "quiet", av_media)
     async with aiohttp.ClientSession() as http:
         api = Api(server, http)
         async with asyncio.timeout(10):  # the recorder has asked the streamer's switch

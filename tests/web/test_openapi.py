@@ -42,6 +42,13 @@ CONFIG = schemathesis.Config.from_dict(
     {
         "operations": [
             {
+                # (the fuzzer's slugs name no clip)
+                "include-name": "PATCH /api/v1/clips/{slug}",
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": [200, 401, 403, 404, 422]}
+                },
+            },
+            {
                 "include-path": "/api/v1/me/channel",
                 "include-method": "PATCH",
                 "checks": {"positive_data_acceptance": {"expected-statuses": [200, 401, 403, 422]}},
