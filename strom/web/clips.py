@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -229,6 +230,7 @@ class ClipsHttp:
         except ApiError:
             raise web.HTTPNotFound() from None
         await self.site.store.clips.viewed(clip.slug)
+        clip = dataclasses.replace(clip, views=clip.views + 1)  # this view too
         session = get_session(request)
         return render(
             request,
@@ -362,7 +364,9 @@ def may_delete(request: web.Request, clip: ClipInfo) -> bool:
 
 
 def _stream_title(channel: ChannelInfo, info: storage.RecordingInfo) -> str:
+    """The broadcast's title when the clip is of the newest broadcast, else the
+    channel's; a channel without a title: "Clip of NAME"."""
     last = channel.last_broadcast
     if last is not None and last.id == info.broadcast_id and last.title:
         return last.title
-    return channel.title
+    return channel.title or f"Clip of {channel.username}"

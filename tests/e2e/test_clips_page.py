@@ -1,5 +1,6 @@
 """A signed-in viewer presses Clip under a live channel's player in Chromium, gets the
-clip's link, and the clip page's own player plays the MP4 (its time advances)."""
+clip's link, and the clip page's own player plays the MP4 (its time advances); under a
+channel that is not recorded the button says clips need the recording on."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> MediaFile:
 
 
 async def test_a_viewer_clips_a_live_channel_and_plays_the_clip(
-    server: StromServer, browser: Browser, media: MediaFile
+    server: StromServer, browser: Browser, media: MediaFile, av_media: MediaFile
 ) -> None:
     await server.store.users.create("streamer", "a long enough password")
+    await server.store.users.create("quiet", "a long enough password")
+    await server.store.channels.update("quiet", record_broadcasts=False)
     go_live(server, "streamer", media)
+    go_live(server, "quiet", av_media)
     await recorded(server, "streamer", 35.0)
     base = f"http://127.0.0.1:{server.http_port}"
     viewer = await sign_up(browser, base, "viewer", DESKTOP)
@@ -54,5 +58,16 @@ async def test_a_viewer_clips_a_live_channel_and_plays_the_clip(
             timeout=WAIT_MS,
         )
         assert not viewer.log.errors, viewer.log.errors
+
+        # A channel that is not recorded: the button says why there is no clip.
+        await page.goto(f"{base}/quiet")
+        button = page.locator('[data-clip-bar] [data-action="clip"]')
+        await button.click()
+        await page.wait_for_function(
+            "() => document.querySelector('[data-clip-bar] [data-action=clip]')"
+            ".textContent === 'Clips need the recording on'",
+            timeout=WAIT_MS,
+        )
+        assert await button.is_disabled()
     finally:
         await viewer.context.close()

@@ -138,6 +138,18 @@ async def test_a_viewer_clips_the_last_30_seconds(
         )
         assert status == 422, refused
 
+        # Its creator may rename it, nobody else.
+        renamed = {"title": "a better title"}
+        status, answer = await api.call(
+            "PATCH", f"/api/v1/clips/{earlier['slug']}", streamer, renamed
+        )
+        assert status == 403, answer
+        status, answer = await api.call(
+            "PATCH", f"/api/v1/clips/{earlier['slug']}", viewer, renamed
+        )
+        assert status == 200, answer
+        assert answer["title"] == "a better title"
+
         # Who may delete: not a stranger; the streamer may, and the file goes with it.
         slug = clip["slug"]
         status, answer = await api.call("DELETE", f"/api/v1/clips/{slug}", stranger)
@@ -173,3 +185,35 @@ async def test_a_broadcast_not_recorded_cannot_be_clipped(
         assert answer["error"].startswith("Clips need the recording on")
         status, answer = await api.call("POST", "/api/v1/channels/nobody/clips", viewer, {})
         assert status == 404, answer
+
+
+async def test_the_oldest_clips_go_when_the_site_holds_too_many_bytes(
+    tmp_path: Path, media: MediaFile
+) -> None:
+    # Room for about one 20 s clip of this media (~0.8 MB each).
+    srv = StromServer(make_settings(tmp_path, clips_max_gb=1.2e6 / (1 << 30)))
+    await srv.start()
+    try:
+        await person(srv, "streamer")
+        viewer = await person(srv, "viewer")
+        go_live(srv, "streamer", media)
+        await recorded(srv, "streamer", 35.0)
+        async with aiohttp.ClientSession() as http:
+            api = Api(srv, http)
+            made = []
+            for _ in range(2):
+                status, clip = await api.call(
+                    "POST", "/api/v1/channels/streamer/clips", viewer, {"duration": 20}
+                )
+                assert status == 201, clip
+                made.append(clip["slug"])
+            async with asyncio.timeout(10):
+                while True:
+                    status, listed = await api.call("GET", "/api/v1/channels/streamer/clips")
+                    if [c["slug"] for c in listed["clips"]] == made[1:]:
+                        break
+                    await asyncio.sleep(0.05)
+            files = srv.recorder.root.parent / "clips"
+            assert [p.stem for p in files.rglob("*.mp4")] == made[1:]
+    finally:
+        await srv.stop()
