@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from strom.channels.directory import OFFLINE
 from strom.errors import ApiError
 from strom.live.channel import ChannelState
 from strom.ratelimit import KeyedBuckets
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 RETENTION_INTERVAL = 3600.0
 #: clips an account may make at once before the hourly rate applies
 BURST = 5
+#: requests that may wait for each cut in progress; more: 503
+QUEUE_PER_CUT = 4
 #: clips a channel's list shows
 LIST_MAX = 100
 _SLUG = "{slug:[A-Za-z0-9_-]{16}}"
@@ -97,6 +100,8 @@ class ClipsHttp:
         per_hour = max(self.settings.per_hour, 1)
         self._rate = KeyedBuckets(per_hour / 3600, min(per_hour, BURST))
         self._cuts = asyncio.Semaphore(max(self.settings.cuts_at_once, 1))
+        #: requests waiting for a cut to be free (bounded: QUEUE_PER_CUT per cut)
+        self._waiting = 0
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -285,6 +290,10 @@ class ClipsHttp:
                 raise ApiError(404, "no such recording")
         else:
             live = self.site.registry.get(channel)
+            if live is None and self.site.directory.state(channel) != OFFLINE:
+                raise ClipRefused(
+                    "this broadcast is recorded on another node of the site", "elsewhere"
+                )
             if live is None or live.state not in (ChannelState.LIVE, ChannelState.RECONNECTING):
                 raise ClipRefused(
                     "the channel is not live: clip one of its recordings instead", "offline"
@@ -307,12 +316,22 @@ class ClipsHttp:
 
     async def _cut(self, info: storage.RecordingInfo, chosen: Cut, channel: str, slug: str) -> int:
         out = cutting.clip_path(self.root, channel, slug)
-        async with self._cuts:
-            try:
-                return await asyncio.to_thread(cutting.cut, info.path, chosen, out)
-            except Exception:
-                log.exception("clip of %s (%s): the cut failed", channel, info.id)
-                raise ApiError(500, "could not cut the clip") from None
+        if self._waiting >= self.settings.cuts_at_once * QUEUE_PER_CUT:
+            log.warning("clips: %d cuts waiting; one more refused", self._waiting)
+            raise ApiError(503, "too many clips are being cut: try again shortly",
+                           headers={"Retry-After": "5"})  # fmt: skip
+        self._waiting += 1
+        try:
+            await self._cuts.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await asyncio.to_thread(cutting.cut, info.path, chosen, out)
+        except Exception:
+            log.exception("clip of %s (%s): the cut failed", channel, info.id)
+            raise ApiError(500, "could not cut the clip") from None
+        finally:
+            self._cuts.release()
 
     async def _remove(self, clip: ClipInfo) -> None:
         await self.site.store.clips.delete(clip.slug)

@@ -15,9 +15,11 @@ _TEXT = {
     403: "Not allowed (not the creator, the streamer or an administrator; or no CSRF header)",
     404: "No such channel, clip or recording",
     409: "Nothing to cut: the broadcast is not recorded (code not_recorded), the channel is "
-    "not live (offline), nothing recorded yet (empty), keyframes too far apart (keyframes)",
+    "not live (offline) or live on another node (elsewhere), nothing recorded yet (empty), "
+    "keyframes too far apart (keyframes)",
     422: "Invalid value",
     429: "Too many clips: try again after Retry-After seconds",
+    503: "Too many clips being cut on the site right now: try again after Retry-After seconds",
 }
 
 CLIP = {
@@ -105,7 +107,7 @@ def clip_paths() -> dict[str, Any]:
                 ),
                 "responses": {
                     "201": _json(_REF, "The clip, cut"),
-                    **_errors(400, 401, 403, 404, 409, 422, 429),
+                    **_errors(400, 401, 403, 404, 409, 422, 429, 503),
                 },
             },
         },
