@@ -20,6 +20,8 @@ translated there, once):
                           (:mod:`.moderation`)
 ``store.profiles``        display names, bios, links, avatars, last seen, channel
                           search (:mod:`.profiles`)
+``store.access``          channels' visibility, private channels' passwords
+                          (:mod:`.access`)
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.
@@ -34,6 +36,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strom.store import schema
+from strom.store.access import AccessStore
 from strom.store.broadcasts import BroadcastStore
 from strom.store.catalog import CategoryStore
 from strom.store.channels import ChannelStore
@@ -74,6 +77,7 @@ class Store:
         self.chat = ChatStore(self._db)
         self.moderation = ModerationStore(self._db)
         self.profiles = ProfileStore(self._db)
+        self.access = AccessStore(self._db, passwords)
 
     @classmethod
     async def open(

@@ -30,7 +30,8 @@ async def followed_channels(
     offline: list[dict[str, Any]] = []
     for name in names:
         card = site.directory.live_card(name)  # live here or on another node
-        if card is not None:
+        # unlisted: only for those with the link (a private one, its followers may watch)
+        if card is not None and site.directory.visibility(name) != "unlisted":
             live.append({**card, "live": True})
             continue
         entry: dict[str, Any] = {"username": name, "live": False}
