@@ -52,6 +52,7 @@ def private_page(
     *,
     error: str | None = None,
     status: int = 403,
+    next_url: str | None = None,
 ) -> web.Response:
     response = render(
         request,
@@ -60,7 +61,7 @@ def private_page(
         channel=channel,
         ask_password=verdict is Verdict.PASSWORD,
         error=error,
-        next=request.path_qs,
+        next=next_url or request.path_qs,  # where the password or a follow leads
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -108,7 +109,7 @@ class VisibilityPages:
                 "stream password of %s from %s refused: %s", channel, address, verdict.reason
             )
             response = private_page(
-                request, channel, Verdict.PASSWORD, status=429,
+                request, channel, Verdict.PASSWORD, status=429, next_url=next_url,
                 error=f"Too many attempts. Wait {wait} seconds and try again.",
             )  # fmt: skip
             response.headers["Retry-After"] = str(wait)
@@ -119,8 +120,9 @@ class VisibilityPages:
             self.throttle.failed(account, address, loop.time())
             log.info("wrong stream password for %s from %s", channel, address)
             return private_page(
-                request, channel, Verdict.PASSWORD, status=401, error="That password is not right."
-            )
+                request, channel, Verdict.PASSWORD, status=401, next_url=next_url,
+                error="That password is not right.",
+            )  # fmt: skip
         self.throttle.succeeded(account, address, loop.time())
         response = web.HTTPSeeOther(next_url)
         response.set_cookie(
