@@ -31,7 +31,15 @@ async def followed_channels(
     for name in names:
         card = site.directory.live_card(name)  # live here or on another node
         # unlisted: only for those with the link (a private one, its followers may watch)
-        if card is not None and site.directory.visibility(name) != "unlisted":
+        visibility = site.directory.visibility(name) if card is not None else None
+        if card is not None and visibility != "unlisted":
+            picture = card.get("thumbnail_url")
+            if (
+                visibility == "private"
+                and picture
+                and (token := await site.access.media_token(name))
+            ):
+                card = {**card, "thumbnail_url": f"{picture}&token={token}"}
             live.append({**card, "live": True})
             continue
         entry: dict[str, Any] = {"username": name, "live": False}

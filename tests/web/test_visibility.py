@@ -15,13 +15,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from strom.channels.access import Verdict, Viewer
 from strom.media.rtmp import StatusReceived
 from strom.media.uri_query import manifest_with_query, playlist_with_query
 from strom.server import StromServer
 from tests.e2e.rtmp_client import RtmpTestClient
 from tests.helpers import MediaFile
 from tests.helpers.hub import feed, read_flv
-from tests.helpers.servers import make_settings
+from tests.helpers.servers import make_settings, seed_data_dir
 from tests.helpers.watching import base, collect_ws, decode
 from tests.helpers.web import Browser
 
@@ -186,6 +187,13 @@ async def test_a_private_channel_plays_only_for_those_it_lets_in(
     assert status == 200
     assert headers["Cache-Control"] == PRIVATE_NO_STORE
 
+    # A follower's "Following" list has it, its picture with the token.
+    _, following = await cast.follower.api("GET", "/api/v1/me/following")
+    card = following["channels"][0]  # type: ignore[index]
+    assert card["live"] is True
+    status, _, _ = await get(root + card["thumbnail_url"])
+    assert status == 200
+
     # Listed nowhere; the channel's API answers its follower, not a stranger.
     for who in (cast.stranger, cast.follower):
         _, streams = await who.api("GET", "/api/v1/streams")
@@ -199,11 +207,11 @@ async def test_a_private_channel_plays_only_for_those_it_lets_in(
     assert view["state"] == "live"
 
     # The password: a wrong one is refused, the right one opens the page.
-    status, html = await cast.stranger.post(f"/live/{STREAMER}/password", {"password": "nope"})
+    status, html = await cast.stranger.post(f"/watch/{STREAMER}/password", {"password": "nope"})
     assert status == 401
     assert "not right" in html
     status, html = await cast.stranger.post(
-        f"/live/{STREAMER}/password", {"password": "open sesame", "next": f"/live/{STREAMER}"}
+        f"/watch/{STREAMER}/password", {"password": "open sesame", "next": f"/live/{STREAMER}"}
     )
     assert status == 200
     assert TOKEN.search(html) is not None
@@ -279,3 +287,76 @@ async def test_an_unlisted_channel_plays_by_link_and_is_listed_nowhere(
     _, streams = await cast.stranger.api("GET", "/api/v1/streams")
     assert streams["total"] == 1  # type: ignore[index]
     server.registry.get(STREAMER).release(publisher)  # type: ignore[union-attr,arg-type]
+
+
+async def test_an_edge_pulling_a_private_channel_asks_for_its_token(
+    tmp_path: Path, av_media: MediaFile
+) -> None:
+    """The visibility is in the site's SQL database and the token is signed with the
+    site's secret: an edge following the channel from its ingest node refuses and
+    allows as the ingest node does."""
+    url = f"sqlite+aiosqlite:///{seed_data_dir(tmp_path / 'site') / 'strom.db'}"
+    site = {"database_url": url, "secret_key": "a-site-secret-for-two-nodes"}
+    origin = StromServer(make_settings(tmp_path / "a", **site))
+    await origin.start()
+    edge = StromServer(make_settings(tmp_path / "b", upstream=base(origin), **site))
+    try:
+        await edge.start()
+        await origin.store.users.create(STREAMER, "correct horse battery")
+        await origin.store.access.set(STREAMER, "private")
+        publisher = await go_live(origin, av_media)
+        token = await origin.site.access.media_token(STREAMER)
+        assert token is not None
+        playlist = f"{base(edge)}/live/{STREAMER}/index.m3u8"
+        status, headers, _ = await get(playlist)
+        assert status == 403
+        assert headers["Cache-Control"] == PRIVATE_NO_STORE
+        async with asyncio.timeout(10):  # the edge pulls it on the first allowed request
+            while (answer := await get(f"{playlist}?token={token}"))[0] != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        assert f"token={token}" in answer[2].decode()
+        refusal = await rtmp_play(edge, STREAMER)
+        assert refusal.code == "NetStream.Play.Failed"
+        origin.registry.get(STREAMER).release(publisher)  # type: ignore[union-attr,arg-type]
+    finally:
+        await edge.stop()
+        await origin.stop()
+
+
+async def test_password_guessing_is_bounded_and_never_locks_the_channel(cast: Cast) -> None:
+    await set_visibility(cast.streamer, visibility="private", watch_password="open sesame")
+    path = f"/watch/{STREAMER}/password"
+    await cast.stranger.get(f"/live/{STREAMER}")
+    status, _ = await cast.stranger.post(path, {"password": "open sesame"}, csrf=False)
+    assert status == 403  # a form of another site cannot post it
+    statuses = [(await cast.stranger.post(path, {"password": f"guess {n}"}))[0] for n in range(6)]
+    assert statuses == [401] * 5 + [429]
+    status, html = await cast.stranger.post(path, {"password": "open sesame"})
+    assert status == 429
+    assert "Too many attempts" in html
+    # Someone else, elsewhere, with the password: in at once.
+    friend = Browser(cast.server, "127.0.0.9")
+    try:
+        await friend.get(f"/live/{STREAMER}")
+        status, html = await friend.post(path, {"password": "open sesame"})
+        assert status == 200
+        assert TOKEN.search(html) is not None
+    finally:
+        await friend.close()
+    # The site's administrators always watch.
+    verdict = await cast.server.site.access.may_watch(
+        STREAMER, Viewer(username="root", is_admin=True)
+    )
+    assert verdict is Verdict.WATCH
+    assert await cast.server.site.access.may_watch(STREAMER, Viewer()) is Verdict.PASSWORD
+    # No password: followers only.
+    await set_visibility(cast.streamer, visibility="private", watch_password=None)
+    status, html = await cast.stranger.get(f"/live/{STREAMER}")
+    assert status == 403
+    assert "followers only" in html
+    assert 'name="password"' not in html
+    status, html = await cast.stranger.post(
+        f"/watch/{STREAMER}/follow", {"next": f"/live/{STREAMER}"}
+    )
+    assert status == 200
+    assert TOKEN.search(html) is not None  # followed: watches

@@ -75,9 +75,9 @@ class VisibilityPages:
         self.throttle = LoginThrottle(LoginLimits.from_settings(site.settings))
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_post("/live/{channel}/password", self.password)
+        app.router.add_post("/watch/{channel}/password", self.password)
         app.router.add_post("/dashboard/visibility", self.dashboard)
-        app.router.add_post("/live/{channel}/follow", self.follow)
+        app.router.add_post("/watch/{channel}/follow", self.follow)
 
     async def follow(self, request: web.Request) -> web.StreamResponse:
         """ "Follow to watch", without a script: follow, then back to the stream."""
