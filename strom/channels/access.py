@@ -112,7 +112,7 @@ class WatchAccess:
         self.token_seconds = token_seconds
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, ChannelAccess]] = OrderedDict()
-        self._reading: dict[str, asyncio.Future[ChannelAccess]] = {}
+        self._reading: dict[str, asyncio.Task[ChannelAccess]] = {}
         #: media requests refused (no token, a wrong or expired one)
         self.refused = 0
 
@@ -120,33 +120,39 @@ class WatchAccess:
 
     async def access(self, channel: str) -> ChannelAccess:
         """``channel``'s visibility (a channel without an account is public), read from
-        the database at most every ``cache_seconds``. A database that does not answer:
-        the last known access, else the error (503)."""
+        the database at most every ``cache_seconds`` (one read at a time per channel,
+        however many requests wait for it). A database that does not answer: the last
+        known access, else the error (503)."""
         name = base_channel(channel).lower()
-        now = self._clock()
         cached = self._cache.get(name)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             return cached[1]
         reading = self._reading.get(name)
-        if reading is not None:
-            return await asyncio.shield(reading)
-        future: asyncio.Future[ChannelAccess] = asyncio.get_running_loop().create_future()
-        self._reading[name] = future
+        if reading is None:
+            # A task of its own: a request that goes away does not cancel the others' read.
+            reading = asyncio.get_running_loop().create_task(self._read(name))
+            self._reading[name] = reading
+            reading.add_done_callback(self._read_done)
+        return await asyncio.shield(reading)
+
+    def _read_done(self, task: asyncio.Task[ChannelAccess]) -> None:
+        for name, reading in list(self._reading.items()):
+            if reading is task:
+                del self._reading[name]
+        if not task.cancelled():
+            task.exception()  # read: its waiters may all have gone (no "never retrieved")
+
+    async def _read(self, name: str) -> ChannelAccess:
+        cached = self._cache.get(name)
         try:
             found = await self.store.access.get(name)
-            access = found if found is not None else ChannelAccess(name)
         except StoreError as exc:
             if cached is None:
-                future.set_exception(exc)
-                future.exception()  # read: no "never retrieved" warning if nobody waits
                 raise
             log.warning("channel %s: visibility not read again (%s), the last one holds", name, exc)
-            access = cached[1]
-        else:
-            self._remember(name, access)
-        finally:
-            del self._reading[name]
-        future.set_result(access)
+            return cached[1]
+        access = found if found is not None else ChannelAccess(name)
+        self._remember(name, access)
         return access
 
     def _remember(self, name: str, access: ChannelAccess) -> None:

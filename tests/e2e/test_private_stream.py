@@ -14,24 +14,18 @@ from playwright.async_api import Browser, Page
 
 from strom.server import StromServer
 from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
+from tests.e2e.chat_people import sign_up
 from tests.helpers import make_media, publish_args, run_process
 
 pytestmark = pytest.mark.e2e
 
 STREAMER = "dana_live"
-PASSWORD = "correct horse battery"
 STREAM_PASSWORD = "friends only 42"
 
 
-async def sign_up_and_make_private(page: Page, base: str) -> str:
-    """The streamer's part, in their browser: sign up, then "Who can watch": private,
-    with a password. Returns the stream key the sign-up showed."""
-    await page.goto(f"{base}/register")
-    form = page.locator('form[action="/register"]')
-    await form.locator('input[name="username"]').fill(STREAMER)
-    await form.locator('input[name="password"]').fill(PASSWORD)
-    await form.locator('input[name="password_confirm"]').fill(PASSWORD)
-    await form.locator('button[type="submit"]').click()
+async def make_private(page: Page) -> str:
+    """The streamer's part, on the dashboard the sign-up opened: "Who can watch":
+    private, with a password. Returns the stream key the sign-up showed."""
     key = await page.locator('input[data-role="stream-key"]').input_value(timeout=10_000)
     panel = page.locator('form[data-role="visibility-form"]')
     await panel.locator('input[name="visibility"][value="private"]').check()
@@ -50,10 +44,11 @@ async def plays(page: Page) -> None:
 
 
 async def test_a_stranger_gives_the_password_and_watches(
-    server: StromServer, browser: Browser, page: Page, page_log: PageLog, media_dir: Path
+    server: StromServer, browser: Browser, media_dir: Path
 ) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
-    key = await sign_up_and_make_private(page, base)
+    streamer = await sign_up(browser, base, STREAMER, {"width": 1280, "height": 720})
+    key = await make_private(streamer.page)
     media = make_media(media_dir / "private.flv", seconds=4.0)
     publisher = asyncio.create_task(
         run_process(*publish_args(media, server.rtmp_port, key, loop=True), timeout=120)
@@ -84,7 +79,7 @@ async def test_a_stranger_gives_the_password_and_watches(
         assert viewer_log.errors == []
     finally:
         await stranger.close()
+        await streamer.context.close()
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
-    assert page_log.errors == []
