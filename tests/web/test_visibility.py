@@ -120,7 +120,7 @@ async def test_a_private_channel_plays_only_for_those_it_lets_in(
 
     # The pages: the stranger sees "This stream is private" and the password field; the
     # follower and the streamer get the player with a media token.
-    for page in (f"/live/{STREAMER}", f"/{STREAMER}"):
+    for page in (f"/live/{STREAMER}", f"/{STREAMER}", f"/embed/{STREAMER}"):
         status, html = await cast.stranger.get(page)
         assert status == 403, page
         assert "This stream is private" in html, page
@@ -202,6 +202,8 @@ async def test_a_private_channel_plays_only_for_those_it_lets_in(
         assert STREAMER not in str(found_by_search)
     status, _ = await cast.stranger.api("GET", f"/api/v1/channels/{STREAMER}")
     assert status == 403
+    status, _ = await cast.stranger.api("GET", f"/oembed?url={root}/{STREAMER}")
+    assert status == 404  # not for other sites to show
     status, view = await cast.follower.api("GET", f"/api/v1/channels/{STREAMER}")
     assert status == 200
     assert view["state"] == "live"
@@ -263,8 +265,17 @@ async def test_an_unlisted_channel_plays_by_link_and_is_listed_nowhere(
 ) -> None:
     server = cast.server
     await set_visibility(cast.streamer, visibility="unlisted")
-    publisher = await go_live(server, av_media)
     root = base(server)
+    async with aiohttp.ClientSession() as http, http.ws_connect(root + "/events/ws") as events:
+        publisher = await go_live(server, av_media)
+        async with asyncio.timeout(10):  # its going live was announced on the bus
+            while server.site.events.published == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        await set_visibility(cast.streamer, title="now public", visibility="public")
+        # The site hears nothing of the unlisted broadcast, then the public one at once.
+        first = await asyncio.wait_for(events.receive_json(), 10)
+        assert first["channel"]["visibility"] == "public"
+        await set_visibility(cast.streamer, visibility="unlisted")
     _, streams = await cast.stranger.api("GET", "/api/v1/streams")
     assert streams == {"streams": [], "total": 0}  # type: ignore[comparison-overlap]
     _, html = await cast.stranger.get("/")
