@@ -305,8 +305,7 @@ class StromServer:
             }
         )
         broadcasts.start()
-        # Once every ingest has stopped, the channels end (viewers are told, the
-        # recordings close) before the recorder stops.
+        # Once every ingest has stopped, the channels end (viewers told, recordings closed).
         stack.callback(_close_channels, registry)
 
         rtmp = RtmpServer(registry, keys, RtmpServerConfig.from_settings(settings))
@@ -378,6 +377,7 @@ class StromServer:
             metrics=self.metrics,
             rtmps_port=rtmps_port,
         )
+        rtmp.play_gate = site.access  # RTMP play of a private channel takes its token
         app = create_app(site)
         door = None
         if settings.socketio_door:

@@ -103,6 +103,16 @@ class Settings:
         "seconds a node trusts a session it looked up in the database: a log-out or "
         "suspension on another node takes effect within this (0: look up every request)",
     )
+    visibility_cache_seconds: float = _opt(
+        3.0,
+        "seconds a node trusts a channel's visibility (public, unlisted, private) it read "
+        "from the database: a change takes effect on every node within this",
+    )
+    watch_token_minutes: float = _opt(
+        240.0,
+        "minutes a private channel's media token (given to an allowed viewer by the watch "
+        "page) plays; a reload of the page gives a new one",
+    )
     connection_limit_exempt: str = _opt(
         "",
         "comma-separated networks (CIDR) whose clients are not limited per address: a "
@@ -504,6 +514,7 @@ _POSITIVE = (
     "rtmp_start_timeout", "rtmp_idle_timeout", "ingest_idle_timeout", "ingest_sniff_timeout",
     "http_header_timeout", "http_keepalive_timeout", "http_body_timeout",
     "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat",
+    "watch_token_minutes",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",

@@ -237,7 +237,8 @@ class Broadcasts:
         if carried:  # the same broadcast: its followers were told when it started
             log.info("channel %s: broadcast %d carried on here", name, broadcast_id)
             return
-        if self._went_live_hook is not None:
+        # An unlisted channel is announced to nobody (followers' webhooks included).
+        if self._went_live_hook is not None and info.visibility != "unlisted":
             self._went_live_hook(name, info.title or name, channel.started_at or time.time())
 
     async def _ended(self, name: str, peak: int) -> None:

@@ -269,6 +269,40 @@ class Directory:
                 remote.pop(channel.name, None)
         return local, list(remote.values())
 
+    def visibility(self, name: str) -> str:
+        """A live channel's visibility, as its info (kept current on every edit) says:
+        ``public`` (listed), ``unlisted`` or ``private`` (neither is listed to the site:
+        :mod:`strom.channels.access`)."""
+        info = self.infos.get(name)
+        if info is None:
+            info = next((s.info for s in self.others.streams() if s.name == name), None)
+        return info.visibility if info is not None else "public"
+
+    def _public(self) -> tuple[list[Channel], list[RemoteStream]]:
+        """:meth:`_listed` without the unlisted and private channels."""
+        local, remote = self._listed()
+        elsewhere = {s.name: s.info for s in self.others.streams()}
+        return (
+            [
+                c
+                for c in local
+                if self._is_public(
+                    c.name,
+                    self.infos.get(c.name) or elsewhere.get(c.name),
+                    # pulled through an upstream the site's map does not know: as listed
+                    unknown=c.origin is not None and c.name not in elsewhere,
+                )
+            ],
+            [s for s in remote if self._is_public(s.name, s.info)],
+        )
+
+    def _is_public(self, name: str, info: ChannelInfo | None, *, unknown: bool = False) -> bool:
+        """A channel of an account is listed once its info says it is public (not in the
+        moment before its info is read); one without (static, an open room) always."""
+        if info is not None:
+            return info.visibility == "public"
+        return unknown or name in self.static_channels or self._is_room(name)
+
     def streams(
         self,
         *,
@@ -276,7 +310,7 @@ class Directory:
         category: str | None = None,
         query: str | None = None,
     ) -> list[dict[str, Any]]:
-        local, remote = self._listed()
+        local, remote = self._public()
         cards = [self.stream_card(c) for c in local] + [self.remote_card(s) for s in remote]
         if category:
             cards = [c for c in cards if c["category"] and c["category"]["slug"] == category]
@@ -293,7 +327,7 @@ class Directory:
 
     def live_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        local, remote = self._listed()
+        local, remote = self._public()
         for channel in local:
             cat = _category(self.infos.get(channel.name))
             if cat is not None:
@@ -335,6 +369,7 @@ class Directory:
                 else None
             ),
             "follower_count": followers,
+            "visibility": info.visibility if info is not None else "public",
         }
 
     def health(self, name: str) -> dict[str, Any]:

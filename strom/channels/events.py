@@ -183,6 +183,11 @@ class ChannelEvents:
         name = client["channel"].get("username")
         if event.node != self.node and "state" in client["channel"]:
             self._reload(name)
+        # Unlisted and private channels are not announced to the site's pages (the nodes
+        # still hear them: their cards are read again above).
+        visibility = client["channel"].get("visibility")
+        if isinstance(name, str) and (visibility or self.directory.visibility(name)) != "public":
+            return
         text = json.dumps(client, separators=(",", ":"))
         self.delivered += 1
         for listener in list(self.listeners):

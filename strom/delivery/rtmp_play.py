@@ -17,11 +17,12 @@ saying why, then closes the connection.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from strom.delivery.backpressure import (
     BackpressureGate,
@@ -46,8 +47,6 @@ from strom.media.rtmp import (
 from strom.settings import valid_channel_name
 
 if TYPE_CHECKING:
-    import asyncio
-
     from strom.live.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -198,6 +197,15 @@ class RtmpPlayer(Subscriber):
         self._flush()
 
 
+class PlayGate(Protocol):
+    """Who may play a channel (:class:`strom.channels.access.WatchAccess`): a private
+    channel's token rides in the stream name's query (``live/alice?token=...``)."""
+
+    async def play_refusal(self, channel: str, query: str) -> str | None:
+        """Why ``channel`` may not be played with ``query``, or None."""
+        ...
+
+
 class RtmpPlayback:
     """The play side of one RTMP connection: its players, one per played stream.
 
@@ -217,8 +225,12 @@ class RtmpPlayback:
         close: Callable[[], None],
         label: str,
         counts: DeliveryCounts | None = None,
+        gate: PlayGate | None = None,
     ) -> None:
         self._registry = registry
+        self._gate = gate
+        #: plays waiting for the gate's answer
+        self._checks: set[asyncio.Task[None]] = set()
         self._session = session
         self._transport = transport
         self._limits = limits
@@ -231,12 +243,30 @@ class RtmpPlayback:
         self._players: dict[int, tuple[Channel, RtmpPlayer]] = {}
 
     def on_play(self, event: PlayRequest) -> None:
-        name = event.name.partition("?")[0]  # a player may add a query string
+        name, _, query = event.name.partition("?")  # a player may add a query string
         if not valid_channel_name(name):
             self._session.reject_play(
                 event.stream_id, "NetStream.Play.StreamNotFound", "no such channel"
             )
             return
+        if self._gate is None:
+            self._play(event, name)
+            return
+        task = asyncio.get_running_loop().create_task(self._checked_play(event, name, query))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _checked_play(self, event: PlayRequest, name: str, query: str) -> None:
+        assert self._gate is not None
+        refusal = await self._gate.play_refusal(name, query)
+        if refusal is not None:
+            log.info("%s: play of %s refused: %s", self._label, name, refusal)
+            self._session.reject_play(event.stream_id, "NetStream.Play.Failed", refusal)
+            _flush(self._session, self._transport)
+            return
+        self._play(event, name)
+
+    def _play(self, event: PlayRequest, name: str) -> None:
         if event.stream_id in self._players:
             self.on_stop_play(StopPlayRequest(event.stream_id))
         channel = self._registry.open(name)
@@ -276,6 +306,8 @@ class RtmpPlayback:
 
     def stop(self) -> None:
         """The connection is gone: every player leaves its channel."""
+        for task in self._checks:
+            task.cancel()
         for stream_id in list(self._players):
             self.on_stop_play(StopPlayRequest(stream_id))
 

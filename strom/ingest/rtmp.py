@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from strom.delivery.backpressure import DeliveryCounts, ViewerLimits
-from strom.delivery.rtmp_play import RtmpPlayback
+from strom.delivery.rtmp_play import PlayGate, RtmpPlayback
 from strom.errors import ProtocolError
 from strom.ingest.rtmp_publish import RtmpPublishing
 from strom.live.registry import Registry, StreamKeyResolver
@@ -150,6 +150,7 @@ class RtmpConnection(asyncio.Protocol):
             close=self._close,
             label=label,
             counts=server.playback_counts,
+            gate=server.play_gate,
         )
         self._publishing, self._playback = publishing, playback
         # What each event is for (a PublishRequest waits for its key: see _dispatch).
@@ -388,6 +389,8 @@ class RtmpServer:
         self.connections: set[RtmpConnection] = set()
         #: what the RTMP players of every connection were sent (bytes, skips, drops)
         self.playback_counts = DeliveryCounts()
+        #: who may play what (unlisted and private channels); None: anyone plays anything
+        self.play_gate: PlayGate | None = None
         self.slots = AddressSlots(config.slots)
         self._servers: list[asyncio.Server] = []
         self._loop = asyncio.get_running_loop()

@@ -45,6 +45,7 @@ PASSWORD_HASH_MAX = 255  # an argon2id PHC string is ~100 characters
 STOP_REASON_MAX = 200  # what an administrator says when stopping a broadcast
 ART_VERSION_LENGTH = 16
 SECRET_KEY_MAX = 64
+VISIBILITY_MAX = 16  # "public", "unlisted", "private"
 
 # Deterministic constraint names on every database, so later migrations can name what
 # they alter or drop.
@@ -154,6 +155,12 @@ class ChannelRow(Base):
     #: migration 0008: a key an administrator made, kept until the streamer's dashboard
     #: has shown it once (then NULL); the hash above is what publishing checks
     pending_stream_key: Mapped[str | None] = mapped_column(String(SECRET_KEY_MAX))
+    #: who may watch: public, unlisted or private (:mod:`strom.channels.access`)
+    visibility: Mapped[str] = mapped_column(
+        String(VISIBILITY_MAX), default="public", server_default="public"
+    )
+    #: argon2id hash of the password that opens a private channel (None: followers only)
+    watch_password_hash: Mapped[str | None] = mapped_column(String(PASSWORD_HASH_MAX))
 
 
 class BroadcastRow(Base):

@@ -231,6 +231,7 @@ class ProfileStore:
             .outerjoin(ProfileRow, ProfileRow.user_id == UserRow.id)
             .where(
                 UserRow.suspended.is_(False),
+                ChannelRow.visibility == "public",  # unlisted and private: not found
                 or_(
                     UserRow.username_key.like(like, escape="\\"),
                     func.lower(ChannelRow.title).like(like, escape="\\"),

@@ -82,6 +82,7 @@ async def channel_info(s: AsyncSession, username: str) -> ChannelInfo | None:
         last_broadcast=broadcast_view(last[0], last[1], name) if last is not None else None,
         record_broadcasts=channel.record_broadcasts,
         avatar_etag=avatar_etag,
+        visibility=channel.visibility,
     )
 
 

@@ -20,7 +20,12 @@ translated there, once):
                           (:mod:`.moderation`)
 ``store.profiles``        display names, bios, links, avatars, last seen, channel
                           search (:mod:`.profiles`)
+<<<<<<< HEAD
 ``store.clips``           viewers' clips of recordings (:mod:`.clips`)
+=======
+``store.access``          channels' visibility, private channels' passwords
+                          (:mod:`.access`)
+>>>>>>> visibility
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.
@@ -35,6 +40,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strom.store import schema
+from strom.store.access import AccessStore
 from strom.store.broadcasts import BroadcastStore
 from strom.store.catalog import CategoryStore
 from strom.store.channels import ChannelStore
@@ -77,6 +83,7 @@ class Store:
         self.moderation = ModerationStore(self._db)
         self.profiles = ProfileStore(self._db)
         self.clips = ClipStore(self._db)
+        self.access = AccessStore(self._db, passwords)
 
     @classmethod
     async def open(

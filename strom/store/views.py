@@ -56,6 +56,8 @@ class ChannelInfo:
     record_broadcasts: bool = True
     #: the version of the streamer's avatar (its URLs carry it); None: no avatar
     avatar_etag: str | None = None
+    #: public, unlisted or private (:mod:`strom.channels.access`)
+    visibility: str = "public"
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,12 @@ from strom.web.auth import Session, authenticated_user, get_session, logout
 from strom.web.errors import json_body
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
+from strom.web.openapi_channels import VISIBILITY_FIELDS
+from strom.web.pages.private import set_visibility
 from strom.web.paths import category_art_url, is_text, row_id, rtmp_url
 from strom.web.profiles import channel_profile
 from strom.web.site import Site
+from strom.web.visibility import api_token
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class Api:
         view = await self.site.directory.channel_view(name) if valid_channel_name(name) else None
         if view is None:
             raise ApiError(404, f"no channel called {name!r}")
+        await api_token(self.site.access, request, view["username"])  # private: 403
         return web.json_response({**view, "profile": await channel_profile(self.site, name)})
 
     async def categories(self, request: web.Request) -> web.Response:
@@ -120,7 +124,12 @@ class Api:
     async def update_channel(self, request: web.Request) -> web.Response:
         username = await self._user(request)
         store = self.site.store
-        body = await json_body(request, {"title", "description", "category", "record_broadcasts"})
+        body = await json_body(
+            request,
+            {"title", "description", "category", "record_broadcasts", *VISIBILITY_FIELDS},
+        )
+        if body.get("visibility") is not None or "watch_password" in body:  # who may watch
+            await set_visibility(self.site, username, body)
         record = body.get("record_broadcasts")
         if record is not None and not isinstance(record, bool):
             raise ApiError(422, "record_broadcasts must be true or false")

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from strom.delivery import dash
+from strom.delivery.answer import respond
 from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
@@ -33,9 +34,11 @@ from strom.web.download import Download
 from strom.web.errors import error_middleware
 from strom.web.events import EventStream
 from strom.web.pages import Pages
+from strom.web.pages.private import VisibilityPages
 from strom.web.paths import site_url
 from strom.web.render import render
 from strom.web.site import Site
+from strom.web.visibility import granted, media_grant
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +91,25 @@ def media_routes(app: web.Application, site: Site) -> None:
             raise ApiError(403, "this node's numbers are not public (metrics_allow)")
 
     async def live_ws(request: web.Request) -> web.StreamResponse:
-        return await ws.handle(request, _channel(request))
+        await media_grant(site.access, request, name := _channel(request))
+        return await ws.handle(request, name)
 
     async def playlist(request: web.Request) -> web.StreamResponse:
-        name = _channel(request)
+        grant = await media_grant(site.access, request, name := _channel(request))
         await pulls.demand.touch(name)  # a channel pulled from elsewhere starts here
-        return await hls.playlist(request, name)
+        return respond(granted(await hls.playlist_answer(request, name), grant))
 
     async def manifest(request: web.Request) -> web.StreamResponse:
-        name = _channel(request)
+        grant = await media_grant(site.access, request, name := _channel(request))
         await pulls.demand.touch(name)
         time_url = site_url(request, site.settings.public_url) + dash.TIME_PATH
-        return await site.dash.manifest(request, name, time_url)
+        return respond(granted(await site.dash.manifest_answer(request, name, time_url), grant))
 
     async def media(request: web.Request) -> web.StreamResponse:
         info = request.match_info
-        return await hls.media(request, _channel(request), info["rendition"], info["file"])
+        grant = await media_grant(site.access, request, name := _channel(request))
+        answer = await hls.media_answer(request, name, info["rendition"], info["file"])
+        return respond(granted(answer, grant))
 
     async def pull(request: web.Request) -> web.StreamResponse:
         return await pulls.handle(request, _channel(request))
@@ -155,6 +161,7 @@ def create_app(site: Site) -> web.Application:
     ingest.routes(app, site)
     app.router.add_static("/static", HERE / "static", append_version=False)
     pages = Pages(site)
+    VisibilityPages(site).routes(app)
     pages.routes(app)
     Api(site).routes(app)
     AdminApi(site).routes(app)

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from strom.channels.access import PRIVATE_CACHE, Verdict
 from strom.channels.directory import OFFLINE
 from strom.errors import ApiError
 from strom.live.channel import ChannelState
@@ -40,6 +41,7 @@ from strom.record import clips as cutting
 from strom.record import storage
 from strom.record.clips import ClipRefused, ClipSettings, Cut
 from strom.settings import valid_channel_name
+from strom.store.access import PRIVATE
 from strom.store.clips import ClipInfo
 from strom.store.views import ChannelInfo
 from strom.web.auth import authenticated_user, get_session
@@ -48,6 +50,7 @@ from strom.web.paths import clock_text, is_text, site_url
 from strom.web.recordings import or_elsewhere
 from strom.web.render import render
 from strom.web.site import Site
+from strom.web.visibility import viewer_of
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,11 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def may_watch(site: Site, request: web.Request, channel: str) -> None:
-    """The one place a clip's access is checked: raises (404, as for a channel that does
-    not exist) when the visitor of ``request`` may not watch ``channel``. Every channel
-    is public today; unlisted and private channels check here."""
-    del site, request, channel
+    """The one place a clip's access is checked: raises 403 when the visitor of
+    ``request`` may not watch ``channel`` (a private channel that does not let them in:
+    :mod:`strom.channels.access`). An unlisted channel's clips play by link."""
+    if await site.access.may_watch(channel, viewer_of(request, channel)) is not Verdict.WATCH:
+        raise ApiError(403, "this stream is private", headers=_NO_STORE)
 
 
 def clip_json(clip: ClipInfo, base: str) -> dict[str, Any]:
@@ -215,13 +219,15 @@ class ClipsHttp:
         path = cutting.clip_path(self.root, clip.channel, clip.slug)
         if not path.is_file():  # on another node (or gone): asked of them next
             raise ApiError(404, "no such clip")
+        private = (await self.site.access.access(clip.channel)).visibility == PRIVATE
         return web.FileResponse(
             path,
             headers={
                 "Content-Type": "video/mp4",
                 # revalidated (ETag) each time: a deleted clip, or a channel made
-                # private, is not kept by a browser or a cache
-                "Cache-Control": "no-cache",
+                # private, is not kept by a browser or a cache; a private channel's
+                # clip is kept by no shared cache at all
+                "Cache-Control": PRIVATE_CACHE if private else "no-cache",
             },
         )
 

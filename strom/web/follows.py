@@ -30,7 +30,16 @@ async def followed_channels(
     offline: list[dict[str, Any]] = []
     for name in names:
         card = site.directory.live_card(name)  # live here or on another node
-        if card is not None:
+        # unlisted: only for those with the link (a private one, its followers may watch)
+        visibility = site.directory.visibility(name) if card is not None else None
+        if card is not None and visibility != "unlisted":
+            picture = card.get("thumbnail_url")
+            if (
+                visibility == "private"
+                and picture
+                and (token := await site.access.media_token(name))
+            ):
+                card = {**card, "thumbnail_url": f"{picture}&token={token}"}
             live.append({**card, "live": True})
             continue
         entry: dict[str, Any] = {"username": name, "live": False}

@@ -32,6 +32,7 @@ from strom.web.errors import machine_error
 from strom.web.paths import site_url
 from strom.web.raw_answer import RawAnswers
 from strom.web.site import Site
+from strom.web.visibility import granted, media_grant
 
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -46,6 +47,7 @@ class LeanMediaPath:
     def __init__(self, site: Site, app_handler: RequestHandler) -> None:
         self._hls = site.hls
         self._dash = site.dash
+        self._access = site.access
         self._demand = site.pulls.demand
         self._public_url = site.settings.public_url
         self._app_handler = app_handler
@@ -70,6 +72,7 @@ class LeanMediaPath:
         self.answered += 1
         answer: Answer | web.StreamResponse
         try:
+            grant = await media_grant(self._access, request, channel)
             if len(parts) == 5:
                 answer = await self._hls.media_answer(request, channel, parts[3], parts[4])
             elif parts[3] == _PLAYLIST:
@@ -79,6 +82,7 @@ class LeanMediaPath:
                 await self._demand.touch(channel)
                 time_url = site_url(request, self._public_url) + TIME_PATH
                 answer = await self._dash.manifest_answer(request, channel, time_url)
+            answer = granted(answer, grant)
         except StromError as exc:
             answer = machine_error(request, exc)
         if isinstance(answer, Answer):

@@ -8,7 +8,7 @@ from strom import __version__
 from strom.web.openapi_admin import admin_paths
 from strom.web.openapi_channels import CHANNEL as _CHANNEL
 from strom.web.openapi_channels import HEALTH as _HEALTH
-from strom.web.openapi_channels import PROFILE_PATHS, RECORDING
+from strom.web.openapi_channels import PROFILE_PATHS, RECORDING, VISIBILITY_FIELDS
 from strom.web.openapi_channels import STREAM as _STREAM
 from strom.web.openapi_clips import CLIP, clip_paths
 from strom.web.openapi_parts import AUTH as _AUTH
@@ -362,6 +362,7 @@ def document() -> dict[str, Any]:
                                             "description": "Record your broadcasts (past "
                                             "broadcasts and rewind); from the next one.",
                                         },
+                                        **VISIBILITY_FIELDS,
                                     },
                                 }
                             }

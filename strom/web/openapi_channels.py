@@ -235,6 +235,23 @@ CHANNEL: dict[str, Any] = {
             ]
         },
         "follower_count": {"type": "integer", "minimum": 0},
+        "visibility": {
+            "enum": ["public", "unlisted", "private"],
+            "description": "public: listed; unlisted: only by its link; private: its "
+            "followers and who knows its password (docs/visibility.md). A private "
+            "channel answers 403 to others.",
+        },
+    },
+}
+
+#: what ``PATCH /api/v1/me/channel`` takes to set who may watch
+VISIBILITY_FIELDS: dict[str, Any] = {
+    "visibility": {"enum": ["public", "unlisted", "private", None]},
+    "watch_password": {
+        "type": ["string", "null"],
+        "minLength": 6,
+        "description": "A private channel's password (anyone who gives it may watch); "
+        "null removes it (followers only). Stored hashed.",
     },
 }
 

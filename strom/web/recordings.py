@@ -8,7 +8,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from strom.record.vod_dash import track_file, vod_mpd
 from strom.settings import valid_channel_name
 from strom.web.auth import authenticated_user
 from strom.web.site import Site
+from strom.web.visibility import api_token, media_guarded, with_token
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,10 @@ class RecordingsHttp:
         name = request.match_info["username"]
         if not valid_channel_name(name) or await self.site.directory.channel_view(name) is None:
             raise ApiError(404, f"no channel called {name!r}")
-        found = await site_recordings(self.site, name, request)
-        return web.json_response({"recordings": found}, headers={"Cache-Control": "no-cache"})
+        token = await api_token(self.site.access, request, name)
+        found = with_token(await site_recordings(self.site, name, request), token)
+        cache = "private, no-store" if token else "no-cache"
+        return web.json_response({"recordings": found}, headers={"Cache-Control": cache})
 
     async def delete(self, request: web.Request) -> web.Response:
         username = authenticated_user(request)  # first: 401 for strangers
@@ -240,7 +242,10 @@ def _file(path: Path, content_type: str, headers: dict[str, str] | None = None) 
 def routes(app: web.Application, site: Site) -> None:
     h = RecordingsHttp(site)
     r = app.router
-    here_or_elsewhere = partial(or_elsewhere, site)
+
+    def here_or_elsewhere(handler: Handler) -> Handler:  # a private channel's: its token
+        return media_guarded(site.access, or_elsewhere(site, handler))
+
     r.add_get(f"/vod/{{channel}}/{_ID}/index.m3u8", here_or_elsewhere(h.playlist))
     r.add_get(f"/vod/{{channel}}/{_ID}/index.mpd", here_or_elsewhere(h.manifest))
     r.add_get(f"/vod/{{channel}}/{_ID}/init-{{n:[0-9]{{1,6}}}}.mp4", here_or_elsewhere(h.init))
@@ -259,4 +264,4 @@ def routes(app: web.Application, site: Site) -> None:
     r.add_get(f"/vod/{{channel}}/{_ID}.mp4", here_or_elsewhere(h.download))
     r.add_get(f"/vod/{{channel}}/{_ID}/thumbnail.jpg", here_or_elsewhere(h.thumbnail))
     r.add_get("/api/v1/channels/{username}/recordings", h.list)
-    r.add_delete("/api/v1/me/recordings/{id}", here_or_elsewhere(h.delete))
+    r.add_delete("/api/v1/me/recordings/{id}", or_elsewhere(site, h.delete))

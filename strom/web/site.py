@@ -7,10 +7,11 @@ root. A web test builds the same thing in process (``tests/helpers``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strom.channels import Directory, StreamKeys
+from strom.channels.access import WatchAccess
 from strom.channels.control import SiteControl
 from strom.channels.events import ChannelEvents
 from strom.chat import ChatService
@@ -64,3 +65,15 @@ class Site:
     metrics: Callable[[], dict[str, Any]]
     #: where publishers connect over TLS (None: no RTMPS, the node has no certificate)
     rtmps_port: int | None = None
+    #: who may watch what: unlisted and private channels, media tokens
+    #: (:mod:`strom.channels.access`), made from the store, the secret and the settings
+    access: WatchAccess = field(init=False)
+
+    def __post_init__(self) -> None:
+        access = WatchAccess(
+            self.store,
+            self.secret,
+            cache_seconds=self.settings.visibility_cache_seconds,
+            token_seconds=self.settings.watch_token_minutes * 60,
+        )
+        object.__setattr__(self, "access", access)

@@ -459,6 +459,21 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
         common(ANONYMOUS, "/admin", status=403, message="Only administrators can see this page."),
     ),
     "watch": ("watch.html", common(ANONYMOUS, "/live/alice", channel="alice")),
+    "private-password": (
+        "private.html",
+        common(
+            ANONYMOUS,
+            "/live/alice",
+            channel="alice",
+            ask_password=True,
+            error=XSS_TEXT,
+            next="/live/alice",
+        ),
+    ),
+    "private-followers": (
+        "private.html",
+        common(HOSTILE_USER, "/alice", channel="alice", ask_password=False, next="/alice"),
+    ),
     "embed": ("embed.html", common(ANONYMOUS, "/embed/alice", channel=XSS_TEXT)),
     "embed-chat": (
         "embed.html",

@@ -150,6 +150,28 @@ async def test_a_viewer_clips_the_last_30_seconds(
         assert status == 200, answer
         assert answer["title"] == "a better title"
 
+        # A channel made private: its clips are its viewers' only (the streamer's here).
+        status, answer = await api.call(
+            "PATCH", "/api/v1/me/channel", streamer, {"visibility": "private"}
+        )
+        assert status == 200, answer
+        for who in (None, stranger):
+            status, answer = await api.call("GET", f"/api/v1/clips/{clip['slug']}", who)
+            assert status == 403, answer
+            status, answer = await api.call("GET", "/api/v1/channels/streamer/clips", who)
+            assert status == 403, answer
+        async with http.get(clip["mp4_url"]) as resp:
+            assert resp.status == 403
+        async with http.get(
+            clip["mp4_url"], headers={"Authorization": f"Bearer {streamer}"}
+        ) as resp:
+            assert resp.status == 200
+            assert resp.headers["Cache-Control"] == "private, no-store"
+        status, answer = await api.call(
+            "PATCH", "/api/v1/me/channel", streamer, {"visibility": "public"}
+        )
+        assert status == 200, answer
+
         # Who may delete: not a stranger; the streamer may, and the file goes with it.
         slug = clip["slug"]
         status, answer = await api.call("DELETE", f"/api/v1/clips/{slug}", stranger)

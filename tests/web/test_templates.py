@@ -669,6 +669,7 @@ def test_dashboard_regenerate_form_is_the_only_way_to_a_new_key() -> None:
         "/dashboard/tokens",
         "/dashboard/tokens/7/revoke",
         "/dashboard/tokens/8/revoke",
+        "/dashboard/visibility",
         "/logout",
     ]
 

@@ -120,6 +120,9 @@ class DashboardPages:
             record_broadcasts=info.record_broadcasts if info is not None else True,
             site_records=self.site.settings.record,
             chat_urls=chat_urls(site_origin(self.site, request), username),
+            # who can watch (strom.web.pages.private), and the preview's media token
+            access=await store.access.get(username),
+            media_token=await self.site.access.media_token(username),
         )
         response.headers.update(headers or {})
         return response

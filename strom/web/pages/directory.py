@@ -12,17 +12,20 @@ from aiohttp import web
 
 from strom.delivery.caching import AnswerKind, cache_headers
 from strom.errors import ApiError
+from strom.record.thumbnails import Thumbnail
 from strom.settings import valid_channel_name
 from strom.store import StoreError
 from strom.web.auth import get_session
 from strom.web.follows import followed_channels
 from strom.web.pages.common import RESERVED, error_page, require_user
 from strom.web.pages.embed import CHAT_WIDTH, HEIGHT, iframe_code, site_origin
+from strom.web.pages.private import watch_or_refuse
 from strom.web.paths import category_art_url, clock_text, rtmp_url
 from strom.web.profiles import SEARCH_RESULTS_SHOWN, channel_profile, search_channels
 from strom.web.recordings import or_elsewhere, site_recordings
 from strom.web.render import render
 from strom.web.site import Site
+from strom.web.visibility import granted_response, media_grant, with_token
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +177,9 @@ class DirectoryPages:
             return error_page(request, 404, f"There is no channel called {name}.")
         if view["username"] != name:
             raise web.HTTPFound(f"/{view['username']}")
+        refusal, token = await watch_or_refuse(self.site, request, view["username"])
+        if refusal is not None:
+            return refusal
         session = get_session(request)
         store = self.site.store
         following = (
@@ -184,7 +190,8 @@ class DirectoryPages:
         )
         broadcasts = await past_broadcasts(self.site, name, view.get("title") or "", request)
         return render(
-            request, "channel.html", channel=view, following=following, recordings=broadcasts,
+            request, "channel.html", channel=view, following=following,
+            recordings=with_token(broadcasts, token), media_token=token,
             profile=await channel_profile(self.site, name),
             embed_code=iframe_code(origin := site_origin(self.site, request), view["username"]),
             embed_chat_code=iframe_code(
@@ -211,13 +218,19 @@ class DirectoryPages:
         if not live_here and await self.site.directory.channel_view(name) is None:
             # No account, static channel or open room of that name: nothing will start here.
             return error_page(request, 404, f"There is no channel called {name}.")
-        return render(request, "watch.html", channel=name)
+        refusal, token = await watch_or_refuse(self.site, request, name)
+        return refusal or render(request, "watch.html", channel=name, media_token=token)
 
     async def thumbnail(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"].removesuffix(".jpg")
         thumb = self.site.directory.thumbnails.get(name) if valid_channel_name(name) else None
         if thumb is None:
             raise ApiError(404, "no thumbnail")
+        return granted_response(
+            self._thumbnail(request, thumb), await media_grant(self.site.access, request, name)
+        )
+
+    def _thumbnail(self, request: web.Request, thumb: Thumbnail) -> web.StreamResponse:
         if request.headers.get("If-None-Match") == thumb.etag:
             return web.Response(
                 status=304, headers={"ETag": thumb.etag, **cache_headers(AnswerKind.LIVE_THUMBNAIL)}

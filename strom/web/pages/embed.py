@@ -18,8 +18,10 @@ from aiohttp import web
 
 from strom.errors import ApiError
 from strom.settings import valid_channel_name
+from strom.store.access import PRIVATE
 from strom.web.auth import get_session
 from strom.web.pages.common import RESERVED, error_page
+from strom.web.pages.private import watch_or_refuse
 from strom.web.render import render
 from strom.web.site import Site
 
@@ -83,8 +85,9 @@ class EmbedPages:
             return error_page(request, 404, "No such channel.")
         chat = request.query.get("chat", "") in _YES
         session = get_session(request)
-        return render(
-            request, "embed.html", channel=name, chat=chat,
+        refusal, token = await watch_or_refuse(self.site, request, name)
+        return refusal or render(
+            request, "embed.html", channel=name, chat=chat, media_token=token,
             logged_in=session.user_id is not None, frame_ancestors="*",
         )  # fmt: skip
 
@@ -101,7 +104,7 @@ class EmbedPages:
         view = None
         if valid_channel_name(name) and name.lower() not in RESERVED:
             view = await self.site.directory.channel_view(name)
-        if view is None:
+        if view is None or view["visibility"] == PRIVATE:  # private: not for other sites
             raise ApiError(404, "not a channel of this site")
         name = view["username"]
         bounds = _bound(request, "maxwidth"), _bound(request, "maxheight")

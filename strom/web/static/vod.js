@@ -143,7 +143,10 @@ class VodPlayer {
   }
 
   playlistUrl(id) {
-    return `/vod/${encodeURIComponent(this.channel)}/${encodeURIComponent(id)}/index.m3u8`;
+    // A private channel's media token (data-media-query on the player) goes along.
+    const query = document.querySelector("#player")?.dataset.mediaQuery;
+    const url = `/vod/${encodeURIComponent(this.channel)}/${encodeURIComponent(id)}/index.m3u8`;
+    return query ? `${url}?${query}` : url;
   }
 
   async open(id, playlist, push, dvr = null) {

@@ -1,7 +1,7 @@
 """Clips: a viewer's cut of a broadcast's recording (``clips``), its MP4 in the data dir.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from strom.store.models import CLIP_SLUG_LENGTH, RECORDING_ID_MAX, TITLE_MAX, UTCDateTime
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
