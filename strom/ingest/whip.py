@@ -1,0 +1,361 @@
+"""WHIP ingest (RFC 9725): OBS 30+, a browser's RTCPeerConnection or ``strom stream
+--whip`` going live over WebRTC.
+
+The HTTP side (:mod:`strom.web.whip`) hands :meth:`WhipIngest.publish` the SDP offer and
+the stream key; this module checks them, claims the channel, and answers with aiortc's
+SDP (ICE candidates gathered before answering: no trickle ICE). Media then arrives over
+ICE/DTLS/SRTP and goes to the hub without decoding: H.264 and Opus frames as the RTP
+layer reassembled them (:mod:`strom.ingest.rtc` takes them from aiortc before its
+decoder, :mod:`strom.media.rtp_frames` makes them neutral frames).
+
+A session's end is one of (RFC 9725 4.2 for the first):
+
+* ``DELETE`` of its resource, or an operator's stop: the broadcast ends;
+* the peer connection fails or media stops for ``ingest_idle_timeout``: the publisher is
+  lost, and the broadcast waits in the channel's reconnect grace (OBS reconnects with a
+  new POST, which resumes it);
+* no connection within ``whip_connect_timeout`` after the answer: the same (a broadcast
+  that never got media ends when its grace does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from strom.errors import ApiError, PublishRefused
+from strom.ingest import rtc
+from strom.live.channel import Channel, ChannelBusy
+from strom.live.registry import Registry, StreamKeyResolver
+from strom.media.model import VIDEO_TRACK_ID, Frame, Track
+from strom.media.rtp_frames import RtpFrames
+from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits
+from strom.settings import Settings, exempt_networks, section, setting
+from strom.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+#: what a WHIP publisher may send, best first: passed through as it comes
+VIDEO_CODECS = ("video/h264",)
+AUDIO_CODECS = ("audio/opus",)
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class WhipLimits:
+    max_offer_bytes: int = setting("whip_max_offer_bytes")
+    max_sessions: int = setting("whip_max_sessions")
+    max_per_address: int = setting("whip_max_sessions_per_address")
+    connect_timeout: float = setting("whip_connect_timeout")
+    keyframe_interval: float = setting("whip_keyframe_interval")
+    #: seconds without media before the publisher counts as lost
+    idle_timeout: float = setting("ingest_idle_timeout")
+    ice_addresses: tuple[str, ...] = setting("whip_ice_addresses", _split)
+    stun_servers: tuple[str, ...] = setting("whip_stun_servers", _split)
+    exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WhipLimits:
+        return section(cls, settings)
+
+
+class WhipState(enum.Enum):
+    #: answered; ICE and DTLS not done yet
+    CONNECTING = "connecting"
+    #: media flows into the channel
+    PUBLISHING = "publishing"
+    ENDED = "ended"
+
+
+def _preferred(kind: str, mime_types: tuple[str, ...]) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    assert capabilities is not None  # aiortc knows audio and video
+    return [
+        codec
+        for mime in mime_types
+        for codec in capabilities.codecs
+        if codec.mimeType.lower() == mime
+    ]
+
+
+class WhipIngest:
+    """Every WHIP session of this node, and what they share."""
+
+    def __init__(
+        self, registry: Registry, keys: StreamKeyResolver, limits: WhipLimits | None = None
+    ) -> None:
+        self.registry = registry
+        self.keys = keys
+        self.limits = limits or WhipLimits()
+        #: sessions by their resource id (the ``Location`` the client deletes)
+        self.sessions: dict[str, WhipSession] = {}
+        self.slots = AddressSlots(
+            SlotLimits(
+                per_address=self.limits.max_per_address,
+                total=self.limits.max_sessions,
+                exempt=self.limits.exempt,
+            )
+        )
+        self.tasks = TaskSet("whip")
+        rtc.offer_addresses(self.limits.ice_addresses)
+
+    async def publish(self, offer: str, key: str, channel: str | None, host: str) -> WhipSession:
+        """Negotiate a session for ``offer``: the session, its answer in ``answer``.
+        :class:`ApiError` with the WHIP status when refused (logged, never the key)."""
+        refusal = self.slots.acquire(host)
+        if refusal is not None:
+            log.warning("whip %s refused: %s", host, refusal)
+            status = 503 if refusal == "too many connections" else 429
+            raise ApiError(status, f"{refusal}; try again later")
+        try:
+            name = await self._channel(key, channel, host)
+            session = WhipSession(self, name, host)
+            await session.negotiate(offer)
+        except BaseException:
+            self.slots.release(host)
+            raise
+        self.sessions[session.id] = session
+        return session
+
+    async def _channel(self, key: str, wanted: str | None, host: str) -> str:
+        name = await self.keys.resolve(key) if key else None
+        if name is None or (wanted is not None and wanted != name):
+            log.warning("whip %s refused: unknown stream key", host)
+            raise ApiError(
+                401, "unknown stream key", headers={"WWW-Authenticate": 'Bearer realm="whip"'}
+            )
+        try:
+            await self.registry.admit(name)
+        except PublishRefused as exc:
+            log.warning("whip %s to %s refused: %s", host, name, exc)
+            raise ApiError(exc.http_status, str(exc)) from None
+        return name
+
+    def end(self, session_id: str) -> bool:
+        """``DELETE``: end the session's broadcast; False if there is no such session."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        session.finish("deleted by the client")
+        return True
+
+    def forget(self, session: WhipSession) -> None:
+        if self.sessions.pop(session.id, None) is session:
+            self.slots.release(session.host)
+
+    async def close(self) -> None:
+        """Server shutdown: every session ends."""
+        for session in list(self.sessions.values()):
+            session.finish("the server is shutting down")
+        await self.tasks.close()
+
+    def metrics(self) -> dict[str, Any]:
+        return {"sessions": len(self.sessions)}
+
+
+class WhipSession:
+    """One WHIP publisher: a peer connection feeding a channel. Also the channel's
+    :class:`~strom.live.channel.Publisher` (an operator may :meth:`disconnect` it)."""
+
+    def __init__(self, ingest: WhipIngest, channel_name: str, host: str) -> None:
+        self.id = secrets.token_urlsafe(16)
+        self.ingest = ingest
+        self.channel_name = channel_name
+        self.host = host
+        self.label = f"whip#{next(_ids)} {host}"
+        self.state = WhipState.CONNECTING
+        self.channel: Channel | None = None
+        self.answer = ""
+        self.frames_in = 0
+        self.bytes_in = 0
+        self._frames = RtpFrames()
+        self._pc = RTCPeerConnection(rtc.ice_configuration(ingest.limits.stun_servers))
+        self._receivers: list[RTCRtpReceiver] = []
+        loop = asyncio.get_running_loop()
+        self._started = loop.time()
+        self._last_media = self._started
+        self._last_keyframe = self._started
+        self._keyframe_asked = self._started
+        #: loop time of the first frame, and each clock's offset from it (A/V alignment)
+        self._origin: float | None = None
+        self._offsets: dict[str, int] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<WhipSession {self.label} -> {self.channel_name} {self.state.value}>"
+
+    async def negotiate(self, offer: str) -> None:
+        pc = self._pc
+        for kind, codecs in (("video", VIDEO_CODECS), ("audio", AUDIO_CODECS)):
+            transceiver = pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(_preferred(kind, codecs))
+            rtc.tap_encoded_frames(transceiver.receiver, self._on_frame)
+            self._receivers.append(transceiver.receiver)
+        pc.on("connectionstatechange", self._on_state)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        except Exception as exc:  # aiortc's parse and negotiation errors have no common root
+            await pc.close()
+            log.warning("%s: offer refused: %s", self.label, exc)
+            raise ApiError(
+                400, f"unusable SDP offer ({exc}); send H.264 video and/or Opus audio"
+            ) from None
+        self._claim()
+        try:
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            self._end(release=True)
+            log.warning("%s: no answer: %s", self.label, exc)
+            raise ApiError(400, f"cannot answer this offer: {exc}") from None
+        self.answer = pc.localDescription.sdp
+        self._expect(pc.getTransceivers())
+        self._watchdog = self.ingest.tasks.spawn(self._watch())
+        log.info("%s: answered, connecting to %s", self.label, self.channel_name)
+
+    def _expect(self, transceivers: list[RTCRtpTransceiver]) -> None:
+        """Tell the hub what the answer accepted: the audio track before its first
+        packet, no video to wait for if none comes."""
+        channel = self.channel
+        assert channel is not None
+        kinds = {t.kind for t in transceivers if t.currentDirection == "recvonly"}
+        channel.expect_tracks(video="video" in kinds)
+        if "audio" in kinds:
+            channel.set_track(self._frames.expect_audio())
+
+    def _claim(self) -> None:
+        registry = self.ingest.registry
+        channel = registry.open(self.channel_name)
+        try:
+            channel.claim(self)
+        except ChannelBusy:
+            registry.forget_if_idle(channel)
+            self.ingest.tasks.spawn(self._pc.close())
+            log.warning("%s: %s refused: already live", self.label, self.channel_name)
+            raise ApiError(409, f"channel {self.channel_name} is already live") from None
+        self.channel = channel
+
+    # -- media -----------------------------------------------------------------------------
+
+    def _on_frame(self, mime: str, data: bytes, timestamp: int) -> None:
+        channel = self.channel
+        if channel is None or self.state is WhipState.ENDED:
+            return
+        now = asyncio.get_running_loop().time()
+        self._last_media = now
+        if self.state is WhipState.CONNECTING:
+            self.state = WhipState.PUBLISHING
+            log.info("%s: publishing to %s", self.label, channel.name)
+        if self._origin is None:
+            self._origin = now
+        if mime == "video/h264":
+            timestamp += self._offset(mime, now, 90_000, timestamp)
+            items = self._frames.video(data, timestamp)
+        elif mime == "audio/opus":
+            timestamp += self._offset(mime, now, 48_000, timestamp)
+            items = self._frames.audio(data, timestamp)
+        else:
+            return
+        self._feed(channel, items)
+
+    def _offset(self, mime: str, now: float, clock: int, timestamp: int) -> int:
+        """Each RTP clock starts at 0 with its own first frame: shifted by when that frame
+        arrived after the session's first, audio and video line up (to the network's
+        jitter: no RTCP sender reports are consulted)."""
+        offset = self._offsets.get(mime)
+        if offset is None:
+            assert self._origin is not None
+            offset = self._offsets[mime] = round((now - self._origin) * clock) - timestamp
+        return offset
+
+    def _feed(self, channel: Channel, items: list[Track | Frame]) -> None:
+        for item in items:
+            if isinstance(item, Track):
+                channel.set_track(item)
+                continue
+            self.frames_in += 1
+            self.bytes_in += len(item.data)
+            if item.keyframe and item.track_id == VIDEO_TRACK_ID:
+                self._last_keyframe = self._last_media
+            channel.add_frame(item)
+
+    async def _watch(self) -> None:
+        """The connect deadline, the idle deadline, and keyframe requests."""
+        limits = self.ingest.limits
+        loop = asyncio.get_running_loop()
+        while self.state is not WhipState.ENDED:
+            await asyncio.sleep(min(0.5, limits.keyframe_interval / 2))
+            now = loop.time()
+            if self.state is WhipState.CONNECTING:
+                if now - self._started > limits.connect_timeout:
+                    self.lost(f"no media within {limits.connect_timeout:g} s of the answer")
+                continue
+            if now - self._last_media > limits.idle_timeout:
+                self.lost(f"no media for {limits.idle_timeout:g} s")
+                continue
+            interval = limits.keyframe_interval
+            if now - self._last_keyframe > interval and now - self._keyframe_asked > interval:
+                self._keyframe_asked = now
+                for receiver in self._receivers[:1]:  # the video one
+                    await rtc.request_keyframe(receiver)
+
+    async def _on_state(self) -> None:
+        state = self._pc.connectionState
+        if state == "failed":
+            self.lost("the peer connection failed")
+        elif state == "connected":
+            log.info("%s: connected", self.label)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def disconnect(self, reason: str) -> None:
+        """An operator stopped the broadcast."""
+        self.finish(reason)
+
+    def finish(self, why: str) -> None:
+        """The client deleted the session (or an operator stopped it): the broadcast ends."""
+        if self.state is not WhipState.ENDED:
+            log.info("%s: stream ended (%s; %d frames)", self.label, why, self.frames_in)
+            self._end(release=True)
+
+    def lost(self, why: str) -> None:
+        """The connection is gone: the broadcast waits in the reconnect grace."""
+        if self.state is not WhipState.ENDED:
+            log.info("%s: publisher lost (%s)", self.label, why)
+            self._end(release=False)
+
+    def _end(self, *, release: bool) -> None:
+        self.state = WhipState.ENDED
+        self.ingest.forget(self)
+        if self._frames.skipped:
+            log.info("%s: %d frames skipped, last: %s", self.label, self._frames.skipped,
+                     self._frames.last_error)  # fmt: skip
+        self.ingest.tasks.spawn(self._pc.close())
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+        channel, self.channel = self.channel, None
+        if channel is None:
+            return
+        if release:
+            channel.release(self)
+        else:
+            channel.publisher_lost(self)
+        self.ingest.registry.forget_if_idle(channel)

@@ -1,0 +1,100 @@
+"""WHIP ingest against the real server: an aiortc publisher goes live and a viewer decodes
+its pictures, refusals reach the client with their reason, and DELETE ends the broadcast.
+
+ICE runs on loopback only (``whip_ice_addresses``, which also covers the aiortc client in
+this process): no STUN, no other interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiortc.contrib.media import MediaPlayer
+
+from strom.client.config import ClientError
+from strom.client.whip import WhipPublisher
+from strom.live.channel import ChannelState
+from strom.server import StromServer
+from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings
+from tests.helpers.watching import base, collect_ws, decode, until, wait_live
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 s of 320x180 H.264 + AAC: decoded and re-encoded by aiortc (H.264 + Opus)."""
+    path = tmp_path_factory.mktemp("whip") / "clip.flv"
+    make_media(path, seconds=3.0, size="320x180", gop=30, bitrate="300k")
+    return path
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
+    srv = StromServer(make_settings(tmp_path, whip_ice_addresses="127.0.0.1"))
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def test_publish_watch_and_delete(server: StromServer, clip: Path, tmp_path: Path) -> None:
+    player = MediaPlayer(str(clip))
+    assert player.video is not None
+    assert player.audio is not None
+    publisher = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
+    try:
+        await publisher.start([player.video, player.audio])
+        assert publisher.location is not None
+        assert "/whip/session/" in publisher.location
+        await wait_live(server, timeout=15)
+        channel = server.registry.get(CHANNEL)
+        assert channel is not None
+        assert {t.codec.value for t in channel.tracks.values()} == {"h264", "opus"}
+        out = tmp_path / "viewer.mp4"
+        ws_url = base(server).replace("http", "ws") + f"/live/{CHANNEL}/ws"
+        with pytest.raises(TimeoutError):
+            await collect_ws(ws_url, out, max_seconds=1.5)
+        frames, errors = await decode(str(out))
+        assert frames >= 10, errors
+        second = WhipPublisher(f"{base(server)}/whip/{CHANNEL}", STREAM_KEY)
+        with pytest.raises(ClientError, match=r"409.*already live"):
+            await second.start([])
+    finally:
+        await publisher.stop()
+        player.video.stop()
+        player.audio.stop()
+    # DELETE ended the broadcast: no reconnect grace
+    await until(lambda: (c := server.registry.get(CHANNEL)) is None or not c.live, timeout=5)
+    channel = server.registry.get(CHANNEL)
+    assert channel is None or channel.state is ChannelState.OFFLINE
+
+
+async def test_refusals_say_why(server: StromServer) -> None:
+    url = f"{base(server)}/whip"
+    sdp = {"Content-Type": "application/sdp"}
+    key = {"Authorization": f"Bearer {STREAM_KEY}"}
+    bearer = {**sdp, **key}
+    async with aiohttp.ClientSession() as http:
+        bad_key = {**sdp, "Authorization": "Bearer nope"}
+        async with http.post(url, data="v=0\r\n", headers=bad_key) as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "unknown stream key"
+        async with http.post(url, data="v=0\r\n", headers=key) as r:
+            assert r.status == 415
+        async with http.post(url, data="hello", headers=bearer) as r:
+            assert r.status == 400
+        async with http.post(url, data="v=0\r\n" + "a=x\r\n" * 20_000, headers=bearer) as r:
+            assert r.status == 413
+        async with http.options(url) as r:
+            assert r.status == 204
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+            assert "POST" in r.headers["Access-Control-Allow-Methods"]
+        async with http.delete(f"{url}/session/nothing") as r:
+            assert r.status == 404
+    # a key for another channel than the URL names
+    publisher = WhipPublisher(f"{url}/bob", STREAM_KEY)
+    with pytest.raises(ClientError, match="401"):
+        await publisher.start([])
