@@ -320,6 +320,8 @@ class WhipSession:
         state = self._pc.connectionState
         if state == "failed":
             self.lost("the peer connection failed")
+        elif state == "closed":  # the peer closed DTLS without DELETE: as a dropped socket
+            self.lost("the peer closed the connection")
         elif state == "connected":
             log.info("%s: connected", self.label)
 

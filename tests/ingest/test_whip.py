@@ -98,3 +98,28 @@ async def test_refusals_say_why(server: StromServer) -> None:
     publisher = WhipPublisher(f"{url}/bob", STREAM_KEY)
     with pytest.raises(ClientError, match="401"):
         await publisher.start([])
+
+
+async def test_dropped_connection_waits_for_the_publisher(server: StromServer, clip: Path) -> None:
+    players = [MediaPlayer(str(clip)), MediaPlayer(str(clip))]
+    first = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
+    second = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
+    try:
+        await first.start([players[0].video, players[0].audio])
+        await wait_live(server, timeout=15)
+        channel = server.registry.get(CHANNEL)
+        assert channel is not None
+        broadcast = channel.broadcast_id
+        first.location = None  # gone without DELETE: the peer connection just closes
+        await first.stop()
+        await until(lambda: channel.state is ChannelState.RECONNECTING, timeout=10)
+        # the encoder comes back with a new offer: the same broadcast goes on
+        await second.start([players[1].video, players[1].audio])
+        await wait_live(server, timeout=15)
+        assert channel.broadcast_id == broadcast
+    finally:
+        await second.stop()
+        for player in players:
+            for track in (player.video, player.audio):
+                if track is not None:
+                    track.stop()
