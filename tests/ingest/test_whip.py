@@ -7,6 +7,7 @@ this process): no STUN, no other interface.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import aiohttp
 import pytest
 from aiortc.contrib.media import MediaPlayer
 
-from strom.client.config import ClientError
+from strom.client.app import StreamClient
+from strom.client.config import ClientConfig, ClientError, Size, parse_server
+from strom.client.status import ChatLines, StatusSnapshot
 from strom.client.whip import WhipPublisher
 from strom.live.channel import ChannelState
 from strom.server import StromServer
@@ -123,3 +126,47 @@ async def test_dropped_connection_waits_for_the_publisher(server: StromServer, c
             for track in (player.video, player.audio):
                 if track is not None:
                     track.stop()
+
+
+class Quiet:
+    """Where ``strom stream`` would draw its status: kept for the assertions."""
+
+    stop_hint = "stop() to stop"
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def draw(self, snapshot: StatusSnapshot, chat: ChatLines | None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+
+async def test_strom_stream_whip_goes_live_and_stops(server: StromServer, tmp_path: Path) -> None:
+    """``strom stream --whip``, in this process so that its ICE stays on loopback too: the
+    client's own x264 frames pass through aiortc unencoded again, with Opus audio."""
+    config = ClientConfig(
+        server=parse_server(base(server)), key=STREAM_KEY, source="test", size=Size(320, 240),
+        fps=10, bitrate=400, chat=False, whip=True,
+    )  # fmt: skip
+    terminal = Quiet()
+    client = StreamClient(config, terminal)
+    running = asyncio.create_task(client.run())
+    try:
+        await wait_live(server, timeout=20)
+        channel = server.registry.get(CHANNEL)
+        assert channel is not None
+        assert {t.codec.value for t in channel.tracks.values()} == {"h264", "opus"}
+        out = tmp_path / "viewer.mp4"
+        ws_url = base(server).replace("http", "ws") + f"/live/{CHANNEL}/ws"
+        with pytest.raises(TimeoutError):
+            await collect_ws(ws_url, out, max_seconds=2.5)
+        frames, errors = await decode(str(out))
+        assert frames >= 10, errors
+    finally:
+        client.stop()
+        async with asyncio.timeout(10):
+            assert await running == 0
+    assert "stopped: the broadcast has ended" in terminal.messages
+    await until(lambda: (c := server.registry.get(CHANNEL)) is None or not c.live, timeout=5)
