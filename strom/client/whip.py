@@ -76,10 +76,17 @@ class WhipPublisher:
     """One WHIP session: :meth:`start` goes live, :meth:`stop` ends the broadcast."""
 
     def __init__(
-        self, url: str, key: str, *, stun_servers: Sequence[str] = (), timeout: float = 10.0
+        self,
+        url: str,
+        key: str,
+        *,
+        stun_servers: Sequence[str] = (),
+        timeout: float = 10.0,
+        video_codec: str = CODECS["video"],
     ) -> None:
         self.url = url
         self.key = key
+        self.codecs = {**CODECS, "video": video_codec}
         self.timeout = timeout
         #: the session's resource, once the server accepted the offer
         self.location: str | None = None
@@ -97,7 +104,7 @@ class WhipPublisher:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             capabilities = RTCRtpSender.getCapabilities(track.kind)
             assert capabilities is not None
-            wanted = CODECS[track.kind]
+            wanted = self.codecs[track.kind]
             transceiver.setCodecPreferences(
                 [c for c in capabilities.codecs if c.mimeType.lower() == wanted]
             )

@@ -6,7 +6,9 @@ the stream key; this module checks them, claims the channel, and answers with ai
 SDP (ICE candidates gathered before answering: no trickle ICE). Media then arrives over
 ICE/DTLS/SRTP and goes to the hub without decoding: H.264 and Opus frames as the RTP
 layer reassembled them (:mod:`strom.ingest.rtc` takes them from aiortc before its
-decoder, :mod:`strom.media.rtp_frames` makes them neutral frames).
+decoder, :mod:`strom.media.rtp_frames` makes them neutral frames). VP8, a browser's
+choice when it has no H.264 encoder, goes through push ingest's transcoder (and counts
+against its ``transcode_max_streams``); the answer prefers H.264 whenever it is offered.
 
 A session's end is one of (RFC 9725 4.2 for the first):
 
@@ -36,11 +38,12 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from strom.errors import ApiError, PublishRefused
+from strom.errors import ApiError, ProtocolError, PublishRefused
 from strom.ingest import rtc
+from strom.ingest.push import PushIngest, Transcoder, TranscodersBusy
 from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
-from strom.media.model import VIDEO_TRACK_ID, Frame, Track
+from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track
 from strom.media.rtp_frames import RtpFrames
 from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits
 from strom.settings import Settings, exempt_networks, section, setting
@@ -50,8 +53,8 @@ log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
-#: what a WHIP publisher may send, best first: passed through as it comes
-VIDEO_CODECS = ("video/h264",)
+#: what a WHIP publisher may send, best first: H.264 passed through, VP8 transcoded
+VIDEO_CODECS = ("video/h264", "video/vp8")
 AUDIO_CODECS = ("audio/opus",)
 
 
@@ -100,11 +103,18 @@ class WhipIngest:
     """Every WHIP session of this node, and what they share."""
 
     def __init__(
-        self, registry: Registry, keys: StreamKeyResolver, limits: WhipLimits | None = None
+        self,
+        registry: Registry,
+        keys: StreamKeyResolver,
+        limits: WhipLimits | None = None,
+        *,
+        push: PushIngest | None = None,
     ) -> None:
         self.registry = registry
         self.keys = keys
         self.limits = limits or WhipLimits()
+        #: whose transcoders (and their budget) VP8 video uses
+        self.push = push or PushIngest(registry, keys)
         #: sessions by their resource id (the ``Location`` the client deletes)
         self.sessions: dict[str, WhipSession] = {}
         self.slots = AddressSlots(
@@ -198,6 +208,9 @@ class WhipSession:
         self._origin: float | None = None
         self._offsets: dict[str, int] = {}
         self._watchdog: asyncio.Task[None] | None = None
+        #: VP8 video's way to H.264, and whether audio waits for its first picture
+        self._transcoder: Transcoder | None = None
+        self._awaiting_video = False
 
     def __repr__(self) -> str:
         return f"<WhipSession {self.label} -> {self.channel_name} {self.state.value}>"
@@ -216,7 +229,7 @@ class WhipSession:
             await pc.close()
             log.warning("%s: offer refused: %s", self.label, exc)
             raise ApiError(
-                400, f"unusable SDP offer ({exc}); send H.264 video and/or Opus audio"
+                400, f"unusable SDP offer ({exc}); send H.264 (or VP8) video and/or Opus audio"
             ) from None
         self._claim()
         try:
@@ -268,12 +281,19 @@ class WhipSession:
         if mime == "video/h264":
             timestamp += self._offset(mime, now, 90_000, timestamp)
             items = self._frames.video(data, timestamp)
+        elif mime == "video/vp8":
+            timestamp += self._offset(mime, now, 90_000, timestamp)
+            items = self._frames.vp8(data, timestamp)
         elif mime == "audio/opus":
             timestamp += self._offset(mime, now, 48_000, timestamp)
             items = self._frames.audio(data, timestamp)
         else:
             return
-        self._feed(channel, items)
+        try:
+            self._feed(channel, items)
+        except ProtocolError as exc:  # a frame the hub cannot carry ends the broadcast
+            log.warning("%s: %s: stream error, closing: %s", self.label, channel.name, exc)
+            self.finish(str(exc))
 
     def _offset(self, mime: str, now: float, clock: int, timestamp: int) -> int:
         """Each RTP clock starts at 0 with its own first frame: shifted by when that frame
@@ -288,13 +308,58 @@ class WhipSession:
     def _feed(self, channel: Channel, items: list[Track | Frame]) -> None:
         for item in items:
             if isinstance(item, Track):
-                channel.set_track(item)
+                if item.codec is Codec.VP8:
+                    self._transcode(item)
+                else:
+                    channel.set_track(item)
                 continue
             self.frames_in += 1
             self.bytes_in += len(item.data)
-            if item.keyframe and item.track_id == VIDEO_TRACK_ID:
+            video = item.track_id == VIDEO_TRACK_ID
+            if item.keyframe and video:
                 self._last_keyframe = self._last_media
-            channel.add_frame(item)
+            if video and self._transcoder is not None:
+                self._transcoder.feed(item)
+            elif not self._awaiting_video:
+                channel.add_frame(item)
+
+    def _transcode(self, track: Track) -> None:
+        """VP8 from here on: a transcoder (a new one for a new picture size)."""
+        self._close_transcoder()
+        push = self.ingest.push
+        if len(push.transcoding) >= push.limits.max_transcodes:
+            exc = TranscodersBusy("every transcoding slot is taken: send H.264")
+            log.warning("%s: %s", self.label, exc)
+            self.finish(str(exc))
+            return
+        log.info("%s: VP8 video is transcoded to H.264", self.label)
+        self._transcoder = push.transcoder(track, self._transcoded, f"{self.label} VP8->H.264")
+        push.transcoding.add(self)
+        self._awaiting_video = True
+
+    def _transcoded(self, items: list[Track | Frame]) -> None:
+        """The transcoder's output, on the event loop."""
+        channel = self.channel
+        if channel is None or self._transcoder is None:
+            return
+        try:
+            for item in items:
+                if isinstance(item, Track):
+                    channel.set_track(item)
+                else:
+                    self._awaiting_video = False
+                    channel.add_frame(item)
+        except ProtocolError as exc:
+            log.warning("%s: %s: transcoded stream error, closing: %s", self.label,
+                        channel.name, exc)  # fmt: skip
+            self.finish(str(exc))
+
+    def _close_transcoder(self) -> None:
+        transcoder, self._transcoder = self._transcoder, None
+        self.ingest.push.transcoding.discard(self)
+        self._awaiting_video = False
+        if transcoder is not None:
+            transcoder.close()
 
     async def _watch(self) -> None:
         """The connect deadline, the idle deadline, and keyframe requests."""
@@ -345,6 +410,7 @@ class WhipSession:
 
     def _end(self, *, release: bool) -> None:
         self.state = WhipState.ENDED
+        self._close_transcoder()
         self.ingest.forget(self)
         if self._frames.skipped:
             log.info("%s: %d frames skipped, last: %s", self.label, self._frames.skipped,

@@ -10,6 +10,9 @@ one Opus packet), what is left is what every other ingest does:
   changed resolution shows up as a new track); an IDR slice makes a keyframe. WebRTC
   senders send no B-frames (the RTP timestamp is the presentation time, and RFC 6184
   has no composition offset), so ``pts == dts``.
+* VP8 (RFC 7741: the payload descriptor already removed): one frame as the encoder
+  wrote it; its keyframes carry the picture size, which makes the track. The hub's fMP4
+  cannot carry VP8: the adapter sends it through a transcoder.
 * Opus: one packet is one frame; the track is stereo at 48 kHz, as the SDP's
   ``opus/48000/2`` says (RFC 7587 7: always two channels signalled; a mono stream
   decodes fine through a stereo decoder).
@@ -23,7 +26,7 @@ loses packets, and the next keyframe puts things right.
 from __future__ import annotations
 
 from strom.errors import CodecError
-from strom.media import h264, opus, tracks
+from strom.media import h264, opus, tracks, vpx
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Frame, Track
 
 #: RTP clock rates (RFC 6184 8.2.1: H.264 is 90 kHz; RFC 7587 4.1: Opus is 48 kHz)
@@ -76,6 +79,24 @@ class RtpFrames:
         out.append(Frame(VIDEO_TRACK_ID, timestamp, timestamp, scan.idr, data))
         return out
 
+    def vp8(self, frame: bytes, timestamp: int) -> list[Track | Frame]:
+        """One VP8 frame at ``timestamp`` (90 kHz)."""
+        out: list[Track | Frame] = []
+        keyframe = vpx.vp8_is_keyframe(frame)
+        if keyframe:
+            try:
+                width, height = vpx.vp8_picture_size(frame)
+                track = tracks.vp8_track(width, height, VIDEO_CLOCK)
+            except CodecError as exc:
+                return self._skip(exc)
+            if track != self.video_track:
+                self.video_track = track
+                out.append(track)
+        if self.video_track is None:
+            return self._skip(None)
+        out.append(Frame(VIDEO_TRACK_ID, timestamp, timestamp, keyframe, frame))
+        return out
+
     def expect_audio(self) -> Track:
         """The Opus track, known before its first packet (the SDP said audio comes):
         the hub's first init segment then holds it even if video starts first."""
@@ -98,5 +119,5 @@ class RtpFrames:
 
     def _skip(self, exc: CodecError | None) -> list[Track | Frame]:
         self.skipped += 1
-        self.last_error = str(exc) if exc is not None else "video before its SPS and PPS"
+        self.last_error = str(exc) if exc is not None else "video before its configuration"
         return []

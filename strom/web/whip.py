@@ -3,7 +3,7 @@ offer and ``Authorization: Bearer {stream key}``; ``201 Created``, the SDP answe
 ``Location`` to ``DELETE`` when the broadcast is over.
 
 Answers, all JSON ``{"error": reason}`` when refused: 401 unknown stream key, 415 not
-``application/sdp``, 400 an offer without usable H.264 or Opus, 409 the channel is already
+``application/sdp``, 400 an offer without usable H.264, VP8 or Opus, 409 the channel is already
 live, 413 an offer past ``whip_max_offer_bytes``, 429 too many sessions from one address,
 503 too many sessions. ``PATCH`` (trickle ICE, RFC 9725 4.3) is not offered: 405, as the
 RFC allows (the answer already holds every candidate). A browser page on another site may
@@ -111,7 +111,8 @@ class WhipHttp:
 
 def routes(app: web.Application, site: Site) -> None:
     """WHIP ingest for ``app``: its sessions end when the app shuts down."""
-    ingest = WhipIngest(site.registry, site.keys, WhipLimits.from_settings(site.settings))
+    limits = WhipLimits.from_settings(site.settings)
+    ingest = WhipIngest(site.registry, site.keys, limits, push=site.push)
     WhipHttp(ingest).routes(app)
 
     async def close(app: web.Application) -> None:

@@ -43,11 +43,15 @@ async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
         await srv.stop()
 
 
-async def test_publish_watch_and_delete(server: StromServer, clip: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", ["video/h264", "video/vp8"])
+async def test_publish_watch_and_delete(
+    server: StromServer, clip: Path, tmp_path: Path, codec: str
+) -> None:
+    """H.264 passes through; VP8 (a browser without H.264) is transcoded to H.264."""
     player = MediaPlayer(str(clip))
     assert player.video is not None
     assert player.audio is not None
-    publisher = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
+    publisher = WhipPublisher(f"{base(server)}/whip", STREAM_KEY, video_codec=codec)
     try:
         await publisher.start([player.video, player.audio])
         assert publisher.location is not None

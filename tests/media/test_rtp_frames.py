@@ -59,3 +59,22 @@ def test_opus_track_is_known_before_its_first_packet() -> None:
     assert frames.audio(OPUS, 960) == [Frame(AUDIO_TRACK_ID, 960, 960, True, OPUS)]
     assert frames.audio(b"", 1920) == []
     assert frames.skipped == 1
+
+
+def _vp8_keyframe(width: int, height: int) -> bytes:
+    # RFC 6386 9.1: a 3-byte frame tag (bit 0 clear: key frame), the start code, the size
+    return bytes((0x50, 0x42, 0x00)) + b"\x9d\x01\x2a" + struct.pack("<HH", width, height)
+
+
+def test_vp8_keyframes_carry_the_picture_size() -> None:
+    frames = RtpFrames()
+    assert frames.vp8(b"\x01\x00\x00inter", 0) == []  # nothing to decode it against
+    key = _vp8_keyframe(640, 360) + b"data"
+    track, frame = frames.vp8(key, 3000)
+    assert isinstance(track, Track)
+    assert (track.codec, track.width, track.height) == (Codec.VP8, 640, 360)
+    assert frame == Frame(VIDEO_TRACK_ID, 3000, 3000, True, key)
+    inter = b"\x01\x00\x00inter"
+    assert frames.vp8(inter, 6000) == [Frame(VIDEO_TRACK_ID, 6000, 6000, False, inter)]
+    # a new size: a new track
+    assert isinstance(frames.vp8(_vp8_keyframe(320, 180), 9000)[0], Track)
