@@ -43,7 +43,6 @@ CODECS = {"video": "video/h264", "audio": "audio/opus"}
 #: packets an :class:`EncodedTrack` holds before it drops the oldest (about 2 s)
 MAX_QUEUED_PACKETS = 120
 MS = fractions.Fraction(1, 1000)
-START_CODE = b"\x00\x00\x00\x01"
 #: how often the streamer looks at the connection's state (s)
 CHECK_INTERVAL = 0.5
 
@@ -148,16 +147,6 @@ def _reason(body: str) -> str:
     return str(found) if found else body[:200]
 
 
-def _annexb(avcc: bytes) -> bytes:
-    """4-byte length-prefixed NAL units (Strom's frames) as an Annex B byte stream."""
-    parts, pos = [], 0
-    while pos + 4 <= len(avcc):
-        size = int.from_bytes(avcc[pos : pos + 4], "big")
-        parts += [START_CODE, avcc[pos + 4 : pos + 4 + size]]
-        pos += 4 + size
-    return b"".join(parts)
-
-
 class _Dropped:
     """What the status line reads as the send queue: frames dropped on the way."""
 
@@ -200,12 +189,9 @@ class WhipStreamer:
                 # x264 keeps SPS and PPS out of band (global header); a WebRTC receiver
                 # learns them in band, before every IDR.
                 self._config = item.track.config
-                cfg = h264.parse_avcc(self._config)
-                self._parameter_sets = b"".join(START_CODE + n for n in cfg.sps + cfg.pps)
-            data = _annexb(frame.data)
-            if frame.keyframe:
-                data = self._parameter_sets + data
-            self._video.put(data, frame.pts, MS)
+                self._parameter_sets = h264.annexb_parameter_sets(self._config)
+            prefix = self._parameter_sets if frame.keyframe else b""
+            self._video.put(h264.avcc_to_annexb(frame.data, prefix), frame.pts, MS)
         else:
             self._audio.put(frame.data, frame.pts, MS)
         if self.stats.state is PublishState.LIVE:

@@ -1,9 +1,14 @@
-"""RTP access units (as aiortc's depacketizers give them) → neutral tracks and frames."""
+"""RTP access units (as aiortc's depacketizers give them) → neutral tracks and frames,
+and Strom's frames back to Annex B for sending over WebRTC."""
 
 from __future__ import annotations
 
 import struct
 
+import pytest
+
+from strom.errors import CodecError
+from strom.media.h264 import annexb_parameter_sets, annexb_to_avcc, avcc_to_annexb, build_avcc
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Frame, Track
 from strom.media.opus import parse_dops
 from strom.media.rtp_frames import RtpFrames
@@ -78,3 +83,16 @@ def test_vp8_keyframes_carry_the_picture_size() -> None:
     assert frames.vp8(inter, 6000) == [Frame(VIDEO_TRACK_ID, 6000, 6000, False, inter)]
     # a new size: a new track
     assert isinstance(frames.vp8(_vp8_keyframe(320, 180), 9000)[0], Track)
+
+
+def test_avcc_back_to_annexb_round_trips() -> None:
+    avcc = _avcc(SLICE, IDR)
+    annexb = avcc_to_annexb(avcc, annexb_parameter_sets(_record()))
+    assert annexb == START + SPS + START + PPS + START + SLICE + START + IDR
+    assert annexb_to_avcc(annexb) == _avcc(SPS, PPS, SLICE, IDR)
+    with pytest.raises(CodecError):
+        avcc_to_annexb(avcc[:-1])
+
+
+def _record() -> bytes:
+    return build_avcc(SPS, PPS)
