@@ -315,7 +315,7 @@ class Settings:
     )
     ingest_max_bitrate: int = _opt(
         25_000_000,
-        "bits per second a pushed stream may average (HTTP, TCP, WebSocket); faster: closed",
+        "bits per second a pushed stream may average (HTTP, TCP, WebSocket, WHIP); faster: closed",
     )
     ingest_idle_timeout: float = _opt(
         20.0, "seconds a pushed stream may send nothing before it counts as lost"

@@ -45,7 +45,7 @@ from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track
 from strom.media.rtp_frames import RtpFrames
-from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits
+from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits, TokenBucket
 from strom.settings import Settings, exempt_networks, section, setting
 from strom.tasks import TaskSet
 
@@ -55,6 +55,23 @@ _ids = itertools.count(1)
 
 #: what a WHIP publisher may send, best first: H.264 passed through, VP8 transcoded
 VIDEO_CODECS = ("video/h264", "video/vp8")
+#: seconds between keyframe requests while a publisher's first keyframe is awaited
+FIRST_KEYFRAME_ASK = 0.5
+
+
+def media_sections(offer: str) -> list[str]:
+    """The media kinds of an SDP's ``m=`` lines (RFC 8866 5.14), in order."""
+    return [line[2:].split(" ", 1)[0] for line in offer.splitlines() if line.startswith("m=")]
+
+
+def _check_sections(offer: str) -> None:
+    """One video and one audio section at most: each is a receiver (and aiortc would
+    decode what arrives on one that is not ours)."""
+    sections = media_sections(offer)
+    if len(set(sections)) != len(sections) or not set(sections) <= {"video", "audio"}:
+        raise ApiError(400, "the offer may hold one video and one audio section")
+
+
 AUDIO_CODECS = ("audio/opus",)
 
 
@@ -71,6 +88,10 @@ class WhipLimits:
     keyframe_interval: float = setting("whip_keyframe_interval")
     #: seconds without media before the publisher counts as lost
     idle_timeout: float = setting("ingest_idle_timeout")
+    #: average bits per second a publisher may send (frames, as reassembled)
+    max_bitrate: int = setting("ingest_max_bitrate")
+    #: seconds of ``max_bitrate`` a publisher may send at once
+    burst_seconds: float = 5.0
     ice_addresses: tuple[str, ...] = setting("whip_ice_addresses", _split)
     stun_servers: tuple[str, ...] = setting("whip_stun_servers", _split)
     exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
@@ -137,6 +158,7 @@ class WhipIngest:
             raise ApiError(status, f"{refusal}; try again later")
         try:
             name = await self._channel(key, channel, host)
+            _check_sections(offer)
             session = WhipSession(self, name, host)
             await session.negotiate(offer)
         except BaseException:
@@ -204,6 +226,10 @@ class WhipSession:
         self._last_media = self._started
         self._last_keyframe = self._started
         self._keyframe_asked = self._started
+        self._seen_keyframe = False
+        limits = ingest.limits
+        rate = limits.max_bitrate / 8  # bytes per second
+        self._bucket = TokenBucket(rate, int(rate * limits.burst_seconds), self._started)
         #: loop time of the first frame, and each clock's offset from it (A/V alignment)
         self._origin: float | None = None
         self._offsets: dict[str, int] = {}
@@ -273,6 +299,11 @@ class WhipSession:
             return
         now = asyncio.get_running_loop().time()
         self._last_media = now
+        if not self._bucket.spend(now, len(data)):
+            limit = self.ingest.limits.max_bitrate // 1000
+            log.warning("%s: faster than %d kbit/s, closing", self.label, limit)
+            self.finish(f"faster than the limit of {limit} kbit/s")
+            return
         if self.state is WhipState.CONNECTING:
             self.state = WhipState.PUBLISHING
             log.info("%s: publishing to %s", self.label, channel.name)
@@ -318,6 +349,7 @@ class WhipSession:
             video = item.track_id == VIDEO_TRACK_ID
             if item.keyframe and video:
                 self._last_keyframe = self._last_media
+                self._seen_keyframe = True
             if video and self._transcoder is not None:
                 self._transcoder.feed(item)
             elif not self._awaiting_video:
@@ -366,7 +398,7 @@ class WhipSession:
         limits = self.ingest.limits
         loop = asyncio.get_running_loop()
         while self.state is not WhipState.ENDED:
-            await asyncio.sleep(min(0.5, limits.keyframe_interval / 2))
+            await asyncio.sleep(min(FIRST_KEYFRAME_ASK, limits.keyframe_interval) / 2)
             now = loop.time()
             if self.state is WhipState.CONNECTING:
                 if now - self._started > limits.connect_timeout:
@@ -375,7 +407,9 @@ class WhipSession:
             if now - self._last_media > limits.idle_timeout:
                 self.lost(f"no media for {limits.idle_timeout:g} s")
                 continue
-            interval = limits.keyframe_interval
+            # at the start, ask soon (a viewer waits for the first keyframe); later, every
+            # keyframe_interval without one
+            interval = limits.keyframe_interval if self._seen_keyframe else FIRST_KEYFRAME_ASK
             if now - self._last_keyframe > interval and now - self._keyframe_asked > interval:
                 self._keyframe_asked = now
                 for receiver in self._receivers[:1]:  # the video one

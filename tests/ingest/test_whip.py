@@ -95,6 +95,10 @@ async def test_refusals_say_why(server: StromServer) -> None:
             assert r.status == 400
         async with http.post(url, data="v=0\r\n" + "a=x\r\n" * 20_000, headers=bearer) as r:
             assert r.status == 413
+        many = "v=0\r\n" + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n" * 2
+        async with http.post(url, data=many, headers=bearer) as r:
+            assert r.status == 400
+            assert "one video and one audio" in (await r.json())["error"]
         async with http.options(url) as r:
             assert r.status == 204
             assert r.headers["Access-Control-Allow-Origin"] == "*"
