@@ -43,6 +43,21 @@ async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
         await srv.stop()
 
 
+async def watch_pictures(server: StromServer, tmp_path: Path, seconds: float) -> None:
+    """The channel goes live with H.264 and Opus, and a WebSocket viewer's ``seconds`` of
+    it decode to pictures."""
+    await wait_live(server, timeout=20)
+    channel = server.registry.get(CHANNEL)
+    assert channel is not None
+    assert {t.codec.value for t in channel.tracks.values()} == {"h264", "opus"}
+    out = tmp_path / "viewer.mp4"
+    ws_url = base(server).replace("http", "ws") + f"/live/{CHANNEL}/ws"
+    with pytest.raises(TimeoutError):
+        await collect_ws(ws_url, out, max_seconds=seconds)
+    frames, errors = await decode(str(out))
+    assert frames >= 10, errors
+
+
 @pytest.mark.parametrize("codec", ["video/h264", "video/vp8"])
 async def test_publish_watch_and_delete(
     server: StromServer, clip: Path, tmp_path: Path, codec: str
@@ -56,16 +71,7 @@ async def test_publish_watch_and_delete(
         await publisher.start([player.video, player.audio])
         assert publisher.location is not None
         assert "/whip/session/" in publisher.location
-        await wait_live(server, timeout=15)
-        channel = server.registry.get(CHANNEL)
-        assert channel is not None
-        assert {t.codec.value for t in channel.tracks.values()} == {"h264", "opus"}
-        out = tmp_path / "viewer.mp4"
-        ws_url = base(server).replace("http", "ws") + f"/live/{CHANNEL}/ws"
-        with pytest.raises(TimeoutError):
-            await collect_ws(ws_url, out, max_seconds=1.5)
-        frames, errors = await decode(str(out))
-        assert frames >= 10, errors
+        await watch_pictures(server, tmp_path, seconds=1.5)
         second = WhipPublisher(f"{base(server)}/whip/{CHANNEL}", STREAM_KEY)
         with pytest.raises(ClientError, match=r"409.*already live"):
             await second.start([])
@@ -162,16 +168,7 @@ async def test_strom_stream_whip_goes_live_and_stops(server: StromServer, tmp_pa
     client = StreamClient(config, terminal)
     running = asyncio.create_task(client.run())
     try:
-        await wait_live(server, timeout=20)
-        channel = server.registry.get(CHANNEL)
-        assert channel is not None
-        assert {t.codec.value for t in channel.tracks.values()} == {"h264", "opus"}
-        out = tmp_path / "viewer.mp4"
-        ws_url = base(server).replace("http", "ws") + f"/live/{CHANNEL}/ws"
-        with pytest.raises(TimeoutError):
-            await collect_ws(ws_url, out, max_seconds=2.5)
-        frames, errors = await decode(str(out))
-        assert frames >= 10, errors
+        await watch_pictures(server, tmp_path, seconds=2.5)
     finally:
         client.stop()
         async with asyncio.timeout(10):
