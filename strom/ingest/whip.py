@@ -280,8 +280,15 @@ class WhipSession:
             channel.set_track(self._frames.expect_audio())
 
     def _claim(self) -> None:
+        """Take the channel (resuming a broadcast in its reconnect grace). An encoder that
+        comes back from the same address while its old session still looks alive (OBS
+        reconnects faster than a dead peer connection is noticed) replaces that session;
+        anyone else gets 409."""
         registry = self.ingest.registry
         channel = registry.open(self.channel_name)
+        current = channel.publisher
+        if isinstance(current, WhipSession) and current.host == self.host:
+            current.lost("replaced by a new offer from the same address")
         try:
             channel.claim(self)
         except ChannelBusy:

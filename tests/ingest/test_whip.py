@@ -13,12 +13,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiortc import RTCPeerConnection
 from aiortc.contrib.media import MediaPlayer
 
 from strom.client.app import StreamClient
 from strom.client.config import ClientConfig, ClientError, Size, parse_server
 from strom.client.status import ChatLines, StatusSnapshot
 from strom.client.whip import WhipPublisher
+from strom.ingest.rtc import ice_configuration
 from strom.live.channel import ChannelState
 from strom.server import StromServer
 from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings
@@ -58,6 +60,23 @@ async def watch_pictures(server: StromServer, tmp_path: Path, seconds: float) ->
     assert frames >= 10, errors
 
 
+async def offer_from(address: str, url: str) -> tuple[int, str]:
+    """POST an offer (no media) from ``address``: the status and the reason."""
+    pc = RTCPeerConnection(ice_configuration(()))
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {STREAM_KEY}"}
+    try:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            http.post(url, data=pc.localDescription.sdp, headers=headers) as r,
+        ):
+            body = await r.json() if r.status != 201 else {}
+            return r.status, str(body.get("error", ""))
+    finally:
+        await pc.close()
+
+
 @pytest.mark.parametrize("codec", ["video/h264", "video/vp8"])
 async def test_publish_watch_and_delete(
     server: StromServer, clip: Path, tmp_path: Path, codec: str
@@ -72,9 +91,11 @@ async def test_publish_watch_and_delete(
         assert publisher.location is not None
         assert "/whip/session/" in publisher.location
         await watch_pictures(server, tmp_path, seconds=1.5)
-        second = WhipPublisher(f"{base(server)}/whip/{CHANNEL}", STREAM_KEY)
-        with pytest.raises(ClientError, match=r"409.*already live"):
-            await second.start([])
+        # a publisher from another address is refused while this one is live
+        assert await offer_from("127.0.0.2", f"{base(server)}/whip/{CHANNEL}") == (
+            409,
+            f"channel {CHANNEL} is already live",
+        )
     finally:
         await publisher.stop()
         player.video.stop()
@@ -118,7 +139,7 @@ async def test_refusals_say_why(server: StromServer) -> None:
 
 
 async def test_dropped_connection_waits_for_the_publisher(server: StromServer, clip: Path) -> None:
-    players = [MediaPlayer(str(clip)), MediaPlayer(str(clip))]
+    players = [MediaPlayer(str(clip)) for _ in range(3)]
     first = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
     second = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
     try:
@@ -133,6 +154,14 @@ async def test_dropped_connection_waits_for_the_publisher(server: StromServer, c
         # the encoder comes back with a new offer: the same broadcast goes on
         await second.start([players[1].video, players[1].audio])
         await wait_live(server, timeout=15)
+        assert channel.broadcast_id == broadcast
+        # and again, before its old session is known dead (same address): it takes over
+        third = WhipPublisher(f"{base(server)}/whip", STREAM_KEY)
+        await third.start([players[2].video, players[2].audio])
+        second.location = None
+        second, third = third, second
+        await third.stop()
+        await until(lambda: channel.state is ChannelState.LIVE, timeout=15)
         assert channel.broadcast_id == broadcast
     finally:
         await second.stop()
