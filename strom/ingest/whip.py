@@ -28,7 +28,6 @@ import itertools
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from aiortc import (
     RTCPeerConnection,
@@ -156,12 +155,15 @@ class WhipIngest:
             log.warning("whip %s refused: %s", host, refusal)
             status = 503 if refusal == "too many connections" else 429
             raise ApiError(status, f"{refusal}; try again later")
+        session: WhipSession | None = None
         try:
             name = await self._channel(key, channel, host)
             _check_sections(offer)
             session = WhipSession(self, name, host)
             await session.negotiate(offer)
-        except BaseException:
+        except BaseException:  # refused, or cancelled mid-way: nothing may stay claimed
+            if session is not None:
+                session.finish("not negotiated")
             self.slots.release(host)
             raise
         self.sessions[session.id] = session
@@ -198,9 +200,6 @@ class WhipIngest:
         for session in list(self.sessions.values()):
             session.finish("the server is shutting down")
         await self.tasks.close()
-
-    def metrics(self) -> dict[str, Any]:
-        return {"sessions": len(self.sessions)}
 
 
 class WhipSession:
