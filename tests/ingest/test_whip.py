@@ -58,6 +58,13 @@ async def watch_pictures(server: StromServer, tmp_path: Path, seconds: float) ->
         await collect_ws(ws_url, out, max_seconds=seconds)
     frames, errors = await decode(str(out))
     assert frames >= 10, errors
+    # the same broadcast for LL-HLS players: parts of the first segment are listed
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base(server)}/live/{CHANNEL}/index.m3u8") as r,
+    ):
+        assert r.status == 200
+        assert "#EXT-X-PART:" in await r.text()
 
 
 async def offer_from(address: str, url: str) -> tuple[int, str]:
