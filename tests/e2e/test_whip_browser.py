@@ -1,6 +1,6 @@
 """A browser goes live over WHIP: headless Chromium with a fake camera and microphone
-publishes with ``RTCPeerConnection`` and a ``fetch`` POST of its offer, as a streamer's
-web page would, and a second browser context watches on the channel's page; a DELETE of
+publishes with ``RTCPeerConnection`` and a ``fetch`` POST of its offer from a page of
+another origin, as a streamer's own web page would, and a second browser context watches on the channel's page; a DELETE of
 the session's ``Location`` ends the broadcast for that viewer.
 
 ICE stays on loopback: the server offers 127.0.0.1 only (``whip_ice_addresses``), and
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from strom.server import StromServer
@@ -65,6 +66,8 @@ PUBLISH = """async ({url, key}) => {
     return {status: resp.status, location: window.whip.location};
 }"""
 
+STREAMER_PAGE = "<!doctype html><title>my stream</title><p>Going live over WHIP</p>"
+
 STOP = """async () => {
     const resp = await fetch(window.whip.location, {method: 'DELETE'});
     window.whip.pc.close();
@@ -97,8 +100,28 @@ async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
         await srv.stop()
 
 
+@pytest.fixture
+async def streamer_site() -> AsyncIterator[int]:
+    """The streamer's own web site (a page with no Content-Security-Policy of Strom's),
+    on loopback: its port."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=STREAMER_PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 async def test_browser_publishes_over_whip_and_another_watches(
-    browser: Browser, server: StromServer
+    browser: Browser, server: StromServer, streamer_site: int
 ) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
     publisher_log, viewer_log = PageLog(), PageLog()
@@ -107,7 +130,10 @@ async def test_browser_publishes_over_whip_and_another_watches(
     try:
         streamer = await streamer_ctx.new_page()
         publisher_log.attach(streamer)
-        await streamer.goto(f"{base}/")
+        # the streamer's own page, on another origin than Strom (localhost, a secure
+        # context for the camera): the POST and the DELETE pass CORS preflights, and the
+        # page reads the Location header
+        await streamer.goto(f"http://localhost:{streamer_site}/")
         result: dict[str, Any] = await streamer.evaluate(
             PUBLISH, {"url": f"{base}/whip", "key": STREAM_KEY}
         )
