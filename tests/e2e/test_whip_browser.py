@@ -1,7 +1,8 @@
 """A browser goes live over WHIP: headless Chromium with a fake camera and microphone
 publishes with ``RTCPeerConnection`` and a ``fetch`` POST of its offer from a page of
-another origin, as a streamer's own web page would, and a second browser context watches on the channel's page; a DELETE of
-the session's ``Location`` ends the broadcast for that viewer.
+another origin, as a streamer's own web page would, and a second browser context watches
+on the channel's page; a DELETE of the session's ``Location`` ends the broadcast for that
+viewer.
 
 ICE stays on loopback: the server offers 127.0.0.1 only (``whip_ice_addresses``), and
 Chromium is allowed loopback candidates and shows its addresses unhidden (no mDNS)."""
