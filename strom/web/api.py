@@ -15,7 +15,7 @@ from strom.web.auth import Session, authenticated_user, get_session, logout
 from strom.web.errors import json_body
 from strom.web.follows import followed_channels
 from strom.web.openapi import document
-from strom.web.paths import category_art_url, is_text, row_id, rtmp_url
+from strom.web.paths import category_art_url, is_text, row_id, rtmp_url, site_url
 from strom.web.profiles import channel_profile
 from strom.web.site import Site
 
@@ -103,7 +103,12 @@ class Api:
 
     async def ingest(self, request: web.Request) -> web.Response:
         """Where publishers connect (what ``strom stream --server URL`` asks for)."""
-        return web.json_response({"rtmp_url": rtmp_url(request, self.site.rtmp_port)})
+        return web.json_response(
+            {
+                "rtmp_url": rtmp_url(request, self.site.rtmp_port),
+                "whip_url": site_url(request, self.site.settings.public_url) + "/whip",
+            }
+        )
 
     async def _user(self, request: web.Request) -> str:
         return authenticated_user(request)
