@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import browser, chatrun, nodes, report, reqcost, run, soak
+from bench import browser, chatrun, nodes, report, reqcost, run, soak, whip
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 #: the browser scenario's default --seconds: the issue asks for no stall over a minute
@@ -44,6 +44,8 @@ SCENARIOS = {
     "until a viewer falls behind; held: the top step with p95 <= 50 ms, none behind",
     "browser": "the watch page in headless Chromium per --transports (ws,hls,dash): first "
     "frame, glass-to-glass latency over --seconds (60) after --warmup, stalls",
+    "whip": "server CPU per WHIP publisher and per RTMP publisher: --publishers of each (~5), "
+    "the same 720p30 2.5 Mbit/s media, no viewers",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -259,6 +261,7 @@ def scenario_runners(
         "coldjoin": lambda: nodes.scenario_coldjoin(opts),
         "workers": lambda: nodes.scenario_workers(opts),
         "browser": lambda: browser.scenario_browser(opts),
+        "whip": lambda: whip.scenario_whip(opts),
     }
 
 

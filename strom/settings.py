@@ -332,7 +332,7 @@ class Settings:
     )
     ingest_max_bitrate: int = _opt(
         25_000_000,
-        "bits per second a pushed stream may average (HTTP, TCP, WebSocket); faster: closed",
+        "bits per second a pushed stream may average (HTTP, TCP, WebSocket, WHIP); faster: closed",
     )
     ingest_idle_timeout: float = _opt(
         20.0, "seconds a pushed stream may send nothing before it counts as lost"
@@ -344,6 +344,29 @@ class Settings:
     ingest_ws_max_message: int = _opt(
         4 << 20, "largest WebSocket message a browser upload may send (bytes); larger: close 1009"
     )
+    # --- WHIP (WebRTC) ingest: OBS 30+ and browsers, docs/whip.md ---------------------------
+    whip_max_offer_bytes: int = _opt(
+        32 << 10, "largest SDP offer a WHIP client may POST (bytes); larger: 413"
+    )
+    whip_max_sessions: int = _opt(50, "WHIP publishers at once; more: 503")
+    whip_max_sessions_per_address: int = _opt(
+        3, "WHIP sessions from one address at once, counted before the key is checked; "
+        "more: 429 (0: no limit)",
+    )  # fmt: skip
+    whip_connect_timeout: float = _opt(
+        10.0, "seconds a WHIP client has to connect (ICE and DTLS) after its offer is answered"
+    )
+    whip_keyframe_interval: float = _opt(
+        2.0, "seconds without a keyframe before a WHIP publisher is asked for one (RTCP PLI)"
+    )
+    whip_ice_addresses: str = _opt(
+        "", "addresses WHIP offers for ICE, comma-separated (default: every interface's "
+        "but loopback)",
+    )  # fmt: skip
+    whip_stun_servers: str = _opt(
+        "", "STUN servers WHIP's ICE asks for this server's public address behind NAT "
+        "(stun:HOST:PORT, comma-separated; default: none)",
+    )  # fmt: skip
     # --- transcoding (VP8 pushes, the original desktop app's JPEG frames) -------------------
     transcode_bitrate: int = _opt(
         0, "H.264 bitrate (bit/s) when Strom encodes video itself; 0: chosen from the picture size"
@@ -514,7 +537,7 @@ _POSITIVE = (
     "rtmp_start_timeout", "rtmp_idle_timeout", "ingest_idle_timeout", "ingest_sniff_timeout",
     "http_header_timeout", "http_keepalive_timeout", "http_body_timeout",
     "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat",
-    "watch_token_minutes",
+    "watch_token_minutes", "whip_connect_timeout", "whip_keyframe_interval",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",
@@ -523,6 +546,7 @@ _AT_LEAST_ONE = (
     "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes",
     "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
     "rtmp_read_step_bytes", "rtmp_preauth_max_message_size", "chat_chatters_max",
+    "whip_max_offer_bytes", "whip_max_sessions",
 )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from strom.client.status import (
     poll_viewers,
     watch_chat,
 )
+from strom.client.whip import WhipStreamer
 from strom.settings import valid_channel_name
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class StreamClient:
         self.failure = ""
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._publisher: Publisher | None = None
+        self._publisher: Publisher | WhipStreamer | None = None
         self._chat = ChatLines(config.limits.chat_lines)
         self._tasks: list[asyncio.Task[None]] = []
         self._was_live = False
@@ -115,14 +116,20 @@ class StreamClient:
         self._install_signals()
         try:
             async with aiohttp.ClientSession() as http:
-                rtmp_url = await self._discover(http)
-                if rtmp_url is None:
+                url = config.server.api("/whip") if config.whip else await self._discover(http)
+                if url is None:
                     return 0  # stopped before the site answered
-                self.terminal.message(f"publishing to {rtmp_url} ({self.terminal.stop_hint})")
-                publisher = Publisher(
-                    rtmp_url, config.key, pipeline.tracks, config.limits,
-                    pipeline.request_keyframe, on_state=self._state_changed,
-                )  # fmt: skip
+                self.terminal.message(f"publishing to {url} ({self.terminal.stop_hint})")
+                publisher: Publisher | WhipStreamer
+                if config.whip:
+                    publisher = WhipStreamer(
+                        url, config.key, config.limits, on_state=self._state_changed
+                    )
+                else:
+                    publisher = Publisher(
+                        url, config.key, pipeline.tracks, config.limits,
+                        pipeline.request_keyframe, on_state=self._state_changed,
+                    )  # fmt: skip
                 self._publisher = publisher
                 pipeline.start()
                 if preview is not None:
@@ -198,7 +205,7 @@ class StreamClient:
     async def _show(
         self,
         http: aiohttp.ClientSession,
-        publisher: Publisher,
+        publisher: Publisher | WhipStreamer,
         pipeline: MediaPipeline,
         publishing: asyncio.Task[None],
     ) -> None:

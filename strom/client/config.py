@@ -203,6 +203,8 @@ class ClientConfig:
     #: The channel to show viewers and chat of; empty: the one the server names.
     channel: str = ""
     chat: bool = True
+    #: publish over WHIP (WebRTC: H.264 and Opus) to the site's ``/whip`` instead of RTMP
+    whip: bool = False
     limits: ClientLimits = field(default_factory=ClientLimits)
 
     @property
@@ -245,6 +247,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--key", metavar="KEY", help="your stream key (from your Dashboard)")
     where.add_argument(
         "--rtmp", metavar="URL", default="", help="RTMP ingest URL (default: asked from the site)"
+    )
+    where.add_argument(
+        "--whip",
+        action="store_true",
+        help="publish over WHIP (WebRTC) to the site's /whip instead of RTMP; audio is Opus",
     )
     where.add_argument(
         "--channel", default="", help="channel whose viewers and chat to show (default: yours)"
@@ -375,4 +382,5 @@ def config_from_args(args: argparse.Namespace) -> ClientConfig:
         preview=args.preview,
         channel=args.channel.strip(),
         chat=not args.no_chat,
+        whip=bool(getattr(args, "whip", False)),  # the --gui form's namespace has none
     )

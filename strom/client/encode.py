@@ -4,7 +4,7 @@ out (see :mod:`strom.media.model`), timestamps in milliseconds on the client's c
 Video is H.264 from libx264 tuned for live streaming (``zerolatency``: no B-frames, no
 look-ahead, so a frame leaves the encoder as soon as it is captured), with a fixed keyframe
 interval and either a capped bitrate or a constant quality. Audio is AAC-LC from FFmpeg's
-own encoder, 48 kHz stereo.
+own encoder, 48 kHz stereo, or Opus (libopus) for WHIP, where WebRTC carries no AAC.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import av
 from av.audio.resampler import AudioResampler
 from av.video.frame import PictureType
 
-from strom.media import aac, h264
+from strom.media import aac, h264, opus
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Frame, Track, TrackKind
 
 MS = Fraction(1, 1000)
@@ -127,32 +127,22 @@ class VideoEncoder:
 
 
 class AudioEncoder:
-    """AAC-LC, 48 kHz stereo; any input format is resampled to it."""
+    """AAC-LC (or Opus: ``opus=True``), 48 kHz stereo; any input format is resampled to it."""
 
-    def __init__(self, bitrate_kbps: int) -> None:
-        ctx = av.CodecContext.create("aac", "w")
+    def __init__(self, bitrate_kbps: int, *, opus: bool = False) -> None:
+        ctx = av.CodecContext.create("libopus" if opus else "aac", "w")
         assert isinstance(ctx, av.AudioCodecContext)
+        sample_format = "flt" if opus else "fltp"  # libopus takes interleaved samples only
         ctx.sample_rate = AUDIO_RATE
         ctx.layout = AUDIO_LAYOUT
-        ctx.format = "fltp"
+        ctx.format = sample_format
         ctx.bit_rate = bitrate_kbps * 1000
         ctx.time_base = Fraction(1, AUDIO_RATE)
         ctx.open()
-        asc = bytes(ctx.extradata or b"")
-        cfg = aac.parse_audio_specific_config(asc)
-        self.track = Track(
-            id=AUDIO_TRACK_ID,
-            kind=TrackKind.AUDIO,
-            codec=Codec.AAC,
-            timescale=1000,
-            config=asc,
-            codec_string=aac.codec_string(cfg),
-            sample_rate=cfg.sample_rate,
-            channels=cfg.channels,
-        )
+        self.track = _opus_track() if opus else _aac_track(bytes(ctx.extradata or b""))
         self._ctx = ctx
         self._resampler = AudioResampler(
-            format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_RATE, frame_size=ctx.frame_size
+            format=sample_format, layout=AUDIO_LAYOUT, rate=AUDIO_RATE, frame_size=ctx.frame_size
         )
         #: samples handed to the encoder so far: the audio clock
         self._samples = 0
@@ -207,3 +197,32 @@ class AudioEncoder:
             self._last_ms = ms
             out.append(Encoded(self.track, Frame(AUDIO_TRACK_ID, ms, ms, True, bytes(packet))))
         return out
+
+
+def _aac_track(asc: bytes) -> Track:
+    cfg = aac.parse_audio_specific_config(asc)
+    return Track(
+        id=AUDIO_TRACK_ID,
+        kind=TrackKind.AUDIO,
+        codec=Codec.AAC,
+        timescale=1000,
+        config=asc,
+        codec_string=aac.codec_string(cfg),
+        sample_rate=cfg.sample_rate,
+        channels=cfg.channels,
+    )
+
+
+def _opus_track() -> Track:
+    channels = 2
+    dops = opus.build_dops(opus.OpusConfig(channels, 0, AUDIO_RATE, 0, 0))
+    return Track(
+        id=AUDIO_TRACK_ID,
+        kind=TrackKind.AUDIO,
+        codec=Codec.OPUS,
+        timescale=1000,
+        config=dops,
+        codec_string=opus.CODEC_STRING,
+        sample_rate=AUDIO_RATE,
+        channels=channels,
+    )

@@ -116,7 +116,7 @@ class MediaPipeline:
         )  # fmt: skip
         self.video = VideoEncoder(settings)
         if cfg.audio:
-            self.audio = AudioEncoder(cfg.audio_bitrate)
+            self.audio = AudioEncoder(cfg.audio_bitrate, opus=cfg.whip)
         rate = f"{cfg.bitrate} kbit/s" if cfg.bitrate is not None else f"quality {cfg.quality}"
         self.description += f"; H.264 {size} {cfg.fps} fps {rate}, preset {cfg.preset}"
 

@@ -164,8 +164,9 @@ class PushIngest:
         self.transcoder = transcoder
         self.publishers: set[PushPublisher] = set()
         self.stats = PushStats()
-        #: publishers whose video is being transcoded now (bounded: max_transcodes)
-        self.transcoding: set[PushPublisher] = set()
+        #: publishers whose video is being transcoded now (bounded: max_transcodes), WHIP's
+        #: (:mod:`strom.ingest.whip`) among them
+        self.transcoding: set[object] = set()
         #: push connections per client address, whatever carries them
         self.slots = AddressSlots(
             SlotLimits(per_address=self.limits.max_per_address, exempt=self.limits.exempt)

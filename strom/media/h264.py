@@ -27,6 +27,7 @@ _AVCC_EXTENSION_PROFILES = frozenset({100, 110, 122, 144})
 _MAX_POC_CYCLE = 255
 _LENGTH_SIZES = (1, 2, 4)
 
+_START_CODE = b"\x00\x00\x00\x01"
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
@@ -340,6 +341,27 @@ def annexb_to_avcc(data: bytes) -> bytes:
         if nxt < 0:
             return b"".join(parts)
         pos = nxt + 3
+
+
+def avcc_to_annexb(data: bytes, prefix: bytes = b"") -> bytes:
+    """4-byte length-prefixed NAL units as an Annex B byte stream (4-byte start codes),
+    after ``prefix`` (Annex B already: parameter sets a receiver learns in band).
+    The lengths must tile ``data``; :class:`CodecError` otherwise."""
+    parts = [prefix]
+    pos, end = 0, len(data)
+    while pos + 4 <= end:
+        size = _U32.unpack_from(data, pos)[0]
+        parts += (_START_CODE, data[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+    if pos != end:
+        raise CodecError("NAL unit length runs past the end of the frame")
+    return b"".join(parts)
+
+
+def annexb_parameter_sets(record: bytes) -> bytes:
+    """An avcC record's SPS and PPS as Annex B, to put before an IDR."""
+    cfg = parse_avcc(record)
+    return b"".join(_START_CODE + nal for nal in cfg.sps + cfg.pps)
 
 
 def build_avcc(sps: bytes, pps: bytes) -> bytes:

@@ -20,12 +20,9 @@ translated there, once):
                           (:mod:`.moderation`)
 ``store.profiles``        display names, bios, links, avatars, last seen, channel
                           search (:mod:`.profiles`)
-<<<<<<< HEAD
 ``store.clips``           viewers' clips of recordings (:mod:`.clips`)
-=======
 ``store.access``          channels' visibility, private channels' passwords
                           (:mod:`.access`)
->>>>>>> visibility
 ========================  ============================================================
 
 Every repository returns frozen views (:mod:`strom.store.views`), never ORM rows.

@@ -17,7 +17,7 @@ from strom.web.follows import followed_channels
 from strom.web.openapi import document
 from strom.web.openapi_channels import VISIBILITY_FIELDS
 from strom.web.pages.private import set_visibility
-from strom.web.paths import category_art_url, is_text, row_id, rtmp_url
+from strom.web.paths import category_art_url, is_text, row_id, rtmp_url, site_url
 from strom.web.profiles import channel_profile
 from strom.web.site import Site
 from strom.web.visibility import api_token
@@ -107,7 +107,12 @@ class Api:
 
     async def ingest(self, request: web.Request) -> web.Response:
         """Where publishers connect (what ``strom stream --server URL`` asks for)."""
-        return web.json_response({"rtmp_url": rtmp_url(request, self.site.rtmp_port)})
+        return web.json_response(
+            {
+                "rtmp_url": rtmp_url(request, self.site.rtmp_port),
+                "whip_url": site_url(request, self.site.settings.public_url) + "/whip",
+            }
+        )
 
     async def _user(self, request: web.Request) -> str:
         return authenticated_user(request)

@@ -18,7 +18,7 @@ from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
 from strom.settings import valid_channel_name
-from strom.web import chat, cors, ingest, profiles, recordings
+from strom.web import chat, cors, ingest, profiles, recordings, whip
 from strom.web.admin_api import ADMIN_API, UPLOAD_MAX, AdminApi
 from strom.web.api import Api
 from strom.web.auth import (
@@ -159,6 +159,7 @@ def create_app(site: Site) -> web.Application:
     cors.install(app)
     media_routes(app, site)
     ingest.routes(app, site)
+    whip.routes(app, site)
     app.router.add_static("/static", HERE / "static", append_version=False)
     pages = Pages(site)
     VisibilityPages(site).routes(app)

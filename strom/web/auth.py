@@ -56,7 +56,7 @@ CSRF_EXEMPT_PREFIXES = ("/ingest/",)
 #: cookie (``/live/{channel}`` itself is a page)
 _MEDIA = re.compile(
     r"/(?:static|vod|thumbnails|hls|avatars)/|/metrics$|/api/v1/stats$|/events/ws$"
-    r"|/live/[^/]+/|/live/[^/]+\.m3u8$"
+    r"|/live/[^/]+/|/live/[^/]+\.m3u8$|/whip(?:/|$)"
 )
 
 

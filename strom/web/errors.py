@@ -25,7 +25,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: paths whose answers are for programs: errors are JSON there, never a page
 MACHINE_PREFIXES = (
     "/api/", "/live/", "/vod/", "/metrics", "/thumbnails/", "/chat/", "/ingest/", "/internal/",
-    "/hls/",
+    "/hls/", "/whip",
 )  # fmt: skip
 
 

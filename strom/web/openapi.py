@@ -277,9 +277,10 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["rtmp_url"],
+                                "required": ["rtmp_url", "whip_url"],
                                 "properties": {
-                                    "rtmp_url": {"type": "string", "pattern": "^rtmp://"}
+                                    "rtmp_url": {"type": "string", "pattern": "^rtmp://"},
+                                    "whip_url": {"type": "string", "pattern": "^https?://"},
                                 },
                             }
                         )

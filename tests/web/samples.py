@@ -231,6 +231,7 @@ def dashboard(**overrides: Any) -> dict[str, Any]:
         "new_stream_key": None,
         "rtmp_url": RTMP_URL,
         "obs": {"server": RTMP_URL, "key_hint": "the key shown once when you created it"},
+        "whip_url": "https://example.com/whip",
         "ffmpeg_command": (
             "ffmpeg -re -i video.mp4 -c:v libx264 -preset veryfast -tune zerolatency -g 60"
             f" -c:a aac -f flv {RTMP_URL}/KEY"

@@ -98,4 +98,7 @@ async def test_ingest_api_says_where_to_publish(server: StromServer) -> None:
         http.get(f"http://127.0.0.1:{server.http_port}/api/v1/ingest") as resp,
     ):
         assert resp.status == 200
-        assert await resp.json() == {"rtmp_url": f"rtmp://127.0.0.1:{server.rtmp_port}/live"}
+        assert await resp.json() == {
+            "rtmp_url": f"rtmp://127.0.0.1:{server.rtmp_port}/live",
+            "whip_url": f"http://127.0.0.1:{server.http_port}/whip",
+        }

@@ -617,6 +617,7 @@ def test_dashboard_forms_and_settings() -> None:
     assert "This site does not record broadcasts." in unrecorded.body_text()
     # Stream key: OBS settings and a regenerate form behind a confirm step.
     assert root.one("input", id="obs-server").get("value") == samples.RTMP_URL
+    assert root.one("input", id="obs-server-whip").get("value") == "https://example.com/whip"
     assert (
         "the key shown once when you created it"
         in root.one("section", class_="panel panel-key").text()

@@ -106,6 +106,7 @@ class DashboardPages:
             rtmp_url=rtmp,
             rtmps_url=rtmp_url(request, rtmps_port, "rtmps") if rtmps_port else None,
             obs={"server": rtmp, "key_hint": "the key shown once when you created it"},
+            whip_url=site_origin(self.site, request) + "/whip",
             ffmpeg_command=ffmpeg_command(rtmp, new_stream_key or key_by_admin),
             tokens=[
                 {
