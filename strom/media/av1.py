@@ -85,6 +85,16 @@ def codec_string(cfg: Av1Config) -> str:
     return f"av01.{cfg.profile}.{cfg.level:02d}{tier}.{cfg.bit_depth:02d}"
 
 
+#: A temporal delimiter OBU as encoders write it: header with obu_has_size_field, size 0.
+_TEMPORAL_DELIMITER = bytes((OBU_TEMPORAL_DELIMITER << 3 | 0x02, 0))
+
+
+def strip_temporal_delimiter(data: bytes) -> bytes:
+    """A temporal unit without its leading temporal delimiter OBU: the ISO BMFF binding
+    (2.4) keeps them out of samples, and RTMP and WebM encoders leave them in."""
+    return data[2:] if data[:2] == _TEMPORAL_DELIMITER else data
+
+
 def _leb128(data: bytes, pos: int) -> tuple[int, int]:
     value = 0
     for i in range(_LEB128_MAX_BYTES):

@@ -15,8 +15,15 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from strom.errors import CodecError, FlvError, LimitExceeded, LocalProtocolError, ProtocolError
-from strom.media import h264, tracks
+from strom.errors import (
+    CodecError,
+    FlvError,
+    LimitExceeded,
+    LocalProtocolError,
+    ProtocolError,
+    UnsupportedMedia,
+)
+from strom.media import av1, flv_ex, h264, opus, tracks
 from strom.media.model import (
     AUDIO_TRACK_ID,
     VIDEO_TRACK_ID,
@@ -59,13 +66,15 @@ _VIDEO_CODECS = {
 _SEQUENCE_HEADER = 0
 _CODED_FRAMES = 1
 _END_OF_SEQUENCE = 2
-_CODED_FRAMES_X = 3  # Enhanced RTMP: coded frames without a composition time
-_METADATA = 4  # Enhanced RTMP: HDR metadata (video) / multichannel config (audio)
 _EX_VIDEO_HEADER = 0x80  # Enhanced RTMP: IsExHeader bit of the first VIDEODATA byte
-#: Enhanced RTMP packet types that change the layout before the FourCC (v2):
-#: video Multitrack 6 / ModEx 7, audio Multitrack 5 / ModEx 7.
-_EX_VIDEO_UNSUPPORTED = {6: "multitrack", 7: "ModEx"}
-_EX_AUDIO_UNSUPPORTED = {5: "multitrack", 7: "ModEx"}
+#: Enhanced RTMP packet types that carry nothing Strom uses (the codec's end of sequence,
+#: HDR metadata, AV1's MPEG-2 TS descriptor; audio's multichannel layout).
+_EX_VIDEO_IGNORED = frozenset(
+    {flv_ex.VIDEO_SEQUENCE_END, flv_ex.VIDEO_METADATA, flv_ex.VIDEO_MPEG2TS_SEQUENCE_START}
+)
+_EX_AUDIO_IGNORED = frozenset({flv_ex.AUDIO_SEQUENCE_END, flv_ex.AUDIO_MULTICHANNEL_CONFIG})
+#: Distinct notices one demuxer keeps (a hostile stream could invent track ids forever).
+_MAX_NOTICES = 16
 
 # E.4.2.1 AUDIODATA: SoundFormat (high nibble).
 _SOUND_AAC = 10
@@ -102,8 +111,25 @@ def _si24(payload: bytes, pos: int) -> int:
     return value - (1 << 24) if value & 0x800000 else value
 
 
-def _fourcc(payload: bytes) -> str:
-    return payload[1:5].decode("latin-1")
+class UnsupportedFlvCodec(FlvError, UnsupportedMedia):
+    """Well-formed FLV audio or video in a codec Strom does not take."""
+
+
+#: Enhanced RTMP video FourCCs Strom takes, and the names of those it refuses.
+_EX_VIDEO_CODECS = {"avc1": Codec.H264, "hvc1": Codec.HEVC, "av01": Codec.AV1}
+_EX_VIDEO_NAMES = {"vp08": "VP8", "vp09": "VP9", "avc1": "H.264", "hvc1": "HEVC", "av01": "AV1"}
+#: Enhanced RTMP v2 audio FourCCs Strom takes, and the names of those it refuses.
+_EX_AUDIO_CODECS = {"mp4a": Codec.AAC, "Opus": Codec.OPUS}
+_EX_AUDIO_NAMES = {"fLaC": "FLAC", ".mp3": "MP3", "ac-3": "AC-3", "ec-3": "E-AC-3"}
+_VIDEO_ACCEPTED = "Strom accepts H.264 (avc1), HEVC (hvc1) and AV1 (av01)"
+_AUDIO_ACCEPTED = "Strom accepts AAC (mp4a) and Opus"
+#: The codecs whose coded frames carry a composition time (Enhanced RTMP v2:
+#: CodedFrames of avc1 and hvc1; CodedFramesX and the other codecs have none).
+_WITH_COMPOSITION_TIME = frozenset({Codec.H264, Codec.HEVC})
+
+
+def _fourcc_text(fourcc: str) -> str:
+    return repr(fourcc) if fourcc.isprintable() else repr(fourcc.encode("latin-1"))
 
 
 class FlvDemuxer:
@@ -112,15 +138,28 @@ class FlvDemuxer:
     Timestamps are FLV/RTMP milliseconds, so tracks get ``timescale=1000``. A sequence
     header yields a :class:`Track` when it differs from the previous one; coded frames
     before any sequence header cannot be decoded and are counted in :attr:`skipped_frames`.
+
+    Classic FLV carries H.264 and AAC; Enhanced RTMP adds HEVC, AV1 and Opus (and AAC
+    and H.264 by FourCC). Of a multitrack payload only the default track (id 0) is kept:
+    what is left out is said once in :attr:`notices`, for the adapter to log.
     """
 
     def __init__(self, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE) -> None:
         self.max_payload_size = max_payload_size
         #: Coded frames dropped because their track had no sequence header yet.
         self.skipped_frames = 0
-        self._avcc: bytes | None = None  # as received, to recognise a repeat
+        #: What was left out (other tracks of a multitrack stream), each said once; the
+        #: adapter logs and clears it.
+        self.notices: list[str] = []
+        self._noticed: set[str] = set()
+        #: The picture size ``onMetaData`` declared: stands in where a record has none.
+        self.declared_size = (0, 0)
+        self._video_codec: Codec | None = None
+        self._video_config: bytes | None = None  # as received, to recognise a repeat
         self._length_size = 4
-        self._asc: bytes | None = None
+        self._av1c_waiting: bytes | None = None  # an av1C without a size, until a key frame
+        self._audio_codec: Codec | None = None
+        self._audio_config: bytes | None = None
         # RTMP 1.0 section 4: adjacent timestamps are within 2^31 - 1 ms; larger jumps wrapped.
         self._timeline = WrappingClock(32)
 
@@ -129,6 +168,17 @@ class FlvDemuxer:
             raise PayloadTooLarge(
                 f"payload of {len(payload)} bytes exceeds the limit of {self.max_payload_size}"
             )
+
+    def _notice(self, text: str) -> None:
+        if text not in self._noticed and len(self._noticed) < _MAX_NOTICES:
+            self._noticed.add(text)
+            self.notices.append(text)
+
+    def _ignore_track(self, kind: str, packet: flv_ex.ExPacket) -> None:
+        self._notice(
+            f"{kind} track {packet.track_id} ({_fourcc_text(packet.fourcc)}) is ignored:"
+            " Strom takes the default track (0) of a multitrack stream"
+        )
 
     # -- video ----------------------------------------------------------------------------
 
@@ -145,8 +195,8 @@ class FlvDemuxer:
             return []
         if codec_id != _CODEC_AVC:
             name = _VIDEO_CODECS.get(codec_id, "unknown")
-            raise FlvError(
-                f"unsupported video codec id {codec_id} ({name}); Strom accepts H.264 (AVC)"
+            raise UnsupportedFlvCodec(
+                f"unsupported video codec id {codec_id} ({name}); {_VIDEO_ACCEPTED}"
             )
         if len(payload) < 2:
             raise FlvError("AVC video payload is truncated")
@@ -156,63 +206,100 @@ class FlvDemuxer:
         if len(payload) < 5:
             raise FlvError("AVC video payload is truncated")
         if packet_type == _SEQUENCE_HEADER:
-            return self._avc_sequence_header(payload[5:])
+            return self._video_sequence_start(Codec.H264, payload[5:])
         if packet_type == _CODED_FRAMES:
             cts = _si24(payload, 2)
-            return self._avc_frame(timestamp, cts, frame_type == _FRAME_KEY, payload[5:])
+            return self._video_frame(Codec.H264, timestamp, cts, frame_type == _FRAME_KEY,
+                                     payload[5:])  # fmt: skip
         raise FlvError(f"unknown AVCPacketType {packet_type}")
 
     def _enhanced_video(self, timestamp: int, payload: bytes) -> list[Track | Frame]:
-        # Enhanced RTMP: [IsExHeader|FrameType(3)|PacketType(4)] FourCC [body].
-        frame_type, packet_type = (payload[0] >> 4) & 0x07, payload[0] & 0x0F
-        if frame_type == _FRAME_COMMAND and packet_type != _METADATA:
-            return []
-        if packet_type in _EX_VIDEO_UNSUPPORTED:
-            kind = _EX_VIDEO_UNSUPPORTED[packet_type]
-            raise FlvError(f"Enhanced RTMP {kind} video is not supported")
-        if len(payload) < 5:
-            raise FlvError("Enhanced RTMP video payload is truncated")
-        fourcc = _fourcc(payload)
-        if fourcc != "avc1":
-            raise FlvError(
-                f"unsupported video codec {fourcc!r} (Enhanced RTMP); Strom accepts H.264 (avc1)"
-            )
-        if packet_type == _SEQUENCE_HEADER:
-            return self._avc_sequence_header(payload[5:])
-        if packet_type == _CODED_FRAMES:
-            if len(payload) < 8:
-                raise FlvError("Enhanced RTMP video payload is truncated")
-            cts = _si24(payload, 5)
-            return self._avc_frame(timestamp, cts, frame_type == _FRAME_KEY, payload[8:])
-        if packet_type == _CODED_FRAMES_X:
-            return self._avc_frame(timestamp, 0, frame_type == _FRAME_KEY, payload[5:])
-        if packet_type in (_END_OF_SEQUENCE, _METADATA):
-            return []
-        raise FlvError(f"unsupported Enhanced RTMP video packet type {packet_type}")
+        # Enhanced RTMP: [IsExHeader|FrameType(3)|PacketType(4)] FourCC [body], or the
+        # ModEx and Multitrack layouts around it (strom.media.flv_ex).
+        frame_type = (payload[0] >> 4) & 0x07
+        keyframe = frame_type == _FRAME_KEY
+        out: list[Track | Frame] = []
+        for packet in flv_ex.video_packets(payload):
+            if packet.track_id != 0:
+                self._ignore_track("video", packet)
+                continue
+            kind = packet.packet_type
+            if frame_type == _FRAME_COMMAND or kind in _EX_VIDEO_IGNORED:
+                continue
+            codec = _EX_VIDEO_CODECS.get(packet.fourcc)
+            if codec is None:
+                name = _EX_VIDEO_NAMES.get(packet.fourcc, "unknown")
+                raise UnsupportedFlvCodec(
+                    f"unsupported video codec {_fourcc_text(packet.fourcc)} ({name}, Enhanced"
+                    f" RTMP); {_VIDEO_ACCEPTED}"
+                )
+            data, start, end = packet.data, packet.start, packet.end
+            if kind == flv_ex.VIDEO_SEQUENCE_START:
+                out += self._video_sequence_start(codec, packet.body)
+            elif kind == flv_ex.VIDEO_CODED_FRAMES and codec in _WITH_COMPOSITION_TIME:
+                if end - start < 3:
+                    raise FlvError("Enhanced RTMP video payload is truncated")
+                cts = _si24(data, start)
+                out += self._video_frame(codec, timestamp, cts, keyframe, data[start + 3 : end])
+            elif kind in (flv_ex.VIDEO_CODED_FRAMES, flv_ex.VIDEO_CODED_FRAMES_X):
+                out += self._video_frame(codec, timestamp, 0, keyframe, data[start:end])
+            else:
+                raise FlvError(f"unsupported Enhanced RTMP video packet type {kind}")
+        return out
 
-    def _avc_sequence_header(self, record: bytes) -> list[Track | Frame]:
-        if record == self._avcc:
+    def _video_sequence_start(self, codec: Codec, record: bytes) -> list[Track | Frame]:
+        if codec is self._video_codec and record == self._video_config:
             return []
-        # CodecError on a malformed record; frames are normalised to 4-byte NAL lengths,
-        # and the track's record says so.
-        track, self._length_size = tracks.h264_track(record, _MS)
-        self._avcc = record
+        # CodecError on a malformed record. H.264 and HEVC frames are normalised to 4-byte
+        # NAL lengths, and the track's record says so.
+        width, height = self.declared_size
+        if codec is Codec.H264:
+            track, self._length_size = tracks.h264_track(record, _MS)
+        elif codec is Codec.HEVC:
+            track, self._length_size = tracks.hevc_track(record, _MS, width=width, height=height)
+        else:
+            cfg = av1.parse_av1c(record)
+            if cfg.config_obus:
+                seq = av1.config_from_temporal_unit(cfg.config_obus)
+                if seq is not None:
+                    width, height = seq.width, seq.height
+            self._video_codec, self._video_config = codec, record
+            if not (width and height):
+                # No sequence header in the record and no size declared: the first key
+                # frame's sequence header says it.
+                self._av1c_waiting = record
+                return []
+            self._av1c_waiting = None
+            track = tracks.av1_track(record, width, height, _MS)
+        self._video_codec, self._video_config = codec, record
         return [track]
 
-    def _avc_frame(
-        self, timestamp: int, cts: int, keyframe: bool, data: bytes
+    def _video_frame(
+        self, codec: Codec, timestamp: int, cts: int, keyframe: bool, data: bytes
     ) -> list[Track | Frame]:
-        if self._avcc is None:
+        if codec is not self._video_codec:
             self.skipped_frames += 1
             return []
-        try:
-            data = h264.to_length_prefixed(data, self._length_size)
-        except CodecError as exc:
-            raise FlvError(f"malformed AVC frame: {exc}") from exc
+        out: list[Track | Frame] = []
+        if codec is Codec.AV1:
+            if self._av1c_waiting is not None:
+                seq = av1.config_from_temporal_unit(data) if keyframe else None
+                if seq is None:
+                    self.skipped_frames += 1
+                    return []
+                out.append(tracks.av1_track(self._av1c_waiting, seq.width, seq.height, _MS))
+                self._av1c_waiting = None
+            data = av1.strip_temporal_delimiter(data)
+        else:
+            try:
+                data = h264.to_length_prefixed(data, self._length_size)
+            except CodecError as exc:
+                raise FlvError(f"malformed {codec.value} frame: {exc}") from exc
         if not data:
-            return []
+            return out
         dts = self._timeline.extend(timestamp)
-        return [Frame(VIDEO_TRACK_ID, dts, dts + cts, keyframe, data)]
+        out.append(Frame(VIDEO_TRACK_ID, dts, dts + cts, keyframe, data))
+        return out
 
     # -- audio ----------------------------------------------------------------------------
 
@@ -222,46 +309,62 @@ class FlvDemuxer:
             return []  # some encoders send empty audio messages
         self._check_size(payload)
         sound_format = payload[0] >> 4
-        if sound_format == _SOUND_AAC:
-            if len(payload) < 2:
-                raise FlvError("AAC audio payload is truncated")
-            packet_type, body = payload[1], payload[2:]
-        elif sound_format == _SOUND_EX_HEADER:
-            # Enhanced RTMP v2: [SoundFormat=9|AudioPacketType(4)] FourCC [body].
-            packet_type = payload[0] & 0x0F
-            if packet_type in _EX_AUDIO_UNSUPPORTED:
-                kind = _EX_AUDIO_UNSUPPORTED[packet_type]
-                raise FlvError(f"Enhanced RTMP {kind} audio is not supported")
-            if len(payload) < 5:
-                raise FlvError("Enhanced RTMP audio payload is truncated")
-            fourcc = _fourcc(payload)
-            if fourcc != "mp4a":
-                raise FlvError(
-                    f"unsupported audio codec {fourcc!r} (Enhanced RTMP); Strom accepts AAC"
-                )
-            body = payload[5:]
-        else:
+        if sound_format == _SOUND_EX_HEADER:
+            return self._enhanced_audio(timestamp, payload)
+        if sound_format != _SOUND_AAC:
             name = _SOUND_FORMATS.get(sound_format, "unknown")
-            raise FlvError(
-                f"unsupported audio codec {name} (SoundFormat {sound_format}); Strom accepts AAC"
+            raise UnsupportedFlvCodec(
+                f"unsupported audio codec {name} (SoundFormat {sound_format}); {_AUDIO_ACCEPTED}"
             )
+        if len(payload) < 2:
+            raise FlvError("AAC audio payload is truncated")
+        packet_type = payload[1]
         if packet_type == _SEQUENCE_HEADER:
-            return self._aac_sequence_header(body)
+            return self._audio_sequence_start(Codec.AAC, payload[2:])
         if packet_type == _CODED_FRAMES:
-            return self._aac_frame(timestamp, body)
-        if packet_type in (_END_OF_SEQUENCE, _METADATA) and sound_format == _SOUND_EX_HEADER:
-            return []
+            return self._audio_frame(Codec.AAC, timestamp, payload[2:])
         raise FlvError(f"unknown AAC packet type {packet_type}")
 
-    def _aac_sequence_header(self, asc: bytes) -> list[Track | Frame]:
-        if asc == self._asc:
+    def _enhanced_audio(self, timestamp: int, payload: bytes) -> list[Track | Frame]:
+        # Enhanced RTMP v2: [SoundFormat=9|AudioPacketType(4)] FourCC [body], or the ModEx
+        # and Multitrack layouts around it.
+        out: list[Track | Frame] = []
+        for packet in flv_ex.audio_packets(payload):
+            if packet.track_id != 0:
+                self._ignore_track("audio", packet)
+                continue
+            kind = packet.packet_type
+            if kind in _EX_AUDIO_IGNORED:
+                continue
+            codec = _EX_AUDIO_CODECS.get(packet.fourcc)
+            if codec is None:
+                name = _EX_AUDIO_NAMES.get(packet.fourcc, "unknown")
+                raise UnsupportedFlvCodec(
+                    f"unsupported audio codec {_fourcc_text(packet.fourcc)} ({name}, Enhanced"
+                    f" RTMP); {_AUDIO_ACCEPTED}"
+                )
+            if kind == flv_ex.AUDIO_SEQUENCE_START:
+                out += self._audio_sequence_start(codec, packet.body)
+            elif kind == flv_ex.AUDIO_CODED_FRAMES:
+                out += self._audio_frame(codec, timestamp, packet.body)
+            else:
+                raise FlvError(f"unsupported Enhanced RTMP audio packet type {kind}")
+        return out
+
+    def _audio_sequence_start(self, codec: Codec, record: bytes) -> list[Track | Frame]:
+        if codec is self._audio_codec and record == self._audio_config:
             return []
-        track = tracks.aac_track(asc, _MS)  # CodecError on a malformed config
-        self._asc = asc
+        # CodecError on a malformed config. Opus's is the OpusHead of Ogg (RFC 7845 5.1),
+        # as ffmpeg sends it; fMP4 wants it as dOps.
+        if codec is Codec.AAC:
+            track = tracks.aac_track(record, _MS)
+        else:
+            track = tracks.opus_track(opus.dops_from_opus_head(record), _MS)
+        self._audio_codec, self._audio_config = codec, record
         return [track]
 
-    def _aac_frame(self, timestamp: int, data: bytes) -> list[Track | Frame]:
-        if self._asc is None:
+    def _audio_frame(self, codec: Codec, timestamp: int, data: bytes) -> list[Track | Frame]:
+        if codec is not self._audio_codec:
             self.skipped_frames += 1
             return []
         if not data:

@@ -344,7 +344,8 @@ def _video_trak(track: Track) -> bytes:
     kind, config_box = _VIDEO_ENTRIES[track.codec]
     # 8.5.2.2 VisualSampleEntry, and the codec's configuration box:
     # 14496-15 5.4.2.1 AVCSampleEntry ('avc1': parameter sets in the avcC, as every Strom
-    # ingest delivers them); VP codec binding 2.2 'vp09' + 'vpcC' (a FullBox, version 1);
+    # ingest delivers them); 14496-15 8.4.1.1 HEVCSampleEntry ('hvc1' + 'hvcC', likewise);
+    # VP codec binding 2.2 'vp09' + 'vpcC' (a FullBox, version 1);
     # AV1 binding 2.2 'av01' + 'av1C'.
     entry = _box(
         kind,
@@ -429,6 +430,7 @@ def _trex(track_id: int) -> bytes:
 #: Video codecs and their sample entry type and configuration box.
 _VIDEO_ENTRIES: dict[Codec, tuple[bytes, Callable[[bytes], bytes]]] = {
     Codec.H264: (b"avc1", lambda config: _box(b"avcC", config)),
+    Codec.HEVC: (b"hvc1", lambda config: _box(b"hvcC", config)),
     Codec.VP9: (b"vp09", lambda config: _full_box(b"vpcC", 1, 0, config)),
     Codec.AV1: (b"av01", lambda config: _box(b"av1C", config)),
 }

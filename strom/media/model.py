@@ -7,7 +7,7 @@ each track's ``mdhd`` timescale; MPEG-TS gives video 90 kHz and audio its sample
 
 Sample data is stored the way ISO BMFF stores it, so muxing is a copy:
 
-* H.264: AVCC, i.e. NAL units each prefixed by a 4-byte big-endian length
+* H.264, HEVC: NAL units each prefixed by a 4-byte big-endian length
   (ingests normalise other length sizes and Annex B to this).
 * AAC: one raw access unit (no ADTS header).
 * VP8, VP9: one frame as the encoder wrote it (a VP9 superframe counts as one).
@@ -19,6 +19,7 @@ records from what each container carries):
 
 =======  ========================================================================
 H.264    AVCDecoderConfigurationRecord, the ``avcC`` body (ISO/IEC 14496-15 5.3.3.1)
+HEVC     HEVCDecoderConfigurationRecord, the ``hvcC`` body (ISO/IEC 14496-15 8.3.3.1)
 AAC      AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1)
 VP8      nothing (``b""``): the picture size is in the track, the rest in-band
 VP9      VPCodecConfigurationRecord, the ``vpcC`` body after its version and flags
@@ -43,6 +44,7 @@ class TrackKind(enum.Enum):
 
 class Codec(enum.Enum):
     H264 = "h264"
+    HEVC = "hevc"
     AAC = "aac"
     VP8 = "vp8"
     VP9 = "vp9"
@@ -66,7 +68,7 @@ class Track:
     timescale: int
     #: The decoder configuration record (see the table in the module docstring).
     config: bytes
-    #: RFC 6381 codecs parameter: ``avc1.64001f``, ``mp4a.40.2``, ``vp8``,
+    #: RFC 6381 codecs parameter: ``avc1.64001f``, ``hvc1.1.6.L93.B0``, ``mp4a.40.2``, ``vp8``,
     #: ``vp09.00.10.08``, ``av01.0.04M.08``, ``opus``.
     codec_string: str
     width: int = 0

@@ -12,7 +12,7 @@ it cannot use.
 from __future__ import annotations
 
 from strom.errors import CodecError
-from strom.media import aac, av1, h264, opus, vpx
+from strom.media import aac, av1, h264, hevc, opus, vpx
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Track, TrackKind
 
 #: ISO/IEC 14496-12 8.5.2.2: a VisualSampleEntry's width and height are 16-bit (and the
@@ -44,6 +44,25 @@ def h264_track(avcc: bytes, timescale: int) -> tuple[Track, int]:
     config = h264.normalize_avcc(avcc)
     track = _video(
         Codec.H264, timescale, config, h264.codec_string(cfg), width=cfg.width, height=cfg.height
+    )
+    return track, cfg.length_size
+
+
+def hevc_track(
+    hvcc: bytes, timescale: int, *, width: int = 0, height: int = 0
+) -> tuple[Track, int]:
+    """The track for an hvcC record, and the NAL length size its samples use (the track's
+    record says 4, as for :func:`h264_track`). The picture size comes from the record's
+    SPS; ``width``/``height`` (e.g. from ``onMetaData``) stand in when it has none."""
+    cfg = hevc.parse_hvcc(hvcc)
+    config = hevc.normalize_hvcc(hvcc)
+    track = _video(
+        Codec.HEVC,
+        timescale,
+        config,
+        hevc.codec_string(cfg),
+        width=cfg.width or width,
+        height=cfg.height or height,
     )
     return track, cfg.length_size
 
