@@ -123,7 +123,7 @@ class ApiError(StromError):
 class PublishRefused(StromError):
     """A publish the site refuses before the channel is claimed: the channel is live on
     another node (409), or this node takes no publishers (403). The message says why and,
-    where it can, where to publish instead; RTMP answers ``NetStream.Publish.BadName``."""
+    where it can, where to publish instead; RTMP answers ``NetStream.Publish.Rejected``."""
 
     ws_close = WS_POLICY
 

@@ -373,9 +373,11 @@ class Directory:
         }
 
     def health(self, name: str) -> dict[str, Any]:
+        refusal = self.registry.refusals.last(name)
+        refused = {"reason": refusal.reason, "at": refusal.at} if refusal else None
         channel = self.registry.get(name)
         if channel is None or not channel.live:
-            return {"live": False, "warnings": []}
+            return {"live": False, "warnings": [], "refused": refused}
         tracks = sorted(channel.tracks.values(), key=lambda t: t.id)
         video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
         stats = channel.stats
@@ -411,4 +413,5 @@ class Directory:
             "uptime": round(time.time() - (channel.started_at or time.time())),
             "viewers": channel.viewers,
             "warnings": warnings,
+            "refused": refused,
         }

@@ -27,8 +27,8 @@ from typing import Any, cast
 
 from strom.delivery.backpressure import DeliveryCounts, ViewerLimits
 from strom.delivery.rtmp_play import PlayGate, RtmpPlayback
-from strom.errors import ProtocolError
-from strom.ingest.rtmp_publish import RtmpPublishing
+from strom.errors import ProtocolError, UnsupportedMedia
+from strom.ingest.rtmp_publish import REJECTED, RtmpPublishing
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.rtmp import (
     ConnectRequest,
@@ -52,7 +52,7 @@ APP = "live"
 _ids = itertools.count(1)
 #: Refused connections are logged at most this often (lines per second, and a burst):
 #: a flood of connection attempts must not become a flood of log lines.
-#: seconds a stopped publisher's connection stays half-open, for it to read why
+#: seconds a stopped or refused publisher's connection stays half-open, to read why
 STOP_LINGER = 2.0
 _REFUSAL_LOG_RATE = 1.0
 _REFUSAL_LOG_BURST = 5
@@ -109,6 +109,7 @@ class RtmpConnection(asyncio.Protocol):
         self._idle_since = self._accepted_at  # no publish or play running since then
         self._connected = False
         self._ending = False
+        self._eof_sent = False  # half-closed after telling the peer why: nothing more to write
         self._timer: asyncio.TimerHandle | None = None
         self._next_step: asyncio.Handle | None = None
         self._paused: set[str] = set()  # why reading is paused: parse, publish, write, rate
@@ -264,7 +265,7 @@ class RtmpConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         data = self._session.data_to_send()
-        if data and not self._closing():
+        if data and not self._closing() and not self._eof_sent:
             assert self._transport is not None
             self._transport.write(data)
 
@@ -290,11 +291,31 @@ class RtmpConnection(asyncio.Protocol):
     def _fail(self, exc: ProtocolError) -> None:
         # str(exc), not exc: a log record that keeps the exception (a test's capture, a
         # buffering handler) would keep its traceback, and this connection with it.
-        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, str(exc))
+        reason = str(exc)
+        log.warning("rtmp#%d %s: protocol error: %s", self.id, self._peer, reason)
         self._ending = True  # a broken publisher ends its broadcast
-        self._session.close_with_error(str(exc))
+        # Media in a codec Strom does not take is a refused publish, said as such.
+        code = REJECTED if isinstance(exc, UnsupportedMedia) else "NetStream.Failed"
+        self._session.close_with_error(reason, code)
         self._flush()
-        self._close()
+        if self._publishing is None or self._publishing.channel is None:
+            self._close()  # not a publisher: nothing is owed to it but the reason
+            return
+        self._publishing.failed(reason)
+        self._close_after_telling()
+
+    def _close_after_telling(self) -> None:
+        """Close once the peer can have read why: our side only, for a moment. Encoders
+        (ffmpeg, OBS) read between writes, and a socket closed at once fails their next
+        write ("broken pipe") before they read the onStatus that says why. Their bytes
+        meanwhile are read and go nowhere (the session is closed)."""
+        transport = self._transport
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+            self._eof_sent = True
+            self._loop.call_later(STOP_LINGER, self._close)
+        else:
+            self._close()
 
     def _close(self) -> None:
         transport = self._transport
@@ -315,15 +336,7 @@ class RtmpConnection(asyncio.Protocol):
         self._flush()
         if self._publishing is not None:
             self._publishing.stop("stopped by the site")
-        # Our side only, for a moment: encoders (ffmpeg, OBS) read between writes, and a
-        # socket closed at once fails their next write ("broken pipe") before they read
-        # the onStatus that says why. Their bytes meanwhile go nowhere (session closed).
-        transport = self._transport
-        if transport is not None and transport.can_write_eof() and not transport.is_closing():
-            transport.write_eof()
-            self._loop.call_later(STOP_LINGER, self._close)
-        else:
-            self._close()
+        self._close_after_telling()
 
     def _expire(self, why: str) -> None:
         """A deadline passed: log it, tell the peer where RTMP lets us, close."""
@@ -370,9 +383,15 @@ class RtmpConnection(asyncio.Protocol):
     async def _publish(self, event: PublishRequest) -> None:
         assert self._publishing is not None  # made with the transport, before any data
         try:
-            await self._publishing.on_publish(event)
+            accepted = await self._publishing.on_publish(event)
             pending, self._pending = self._pending or [], None
-            self._dispatch(pending)
+            if not accepted and self._publishing.channel is None:
+                # Refused (the reason is queued): nothing else is for this connection.
+                self._session.close()
+                self._flush()
+                self._close_after_telling()
+            else:
+                self._dispatch(pending)
         finally:
             self._task = None
         self._resume("publish")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from strom.live.channel import Channel, HubLimits
+from strom.live.refusals import PublishRefusals
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Registry:
         self.forget_listeners: list[Callable[[Channel], None]] = []
         #: called with a channel when a counted viewer subscribes or leaves
         self.audience_listeners: list[Callable[[Channel], None]] = []
+        #: why a channel's last publish was refused (its dashboard shows it)
+        self.refusals = PublishRefusals()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:

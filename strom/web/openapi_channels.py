@@ -267,6 +267,18 @@ HEALTH: dict[str, Any] = {
             '("Stopped by an administrator: ..."), null if none did',
         },
         "warnings": {"type": "array", "items": {"type": "string"}},
+        "refused": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["reason", "at"],
+                    "properties": {"reason": {"type": "string"}, "at": {"type": "number"}},
+                },
+                {"type": "null"},
+            ],
+            "description": "why this node refused the channel's last publish (an unsupported "
+            "codec, already live...), null if it has not since the channel last went live",
+        },
         "codec": {"type": "string"},
         "width": {"type": ["integer", "null"]},
         "height": {"type": ["integer", "null"]},

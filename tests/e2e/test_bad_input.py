@@ -117,13 +117,13 @@ async def test_stalled_handshake_is_closed(server: StromServer) -> None:
     await writer.wait_closed()
 
 
-async def test_unknown_key_is_refused_with_badname(
+async def test_unknown_key_is_refused_with_the_reason(
     server: StromServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = RtmpTestClient(server.rtmp_port)
     await client.connect()
     status = await client.publish("not-a-real-key-999")
-    assert status.code == "NetStream.Publish.BadName"
+    assert status.code == "NetStream.Publish.Rejected"
     assert status.level == "error"
     assert "not-a-real-key-999" not in caplog.text
     assert "unknown stream key" in caplog.text

@@ -243,12 +243,22 @@ async def test_dashboard_saves_stream_info_and_shows_health(
         await page.locator("[data-role=save-status]").scroll_into_view_if_needed()
         await shoot(page, "dashboard-confirm-desktop", full_page=False)
 
+        # The encoder was refused: the reason shows, as text.
+        reason = f"unsupported video codec 'vp09' {XSS_TEXT}"
+        site.health = {"live": False, "warnings": [], "refused": {"reason": reason, "at": 0}}
+        await refresh(page)
+        refused = page.locator("[data-role=publish-refused]")
+        await refused.wait_for(timeout=5_000)
+        assert (await refused.inner_text()).endswith(f": {reason}")
+        assert (await refused.inner_text()).startswith("Your encoder was refused at ")
+
         # Offline again: values go back to dashes, no warnings.
-        site.health = {"live": False, "warnings": []}
+        site.health = {"live": False, "warnings": [], "refused": None}
         await refresh(page)
         assert await health.get_attribute("data-live") == "false"
         assert await page.locator("[data-health=codec]").inner_text() == "\u2013"  # a dash
         assert not await page.locator("[data-role=health-warnings]").is_visible()
+        assert not await refused.is_visible()
         assert log.errors == []
     finally:
         await context.close()

@@ -3,6 +3,7 @@ extended header for HEVC, AV1 and Opus, which Debian's ffmpeg 5 cannot)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from fractions import Fraction
 
@@ -67,3 +68,22 @@ def write_flv(
     finally:
         out.close()
     return frames
+
+
+def publish_args(rtmp_port: int, video: str, audio: str, seconds: float, key: str) -> list[str]:
+    """A process publishing in real time (for :func:`tests.helpers.run_process`): PyAV
+    holds the GIL while it waits on its socket, so it cannot share a process with the
+    server it publishes to."""
+    url = f"rtmp://127.0.0.1:{rtmp_port}/live/{key}"
+    return [sys.executable, "-m", "tests.helpers.enhanced_rtmp", url, video, audio, str(seconds)]
+
+
+def main(argv: list[str]) -> int:
+    url, video, audio, seconds = argv
+    print(write_flv(url, video, audio, seconds=float(seconds), realtime=True))
+    return 0
+
+
+if __name__ == "__main__":
+    av.logging.set_level(av.logging.ERROR)
+    sys.exit(main(sys.argv[1:]))

@@ -12,11 +12,12 @@ import av
 import pytest
 
 from strom.errors import ProtocolError
+from strom.media.containers.mp4 import Mp4Demuxer
 from strom.media.flv import TAG_AUDIO, TAG_VIDEO, FlvDemuxer, FlvReader, UnsupportedFlvCodec
 from strom.media.fmp4 import FragmentMuxer
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Codec, Frame, Track
 from tests.helpers.enhanced_rtmp import write_flv
-from tests.media.test_hevc import PPS, SPS, VPS, hvcc
+from tests.media.hevc_records import PPS, SPS, VPS, hvcc
 
 SECONDS = 1.0
 
@@ -237,3 +238,16 @@ def test_refused_codecs_are_unsupported_media() -> None:
         FlvDemuxer().video(0, b"\x90vp09\x01\x00")
     with pytest.raises(UnsupportedFlvCodec, match=r"'ac-3' \(AC-3"):
         FlvDemuxer().audio(0, b"\x90ac-3\x00")
+
+
+def test_hevc_fragmented_mp4_shares_the_hevc_track(clips: dict[str, Path]) -> None:
+    # The browser and HTTP ingests' MP4 demuxer builds the same track from an hvc1 entry.
+    found, frames = _demux(clips["hevc"].read_bytes())
+    muxer = FragmentMuxer(found[:1])
+    fmp4 = muxer.init_segment() + b"".join(
+        muxer.add_frame(f) for f in frames if f.track_id == VIDEO_TRACK_ID
+    )
+    items = Mp4Demuxer().feed(fmp4)
+    [track] = [i for i in items if isinstance(i, Track)]
+    assert (track.codec_string, track.config) == (found[0].codec_string, found[0].config)
+    assert sum(isinstance(i, Frame) for i in items) == int(SECONDS * 30)

@@ -3,33 +3,12 @@ and the RFC 6381 codecs string, byte by byte."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 from strom.errors import CodecError
 from strom.media import hevc
 from strom.media.hevc import HevcConfig
-
-# x265 4.x, 320x180 Main (coded 320x184: the conformance window crops 4 rows), level 2.
-VPS = bytes.fromhex("40010c01ffff01600000030090000003000003003c959409")
-SPS = bytes.fromhex(
-    "42010101600000030090000003000003003ca00a080c1f3e595952930b9a020000030002000003003c10"
-)
-PPS = bytes.fromhex("4401c073c189")
-#: the fixed part of x265's record: Main, compatibility 0x60000000, constraints 0x90,
-#: level 60, 4:2:0 8 bits, lengthSizeMinusOne 3
-_HEADER = bytes.fromhex("0101600000009000000000003cf000fcfdf8f800000f")
-
-
-def hvcc(*nals: bytes, length_size: int = 4) -> bytes:
-    """An hvcC with one array per NAL unit (array_completeness 1)."""
-    header = bytearray(_HEADER)
-    header[21] = (header[21] & 0xFC) | (length_size - 1)
-    arrays = b"".join(
-        bytes((0x80 | hevc.nal_type(nal),)) + struct.pack(">HH", 1, len(nal)) + nal for nal in nals
-    )
-    return bytes(header) + bytes((len(nals),)) + arrays
+from tests.media.hevc_records import HEADER, PPS, SPS, VPS, hvcc
 
 
 def test_x265_record() -> None:
@@ -79,11 +58,11 @@ def test_length_size_is_normalised_to_four_bytes() -> None:
 @pytest.mark.parametrize(
     ("record", "error"),
     [
-        pytest.param(_HEADER[:10], "truncated", id="short-header"),
+        pytest.param(HEADER[:10], "truncated", id="short-header"),
         pytest.param(b"\x02" + hvcc(VPS)[1:], "configurationVersion 2", id="version"),
-        pytest.param(_HEADER + b"\x01\xa0\x00", "array is truncated", id="array"),
-        pytest.param(_HEADER + b"\x01\xa0\x00\x01\x00", "NAL unit is truncated", id="nal"),
-        pytest.param(_HEADER + b"\x01\xa0\x00\x01\x00\x09ab", "past the end", id="nal-size"),
+        pytest.param(HEADER + b"\x01\xa0\x00", "array is truncated", id="array"),
+        pytest.param(HEADER + b"\x01\xa0\x00\x01\x00", "NAL unit is truncated", id="nal"),
+        pytest.param(HEADER + b"\x01\xa0\x00\x01\x00\x09ab", "past the end", id="nal-size"),
         pytest.param(hvcc(SPS[:12]), "truncated", id="sps"),
     ],
 )

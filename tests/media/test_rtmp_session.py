@@ -501,6 +501,29 @@ def test_close_with_error_is_readable_by_the_client() -> None:
     assert server.receive_data(b"anything") == []
 
 
+def test_a_refusal_then_close_ignores_what_follows() -> None:
+    client, server = connected_pair()
+    client.publish("key")
+    pump(client, server)
+    server.reject_publish(1, "NetStream.Publish.Rejected", "unknown stream key")
+    server.close()
+    _, (status,) = pump(client, server)
+    assert status == StatusReceived(1, "error", "NetStream.Publish.Rejected", "unknown stream key")
+    client.publish("another-key")
+    assert pump(client, server) == ([], [])  # no second PublishRequest, no answer
+
+
+def test_close_with_error_says_the_code_given() -> None:
+    client, server = connected_pair()
+    client.publish("key")
+    pump(client, server)
+    server.accept_publish(1)
+    pump(client, server)
+    server.close_with_error("unsupported video codec 'vp09'", "NetStream.Publish.Rejected")
+    _, (status,) = pump(client, server)
+    assert status.code == "NetStream.Publish.Rejected"
+
+
 def test_application_mistakes_are_local_errors() -> None:
     peer = RawPeer()
     with pytest.raises(LocalProtocolError):

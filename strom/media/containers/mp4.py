@@ -80,8 +80,7 @@ _AUDIO_ENTRY_SIZE = 28  # 8.5.2.2 AudioSampleEntry (v0)
 _AUDIO_ENTRY_EXTRA = {0: 0, 1: 16, 2: 36}
 _HANDLERS = {b"vide": TrackKind.VIDEO, b"soun": TrackKind.AUDIO}
 _UNSUPPORTED = {
-    b"hev1": "HEVC",
-    b"hvc1": "HEVC",
+    b"hev1": "HEVC with in-band parameter sets",
     b"encv": "encrypted video",
     b"enca": "encrypted audio",
     b"mp4v": "MPEG-4 Part 2 video",
@@ -90,7 +89,7 @@ _UNSUPPORTED = {
     b".mp3": "MP3",
     b"fLaC": "FLAC",
 }
-_ACCEPTED = "H.264 (avc1/avc3), VP9, AV1 video and AAC or Opus audio"
+_ACCEPTED = "H.264 (avc1/avc3), HEVC (hvc1), VP9, AV1 video and AAC or Opus audio"
 _HOW_TO_FRAGMENT = "use -movflags frag_keyframe+empty_moov+default_base_moof"
 
 
@@ -102,7 +101,7 @@ class _TrackIn:
     kind: TrackKind
     #: None until a key frame configures it (AV1 with an empty av1C: ffmpeg's empty_moov)
     track: Track | None
-    length_size: int = 0  # H.264: NAL length size of the samples (0: other codecs)
+    length_size: int = 0  # H.264, HEVC: NAL length size of the samples (0: other codecs)
     #: for a track configured later: the sample entry's picture size and the timescale
     width: int = 0
     height: int = 0
@@ -372,6 +371,10 @@ class Mp4Demuxer:
         if kind in (b"avc1", b"avc3"):
             avcc = need(child(boxes, b"avcC"), "avcC")
             track, length_size = tracks.h264_track(avcc, timescale)
+            return _TrackIn(mp4_id, TrackKind.VIDEO, track, length_size=length_size)
+        if kind == b"hvc1":
+            hvcc = need(child(boxes, b"hvcC"), "hvcC")
+            track, length_size = tracks.hevc_track(hvcc, timescale, width=width, height=height)
             return _TrackIn(mp4_id, TrackKind.VIDEO, track, length_size=length_size)
         if kind == b"vp09":
             vpcc = need(child(boxes, b"vpcC"), "vpcC", 4)

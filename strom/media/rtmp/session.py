@@ -22,12 +22,7 @@ from dataclasses import dataclass
 
 from strom.errors import LocalProtocolError, RtmpError
 from strom.media.amf import UNDEFINED
-from strom.media.rtmp.chunk import (
-    ChunkReader,
-    ChunkStream,
-    ChunkWriter,
-    RtmpMessage,
-)
+from strom.media.rtmp.chunk import ChunkReader, ChunkStream, ChunkWriter, RtmpMessage
 from strom.media.rtmp.events import (
     ConnectRequest,
     DataMessage,
@@ -294,17 +289,21 @@ class RtmpServerSession:
         payload = encode_data(name, *values)
         self._chunks.send(STREAM_CSID, MessageType.DATA_AMF0, stream_id, 0, payload)
 
-    def close_with_error(self, description: str) -> None:
-        """Best effort: tell the peer why, in a form clients print; then ignore input."""
+    def close_with_error(self, description: str, code: str = "NetStream.Failed") -> None:
+        """Best effort: tell the peer why (``code`` on each active stream); ignore input."""
         if self.state is SessionState.CONNECT_PENDING:
             self.reject_connect(description)
             return
         if self.state is SessionState.CONNECTED:
             active = [s for s in self._streams.values() if s.state is not StreamState.IDLE]
             for stream in active:
-                self.send_status(stream.stream_id, "error", "NetStream.Failed", description)
+                self.send_status(stream.stream_id, "error", code, description)
             if not active:
                 self.send_status(0, "error", "NetConnection.Connect.Closed", description)
+        self._set_state(SessionState.CLOSED)
+
+    def close(self) -> None:
+        """Ignore input from now on (the peer was told why, e.g. by :meth:`reject_publish`)."""
         self._set_state(SessionState.CLOSED)
 
     # ----------------------------------------------------------------- internals

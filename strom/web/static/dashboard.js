@@ -108,10 +108,11 @@ function healthValues(h) {
 }
 
 class HealthPanel {
-  constructor(panel, url, intervalMs, stopped) {
+  constructor(panel, url, intervalMs, stopped, refused) {
     this.panel = panel;
     this.url = url;
     this.stopped = stopped; // the "Stopped by an administrator: ..." alert
+    this.refused = refused; // "Your last publish was refused: ..." (an unsupported codec...)
     this.warnings = panel.querySelector('[data-role="health-warnings"]');
     this.poller = new Poller(() => this.refresh(), intervalMs);
   }
@@ -146,6 +147,14 @@ class HealthPanel {
       keyframe.closest("div").classList.toggle("health-bad", bad);
     }
     this.showWarnings(Array.isArray(health.warnings) ? health.warnings : []);
+    if (this.refused && "refused" in health) {
+      const r = health.refused;
+      const text = r && typeof r.reason === "string"
+        ? `Your encoder was refused at ${new Date(r.at * 1000).toLocaleTimeString()}: ${r.reason}`
+        : "";
+      if (this.refused.textContent !== text) this.refused.textContent = text;
+      this.refused.hidden = !text;
+    }
     if (this.stopped && (live || "stopped" in health)) {
       const text = !live && typeof health.stopped === "string" ? health.stopped : "";
       if (this.stopped.textContent !== text) this.stopped.textContent = text;
@@ -227,8 +236,9 @@ function boot() {
   if (form) new StreamInfoForm(form, root.dataset.channelApi);
   const panel = root.querySelector('[data-role="health"]');
   const stopped = root.querySelector('[data-role="stopped-by-admin"]');
+  const refused = root.querySelector('[data-role="publish-refused"]');
   const health = panel
-    ? new HealthPanel(panel, root.dataset.healthApi, root.dataset.healthMs, stopped)
+    ? new HealthPanel(panel, root.dataset.healthApi, root.dataset.healthMs, stopped, refused)
     : null;
   health?.poller.now();
   window.stromPage = Object.freeze({

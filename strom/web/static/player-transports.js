@@ -11,6 +11,8 @@
 // `detachMedia()`, `fallBack(reason)`, `fail(reason)`, `countMediaError()` and (MSE
 // only) `onBuffered(session)`. See player.js for the server contract.
 
+import { unplayableCodec } from "./player-codecs.js";
+
 export const SETTINGS = Object.freeze({
   // (the WebSocket player's latency policy is in player-latency.js)
   gapTolerance: 0.05, // s: a playhead this close to the end of a range before a gap jumps it
@@ -322,6 +324,13 @@ export class WsTransport {
 
   onInit(mime) {
     const MediaSourceClass = mediaSourceClass();
+    const problem = typeof mime === "string" ? unplayableCodec(mime, MediaSourceClass) : null;
+    if (problem && !this.player.video.canPlayType(mime)) {
+      // The codec itself: HLS through the same Media Source would fail alike.
+      this.stop();
+      this.player.fail(problem);
+      return;
+    }
     if (!MediaSourceClass || typeof mime !== "string" || !MediaSourceClass.isTypeSupported(mime)) {
       this.giveUp(`this browser cannot play ${mime} through Media Source Extensions`);
       return;

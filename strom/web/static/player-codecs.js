@@ -1,0 +1,33 @@
+// Which codec of a stream this browser cannot play, in words a viewer understands: the
+// player says "This stream is HEVC (H.265); your browser cannot play it." rather than
+// showing a black box.
+
+const CODEC_NAMES = [
+  [/^(hvc1|hev1)\b/, "HEVC (H.265)"],
+  [/^av01\b/, "AV1"],
+  [/^vp09\b/, "VP9"],
+  [/^vp8\b/, "VP8"],
+  [/^(avc1|avc3)\b/, "H.264"],
+  [/^opus$/, "Opus"],
+  [/^mp4a\b/, "AAC"],
+];
+
+export function codecName(codec) {
+  const lower = codec.trim().toLowerCase();
+  for (const [pattern, name] of CODEC_NAMES) if (pattern.test(lower)) return name;
+  return codec.trim();
+}
+
+// `mime` is what the server's init says, e.g. video/mp4; codecs="hvc1.1.6.L93.B0,opus".
+// Returns the sentence for the player, or null when no single codec is to blame.
+export function unplayableCodec(mime, MediaSourceClass) {
+  const match = /codecs="([^"]*)"/.exec(mime);
+  if (!match || !MediaSourceClass) return null;
+  const container = mime.split(";")[0].trim();
+  const failing = match[1]
+    .split(",")
+    .filter((codec) => codec.trim() && !MediaSourceClass.isTypeSupported(`${container}; codecs="${codec.trim()}"`));
+  if (failing.length === 0) return null;
+  const names = [...new Set(failing.map(codecName))].join(" and ");
+  return `This stream is ${names}; your browser cannot play it.`;
+}
