@@ -12,7 +12,7 @@ play; :class:`FlvReader` splits an FLV file or HTTP stream into tags. All sans-I
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from strom.errors import (
@@ -62,6 +62,9 @@ _VIDEO_CODECS = {
     12: "HEVC (non-standard codec id)",
     13: "AV1 (non-standard codec id)",
 }
+#: Classic VIDEODATA codec ids Strom takes: AVC, and the HEVC that encoders sent as codec
+#: id 12 with AVC's layout (hvcC, composition time) before Enhanced RTMP gave it a FourCC.
+_LEGACY_VIDEO_CODECS = {_CODEC_AVC: Codec.H264, 12: Codec.HEVC}
 # AVCPacketType, and Enhanced RTMP VideoPacketType/AudioPacketType (same first values).
 _SEQUENCE_HEADER = 0
 _CODED_FRAMES = 1
@@ -128,6 +131,23 @@ _AUDIO_ACCEPTED = "Strom accepts AAC (mp4a) and Opus"
 _WITH_COMPOSITION_TIME = frozenset({Codec.H264, Codec.HEVC})
 
 
+@dataclass(frozen=True, slots=True)
+class _ExCodecs:
+    """What the Enhanced RTMP header of one kind of media may carry."""
+
+    kind: str
+    codecs: dict[str, Codec]
+    names: dict[str, str]
+    accepted: str
+    ignored: frozenset[int]
+
+
+_EX_VIDEO = _ExCodecs("video", _EX_VIDEO_CODECS, _EX_VIDEO_NAMES, _VIDEO_ACCEPTED,
+                      _EX_VIDEO_IGNORED)  # fmt: skip
+_EX_AUDIO = _ExCodecs("audio", _EX_AUDIO_CODECS, _EX_AUDIO_NAMES, _AUDIO_ACCEPTED,
+                      _EX_AUDIO_IGNORED)  # fmt: skip
+
+
 def _fourcc_text(fourcc: str) -> str:
     return repr(fourcc) if fourcc.isprintable() else repr(fourcc.encode("latin-1"))
 
@@ -174,11 +194,28 @@ class FlvDemuxer:
             self._noticed.add(text)
             self.notices.append(text)
 
-    def _ignore_track(self, kind: str, packet: flv_ex.ExPacket) -> None:
-        self._notice(
-            f"{kind} track {packet.track_id} ({_fourcc_text(packet.fourcc)}) is ignored:"
-            " Strom takes the default track (0) of a multitrack stream"
-        )
+    def _default_track(
+        self, table: _ExCodecs, packets: list[flv_ex.ExPacket]
+    ) -> Iterator[tuple[flv_ex.ExPacket, Codec]]:
+        """The packets of the default track that carry media, with their codec. Other
+        tracks are said in :attr:`notices`; a codec Strom does not take raises."""
+        for packet in packets:
+            if packet.track_id != 0:
+                self._notice(
+                    f"{table.kind} track {packet.track_id} ({_fourcc_text(packet.fourcc)}) is"
+                    " ignored: Strom takes the default track (0) of a multitrack stream"
+                )
+                continue
+            if packet.packet_type in table.ignored:
+                continue
+            codec = table.codecs.get(packet.fourcc)
+            if codec is None:
+                name = table.names.get(packet.fourcc, "unknown")
+                raise UnsupportedFlvCodec(
+                    f"unsupported {table.kind} codec {_fourcc_text(packet.fourcc)} ({name},"
+                    f" Enhanced RTMP); {table.accepted}"
+                )
+            yield packet, codec
 
     # -- video ----------------------------------------------------------------------------
 
@@ -193,7 +230,8 @@ class FlvDemuxer:
         frame_type, codec_id = first >> 4, first & 0x0F
         if frame_type == _FRAME_COMMAND:
             return []
-        if codec_id != _CODEC_AVC:
+        codec = _LEGACY_VIDEO_CODECS.get(codec_id)
+        if codec is None:
             name = _VIDEO_CODECS.get(codec_id, "unknown")
             raise UnsupportedFlvCodec(
                 f"unsupported video codec id {codec_id} ({name}); {_VIDEO_ACCEPTED}"
@@ -206,10 +244,10 @@ class FlvDemuxer:
         if len(payload) < 5:
             raise FlvError("AVC video payload is truncated")
         if packet_type == _SEQUENCE_HEADER:
-            return self._video_sequence_start(Codec.H264, payload[5:])
+            return self._video_sequence_start(codec, payload[5:])
         if packet_type == _CODED_FRAMES:
             cts = _si24(payload, 2)
-            return self._video_frame(Codec.H264, timestamp, cts, frame_type == _FRAME_KEY,
+            return self._video_frame(codec, timestamp, cts, frame_type == _FRAME_KEY,
                                      payload[5:])  # fmt: skip
         raise FlvError(f"unknown AVCPacketType {packet_type}")
 
@@ -217,22 +255,12 @@ class FlvDemuxer:
         # Enhanced RTMP: [IsExHeader|FrameType(3)|PacketType(4)] FourCC [body], or the
         # ModEx and Multitrack layouts around it (strom.media.flv_ex).
         frame_type = (payload[0] >> 4) & 0x07
+        if frame_type == _FRAME_COMMAND:
+            return []  # no picture: HDR metadata, seek commands
         keyframe = frame_type == _FRAME_KEY
         out: list[Track | Frame] = []
-        for packet in flv_ex.video_packets(payload):
-            if packet.track_id != 0:
-                self._ignore_track("video", packet)
-                continue
+        for packet, codec in self._default_track(_EX_VIDEO, flv_ex.video_packets(payload)):
             kind = packet.packet_type
-            if frame_type == _FRAME_COMMAND or kind in _EX_VIDEO_IGNORED:
-                continue
-            codec = _EX_VIDEO_CODECS.get(packet.fourcc)
-            if codec is None:
-                name = _EX_VIDEO_NAMES.get(packet.fourcc, "unknown")
-                raise UnsupportedFlvCodec(
-                    f"unsupported video codec {_fourcc_text(packet.fourcc)} ({name}, Enhanced"
-                    f" RTMP); {_VIDEO_ACCEPTED}"
-                )
             data, start, end = packet.data, packet.start, packet.end
             if kind == flv_ex.VIDEO_SEQUENCE_START:
                 out += self._video_sequence_start(codec, packet.body)
@@ -329,20 +357,8 @@ class FlvDemuxer:
         # Enhanced RTMP v2: [SoundFormat=9|AudioPacketType(4)] FourCC [body], or the ModEx
         # and Multitrack layouts around it.
         out: list[Track | Frame] = []
-        for packet in flv_ex.audio_packets(payload):
-            if packet.track_id != 0:
-                self._ignore_track("audio", packet)
-                continue
+        for packet, codec in self._default_track(_EX_AUDIO, flv_ex.audio_packets(payload)):
             kind = packet.packet_type
-            if kind in _EX_AUDIO_IGNORED:
-                continue
-            codec = _EX_AUDIO_CODECS.get(packet.fourcc)
-            if codec is None:
-                name = _EX_AUDIO_NAMES.get(packet.fourcc, "unknown")
-                raise UnsupportedFlvCodec(
-                    f"unsupported audio codec {_fourcc_text(packet.fourcc)} ({name}, Enhanced"
-                    f" RTMP); {_AUDIO_ACCEPTED}"
-                )
             if kind == flv_ex.AUDIO_SEQUENCE_START:
                 out += self._audio_sequence_start(codec, packet.body)
             elif kind == flv_ex.AUDIO_CODED_FRAMES:

@@ -29,6 +29,7 @@ CONTAINERS = {
     b"avc1": 78,  # VisualSampleEntry fields
     b"vp09": 78,
     b"av01": 78,
+    b"hvc1": 78,
     b"mp4a": 28,  # AudioSampleEntry fields
     b"Opus": 28,
 }

@@ -284,7 +284,7 @@ def test_enhanced_rtmp_avc1_matches_legacy() -> None:
     [
         pytest.param(b"\x22\x00\x00", "codec id 2 (Sorenson H.263)", id="h263"),
         pytest.param(b"\x14\x00\x00", "codec id 4 (On2 VP6)", id="vp6"),
-        pytest.param(b"\x1c\x00\x00\x00\x00", "codec id 12", id="hevc-legacy-id"),
+        pytest.param(b"\x1d\x00\x00\x00\x00", "codec id 13", id="av1-legacy-id"),
         pytest.param(b"\x90vp09\x01\x00", "'vp09' (VP9", id="enhanced-vp9"),
         pytest.param(b"\x91XY\x00Z\x00", "unknown", id="enhanced-unknown"),
     ],

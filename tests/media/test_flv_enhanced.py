@@ -105,6 +105,17 @@ def test_hevc_composition_time_only_in_coded_frames() -> None:
     assert demuxer.video(150, b"\xd4hvc1\x02\x00\x09colorInfo\x03\x00\x00\x09") == []
 
 
+def test_hevc_as_legacy_codec_id_12_matches_enhanced() -> None:
+    # Encoders sent HEVC as codec id 12 with AVC's layout before Enhanced RTMP.
+    legacy, enhanced = FlvDemuxer(), _hevc()
+    assert legacy.video(0, b"\x1c\x00\x00\x00\x00" + hvcc(VPS, SPS, PPS)) == FlvDemuxer().video(
+        0, HEVC_START
+    )
+    assert legacy.video(40, b"\x1c\x01\x00\x00\x21" + NALS) == enhanced.video(
+        40, b"\x91hvc1\x00\x00\x21" + NALS
+    )
+
+
 def test_hevc_frames_before_the_sequence_start_are_skipped() -> None:
     demuxer = FlvDemuxer()
     assert demuxer.video(0, b"\xa3hvc1" + NALS) == []

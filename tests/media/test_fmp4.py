@@ -31,6 +31,7 @@ from strom.record.thumbnails import render_thumbnail
 from tests.helpers import make_media, need_tool
 from tests.helpers.fmp4 import AUDIO, AVCC, VIDEO, _tfdt, parse_chunk, root
 from tests.media.container_media import DATA, encode, mux, tracks_of
+from tests.media.hevc_records import PPS, SPS, VPS, hvcc
 
 # -- a tiny ISO BMFF box walker ------------------------------------------------------------
 
@@ -194,6 +195,16 @@ def test_vp9_av1_opus_sample_entries() -> None:
         channels, bits, _, _, rate = struct.unpack_from(">HHHHI", opus_entry.payload, 16)
         assert (channels, bits, rate >> 16) == (2, 16, 48000)
         assert opus_entry.one("dOps").payload == DOPS
+
+
+def test_hevc_sample_entry() -> None:
+    # ISO/IEC 14496-15 8.4.1.1: 'hvc1' with the hvcC as the ingest normalised it.
+    track, _ = tracks.hevc_track(hvcc(VPS, SPS, PPS, length_size=2), 1000)
+    assert (track.codec_string, track.width, track.height) == ("hvc1.1.6.L60.90", 320, 180)
+    init = root(FragmentMuxer([track]).init_segment())
+    entry = init.one("moov/trak/mdia/minf/stbl/stsd/hvc1")
+    assert struct.unpack_from(">HH", entry.payload, 24) == (320, 180)
+    assert entry.one("hvcC").payload == hvcc(VPS, SPS, PPS)  # 4-byte NAL lengths
 
 
 def test_opus_chunks_count_48khz_samples() -> None:
