@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.async_api import Page
 
@@ -17,7 +18,7 @@ from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_s
 from tests.e2e.rtmp_client import RtmpTestClient
 from tests.helpers import CHANNEL, STREAM_KEY, run_process
 from tests.helpers.enhanced_rtmp import publish_args
-from tests.helpers.watching import collect_ws, decode, wait_live
+from tests.helpers.watching import collect_ws, decode, wait_live, wait_recording
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +87,11 @@ async def test_hevc_decodes_and_the_page_says_what_it_cannot_play(
     frames, errors = await decode(str(out))  # Debian's ffmpeg decodes HEVC in fMP4
     assert errors == ""
     assert frames >= 100  # the viewer joined within the first second
+    # The recording, as HLS: every picture.
+    async with aiohttp.ClientSession() as http:
+        recording = await wait_recording(http, server, finished=True)
+    frames, errors = await decode(f"{url.replace('/live/', '/vod/')}/{recording['id']}/index.m3u8")
+    assert (frames, errors) == (120, "")
 
 
 async def test_ffmpeg_hears_why_its_codec_is_refused(server: StromServer) -> None:
