@@ -111,7 +111,6 @@ class RtmpPublishing:
         self._stream_id = stream_id
         self._demuxer = FlvDemuxer()
         self._session.accept_publish(stream_id, channel=name)
-        self._registry.refusals.accepted(name)
         log.info("%s: publishing to %s", self._label, name)
         return True
 

@@ -180,6 +180,7 @@ class WhipIngest:
             await self.registry.admit(name)
         except PublishRefused as exc:
             log.warning("whip %s to %s refused: %s", host, name, exc)
+            self.registry.refusals.note(name, str(exc))
             raise ApiError(exc.http_status, str(exc)) from None
         return name
 
@@ -294,6 +295,9 @@ class WhipSession:
             registry.forget_if_idle(channel)
             self.ingest.tasks.spawn(self._pc.close())
             log.warning("%s: %s refused: already live", self.label, self.channel_name)
+            registry.refusals.note(
+                self.channel_name, f"channel {self.channel_name} is already live"
+            )
             raise ApiError(409, f"channel {self.channel_name} is already live") from None
         self.channel = channel
 

@@ -41,7 +41,7 @@ class PublishRefusals:
             self._last.popitem(last=False)
 
     def accepted(self, channel: str) -> None:
-        """``channel`` went live: an older refusal is no news any more."""
+        """``channel`` went live (the registry says so): an older refusal is no news."""
         self._last.pop(channel, None)
 
     def last(self, channel: str) -> Refusal | None:

@@ -111,6 +111,8 @@ class Registry:
         return channel
 
     def _state_changed(self, channel: Channel) -> None:
+        if channel.live:  # an older refusal is no news any more
+            self.refusals.accepted(channel.name)
         self._tell(self.listeners, channel, "state")
 
     def _audience_changed(self, channel: Channel) -> None:
