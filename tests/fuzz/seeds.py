@@ -50,6 +50,7 @@ from strom.media.rtmp import (
 )
 from strom.media.rtmp.handshake import HANDSHAKE_SIZE
 from strom.media.rtmp.messages import MessageType
+from tests.media.hevc_records import PPS, SPS, VPS, hvcc
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FUZZ_DATA = DATA / "fuzz"
@@ -213,7 +214,29 @@ def flv_payload_records() -> tuple[bytes, ...]:
         media = [m for m in messages if m.message_type in (MessageType.AUDIO, MessageType.VIDEO)]
         out.append(b"".join(payload_record(m.message_type, m.timestamp, m.payload[:4000])
                             for m in media[:12]))  # fmt: skip
+    out.append(b"".join(payload_record(kind, ts, p) for kind, ts, p in _ENHANCED_RTMP))
     return tuple(out)
+
+
+_NALS = b"\x00\x00\x00\x03\x26\x01\xaf"
+_OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
+#: Enhanced RTMP as FFmpeg 8 and OBS send it: HEVC, AV1 and Opus by FourCC, a ModEx
+#: wrapper, and a multitrack payload (tracks 1 and 0, each with its size).
+_ENHANCED_RTMP = (
+    (MessageType.VIDEO, 0, b"\x90hvc1" + hvcc(VPS, SPS, PPS)),
+    (MessageType.VIDEO, 0, b"\x91hvc1\x00\x00\x21" + _NALS),
+    (MessageType.VIDEO, 33, b"\x97\x02\x00\x01\x02\x03hvc1" + _NALS),
+    (MessageType.VIDEO, 66, b"\x96\x13hvc1\x01\x00\x00\x02\x00\x00\x00\x00\x00\x07" + _NALS),
+    (MessageType.AUDIO, 0, b"\x90Opus" + _OPUS_HEAD),
+    (MessageType.AUDIO, 0, b"\x94Opus\x01\x02\x00\x00\x00\x03"),
+    (MessageType.AUDIO, 20, b"\x91Opus\xfc\xff\xfe"),
+    (
+        MessageType.VIDEO,
+        99,
+        b"\x90av01\x81\x00\x0c\x00\x0a\x0b\x00\x00\x00\x04\x3c\xff\xbc\x02\xf8\x00\x40",
+    ),
+    (MessageType.VIDEO, 132, b"\x91av01\x12\x00\x32\x01\x00"),
+)
 
 
 # -- containers ----------------------------------------------------------------------------
