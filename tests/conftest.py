@@ -11,6 +11,11 @@ import pytest
 
 from strom.server import StromServer
 from tests.helpers import MediaFile, make_media, make_settings
+from tests.helpers.priority import no_raised_priority_for_children
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    no_raised_priority_for_children()
 
 
 @pytest.fixture(scope="session")
