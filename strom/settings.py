@@ -17,9 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.media.hls.settings import HlsSettings
+from strom.media.ladder import parse_rungs
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
-from strom.setting_values import SettingsError, parse_tcp_ingest, valid_channel_name
+from strom.setting_values import (
+    SettingsError,
+    parse_tcp_ingest,
+    valid_channel_name,
+    valid_watch_name,
+)
 
 __all__ = [
     "Settings",
@@ -28,6 +34,7 @@ __all__ = [
     "section",
     "setting",
     "valid_channel_name",
+    "valid_watch_name",
 ]
 
 #: RTMP limits have their defaults in the sans-IO session, which tests use without settings.
@@ -343,6 +350,27 @@ class Settings:
     transcode_max_streams: int = _opt(
         4, "pushed VP8 streams transcoded at once (each ~0.4 core at 720p30); more: refused"
     )
+    # --- quality ladder: lower renditions for viewers on weak connections -------------------
+    ladder: str = _opt(
+        "off",
+        "quality ladder: off; on (channels whose streamer switched it on get lower "
+        "renditions); all (every channel). Each ladder costs CPU: see docs/ladder.md",
+    )
+    ladder_renditions: str = _opt(
+        "720p,480p,360p",
+        "the ladder's renditions below the source: HEIGHTp, or HEIGHTp=BITRATEk for its "
+        "video bitrate (e.g. 720p=2500k,480p=1200k,360p=700k)",
+    )
+    ladder_preset: str = _opt("veryfast", "x264 preset of the ladder's renditions")
+    ladder_max: int = _opt(
+        2, "ladders encoding at once on this node (one worker process each); more: none"
+    )
+    ladder_queue_bytes: int = _opt(
+        1 << 20,
+        "source bytes waiting for a ladder's worker; beyond it the worker skips to the "
+        "next keyframe (it falls behind real time)",
+    )
+    ladder_record: bool = _opt(False, "record the ladder's renditions too (off: the source only)")
     jpeg_stream_max_bytes: int = _opt(
         1 << 20, "largest JPEG frame the original desktop app may send over Socket.IO (bytes)"
     )
@@ -453,6 +481,14 @@ class Settings:
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.ladder not in ("off", "on", "all"):
+            raise SettingsError(f"unknown ladder mode {self.ladder!r}: off, on or all")
+        if self.ladder_preset not in _X264_PRESETS:
+            raise SettingsError(f"ladder_preset must be one of {', '.join(_X264_PRESETS)}")
+        try:
+            parse_rungs(self.ladder_renditions)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         if self.transcode_preset not in _X264_PRESETS:
             raise SettingsError(f"transcode_preset must be one of {', '.join(_X264_PRESETS)}")
         for prefix in ("rtmp_", "rtmp_preauth_"):
@@ -502,7 +538,7 @@ _AT_LEAST_ONE = (
     "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",
     "login_attempts_per_minute", "login_failures_per_account_address",
     "login_delay_after_failures", "redis_queue_max", "webhook_concurrency",
-    "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes",
+    "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes", "ladder_queue_bytes",
     "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
     "rtmp_read_step_bytes", "rtmp_preauth_max_message_size", "chat_chatters_max",
 )  # fmt: skip

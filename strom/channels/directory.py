@@ -335,6 +335,8 @@ class Directory:
                 else None
             ),
             "follower_count": followers,
+            # the streamer's ladder switch; the renditions live now: /live/{name}/master.m3u8
+            "quality_ladder": info.quality_ladder if info is not None else False,
         }
 
     def health(self, name: str) -> dict[str, Any]:

@@ -120,10 +120,13 @@ class Api:
     async def update_channel(self, request: web.Request) -> web.Response:
         username = await self._user(request)
         store = self.site.store
-        body = await json_body(request, {"title", "description", "category", "record_broadcasts"})
-        record = body.get("record_broadcasts")
-        if record is not None and not isinstance(record, bool):
-            raise ApiError(422, "record_broadcasts must be true or false")
+        body = await json_body(
+            request, {"title", "description", "category", "record_broadcasts", "quality_ladder"}
+        )
+        record, ladder = body.get("record_broadcasts"), body.get("quality_ladder")
+        for key, value in (("record_broadcasts", record), ("quality_ladder", ladder)):
+            if value is not None and not isinstance(value, bool):
+                raise ApiError(422, f"{key} must be true or false")
         for key in ("title", "description", "category"):
             value = body.get(key)
             if value is not None and not isinstance(value, str):
@@ -137,6 +140,7 @@ class Api:
             description=body.get("description"),
             category_slug=body.get("category"),
             record_broadcasts=record,
+            quality_ladder=ladder,
         )
         self.site.directory.info_changed(info)
         self.site.events.changed(info.username)  # open pages show it at once

@@ -1,0 +1,123 @@
+"""The quality ladder, end to end: a 720p source published by real ffmpeg gets three
+lower renditions, encoded in a worker process, listed by the master playlist and decoded
+by ffmpeg at their own heights; with the ladder off nothing is encoded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from strom.server import StromServer
+from tests.helpers import CHANNEL, make_media, make_settings, need_tool, publish_args, run_process
+from tests.helpers.watching import wait_live
+
+pytestmark = pytest.mark.e2e
+
+
+async def _master(http: aiohttp.ClientSession, url: str, variants: int) -> str:
+    """The master playlist once it lists ``variants`` (the renditions start a moment
+    after the source: their worker's first keyframe) and each has a whole segment."""
+    async with asyncio.timeout(20):
+        while True:
+            async with http.get(url) as resp:
+                text = await resp.text()
+            uris = [u for u in text.splitlines() if u.endswith(".m3u8")]
+            if resp.status == 200 and len(uris) >= variants:
+                ready = 0
+                for uri in uris:
+                    async with http.get(url.rpartition("/")[0] + "/" + uri) as resp:
+                        ready += "#EXTINF" in await resp.text()
+                if ready == variants:
+                    return text
+            await asyncio.sleep(0.2)
+
+
+async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
+    tmp_path: Path, media_dir: Path
+) -> None:
+    # 15 fps and small bitrates: CPU is scarce where the tests run.
+    media = make_media(
+        media_dir / "ladder-720p.flv", size="1280x720", fps=15, gop=15, seconds=4.0,
+        bitrate="1500k",
+    )  # fmt: skip
+    settings = make_settings(
+        tmp_path, ladder="all", ladder_renditions="720p=900k,480p=500k,360p=300k",
+        ladder_preset="superfast",
+    )  # fmt: skip
+    server = StromServer(settings)
+    await server.start()
+    publisher = asyncio.create_task(
+        run_process(*publish_args(media, server.rtmp_port, loop=True), timeout=60)
+    )
+    try:
+        await wait_live(server)
+        base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
+        async with aiohttp.ClientSession() as http:
+            master = await _master(http, f"{base}/master.m3u8", 4)
+        # The source first (passed through), then each rung, each with what a player
+        # needs to choose.
+        lines = master.splitlines()
+        uris = [lines[i + 1] for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM")]
+        assert uris == [
+            "index.m3u8",
+            f"../{CHANNEL}~720p/index.m3u8",
+            f"../{CHANNEL}~480p/index.m3u8",
+            f"../{CHANNEL}~360p/index.m3u8",
+        ]
+        assert "RESOLUTION=640x360" in master
+        assert 'CODECS="avc1.' in master
+        assert "mp4a.40.2" in master
+        # ffprobe reads every variant through the master playlist: one program each.
+        code, out = await run_process(
+            need_tool("ffprobe"), "-v", "error", "-of", "json",
+            "-show_entries", "stream=codec_type,height", f"{base}/master.m3u8",
+            timeout=40,
+        )  # fmt: skip
+        assert code == 0, out
+        heights = sorted(
+            s["height"] for s in json.loads(out)["streams"] if s["codec_type"] == "video"
+        )
+        assert heights == [360, 480, 720, 720], out
+        # ffmpeg decodes a second of each rendition's video and its (passed-through) audio.
+        for rung, width in (("480p", 854), ("360p", 640)):
+            code, out = await run_process(
+                need_tool("ffmpeg"), "-v", "error", "-i",
+                f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}~{rung}/index.m3u8",
+                "-map", "0:v", "-map", "0:a", "-t", "1", "-f", "framemd5", "-",
+                timeout=30,
+            )  # fmt: skip
+            assert code == 0, out
+            rows = [r.split(",") for r in out.splitlines() if not r.startswith("#")]
+            assert sum(r[0].strip() == "0" for r in rows) >= 10, out[-1000:]
+            assert sum(r[0].strip() == "1" for r in rows) >= 30, out[-1000:]
+            assert f"#dimensions 0: {width}x{rung[:-1]}" in out
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        await server.stop()
+
+
+async def test_with_the_ladder_off_nothing_is_encoded(server: StromServer, media_dir: Path) -> None:
+    media = make_media(media_dir / "ladder-off.flv", seconds=2.0, gop=15)
+    publisher = asyncio.create_task(run_process(*publish_args(media, server.rtmp_port)))
+    try:
+        await wait_live(server)
+        await asyncio.sleep(1.0)
+        names = {c.name for c in server.registry}
+        assert names == {CHANNEL}  # no rendition channel, so no worker
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}/master.m3u8"
+            async with http.get(url) as resp:
+                assert resp.status == 200
+                master = await resp.text()
+        assert master.count("#EXT-X-STREAM-INF") == 1  # the source alone
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
