@@ -11,8 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from playwright.async_api import Page
 
 from strom.server import StromServer
+from tests.e2e.browser import PageLog, wait_for_player_state
 from tests.helpers import CHANNEL, make_media, make_settings, need_tool, publish_args, run_process
 from tests.helpers.watching import wait_live
 
@@ -121,3 +123,75 @@ async def test_with_the_ladder_off_nothing_is_encoded(server: StromServer, media
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
+
+
+async def test_the_player_switches_down_when_its_connection_is_throttled(
+    tmp_path: Path, media_dir: Path, page: Page, page_log: PageLog
+) -> None:
+    # A 640x360 source at 1.5 Mbit/s, renditions 240p and 180p well below it; the
+    # viewer's connection then carries ~500 kbit/s: the source stalls, a rendition fits.
+    media = make_media(
+        media_dir / "ladder-switch.flv", fps=15, gop=15, seconds=4.0, bitrate="1500k"
+    )
+    settings = make_settings(
+        tmp_path, ladder="all", ladder_renditions="240p=200k,180p=100k",
+        ladder_preset="superfast",
+    )  # fmt: skip
+    server = StromServer(settings)
+    await server.start()
+    publisher = asyncio.create_task(
+        run_process(*publish_args(media, server.rtmp_port, loop=True), timeout=90)
+    )
+    try:
+        await wait_live(server)
+        base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
+        async with aiohttp.ClientSession() as http:
+            await _master(http, f"{base}/master.m3u8", 3)
+        await page.goto(base)
+        await wait_for_player_state(page, "playing", timeout_ms=20_000)
+        # The menu offers Auto, the source and both renditions.
+        menu = page.locator('#player [data-role="quality"]')
+        await menu.wait_for(state="visible", timeout=20_000)
+        assert await menu.locator("option").all_text_contents() == [
+            "Auto", "Source", "240p", "180p",
+        ]  # fmt: skip
+        assert await page.get_attribute("#player", "data-quality") == "Source"
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        await cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": 40,
+                "downloadThroughput": 500_000 / 8,
+                "uploadThroughput": 500_000 / 8,
+            },
+        )
+        # Stalls pile up on the source: the player goes down to a rendition by itself,
+        # and it plays there (its own init, a smaller picture).
+        await page.wait_for_function(
+            "() => document.querySelector('#player').dataset.quality !== 'Source'",
+            timeout=40_000,
+        )
+        await page.wait_for_function(
+            "() => document.querySelector('#player video').videoHeight < 360",
+            timeout=30_000,
+        )
+        assert await page.get_attribute("#player", "data-quality-mode") == "auto"
+        # The viewer picks the source again from the menu: it reconnects to it.
+        await cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        await menu.select_option(label="Source")
+        await page.wait_for_function(
+            "() => document.querySelector('#player video').videoHeight === 360",
+            timeout=20_000,
+        )
+        assert await page.get_attribute("#player", "data-quality") == "Source"
+        assert page_log.errors == []
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        await server.stop()
