@@ -61,7 +61,7 @@ def default_bitrate(height: int) -> int:
 
 
 def parse_rungs(text: str) -> tuple[Rung, ...]:
-    """``720p,480p=1200k,360p=0.8m``-style text: heights, each with an optional video
+    """``720p,480p=1200k,360p=1m``-style text: heights, each with an optional video
     bitrate (``k``: kbit/s, ``m``: Mbit/s; none: chosen from the size). Highest first,
     no repeats."""
     rungs: dict[int, Rung] = {}

@@ -20,6 +20,8 @@ from tests.helpers.watching import wait_live
 
 pytestmark = pytest.mark.e2e
 
+PASSWORD = "a long enough password"
+
 
 async def _master(http: aiohttp.ClientSession, url: str, variants: int) -> str:
     """The master playlist once it lists ``variants`` (the renditions start a moment
@@ -194,4 +196,41 @@ async def test_the_player_switches_down_when_its_connection_is_throttled(
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
+        await server.stop()
+
+
+async def test_with_the_site_on_only_a_streamer_who_switched_it_on_gets_a_ladder(
+    tmp_path: Path, media_dir: Path
+) -> None:
+    media = make_media(media_dir / "ladder-switch-on.flv", seconds=3.0, gop=15, fps=15)
+    settings = make_settings(tmp_path, ladder="on", ladder_renditions="180p=100k")
+    server = StromServer(settings)
+    await server.start()
+    try:
+        store = server.store
+        assert store is not None
+        _, key = await store.users.create("erin", PASSWORD)
+        token = await store.tokens.create("erin", "t")
+        auth = {"Authorization": f"Bearer {token}"}
+        api = f"http://127.0.0.1:{server.http_port}/api/v1"
+        seen: list[str] = []
+        server.registry.listeners.append(lambda c: seen.append(c.name) if c.live else None)
+        # Off by default: the broadcast has no rendition.
+        code, out = await run_process(*publish_args(media, server.rtmp_port, key))
+        assert code == 0, out
+        assert seen
+        assert set(seen) == {"erin"}
+        async with aiohttp.ClientSession(headers=auth) as http:
+            async with http.patch(f"{api}/me/channel", json={"quality_ladder": "yes"}) as resp:
+                assert resp.status == 422
+            async with http.patch(f"{api}/me/channel", json={"quality_ladder": True}) as resp:
+                assert resp.status == 200
+            async with http.get(f"{api}/channels/erin") as resp:
+                assert (await resp.json())["quality_ladder"] is True
+        # Switched on: the next broadcast has its rendition, which is not recorded.
+        code, out = await run_process(*publish_args(media, server.rtmp_port, key))
+        assert code == 0, out
+        assert "erin~180p" in seen
+        assert not (settings.data_dir / "recordings" / "erin~180p").exists()
+    finally:
         await server.stop()
