@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +16,15 @@ from playwright.async_api import Page
 
 from strom.server import StromServer
 from tests.e2e.browser import PageLog, wait_for_player_state
-from tests.helpers import CHANNEL, make_media, make_settings, need_tool, publish_args, run_process
+from tests.helpers import (
+    CHANNEL,
+    MediaFile,
+    make_media,
+    make_settings,
+    need_tool,
+    publish_args,
+    run_process,
+)
 from tests.helpers.watching import wait_live
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +50,34 @@ async def _master(http: aiohttp.ClientSession, url: str, variants: int) -> str:
             await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def laddered(
+    tmp_path: Path, media: MediaFile, rungs: str, variants: int
+) -> AsyncIterator[tuple[StromServer, str]]:
+    """A node with the ladder on for every channel, ``media`` published to it over and
+    over; yields it and the channel's ``/live/`` address once the master playlist lists
+    ``variants`` with a segment each."""
+    settings = make_settings(
+        tmp_path, ladder="all", ladder_renditions=rungs, ladder_preset="superfast"
+    )
+    server = StromServer(settings)
+    await server.start()
+    publisher = asyncio.create_task(
+        run_process(*publish_args(media, server.rtmp_port, loop=True), timeout=90)
+    )
+    try:
+        await wait_live(server)
+        base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
+        async with aiohttp.ClientSession() as http:
+            await _master(http, f"{base}/master.m3u8", variants)
+        yield server, base
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        await server.stop()
+
+
 async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
     tmp_path: Path, media_dir: Path
 ) -> None:
@@ -49,20 +86,12 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
         media_dir / "ladder-720p.flv", size="1280x720", fps=15, gop=15, seconds=4.0,
         bitrate="1500k",
     )  # fmt: skip
-    settings = make_settings(
-        tmp_path, ladder="all", ladder_renditions="720p=900k,480p=500k,360p=300k",
-        ladder_preset="superfast",
-    )  # fmt: skip
-    server = StromServer(settings)
-    await server.start()
-    publisher = asyncio.create_task(
-        run_process(*publish_args(media, server.rtmp_port, loop=True), timeout=60)
-    )
-    try:
-        await wait_live(server)
-        base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
-        async with aiohttp.ClientSession() as http:
-            master = await _master(http, f"{base}/master.m3u8", 4)
+    async with (
+        laddered(tmp_path, media, "720p=900k,480p=500k,360p=300k", 4) as (_, base),
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(f"{base}/master.m3u8") as resp:
+            master = await resp.text()
         # The source first (passed through), then each rung, each with what a player
         # needs to choose.
         lines = master.splitlines()
@@ -91,7 +120,7 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
         for rung, width in (("480p", 854), ("360p", 640)):
             code, out = await run_process(
                 need_tool("ffmpeg"), "-v", "error", "-i",
-                f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}~{rung}/index.m3u8",
+                f"{base}~{rung}/index.m3u8",
                 "-map", "0:v", "-map", "0:a", "-t", "1", "-f", "framemd5", "-",
                 timeout=30,
             )  # fmt: skip
@@ -100,11 +129,6 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
             assert sum(r[0].strip() == "0" for r in rows) >= 10, out[-1000:]
             assert sum(r[0].strip() == "1" for r in rows) >= 30, out[-1000:]
             assert f"#dimensions 0: {width}x{rung[:-1]}" in out
-    finally:
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publisher
-        await server.stop()
 
 
 async def test_with_the_ladder_off_nothing_is_encoded(server: StromServer, media_dir: Path) -> None:
@@ -135,20 +159,7 @@ async def test_the_player_switches_down_when_its_connection_is_throttled(
     media = make_media(
         media_dir / "ladder-switch.flv", fps=15, gop=15, seconds=4.0, bitrate="1500k"
     )
-    settings = make_settings(
-        tmp_path, ladder="all", ladder_renditions="240p=200k,180p=100k",
-        ladder_preset="superfast",
-    )  # fmt: skip
-    server = StromServer(settings)
-    await server.start()
-    publisher = asyncio.create_task(
-        run_process(*publish_args(media, server.rtmp_port, loop=True), timeout=90)
-    )
-    try:
-        await wait_live(server)
-        base = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
-        async with aiohttp.ClientSession() as http:
-            await _master(http, f"{base}/master.m3u8", 3)
+    async with laddered(tmp_path, media, "240p=200k,180p=100k", 3) as (_, base):
         await page.goto(base)
         await wait_for_player_state(page, "playing", timeout_ms=20_000)
         # The menu offers Auto, the source and both renditions.
@@ -192,11 +203,6 @@ async def test_the_player_switches_down_when_its_connection_is_throttled(
         )
         assert await page.get_attribute("#player", "data-quality") == "Source"
         assert page_log.errors == []
-    finally:
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publisher
-        await server.stop()
 
 
 async def test_with_the_site_on_only_a_streamer_who_switched_it_on_gets_a_ladder(
