@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import browser, chatrun, nodes, report, reqcost, run, soak
+from bench import browser, chatrun, ladder, nodes, report, reqcost, run, soak
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 #: the browser scenario's default --seconds: the issue asks for no stall over a minute
@@ -44,6 +44,8 @@ SCENARIOS = {
     "until a viewer falls behind; held: the top step with p95 <= 50 ms, none behind",
     "browser": "the watch page in headless Chromium per --transports (ws,hls,dash): first "
     "frame, glass-to-glass latency over --seconds (60) after --warmup, stalls",
+    "ladder": "CPU of one quality ladder (720p/480p/360p of 720p30), of each rung, the "
+    "latency it adds (publisher → 360p viewer), the most ladders live (--ladder-steps)",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -164,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pull-linger", type=float, default=o.pull_linger, help="coldjoin: the edges' linger"
     )
     p.add_argument(
+        "--ladder-steps",
+        default=",".join(map(str, o.ladder_steps)),
+        help="ladder: ladders live at once, per step (stops at the first that falls behind)",
+    )
+    p.add_argument(
         "--worker-steps",
         default=",".join(map(str, o.worker_steps)),
         help="workers: viewer steps",
@@ -222,6 +229,7 @@ def options(args: argparse.Namespace) -> run.Options:
         merge_above=args.merge_above,
         browser_transports=tuple(x.strip() for x in args.transports.split(",") if x.strip()),
         worker_steps=tuple(int(x) for x in args.worker_steps.split(",") if x.strip()),
+        ladder_steps=tuple(int(x) for x in args.ladder_steps.split(",") if x.strip()),
         soak_minutes=args.minutes,
         soak_warmup=args.soak_warmup,
         soak_publishers=args.soak_publishers,
@@ -259,6 +267,7 @@ def scenario_runners(
         "coldjoin": lambda: nodes.scenario_coldjoin(opts),
         "workers": lambda: nodes.scenario_workers(opts),
         "browser": lambda: browser.scenario_browser(opts),
+        "ladder": lambda: ladder.scenario_ladder(opts),
     }
 
 

@@ -370,6 +370,11 @@ class Settings:
         "source bytes waiting for a ladder's worker; beyond it the worker skips to the "
         "next keyframe (it falls behind real time)",
     )
+    ladder_max_lag: float = _opt(
+        1.0,
+        "seconds a ladder's worker may fall behind its source; beyond it the renditions "
+        "skip to the next keyframe (and the node logs it: too many ladders for its CPU)",
+    )
     ladder_record: bool = _opt(False, "record the ladder's renditions too (off: the source only)")
     jpeg_stream_max_bytes: int = _opt(
         1 << 20, "largest JPEG frame the original desktop app may send over Socket.IO (bytes)"
@@ -532,7 +537,7 @@ _POSITIVE = (
     "session_days", "webhook_timeout", "jpeg_stream_max_fps", "rtmp_handshake_timeout",
     "rtmp_start_timeout", "rtmp_idle_timeout", "ingest_idle_timeout", "ingest_sniff_timeout",
     "http_header_timeout", "http_keepalive_timeout", "http_body_timeout",
-    "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat",
+    "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat", "ladder_max_lag",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",

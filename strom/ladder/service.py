@@ -5,8 +5,9 @@ setting, and for ``on`` the streamer's switch), :class:`LadderService` starts on
 process for it (:mod:`strom.ladder.worker`: decode once, encode every rung) and a
 :class:`Ladder`, an internal subscriber of the source channel, that
 
-* sends the source's video frames to the worker through its stdin (bounded: past
-  ``queue_bytes`` waiting, frames are dropped up to the next keyframe, and logged);
+* sends the source's video frames to the worker through its stdin, from the next
+  keyframe on (bounded: with the worker ``max_lag`` seconds behind, or ``queue_bytes``
+  waiting for it, frames are dropped up to the next keyframe, and logged);
 * publishes each rung's output into a channel of its own, ``alice~480p``
   (:func:`~strom.media.ladder.rendition_name`), with the source's audio frames passed
   through untouched: same hub, same fan-out, so every delivery (WebSocket, LL-HLS,
@@ -55,6 +56,7 @@ class LadderLimits:
     preset: str = "veryfast"
     max_ladders: int = 2
     queue_bytes: int = 1 << 20
+    max_lag: float = 1.0
     max_pixels: int = 3840 * 2160
 
     @classmethod
@@ -64,6 +66,7 @@ class LadderLimits:
             preset=settings.ladder_preset,
             max_ladders=settings.ladder_max,
             queue_bytes=settings.ladder_queue_bytes,
+            max_lag=settings.ladder_max_lag,
             max_pixels=settings.transcode_max_pixels,
         )
 
@@ -100,6 +103,12 @@ class Ladder(Subscriber):
         self._ready = [False] * len(self.renditions)
         self._started = [False] * len(self.renditions)
         self._video_timescale = 1000
+        self._source_timescale = 1000
+        #: the newest source time sent to the worker, and given back by it (its pts)
+        self._sent_pts: int | None = None
+        self._done_pts: int | None = None
+        #: set while :meth:`Channel.subscribe` hands over the GOP cache
+        self.joining = False
         self._dropping = False
         self.closed = False
         #: source video frames sent to the worker, dropped (it fell behind)
@@ -116,14 +125,18 @@ class Ladder(Subscriber):
     def on_live(self, channel: Channel) -> None:
         self._audio = None
         self._recent_audio.clear()
+        self._sent_pts = self._done_pts = None
         for track in channel.tracks.values():
             if track.kind is TrackKind.VIDEO:
                 self._send(frame_pipe.encode(track))
+                self._source_timescale = track.timescale
                 self._dropping = True  # the worker starts at the next keyframe
             else:
                 self._audio = track
 
     def on_chunk(self, chunk: Chunk) -> None:
+        if self.joining:
+            return  # the GOP so far: the worker starts at the next live keyframe instead
         for track, frame in chunk.frames:
             if track.kind is TrackKind.VIDEO:
                 self._video(frame)
@@ -145,16 +158,24 @@ class Ladder(Subscriber):
     # -- the worker -------------------------------------------------------------------------
 
     def _video(self, frame: Frame) -> None:
-        waiting = self._stdin.transport.get_write_buffer_size()
         if self._dropping and not frame.keyframe:
             self._drop()
             return
-        if waiting > self.limits.queue_bytes:
-            self._dropping = True
+        # Behind: the source's time sent to the worker less the time it has given back
+        # (a worker still starting is behind by all it was sent).
+        behind = 0.0
+        if self._sent_pts is not None and self._done_pts is not None:
+            behind = (self._sent_pts - self._done_pts) / self._source_timescale
+        waiting = self._stdin.transport.get_write_buffer_size()
+        if waiting > self.limits.queue_bytes or behind > self.limits.max_lag:
+            self._dropping = True  # a whole GOP for the worker to catch up
             self._drop()
             return
         self._dropping = False
         self.frames_sent += 1
+        self._sent_pts = max(frame.pts, self._sent_pts or frame.pts)
+        if self._done_pts is None:
+            self._done_pts = frame.pts
         self._send(frame_pipe.encode(frame))
 
     def _send(self, data: bytes) -> None:
@@ -203,6 +224,7 @@ class Ladder(Subscriber):
             return
         if not self._ready[lane]:
             return
+        self._done_pts = max(item.pts, self._done_pts or item.pts)
         audio, pending = self._audio, self._pending[lane]
         if audio is None:
             rendition.add_frame(item)
@@ -303,7 +325,11 @@ class LadderService:
             self.ladders[name] = ladder
             log.info("ladder %s: started (%s), worker pid %d", name,
                      ",".join(r.name for r in self.limits.rungs), process.pid)  # fmt: skip
-            channel.subscribe(ladder, internal=True)
+            ladder.joining = True
+            try:
+                channel.subscribe(ladder, internal=True)
+            finally:
+                ladder.joining = False
         finally:
             self._starting.discard(name)
 
