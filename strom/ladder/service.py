@@ -312,7 +312,8 @@ class LadderService:
                 return
             process = await self._spawn(name)
             if self._stopped or not channel.live or channel.broadcast_id != broadcast:
-                process.stdin.close() if process.stdin else None
+                if process.stdin is not None:
+                    process.stdin.close()  # the worker ends with its stdin
                 await process.wait()
                 return
             try:

@@ -235,6 +235,11 @@ CHANNEL: dict[str, Any] = {
             ]
         },
         "follower_count": {"type": "integer", "minimum": 0},
+        "quality_ladder": {
+            "type": "boolean",
+            "description": "the streamer's switch for lower qualities (where the site offers "
+            "them); the renditions live now are in /live/{name}/master.m3u8",
+        },
     },
 }
 

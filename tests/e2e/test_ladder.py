@@ -105,6 +105,10 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
         assert "RESOLUTION=640x360" in master
         assert 'CODECS="avc1.' in master
         assert "mp4a.40.2" in master
+        # The directory lists the channel, not its renditions.
+        async with http.get(base.replace(f"/live/{CHANNEL}", "/api/v1/streams")) as resp:
+            listed = [c["username"] for c in (await resp.json())["streams"]]
+        assert listed == [CHANNEL]
         # ffprobe reads every variant through the master playlist: one program each.
         code, out = await run_process(
             need_tool("ffprobe"), "-v", "error", "-of", "json",

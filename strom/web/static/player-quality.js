@@ -181,13 +181,13 @@ export class QualityControl {
   }
 
   onState(state) {
-    // A rendition ends with its source; the next broadcast may have no ladder: follow
-    // the source again.
-    if ((state === "ended" || state === "offline") && this.current !== 0) {
+    // A rendition ends with its source (or alone, if its ladder stopped); the next
+    // broadcast may have none: follow the source again.
+    if ((state === "ended" || state === "offline") && this.current !== 0 && this.usable()) {
       this.current = 0;
       this.player.urls.ws = this.sourceWs;
       this.mirror();
-      if (state === "offline") this.player.useTransport("ws");
+      this.player.useTransport("ws");
     }
     this.renderMenu();
   }
