@@ -96,7 +96,7 @@ async def _measure(sess: Session, channels: list[str]) -> dict[str, Any]:
     }
 
 
-def _keeps_up(fps: dict[str, float], sources: list[str]) -> bool:
+def keeps_up(fps: dict[str, float], sources: list[str]) -> bool:
     for source in sources:
         base = fps.get(source, 0.0)
         for rung in RUNGS:
@@ -139,7 +139,7 @@ async def ladders(opts: Options, count: int) -> dict[str, Any]:
         except TimeoutError:
             return {"ladders": count, "keeps_up": False, "note": "renditions did not all start"}
         figures = await _measure(sess, list(keys))
-        return {"ladders": count, "keeps_up": _keeps_up(figures["fps"], list(keys)), **figures}
+        return {"ladders": count, "keeps_up": keeps_up(figures["fps"], list(keys)), **figures}
 
 
 def _c(value: float | None) -> str:
