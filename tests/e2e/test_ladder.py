@@ -35,7 +35,7 @@ PASSWORD = "a long enough password"
 async def _master(http: aiohttp.ClientSession, url: str, variants: int) -> str:
     """The master playlist once it lists ``variants`` (the renditions start a moment
     after the source: their worker's first keyframe) and each has a whole segment."""
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(40):
         while True:
             async with http.get(url) as resp:
                 text = await resp.text()
@@ -58,8 +58,9 @@ async def laddered(
     over; yields it and the channel's ``/live/`` address once the master playlist lists
     ``variants`` with a segment each."""
     settings = make_settings(
-        tmp_path, ladder="all", ladder_renditions=rungs, ladder_preset="superfast"
-    )
+        tmp_path, ladder="all", ladder_renditions=rungs, ladder_preset="ultrafast",
+        ladder_max_lag=3.0,  # the machine running the tests is busy with others too
+    )  # fmt: skip
     server = StromServer(settings)
     await server.start()
     publisher = asyncio.create_task(
@@ -81,9 +82,9 @@ async def laddered(
 async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
     tmp_path: Path, media_dir: Path
 ) -> None:
-    # 15 fps and small bitrates: CPU is scarce where the tests run.
+    # 10 fps and small bitrates: CPU is scarce where the tests run.
     media = make_media(
-        media_dir / "ladder-720p.flv", size="1280x720", fps=15, gop=15, seconds=4.0,
+        media_dir / "ladder-720p.flv", size="1280x720", fps=10, gop=10, seconds=4.0,
         bitrate="1500k",
     )  # fmt: skip
     async with (
@@ -130,7 +131,7 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
             )  # fmt: skip
             assert code == 0, out
             rows = [r.split(",") for r in out.splitlines() if not r.startswith("#")]
-            assert sum(r[0].strip() == "0" for r in rows) >= 10, out[-1000:]
+            assert sum(r[0].strip() == "0" for r in rows) >= 8, out[-1000:]
             assert sum(r[0].strip() == "1" for r in rows) >= 30, out[-1000:]
             assert f"#dimensions 0: {width}x{rung[:-1]}" in out
 

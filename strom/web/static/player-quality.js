@@ -85,7 +85,7 @@ export class QualityControl {
   }
 
   usable() {
-    return this.player.transport?.name === "ws" || this.player.root.dataset.transport === "ws";
+    return this.root.dataset.transport === "ws"; // the WebSocket player (HLS players switch by themselves)
   }
 
   async refresh() {
