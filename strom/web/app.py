@@ -103,7 +103,9 @@ def media_routes(app: web.Application, site: Site) -> None:
         return await site.dash.manifest(request, name, time_url)
 
     async def master(request: web.Request) -> web.StreamResponse:
-        return ladder_master.answer(_channel(request))  # the source and its ladder
+        name = _channel(request)
+        await pulls.demand.touch(name)
+        return ladder_master.answer(name)  # the source and its ladder
 
     async def media(request: web.Request) -> web.StreamResponse:
         info = request.match_info
