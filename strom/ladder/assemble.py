@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from strom.ladder.service import LadderLimits, LadderService
 from strom.live.registry import Registry
 from strom.media.ladder import split_rendition
 from strom.settings import Settings
-from strom.store import Store
+
+if TYPE_CHECKING:  # the worker process imports this package: not the database's code
+    from strom.store import Store
 
 
 def start_ladder(

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _READ = 1 << 16
 _LOG_EVERY = 10.0
+#: frames a ladder keeps track of while its worker has them (beyond: far behind anyway)
+_IN_WORK_MAX = 1024
 #: source audio frames a ladder holds for its renditions (~6 s of AAC at 44.1 kHz)
 _AUDIO_HELD = 256
 #: seconds a worker gets to stop once its stdin is closed
@@ -102,11 +104,14 @@ class Ladder(Subscriber):
         self._pending = [collections.deque[Frame](maxlen=_AUDIO_HELD) for _ in self.renditions]
         self._ready = [False] * len(self.renditions)
         self._started = [False] * len(self.renditions)
+        #: each rendition's video track, as the worker last made it
+        self._tracks: list[Track | None] = [None] * len(self.renditions)
         self._video_timescale = 1000
-        self._source_timescale = 1000
-        #: the newest source time sent to the worker, and given back by it (its pts)
-        self._sent_pts: int | None = None
-        self._done_pts: int | None = None
+        #: the frames the worker has not given back yet: (pts, when sent), oldest first;
+        #: when the newest frame was sent, and when the newest one given back was
+        self._in_work: collections.deque[tuple[int, float]] = collections.deque(maxlen=_IN_WORK_MAX)
+        self._last_sent: float | None = None
+        self._done_sent: float | None = None
         #: set while :meth:`Channel.subscribe` hands over the GOP cache
         self.joining = False
         self._dropping = False
@@ -125,14 +130,15 @@ class Ladder(Subscriber):
     def on_live(self, channel: Channel) -> None:
         self._audio = None
         self._recent_audio.clear()
-        self._sent_pts = self._done_pts = None
+        self._in_work.clear()
+        self._last_sent = self._done_sent = None
         for track in channel.tracks.values():
             if track.kind is TrackKind.VIDEO:
                 self._send(frame_pipe.encode(track))
-                self._source_timescale = track.timescale
                 self._dropping = True  # the worker starts at the next keyframe
             else:
                 self._audio = track
+        self._reclaim()  # back after a stall with new codec parameters
 
     def on_chunk(self, chunk: Chunk) -> None:
         if self.joining:
@@ -150,6 +156,29 @@ class Ladder(Subscriber):
     def on_end(self) -> None:
         self.close()
 
+    def on_stall(self) -> None:
+        """The source waits for its publisher: so do the renditions (their viewers see
+        the same "reconnecting"), and they go on with it."""
+        for rendition in self.renditions:
+            if rendition.publisher is self:
+                rendition.publisher_lost(self)
+
+    def on_resume(self) -> None:
+        self._reclaim()
+
+    def _reclaim(self) -> None:
+        """The source is back: each rendition that let go is claimed again (the same
+        broadcast while it waits), with the tracks it had."""
+        for lane, rendition in enumerate(self.renditions):
+            if rendition.publisher is not None or self.closed:
+                continue
+            rendition.claim(self)
+            video = self._tracks[lane]
+            if video is not None:
+                if self._audio is not None:
+                    rendition.set_track(self._audio)
+                rendition.set_track(video)
+
     def disconnect(self, reason: str) -> None:
         """An operator stopped a rendition: the whole ladder stops (the source goes on)."""
         log.info("ladder %s: stopped (%s)", self.source.name, reason)
@@ -161,11 +190,13 @@ class Ladder(Subscriber):
         if self._dropping and not frame.keyframe:
             self._drop()
             return
-        # Behind: the source's time sent to the worker less the time it has given back
-        # (a worker still starting is behind by all it was sent).
+        # Behind: the time between sending the newest frame and sending the newest one
+        # the worker gave back (a worker still starting is behind by all it was sent). A
+        # pause in the source is no lag, nor are the pictures a decoder holds back.
+        now = time.monotonic()
         behind = 0.0
-        if self._sent_pts is not None and self._done_pts is not None:
-            behind = (self._sent_pts - self._done_pts) / self._source_timescale
+        if self._last_sent is not None and self._done_sent is not None:
+            behind = self._last_sent - self._done_sent
         waiting = self._stdin.transport.get_write_buffer_size()
         if waiting > self.limits.queue_bytes or behind > self.limits.max_lag:
             self._dropping = True  # a whole GOP for the worker to catch up
@@ -173,9 +204,10 @@ class Ladder(Subscriber):
             return
         self._dropping = False
         self.frames_sent += 1
-        self._sent_pts = max(frame.pts, self._sent_pts or frame.pts)
-        if self._done_pts is None:
-            self._done_pts = frame.pts
+        self._in_work.append((frame.pts, now))
+        self._last_sent = now
+        if self._done_sent is None:
+            self._done_sent = now
         self._send(frame_pipe.encode(frame))
 
     def _send(self, data: bytes) -> None:
@@ -219,12 +251,16 @@ class Ladder(Subscriber):
             if not self._ready[lane] and self._audio is not None:
                 rendition.set_track(self._audio)
             rendition.set_track(item)
+            self._tracks[lane] = item
             self._video_timescale = item.timescale
             self._ready[lane] = True
             return
         if not self._ready[lane]:
             return
-        self._done_pts = max(item.pts, self._done_pts or item.pts)
+        # Pictures come back in presentation order: what was sent up to this one is done.
+        in_work = self._in_work
+        while in_work and in_work[0][0] <= item.pts:
+            self._done_sent = max(self._done_sent or 0.0, in_work.popleft()[1])
         audio, pending = self._audio, self._pending[lane]
         if audio is None:
             rendition.add_frame(item)
@@ -244,7 +280,10 @@ class Ladder(Subscriber):
         self.closed = True
         self.source.unsubscribe(self)
         for rendition in self.renditions:
-            rendition.release(self)
+            if rendition.publisher is self:
+                rendition.release(self)
+            elif rendition.publisher is None:
+                rendition.close()  # one waiting with its source: it ends now too
         with contextlib.suppress(OSError, RuntimeError):
             self._stdin.close()  # the worker ends with its stdin
 
