@@ -10,8 +10,8 @@ send log):
 2. **each rung alone** (one worker encoding that rung only): its CPU, decode included,
    so the decode's share comes out as ``sum(rungs) - ladder``;
 3. **the most ladders**: 1, 2, 3... publishers (``--ladder-steps``), each with a ladder,
-   until one falls behind real time: a rendition delivering under
-   :data:`KEEP_UP` of the source's frame rate, or its worker skipping frames.
+   until one falls behind real time: a rendition under :data:`KEEP_UP` of its source's
+   video frame rate (its worker skipped frames).
 """
 
 from __future__ import annotations
@@ -66,15 +66,13 @@ async def _renditions_live(sess: Session, names: list[str]) -> None:
 
 
 def _fps(sess: Session, t1: float, t2: float) -> dict[str, float]:
-    """Each channel's frames per second over [t1, t2] (all its tracks' frames in: video
-    and audio alike, so compare a rendition with its source, not with 30)."""
-    inside = [s for s in sess.sampler.window(t1, t2) if s.metrics.get("channels")]
-    if len(inside) < 2:
-        return {}
-    first = {c["name"]: c["frames_in"] for c in inside[0].metrics["channels"]}
-    last = {c["name"]: c["frames_in"] for c in inside[-1].metrics["channels"]}
-    span = inside[-1].t - inside[0].t
-    return {n: (last[n] - first[n]) / span for n in last if n in first}
+    """Each channel's video frames per second over [t1, t2], as the node measures them
+    (its media's: a GOP a worker skipped is a hole in it), averaged over the samples."""
+    rates: dict[str, list[float]] = {}
+    for sample in sess.sampler.window(t1, t2):
+        for channel in sample.metrics.get("channels", []):
+            rates.setdefault(channel["name"], []).append(float(channel.get("fps", 0.0)))
+    return {name: sum(values) / len(values) for name, values in rates.items()}
 
 
 async def _measure(sess: Session, channels: list[str]) -> dict[str, Any]:
