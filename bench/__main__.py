@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import browser, chatrun, nodes, report, reqcost, run, soak, whip
+from bench import browser, chatrun, ladder, nodes, report, reqcost, run, soak, whip
 from bench.media import MediaError, MediaSpec, ensure_media, load_flv
 
 #: the browser scenario's default --seconds: the issue asks for no stall over a minute
@@ -46,6 +46,8 @@ SCENARIOS = {
     "frame, glass-to-glass latency over --seconds (60) after --warmup, stalls",
     "whip": "server CPU per WHIP publisher and per RTMP publisher: --publishers of each (~5), "
     "the same 720p30 2.5 Mbit/s media, no viewers",
+    "ladder": "CPU of one quality ladder (720p/480p/360p of 720p30), of each rung, the "
+    "latency it adds (publisher → 360p viewer), the most ladders live (--ladder-steps)",
     "all": "compare, ramp, publishers, slow, joins, hls in turn",
 }
 
@@ -166,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pull-linger", type=float, default=o.pull_linger, help="coldjoin: the edges' linger"
     )
     p.add_argument(
+        "--ladder-steps",
+        default=",".join(map(str, o.ladder_steps)),
+        help="ladder: ladders live at once, per step (stops at the first that falls behind)",
+    )
+    p.add_argument(
         "--worker-steps",
         default=",".join(map(str, o.worker_steps)),
         help="workers: viewer steps",
@@ -224,6 +231,7 @@ def options(args: argparse.Namespace) -> run.Options:
         merge_above=args.merge_above,
         browser_transports=tuple(x.strip() for x in args.transports.split(",") if x.strip()),
         worker_steps=tuple(int(x) for x in args.worker_steps.split(",") if x.strip()),
+        ladder_steps=tuple(int(x) for x in args.ladder_steps.split(",") if x.strip()),
         soak_minutes=args.minutes,
         soak_warmup=args.soak_warmup,
         soak_publishers=args.soak_publishers,
@@ -262,6 +270,7 @@ def scenario_runners(
         "workers": lambda: nodes.scenario_workers(opts),
         "browser": lambda: browser.scenario_browser(opts),
         "whip": lambda: whip.scenario_whip(opts),
+        "ladder": lambda: ladder.scenario_ladder(opts),
     }
 
 

@@ -100,6 +100,9 @@ class Options:
     cold_joins: int = 20
     pull_linger: float = 0.5
     worker_steps: tuple[int, ...] = (200, 400, 800, 1200, 1600)
+    #: the ladder scenario (bench.ladder): ladders at once per step, viewers per rendition
+    ladder_steps: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+    ladder_viewers: int = 5
     #: compare: also Strom with --ws-merge-above this (0: not)
     merge_above: int = 0
     #: the browser scenario (bench.browser): the watch page's transports, in turn

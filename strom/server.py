@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from strom import __version__, node_urls
+from strom import __version__, ladder, node_urls
 from strom.channels import Broadcasts, Directory, StreamKeys, load_or_create_node_id
 from strom.channels.control import SiteControl
 from strom.channels.events import ChannelEvents, EventLimits
@@ -289,7 +289,7 @@ class StromServer:
             settings.data_dir / "recordings",
             RecorderSettings.from_settings(settings),
             broadcast_ids=broadcasts.broadcast_id,
-            wants_recording=broadcasts.wants_recording,
+            wants_recording=ladder.ladder_recording(settings, broadcasts.wants_recording),
             # workers: the supervisor closed what a crash left; another worker's
             # recordings in progress are not left over
             salvage=not settings.worker,
@@ -307,6 +307,7 @@ class StromServer:
         broadcasts.start()
         # Once every ingest has stopped, the channels end (viewers told, recordings closed).
         stack.callback(_close_channels, registry)
+        ladder.start_ladder(stack, settings, registry, store)  # stopped before the channels
 
         rtmp = RtmpServer(registry, keys, RtmpServerConfig.from_settings(settings))
         rtmp_port = await rtmp.start(settings.host, settings.rtmp_port, reuse_port=reuse_port)

@@ -5,9 +5,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import field
 from typing import Any
 
 from strom.errors import StromError
+from strom.media.ladder import split_rendition
+
+
+def opt(default: Any, help: str, **extra: Any) -> Any:
+    """A setting: its default and its help text (``extra``: how the command line takes it)."""
+    return field(default=default, metadata={"help": help, **extra})
 
 
 class SettingsError(StromError):
@@ -45,6 +52,13 @@ def _check_channel_name(name: str) -> None:
 
 def valid_channel_name(name: str) -> bool:
     return 0 < len(name) <= 32 and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
+
+
+def valid_watch_name(name: str) -> bool:
+    """A channel viewers may ask for: a channel's name, or its ladder rendition's
+    (``alice~480p``, :mod:`strom.media.ladder`), which nobody publishes to."""
+    found = split_rendition(name)
+    return valid_channel_name(name if found is None else found[0])
 
 
 def parse_tcp_ingest(raw: Any) -> dict[int, str]:

@@ -17,9 +17,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from strom.media.hls.settings import HlsSettings
+from strom.media.ladder import parse_rungs
 from strom.media.rtmp.limits import RtmpLimits
 from strom.ratelimit import IPNetwork, parse_networks
-from strom.setting_values import SettingsError, parse_tcp_ingest, valid_channel_name
+from strom.setting_media import MediaWorkSettings
+from strom.setting_values import (
+    SettingsError,
+    parse_tcp_ingest,
+    valid_channel_name,
+    valid_watch_name,
+)
+from strom.setting_values import (
+    opt as _opt,
+)
 
 __all__ = [
     "Settings",
@@ -28,6 +38,7 @@ __all__ = [
     "section",
     "setting",
     "valid_channel_name",
+    "valid_watch_name",
 ]
 
 #: RTMP limits have their defaults in the sans-IO session, which tests use without settings.
@@ -38,12 +49,8 @@ _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 _WEB = ("http", "https")
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass(frozen=True)
-class Settings:
+class Settings(MediaWorkSettings):
     # --- network -------------------------------------------------------------------------
     host: str = _opt("0.0.0.0", "address to listen on (HTTP and RTMP)")  # noqa: S104
     http_port: int = _opt(8080, "HTTP port: pages, API, WebSocket and HLS delivery")
@@ -312,13 +319,6 @@ class Settings:
         7200.0,
         "seconds viewers may rewind a live broadcast (its recording so far; 0: no rewind)",
     )
-    # --- clips (a viewer's cut of a recording) -------------------------------------------
-    clip_min_seconds: float = _opt(10.0, "shortest clip a viewer may ask for (seconds)")
-    clip_max_seconds: float = _opt(60.0, "longest clip a viewer may ask for (seconds)")
-    clips_per_hour: int = _opt(20, "clips one account may make per hour (a few at once)")
-    clip_cuts_at_once: int = _opt(2, "clips cut at the same time (each a remux in a thread)")
-    clips_max_gb: float = _opt(10.0, "delete the oldest clips beyond this many GB (0: no cap)")
-    clips_keep_days: float = _opt(0.0, "delete clips older than this (0: keep forever)")
     # --- push ingest (HTTP PUT/POST, raw TCP, browser WebSocket) ---------------------------
     tcp_ingest: dict[int, str] = field(
         default_factory=dict,
@@ -343,45 +343,6 @@ class Settings:
     ingest_max_connections: int = _opt(1000, "most push ingests (HTTP, TCP, WebSocket) at once")
     ingest_ws_max_message: int = _opt(
         4 << 20, "largest WebSocket message a browser upload may send (bytes); larger: close 1009"
-    )
-    # --- WHIP (WebRTC) ingest: OBS 30+ and browsers, docs/whip.md ---------------------------
-    whip_max_offer_bytes: int = _opt(
-        32 << 10, "largest SDP offer a WHIP client may POST (bytes); larger: 413"
-    )
-    whip_max_sessions: int = _opt(50, "WHIP publishers at once; more: 503")
-    whip_max_sessions_per_address: int = _opt(
-        3, "WHIP sessions from one address at once, counted before the key is checked; "
-        "more: 429 (0: no limit)",
-    )  # fmt: skip
-    whip_connect_timeout: float = _opt(
-        10.0, "seconds a WHIP client has to connect (ICE and DTLS) after its offer is answered"
-    )
-    whip_keyframe_interval: float = _opt(
-        2.0, "seconds without a keyframe before a WHIP publisher is asked for one (RTCP PLI)"
-    )
-    whip_ice_addresses: str = _opt(
-        "", "addresses WHIP offers for ICE, comma-separated (default: every interface's "
-        "but loopback)",
-    )  # fmt: skip
-    whip_stun_servers: str = _opt(
-        "", "STUN servers WHIP's ICE asks for this server's public address behind NAT "
-        "(stun:HOST:PORT, comma-separated; default: none)",
-    )  # fmt: skip
-    # --- transcoding (VP8 pushes, the original desktop app's JPEG frames) -------------------
-    transcode_bitrate: int = _opt(
-        0, "H.264 bitrate (bit/s) when Strom encodes video itself; 0: chosen from the picture size"
-    )
-    transcode_queue_frames: int = _opt(
-        30, "frames waiting for a stream's H.264 encoder; beyond it frames are dropped"
-    )
-    transcode_preset: str = _opt(
-        "veryfast", "x264 preset when Strom encodes video itself (ultrafast: ~1/3 the CPU)"
-    )
-    transcode_max_pixels: int = _opt(
-        3840 * 2160, "largest picture (width x height) Strom decodes to re-encode it"
-    )
-    transcode_max_streams: int = _opt(
-        4, "pushed VP8 streams transcoded at once (each ~0.4 core at 720p30); more: refused"
     )
     jpeg_stream_max_bytes: int = _opt(
         1 << 20, "largest JPEG frame the original desktop app may send over Socket.IO (bytes)"
@@ -493,6 +454,14 @@ class Settings:
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.ladder not in ("off", "on", "all"):
+            raise SettingsError(f"unknown ladder mode {self.ladder!r}: off, on or all")
+        if self.ladder_preset not in _X264_PRESETS:
+            raise SettingsError(f"ladder_preset must be one of {', '.join(_X264_PRESETS)}")
+        try:
+            parse_rungs(self.ladder_renditions)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         if self.transcode_preset not in _X264_PRESETS:
             raise SettingsError(f"transcode_preset must be one of {', '.join(_X264_PRESETS)}")
         for prefix in ("rtmp_", "rtmp_preauth_"):
@@ -536,14 +505,14 @@ _POSITIVE = (
     "session_days", "webhook_timeout", "jpeg_stream_max_fps", "rtmp_handshake_timeout",
     "rtmp_start_timeout", "rtmp_idle_timeout", "ingest_idle_timeout", "ingest_sniff_timeout",
     "http_header_timeout", "http_keepalive_timeout", "http_body_timeout",
-    "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat",
+    "socketio_connect_timeout", "socketio_poll_timeout", "cluster_heartbeat", "ladder_max_lag",
     "watch_token_minutes", "whip_connect_timeout", "whip_keyframe_interval",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "chat_burst", "chat_like_burst", "chat_frames_burst", "chat_message_max_chars",
     "login_attempts_per_minute", "login_failures_per_account_address",
     "login_delay_after_failures", "redis_queue_max", "webhook_concurrency",
-    "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes",
+    "transcode_queue_frames", "transcode_max_pixels", "jpeg_stream_max_bytes", "ladder_queue_bytes",
     "ingest_max_bitrate", "ingest_max_connections", "ingest_ws_max_message",
     "rtmp_read_step_bytes", "rtmp_preauth_max_message_size", "chat_chatters_max",
     "whip_max_offer_bytes", "whip_max_sessions",

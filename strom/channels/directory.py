@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from strom.channels.rooms import OpenRooms
 from strom.live.channel import Channel
 from strom.live.registry import Registry
+from strom.media.ladder import split_rendition
 from strom.media.model import TrackKind
 from strom.record.avatars import avatar_url
 from strom.record.thumbnails import ThumbnailWorker
@@ -261,9 +262,12 @@ class Directory:
         is live here; while it waits, the node that ingests it says whether it does (a
         broadcast that went on at another node is listed from there; one whose node died
         is not listed)."""
-        remote = {s.name: s for s in self.others.streams()}
+        # A quality ladder's renditions (alice~480p) are not listed: their source is.
+        remote = {s.name: s for s in self.others.streams() if split_rendition(s.name) is None}
         local = []
         for channel in self.registry:
+            if split_rendition(channel.name) is not None:
+                continue
             if channel.live or (_on(channel) and channel.origin is None):
                 local.append(channel)
                 remote.pop(channel.name, None)
@@ -370,6 +374,8 @@ class Directory:
             ),
             "follower_count": followers,
             "visibility": info.visibility if info is not None else "public",
+            # the streamer's ladder switch; the renditions live now: /live/{name}/master.m3u8
+            "quality_ladder": info.quality_ladder if info is not None else False,
         }
 
     def health(self, name: str) -> dict[str, Any]:

@@ -157,8 +157,10 @@ class H264Encoder:
         )
         return self.track
 
-    def encode(self, picture: av.VideoFrame) -> list[Track | Frame]:
-        """Encode one picture: a new :class:`Track` first if needed, then its frames."""
+    def encode(self, picture: av.VideoFrame, keyframe: bool | None = None) -> list[Track | Frame]:
+        """Encode one picture: a new :class:`Track` first if needed, then its frames.
+        ``keyframe``: an IDR here or not (a ladder follows its source's keyframes, so
+        segments line up); None: every ``keyframe_interval``."""
         width, height = picture.width & ~1, picture.height & ~1
         if width < 2 or height < 2:
             raise CodecError(f"picture of {picture.width}x{picture.height} is too small")
@@ -175,7 +177,10 @@ class H264Encoder:
             picture = picture.reformat(width=width, height=height, format="yuv420p")
         picture.pts = pts
         picture.time_base = Fraction(1, self.timescale)
-        if self._next_keyframe is None or pts >= self._next_keyframe:
+        due = self._next_keyframe is None or pts >= self._next_keyframe
+        if keyframe is not None:  # the first picture of an encoder is an IDR even so
+            due = keyframe or self._next_keyframe is None
+        if due:
             picture.pict_type = PictureType.I
         else:
             picture.pict_type = PictureType.NONE

@@ -36,6 +36,7 @@ import av.error
 from strom.errors import CodecError, StromError
 from strom.live.channel import Channel
 from strom.live.registry import Registry
+from strom.media.ladder import split_rendition
 from strom.media.model import TrackKind
 from strom.record import storage
 from strom.record.storage import Segment
@@ -368,8 +369,13 @@ class ThumbnailWorker:
 
     def _update(self, now: float) -> list[_Watch]:
         """Follow the registry: watches for live channels, offline ones aged out."""
-        # A pulled channel's thumbnail is its ingest node's.
-        live = [self._watch(c, now) for c in self.registry.live() if c.origin is None]
+        # A pulled channel's thumbnail is its ingest node's; a ladder's rendition has
+        # its source's.
+        live = [
+            self._watch(c, now)
+            for c in self.registry.live()
+            if c.origin is None and split_rendition(c.name) is None
+        ]
         following = {id(w) for w in live}
         for name, watch in list(self._watches.items()):
             if id(watch) in following:

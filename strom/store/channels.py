@@ -54,6 +54,7 @@ class ChannelStore:
         category_slug: str | None = None,
         require_account_for_chat: bool | None = None,
         record_broadcasts: bool | None = None,
+        quality_ladder: bool | None = None,
     ) -> ChannelInfo:
         """Change what is given (``None``: leave as is; ``category_slug=""``: no
         category). Raises :class:`InvalidChannel`/:class:`UnknownCategory` (422)."""
@@ -68,6 +69,8 @@ class ChannelStore:
             values["require_account_for_chat"] = bool(require_account_for_chat)
         if record_broadcasts is not None:
             values["record_broadcasts"] = bool(record_broadcasts)
+        if quality_ladder is not None:
+            values["quality_ladder"] = bool(quality_ladder)
         async with self._db.transaction() as s:
             user_id = await q.user_id(s, username)
             if category_slug is not None:

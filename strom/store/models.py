@@ -152,6 +152,8 @@ class ChannelRow(Base):
     )
     #: the streamer's switch: record this channel's broadcasts (when the site records)
     record_broadcasts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: the streamer's switch: lower renditions for weak connections (when the site allows)
+    quality_ladder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: migration 0008: a key an administrator made, kept until the streamer's dashboard
     #: has shown it once (then NULL); the hash above is what publishing checks
     pending_stream_key: Mapped[str | None] = mapped_column(String(SECRET_KEY_MAX))

@@ -81,6 +81,7 @@ async def channel_info(s: AsyncSession, username: str) -> ChannelInfo | None:
         stream_key_created_at=channel.stream_key_created_at,
         last_broadcast=broadcast_view(last[0], last[1], name) if last is not None else None,
         record_broadcasts=channel.record_broadcasts,
+        quality_ladder=channel.quality_ladder,
         avatar_etag=avatar_etag,
         visibility=channel.visibility,
     )

@@ -54,6 +54,8 @@ class ChannelInfo:
     stream_key_created_at: datetime
     last_broadcast: BroadcastInfo | None  # the newest one (ended or not)
     record_broadcasts: bool = True
+    #: the streamer's quality-ladder switch (it works where the site's ``ladder`` is on)
+    quality_ladder: bool = False
     #: the version of the streamer's avatar (its URLs carry it); None: no avatar
     avatar_etag: str | None = None
     #: public, unlisted or private (:mod:`strom.channels.access`)

@@ -131,13 +131,17 @@ class Api:
         store = self.site.store
         body = await json_body(
             request,
-            {"title", "description", "category", "record_broadcasts", *VISIBILITY_FIELDS},
-        )
+            {
+                "title", "description", "category", "record_broadcasts", "quality_ladder",
+                *VISIBILITY_FIELDS,
+            },
+        )  # fmt: skip
+        record, ladder = body.get("record_broadcasts"), body.get("quality_ladder")
+        for key, value in (("record_broadcasts", record), ("quality_ladder", ladder)):
+            if value is not None and not isinstance(value, bool):
+                raise ApiError(422, f"{key} must be true or false")
         if body.get("visibility") is not None or "watch_password" in body:  # who may watch
             await set_visibility(self.site, username, body)
-        record = body.get("record_broadcasts")
-        if record is not None and not isinstance(record, bool):
-            raise ApiError(422, "record_broadcasts must be true or false")
         for key in ("title", "description", "category"):
             value = body.get(key)
             if value is not None and not isinstance(value, str):
@@ -151,6 +155,7 @@ class Api:
             description=body.get("description"),
             category_slug=body.get("category"),
             record_broadcasts=record,
+            quality_ladder=ladder,
         )
         self.site.directory.info_changed(info)
         self.site.events.changed(info.username)  # open pages show it at once

@@ -14,10 +14,11 @@ from aiohttp import web
 
 from strom.delivery import dash
 from strom.delivery.answer import respond
+from strom.delivery.ladder_master import LadderMaster
 from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
-from strom.settings import valid_channel_name
+from strom.settings import valid_watch_name
 from strom.web import chat, cors, ingest, profiles, recordings, whip
 from strom.web.admin_api import ADMIN_API, UPLOAD_MAX, AdminApi
 from strom.web.api import Api
@@ -38,7 +39,7 @@ from strom.web.pages.private import VisibilityPages
 from strom.web.paths import site_url
 from strom.web.render import render
 from strom.web.site import Site
-from strom.web.visibility import granted, media_grant
+from strom.web.visibility import granted, granted_response, media_grant
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _error_page(request: web.Request, status: int, message: str) -> web.StreamRe
 
 def _channel(request: web.Request) -> str:
     name = request.match_info["channel"]
-    if not valid_channel_name(name):
+    if not valid_watch_name(name):
         raise ApiError(404, "no such channel")
     return name
 
@@ -83,6 +84,7 @@ def media_routes(app: web.Application, site: Site) -> None:
     numbers (Prometheus reads ``/metrics``, the pages and tools ``/api/v1/stats``)."""
     ws, hls, pulls = site.ws, site.hls, site.pulls
     exposition = Exposition(site.metrics)
+    ladder_master = LadderMaster.from_settings(site.registry, site.settings)
     readers = site.settings.metrics_networks
 
     def numbers_for(request: web.Request) -> None:
@@ -105,6 +107,11 @@ def media_routes(app: web.Application, site: Site) -> None:
         time_url = site_url(request, site.settings.public_url) + dash.TIME_PATH
         return respond(granted(await site.dash.manifest_answer(request, name, time_url), grant))
 
+    async def master(request: web.Request) -> web.StreamResponse:
+        grant = await media_grant(site.access, request, name := _channel(request))
+        await pulls.demand.touch(name)
+        return granted_response(ladder_master.answer(name), grant)  # the source and its ladder
+
     async def media(request: web.Request) -> web.StreamResponse:
         info = request.match_info
         grant = await media_grant(site.access, request, name := _channel(request))
@@ -126,6 +133,7 @@ def media_routes(app: web.Application, site: Site) -> None:
     app.router.add_get("/live/{channel}/ws", live_ws)
     app.router.add_get("/live/{channel}/index.m3u8", playlist)
     app.router.add_get("/live/{channel}/index.mpd", manifest)
+    app.router.add_get("/live/{channel}/master.m3u8", master)
     app.router.add_get(dash.TIME_PATH, dash.server_time)
     app.router.add_get("/live/{channel}/{rendition}/{file}", media)
     # nginx-rtmp's HLS addresses, which the apps Strom grew from play (``hls_path``

@@ -26,7 +26,7 @@ from aiohttp import web
 from strom.delivery.answer import Answer
 from strom.delivery.dash import TIME_PATH
 from strom.errors import StromError
-from strom.settings import valid_channel_name
+from strom.settings import valid_watch_name
 from strom.web.cors import READ_HEADERS
 from strom.web.errors import machine_error
 from strom.web.paths import site_url
@@ -101,4 +101,4 @@ def _lean_parts(path: str) -> list[str] | None:
         ours = parts[3] in (_PLAYLIST, _MANIFEST)
     else:
         ours = len(parts) == 5 and all(parts[3:])
-    return parts if ours and valid_channel_name(parts[2]) else None
+    return parts if ours and valid_watch_name(parts[2]) else None

@@ -364,6 +364,12 @@ def document() -> dict[str, Any]:
                                             "broadcasts and rewind); from the next one.",
                                         },
                                         **VISIBILITY_FIELDS,
+                                        "quality_ladder": {
+                                            "type": ["boolean", "null"],
+                                            "description": "Lower renditions (720p, 480p, "
+                                            "360p) for viewers on weak connections, where "
+                                            "the site allows it; from the next broadcast.",
+                                        },
                                     },
                                 }
                             }

@@ -241,6 +241,11 @@ CHANNEL: dict[str, Any] = {
             "followers and who knows its password (docs/visibility.md). A private "
             "channel answers 403 to others.",
         },
+        "quality_ladder": {
+            "type": "boolean",
+            "description": "the streamer's switch for lower qualities (where the site offers "
+            "them); the renditions live now are in /live/{name}/master.m3u8",
+        },
     },
 }
 

@@ -6,7 +6,7 @@ It serves ``watch.html`` (rendered with jinja2 directly), ``/static`` and, on
 ``end`` and close 1000. The media is a real fragmented MP4 made by ffmpeg and split into
 top-level boxes here (ISO/IEC 14496-12: ftyp+moov is the init segment, each moof+mdat a
 chunk). ``/live/{channel}/index.m3u8`` serves an ffmpeg-made fMP4 HLS rendition for the
-hls.js path.
+hls.js path (``master.m3u8`` lists it alone).
 """
 
 from __future__ import annotations
@@ -269,6 +269,9 @@ class StubServer:
         name = request.match_info["name"]
         if self.hls_dir is None or "/" in name or name.startswith("."):
             raise web.HTTPNotFound
+        if name == "master.m3u8":  # the player starts there, as Strom's master (no ladder)
+            master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\nindex.m3u8\n"
+            return web.Response(text=master, content_type="application/vnd.apple.mpegurl")
         path = self.hls_dir / name
         if not path.is_file():
             raise web.HTTPNotFound

@@ -19,7 +19,7 @@ CHAT_TABLES = {
 }  # fmt: skip
 WEBHOOK_TABLES = {"user_webhooks"}
 SESSION_TABLES = {"user_sessions"}
-HEAD = "0010"
+HEAD = "0011"
 
 
 async def _tables(store: Store) -> set[str]:

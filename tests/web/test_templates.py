@@ -376,7 +376,7 @@ def test_channel_page_live() -> None:
     player = result.dom.one(id="player")
     assert player.get("data-channel") == "alice"
     assert player.get("data-ws-path") == "/live/alice/ws"
-    assert player.get("data-hls-path") == "/live/alice/index.m3u8"
+    assert player.get("data-hls-path") == "/live/alice/master.m3u8"
     assert "data-keys" not in player.attrs
     title = result.dom.one("title").text()
     assert title == f"alice {EN_DASH} {XSS_TITLE} · Strom"

@@ -28,7 +28,7 @@ from tests.helpers.web import Browser
 
 STREAMER = "carla"
 PRIVATE_NO_STORE = "private, no-store"
-TOKEN = re.compile(r'data-hls-path="/live/carla/index\.m3u8\?token=([^"]+)"')
+TOKEN = re.compile(r'data-hls-path="/live/carla/master\.m3u8\?token=([^"]+)"')
 
 
 @dataclass
@@ -152,8 +152,13 @@ async def test_a_private_channel_plays_only_for_those_it_lets_in(
     assert status == 200
     assert headers["Cache-Control"] == PRIVATE_NO_STORE
     assert f"token={token}" in body.decode()
+    status, headers, body = await get(live + f"master.m3u8?token={token}")
+    assert status == 200
+    assert headers["Cache-Control"] == PRIVATE_NO_STORE
+    variants = [line for line in body.decode().splitlines() if line and line[0] != "#"]
+    assert variants == [f"index.m3u8?token={token}"], body  # the source, no ladder here
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    for path in ("index.m3u8", "index.mpd", init, segment, part):
+    for path in ("master.m3u8", "index.m3u8", "index.mpd", init, segment, part):
         for query in ("", f"?token={forged}", "?token=1.x"):
             status, headers, _ = await get(live + path + query)
             assert status == 403, path + query

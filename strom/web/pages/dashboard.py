@@ -120,6 +120,8 @@ class DashboardPages:
             new_api_token=new_api_token,
             record_broadcasts=info.record_broadcasts if info is not None else True,
             site_records=self.site.settings.record,
+            quality_ladder=info.quality_ladder if info is not None else False,
+            site_ladder=self.site.settings.ladder,
             chat_urls=chat_urls(site_origin(self.site, request), username),
             # who can watch (strom.web.pages.private), and the preview's media token
             access=await store.access.get(username),

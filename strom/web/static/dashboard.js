@@ -47,6 +47,7 @@ class StreamInfoForm {
       category: fields.category.value, // "" is "no category" (null would mean "unchanged")
     };
     if (!fields.record_broadcasts.disabled) body.record_broadcasts = fields.record_broadcasts.checked;
+    if (fields.quality_ladder && !fields.quality_ladder.disabled) body.quality_ladder = fields.quality_ladder.checked;
     this.button.disabled = true;
     this.say("Saving…", "busy");
     try {

@@ -18,6 +18,7 @@
 // change is also a "strom:state" event on #player.
 
 import { catchUpRate, LATENCY, LiveLatency } from "./player-latency.js";
+import { QualityControl } from "./player-quality.js";
 import {
   canPlayNativeHls,
   clamp,
@@ -71,6 +72,7 @@ class Player {
     this.syncMuted();
     setInterval(() => this.tick(), SETTINGS.tickMs);
     this.useTransport(this.chooseTransport());
+    new QualityControl(this).start(); // the ladder's menu and automatic switching
   }
 
   chooseTransport() {

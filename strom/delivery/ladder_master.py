@@ -1,0 +1,80 @@
+"""``/live/{channel}/master.m3u8``: the HLS master playlist of a channel and its ladder.
+
+The source (passed through, ``index.m3u8``) comes first, then each rendition of the
+quality ladder that is live now (``../alice~480p/index.m3u8``: a channel of its own,
+:mod:`strom.ladder`), each with its ``BANDWIDTH``, ``RESOLUTION`` and ``CODECS`` so that
+hls.js and Safari choose and switch between them. Without a ladder it lists the source
+alone, so a player may always start here.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from strom.delivery.caching import AnswerKind, cache_headers
+from strom.delivery.hls import PLAYLIST_CONTENT_TYPE
+from strom.errors import ApiError
+from strom.live.channel import Channel
+from strom.live.registry import Registry
+from strom.media.ladder import Rung, Variant, master_playlist, parse_rungs, rendition_name
+from strom.media.model import TrackKind
+from strom.settings import Settings
+
+_HEADERS = {**cache_headers(AnswerKind.LIVE_PLAYLIST), "Content-Type": PLAYLIST_CONTENT_TYPE}
+_OFFLINE = cache_headers(AnswerKind.OFFLINE)
+#: what a variant's peak is over its average (x264's VBV and the container)
+_PEAK = 1.2
+#: the audio a variant carries, when the source's bitrate is not known yet
+_AUDIO_GUESS = 128_000
+
+
+def _variant(channel: Channel, uri: str, video_bitrate: int, name: str) -> Variant | None:
+    tracks = sorted(channel.tracks.values(), key=lambda t: t.id)
+    video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
+    if not channel.live or video is None:
+        return None
+    measured = round(channel.stats.bitrate)
+    audio = _AUDIO_GUESS if any(t.kind is TrackKind.AUDIO for t in tracks) else 0
+    bandwidth = max(measured, video_bitrate + audio)
+    return Variant(
+        uri=uri,
+        bandwidth=int(bandwidth * _PEAK),
+        width=video.width,
+        height=video.height,
+        codecs=",".join(t.codec_string for t in tracks),
+        name=name,
+    )
+
+
+class LadderMaster:
+    """Master playlists of the registry's channels."""
+
+    def __init__(self, registry: Registry, rungs: tuple[Rung, ...]) -> None:
+        self.registry = registry
+        self.rungs = rungs
+
+    @classmethod
+    def from_settings(cls, registry: Registry, settings: Settings) -> LadderMaster:
+        return cls(registry, parse_rungs(settings.ladder_renditions))
+
+    def variants(self, name: str) -> list[Variant]:
+        """The source and its live renditions, best first (none: the source is not live)."""
+        source = self.registry.get(name)
+        top = _variant(source, "index.m3u8", 0, "Source") if source is not None else None
+        if top is None:
+            return []
+        found = [top]
+        for rung in self.rungs:
+            rendition = self.registry.get(rendition_name(name, rung))
+            if rendition is not None:
+                uri = f"../{rendition.name}/index.m3u8"
+                variant = _variant(rendition, uri, rung.bitrate, rung.name)
+                if variant is not None:
+                    found.append(variant)
+        return found
+
+    def answer(self, name: str) -> web.Response:
+        variants = self.variants(name)
+        if not variants:
+            raise ApiError(404, "channel is not live", headers=_OFFLINE)
+        return web.Response(body=master_playlist(variants).encode(), headers=_HEADERS)
