@@ -99,7 +99,12 @@ class _Header:
 
 _KIND_CODE = {TrackKind.VIDEO: 1, TrackKind.AUDIO: 2}
 _KIND_BY_CODE = {v: k for k, v in _KIND_CODE.items()}
-_CODEC_CODE = {c: i + 1 for i, c in enumerate(Codec)}
+#: fixed numbers on the wire (nodes of different versions pull from each other): a new
+#: codec takes the next number, none is ever renumbered
+_CODEC_CODE = {
+    Codec.H264: 1, Codec.AAC: 2, Codec.VP8: 3, Codec.VP9: 4, Codec.AV1: 5, Codec.OPUS: 6,
+    Codec.HEVC: 7,
+}  # fmt: skip
 _CODEC_BY_CODE = {v: k for k, v in _CODEC_CODE.items()}
 
 _START = struct.Struct(">BQdB")  # kind, broadcast id, started_at, track count

@@ -3,6 +3,7 @@ the real hub) round-trips exactly, and malformed or oversized input is refused."
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -98,6 +99,22 @@ def test_start_layout() -> None:
     )  # fmt: skip
     start = wire.PullDecoder().receive_message(data)
     assert start == wire.Start("ab", 3, 2.0, (AUDIO,), b"INIT")
+
+
+def test_every_codec_crosses_the_wire_with_its_number_for_good() -> None:
+    # Nodes of different versions pull from each other: a codec's number never changes.
+    numbers = {}
+    for codec in Codec:
+        track = dataclasses.replace(VIDEO, codec=codec)
+        data = wire.encode_start("ab", 3, 2.0, [track], b"INIT")
+        numbers[codec] = data[24]  # after kind, id, time, count, name, track id and kind
+        assert wire.PullDecoder().receive_message(data) == wire.Start(
+            "ab", 3, 2.0, (track,), b"INIT"
+        )
+    assert numbers[Codec.H264] == 1
+    assert numbers[Codec.AAC] == 2
+    assert numbers[Codec.OPUS] == 6
+    assert len(set(numbers.values())) == len(Codec)
 
 
 def test_every_truncation_of_a_start_is_refused() -> None:

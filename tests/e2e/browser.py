@@ -62,7 +62,10 @@ class PageLog:
         page.on("pageerror", self._on_error)
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        self.console.append(f"{message.type}: {message.text}")
+        text = message.text
+        if text.startswith("Failed to load resource"):  # which one: the console leaves it out
+            text += f" ({message.location.get('url', '?')})"
+        self.console.append(f"{message.type}: {text}")
 
     def _on_error(self, error: Error) -> None:
         self.errors.append(str(error))

@@ -180,6 +180,9 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     async def recordings(request: web.Request) -> web.Response:
         return web.json_response({"recordings": []})
 
+    async def clips(request: web.Request) -> web.Response:
+        return web.json_response({"clips": []})
+
     async def recording_thumb(request: web.Request) -> web.Response:
         svg = thumbnail_svg(request.match_info["channel"], request.match_info["id"])
         return web.Response(text=svg, content_type="image/svg+xml")
@@ -194,6 +197,7 @@ async def serve(site: FakeSite) -> AsyncIterator[FakeSite]:
     app.router.add_get("/api/v1/streams", streams)
     app.router.add_get("/api/v1/channels/{name}", channel)
     app.router.add_get("/api/v1/channels/{name}/recordings", recordings)
+    app.router.add_get("/api/v1/channels/{name}/clips", clips)
     app.router.add_get("/vod/{channel}/{id}/thumbnail.jpg", recording_thumb)
     app.router.add_get("/avatars/{channel}/{id}.jpg", recording_thumb)  # a picture will do
     app.router.add_get("/api/v1/me/health", health)

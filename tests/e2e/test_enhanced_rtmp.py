@@ -44,11 +44,11 @@ async def test_av1_plays_in_chromium(server: StromServer, page: Page, page_log: 
     await page.goto(f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}")
     await wait_for_player_state(page, "offline")
     publisher = publish(server, "libsvtav1", "libopus", seconds=6)
-    await wait_for_player_state(page, "playing", timeout_ms=15_000)
+    await wait_for_player_state(page, "playing", timeout_ms=30_000)
     assert server.registry.get(CHANNEL).tracks[1].codec_string.startswith("av01.")  # type: ignore[union-attr]
     # A decoded picture: time runs and the video has its size.
     await page.wait_for_function(
-        "() => document.querySelector('#player video').currentTime > 0.5", timeout=15_000
+        "() => document.querySelector('#player video').currentTime > 0.5", timeout=30_000
     )
     info = await video_info(page)
     assert (info["videoWidth"], info["videoHeight"]) == (WIDTH, HEIGHT)
@@ -65,7 +65,7 @@ async def test_hevc_decodes_and_the_page_says_what_it_cannot_play(
     viewer = asyncio.create_task(collect_ws(f"{url}/ws", out))
     await page.goto(url)
     publisher = publish(server, "libx265", "libopus", seconds=4)
-    await wait_live(server, timeout=15)
+    await wait_live(server, timeout=30)
     assert server.registry.get(CHANNEL).tracks[1].codec_string.startswith("hvc1.1.6.")  # type: ignore[union-attr]
     playable = await page.evaluate(
         "() => MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L60.90\"')"

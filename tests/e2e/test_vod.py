@@ -77,7 +77,7 @@ async def test_past_broadcast_is_listed_plays_and_seeks(
     await page.goto(f"{base(server)}/{USER}")
     link = page.locator(f'a[data-vod-id="{recording["id"]}"]')
     await link.wait_for()
-    assert (await page.locator(".past-broadcasts h2").inner_text()) == "Past broadcasts"
+    assert (await page.locator(".past-broadcasts #past-title").inner_text()) == "Past broadcasts"
     # The entry's facts: date, length and peak viewers, in the server's one text of them.
     facts = await link.locator("[data-role=vod-facts]").inner_text()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC · 0:0[5-7] · \d+ peak viewers?", facts)

@@ -15,11 +15,12 @@ const CODEC_NAMES = [
 export function codecName(codec) {
   const lower = codec.trim().toLowerCase();
   for (const [pattern, name] of CODEC_NAMES) if (pattern.test(lower)) return name;
-  return codec.trim();
+  return null;
 }
 
 // `mime` is what the server's init says, e.g. video/mp4; codecs="hvc1.1.6.L93.B0,opus".
-// Returns the sentence for the player, or null when no single codec is to blame.
+// Returns the sentence for the player, or null when no codec it knows is to blame (an
+// unknown codec string: the player tries its other transports, as for any MSE refusal).
 export function unplayableCodec(mime, MediaSourceClass) {
   const match = /codecs="([^"]*)"/.exec(mime);
   if (!match || !MediaSourceClass) return null;
@@ -27,7 +28,8 @@ export function unplayableCodec(mime, MediaSourceClass) {
   const failing = match[1]
     .split(",")
     .filter((codec) => codec.trim() && !MediaSourceClass.isTypeSupported(`${container}; codecs="${codec.trim()}"`));
-  if (failing.length === 0) return null;
-  const names = [...new Set(failing.map(codecName))].join(" and ");
+  const known = failing.map(codecName).filter(Boolean);
+  if (known.length === 0) return null;
+  const names = [...new Set(known)].join(" and ");
   return `This stream is ${names}; your browser cannot play it.`;
 }

@@ -65,6 +65,7 @@ export class QualityControl {
     this.variants = [];
     this.current = 0; // index in variants (0: the source)
     this.mode = "auto";
+    this.live = false; // the player plays a live broadcast (the renditions are read)
     this.stalls = [];
     this.lowSince = null;
     this.switchedAt = now();
@@ -78,8 +79,8 @@ export class QualityControl {
     this.player.video.addEventListener("waiting", () => this.onStall());
     this.root.addEventListener("strom:state", (ev) => this.onState(ev.detail));
     if (this.select) this.select.addEventListener("change", () => this.choose(this.select.value));
-    this.refresh();
-    setInterval(() => this.refresh(), QUALITY.refreshMs);
+    // Read while something plays: an offline channel has no renditions (its master is a 404).
+    setInterval(() => this.live && this.refresh(), QUALITY.refreshMs);
     setInterval(() => this.tick(), QUALITY.tickMs);
     this.mirror();
   }
@@ -181,6 +182,9 @@ export class QualityControl {
   }
 
   onState(state) {
+    const live = state === "playing" || state === "starting" || state === "reconnecting";
+    if (live && !this.live) this.refresh();
+    this.live = live;
     // A rendition ends with its source (or alone, if its ladder stopped); the next
     // broadcast may have none: follow the source again.
     if ((state === "ended" || state === "offline") && this.current !== 0 && this.usable()) {
