@@ -1,4 +1,5 @@
-"""A ladder's worker process: decode the source once, encode every rung.
+"""A ladder's worker process: decode the source once (H.264, HEVC, AV1, VP8/VP9),
+encode every rung in H.264.
 
 ``python -m strom.ladder.worker CONFIG`` (``CONFIG`` a JSON object: the rungs, the x264
 preset) reads the source's video track and frames from its stdin and writes each rung's
@@ -35,6 +36,11 @@ log = logging.getLogger("strom.ladder.worker")
 
 _READ = 1 << 16
 _LOG_EVERY = 10.0
+#: what the ladder decodes: whatever a channel may carry (HEVC and AV1 too, from
+#: Enhanced RTMP: a browser that cannot play the source plays an H.264 rendition)
+_DECODERS = {**DECODERS, "hevc": "hevc"}
+#: decoders whose frames need the track's record (AVCC/HVCC: its NAL length size)
+_WITH_RECORD = frozenset({"h264", "hevc"})
 
 
 class LadderEncoder:
@@ -50,12 +56,12 @@ class LadderEncoder:
         self._last_warning = 0.0
 
     def set_track(self, track: Track) -> None:
-        name = DECODERS.get(track.codec.value)
+        name = _DECODERS.get(track.codec.value)
         if name is None or track.kind is not TrackKind.VIDEO:
             raise ProtocolError(f"the ladder cannot decode {track.codec.value}")
         context = av.CodecContext.create(name, "r")
         assert isinstance(context, VideoCodecContext)
-        if name == "h264" and track.config:
+        if name in _WITH_RECORD and track.config:
             context.extradata = track.config
         context.thread_count = 1  # frame threads would hold pictures back: latency
         self._decoder = context

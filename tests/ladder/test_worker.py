@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+
+import pytest
 
 from strom.ingest.transcode import H264Encoder
 from strom.ladder.config import WorkerConfig
 from strom.ladder.worker import LadderEncoder
 from strom.media import frame_pipe, h264
+from strom.media.flv import TAG_VIDEO, FlvDemuxer, FlvReader
 from strom.media.ladder import Rung
 from strom.media.model import Frame, Track
+from tests.helpers.enhanced_rtmp import write_flv
 from tests.media.pictures import make_picture
 
 CONFIG = WorkerConfig((Rung(180, 150_000), Rung(144, 80_000)), preset="ultrafast")
@@ -73,3 +78,29 @@ async def test_the_worker_process_speaks_the_pipe_format() -> None:
         got = [m.item for m in messages if m.lane == lane]
         assert isinstance(got[0], Track)
         assert sum(isinstance(i, Frame) for i in got) == len(frames)
+
+
+@pytest.mark.parametrize("video", ["libx265", "libsvtav1"])
+def test_hevc_and_av1_sources_get_h264_rungs(tmp_path: Path, video: str) -> None:
+    # What Enhanced RTMP brings (PyAV's FFmpeg writes it), as Strom's demuxer reads it.
+    clip = tmp_path / "source.flv"
+    write_flv(str(clip), video, seconds=1.0)
+    demuxer = FlvDemuxer()
+    items = [
+        item
+        for tag in FlvReader().feed(clip.read_bytes())
+        if tag.tag_type == TAG_VIDEO
+        for item in demuxer.video(tag.timestamp, tag.payload)
+    ]
+    [track] = [i for i in items if isinstance(i, Track)]
+    frames = [i for i in items if isinstance(i, Frame)]
+    ladder = LadderEncoder(CONFIG)
+    ladder.set_track(track)
+    out = [item for f in frames for item in ladder.add_frame(f) if item[0] == 1]
+    first = out[0][1]
+    assert isinstance(first, Track)
+    assert first.codec_string.startswith("avc1.")
+    assert (first.width, first.height) == (192, 144)  # 320x240 scaled to the 144p rung
+    encoded = [f for _, f in out if isinstance(f, Frame)]
+    assert len(encoded) >= len(frames) - 5  # every picture (a decoder may hold a few)
+    assert ladder.errors == 0
