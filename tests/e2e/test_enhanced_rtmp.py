@@ -16,28 +16,13 @@ from strom.media.rtmp import MESSAGE_TYPE_VIDEO, StatusReceived, encode_message
 from strom.server import StromServer
 from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
 from tests.e2e.rtmp_client import RtmpTestClient
-from tests.helpers import CHANNEL, STREAM_KEY, run_process
-from tests.helpers.enhanced_rtmp import publish_args
+from tests.helpers import CHANNEL, STREAM_KEY
+from tests.helpers.enhanced_rtmp import publish, published
 from tests.helpers.watching import collect_ws, decode, wait_live, wait_recording
 
 pytestmark = pytest.mark.e2e
 
 WIDTH, HEIGHT = 320, 240
-
-
-def publish(
-    server: StromServer, video: str, audio: str, seconds: float
-) -> asyncio.Task[tuple[int, str]]:
-    """PyAV publishing in real time, in a process of its own."""
-    args = publish_args(server.rtmp_port, video, audio, seconds, STREAM_KEY)
-    return asyncio.create_task(run_process(*args, timeout=seconds + 30))
-
-
-async def published(task: asyncio.Task[tuple[int, str]]) -> int:
-    """The frames the publisher wrote, once it is done."""
-    code, out = await task
-    assert code == 0, out
-    return int(out.strip().splitlines()[-1])
 
 
 async def test_av1_plays_in_chromium(server: StromServer, page: Page, page_log: PageLog) -> None:

@@ -1,6 +1,7 @@
 """The quality ladder, end to end: a 720p source published by real ffmpeg gets three
 lower renditions, encoded in a worker process, listed by the master playlist and decoded
-by ffmpeg at their own heights; with the ladder off nothing is encoded."""
+by ffmpeg at their own heights; with the ladder off nothing is encoded; a browser that
+cannot play an HEVC source plays its H.264 rendition and says so."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from playwright.async_api import Page
 
 from strom.server import StromServer
-from tests.e2e.browser import PageLog, wait_for_player_state
+from tests.e2e.browser import PageLog, screenshot, video_info, wait_for_player_state
 from tests.helpers import (
     CHANNEL,
     MediaFile,
@@ -25,6 +26,7 @@ from tests.helpers import (
     publish_args,
     run_process,
 )
+from tests.helpers.enhanced_rtmp import publish
 from tests.helpers.watching import wait_live
 
 pytestmark = pytest.mark.e2e
@@ -244,4 +246,56 @@ async def test_with_the_site_on_only_a_streamer_who_switched_it_on_gets_a_ladder
         assert "erin~180p" in seen
         assert not (settings.data_dir / "recordings" / "erin~180p").exists()
     finally:
+        await server.stop()
+
+
+async def test_a_browser_that_cannot_play_hevc_plays_a_rendition_and_says_so(
+    tmp_path: Path, page: Page, page_log: PageLog
+) -> None:
+    hevc = 'video/mp4; codecs="hvc1.1.6.L60.90"'
+    await page.goto("about:blank")
+    if await page.evaluate("(t) => MediaSource.isTypeSupported(t)", hevc):
+        pytest.skip("this Chromium plays HEVC: the source plays as it is")
+    settings = make_settings(
+        tmp_path, ladder="all", ladder_renditions="180p=150k", ladder_preset="ultrafast",
+        ladder_max_lag=3.0,
+    )  # fmt: skip
+    server = StromServer(settings)
+    await server.start()
+    publisher = None
+    try:
+        url = f"http://127.0.0.1:{server.http_port}/live/{CHANNEL}"
+        await page.goto(url)
+        await wait_for_player_state(page, "offline")
+        # PyAV's FFmpeg publishes HEVC over Enhanced RTMP; the ladder decodes it.
+        publisher = publish(server, "libx265", "libopus", seconds=20)
+        await page.wait_for_function(
+            "() => document.querySelector('#player').dataset.quality === '180p'", timeout=30_000
+        )
+        await wait_for_player_state(page, "playing", timeout_ms=15_000)
+        # The rendition plays: time runs, at the rendition's size.
+        start = (await video_info(page))["currentTime"]
+        await page.wait_for_function(
+            "(t) => document.querySelector('#player video').currentTime > t + 1",
+            arg=start,
+            timeout=20_000,
+        )
+        info = await video_info(page)
+        assert (info["videoWidth"], info["videoHeight"]) == (240, 180)
+        # A visible line says why, and the menu does not offer the source as playable.
+        notice = page.locator('#player [data-role="quality-notice"]')
+        assert await notice.is_visible()
+        assert await notice.text_content() == (
+            "This stream is HEVC (H.265); your browser cannot play it. Playing 180p instead."
+        )
+        menu = page.locator('#player [data-role="quality"] option')
+        assert await menu.all_text_contents() == ["Auto", "Source (cannot play here)", "180p"]
+        assert await menu.nth(1).is_disabled()
+        await screenshot(page, "ladder-hevc-fallback")
+        assert page_log.errors == []
+    finally:
+        if publisher is not None:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
         await server.stop()

@@ -3,13 +3,20 @@ extended header for HEVC, AV1 and Opus, which Debian's ffmpeg 5 cannot)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 
+from tests.helpers.media import run_process
+from tests.helpers.servers import STREAM_KEY
 from tests.media.pictures import make_picture
+
+if TYPE_CHECKING:
+    from strom.server import StromServer
 
 #: fast presets: a few hundred milliseconds of encoding for a test clip
 VIDEO_OPTIONS = {
@@ -76,6 +83,21 @@ def publish_args(rtmp_port: int, video: str, audio: str, seconds: float, key: st
     server it publishes to."""
     url = f"rtmp://127.0.0.1:{rtmp_port}/live/{key}"
     return [sys.executable, "-m", "tests.helpers.enhanced_rtmp", url, video, audio, str(seconds)]
+
+
+def publish(
+    server: StromServer, video: str, audio: str, seconds: float
+) -> asyncio.Task[tuple[int, str]]:
+    """PyAV publishing to ``server`` in real time, in a process of its own."""
+    args = publish_args(server.rtmp_port, video, audio, seconds, STREAM_KEY)
+    return asyncio.create_task(run_process(*args, timeout=seconds + 30))
+
+
+async def published(task: asyncio.Task[tuple[int, str]]) -> int:
+    """The frames the publisher wrote, once it is done."""
+    code, out = await task
+    assert code == 0, out
+    return int(out.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> int:

@@ -33,3 +33,11 @@ export function unplayableCodec(mime, MediaSourceClass) {
   const names = [...new Set(known)].join(" and ");
   return `This stream is ${names}; your browser cannot play it.`;
 }
+
+// Whether the browser plays every codec of `codecs` (a master playlist's CODECS, e.g.
+// "avc1.64001e,mp4a.40.2") in fragmented MP4 through Media Source Extensions.
+export function playableCodecs(codecs, MediaSourceClass) {
+  if (!MediaSourceClass) return false;
+  const list = codecs.split(",").map((c) => c.trim()).filter(Boolean);
+  return list.every((codec) => MediaSourceClass.isTypeSupported(`video/mp4; codecs="${codec}"`));
+}

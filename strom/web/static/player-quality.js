@@ -10,6 +10,11 @@
 // up carefully: only after a long quiet spell, and if the higher rendition stalls soon
 // after, it comes back down and waits twice as long before trying again.
 //
+// When the browser cannot play the source's codec (an HEVC stream in a browser without
+// an HEVC decoder: player-codecs.js), the player plays the best rendition it can (the
+// ladder's are H.264) and says so in a line over the video; the menu marks the source
+// as not playable here, and Auto never goes back up to it.
+//
 // The state is mirrored to #player[data-quality] (the rendition playing: "Source",
 // "480p"...) and [data-quality-mode] ("auto" or the viewer's choice) for tests and CSS.
 
@@ -24,6 +29,8 @@ export const QUALITY = Object.freeze({
   upAfter: 20, // s without trouble before trying one rung up...
   upAfterMax: 160, // ...doubling after each failed try, up to this
   upFailWithin: 15, // s: a stall this soon after going up counts as a failed try
+  rescueWait: 15, // s: how long an unplayable source waits for its renditions to start...
+  rescuePollMs: 1000, // ...reading the master this often
 });
 
 function now() {
@@ -50,10 +57,14 @@ export function parseMaster(text, sourceChannel) {
       name: attrs.NAME || (height ? `${height}p` : channel),
       height,
       bandwidth: Number(attrs.BANDWIDTH) || 0,
+      codecs: attrs.CODECS ?? "",
     });
   }
   return variants;
 }
+
+import { playableCodecs } from "./player-codecs.js";
+import { mediaSourceClass } from "./player-transports.js";
 
 export class QualityControl {
   constructor(player) {
@@ -73,6 +84,8 @@ export class QualityControl {
     this.upWait = QUALITY.upAfter;
     this.wentUpAt = null;
     this.select = this.root.querySelector('[data-role="quality"]');
+    this.notice = this.root.querySelector('[data-role="quality-notice"]');
+    this.rescuing = false;
   }
 
   start() {
@@ -101,6 +114,8 @@ export class QualityControl {
     const variants = text ? parseMaster(text, this.source) : [];
     // While a rendition plays, the source's master still lists it; offline: keep what we had.
     if (!variants.length) return;
+    const MediaSourceClass = mediaSourceClass();
+    for (const v of variants) v.playable = !v.codecs || playableCodecs(v.codecs, MediaSourceClass);
     this.variants = variants;
     const index = variants.findIndex((v) => v.channel === playing);
     this.current = index === -1 ? 0 : index;
@@ -111,14 +126,21 @@ export class QualityControl {
     const select = this.select;
     if (!select) return;
     select.hidden = this.variants.length < 2 || !this.usable();
-    const options = [["auto", "Auto"], ...this.variants.map((v, i) => [String(i), i === 0 ? "Source" : v.name])];
+    const options = [
+      ["auto", "Auto"],
+      ...this.variants.map((v, i) => {
+        const label = i === 0 ? "Source" : v.name;
+        return [String(i), v.playable ? label : `${label} (cannot play here)`, !v.playable];
+      }),
+    ];
     const wanted = options.map(([value, label]) => `${value}:${label}`).join("|");
     if (select.dataset.options !== wanted) {
       select.replaceChildren(
-        ...options.map(([value, label]) => {
+        ...options.map(([value, label, disabled]) => {
           const option = document.createElement("option");
           option.value = value;
           option.textContent = label;
+          option.disabled = Boolean(disabled);
           return option;
         }),
       );
@@ -141,7 +163,7 @@ export class QualityControl {
       return;
     }
     const index = Number(value);
-    if (!this.variants[index]) return;
+    if (!this.variants[index]?.playable) return;
     this.mode = this.variants[index].name;
     this.switchTo(index, "chosen");
   }
@@ -189,6 +211,7 @@ export class QualityControl {
     // broadcast may have none: follow the source again.
     if ((state === "ended" || state === "offline") && this.current !== 0 && this.usable()) {
       this.current = 0;
+      this.say("");
       this.player.urls.ws = this.sourceWs;
       this.mirror();
       this.player.useTransport("ws");
@@ -197,7 +220,40 @@ export class QualityControl {
   }
 
   down(why) {
-    if (this.current < this.variants.length - 1) this.switchTo(this.current + 1, why);
+    const below = this.variants.findIndex((v, i) => i > this.current && v.playable);
+    if (below !== -1) this.switchTo(below, why);
+  }
+
+  // The browser cannot play the source (`sentence` says why): the best rendition it can
+  // play, once the master lists one (renditions start a moment after their source).
+  // Resolves to whether one plays; without, the player's error card keeps the sentence.
+  async rescue(sentence) {
+    if (this.rescuing || !this.usable()) return false;
+    this.rescuing = true;
+    try {
+      const until = now() + QUALITY.rescueWait;
+      for (;;) {
+        await this.refresh();
+        const index = this.variants.findIndex((v, i) => i > 0 && v.playable);
+        if (index !== -1 && this.player.state === "error") {
+          this.variants[0].playable = false; // the codec the player just refused
+          this.say(`${sentence} Playing ${this.variants[index].name} instead.`);
+          this.player.setState("connecting");
+          this.switchTo(index, "the browser cannot play the source");
+          return true;
+        }
+        if (now() >= until || this.player.state !== "error") return false;
+        await new Promise((resolve) => setTimeout(resolve, QUALITY.rescuePollMs));
+      }
+    } finally {
+      this.rescuing = false;
+    }
+  }
+
+  say(text) {
+    if (!this.notice) return;
+    this.notice.textContent = text;
+    this.notice.hidden = !text;
   }
 
   tick() {
@@ -221,6 +277,7 @@ export class QualityControl {
         return;
       }
     }
-    if (this.current > 0 && !low && t - this.quietSince >= this.upWait) this.switchTo(this.current - 1, "quiet");
+    const above = this.variants[this.current - 1];
+    if (above?.playable && !low && t - this.quietSince >= this.upWait) this.switchTo(this.current - 1, "quiet");
   }
 }

@@ -8,7 +8,7 @@
 //
 // A transport has `name`, `start()`, `stop()` and `latency()`, and drives the player
 // through this interface: `video`, `state`, `setState(state, detail)`, `play()`,
-// `detachMedia()`, `fallBack(reason)`, `fail(reason)`, `countMediaError()` and (MSE
+// `detachMedia()`, `fallBack(reason)`, `fail(reason)`, `unplayable(sentence)`, `countMediaError()` and (MSE
 // only) `onBuffered(session)`. See player.js for the server contract.
 
 import { unplayableCodec } from "./player-codecs.js";
@@ -326,9 +326,10 @@ export class WsTransport {
     const MediaSourceClass = mediaSourceClass();
     const problem = typeof mime === "string" ? unplayableCodec(mime, MediaSourceClass) : null;
     if (problem && !this.player.video.canPlayType(mime)) {
-      // The codec itself: HLS through the same Media Source would fail alike.
+      // The codec itself: HLS through the same Media Source would fail alike (a
+      // rendition of the channel's ladder may play: player.unplayable).
       this.stop();
-      this.player.fail(problem);
+      this.player.unplayable(problem);
       return;
     }
     if (!MediaSourceClass || typeof mime !== "string" || !MediaSourceClass.isTypeSupported(mime)) {

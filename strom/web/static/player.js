@@ -48,6 +48,7 @@ class Player {
     this.state = "connecting";
     this.history = ["connecting"];
     this.transport = null;
+    this.quality = null;
     this.triedHlsJs = false;
     this.mediaErrors = 0;
     this.idleTimer = 0;
@@ -72,7 +73,8 @@ class Player {
     this.syncMuted();
     setInterval(() => this.tick(), SETTINGS.tickMs);
     this.useTransport(this.chooseTransport());
-    new QualityControl(this).start(); // the ladder's menu and automatic switching
+    this.quality = new QualityControl(this); // the ladder's menu and automatic switching
+    this.quality.start();
   }
 
   chooseTransport() {
@@ -112,6 +114,13 @@ class Player {
   fail(reason) {
     if (this.transport) this.transport.stop();
     this.setState("error", reason);
+  }
+
+  // The browser cannot play the stream's codec: it says so, and plays a rendition of
+  // the channel's ladder that it can play if there is one (player-quality.js).
+  unplayable(sentence) {
+    this.fail(sentence);
+    this.quality?.rescue(sentence);
   }
 
   setState(state, detail = "") {
