@@ -237,10 +237,9 @@ class Directory:
 
     def viewers(self, name: str) -> int:
         """The site's viewers of ``name``: here (live here, or waiting for it or for its
-        pull) and on every other node. The directory, the channel page and the chat room
-        all show this one figure."""
-        channel = self.registry.get(name)
-        return (channel.viewers if channel is not None else 0) + self.others.viewers(name)
+        pull) and on every other node, its ladder's renditions' viewers included. The
+        directory, the channel page and the chat room all show this one figure."""
+        return self.registry.audience(name) + self.others.viewers(name)
 
     def live_viewers(self, name: str) -> int:
         """:meth:`viewers` while ``name`` is live (or reconnecting) here or on another
@@ -417,7 +416,7 @@ class Directory:
                 round(stats.keyframe_interval, 2) if stats.keyframe_interval else None
             ),
             "uptime": round(time.time() - (channel.started_at or time.time())),
-            "viewers": channel.viewers,
+            "viewers": self.registry.audience(channel.name),
             "warnings": warnings,
             "refused": refused,
         }

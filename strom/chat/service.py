@@ -360,7 +360,7 @@ class ChatService:
 
     def _viewers_here(self, name: str) -> int:
         channel = self.registry.get(name)
-        return channel.viewers if channel is not None and channel.live else 0
+        return self.registry.audience(name) if channel is not None and channel.live else 0
 
     async def _poll_viewers(self) -> None:
         """Push each room's media viewer count when it changes (checked once a second)."""

@@ -58,6 +58,7 @@ from strom.cluster.records import LiveEntry, NodeRecord
 from strom.errors import PublishRefused
 from strom.live.channel import CarriedOver, Channel, ChannelState
 from strom.live.registry import Registry
+from strom.media.ladder import audience_name
 from strom.media.model import TrackKind
 from strom.store import ChannelInfo, Store
 from strom.store.errors import StoreError
@@ -129,6 +130,17 @@ def edge_refusal(ingest_nodes: Sequence[str]) -> PublishRefused:
         else "publish to a node with --role all"
     )
     return PublishRefused(f"this node only serves viewers (role edge): {where}", status=403)
+
+
+def _audiences(registry: Registry) -> dict[str, int]:
+    """This node's viewers by channel, a ladder's renditions' counted as their source's
+    (the other nodes add them up by name: :meth:`LiveMap.viewers`)."""
+    found: dict[str, int] = {}
+    for channel in registry:
+        if channel.viewers:
+            name = audience_name(channel.name)
+            found[name] = found.get(name, 0) + channel.viewers
+    return found
 
 
 class ViewersOnly:
@@ -421,7 +433,7 @@ class LiveMap:
             self.role,
             self.publish_url if self.role == "all" else "",
             tuple(entries),
-            {c.name: c.viewers for c in self.registry if c.viewers},
+            _audiences(self.registry),
         )
         async with self._redis.pipeline(transaction=False) as pipe:
             for entry in entries:

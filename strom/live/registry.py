@@ -10,6 +10,7 @@ from typing import Protocol
 
 from strom.live.channel import Channel, HubLimits
 from strom.live.refusals import PublishRefusals
+from strom.media.ladder import audience_name
 from strom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class Registry:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._channels: dict[str, Channel] = {}
+        #: the ladder renditions (``alice~480p``) this process has of each source
+        self._renditions: dict[str, set[str]] = {}
         self._limits = limits or HubLimits()
         self._clock = clock
         #: called with a channel whenever its state changes (live, offline, ...)
@@ -108,7 +111,16 @@ class Registry:
                 on_audience=self._audience_changed,
             )
             self._channels[name] = channel
+            source = audience_name(name)
+            if source != name:
+                self._renditions.setdefault(source, set()).add(name)
         return channel
+
+    def audience(self, name: str) -> int:
+        """The counted viewers of ``name`` here, its ladder's renditions' included: a
+        viewer switched to ``alice~480p`` still watches alice."""
+        names = (name, *self._renditions.get(name, ()))
+        return sum(c.viewers for n in names if (c := self._channels.get(n)) is not None)
 
     def _state_changed(self, channel: Channel) -> None:
         if channel.live:  # an older refusal is no news any more
@@ -124,6 +136,11 @@ class Registry:
         or releases a channel calls it too.) Its LL-HLS playlist goes with it."""
         if channel.idle and self._channels.get(channel.name) is channel:
             del self._channels[channel.name]
+            source = audience_name(channel.name)
+            if (renditions := self._renditions.get(source)) is not None:
+                renditions.discard(channel.name)
+                if not renditions:
+                    del self._renditions[source]
             self._tell(self.forget_listeners, channel, "forget")
 
     @staticmethod

@@ -92,6 +92,13 @@ def rendition_name(source: str, rung: Rung | str) -> str:
     return f"{source}{SEPARATOR}{rung if isinstance(rung, str) else rung.name}"
 
 
+def audience_name(name: str) -> str:
+    """Whose audience a viewer of ``name`` is: ``alice`` for ``alice~480p`` (a viewer the
+    player switched to a rendition still watches alice), ``name`` itself otherwise."""
+    split = split_rendition(name)
+    return name if split is None else split[0]
+
+
 def split_rendition(name: str) -> tuple[str, str] | None:
     """``("alice", "480p")`` for ``alice~480p``; None for any other name."""
     source, sep, rung = name.partition(SEPARATOR)

@@ -364,7 +364,7 @@ class WsUploader:
                 status = {
                     "type": "status",
                     "state": channel.state.value,
-                    "viewers": channel.viewers,
+                    "viewers": self.ingest.registry.audience(channel.name),
                     "bitrate": round(bitrate),
                     "fps": round(fps, 1),
                     "uptime": round(time.time() - started),

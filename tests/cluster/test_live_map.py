@@ -199,7 +199,8 @@ async def test_the_directory_lists_and_sums_the_other_nodes(nodes, av_media, sto
     await a.admit("alice")
     channel = go_live(a, av_media)
     channel.subscribe(Viewer())
-    channel.subscribe(Viewer())
+    # A viewer of alice's 480p rendition (the ladder's, on a) is one of alice's.
+    go_live(a, av_media, "alice~480p").subscribe(Viewer())
     directory = Directory(b.registry, store, ThumbnailWorker(b.registry), ("alice",), others=b)
     await eventually(lambda: _settled(b, lambda: bool(directory.streams())), 5, "b lists alice")
     [card] = directory.streams()
