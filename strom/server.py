@@ -218,11 +218,7 @@ class StromServer:
         settings = self.settings
         # First: a bad certificate is one line at once, before anything is opened.
         tls = ServerTls(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
-        secret = (
-            settings.secret_key.encode()
-            if settings.secret_key
-            else load_or_create_secret(settings.data_dir)
-        )
+        secret = settings.secret_key.encode() or load_or_create_secret(settings.data_dir)
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         static = StaticStreamKeys(settings.stream_keys) if settings.stream_keys else None
@@ -307,7 +303,7 @@ class StromServer:
         broadcasts.start()
         # Once every ingest has stopped, the channels end (viewers told, recordings closed).
         stack.callback(_close_channels, registry)
-        ladder.start_ladder(stack, settings, registry, store)  # stopped before the channels
+        ladders = ladder.start_ladder(stack, settings, registry, store)  # stopped before channels
 
         rtmp = RtmpServer(registry, keys, RtmpServerConfig.from_settings(settings))
         rtmp_port = await rtmp.start(settings.host, settings.rtmp_port, reuse_port=reuse_port)
@@ -377,6 +373,7 @@ class StromServer:
             rtmp_port=rtmp_port,
             metrics=self.metrics,
             rtmps_port=rtmps_port,
+            reports={"ladder": ladders.metrics} if ladders is not None else {},
         )
         rtmp.play_gate = site.access  # RTMP play of a private channel takes its token
         app = create_app(site)
@@ -574,6 +571,7 @@ class StromServer:
             "pulls": node.pulls.metrics() if node.pulls is not None else None,
             "pull_feeds": site.pulls.feeds,
             "elsewhere": site.elsewhere.metrics(),
+            **{key: report() for key, report in site.reports.items()},
         }
 
 

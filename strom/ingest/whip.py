@@ -28,6 +28,7 @@ import itertools
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc import (
     RTCPeerConnection,
@@ -145,6 +146,9 @@ class WhipIngest:
             )
         )
         self.tasks = TaskSet("whip")
+        #: sessions answered since the start; offers refused, by the HTTP status sent
+        self.started = 0
+        self.refused: dict[int, int] = {}
         rtc.offer_addresses(self.limits.ice_addresses)
 
     async def publish(self, offer: str, key: str, channel: str | None, host: str) -> WhipSession:
@@ -167,7 +171,26 @@ class WhipIngest:
             self.slots.release(host)
             raise
         self.sessions[session.id] = session
+        self.started += 1
         return session
+
+    def note_refusal(self, status: int) -> None:
+        """An offer was refused with ``status`` (here or by the HTTP resource)."""
+        self.refused[status] = self.refused.get(status, 0) + 1
+
+    def metrics(self) -> dict[str, Any]:
+        """``whip`` in ``/api/v1/stats``."""
+        active = {state.value: 0 for state in (WhipState.CONNECTING, WhipState.PUBLISHING)}
+        for session in self.sessions.values():
+            if session.state.value in active:
+                active[session.state.value] += 1
+        return {
+            "active": len(self.sessions),
+            "active_by_state": active,
+            "started": self.started,
+            "refused": sum(self.refused.values()),
+            "refused_by_status": {str(k): n for k, n in sorted(self.refused.items())},
+        }
 
     async def _channel(self, key: str, wanted: str | None, host: str) -> str:
         name = await self.keys.resolve(key) if key else None

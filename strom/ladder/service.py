@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from strom.errors import ProtocolError
 from strom.ladder.config import WorkerConfig
@@ -119,6 +119,8 @@ class Ladder(Subscriber):
         #: source video frames sent to the worker, dropped (it fell behind)
         self.frames_sent = 0
         self.dropped = 0
+        #: video frames each rendition got back from the worker (encoded)
+        self.frames_encoded = [0] * len(self.renditions)
         self._last_warning = 0.0
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -257,6 +259,7 @@ class Ladder(Subscriber):
             return
         if not self._ready[lane]:
             return
+        self.frames_encoded[lane] += 1
         # Pictures come back in presentation order: what was sent up to this one is done.
         in_work = self._in_work
         while in_work and in_work[0][0] <= item.pts:
@@ -318,6 +321,11 @@ class LadderService:
         self._starting: set[str] = set()
         self._tasks = TaskSet("ladder")
         self._stopped = False
+        #: ladders started, and not started because ``max_ladders`` ran already
+        self.started = 0
+        self.refused = 0
+        #: what the ladders that ended sent, skipped and encoded (the counters go on)
+        self._ended = {"frames_sent": 0, "dropped": 0, "frames_encoded": 0}
         registry.listeners.append(self._on_state)
 
     def _on_state(self, channel: Channel) -> None:
@@ -325,6 +333,9 @@ class LadderService:
         ladder = self.ladders.get(name)
         if ladder is not None and (ladder.closed or channel.state is ChannelState.OFFLINE):
             del self.ladders[name]
+            self._ended["frames_sent"] += ladder.frames_sent
+            self._ended["dropped"] += ladder.dropped
+            self._ended["frames_encoded"] += sum(ladder.frames_encoded)
             self._tasks.spawn(ladder.wait_closed())
             ladder = None
         if (
@@ -346,6 +357,7 @@ class LadderService:
             if not await self._wants(name):
                 return
             if len(self.ladders) >= self.limits.max_ladders:
+                self.refused += 1
                 log.warning("ladder %s: not started: %d ladders run already (ladder_max)",
                             name, len(self.ladders))  # fmt: skip
                 return
@@ -363,6 +375,7 @@ class LadderService:
                 await process.wait()
                 return
             self.ladders[name] = ladder
+            self.started += 1
             log.info("ladder %s: started (%s), worker pid %d", name,
                      ",".join(r.name for r in self.limits.rungs), process.pid)  # fmt: skip
             ladder.joining = True
@@ -390,8 +403,28 @@ class LadderService:
         ladders, self.ladders = list(self.ladders.values()), {}
         await asyncio.gather(*(ladder.wait_closed() for ladder in ladders))
 
-    def metrics(self) -> dict[str, object]:
+    def metrics(self) -> dict[str, Any]:
+        """``ladder`` in ``/api/v1/stats``: ladders running, started and refused, the
+        frames sent to workers, skipped (a worker behind) and encoded, since the start and
+        per running ladder (``encoded``: per rendition)."""
+        running = list(self.ladders.values())
+        ended = self._ended
         return {
-            name: {"frames_sent": lad.frames_sent, "dropped": lad.dropped}
-            for name, lad in self.ladders.items()
+            "running": len(running),
+            "started": self.started,
+            "refused": self.refused,
+            "frames_sent": ended["frames_sent"] + sum(lad.frames_sent for lad in running),
+            "dropped": ended["dropped"] + sum(lad.dropped for lad in running),
+            "frames_encoded": ended["frames_encoded"]
+            + sum(sum(lad.frames_encoded) for lad in running),
+            "ladders": {
+                name: {
+                    "frames_sent": lad.frames_sent,
+                    "dropped": lad.dropped,
+                    "encoded": {
+                        r.name: n for r, n in zip(lad.limits.rungs, lad.frames_encoded, strict=True)
+                    },
+                }
+                for name, lad in self.ladders.items()
+            },
         }

@@ -83,6 +83,8 @@ def families(stats: Stats) -> Iterator[Metric]:
     yield from _deliveries(stats["delivery"], stats["hls"]["bytes_sent"])
     yield from _hls(stats["hls"])
     yield from _connections(stats)
+    yield from _ladder(stats.get("ladder"))
+    yield from _whip(stats.get("whip"))
 
 
 def _process(stats: Stats) -> Iterator[Metric]:
@@ -269,3 +271,59 @@ def _connections(stats: Stats) -> Iterator[Metric]:
         "strom_pull_feeds", "Other nodes following a channel of this node now.",
         value=stats["pull_feeds"],
     )  # fmt: skip
+
+
+def _ladder(ladder: Mapping[str, Any] | None) -> Iterator[Metric]:
+    """The quality ladder's (docs/ladder.md); zeros where the site has none."""
+    ladder = ladder or {}
+    yield GaugeMetricFamily(
+        "strom_ladders_running", "Quality ladders encoding here now (one worker process "
+        "each).", value=ladder.get("running", 0),
+    )  # fmt: skip
+    yield CounterMetricFamily(
+        "strom_ladders_started", "Quality ladders started.", value=ladder.get("started", 0)
+    )
+    yield CounterMetricFamily(
+        "strom_ladders_refused", "Channels that got no ladder: --ladder-max ran already.",
+        value=ladder.get("refused", 0),
+    )  # fmt: skip
+    sent = _counter(
+        "strom_ladder_source_frames", "Source video frames sent to the channel's ladder "
+        "worker.", ("channel",),
+    )  # fmt: skip
+    skipped = _counter(
+        "strom_ladder_skipped_frames", "Source video frames the channel's ladder skipped: "
+        "its worker fell --ladder-max-lag behind.", ("channel",),
+    )  # fmt: skip
+    encoded = _counter(
+        "strom_ladder_encoded_frames", "Video frames encoded for a rendition (channel: the "
+        "source).", ("channel", "rendition"),
+    )  # fmt: skip
+    for name, one in sorted(ladder.get("ladders", {}).items()):
+        sent.add_metric([name], one["frames_sent"])
+        skipped.add_metric([name], one["dropped"])
+        for rendition, n in sorted(one["encoded"].items()):
+            encoded.add_metric([name, rendition], n)
+    yield from (sent, skipped, encoded)
+
+
+def _whip(whip: Mapping[str, Any] | None) -> Iterator[Metric]:
+    """WHIP ingest's sessions (docs/whip.md)."""
+    whip = whip or {}
+    active = _gauge(
+        "strom_whip_sessions", "WHIP sessions open, by state (connecting: answered, ICE "
+        "and DTLS not done; publishing).", ("state",),
+    )  # fmt: skip
+    for state, n in sorted(whip.get("active_by_state", {}).items()):
+        active.add_metric([state], n)
+    yield active
+    yield CounterMetricFamily(
+        "strom_whip_sessions_started", "WHIP offers answered.", value=whip.get("started", 0)
+    )
+    refused = _counter(
+        "strom_whip_refused", "WHIP offers refused, by the HTTP status sent (401 unknown "
+        "key, 409 already live, 429/503 too many...).", ("status",),
+    )  # fmt: skip
+    for status, n in sorted(whip.get("refused_by_status", {}).items()):
+        refused.add_metric([status], n)
+    yield refused

@@ -65,6 +65,9 @@ class Site:
     metrics: Callable[[], dict[str, Any]]
     #: where publishers connect over TLS (None: no RTMPS, the node has no certificate)
     rtmps_port: int | None = None
+    #: the numbers of services assembled in their own modules (WHIP, the quality ladder),
+    #: by their key in ``/api/v1/stats``; each registers itself
+    reports: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     #: who may watch what: unlisted and private channels, media tokens
     #: (:mod:`strom.channels.access`), made from the store, the secret and the settings
     access: WatchAccess = field(init=False)

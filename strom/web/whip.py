@@ -68,6 +68,7 @@ class WhipHttp:
         try:
             return await self._post(request)
         except ApiError as exc:
+            self.ingest.note_refusal(exc.http_status)
             return _refusal(exc)
 
     async def _post(self, request: web.Request) -> web.Response:
@@ -114,6 +115,7 @@ def routes(app: web.Application, site: Site) -> None:
     limits = WhipLimits.from_settings(site.settings)
     ingest = WhipIngest(site.registry, site.keys, limits, push=site.push)
     WhipHttp(ingest).routes(app)
+    site.reports["whip"] = ingest.metrics
 
     async def close(app: web.Application) -> None:
         await ingest.close()

@@ -97,6 +97,12 @@ async def test_a_scrape_sees_viewers_ingest_fan_out_and_hls(
                 if msg.type is aiohttp.WSMsgType.BINARY and msg.data[4:8] == b"moof":
                     break
             await hls_requests(http, live)
+            # An encoder with a wrong key is refused over WHIP.
+            async with http.post(
+                base(server) + "/whip", data="v=0\r\n",
+                headers={"Content-Type": "application/sdp", "Authorization": "Bearer nope"},
+            ) as resp:  # fmt: skip
+                assert resp.status == 401
             # The ingest rates are measured over a few seconds of the publisher's stream.
             async with asyncio.timeout(20):
                 while True:
@@ -154,6 +160,10 @@ async def test_a_scrape_sees_viewers_ingest_fan_out_and_hls(
     assert scrape("strom_event_loop_lag_max_seconds") < 1
     assert scrape("strom_http_connections") >= 1
     assert scrape("strom_rtmp_connections") == 2  # the publisher and the player
+    assert scrape("strom_whip_refused_total", status="401") == 1
+    assert scrape("strom_whip_sessions_started_total") == 0
+    assert numbers["whip"]["refused"] == 1
+    assert scrape("strom_ladders_running") == 0  # no ladder on this site
     info = scrape.families["strom_info"].samples[0].labels
     assert info["role"] == "all"
     assert scrape("process_cpu_seconds_total") > 0  # the process collector is there too
@@ -170,6 +180,53 @@ async def test_a_scrape_sees_viewers_ingest_fan_out_and_hls(
     }
     assert asked, "the dashboard queries nothing"
     assert asked - scrape.sample_names == set()
+
+
+async def test_a_scrape_sees_the_ladder_whose_viewers_count_for_the_source(
+    tmp_path: Path, av_media: MediaFile
+) -> None:
+    settings = make_settings(
+        tmp_path, ladder="all", ladder_renditions="144p=100k", ladder_preset="ultrafast",
+        ladder_max_lag=3.0,
+    )  # fmt: skip
+    server = StromServer(settings)
+    await server.start()
+    try:
+        publish = publish_args(av_media, server.rtmp_port, loop=True)
+        async with process(*publish), aiohttp.ClientSession() as http:
+            await wait_live(server)
+            # A viewer the player switched to the 144p rendition.
+            async with (
+                http.ws_connect(f"{base(server)}/live/{CHANNEL}~144p/ws") as ws,
+                asyncio.timeout(30),
+            ):
+                async for msg in ws:  # the rendition's init segment, then a chunk
+                    if msg.type is aiohttp.WSMsgType.BINARY and msg.data[4:8] == b"moof":
+                        break
+                while True:
+                    if (await stats(http, server))["ladder"]["frames_encoded"] >= 30:
+                        break
+                    await asyncio.sleep(0.2)
+                async with http.get(base(server) + "/api/v1/streams") as resp:
+                    [card] = (await resp.json())["streams"]
+                async with http.get(f"{base(server)}/api/v1/channels/{CHANNEL}") as resp:
+                    view = await resp.json()
+                async with http.get(base(server) + "/metrics") as resp:
+                    scrape = Scrape(await resp.text())
+    finally:
+        await server.stop()
+    # The rendition's viewer is one of the channel's.
+    assert (card["username"], card["viewers"]) == (CHANNEL, 1)
+    assert view["viewers"] == 1
+    assert scrape("strom_ladders_running") == 1
+    assert scrape("strom_ladders_started_total") == 1
+    assert scrape("strom_ladders_refused_total") == 0
+    assert scrape("strom_ladder_source_frames_total", channel=CHANNEL) >= 30
+    assert scrape("strom_ladder_encoded_frames_total", channel=CHANNEL, rendition="144p") >= 30
+    assert scrape("strom_ladder_skipped_frames_total", channel=CHANNEL) >= 0
+    assert scrape("strom_whip_sessions_started_total") == 0
+    listed = (DOCS / "metrics.md").read_text()
+    assert [n for n in scrape.families if n.startswith("strom_") and f"`{n}" not in listed] == []
 
 
 async def test_metrics_allow_names_who_may_read_the_numbers(tmp_path: Path) -> None:
