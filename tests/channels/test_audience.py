@@ -12,23 +12,7 @@ from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.record.thumbnails import ThumbnailWorker
 from tests.helpers import MediaFile
-from tests.helpers.hub import feed, read_flv
-
-
-class Publisher:
-    def disconnect(self, reason: str) -> None:
-        return
-
-
-class Viewer:
-    def on_live(self, channel: Channel) -> None:
-        return
-
-    def on_chunk(self, chunk: object) -> None:
-        return
-
-    def on_end(self) -> None:
-        return
+from tests.helpers.hub import Publisher, Viewer, feed, read_flv
 
 
 async def no_account(name: str) -> None:

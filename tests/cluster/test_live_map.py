@@ -20,27 +20,11 @@ from strom.live.registry import Registry
 from strom.record.thumbnails import ThumbnailWorker
 from strom.store import Argon2Params, Store
 from tests.helpers.cluster import drop_prefix, eventually, need_redis, redis_prefix
-from tests.helpers.hub import feed, read_flv
+from tests.helpers.hub import Publisher, Viewer, feed, read_flv
 from tests.helpers.media import MediaFile
 
 HEARTBEAT = 0.2
 TTL = 0.8
-
-
-class Publisher:
-    def disconnect(self, reason: str) -> None:
-        return
-
-
-class Viewer:
-    def on_live(self, channel: Channel) -> None:
-        return
-
-    def on_chunk(self, chunk: object) -> None:
-        return
-
-    def on_end(self) -> None:
-        return
 
 
 @pytest.fixture

@@ -10,6 +10,26 @@ from strom.media.flv import FlvDemuxer, FlvReader
 from strom.media.model import Frame, Track
 
 
+class Publisher:
+    """A channel's publisher that does nothing (a channel claimed by a test)."""
+
+    def disconnect(self, reason: str) -> None:
+        return
+
+
+class Viewer:
+    """A counted viewer that ignores what it is sent."""
+
+    def on_live(self, channel: Channel) -> None:
+        return
+
+    def on_chunk(self, chunk: object) -> None:
+        return
+
+    def on_end(self) -> None:
+        return
+
+
 def read_flv(path: Path) -> list[Track | Frame]:
     demuxer = FlvDemuxer()
     items: list[Track | Frame] = []
