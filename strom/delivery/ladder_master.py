@@ -5,9 +5,16 @@ quality ladder that is live now (``../alice~480p/index.m3u8``: a channel of its 
 :mod:`strom.ladder`), each with its ``BANDWIDTH``, ``RESOLUTION`` and ``CODECS`` so that
 hls.js and Safari choose and switch between them. Without a ladder it lists the source
 alone, so a player may always start here.
+
+On a node that pulls the channel from another (an edge), the renditions are channels
+live on that other node: :func:`follow_ladder` pulls the ones the site's live map lists,
+on demand like the source, so that the master playlist (and the MPD) list them here too.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -16,7 +23,14 @@ from strom.delivery.hls import PLAYLIST_CONTENT_TYPE
 from strom.errors import ApiError
 from strom.live.channel import Channel
 from strom.live.registry import Registry
-from strom.media.ladder import Rung, Variant, master_playlist, parse_rungs, rendition_name
+from strom.media.ladder import (
+    Rung,
+    Variant,
+    master_playlist,
+    parse_rungs,
+    rendition_name,
+    split_rendition,
+)
 from strom.media.model import TrackKind
 from strom.settings import Settings
 
@@ -78,3 +92,27 @@ class LadderMaster:
         if not variants:
             raise ApiError(404, "channel is not live", headers=_OFFLINE)
         return web.Response(body=master_playlist(variants).encode(), headers=_HEADERS)
+
+
+async def follow_ladder(
+    registry: Registry,
+    name: str,
+    live_elsewhere: Iterable[str],
+    touch: Callable[[str], Awaitable[None]],
+) -> None:
+    """A player asks this node for ``name``'s master playlist or MPD: when ``name`` is not
+    ingested here, its renditions among the channels ``live_elsewhere`` (the other
+    nodes', from the live map) are wanted here too, as an LL-HLS request wants a
+    channel (``touch``: a pull on demand, waited for on a cold start, let go a linger
+    time after the last request). A rendition nobody asks for again is let go: an HLS
+    player asks for the master once, then for the playlist of the one it plays."""
+    here = registry.get(name)
+    if here is not None and here.origin is None and here.live:
+        return  # ingested here: its ladder is here too
+    wanted = [
+        other
+        for other in live_elsewhere
+        if (parts := split_rendition(other)) is not None and parts[0] == name
+    ]
+    if wanted:
+        await asyncio.gather(*(touch(w) for w in wanted))
