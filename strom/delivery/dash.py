@@ -140,7 +140,7 @@ class DashDelivery:
     def _ladder(self, name: str) -> list[HlsRendition]:
         """The LL-HLS renditions of ``name``'s ladder live here now, best first."""
         found = (self._hls.rendition(rendition_name(name, rung)) for rung in self.rungs)
-        return [r for r in found if r is not None and r.stream.timeline()]
+        return [r for r in found if r is not None and not r.stream.ended and r.stream.timeline()]
 
     @staticmethod
     def _revision(rendition: HlsRendition, ladder: Sequence[HlsRendition]) -> str:
