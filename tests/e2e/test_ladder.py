@@ -171,12 +171,20 @@ async def test_the_live_mpd_lists_the_renditions_ffmpeg_and_dashjs_play_them(
             "request",
             lambda r: rendition_media.append(r.url) if f"/{CHANNEL}~" in r.url else None,
         )
+        await page.add_init_script(
+            "window.__heights = []; setInterval(() => { const v = document.querySelector("
+            "'#player video'); if (v && v.videoHeight) window.__heights.push(v.videoHeight);"
+            " }, 50);"
+        )
         await page.goto(f"{base}?transport=dash")
         await wait_for_player_state(page, "playing", timeout_ms=20_000)
         await page.wait_for_function(
             "() => document.querySelector('#player video').currentTime > 1.0", timeout=20_000
         )
         assert any(u.endswith(".m4s") for u in rendition_media), rendition_media
+        # What the viewer saw first was a rendition's picture (dash.js chose it).
+        heights_seen = await page.evaluate("window.__heights")
+        assert min(heights_seen) < 360, heights_seen
         assert page_log.errors == []
 
 
