@@ -366,7 +366,7 @@ class StromServer:
             push=push,
             ws=ws,
             hls=hls,
-            dash=DashDelivery(hls),
+            dash=DashDelivery.from_settings(hls, settings),
             pulls=pull_server,
             elsewhere=elsewhere,
             http_guard=http_guard,

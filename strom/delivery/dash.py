@@ -12,15 +12,22 @@ gets it as it grows (:mod:`strom.delivery.chunked`): that, with
 ``availabilityTimeOffset``, is what makes the latency about one chunk plus the player's
 buffer rather than a segment.
 
-The MPD is rendered once per change of the rendition (and per site address, which the
-``UTCTiming`` URL names), and revalidated by players and caches with its ETag.
+A channel with a quality ladder (:mod:`strom.ladder`) has its renditions' video listed
+as more Representations of the video AdaptationSet, each with a SegmentTemplate of its
+own naming the rendition channel's track views (``../alice~480p/{rendition}/t1-seg$Number$.m4s``):
+their keyframes are the source's, on the same media clock, so a player switches between
+them at segment boundaries. The audio stays the source's.
+
+The MPD is rendered once per change of the rendition or of one of its ladder's (and per
+site address, which the ``UTCTiming`` URL names), and revalidated by players and caches
+with its ETag.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -31,6 +38,7 @@ from strom.delivery.track_views import MEDIA_TEMPLATE, init_template
 from strom.errors import ApiError
 from strom.media.dash import (
     MIME_TYPE,
+    Alternative,
     Content,
     LiveTiming,
     Period,
@@ -40,6 +48,7 @@ from strom.media.dash import (
     track_content,
 )
 from strom.media.hls.playlist import TICKS_PER_SECOND
+from strom.media.ladder import Rung, parse_rungs, rendition_name
 from strom.media.model import TrackKind
 
 if TYPE_CHECKING:
@@ -49,6 +58,7 @@ if TYPE_CHECKING:
     from strom.media.hls import LiveHlsStream
     from strom.media.hls.playlist import SegmentRecord
     from strom.media.model import Track
+    from strom.settings import Settings
 
 #: where the server's clock is read (DASH ``UTCTiming``, ``urn:mpeg:dash:utc:http-iso:2014``)
 TIME_PATH = "/live/time"
@@ -76,13 +86,20 @@ class DashDelivery:
         hls: HlsDelivery,
         settings: DashSettings | None = None,
         clock: Callable[[], float] = time.time,
+        rungs: Sequence[Rung] = (),
     ) -> None:
         self._hls = hls
+        #: the quality ladder's rungs: whose renditions a channel's MPD lists when live
+        self.rungs = tuple(rungs)
         self.settings = settings or DashSettings()
         self._clock = clock
-        #: by rendition: the revision rendered, and its MPD by time URL
-        self._rendered: weakref.WeakKeyDictionary[HlsRendition, tuple[int, dict[str, bytes]]]
+        #: by rendition: the revision rendered (its own and its ladder's), its MPD by time URL
+        self._rendered: weakref.WeakKeyDictionary[HlsRendition, tuple[str, dict[str, bytes]]]
         self._rendered = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def from_settings(cls, hls: HlsDelivery, settings: Settings) -> DashDelivery:
+        return cls(hls, rungs=parse_rungs(settings.ladder_renditions))
 
     async def manifest(
         self, request: web.BaseRequest, channel_name: str, time_url: str
@@ -96,8 +113,7 @@ class DashDelivery:
         rendition = self._hls.rendition(channel_name)
         if rendition is None or not rendition.stream.timeline():
             raise ApiError(404, "channel is not live", headers=cache_headers(AnswerKind.OFFLINE))
-        stream = rendition.stream
-        etag = f'"{rendition.token}.{stream.revision}"'
+        etag = f'"{self._revision(rendition, self._ladder(channel_name))}"'
         headers = {**cache_headers(AnswerKind.LIVE_MANIFEST), "ETag": etag}
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
@@ -107,7 +123,8 @@ class DashDelivery:
     def mpd(self, rendition: HlsRendition, time_url: str) -> bytes:
         """The rendition's MPD now (rendered and encoded once per revision and time URL:
         every viewer gets the same bytes)."""
-        revision = rendition.stream.revision
+        ladder = self._ladder(rendition.channel.name)
+        revision = self._revision(rendition, ladder)
         done = self._rendered.get(rendition)
         if done is None or done[0] != revision:
             done = (revision, {})
@@ -117,14 +134,26 @@ class DashDelivery:
         if body is None:
             if len(by_url) >= _MAX_SITE_ADDRESSES:  # Host headers are the client's to choose
                 by_url.clear()
-            body = by_url[time_url] = self._render(rendition, time_url).encode()
+            body = by_url[time_url] = self._render(rendition, ladder, time_url).encode()
         return body
 
-    def _render(self, rendition: HlsRendition, time_url: str) -> str:
+    def _ladder(self, name: str) -> list[HlsRendition]:
+        """The LL-HLS renditions of ``name``'s ladder live here now, best first."""
+        found = (self._hls.rendition(rendition_name(name, rung)) for rung in self.rungs)
+        return [r for r in found if r is not None and not r.stream.ended and r.stream.timeline()]
+
+    @staticmethod
+    def _revision(rendition: HlsRendition, ladder: Sequence[HlsRendition]) -> str:
+        """What changes when the MPD does (its ETag)."""
+        return "-".join(f"{r.token}.{r.stream.revision}" for r in (rendition, *ladder))
+
+    def _render(
+        self, rendition: HlsRendition, ladder: Sequence[HlsRendition], time_url: str
+    ) -> str:
         stream = rendition.stream
         listed = stream.timeline()
         durations = _durations(stream, listed)
-        periods = _periods(stream, listed, durations)
+        periods = _with_ladder(_periods(stream, listed, durations), ladder)
         first, last = periods[0], periods[-1]
         end = last.end
         start = first.start + first.segments[0].time - first.media_start
@@ -182,6 +211,79 @@ def _periods(
     ]
 
 
+def _with_ladder(periods: list[Period], ladder: Sequence[HlsRendition]) -> list[Period]:
+    """``periods`` with each rendition of the ladder as an :class:`Alternative` of the
+    video, in the Periods its segments fall in (the media clock is the source's: a
+    rendition's frames keep the source's times)."""
+    if not ladder:
+        return periods
+    alternatives: list[list[Alternative]] = [[] for _ in periods]
+    for rendition in ladder:
+        stream = rendition.stream
+        listed = stream.timeline()
+        durations = _durations(stream, listed)
+        version = listed[-1].init_version
+        tracks = rendition.tracks.get(version) or tuple(rendition.channel.tracks.values())
+        video = next((t for t in tracks if t.kind is TrackKind.VIDEO), None)
+        if video is None:
+            continue
+        bandwidth = max(_rates(listed, durations), default=0) - _AUDIO_RATE
+        content = replace(track_content(video, max(bandwidth, 1)), id=rendition.channel.name)
+        for index, period in enumerate(periods):
+            segments = _within(period, listed, durations, version)
+            if segments:
+                alternatives[index].append(
+                    Alternative(
+                        content=content,
+                        initialization=_track_uri(
+                            rendition, init_template(stream.init_uri_for(version)), video.id
+                        ),
+                        media=_track_uri(rendition, stream.uri_prefix + MEDIA_TEMPLATE, video.id),
+                        segments=segments,
+                        independent=all(s.independent for s in listed),
+                    )
+                )
+    return [replace(p, alternatives=a) for p, a in zip(periods, alternatives, strict=True)]
+
+
+def _within(
+    period: Period, listed: Sequence[SegmentRecord], durations: Sequence[int], version: int
+) -> list[Segment]:
+    """The rendition's segments that fall in ``period``'s media times: numbers
+    consecutive, on one run and init version of the rendition, the latest such."""
+    if not period.segments:
+        return []
+    first = period.segments[0]
+    last = period.segments[-1]
+    # A keyframe's decode time may differ a little between source and rendition (the
+    # source's B-frames): half a segment either side is the same segment.
+    slack = first.duration // 2
+    low, high = first.time - slack, last.time + last.duration - slack
+    found: list[Segment] = []
+    for seg, duration in zip(listed, durations, strict=True):
+        if not low <= seg.start < high or seg.init_version != version:
+            continue
+        if found and (seg.msn != found[-1].number + 1 or seg.discontinuity):
+            found = []
+        found.append(Segment(seg.msn, seg.start, duration))
+    return found
+
+
+def _track_uri(rendition: HlsRendition, template: str, track_id: int) -> str:
+    """A template of ``rendition``'s track views for an MPD of another channel: from its
+    directory (``../alice~480p/``), the track named."""
+    return f"../{rendition.channel.name}/" + template.replace("$RepresentationID$", str(track_id))
+
+
+def _rates(listed: Sequence[SegmentRecord], durations: Sequence[int]) -> list[int]:
+    """Bits per second of each complete segment."""
+    return [
+        len(seg.data) * 8 * TICKS_PER_SECOND // d
+        for seg, d in zip(listed, durations, strict=True)
+        if seg.data is not None and d > 0
+    ]
+
+
 def _contents(
     tracks: Sequence[Track], listed: Sequence[SegmentRecord], durations: Sequence[int]
 ) -> list[Content]:
@@ -189,12 +291,7 @@ def _contents(
     complete segment (a player's buffer needs no more), the audio's counted at its
     usual rate and the rest given to the video."""
     ordered = sorted(tracks, key=lambda t: (t.kind is not TrackKind.VIDEO, t.id))
-    rates = [
-        len(seg.data) * 8 * TICKS_PER_SECOND // d
-        for seg, d in zip(listed, durations, strict=True)
-        if seg.data is not None and d > 0
-    ]
-    total = max(rates, default=0)
+    total = max(_rates(listed, durations), default=0)
     audio = sum(_AUDIO_RATE for t in ordered if t.kind is TrackKind.AUDIO)
     return [
         track_content(t, _AUDIO_RATE if t.kind is TrackKind.AUDIO else max(total - audio, 1))

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from strom.delivery import dash
 from strom.delivery.answer import respond
-from strom.delivery.ladder_master import LadderMaster
+from strom.delivery.ladder_master import LadderFollower, LadderMaster
 from strom.errors import ApiError
 from strom.observe.prometheus import Exposition
 from strom.ratelimit import in_networks
@@ -86,6 +86,12 @@ def media_routes(app: web.Application, site: Site) -> None:
     exposition = Exposition(site.metrics)
     ladder_master = LadderMaster.from_settings(site.registry, site.settings)
     readers = site.settings.metrics_networks
+    follower = LadderFollower(
+        site.registry,
+        lambda: (s.name for s in site.directory.others.streams()),  # the live map's
+        pulls.demand.touch,
+        site.settings.cluster_heartbeat,
+    )
 
     def numbers_for(request: web.Request) -> None:
         """The node's numbers are public unless ``metrics_allow`` names who may read."""
@@ -104,12 +110,14 @@ def media_routes(app: web.Application, site: Site) -> None:
     async def manifest(request: web.Request) -> web.StreamResponse:
         grant = await media_grant(site.access, request, name := _channel(request))
         await pulls.demand.touch(name)
+        await follower.follow(name)  # its ladder, when live on another node
         time_url = site_url(request, site.settings.public_url) + dash.TIME_PATH
         return respond(granted(await site.dash.manifest_answer(request, name, time_url), grant))
 
     async def master(request: web.Request) -> web.StreamResponse:
         grant = await media_grant(site.access, request, name := _channel(request))
         await pulls.demand.touch(name)
+        await follower.follow(name)  # its ladder, when live on another node
         return granted_response(ladder_master.answer(name), grant)  # the source and its ladder
 
     async def media(request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,7 @@ from strom.live.channel import Channel
 from strom.live.registry import Registry
 from strom.media.dash.mpd import NAMESPACE
 from strom.media.dash.tracks import fragments_for_track, init_for_track
+from strom.media.ladder import parse_rungs
 from strom.media.model import AUDIO_TRACK_ID, VIDEO_TRACK_ID, Frame, Track
 from strom.web.errors import json_error
 from tests.helpers import MediaFile, make_media
@@ -38,7 +39,7 @@ class Site:
     def __init__(self) -> None:
         self.registry = Registry()
         self.hls = HlsDelivery(self.registry)
-        self.dash = DashDelivery(self.hls)
+        self.dash = DashDelivery(self.hls, rungs=parse_rungs("180p"))
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +75,9 @@ async def client(site: Site) -> AsyncIterator[TestClient[web.Request, web.Applic
         yield client
 
 
-def go_live(site: Site, media: MediaFile) -> tuple[Channel, list[Frame]]:
+def go_live(site: Site, media: MediaFile, name: str = "alice") -> tuple[Channel, list[Frame]]:
     items = read_flv(media.path)
-    channel = site.registry.open("alice")
+    channel = site.registry.open(name)
     channel.claim(object())  # type: ignore[arg-type]
     for item in items:
         if isinstance(item, Track):
@@ -150,6 +151,53 @@ async def test_the_mpd_names_one_track_views_of_the_ll_hls_segments(
     )
     assert again.status == 304
     channel.close()
+
+
+async def test_a_ladders_renditions_are_more_video_representations(
+    site: Site, client: TestClient[web.Request, web.Application], av_media: MediaFile
+) -> None:
+    # The ladder's rendition is a channel of its own on the source's media clock (its
+    # frames keep the source's times): here the same frames stand in for its output.
+    source, frames = go_live(site, av_media)
+    rung, _ = go_live(site, av_media, "alice~180p")
+    feed_until(source, frames, 1.5)
+    first = await client.get("/live/alice/index.mpd")
+    reps = ET.fromstring(await first.text()).findall(".//d:Representation", NS)
+    assert [r.get("id") for r in reps] == [str(VIDEO_TRACK_ID), str(AUDIO_TRACK_ID)]
+    for frame in frames:
+        if frame.dts / source.tracks[frame.track_id].timescale >= 1.5:
+            break
+        rung.add_frame(frame)
+    resp = await client.get("/live/alice/index.mpd")
+    assert resp.headers["ETag"] != first.headers["ETag"]  # the ladder changed it
+    mpd = ET.fromstring(await resp.text())
+    video, audio = mpd.findall(".//d:AdaptationSet", NS)
+    assert [r.get("id") for r in audio.findall("d:Representation", NS)] == [str(AUDIO_TRACK_ID)]
+    _, rendition = video.findall("d:Representation", NS)
+    assert rendition.get("id") == "alice~180p"
+    template = rendition.find("d:SegmentTemplate", NS)
+    assert template is not None
+    hls_rendition = site.hls.rendition("alice~180p")
+    assert hls_rendition is not None
+    token = hls_rendition.token
+    assert template.get("media") == f"../alice~180p/{token}/t{VIDEO_TRACK_ID}-seg$Number$.m4s"
+    # The names answer (resolved against the MPD's URL) with the rendition's video.
+    base = "/live/alice/"
+    init = await client.get(base + str(template.get("initialization")))
+    assert init.status == 200
+    assert rung.init_segment is not None
+    assert await init.read() == init_for_track(rung.init_segment, VIDEO_TRACK_ID)
+    seg = await client.get(base + str(template.get("media")).replace("$Number$", "0"))
+    assert await seg.read() == fragments_for_track(
+        hls_rendition.stream.segment(0) or b"", VIDEO_TRACK_ID
+    )
+    # Built once for every viewer until something changes.
+    source_rendition = site.hls.rendition("alice")
+    assert source_rendition is not None
+    body = site.dash.mpd(source_rendition, TIME_URL)
+    assert site.dash.mpd(source_rendition, TIME_URL) is body
+    source.close()
+    rung.close()
 
 
 async def test_the_segment_being_written_goes_out_as_it_grows(

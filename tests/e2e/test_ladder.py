@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,6 +137,57 @@ async def test_a_720p_source_gets_three_renditions_ffmpeg_decodes(
             assert sum(r[0].strip() == "0" for r in rows) >= 8, out[-1000:]
             assert sum(r[0].strip() == "1" for r in rows) >= 30, out[-1000:]
             assert f"#dimensions 0: {width}x{rung[:-1]}" in out
+
+
+async def test_the_live_mpd_lists_the_renditions_ffmpeg_and_dashjs_play_them(
+    tmp_path: Path, media_dir: Path, page: Page, page_log: PageLog
+) -> None:
+    # A 640x360 source at 1.5 Mbit/s, renditions far below: dash.js, starting at its
+    # guess of the connection (about 1 Mbit/s), begins on a rendition.
+    media = make_media(media_dir / "ladder-dash.flv", fps=15, gop=15, seconds=4.0, bitrate="1500k")
+    async with laddered(tmp_path, media, "240p=200k,180p=100k", 3) as (_, base):
+        # The renditions' video are more Representations of the video; one audio.
+        code, out = await run_process(
+            need_tool("ffprobe"), "-v", "error", "-of", "json",
+            "-show_entries", "stream=codec_type,height", f"{base}/index.mpd",
+            timeout=40,
+        )  # fmt: skip
+        assert code == 0, out
+        streams = json.loads(out)["streams"]
+        assert sorted(s["height"] for s in streams if s["codec_type"] == "video") == [
+            180, 240, 360,
+        ], out  # fmt: skip
+        assert [s["codec_type"] for s in streams].count("audio") == 1, out
+        # ffmpeg decodes a rendition's pictures from the MPD, at its own height.
+        code, out = await run_process(
+            need_tool("ffmpeg"), "-v", "error", "-i", f"{base}/index.mpd",
+            "-map", "0:v:1", "-frames:v", "8", "-f", "framemd5", "-",
+            timeout=40,
+        )  # fmt: skip
+        assert code == 0, out
+        assert sum(not r.startswith("#") for r in out.splitlines()) >= 8, out[-1000:]
+        assert re.search(r"#dimensions 0: \d+x(240|180)\b", out), out[:1000]
+        # dash.js plays the channel and fetches a rendition's segments.
+        rendition_media: list[str] = []
+        page.on(
+            "request",
+            lambda r: rendition_media.append(r.url) if f"/{CHANNEL}~" in r.url else None,
+        )
+        await page.add_init_script(
+            "window.__heights = []; setInterval(() => { const v = document.querySelector("
+            "'#player video'); if (v && v.videoHeight) window.__heights.push(v.videoHeight);"
+            " }, 50);"
+        )
+        await page.goto(f"{base}?transport=dash")
+        await wait_for_player_state(page, "playing", timeout_ms=20_000)
+        await page.wait_for_function(
+            "() => document.querySelector('#player video').currentTime > 1.0", timeout=20_000
+        )
+        assert any(u.endswith(".m4s") for u in rendition_media), rendition_media
+        # What the viewer saw first was a rendition's picture (dash.js chose it).
+        heights_seen = await page.evaluate("window.__heights")
+        assert min(heights_seen) < 360, heights_seen
+        assert page_log.errors == []
 
 
 async def test_with_the_ladder_off_nothing_is_encoded(server: StromServer, media_dir: Path) -> None:

@@ -5,8 +5,17 @@ guidelines ask for."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
-from strom.media.dash import Content, LiveTiming, Period, Segment, live_mpd, static_mpd
+from strom.media.dash import (
+    Alternative,
+    Content,
+    LiveTiming,
+    Period,
+    Segment,
+    live_mpd,
+    static_mpd,
+)
 from strom.media.dash.mpd import NAMESPACE, iso_duration, iso_time
 
 NS = {"d": NAMESPACE}
@@ -89,6 +98,43 @@ def test_each_track_is_an_adaptation_set_of_one_representation() -> None:
     mpd = parse(live_mpd(timing(), audio_only, [period("0", 0, 0, (0, 0, 200_000))], TS))
     (adaptation,) = mpd.findall("d:Period/d:AdaptationSet", NS)
     assert adaptation.get("mimeType") == "audio/mp4"
+
+
+def test_a_ladders_renditions_are_more_representations_of_the_video() -> None:
+    rendition = Alternative(
+        Content("alice~480p", "avc1.42c01e", width=854, height=480, bandwidth=1_200_000),
+        initialization="../alice~480p/b7c1/t1-init-0.mp4",
+        media="../alice~480p/b7c1/t1-seg$Number$.m4s",
+        segments=[Segment(4, 213_300, 200_000), Segment(5, 413_300, 200_000)],
+    )
+    source = period("0", 0, 0, (10, 0, 200_000), (11, 200_000, 200_000), (12, 400_000, 200_000))
+    with_ladder = replace(source, alternatives=[rendition])
+    mpd = parse(live_mpd(timing(), AV, [with_ladder], TS))
+    video, audio = mpd.findall("d:Period/d:AdaptationSet", NS)
+    # The audio stays the source's alone; the video set has the source and the rendition.
+    assert [r.get("id") for r in audio.findall("d:Representation", NS)] == ["2"]
+    source_el, rung = video.findall("d:Representation", NS)
+    assert source_el.get("id") == "1"
+    assert (rung.get("id"), rung.get("codecs"), rung.get("height")) == (
+        "alice~480p", "avc1.42c01e", "480",
+    )  # fmt: skip
+    assert rung.get("bandwidth") == "1200000"
+    # Its own files and numbers, on the Period's media clock.
+    template = rung.find("d:SegmentTemplate", NS)
+    assert template is not None
+    assert template.get("media") == "../alice~480p/b7c1/t1-seg$Number$.m4s"
+    assert template.get("initialization") == "../alice~480p/b7c1/t1-init-0.mp4"
+    assert (template.get("startNumber"), template.get("presentationTimeOffset")) == ("4", "0")
+    assert template.get("availabilityTimeComplete") == "false"
+    assert [(s.get("t"), s.get("d"), s.get("r")) for s in template.findall(".//d:S", NS)] == [
+        ("213300", "200000", "1")
+    ]
+    source_template = source_el.find("d:SegmentTemplate", NS)
+    assert source_template is not None
+    assert source_template.get("startNumber") == "10"
+    # Their n-th segments are not the same stretch of time: not claimed aligned.
+    assert video.get("segmentAlignment") == "false"
+    assert audio.get("segmentAlignment") == "true"
 
 
 def test_segments_start_with_a_keyframe_unless_a_long_gop_was_split() -> None:

@@ -2,6 +2,7 @@
 
 from strom.media.dash.mpd import (
     MIME_TYPE,
+    Alternative,
     Content,
     LiveTiming,
     Period,
@@ -14,6 +15,7 @@ from strom.media.dash.mpd import (
 
 __all__ = [
     "MIME_TYPE",
+    "Alternative",
     "Content",
     "LiveTiming",
     "Period",

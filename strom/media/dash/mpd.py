@@ -70,6 +70,9 @@ class Period:
     segments: Sequence[Segment]
     #: every segment starts with a keyframe (not so for one split inside a long GOP)
     independent: bool = True
+    #: more Representations of the video (a quality ladder's renditions), each on files
+    #: and numbers of its own
+    alternatives: Sequence[Alternative] = ()
 
     @property
     def end(self) -> int:
@@ -109,6 +112,21 @@ def track_content(track: Track, bandwidth: int) -> Content:
         sample_rate=track.sample_rate if not video else 0,
         bandwidth=bandwidth,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another Representation of a Period's video (a quality ladder's rendition), in the
+    same AdaptationSet, with a SegmentTemplate of its own (DASH-IF IOP v4.3 3.2.9 lets a
+    Representation number its segments its own way): its own files, its own numbers, and
+    its times on the same media clock as the Period's (its keyframes are the source's)."""
+
+    content: Content
+    initialization: str
+    media: str
+    segments: Sequence[Segment]
+    #: every segment starts with a keyframe
+    independent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +252,46 @@ def _adaptation_set(
     reference: float | None,
 ) -> None:
     kind = "video" if content.has_video else "audio"
+    alternatives = period.alternatives if content.has_video else ()
     adaptation = ET.SubElement(
         period_element,
         "AdaptationSet",
         id=set_id,
         contentType=kind,
         mimeType=f"{kind}/mp4",
-        segmentAlignment="true",
+        # 23009-1 5.3.3.2: the n-th segments of its Representations do not overlap (a
+        # rendition lists its segments from where it started, not from the source's first)
+        segmentAlignment="false" if alternatives else "true",
     )
-    if period.independent:
+    if period.independent and all(a.independent for a in alternatives):
         adaptation.set("startWithSAP", "1")  # 23009-1 5.3.3.2: each segment opens with a SAP
+    shared = (period.initialization, period.media, period.segments)
+    for each, (initialization, media, segments) in [(content, shared)] + [
+        (a.content, (a.initialization, a.media, a.segments)) for a in alternatives
+    ]:
+        representation = _representation(adaptation, each, period, timescale, reference)
+        template = ET.SubElement(
+            representation,
+            "SegmentTemplate",
+            timescale=str(timescale),
+            presentationTimeOffset=str(period.media_start),
+            initialization=initialization,
+            media=media,
+            startNumber=str(segments[0].number if segments else 0),
+        )
+        if ato is not None:
+            template.set("availabilityTimeOffset", f"{max(ato, 0.0):.3f}")
+            template.set("availabilityTimeComplete", "false")
+        _timeline(ET.SubElement(template, "SegmentTimeline"), segments)
+
+
+def _representation(
+    adaptation: ET.Element,
+    content: Content,
+    period: Period,
+    timescale: int,
+    reference: float | None,
+) -> ET.Element:
     representation = ET.SubElement(
         adaptation,
         "Representation",
@@ -267,20 +315,7 @@ def _adaptation_set(
             presentationTime=str(period.media_start),
             wallClockTime=iso_time(reference + period.start / timescale),
         )
-    template = ET.SubElement(
-        representation,
-        "SegmentTemplate",
-        timescale=str(timescale),
-        presentationTimeOffset=str(period.media_start),
-        initialization=period.initialization,
-        media=period.media,
-        startNumber=str(period.segments[0].number if period.segments else 0),
-    )
-    if ato is not None:
-        template.set("availabilityTimeOffset", f"{max(ato, 0.0):.3f}")
-        template.set("availabilityTimeComplete", "false")
-    timeline = ET.SubElement(template, "SegmentTimeline")
-    _timeline(timeline, period.segments)
+    return representation
 
 
 def _timeline(timeline: ET.Element, segments: Sequence[Segment]) -> None:
