@@ -158,7 +158,10 @@ class GrowingSegments:
         kept = []
         for follower in segment.followers:
             transport = follower.transport
-            if follower.done.done() or transport.is_closing():
+            if follower.done.done():
+                continue
+            if transport.is_closing():  # the viewer went: its answer ends now, not at a timeout
+                follower.done.set_result(False)
                 continue
             if transport.get_write_buffer_size() > self._max_buffered:
                 self.dropped += 1

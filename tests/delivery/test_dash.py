@@ -11,12 +11,14 @@ import asyncio
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from strom.delivery import hls as hls_module
 from strom.delivery.chunked import GrowingSegments
 from strom.delivery.dash import DashDelivery
 from strom.delivery.hls import HlsDelivery
@@ -323,3 +325,58 @@ async def test_a_viewer_that_stops_reading_is_cut_off_alone(
     assert body == fragments_for_track(rendition.stream.segment(1) or b"", 1)
     sock.close()
     channel.close()
+
+
+async def test_a_viewer_that_goes_away_ends_its_answer_at_once(
+    site: Site, six_seconds: MediaFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A viewer of the growing segment closes its connection: its answer ends with the
+    next chunk, not at the idle timeout (30 s of a handler held; a stopping node waited
+    for it). Served as Strom serves it: aiohttp does not cancel a handler whose client
+    went (the test client's server does)."""
+    ended = asyncio.Event()
+    stream_segment = hls_module.stream_segment
+
+    async def watched(*args: Any, **kwargs: Any) -> web.StreamResponse:
+        try:
+            return await stream_segment(*args, **kwargs)
+        finally:
+            ended.set()
+
+    async def media(request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        return await site.hls.media(request, m["channel"], m["rendition"], m["file"])
+
+    monkeypatch.setattr(hls_module, "stream_segment", watched)
+    app = web.Application()
+    app.router.add_get("/live/{channel}/{rendition}/{file}", media)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    server = web.TCPSite(runner, "127.0.0.1", 0)
+    await server.start()
+    port = runner.addresses[0][1]
+    try:
+        channel, frames = go_live(site, six_seconds)
+        rest = feed_until(channel, frames, 1.05)  # seg1 has just begun
+        rendition = site.hls.rendition("alice")
+        assert rendition is not None
+        path = f"/live/alice/{rendition.token}/t1-seg1.m4s"
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        async with asyncio.timeout(5):
+            while rendition.views.followers != 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        sock.close()
+        await asyncio.sleep(0.1)
+        feed_until(channel, rest, 1.3)  # seg1 grows, still open
+        async with asyncio.timeout(5):
+            await ended.wait()
+        so_far = rendition.stream.segment_so_far(1)
+        assert so_far is not None
+        assert so_far[1] is False
+        channel.close()
+    finally:
+        await runner.cleanup()
