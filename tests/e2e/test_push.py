@@ -453,6 +453,9 @@ async def test_dropped_socket_resumes_the_same_broadcast(
     need_demuxer(ContainerKind.WEBM)
     watcher = Watcher(viewer_url(server), tmp_path / "o.mp4")
     watching = asyncio.create_task(watcher.run())
+    async with asyncio.timeout(10):  # the viewer is in before the stream starts
+        while not watcher.texts:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     data = vp9.path.read_bytes()
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(ws_url(server)) as ws:
