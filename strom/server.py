@@ -381,9 +381,8 @@ class StromServer:
         if settings.socketio_door:
             # The original desktop app goes live through the door, as JPEG frames.
             streams = JpegStreamIngest(registry, keys, JpegStreamLimits.from_settings(settings))
-            door = SocketIODoor(
-                chat, keys, secret, streams, limits=EngineIOLimits.from_settings(settings)
-            )
+            limits = EngineIOLimits.from_settings(settings)
+            door = SocketIODoor(chat, keys, secret, streams, limits=limits, access=site.access)
             door.attach(app)
         runner = web.AppRunner(
             app,

@@ -56,7 +56,11 @@ PRIVATE_CACHE = "private, no-store"
 _CACHE_MAX = 10_000
 #: how long a password, once given, opens a channel in that browser (the pass cookie)
 PASS_SECONDS = 30 * 86400
-_MEDIA, _PASS = "media", "pass"
+#: how long the chat address the dashboard gives a private channel's streamer (an OBS
+#: overlay or dock, which has no log-in) reads the chat: until the streamer changes who
+#: may watch, or a year
+CHAT_TOKEN_SECONDS = 365 * 86400
+_MEDIA, _PASS, _CHAT = "media", "pass", "chat"
 
 
 def base_channel(name: str) -> str:
@@ -189,6 +193,24 @@ class WatchAccess:
         ):
             return None
         return self._sign(_PASS, access, self._clock() + PASS_SECONDS)
+
+    async def may_chat(self, channel: str, viewer: Viewer, token: str | None) -> bool:
+        """Whether ``viewer`` may read and write ``channel``'s chat: whoever may watch it,
+        or brings a media token or the streamer's chat token (:meth:`chat_token`)."""
+        access = await self.access(channel)
+        if access.visibility != PRIVATE:
+            return True
+        if token is not None and any(self._valid(p, access, token) for p in (_MEDIA, _CHAT)):
+            return True
+        return await self.may_watch(channel, viewer) is Verdict.WATCH
+
+    async def chat_token(self, channel: str) -> str | None:
+        """The token of a private channel's chat addresses on its streamer's dashboard
+        (None: the channel is not private, its chat needs none)."""
+        access = await self.access(channel)
+        if access.visibility != PRIVATE:
+            return None
+        return self._sign(_CHAT, access, self._clock() + CHAT_TOKEN_SECONDS)
 
     # -- media tokens ---------------------------------------------------------------------
 

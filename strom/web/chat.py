@@ -4,7 +4,8 @@ frames, and hands parsed commands to the :class:`~strom.chat.service.ChatService
 
 Close codes (RFC 6455 section 7.4.1), each with a reason the client can show:
 1000/1001 normal / server shutting down, 1003 a frame that is not a JSON command (or is
-binary), 1008 flooding or too slow to keep up, 1009 a frame over the size limit, 1011
+binary), 1008 flooding, too slow to keep up, or a private channel's chat for a viewer it
+does not let in (``docs/visibility.md``), 1009 a frame over the size limit, 1011
 chat storage unavailable, 1013 room full or too many chat sockets from one address
 (``chat_max_sockets_per_address``).
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from strom.channels.access import TOKEN_PARAM
 from strom.chat.events import (
     ErrorEvent,
 )
@@ -39,6 +41,7 @@ from strom.store import DatabaseUnavailable, User
 from strom.web.auth import bearer_refused, get_session
 from strom.web.errors import same_origin
 from strom.web.site import Site
+from strom.web.visibility import viewer_of
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,10 @@ class ChatEndpoints:
             if room_name is None:
                 raise ApiError(404, "no such channel")
             identity = await service.identify(username, guest_name(self.site.secret, session.csrf))
+            let_in = await self.site.access.may_chat(
+                room_name, viewer_of(request, room_name, trusted=trusted),
+                request.query.get(TOKEN_PARAM),
+            )  # fmt: skip
         except DatabaseUnavailable:
             raise ApiError(503, "chat is unavailable right now") from None
         limits = service.limits
@@ -135,6 +142,10 @@ class ChatEndpoints:
             task.add_done_callback(self._closing.discard)
 
         peer = f"{request.remote} {identity.name}"
+        if not let_in:  # told why, as the page tells a viewer it does not let in
+            log.info("chat %s: %s refused: private channel", room_name, peer)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"this stream is private")
+            return ws
         member = Member(
             identity, transport, close, peer, TokenBucket(limits.frame_rate, limits.frame_burst,
                                                           loop.time())

@@ -85,7 +85,11 @@ def media_guarded(access: WatchAccess, handler: Handler) -> Handler:
     return answer
 
 
-def viewer_of(request: web.Request, channel: str) -> Viewer:
+def viewer_of(request: web.Request, channel: str, *, trusted: bool = True) -> Viewer:
+    """Who asks for ``channel``, by the request's cookies. ``trusted`` False (a WebSocket
+    opened by another site's page, which carries the visitor's cookies): nobody."""
+    if not trusted:
+        return Viewer()
     session = get_session(request)
     return Viewer(
         username=session.username if session.logged_in else None,

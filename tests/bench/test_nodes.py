@@ -47,7 +47,10 @@ async def test_hops_and_cold_joins_on_real_nodes(tmp_path: Path) -> None:
     assert [r["server"] for r in rows] == ["ingest", "edge", "relay-edge"]
     for row in rows:
         assert row["playing"] == 3, row
-        assert row["frame_loss"] == 0.0
+        # None: no frame was judged (on a busy machine the viewers' first keyframe can come
+        # too late in the 2 s step); that every frame crosses the nodes is
+        # tests/cluster/test_pull_nodes.py's
+        assert row["frame_loss"] in (0.0, None), row
         assert row["added_ms"]["n"] > 0
     text = markdown("hops", result, {"date": "now", "machine": _machine(), "command": "x"})
     assert "| round 1 | relay-edge | 2 |" in text

@@ -1,12 +1,14 @@
 """Unlisted and private channels, on every delivery path of a real node fed real media:
 the watch and channel pages, the WebSocket, LL-HLS (playlist, part, segment, init),
 LL-DASH, RTMP play, the recordings (playlist, segment, MP4, thumbnail), the live
-thumbnail, and the API's lists. Each path is asked as a stranger (no token, a forged
-token), as a follower, as the streamer, and with the password."""
+thumbnail, the API's lists, and the chat (its WebSocket, its pop-out and overlay windows,
+the Socket.IO door). Each path is asked as a stranger (no token, a forged token), as a
+follower, as the streamer, and with the password."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from tests.e2e.rtmp_client import RtmpTestClient
 from tests.helpers import MediaFile
 from tests.helpers.hub import feed, read_flv
 from tests.helpers.servers import make_settings, seed_data_dir
+from tests.helpers.socketio_app import App
 from tests.helpers.watching import base, collect_ws, decode
 from tests.helpers.web import Browser
 
@@ -376,3 +379,71 @@ async def test_password_guessing_is_bounded_and_never_locks_the_channel(cast: Ca
     )
     assert status == 200
     assert TOKEN.search(html) is not None  # followed: watches
+
+
+async def chat_answer(
+    http: aiohttp.ClientSession, url: str, **headers: str
+) -> tuple[str, int | None, str]:
+    """What a chat socket gets first: (the first event's type, None, "") when it is let
+    in, ("closed", code, reason) when it is not."""
+    async with http.ws_connect(url, headers=headers) as ws:
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            return json.loads(msg.data)["type"], None, ""
+        return "closed", ws.close_code, msg.extra or ""
+
+
+async def test_a_private_channels_chat_is_for_those_it_lets_in(cast: Cast) -> None:
+    await set_visibility(cast.streamer, visibility="private", watch_password="open sesame")
+    root = base(cast.server)
+    chat = f"{root}/chat/{STREAMER}/ws"
+    refused = ("closed", 1008, "this stream is private")
+    assert await chat_answer(cast.stranger.http, chat) == refused
+    async with aiohttp.ClientSession() as anonymous:
+        assert await chat_answer(anonymous, chat) == refused
+        assert await chat_answer(anonymous, f"{chat}?token=1999999999.forged") == refused
+    for person in (cast.follower, cast.streamer):
+        assert await chat_answer(person.http, chat) == ("welcome", None, "")
+    # Another site's page opening the socket with the follower's cookies gets nothing.
+    assert await chat_answer(cast.follower.http, chat, Origin="http://elsewhere.example") == (
+        refused
+    )
+    # The media token a page gives lets its player's chat in without a log-in.
+    _, html = await cast.follower.get(f"/live/{STREAMER}")
+    found = TOKEN.search(html)
+    assert found is not None
+    async with aiohttp.ClientSession() as anonymous:
+        answer = await chat_answer(anonymous, f"{chat}?token={found.group(1)}")
+        assert answer == ("welcome", None, "")
+
+    # The streamer's overlay address, for OBS (which has no log-in), carries a chat token.
+    _, dashboard = await cast.streamer.get("/dashboard")
+    overlay = re.search(r'value="(http://[^"]+/overlay/carla/chat\?token=[^"]+)"', dashboard)
+    assert overlay is not None
+    async with aiohttp.ClientSession() as obs:
+        async with obs.get(overlay.group(1)) as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        ws_path = re.search(r'data-ws-path="(/chat/carla/ws\?token=[^"]+)"', page)
+        assert ws_path is not None
+        assert await chat_answer(obs, root + ws_path.group(1)) == ("welcome", None, "")
+        for window in ("overlay", "popout"):  # without it: the private page
+            async with obs.get(f"{root}/{window}/{STREAMER}/chat") as resp:
+                assert resp.status == 403
+                assert "This stream is private" in await resp.text()
+
+    # The original apps' Socket.IO door: a guest is refused with the reason.
+    app = await App(cast.server).connect()
+    try:
+        assert (await app.call("join_room", STREAMER))["ok"] is False
+        assert (await app.next("error"))["reason"] == "this stream is private"
+        # A new password ends every token given before, the overlay's too.
+        await set_visibility(cast.streamer, visibility="private", watch_password="new secret")
+        async with aiohttp.ClientSession() as obs:
+            assert await chat_answer(obs, root + ws_path.group(1)) == refused
+        # Public again: anyone chats, on either door.
+        await set_visibility(cast.streamer, visibility="public")
+        assert await chat_answer(cast.stranger.http, chat) == ("welcome", None, "")
+        assert (await app.call("join_room", STREAMER))["ok"] is True
+    finally:
+        await app.sio.disconnect()

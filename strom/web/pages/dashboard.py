@@ -122,7 +122,11 @@ class DashboardPages:
             site_records=self.site.settings.record,
             quality_ladder=info.quality_ladder if info is not None else False,
             site_ladder=self.site.settings.ladder,
-            chat_urls=chat_urls(site_origin(self.site, request), username),
+            chat_urls=chat_urls(
+                site_origin(self.site, request),
+                username,
+                await self.site.access.chat_token(username),
+            ),
             # who can watch (strom.web.pages.private), and the preview's media token
             access=await store.access.get(username),
             media_token=await self.site.access.media_token(username),

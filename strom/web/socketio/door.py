@@ -33,12 +33,12 @@ import functools
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
 
+from strom.channels.access import Viewer, WatchAccess
 from strom.chat.protocol import ErrorCode, Like, Send
 from strom.chat.room import Identity, Member, Room
 from strom.chat.service import ChatService, RoomFull
@@ -56,6 +56,7 @@ from strom.store import DatabaseUnavailable
 from strom.tasks import TaskSet
 from strom.web.auth import COOKIE, SessionCodec
 from strom.web.chat import guest_name
+from strom.web.socketio.clients import SioClient
 from strom.web.socketio.emits import comment_extra, member_emits, room_emits
 from strom.web.socketio.guard import GuardedWebSocket, checked_message, library_logger
 from strom.web.socketio.packets import RoomClaims, room_name, stream_key, unframe
@@ -76,27 +77,12 @@ MAX_PACKET_BYTES = 64 * 1024  # largest HTTP body or WebSocket message a client 
 _DISCONNECT = "\0disconnect"  # in the outbox: disconnect the client, after its emits
 
 
-@dataclass(eq=False)
-class _Client:
-    """One Socket.IO connection."""
-
-    sid: str
-    guest: Identity
-    peer: str
-    frames: TokenBucket
-    #: room key -> (room, member) for each room joined
-    rooms: dict[str, tuple[Room, Member]] = field(default_factory=dict)
-    #: stream key given to create_room -> room key (the broadcaster may use it as roomKey)
-    keys: dict[str, str] = field(default_factory=dict)
-    closed: bool = False
-
-
 class _Transport:
     """A member's connection as the room sees it: writes become Socket.IO emits."""
 
     __slots__ = ("client", "door", "room")
 
-    def __init__(self, door: SocketIODoor, client: _Client, room: str) -> None:
+    def __init__(self, door: SocketIODoor, client: SioClient, room: str) -> None:
         self.door = door
         self.client = client
         self.room = room
@@ -118,9 +104,13 @@ class SocketIODoor:
         keys: StreamKeyResolver,
         secret: bytes,
         streams: JpegStreamIngest | None = None,
+        *,
         limits: EngineIOLimits | None = None,
+        access: WatchAccess | None = None,
     ) -> None:
         self.chat = chat
+        #: who may chat in a private channel's room (None: every room is open)
+        self.access = access
         self.keys = keys
         self.secret = secret
         self.codec = SessionCodec(secret)
@@ -161,7 +151,7 @@ class SocketIODoor:
                 self.sio.on(event, self._stream_frame)
             self.sio.on(WATCH_EVENT, self._watch_frames)
             self.sio.on("*", self._unknown_event)
-        self.clients: dict[str, _Client] = {}
+        self.clients: dict[str, SioClient] = {}
         #: open rooms' broadcasters (the sockets that created them)
         self.claims = RoomClaims()
         self._outbox: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue(maxsize=OUTBOX_MAX)
@@ -252,7 +242,7 @@ class SocketIODoor:
         queue = getattr(self._engineio_socket(sid), "queue", None)
         return queue.qsize() if isinstance(queue, asyncio.Queue) else 0
 
-    def from_room(self, client: _Client, room: str, frame: bytes) -> None:
+    def from_room(self, client: SioClient, room: str, frame: bytes) -> None:
         """What a room wrote to ``client``'s member in ``room``, as Socket.IO events."""
         payload = unframe(frame)
         if payload.startswith(b'{"type":"batch"'):
@@ -268,7 +258,7 @@ class SocketIODoor:
         for name, data in member_emits(room, json.loads(payload)):
             self._emit(name, data, client.sid)
 
-    def _error(self, client: _Client, room: str | None, code: ErrorCode, reason: str) -> None:
+    def _error(self, client: SioClient, room: str | None, code: ErrorCode, reason: str) -> None:
         self._emit("error", {"roomKey": room, "code": code.value, "reason": reason}, client.sid)
 
     # --- in: Socket.IO events -------------------------------------------------------------
@@ -284,7 +274,7 @@ class SocketIODoor:
             seed = session.csrf
         limits = self.chat.limits
         loop = asyncio.get_running_loop()
-        self.clients[sid] = _Client(
+        self.clients[sid] = SioClient(
             sid,
             Identity(guest_name(self.secret, seed)),
             peer,
@@ -310,7 +300,7 @@ class SocketIODoor:
             self._leave(client, key)
         log.info("socket.io %s: %s disconnected", client.peer, client.guest.name)
 
-    def _client(self, sid: str) -> _Client | None:
+    def _client(self, sid: str) -> SioClient | None:
         """The client, if it may send one more event now (a flood disconnects it)."""
         client = self.clients.get(sid)
         if client is None or client.closed:
@@ -321,12 +311,12 @@ class SocketIODoor:
             return None
         return client
 
-    def _close(self, client: _Client, code: int = 0, reason: str = "") -> None:
+    def _close(self, client: SioClient, code: int = 0, reason: str = "") -> None:
         if not client.closed:
             client.closed = True
             self._tasks.spawn(self.sio.disconnect(client.sid))
 
-    def _joined(self, client: _Client, name: str | None) -> tuple[Room, Member] | None:
+    def _joined(self, client: SioClient, name: str | None) -> tuple[Room, Member] | None:
         if name is None:
             return None
         found = client.rooms.get(name.lower())
@@ -335,7 +325,7 @@ class SocketIODoor:
         return found
 
     async def _join(
-        self, client: _Client, name: str | None, identity: Identity
+        self, client: SioClient, name: str | None, identity: Identity
     ) -> tuple[Room, Member] | None:
         """Put ``client`` in room ``name`` as ``identity``; refusals go to the client."""
         if name is None or not valid_channel_name(name):
@@ -355,6 +345,11 @@ class SocketIODoor:
             return None
         if canonical is None:
             self._error(client, name, ErrorCode.NOT_FOUND, "no such channel")
+            return None
+        if self.access is not None and not await self.access.may_chat(
+            canonical, Viewer(None if identity.guest else identity.name, identity.is_admin), None
+        ):  # a private channel's chat: its owner's, by stream key (Socket.IO has no pass)
+            self._error(client, canonical, ErrorCode.NOT_ALLOWED, "this stream is private")
             return None
         if joined is not None:  # the same room under another identity: swap
             self._leave(client, joined[0].key, keep_sio_room=True)
@@ -380,7 +375,7 @@ class SocketIODoor:
         log.debug("chat %s: %s joined (socket.io)", room.name, member)
         return room, member
 
-    def _leave(self, client: _Client, key: str, *, keep_sio_room: bool = False) -> None:
+    def _leave(self, client: SioClient, key: str, *, keep_sio_room: bool = False) -> None:
         found = client.rooms.pop(key, None)
         if found is None:
             return
@@ -489,7 +484,7 @@ class SocketIODoor:
         rooms = self.chat.open_rooms
         return rooms is not None and key == channel and rooms.could_be(channel)
 
-    async def _create_open_room(self, client: _Client, name: str) -> dict[str, Any] | None:
+    async def _create_open_room(self, client: SioClient, name: str) -> dict[str, Any] | None:
         """The first socket to create an open room is its broadcaster (it may close it)."""
         if not self.claims.claim(name, client.sid):
             self._error(client, name, ErrorCode.NOT_ALLOWED, "another broadcaster has the room")
@@ -500,7 +495,7 @@ class SocketIODoor:
         log.info("room %s: created from %s (socket.io)", name, client.peer)
         return {"ok": True, "roomKey": name}
 
-    def _close_open_room(self, client: _Client, name: str) -> dict[str, Any]:
+    def _close_open_room(self, client: SioClient, name: str) -> dict[str, Any]:
         if self.claims.owner(name) != client.sid:
             self._error(client, name, ErrorCode.NOT_ALLOWED, "only its broadcaster closes a room")
             return {"ok": False, "error": "not the room's broadcaster"}
@@ -579,7 +574,7 @@ class SocketIODoor:
         if reason is not None and (client := self._client(sid)) is not None:
             self._error(client, None, ErrorCode.BAD_REQUEST, reason)
 
-    async def _resolve_key(self, client: _Client, key: str | None) -> str | None:
+    async def _resolve_key(self, client: SioClient, key: str | None) -> str | None:
         """The channel whose stream key ``key`` is; a refusal goes to the client."""
         try:
             channel = await self.keys.resolve(key) if key is not None else None
