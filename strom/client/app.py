@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from strom.client.config import ClientConfig, ClientError, config_from_args
+from strom.client.config import ClientConfig, ClientError, config_from_args, publish_url
 from strom.client.devices import list_devices
 from strom.client.encode import Encoded
 from strom.client.pipeline import MediaPipeline, PreviewSink
@@ -177,8 +177,12 @@ class StreamClient:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 continue
-            url = body.get("rtmp_url") if isinstance(body, dict) else None
-            if status == 200 and isinstance(url, str) and url.startswith("rtmp://"):
+            url = publish_url(server.web, body)
+            if status == 200 and url is not None:
+                if server.web.startswith("https://") and url.startswith("rtmp://"):
+                    self.terminal.message(
+                        f"{server.web} offers no RTMPS: the stream key goes to {url} unencrypted"
+                    )
                 return url
             fallback = f"rtmp://{urlsplit(server.web).hostname}:1935/live"
             self.terminal.message(

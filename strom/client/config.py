@@ -124,33 +124,49 @@ class ServerAddress:
 def parse_server(text: str, rtmp: str = "") -> ServerAddress:
     """``--server``: the site's address as in the browser (``https://strom.example``,
     ``localhost:8080``), or an RTMP URL (``rtmp://host/live``: then the site is assumed
-    at ``http://host``)."""
+    at ``http://host``; ``rtmps://host:port/live``: at ``https://host``)."""
     text = text.strip()
     if "://" not in text:
         text = "http://" + text
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https", "rtmp") or not parts.hostname:
+    if parts.scheme not in ("http", "https", "rtmp", "rtmps") or not parts.hostname:
         raise ClientError(f"server {text!r}: give the site's address, e.g. https://strom.example")
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
         raise ClientError(f"server {text!r}: the port is not a number") from None
-    if parts.scheme == "rtmp":
+    if parts.scheme in ("rtmp", "rtmps"):
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-        return ServerAddress(f"http://{host}", rtmp or text.rstrip("/"))
+        web = "https" if parts.scheme == "rtmps" else "http"
+        return ServerAddress(f"{web}://{host}", rtmp or text.rstrip("/"))
     web = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-    if rtmp and not rtmp.startswith("rtmp://"):
-        raise ClientError(f"--rtmp {rtmp!r}: an rtmp:// URL, e.g. rtmp://strom.example/live")
+    if rtmp and not rtmp.startswith(("rtmp://", "rtmps://")):
+        raise ClientError(
+            f"--rtmp {rtmp!r}: an rtmp:// or rtmps:// URL, e.g. rtmps://strom.example:1936/live"
+        )
     return ServerAddress(web, rtmp.rstrip("/"))
 
 
 def split_rtmp_url(url: str) -> tuple[str, int, str]:
-    """``rtmp://host[:port]/app`` -> (host, port, app)."""
+    """``rtmp://host[:port]/app`` (or ``rtmps://``: over TLS) -> (host, port, app)."""
     parts = urlsplit(url)
-    if parts.scheme != "rtmp" or not parts.hostname:
+    if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname:
         raise ClientError(f"not an RTMP URL: {url!r}")
     app = parts.path.strip("/") or "live"
-    return parts.hostname, parts.port or 1935, app
+    return parts.hostname, parts.port or (443 if parts.scheme == "rtmps" else 1935), app
+
+
+def publish_url(server: str, answer: object) -> str | None:
+    """Where to publish, from the server's ``/api/v1/ingest`` ``answer``: its
+    ``rtmps_url`` when the server was given as ``https://`` (the stream key then never
+    crosses the network in the clear), else its ``rtmp_url``; None when it names none."""
+    if not isinstance(answer, dict):
+        return None
+    secure = answer.get("rtmps_url")
+    if server.startswith("https://") and isinstance(secure, str) and secure.startswith("rtmps://"):
+        return secure
+    url = answer.get("rtmp_url")
+    return url if isinstance(url, str) and url.startswith("rtmp://") else None
 
 
 @dataclass(frozen=True, slots=True)

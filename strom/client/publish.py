@@ -17,6 +17,7 @@ import contextlib
 import enum
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -231,6 +232,8 @@ class Publisher:
     ) -> None:
         self.host, self.port, self.app = split_rtmp_url(rtmp_url)
         self.tc_url = rtmp_url
+        #: rtmps://: TLS, the server's certificate checked as a browser would
+        self.tls = ssl.create_default_context() if rtmp_url.startswith("rtmps://") else None
         self.key = key
         self.tracks = tracks
         self.limits = limits
@@ -291,7 +294,7 @@ class Publisher:
 
     async def _session(self, backoff: Backoff) -> None:
         async with asyncio.timeout(self.limits.connect_timeout):
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

@@ -106,10 +106,13 @@ class Api:
         )
 
     async def ingest(self, request: web.Request) -> web.Response:
-        """Where publishers connect (what ``strom stream --server URL`` asks for)."""
+        """Where publishers connect (what ``strom stream --server URL`` asks for):
+        ``rtmps_url`` is None unless the node has a certificate (``--tls-cert``)."""
+        rtmps_port = self.site.rtmps_port
         return web.json_response(
             {
                 "rtmp_url": rtmp_url(request, self.site.rtmp_port),
+                "rtmps_url": rtmp_url(request, rtmps_port, "rtmps") if rtmps_port else None,
                 "whip_url": site_url(request, self.site.settings.public_url) + "/whip",
             }
         )

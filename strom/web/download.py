@@ -60,6 +60,7 @@ class Download:
             "download.html",
             site=site,
             rtmp_url=rtmp_url(request, self.site.rtmp_port),
+            rtmps_url=rtmp_url(request, port, "rtmps") if (port := self.site.rtmps_port) else None,
             wheel_name=self.wheel.name,
             wheel_url=f"{site}/download/{self.wheel.name}",
             logged_in=session.logged_in,

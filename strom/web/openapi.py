@@ -277,9 +277,14 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["rtmp_url", "whip_url"],
+                                "required": ["rtmp_url", "rtmps_url", "whip_url"],
                                 "properties": {
                                     "rtmp_url": {"type": "string", "pattern": "^rtmp://"},
+                                    "rtmps_url": {
+                                        "type": ["string", "null"],
+                                        "pattern": "^rtmps://",
+                                        "description": "null: the node has no certificate",
+                                    },
                                     "whip_url": {"type": "string", "pattern": "^https?://"},
                                 },
                             }

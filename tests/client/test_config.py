@@ -18,6 +18,7 @@ from strom.client.config import (
     parse_screen,
     parse_server,
     parse_size,
+    publish_url,
     split_rtmp_url,
 )
 
@@ -67,12 +68,19 @@ def test_server_addresses() -> None:
     assert direct.web == "http://media.example"
     assert split_rtmp_url(direct.rtmp) == ("media.example", 1936, "live")
     assert split_rtmp_url("rtmp://h/live/") == ("h", 1935, "live")
+    assert split_rtmp_url("rtmps://h:1936/live") == ("h", 1936, "live")
+    assert split_rtmp_url("rtmps://h/live") == ("h", 443, "live")
+    secure = parse_server("rtmps://media.example:1936/live")
+    assert (secure.web, secure.rtmp) == ("https://media.example", "rtmps://media.example:1936/live")
     with pytest.raises(ClientError, match="site's address"):
         parse_server("ftp://strom.example")
     with pytest.raises(ClientError, match="port"):
         parse_server("http://strom.example:port")
     with pytest.raises(ClientError, match="rtmp://"):
         parse_server("https://strom.example", rtmp="http://x")
+    assert parse_server("https://s.example", rtmp="rtmps://s.example:1936/live").rtmp == (
+        "rtmps://s.example:1936/live"
+    )
 
 
 def test_defaults_and_choices() -> None:
@@ -128,3 +136,13 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
                    "--preview", "--list-devices", "--source {devices,test}"):  # fmt: skip
         assert option in text, option
     assert "picture in picture" in text
+
+
+def test_an_https_site_is_published_to_over_rtmps_when_it_offers_it() -> None:
+    both = {"rtmp_url": "rtmp://s.example:1935/live", "rtmps_url": "rtmps://s.example:1936/live"}
+    assert publish_url("https://s.example", both) == "rtmps://s.example:1936/live"
+    assert publish_url("http://s.example", both) == "rtmp://s.example:1935/live"
+    plain = {"rtmp_url": "rtmp://s.example:1935/live", "rtmps_url": None}  # no certificate
+    assert publish_url("https://s.example", plain) == "rtmp://s.example:1935/live"
+    assert publish_url("https://s.example", {"rtmps_url": "http://x"}) is None
+    assert publish_url("https://s.example", ["rtmp://x"]) is None

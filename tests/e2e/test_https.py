@@ -2,7 +2,8 @@
 (its own process) with a self-signed certificate the suite makes with ``openssl``.
 
 * ffmpeg publishes over ``rtmps://`` and a ``wss://`` viewer (the certificate trusted)
-  gets what real ffmpeg decodes frame for frame;
+  gets what real ffmpeg decodes frame for frame; so does ``strom stream --server
+  https://...``, which publishes over rtmps:// when the site offers it;
 * Chromium, at a name that is not loopback (``strom.test``, so only HTTPS makes the page
   a secure context), shows the rtmps:// server on the dashboard, goes live from the Go
   live page (camera upload over wss) and a viewer's watch page plays it (over wss).
@@ -14,10 +15,12 @@ One node and one Chromium for the module."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
@@ -43,6 +46,7 @@ from tests.e2e.golive import (
 from tests.helpers import CHANNEL, STREAM_KEY, MediaFile, publish_args, run_process
 from tests.helpers.nodes import Node, running
 from tests.helpers.servers import free_port
+from tests.helpers.streaming import streaming
 from tests.helpers.tls import TLS_NAME, make_certificate
 from tests.helpers.watching import collect_ws, decode
 
@@ -54,6 +58,7 @@ NAME = TLS_NAME
 class TlsNode:
     def __init__(self, node: Node, cert: Path, rtmps_port: int) -> None:
         self.node = node
+        self.cert = cert
         self.rtmps_port = rtmps_port
         self.trust = ssl.create_default_context(cafile=str(cert))
 
@@ -116,6 +121,36 @@ async def test_ffmpeg_publishes_over_rtmps_and_a_wss_viewer_decodes_it(
     assert frames == av_media.frames
     # The plain RTMP port stays what it was.
     assert "rtmp://" in await site.node.until_logged("go live: OBS server")
+
+
+async def test_the_strom_client_publishes_over_rtmps_to_an_https_site(
+    site: TlsNode, tmp_path: Path
+) -> None:
+    """``strom stream --server https://...`` sends its stream key over TLS, not in the clear."""
+    web = f"https://127.0.0.1:{site.http_port}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{web}/api/v1/ingest", ssl=site.trust) as resp,
+    ):
+        ingest = await resp.json()
+    rtmps = f"rtmps://127.0.0.1:{site.rtmps_port}/live"
+    assert ingest["rtmps_url"] == rtmps
+    out = tmp_path / "wss.mp4"
+    url = f"wss://127.0.0.1:{site.http_port}/live/{CHANNEL}/ws"
+    viewer = asyncio.create_task(collect_ws(url, out, tls=site.trust))
+    trust = {"SSL_CERT_FILE": str(site.cert)}  # as a certificate from a public CA would be
+    args = ("--server", web, "--key", STREAM_KEY, "--source", "test", "--size", "320x240")
+    async with streaming(*args, "--fps", "10", "--bitrate", "400", env=trust) as client:
+        assert rtmps in await client.wait_for("publishing to ")
+        await client.wait_for("● LIVE")
+        await asyncio.sleep(2.0)
+        assert await client.finish(signal.SIGINT) == 0, client.output
+        assert "unencrypted" not in client.output
+    texts = await viewer
+    assert texts[1]["type"] == "init"
+    frames, errors = await decode(str(out))
+    assert errors == ""
+    assert frames >= 10
 
 
 async def test_browser_goes_live_and_watches_over_https(site: TlsNode, browser: Browser) -> None:

@@ -491,6 +491,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
             "/download",
             site=f"http://example.com{XSS_TEXT}",  # the Host header is the visitor's to choose
             rtmp_url="rtmp://example.com:1935/live",
+            rtmps_url=None,
             wheel_name="strom-0.1.0-py3-none-any.whl",
             wheel_url="http://example.com:8080/download/strom-0.1.0-py3-none-any.whl",
             logged_in=False,
@@ -503,6 +504,7 @@ PAGES: dict[str, tuple[str, dict[str, Any]]] = {
             "/download",
             site="https://example.com",
             rtmp_url="rtmp://example.com:1935/live",
+            rtmps_url="rtmps://example.com:1936/live",
             wheel_name="strom-0.1.0-py3-none-any.whl",
             wheel_url="https://example.com/download/strom-0.1.0-py3-none-any.whl",
             logged_in=True,
