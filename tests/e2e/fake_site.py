@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -84,20 +83,11 @@ def chat_welcome() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def live_streams() -> list[dict[str, Any]]:
-    """The sample streams, as long live now as when the samples were made: a test worker
-    may start a page test many minutes after it imported them (cards show the uptime)."""
-    streams = copy.deepcopy(samples.STREAMS)
-    for stream in streams:
-        stream["started_at"] += time.time() - samples.NOW
-    return streams
-
-
 @dataclass
 class FakeSite:
     """What the stand-in API answers; tests change these between refreshes."""
 
-    streams: list[dict[str, Any]] = field(default_factory=live_streams)
+    streams: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(samples.STREAMS))
     channel: dict[str, Any] = field(default_factory=samples.channel)
     health: dict[str, Any] = field(default_factory=lambda: {"live": False, "warnings": []})
     patch_status: int = 200
