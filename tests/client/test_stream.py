@@ -237,7 +237,7 @@ async def test_a_wrong_key_stops_with_a_clear_message(server: StromServer) -> No
         "--server", f"http://127.0.0.1:{server.http_port}", "--key", "not-the-key",
         "--source", "test", *SMALL,
     ) as client:  # fmt: skip
-        code = await client.finish(sig=None, timeout=20)  # it gives up by itself
+        code = await client.finish(sig=None, timeout=45)  # it gives up by itself (~4 s idle)
     assert code == 1
     assert "the server refused the stream: unknown stream key" in client.output
     assert "not-the-key" not in client.output.replace("--key not-the-key", "")

@@ -100,5 +100,6 @@ async def test_ingest_api_says_where_to_publish(server: StromServer) -> None:
         assert resp.status == 200
         assert await resp.json() == {
             "rtmp_url": f"rtmp://127.0.0.1:{server.rtmp_port}/live",
+            "rtmps_url": None,  # no certificate (tests/e2e/test_https.py has one)
             "whip_url": f"http://127.0.0.1:{server.http_port}/whip",
         }
