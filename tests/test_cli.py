@@ -152,7 +152,7 @@ def test_serve_raises_the_open_file_limit_to_the_hard_limit() -> None:
     """Every viewer is a socket: the soft limit (often 1024) must not cap the audience."""
     import resource  # noqa: PLC0415
 
-    from strom.cli import raise_open_file_limit  # noqa: PLC0415
+    from strom.commands import raise_open_file_limit  # noqa: PLC0415
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from strom.setting_values import valid_channel_name
 from strom.store import DatabaseUnavailable, Store
-from strom.store.security import RESERVED_USERNAMES
+from strom.usernames import RESERVED_USERNAMES
 
 
 class OpenRooms:

@@ -18,7 +18,8 @@ from strom.store import queries as q
 from strom.store.engine import Database
 from strom.store.errors import InvalidInput
 from strom.store.models import ChannelRow, UserRow
-from strom.store.security import PASSWORD_MAX, Passwords, looks_like_username, username_key
+from strom.store.security import PASSWORD_MAX, Passwords, username_key
+from strom.usernames import looks_like_username
 
 log = logging.getLogger(__name__)
 

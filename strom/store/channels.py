@@ -21,12 +21,12 @@ from strom.store.errors import CategoryExists, UnknownUser
 from strom.store.models import DESCRIPTION_MAX, TITLE_MAX, CategoryRow, ChannelRow, UserRow
 from strom.store.security import (
     SECRET_MAX,
-    looks_like_username,
     new_stream_key,
     same_hash,
     secret_hash,
 )
 from strom.store.views import CategoryInfo, ChannelInfo
+from strom.usernames import looks_like_username
 
 log = logging.getLogger(__name__)
 

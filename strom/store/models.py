@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from strom.store.categories import CATEGORY_NAME_MAX, CATEGORY_SLUG_MAX
-from strom.store.security import USERNAME_MAX
+from strom.usernames import USERNAME_MAX
 
 TITLE_MAX = 140
 DESCRIPTION_MAX = 2000

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -20,9 +19,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from strom.store.errors import InvalidUsername, WeakPassword
+from strom.usernames import (
+    RESERVED_USERNAMES,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    USERNAME_RE,
+)
 
-USERNAME_MIN = 3
-USERNAME_MAX = 25
 PASSWORD_MIN = 10  # the one rule: sign-up, the dashboard, the CLI
 PASSWORD_MAX = 1024  # argon2 takes any length; this bounds the work one request can ask for
 SECRET_MAX = 256  # longest stream key / token worth hashing; ours are 43-49 characters
@@ -30,20 +33,6 @@ SECRET_MAX = 256  # longest stream key / token worth hashing; ours are 43-49 cha
 # Not a secret: lets secret scanners and people tell an API token from a stream key.
 API_TOKEN_PREFIX = "strom_"  # noqa: S105
 
-_USERNAME_RE = re.compile(rf"[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}", re.ASCII)
-
-# A channel lives at /{username}: names that are, or may become, the site's own paths.
-RESERVED_USERNAMES = frozenset(
-    {
-        "about", "account", "admin", "api", "app", "assets", "auth", "avatars", "browse",
-        "categories",
-        "category", "channel", "channels", "chat", "dashboard", "directory", "embed",
-        "favicon", "following", "help", "hls", "home", "live", "login", "logout", "me",
-        "metrics", "moderator", "null", "oauth", "popout", "privacy", "register", "root",
-        "search", "settings", "signup", "static", "status", "strom", "support", "system",
-        "terms", "thumbnails", "undefined", "user", "users", "videos", "vod", "ws", "www",
-    }
-)  # fmt: skip
 
 # The first few of every leaked-password list: refused outright.
 COMMON_PASSWORDS = frozenset(
@@ -58,7 +47,7 @@ COMMON_PASSWORDS = frozenset(
 
 def check_username(username: str) -> str:
     """The username as given, if it follows the rules; else :class:`InvalidUsername`."""
-    if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise InvalidUsername(
             f"a username has {USERNAME_MIN}-{USERNAME_MAX} characters: letters a-z, digits and '_'"
         )
@@ -70,10 +59,6 @@ def check_username(username: str) -> str:
 def username_key(username: str) -> str:
     """What uniqueness and look-ups compare: names differing only in case are one name."""
     return username.lower()
-
-
-def looks_like_username(username: str) -> bool:
-    return isinstance(username, str) and _USERNAME_RE.fullmatch(username) is not None
 
 
 def check_password(password: str, username: str) -> None:

@@ -24,13 +24,13 @@ from strom.store.security import (
     Passwords,
     check_password,
     check_username,
-    looks_like_username,
     new_stream_key,
     secret_hash,
     username_key,
 )
 from strom.store.sessions import SessionStore
 from strom.store.views import User
+from strom.usernames import looks_like_username
 
 log = logging.getLogger(__name__)
 
