@@ -161,27 +161,32 @@ async def scenario_hops(opts: Options) -> dict[str, Any]:
     on an edge pulling from it, and on an edge behind a relay, at once; ``--repeat``
     windows."""
     async with chain(opts) as c:
-        sess = c.sess
-        await sess.idle_baseline()
-        nodes = [
-            Node("ingest", c.ingest.http_port),
-            Node("edge", c.edge.http_port),
-            Node("relay-edge", c.far.http_port),
-        ]
-        rows: list[dict[str, Any]] = []
-        for round_ in range(max(1, opts.repeat)):
-            label = f"round {round_ + 1}"
-            these = await nodes_step(sess, nodes, opts.node_viewers, label)
-            for row in these:
-                _progress_hop(row)
-            rows += these
-        return {
-            "rows": rows,
-            "lines": hop_lines(rows),
-            "baseline": sess.baseline,
-            "notes": sess.notes,
-            "files": sess.files,
-        }
+        return await hops(c, opts)
+
+
+async def hops(c: Chain, opts: Options) -> dict[str, Any]:
+    """:func:`scenario_hops` on a running chain."""
+    sess = c.sess
+    await sess.idle_baseline()
+    nodes = [
+        Node("ingest", c.ingest.http_port),
+        Node("edge", c.edge.http_port),
+        Node("relay-edge", c.far.http_port),
+    ]
+    rows: list[dict[str, Any]] = []
+    for round_ in range(max(1, opts.repeat)):
+        label = f"round {round_ + 1}"
+        these = await nodes_step(sess, nodes, opts.node_viewers, label)
+        for row in these:
+            _progress_hop(row)
+        rows += these
+    return {
+        "rows": rows,
+        "lines": hop_lines(rows),
+        "baseline": sess.baseline,
+        "notes": sess.notes,
+        "files": sess.files,
+    }
 
 
 def hop_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -256,38 +261,44 @@ async def scenario_coldjoin(opts: Options) -> dict[str, Any]:
     lingered out (``--pull-linger``) each time, and on an edge behind a relay (both
     cold); the ingest node's (always warm) joins for reference."""
     async with chain(opts, "--pull-linger", f"{opts.pull_linger:g}") as c:
-        sess = c.sess
-        cases: list[tuple[str, StromProcess, list[StromProcess]]] = [
-            ("ingest (warm)", c.ingest, []),
-            ("edge (cold)", c.edge, [c.edge]),
-            ("relay-edge (both cold)", c.far, [c.far, c.relay]),
-        ]
-        rows = []
-        for name, node, pullers in cases:
-            joins: list[float] = []
-            failed: list[str] = []
-            started = [(await pulls(n)).get("started_total", 0) for n in pullers]
-            for _ in range(opts.cold_joins):
-                if not await until_released(pullers, opts.pull_linger + 10):
-                    failed.append("pull not released")
-                    continue
-                rec = await join_once(opts.host, node.http_port)
-                jt = join_time(rec)
-                if jt is None:
-                    failed.append(rec.error or "no keyframe in 5 s")
-                else:
-                    joins.append(jt)
-            # proof of coldness: each join started a new pull on each node named
-            after = [(await pulls(n)).get("started_total", 0) for n in pullers]
-            row = {
-                "case": name,
-                "join_ms": summary(joins),
-                "failed": failed,
-                "pulls_started": [b - a for a, b in zip(started, after, strict=True)],
-            }
-            print(f"  {name}: join {row['join_ms']} failed {len(failed)}", flush=True)
-            rows.append(row)
-        return {"joins": rows, "lines": join_lines(rows), "notes": sess.notes}
+        return await cold_joins(c, opts)
+
+
+async def cold_joins(c: Chain, opts: Options) -> dict[str, Any]:
+    """:func:`scenario_coldjoin` on a running chain (its edges started with
+    ``--pull-linger``)."""
+    sess = c.sess
+    cases: list[tuple[str, StromProcess, list[StromProcess]]] = [
+        ("ingest (warm)", c.ingest, []),
+        ("edge (cold)", c.edge, [c.edge]),
+        ("relay-edge (both cold)", c.far, [c.far, c.relay]),
+    ]
+    rows = []
+    for name, node, pullers in cases:
+        joins: list[float] = []
+        failed: list[str] = []
+        started = [(await pulls(n)).get("started_total", 0) for n in pullers]
+        for _ in range(opts.cold_joins):
+            if not await until_released(pullers, opts.pull_linger + 10):
+                failed.append("pull not released")
+                continue
+            rec = await join_once(opts.host, node.http_port)
+            jt = join_time(rec)
+            if jt is None:
+                failed.append(rec.error or "no keyframe in 5 s")
+            else:
+                joins.append(jt)
+        # proof of coldness: each join started a new pull on each node named
+        after = [(await pulls(n)).get("started_total", 0) for n in pullers]
+        row = {
+            "case": name,
+            "join_ms": summary(joins),
+            "failed": failed,
+            "pulls_started": [b - a for a, b in zip(started, after, strict=True)],
+        }
+        print(f"  {name}: join {row['join_ms']} failed {len(failed)}", flush=True)
+        rows.append(row)
+    return {"joins": rows, "lines": join_lines(rows), "notes": sess.notes}
 
 
 def join_lines(rows: list[dict[str, Any]]) -> list[str]:

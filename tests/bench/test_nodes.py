@@ -42,7 +42,13 @@ async def test_hops_and_cold_joins_on_real_nodes(tmp_path: Path) -> None:
         out_root=tmp_path, step_seconds=2.0, warmup=1.0, settle=0.2, node_viewers=3,
         cold_joins=2, pull_linger=0.3,
     )  # fmt: skip
-    result = await nodes.scenario_hops(opts)
+    async with nodes.chain(opts, "--pull-linger", f"{opts.pull_linger:g}") as chain:
+        await _hops_and_cold_joins(chain, opts)
+
+
+async def _hops_and_cold_joins(chain: nodes.Chain, opts: run.Options) -> None:
+    """Both scenarios on one chain of nodes (they start four ``strom serve`` each)."""
+    result = await nodes.hops(chain, opts)
     rows = result["rows"]
     assert [r["server"] for r in rows] == ["ingest", "edge", "relay-edge"]
     for row in rows:
@@ -55,7 +61,7 @@ async def test_hops_and_cold_joins_on_real_nodes(tmp_path: Path) -> None:
     text = markdown("hops", result, {"date": "now", "machine": _machine(), "command": "x"})
     assert "| round 1 | relay-edge | 2 |" in text
 
-    result = await nodes.scenario_coldjoin(opts)
+    result = await nodes.cold_joins(chain, opts)
     found = {r["case"]: r for r in result["joins"]}
     assert found["edge (cold)"]["pulls_started"] == [2]  # each join a new pull
     assert found["relay-edge (both cold)"]["pulls_started"] == [2, 2]

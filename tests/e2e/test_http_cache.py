@@ -189,7 +189,12 @@ async def test_live_and_recorded_media_through_nginx(
                         assert resp.status == 200
                         assert "immutable" in resp.headers["Cache-Control"]
                         await resp.read()
-        vod_log = [e for e in proxy.log() if e.uri.startswith(f"/vod/{CHANNEL}/{recording['id']}/")]
+        prefix = f"/vod/{CHANNEL}/{recording['id']}/"
+        vod_log = [e for e in proxy.log() if e.uri.startswith(prefix)]
+        async with asyncio.timeout(10):  # nginx logs a request after its answer has gone
+            while len(vod_log) < 2 * len(files):
+                await asyncio.sleep(0.05)
+                vod_log = [e for e in proxy.log() if e.uri.startswith(prefix)]
         for name in files:
             statuses = [e.cache for e in vod_log if e.uri.endswith("/" + name)]
             assert statuses == ["MISS", "HIT"], (name, statuses)
