@@ -420,6 +420,8 @@ async def test_a_private_channels_chat_is_for_those_it_lets_in(cast: Cast) -> No
     _, dashboard = await cast.streamer.get("/dashboard")
     overlay = re.search(r'value="(http://[^"]+/overlay/carla/chat\?token=[^"]+)"', dashboard)
     assert overlay is not None
+    assert "carry a key that opens its chat" in dashboard  # told why, and when it ends
+    assert "<code>&amp;fade=0</code>" in dashboard  # the address has a query already
     async with aiohttp.ClientSession() as obs:
         async with obs.get(overlay.group(1)) as resp:
             assert resp.status == 200
