@@ -117,11 +117,8 @@ async def db(settings: Settings, command: str) -> int:
 
 
 async def user(settings: Settings, args: argparse.Namespace) -> int:
-    url, embedded = database_url(settings)
-    store = await Store.open(url)
+    store = await open_store(settings)
     try:
-        if embedded:
-            await store.migrate()
         # The static channels' names are not for accounts (the server refuses them too).
         store.users.reserve_names(settings.stream_keys)
         command = args.user_command
@@ -176,11 +173,8 @@ async def _tell_site(settings: Settings, *events: RoomEvent) -> None:
 
 
 async def category(settings: Settings, args: argparse.Namespace) -> int:
-    url, embedded = database_url(settings)
-    store = await Store.open(url)
+    store = await open_store(settings)
     try:
-        if embedded:
-            await store.migrate()
         if args.category_command == "add":
             record = CategoryRecord(
                 args.name, not args.not_game, str(args.art.resolve()) if args.art else None

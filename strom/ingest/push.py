@@ -103,13 +103,24 @@ def transcoder_from_settings(settings: Settings) -> TranscoderFactory:
     return make
 
 
+#: seconds of ``ingest_max_bitrate`` a publisher may send at once (a bucket's depth): a
+#: short file pushed without ``-re`` fits, a long one is cut off
+INGEST_BURST_SECONDS = 5.0
+
+
+def bitrate_bucket(max_bitrate: int, burst_seconds: float, now: float) -> TokenBucket:
+    """The bytes a publisher may send (push, WHIP): ``max_bitrate`` bit/s on average,
+    ``burst_seconds`` of it at once."""
+    rate = max_bitrate / 8  # bytes per second
+    return TokenBucket(rate, int(rate * burst_seconds), now)
+
+
 @dataclass(frozen=True)
 class PushLimits:
     #: average bits per second a push may send (token bucket refill)
     max_bitrate: int = setting("ingest_max_bitrate")
-    #: seconds of ``max_bitrate`` a push may send at once (the bucket's depth): a short
-    #: file pushed without ``-re`` fits, a long one is cut off
-    burst_seconds: float = 5.0
+    #: seconds of ``max_bitrate`` a push may send at once (the bucket's depth)
+    burst_seconds: float = INGEST_BURST_SECONDS
     idle_timeout: float = setting("ingest_idle_timeout")
     sniff_timeout: float = setting("ingest_sniff_timeout")
     max_connections: int = setting("ingest_max_connections")
@@ -276,8 +287,7 @@ class PushPublisher:
         self._demuxer: Demuxer | None = None
         self._gate = TrackGate()
         limits = ingest.limits
-        rate = limits.max_bitrate / 8  # bytes per second
-        self._bucket = TokenBucket(rate, int(rate * limits.burst_seconds), now)
+        self._bucket = bitrate_bucket(limits.max_bitrate, limits.burst_seconds, now)
         self._transcoder: Transcoder | None = None
         self._vp8_track: Track | None = None
         #: audio waits for the transcoder's first picture (the viewer cannot start before

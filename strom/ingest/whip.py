@@ -40,12 +40,18 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from strom.errors import ApiError, ProtocolError, PublishRefused
 from strom.ingest import rtc
-from strom.ingest.push import PushIngest, Transcoder, TranscodersBusy
+from strom.ingest.push import (
+    INGEST_BURST_SECONDS,
+    PushIngest,
+    Transcoder,
+    TranscodersBusy,
+    bitrate_bucket,
+)
 from strom.live.channel import Channel, ChannelBusy
 from strom.live.registry import Registry, StreamKeyResolver
 from strom.media.model import VIDEO_TRACK_ID, Codec, Frame, Track
 from strom.media.rtp_frames import RtpFrames
-from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits, TokenBucket
+from strom.ratelimit import AddressSlots, IPNetwork, SlotLimits
 from strom.settings import Settings, exempt_networks, section, setting
 from strom.tasks import TaskSet
 
@@ -91,7 +97,7 @@ class WhipLimits:
     #: average bits per second a publisher may send (frames, as reassembled)
     max_bitrate: int = setting("ingest_max_bitrate")
     #: seconds of ``max_bitrate`` a publisher may send at once
-    burst_seconds: float = 5.0
+    burst_seconds: float = INGEST_BURST_SECONDS
     ice_addresses: tuple[str, ...] = setting("whip_ice_addresses", _split)
     stun_servers: tuple[str, ...] = setting("whip_stun_servers", _split)
     exempt: tuple[IPNetwork, ...] = setting("connection_limit_exempt", exempt_networks)
@@ -251,8 +257,7 @@ class WhipSession:
         self._keyframe_asked = self._started
         self._seen_keyframe = False
         limits = ingest.limits
-        rate = limits.max_bitrate / 8  # bytes per second
-        self._bucket = TokenBucket(rate, int(rate * limits.burst_seconds), self._started)
+        self._bucket = bitrate_bucket(limits.max_bitrate, limits.burst_seconds, self._started)
         #: loop time of the first frame, and each clock's offset from it (A/V alignment)
         self._origin: float | None = None
         self._offsets: dict[str, int] = {}

@@ -20,7 +20,7 @@ import pytest
 from strom.server import StromServer
 from tests.helpers import CHANNEL, MediaFile, make_media, need_tool, publish_args, run_process
 from tests.helpers.chat import PASSWORD
-from tests.helpers.servers import make_settings
+from tests.helpers.servers import serving
 from tests.helpers.socketio_app import App
 from tests.helpers.watching import wait_live
 
@@ -29,12 +29,8 @@ ROOM = "party-7f3a"
 
 @pytest.fixture
 async def open_server(tmp_path: Path) -> AsyncIterator[StromServer]:
-    srv = StromServer(make_settings(tmp_path, open_rooms=True))
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    async with serving(tmp_path, open_rooms=True) as server:
+        yield server
 
 
 @pytest.fixture

@@ -201,6 +201,7 @@ async def test_recordings_and_pictures_are_served_by_every_node(
             [on_a] = await recorded(a)  # read later still: as long at least
             assert steady(on_a) == steady(recording)
             assert on_a["duration"] >= recording["duration"]
+            assert on_a["bytes"] >= recording["bytes"]
 
             async def playlist(node: Node) -> str:
                 async with http.get(node.base + recording["playlist_url"]) as resp:

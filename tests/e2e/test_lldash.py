@@ -92,12 +92,20 @@ async def test_the_segment_being_written_streams_through_nginx(
                 assert resp.status == 200
                 assert resp.headers["Cache-Control"] == "no-store"
                 arrivals, body = [], b""
+                written: list[bool] = []  # whether the node had completed it, per arrival
+                rendition = server.site.hls.rendition(CHANNEL)
+                assert rendition is not None
                 async for data in resp.content.iter_any():
                     arrivals.append(time.monotonic() - started)
+                    found = rendition.stream.segment_so_far(last + 1)
+                    written.append(found is not None and found[1])
                     body += data
-            # Chunk by chunk as the publisher sends them, not the whole segment at its end.
+            # Chunk by chunk as the publisher sends them, not the whole segment at its end:
+            # its first bytes came through nginx while the node was still writing it (judged
+            # by the node's own state, not by the time between arrivals, which a loaded
+            # machine's bursty publisher squeezes).
             assert len(arrivals) > 5
-            assert arrivals[-1] - arrivals[0] > 0.3
+            assert not written[0], arrivals
             async with http.get(url) as resp:  # complete now: the ordinary, cached answer
                 assert "immutable" in resp.headers["Cache-Control"]
                 assert await resp.read() == body

@@ -27,7 +27,8 @@ from tests.e2e.browser import (
     wait_for_player_state,
 )
 from tests.e2e.golive import FAKE_MEDIA, video_advances
-from tests.helpers import CHANNEL, STREAM_KEY, make_settings
+from tests.helpers import CHANNEL, STREAM_KEY
+from tests.helpers.servers import serving
 from tests.helpers.watching import wait_live
 
 pytestmark = pytest.mark.e2e
@@ -93,12 +94,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
-    srv = StromServer(make_settings(tmp_path, whip_ice_addresses="127.0.0.1"))
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    async with serving(tmp_path, whip_ice_addresses="127.0.0.1") as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,18 +1,22 @@
-"""Settings for a test node on loopback (random ports), and the migrated template
-database a node starts from, so each start skips the migrations (Alembic costs ~0.3 s a
-start; the schema is the same every time)."""
+"""Settings for a test node on loopback (random ports), a node started and stopped around
+a test (:func:`serving`), and the migrated template database a node starts from, so each
+start skips the migrations (Alembic costs ~0.3 s a start; the schema is the same every
+time)."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import create_engine
 
+from strom.server import StromServer
 from strom.settings import Settings
 from strom.store import schema
 
@@ -65,3 +69,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, **overrides: object) -> AsyncIterator[StromServer]:
+    """A node with :func:`make_settings`'s settings (and ``overrides``), running for the
+    ``async with`` block, stopped after it."""
+    server = StromServer(make_settings(tmp_path, **overrides))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

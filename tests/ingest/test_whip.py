@@ -23,7 +23,8 @@ from strom.client.whip import WhipPublisher
 from strom.ingest.rtc import ice_configuration
 from strom.live.channel import ChannelState
 from strom.server import StromServer
-from tests.helpers import CHANNEL, STREAM_KEY, make_media, make_settings
+from tests.helpers import CHANNEL, STREAM_KEY, make_media
+from tests.helpers.servers import serving
 from tests.helpers.watching import base, collect_ws, decode, until, wait_live
 
 
@@ -37,12 +38,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[StromServer]:
-    srv = StromServer(make_settings(tmp_path, whip_ice_addresses="127.0.0.1"))
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    async with serving(tmp_path, whip_ice_addresses="127.0.0.1") as server:
+        yield server
 
 
 async def watch_pictures(server: StromServer, tmp_path: Path, seconds: float) -> None:
